@@ -1,0 +1,25 @@
+//! partybus: plans parties with a team of event-driven agents and streams
+//! every step to its clients live.
+//!
+//! # Layout
+//! - [`event`]: the envelope, topics and typed payloads.
+//! - [`domain`]: agent names, money ranges and agent results.
+//! - [`bus`]: sequencing, fan-out, history, dead letters, metrics.
+//! - [`journal`]: durable append and replay.
+//! - [`store`]: the read model, a pure fold over events.
+//! - [`catalog`]: the supplier data set and its search.
+//! - [`agents`]: the pure agents, the scheduler and their thread runtime.
+//! - [`app`]: the wired system, as the binary, the tests and the benches start it.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod agents;
+pub mod app;
+pub mod bus;
+pub mod catalog;
+pub mod domain;
+pub mod event;
+pub mod journal;
+pub mod store;
+
+pub use app::{App, AppError, Config};

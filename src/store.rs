@@ -1,0 +1,410 @@
+//! The read model: every party's state as a fold of its events.
+//!
+//! `Store::apply` is pure and deterministic: it reads nothing but the event
+//! (no clock, no randomness), so replaying the same events from empty gives
+//! identical state. Must not spawn threads or do I/O; the runtime wraps it in
+//! a lock. Party values are `Arc`-shared so readers take cheap snapshots and
+//! `apply` copies on write.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{AgentName, AgentOutput, Budget, FinalPlan};
+use crate::event::{ErrorType, Event, Payload, SourceType};
+
+/// Lifecycle of a party.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PartyStatus {
+    /// Some required area (theme, venue) is not planned yet, or inputs changed.
+    Planning,
+    /// Every required area is planned and the plan reflects the latest inputs.
+    Ready,
+}
+
+impl PartyStatus {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartyStatus::Planning => "planning",
+            PartyStatus::Ready => "ready",
+        }
+    }
+}
+
+/// One input of a party.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Input {
+    /// Id, unique within the party.
+    pub input_id: String,
+    /// Verbatim text.
+    pub content: String,
+    /// Where it came from.
+    pub source_type: SourceType,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Who added it.
+    pub added_by: String,
+    /// When (event timestamp).
+    pub added_at: String,
+    /// Client metadata.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// Image, if any.
+    pub image_url: Option<String>,
+}
+
+/// Run state of one agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentStatus {
+    /// A run is in progress (the previous result, if any, is kept).
+    Running,
+    /// The last run completed.
+    Completed,
+    /// The last run failed.
+    Failed,
+}
+
+/// The error of a failed run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentError {
+    /// Message.
+    pub error: String,
+    /// Kind.
+    pub error_type: ErrorType,
+}
+
+/// What the store knows about one domain agent of one party.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentState {
+    /// Which agent.
+    pub agent_name: AgentName,
+    /// Current state.
+    pub status: AgentStatus,
+    /// Latest result (kept while a re-run is in progress; dropped on failure).
+    pub result: Option<Arc<AgentOutput>>,
+    /// Confidence of `result`.
+    pub confidence: f64,
+    /// Execution time of the run that produced `result`.
+    pub execution_time_ms: f64,
+    /// Current or last run.
+    pub execution_id: String,
+    /// When the current or last run started.
+    pub started_at: String,
+    /// When the last run ended.
+    pub completed_at: Option<String>,
+    /// Error of the last run, when it failed.
+    pub error: Option<AgentError>,
+    /// Completed runs so far.
+    pub runs: u32,
+}
+
+/// One party's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Party {
+    /// Id.
+    pub party_id: String,
+    /// Lifecycle.
+    pub status: PartyStatus,
+    /// Inputs, in the order added.
+    pub inputs: Vec<Input>,
+    /// Domain agents that have run (keyed by name, in dependency order).
+    pub agents: BTreeMap<AgentName, AgentState>,
+    /// Latest budget.
+    pub budget: Option<Arc<Budget>>,
+    /// Latest plan.
+    pub final_plan: Option<Arc<FinalPlan>>,
+    /// Creator, if named.
+    pub created_by: Option<String>,
+    /// Hex SHA-256 of the access token.
+    pub token_sha256: Option<String>,
+    /// Timestamp of `party.created`.
+    pub created_at: String,
+    /// Timestamp of the latest event.
+    pub updated_at: String,
+    /// Number of events applied to this party (the creation is version 1).
+    pub version: u64,
+    /// `seq` of the latest event applied to this party.
+    pub last_seq: u64,
+}
+
+impl Party {
+    /// The input with this id.
+    pub fn input(&self, input_id: &str) -> Option<&Input> {
+        self.inputs.iter().find(|i| i.input_id == input_id)
+    }
+
+    /// The completed result of an agent, if any.
+    pub fn result(&self, agent: AgentName) -> Option<&AgentOutput> {
+        self.agents
+            .get(&agent)
+            .filter(|a| a.status != AgentStatus::Failed)
+            .and_then(|a| a.result.as_deref())
+    }
+}
+
+/// Store statistics, with the prototype's names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Live parties.
+    pub total_parties: usize,
+    /// Inputs over all live parties.
+    pub total_inputs: usize,
+    /// Agent results over all live parties.
+    pub total_agent_results: usize,
+    /// Parties per status.
+    pub status_counts: BTreeMap<String, usize>,
+    /// Parties deleted since start (or replay).
+    pub deleted_parties: usize,
+    /// Events applied.
+    pub events_applied: u64,
+    /// `seq` of the latest applied event.
+    pub last_seq: u64,
+}
+
+/// Every party, folded from events.
+#[derive(Debug, Clone, Default)]
+pub struct Store {
+    parties: HashMap<String, Arc<Party>>,
+    total_inputs: usize,
+    total_agent_results: usize,
+    ready: usize,
+    deleted: usize,
+    applied: u64,
+    last_seq: u64,
+}
+
+impl Store {
+    /// An empty store.
+    pub fn new() -> Store {
+        Store::default()
+    }
+
+    /// A snapshot of one party.
+    pub fn party(&self, party_id: &str) -> Option<Arc<Party>> {
+        self.parties.get(party_id).cloned()
+    }
+
+    /// Whether the party exists.
+    pub fn contains(&self, party_id: &str) -> bool {
+        self.parties.contains_key(party_id)
+    }
+
+    /// Number of live parties.
+    pub fn len(&self) -> usize {
+        self.parties.len()
+    }
+
+    /// Whether there are no parties.
+    pub fn is_empty(&self) -> bool {
+        self.parties.is_empty()
+    }
+
+    /// `seq` of the latest applied event.
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// Ids of all parties, sorted.
+    pub fn party_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.parties.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// Statistics.
+    pub fn stats(&self) -> Stats {
+        let mut status_counts = BTreeMap::new();
+        status_counts.insert("planning".to_string(), self.parties.len() - self.ready);
+        status_counts.insert("ready".to_string(), self.ready);
+        Stats {
+            total_parties: self.parties.len(),
+            total_inputs: self.total_inputs,
+            total_agent_results: self.total_agent_results,
+            status_counts,
+            deleted_parties: self.deleted,
+            events_applied: self.applied,
+            last_seq: self.last_seq,
+        }
+    }
+
+    /// Applies one event. Pure: the new state depends only on the old state and
+    /// the event. Events for unknown parties (other than `party.created`) and
+    /// duplicate creations are ignored, so applying is total.
+    pub fn apply(&mut self, ev: &Event) {
+        self.applied += 1;
+        self.last_seq = self.last_seq.max(ev.seq);
+        match &ev.payload {
+            Payload::PartyCreated(p) => {
+                if self.parties.contains_key(&ev.party_id) {
+                    return;
+                }
+                let party = Party {
+                    party_id: ev.party_id.clone(),
+                    status: PartyStatus::Planning,
+                    inputs: Vec::new(),
+                    agents: BTreeMap::new(),
+                    budget: None,
+                    final_plan: None,
+                    created_by: p.created_by.clone(),
+                    token_sha256: p.token_sha256.clone(),
+                    created_at: ev.timestamp.clone(),
+                    updated_at: ev.timestamp.clone(),
+                    version: 1,
+                    last_seq: ev.seq,
+                };
+                self.parties.insert(ev.party_id.clone(), Arc::new(party));
+            }
+            Payload::PartyDeleted(_) => {
+                if let Some(old) = self.parties.remove(&ev.party_id) {
+                    self.total_inputs -= old.inputs.len();
+                    self.total_agent_results -= count_results(&old);
+                    if old.status == PartyStatus::Ready {
+                        self.ready -= 1;
+                    }
+                    self.deleted += 1;
+                }
+            }
+            _ => self.apply_to_party(ev),
+        }
+    }
+
+    fn apply_to_party(&mut self, ev: &Event) {
+        let Some(slot) = self.parties.get_mut(&ev.party_id) else {
+            return;
+        };
+        let party = Arc::make_mut(slot);
+        let inputs_before = party.inputs.len();
+        let results_before = count_results(party);
+        let was_ready = party.status == PartyStatus::Ready;
+        party.version += 1;
+        party.last_seq = ev.seq;
+        party.updated_at = ev.timestamp.clone();
+        match &ev.payload {
+            Payload::InputAdded(p) => {
+                party.inputs.push(Input {
+                    input_id: p.input_id.clone(),
+                    content: p.content.clone(),
+                    source_type: p.source_type,
+                    tags: p.tags.clone(),
+                    added_by: p.added_by.clone(),
+                    added_at: ev.timestamp.clone(),
+                    metadata: p.metadata.clone(),
+                    image_url: p.image_url.clone(),
+                });
+                party.status = PartyStatus::Planning;
+            }
+            Payload::InputRemoved(p) => {
+                party.inputs.retain(|i| i.input_id != p.input_id);
+                party.status = PartyStatus::Planning;
+            }
+            Payload::AgentStarted(p) => {
+                let entry = party
+                    .agents
+                    .entry(p.agent_name)
+                    .or_insert_with(|| AgentState {
+                        agent_name: p.agent_name,
+                        status: AgentStatus::Running,
+                        result: None,
+                        confidence: 0.0,
+                        execution_time_ms: 0.0,
+                        execution_id: String::new(),
+                        started_at: String::new(),
+                        completed_at: None,
+                        error: None,
+                        runs: 0,
+                    });
+                entry.status = AgentStatus::Running;
+                entry.execution_id = p.execution_id.clone();
+                entry.started_at = ev.timestamp.clone();
+                entry.error = None;
+            }
+            Payload::AgentCompleted(p) => {
+                let entry = party
+                    .agents
+                    .entry(p.agent_name)
+                    .or_insert_with(|| AgentState {
+                        agent_name: p.agent_name,
+                        status: AgentStatus::Completed,
+                        result: None,
+                        confidence: 0.0,
+                        execution_time_ms: 0.0,
+                        execution_id: p.execution_id.clone(),
+                        started_at: ev.timestamp.clone(),
+                        completed_at: None,
+                        error: None,
+                        runs: 0,
+                    });
+                entry.status = AgentStatus::Completed;
+                entry.result = Some(p.result.clone());
+                entry.confidence = p.confidence;
+                entry.execution_time_ms = p.execution_time_ms;
+                entry.execution_id = p.execution_id.clone();
+                entry.completed_at = Some(ev.timestamp.clone());
+                entry.error = None;
+                entry.runs += 1;
+            }
+            Payload::AgentFailed(p) => {
+                if p.agent_name.stage() == 1 || p.agent_name.stage() == 2 {
+                    let entry = party
+                        .agents
+                        .entry(p.agent_name)
+                        .or_insert_with(|| AgentState {
+                            agent_name: p.agent_name,
+                            status: AgentStatus::Failed,
+                            result: None,
+                            confidence: 0.0,
+                            execution_time_ms: 0.0,
+                            execution_id: p.execution_id.clone(),
+                            started_at: ev.timestamp.clone(),
+                            completed_at: None,
+                            error: None,
+                            runs: 0,
+                        });
+                    entry.status = AgentStatus::Failed;
+                    entry.result = None;
+                    entry.confidence = 0.0;
+                    entry.execution_id = p.execution_id.clone();
+                    entry.completed_at = Some(ev.timestamp.clone());
+                    entry.error = Some(AgentError {
+                        error: p.error.clone(),
+                        error_type: p.error_type,
+                    });
+                }
+            }
+            Payload::AgentDataRemoved(p) => {
+                party.agents.remove(&p.agent_name);
+            }
+            Payload::BudgetUpdated(b) => {
+                party.budget = Some(b.clone());
+            }
+            Payload::PlanUpdated(plan) => {
+                party.status = if plan.ready {
+                    PartyStatus::Ready
+                } else {
+                    PartyStatus::Planning
+                };
+                party.final_plan = Some(plan.clone());
+            }
+            Payload::AgentShouldExecute(_)
+            | Payload::PartyCreated(_)
+            | Payload::PartyDeleted(_) => {}
+        }
+        let inputs_after = party.inputs.len();
+        let results_after = count_results(party);
+        let is_ready = party.status == PartyStatus::Ready;
+        self.total_inputs = self.total_inputs + inputs_after - inputs_before;
+        self.total_agent_results = self.total_agent_results + results_after - results_before;
+        match (was_ready, is_ready) {
+            (false, true) => self.ready += 1,
+            (true, false) => self.ready -= 1,
+            _ => {}
+        }
+    }
+}
+
+fn count_results(p: &Party) -> usize {
+    p.agents.values().filter(|a| a.result.is_some()).count()
+}
