@@ -1,8 +1,597 @@
-//! app
-/// Config.
-pub struct Config;
-/// App.
-pub struct App;
-/// AppError.
-#[derive(Debug)]
-pub struct AppError;
+//! The wired system: journal, bus, store, agents and catalog, started and
+//! stopped as one. The binary, the tests and the benches all start exactly
+//! this.
+//!
+//! Owns command validation: a command is checked against the command index
+//! (which parties and inputs exist, counting events admitted but not yet
+//! applied), published, and answered once its events are applied. A rejected
+//! command publishes nothing. Holds no party state of its own beyond that
+//! index; reads come from the store.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::agents::runtime::{RunStats, Runtime, RuntimeConfig, Settle};
+use crate::bus::{Admission, Bus, BusConfig, PublishError};
+use crate::catalog::Catalog;
+use crate::event::{
+    self, Draft, Event, InputAdded, InputRemoved, PartyCreated, PartyDeleted, Payload,
+    RemovalReason, SourceType,
+};
+use crate::journal::{Journal, JournalError, MemoryJournal};
+use crate::store::{Party, Stats, Store};
+
+/// How long a command waits for its events to be applied before it reports
+/// a timeout (the events stay admitted and will still be applied).
+pub const DEFAULT_ACK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything needed to start an [`App`].
+#[derive(Clone)]
+pub struct Config {
+    /// Supplier catalog.
+    pub catalog: Arc<Catalog>,
+    /// Bus settings.
+    pub bus: BusConfig,
+    /// Agent runtime settings.
+    pub runtime: RuntimeConfig,
+    /// Where events are kept.
+    pub journal: Arc<dyn Journal>,
+    /// How long a command waits for its events to be applied.
+    pub ack_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            catalog: Catalog::embedded(),
+            bus: BusConfig::default(),
+            runtime: RuntimeConfig::default(),
+            journal: Arc::new(MemoryJournal::new()),
+            ack_timeout: DEFAULT_ACK_TIMEOUT,
+        }
+    }
+}
+
+/// Why a command or query failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AppError {
+    /// The app is not running (not started, stopping or stopped).
+    #[error("partybus is not running")]
+    NotRunning,
+    /// No such party.
+    #[error("Party {0} not found")]
+    PartyNotFound(String),
+    /// No such input in the party.
+    #[error("Input {input_id} not found in party {party_id}")]
+    InputNotFound {
+        /// Party.
+        party_id: String,
+        /// Input.
+        input_id: String,
+    },
+    /// A party with that id exists.
+    #[error("Party {0} already exists")]
+    DuplicateParty(String),
+    /// An input with that id exists in the party.
+    #[error("Input {0} already exists in this party")]
+    DuplicateInput(String),
+    /// A client-chosen id is malformed.
+    #[error("{field} must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'")]
+    InvalidId {
+        /// Which field.
+        field: &'static str,
+    },
+    /// Too many commands are waiting.
+    #[error("partybus is overloaded; retry shortly")]
+    Overloaded,
+    /// The events were admitted but not applied in time.
+    #[error("the command was accepted but not applied within {0:?}")]
+    Timeout(Duration),
+    /// The journal failed.
+    #[error("{0}")]
+    Journal(String),
+}
+
+impl From<PublishError> for AppError {
+    fn from(e: PublishError) -> Self {
+        match e {
+            PublishError::Closed => AppError::NotRunning,
+            PublishError::Overloaded => AppError::Overloaded,
+        }
+    }
+}
+
+impl From<JournalError> for AppError {
+    fn from(e: JournalError) -> Self {
+        AppError::Journal(e.to_string())
+    }
+}
+
+/// An input to add.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NewInput {
+    /// Client-chosen id (validated), or `None` for `inp_` + 8 hex.
+    pub input_id: Option<String>,
+    /// Text, stored verbatim.
+    pub content: String,
+    /// Where it came from.
+    pub source_type: Option<SourceType>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Client metadata.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// Image URL.
+    pub image_url: Option<String>,
+}
+
+/// A party to create.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NewParty {
+    /// Client-chosen id (validated), or `None` for `fp` + year + 8 hex.
+    pub party_id: Option<String>,
+    /// The creating user; also `added_by` of the initial inputs.
+    pub user_id: Option<String>,
+    /// Inputs added with the party, in order.
+    pub initial_inputs: Vec<NewInput>,
+    /// Hex SHA-256 of the access token.
+    pub token_sha256: Option<String>,
+}
+
+/// The outcome of a write command.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ack {
+    /// The party.
+    pub party_id: String,
+    /// Ids of inputs the command added.
+    pub input_ids: Vec<String>,
+    /// `seq` of the command's last event.
+    pub seq: u64,
+}
+
+/// A system-wide snapshot for `/system/status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SystemStatus {
+    /// Store statistics.
+    pub state_store: Stats,
+    /// Bus metrics.
+    pub event_bus: crate::bus::Metrics,
+    /// Agent run counters.
+    pub agent_runs: RunStats,
+    /// Parties with planning in progress.
+    pub parties_planning_now: usize,
+    /// Whether the app runs.
+    pub running: bool,
+}
+
+struct Running {
+    bus: Bus,
+    store: Arc<RwLock<Store>>,
+    runtime: Mutex<Runtime>,
+    settle: Arc<Settle>,
+}
+
+/// The command side's view: which parties and inputs exist, including events
+/// admitted but not yet applied.
+#[derive(Default)]
+struct CommandIndex {
+    parties: HashMap<String, HashSet<String>>,
+}
+
+/// The wired system. Cheap to share behind an `Arc`; every method takes `&self`.
+pub struct App {
+    config: Config,
+    running: RwLock<Option<Arc<Running>>>,
+    commands: Mutex<CommandIndex>,
+    lifecycle: Mutex<()>,
+}
+
+impl App {
+    /// An app that is not started yet.
+    pub fn new(config: Config) -> App {
+        App {
+            config,
+            running: RwLock::new(None),
+            commands: Mutex::new(CommandIndex::default()),
+            lifecycle: Mutex::new(()),
+        }
+    }
+
+    /// Creates and starts an app.
+    pub fn start_new(config: Config) -> Result<App, AppError> {
+        let app = App::new(config);
+        app.start()?;
+        Ok(app)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Replays the journal into a fresh store and starts bus and agents.
+    /// Idempotent: starting a running app does nothing.
+    pub fn start(&self) -> Result<(), AppError> {
+        let _guard = self.lifecycle.lock().unwrap_or_else(|e| e.into_inner());
+        if self.running().is_some() {
+            return Ok(());
+        }
+        let began = Instant::now();
+        let mut store = Store::new();
+        let last = self.config.journal.replay(&mut |e| store.apply(e))?;
+        let mut index = CommandIndex::default();
+        for id in store.party_ids() {
+            if let Some(p) = store.party(&id) {
+                index
+                    .parties
+                    .insert(id, p.inputs.iter().map(|i| i.input_id.clone()).collect());
+            }
+        }
+        let parties = store.len();
+        *self.commands.lock().unwrap_or_else(|e| e.into_inner()) = index;
+        let store = Arc::new(RwLock::new(store));
+        let apply_store = store.clone();
+        let bus = Bus::start(
+            self.config.bus.clone(),
+            last + 1,
+            self.config.journal.clone(),
+            Box::new(move |events| {
+                let mut s = apply_store.write().unwrap_or_else(|e| e.into_inner());
+                for e in events {
+                    s.apply(e);
+                }
+            }),
+        );
+        let runtime = Runtime::start(
+            &bus,
+            store.clone(),
+            self.config.catalog.clone(),
+            self.config.runtime.clone(),
+        );
+        let settle = runtime.settle();
+        *self.running.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(Running {
+            bus,
+            store,
+            runtime: Mutex::new(runtime),
+            settle,
+        }));
+        log::info!(
+            "partybus started: recovered {parties} parties from {last} events in {:?}",
+            began.elapsed()
+        );
+        Ok(())
+    }
+
+    /// Stops accepting commands, lets admitted events finish dispatching,
+    /// disconnects every subscriber and joins every thread. Idempotent.
+    pub fn stop(&self) {
+        let _guard = self.lifecycle.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(running) = self
+            .running
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        else {
+            return;
+        };
+        running.bus.shutdown();
+        running
+            .runtime
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .stop();
+    }
+
+    /// Whether the app is running.
+    pub fn is_running(&self) -> bool {
+        self.running().is_some()
+    }
+
+    fn running(&self) -> Option<Arc<Running>> {
+        self.running
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn live(&self) -> Result<Arc<Running>, AppError> {
+        self.running().ok_or(AppError::NotRunning)
+    }
+
+    /// The bus (to subscribe, read history or metrics).
+    pub fn bus(&self) -> Result<Bus, AppError> {
+        Ok(self.live()?.bus.clone())
+    }
+
+    /// A snapshot of one party.
+    pub fn party(&self, party_id: &str) -> Option<Arc<Party>> {
+        let r = self.running()?;
+        let s = r.store.read().unwrap_or_else(|e| e.into_inner());
+        s.party(party_id)
+    }
+
+    /// Store statistics.
+    pub fn stats(&self) -> Result<Stats, AppError> {
+        let r = self.live()?;
+        let s = r.store.read().unwrap_or_else(|e| e.into_inner());
+        Ok(s.stats())
+    }
+
+    /// Everything `/system/status` shows.
+    pub fn system_status(&self) -> Result<SystemStatus, AppError> {
+        let r = self.live()?;
+        let state_store = r.store.read().unwrap_or_else(|e| e.into_inner()).stats();
+        let agent_runs = r.runtime.lock().unwrap_or_else(|e| e.into_inner()).stats();
+        Ok(SystemStatus {
+            state_store,
+            event_bus: r.bus.metrics(),
+            agent_runs,
+            parties_planning_now: r.settle.busy(),
+            running: true,
+        })
+    }
+
+    /// One party's events with `seq > since`, oldest first, at most `limit`:
+    /// from the journal, or from the bus history when the journal keeps none.
+    pub fn events(
+        &self,
+        party_id: &str,
+        since: u64,
+        limit: usize,
+    ) -> Result<Vec<Arc<Event>>, AppError> {
+        let r = self.live()?;
+        let from_journal = self.config.journal.party_events(party_id, since, limit)?;
+        if !from_journal.is_empty() {
+            return Ok(from_journal);
+        }
+        Ok(r.bus.history(Some(party_id), since, limit))
+    }
+
+    /// Waits until the party's planning has settled after `after_seq`
+    /// (every wave finished); false on timeout.
+    pub fn wait_settled(&self, party_id: &str, after_seq: u64, timeout: Duration) -> bool {
+        match self.running() {
+            Some(r) => r.settle.wait(party_id, after_seq, timeout),
+            None => false,
+        }
+    }
+
+    /// Creates a party with its initial inputs; answers once applied.
+    pub fn create_party(
+        &self,
+        cmd: NewParty,
+        correlation_id: Option<&str>,
+    ) -> Result<Ack, AppError> {
+        let r = self.live()?;
+        if let Some(id) = &cmd.party_id {
+            if !event::is_valid_id(id) {
+                return Err(AppError::InvalidId { field: "party_id" });
+            }
+        }
+        let mut seen = HashSet::new();
+        for i in &cmd.initial_inputs {
+            if let Some(id) = &i.input_id {
+                if !event::is_valid_id(id) {
+                    return Err(AppError::InvalidId { field: "input_id" });
+                }
+                if !seen.insert(id.clone()) {
+                    return Err(AppError::DuplicateInput(id.clone()));
+                }
+            }
+        }
+        let correlation = correlation_id
+            .map(str::to_string)
+            .unwrap_or_else(event::new_correlation_id);
+        let added_by = cmd.user_id.clone().unwrap_or_else(|| "user".to_string());
+        let seq = {
+            let mut index = self.commands.lock().unwrap_or_else(|e| e.into_inner());
+            let party_id = match &cmd.party_id {
+                Some(id) if index.parties.contains_key(id) => {
+                    return Err(AppError::DuplicateParty(id.clone()))
+                }
+                Some(id) => id.clone(),
+                None => loop {
+                    let id = event::new_party_id();
+                    if !index.parties.contains_key(&id) {
+                        break id;
+                    }
+                },
+            };
+            let mut drafts = vec![Draft::command(
+                &party_id,
+                &correlation,
+                Payload::PartyCreated(PartyCreated {
+                    created_by: cmd.user_id.clone(),
+                    token_sha256: cmd.token_sha256.clone(),
+                }),
+            )];
+            let mut ids = Vec::new();
+            for input in cmd.initial_inputs {
+                let (id, draft) = input_draft(&party_id, &correlation, &added_by, input, &seen);
+                ids.push(id);
+                drafts.push(draft);
+            }
+            let seq = r.bus.publish(drafts, Admission::Command)?;
+            index
+                .parties
+                .insert(party_id.clone(), ids.iter().cloned().collect());
+            Ack {
+                party_id,
+                input_ids: ids,
+                seq,
+            }
+        };
+        self.ack(&r, seq)
+    }
+
+    /// Adds an input; answers once applied.
+    pub fn add_input(
+        &self,
+        party_id: &str,
+        input: NewInput,
+        added_by: Option<&str>,
+        correlation_id: Option<&str>,
+    ) -> Result<Ack, AppError> {
+        let r = self.live()?;
+        if let Some(id) = &input.input_id {
+            if !event::is_valid_id(id) {
+                return Err(AppError::InvalidId { field: "input_id" });
+            }
+        }
+        let correlation = correlation_id
+            .map(str::to_string)
+            .unwrap_or_else(event::new_correlation_id);
+        let ack = {
+            let mut index = self.commands.lock().unwrap_or_else(|e| e.into_inner());
+            let inputs = index
+                .parties
+                .get_mut(party_id)
+                .ok_or_else(|| AppError::PartyNotFound(party_id.to_string()))?;
+            if let Some(id) = &input.input_id {
+                if inputs.contains(id) {
+                    return Err(AppError::DuplicateInput(id.clone()));
+                }
+            }
+            let (id, draft) = input_draft(
+                party_id,
+                &correlation,
+                added_by.unwrap_or("user"),
+                input,
+                inputs,
+            );
+            let seq = r.bus.publish(vec![draft], Admission::Command)?;
+            inputs.insert(id.clone());
+            Ack {
+                party_id: party_id.to_string(),
+                input_ids: vec![id],
+                seq,
+            }
+        };
+        self.ack(&r, ack)
+    }
+
+    /// Removes an input; answers once applied.
+    pub fn remove_input(
+        &self,
+        party_id: &str,
+        input_id: &str,
+        removed_by: Option<&str>,
+        correlation_id: Option<&str>,
+    ) -> Result<Ack, AppError> {
+        let r = self.live()?;
+        let correlation = correlation_id
+            .map(str::to_string)
+            .unwrap_or_else(event::new_correlation_id);
+        let ack = {
+            let mut index = self.commands.lock().unwrap_or_else(|e| e.into_inner());
+            let inputs = index
+                .parties
+                .get_mut(party_id)
+                .ok_or_else(|| AppError::PartyNotFound(party_id.to_string()))?;
+            if !inputs.contains(input_id) {
+                return Err(AppError::InputNotFound {
+                    party_id: party_id.to_string(),
+                    input_id: input_id.to_string(),
+                });
+            }
+            let draft = Draft::command(
+                party_id,
+                &correlation,
+                Payload::InputRemoved(InputRemoved {
+                    input_id: input_id.to_string(),
+                    removed_by: removed_by.unwrap_or("user").to_string(),
+                    reason: RemovalReason::UserAction,
+                }),
+            );
+            let seq = r.bus.publish(vec![draft], Admission::Command)?;
+            inputs.remove(input_id);
+            Ack {
+                party_id: party_id.to_string(),
+                input_ids: Vec::new(),
+                seq,
+            }
+        };
+        self.ack(&r, ack)
+    }
+
+    /// Deletes a party; answers once applied.
+    pub fn delete_party(
+        &self,
+        party_id: &str,
+        deleted_by: Option<&str>,
+        correlation_id: Option<&str>,
+    ) -> Result<Ack, AppError> {
+        let r = self.live()?;
+        let correlation = correlation_id
+            .map(str::to_string)
+            .unwrap_or_else(event::new_correlation_id);
+        let ack = {
+            let mut index = self.commands.lock().unwrap_or_else(|e| e.into_inner());
+            if !index.parties.contains_key(party_id) {
+                return Err(AppError::PartyNotFound(party_id.to_string()));
+            }
+            let draft = Draft::command(
+                party_id,
+                &correlation,
+                Payload::PartyDeleted(PartyDeleted {
+                    deleted_by: deleted_by.unwrap_or("user").to_string(),
+                }),
+            );
+            let seq = r.bus.publish(vec![draft], Admission::Command)?;
+            index.parties.remove(party_id);
+            Ack {
+                party_id: party_id.to_string(),
+                input_ids: Vec::new(),
+                seq,
+            }
+        };
+        self.ack(&r, ack)
+    }
+
+    fn ack(&self, r: &Running, ack: Ack) -> Result<Ack, AppError> {
+        if r.bus.wait_applied(ack.seq, self.config.ack_timeout) {
+            return Ok(ack);
+        }
+        if let Some(e) = r.bus.journal_error() {
+            return Err(AppError::Journal(e));
+        }
+        Err(AppError::Timeout(self.config.ack_timeout))
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn input_draft(
+    party_id: &str,
+    correlation: &str,
+    added_by: &str,
+    input: NewInput,
+    existing: &HashSet<String>,
+) -> (String, Draft) {
+    let id = input.input_id.unwrap_or_else(|| loop {
+        let id = event::new_input_id();
+        if !existing.contains(&id) {
+            break id;
+        }
+    });
+    let draft = Draft::command(
+        party_id,
+        correlation,
+        Payload::InputAdded(InputAdded {
+            input_id: id.clone(),
+            content: input.content,
+            source_type: input.source_type.unwrap_or(SourceType::Text),
+            tags: input.tags,
+            added_by: added_by.to_string(),
+            metadata: input.metadata,
+            image_url: input.image_url,
+        }),
+    );
+    (id, draft)
+}

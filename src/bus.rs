@@ -1,1 +1,753 @@
-//! bus
+//! The event bus: stamps every event with a global, gap-free `seq`, hands each
+//! batch to the journal and the read model, then fans it out to subscribers
+//! over bounded crossbeam channels, in `seq` order.
+//!
+//! Owns topic routing, subscriptions, the bounded history, dead letters and
+//! metrics. Never blocks a publisher past its admission check, never lets a
+//! slow subscriber grow memory without bound, and knows nothing of HTTP or of
+//! what agents compute. One dispatcher thread (`bus-dispatch`) does all
+//! journal, apply and fan-out work, so order is the order of `seq`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam_channel::{
+    bounded, Receiver, RecvTimeoutError, SendTimeoutError, Sender, TrySendError,
+};
+use serde::Serialize;
+
+use crate::event::{Draft, Event, Topic, TopicSet};
+use crate::journal::{Journal, JournalError};
+
+/// Default number of events kept in the in-memory history.
+pub const DEFAULT_HISTORY: usize = 10_000;
+/// Default cap on events waiting for the dispatcher that user commands may
+/// fill; beyond it commands are refused as overloaded (internal events from
+/// agents are always admitted: they are bounded by the admitted commands).
+pub const DEFAULT_INTAKE: usize = 65_536;
+/// Most events the dispatcher takes in one batch (one journal group commit).
+pub const MAX_BATCH: usize = 4_096;
+/// Batches a subscriber channel holds before the subscriber counts as full.
+pub const SUBSCRIBER_BATCHES: usize = 1_024;
+/// How long the dispatcher waits on a full blocking subscriber before the
+/// delivery is dead-lettered.
+pub const DEFAULT_DELIVERY_DEADLINE: Duration = Duration::from_secs(1);
+/// Dead letters kept for inspection (older ones are counted, not kept).
+pub const DEAD_LETTERS_KEPT: usize = 1_000;
+
+/// Bus settings.
+#[derive(Debug, Clone)]
+pub struct BusConfig {
+    /// Events kept in the history ring.
+    pub history: usize,
+    /// Cap on pending command events.
+    pub intake: usize,
+    /// Deadline for deliveries to blocking subscribers.
+    pub delivery_deadline: Duration,
+    /// Channel capacity per subscriber, in batches.
+    pub subscriber_batches: usize,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        BusConfig {
+            history: DEFAULT_HISTORY,
+            intake: DEFAULT_INTAKE,
+            delivery_deadline: DEFAULT_DELIVERY_DEADLINE,
+            subscriber_batches: SUBSCRIBER_BATCHES,
+        }
+    }
+}
+
+/// How a publish is admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// A user command: refused with [`PublishError::Overloaded`] when the
+    /// intake is full.
+    Command,
+    /// Caused by another event (agents, scheduler): always admitted.
+    Internal,
+}
+
+/// Why a publish was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublishError {
+    /// The bus is not running.
+    #[error("the bus is shut down")]
+    Closed,
+    /// Too many command events are waiting.
+    #[error("the bus is overloaded")]
+    Overloaded,
+}
+
+/// What a subscriber does when its channel is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlowPolicy {
+    /// Wait up to the delivery deadline, then dead-letter (agents).
+    Block,
+    /// Disconnect the subscriber at once (WebSocket clients).
+    Disconnect,
+}
+
+/// What a subscriber receives.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    /// Topics.
+    pub topics: TopicSet,
+    /// Only this party, if set.
+    pub party: Option<String>,
+    /// Only agent events about this agent name (wire name), if set.
+    pub agent: Option<crate::domain::AgentName>,
+}
+
+impl Filter {
+    /// Every event of the given topics.
+    pub fn topics(topics: &[Topic]) -> Filter {
+        Filter {
+            topics: TopicSet::of(topics),
+            party: None,
+            agent: None,
+        }
+    }
+
+    /// Every event of one party.
+    pub fn party(party_id: &str) -> Filter {
+        Filter {
+            topics: TopicSet::ALL,
+            party: Some(party_id.to_string()),
+            agent: None,
+        }
+    }
+
+    fn matches(&self, ev: &Event) -> bool {
+        self.topics.contains(ev.topic())
+            && self.party.as_deref().is_none_or(|p| p == ev.party_id)
+            && self.agent.is_none_or(|a| ev.payload.agent() == Some(a))
+    }
+}
+
+/// A delivery that could not be made.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetter {
+    /// The event's `seq`.
+    pub seq: u64,
+    /// The event's id.
+    pub event_id: String,
+    /// The event's party.
+    pub party_id: String,
+    /// The event's topic.
+    pub topic: &'static str,
+    /// The subscriber that missed it.
+    pub subscriber: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Bus metrics, with the prototype's names plus ours.
+#[derive(Debug, Clone, Serialize)]
+pub struct Metrics {
+    /// Events stamped.
+    pub total_published: u64,
+    /// Event deliveries made to subscribers.
+    pub total_delivered: u64,
+    /// Event deliveries that failed (dead-lettered or subscriber dropped).
+    pub failed_deliveries: u64,
+    /// Topics with at least one subscriber.
+    pub active_topics: usize,
+    /// Subscribers.
+    pub total_subscribers: usize,
+    /// Dead letters recorded.
+    pub dead_letters: u64,
+    /// Events waiting for the dispatcher.
+    pub intake_depth: usize,
+    /// Events waiting in each subscriber's channel, by subscriber name.
+    pub queue_depths: HashMap<String, usize>,
+    /// Events kept in the history.
+    pub history_len: usize,
+    /// `seq` of the latest event applied.
+    pub applied_seq: u64,
+    /// Published events per topic.
+    pub published_by_topic: HashMap<&'static str, u64>,
+}
+
+type Batch = Arc<Vec<Arc<Event>>>;
+
+struct Sub {
+    id: u64,
+    name: String,
+    filter: Filter,
+    policy: SlowPolicy,
+    tx: Sender<Batch>,
+    depth: AtomicUsize,
+    lagged: AtomicBool,
+}
+
+#[derive(Default)]
+struct Registry {
+    next_id: u64,
+    global: Vec<Arc<Sub>>,
+    by_party: HashMap<String, Vec<Arc<Sub>>>,
+}
+
+struct Pending {
+    draft: Draft,
+    seq: u64,
+    at: SystemTime,
+}
+
+#[derive(Default)]
+struct Intake {
+    next_seq: u64,
+    queue: Vec<Pending>,
+    commands: usize,
+    closed: bool,
+}
+
+/// Called by the dispatcher for each committed batch, before fan-out (the
+/// store's `apply`).
+pub type ApplyFn = Box<dyn FnMut(&[Arc<Event>]) + Send>;
+
+struct Inner {
+    config: BusConfig,
+    intake: Mutex<Intake>,
+    intake_cv: Condvar,
+    applied: Mutex<u64>,
+    applied_cv: Condvar,
+    registry: RwLock<Registry>,
+    history: Mutex<VecDeque<Arc<Event>>>,
+    dead: Mutex<VecDeque<DeadLetter>>,
+    published: AtomicU64,
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    dead_count: AtomicU64,
+    by_topic: [AtomicU64; 11],
+    journal_error: Mutex<Option<JournalError>>,
+}
+
+/// The bus. Cheap to clone; all clones share one dispatcher.
+#[derive(Clone)]
+pub struct Bus {
+    inner: Arc<Inner>,
+    dispatcher: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl Bus {
+    /// Starts the dispatcher. `first_seq` is the `seq` the next event gets
+    /// (one past the journal's last). Every committed batch goes to
+    /// `journal.append`, then to `apply`, then to subscribers.
+    pub fn start(
+        config: BusConfig,
+        first_seq: u64,
+        journal: Arc<dyn Journal>,
+        apply: ApplyFn,
+    ) -> Bus {
+        let inner = Arc::new(Inner {
+            config,
+            intake: Mutex::new(Intake {
+                next_seq: first_seq.max(1),
+                ..Intake::default()
+            }),
+            intake_cv: Condvar::new(),
+            applied: Mutex::new(first_seq.max(1) - 1),
+            applied_cv: Condvar::new(),
+            registry: RwLock::new(Registry::default()),
+            history: Mutex::new(VecDeque::new()),
+            dead: Mutex::new(VecDeque::new()),
+            published: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            dead_count: AtomicU64::new(0),
+            by_topic: Default::default(),
+            journal_error: Mutex::new(None),
+        });
+        let worker = inner.clone();
+        let handle = std::thread::Builder::new()
+            .name("bus-dispatch".into())
+            .spawn(move || dispatch_loop(&worker, journal, apply))
+            .expect("spawn bus dispatcher");
+        Bus {
+            inner,
+            dispatcher: Arc::new(Mutex::new(Some(handle))),
+        }
+    }
+
+    /// Stamps and enqueues the drafts as one contiguous run of `seq`s and
+    /// returns the `seq` of the last one. The events are applied and fanned
+    /// out later by the dispatcher; use [`Bus::wait_applied`] to wait.
+    pub fn publish(&self, drafts: Vec<Draft>, admission: Admission) -> Result<u64, PublishError> {
+        if drafts.is_empty() {
+            return Ok(self.applied_seq());
+        }
+        let at = SystemTime::now();
+        let n = drafts.len();
+        let mut intake = lock(&self.inner.intake);
+        if intake.closed {
+            return Err(PublishError::Closed);
+        }
+        if admission == Admission::Command && intake.commands + n > self.inner.config.intake {
+            return Err(PublishError::Overloaded);
+        }
+        if admission == Admission::Command {
+            intake.commands += n;
+        }
+        let was_empty = intake.queue.is_empty();
+        for draft in drafts {
+            let seq = intake.next_seq;
+            intake.next_seq += 1;
+            intake.queue.push(Pending { draft, seq, at });
+        }
+        let last = intake.next_seq - 1;
+        drop(intake);
+        if was_empty {
+            self.inner.intake_cv.notify_one();
+        }
+        Ok(last)
+    }
+
+    /// Publishes and waits until the events are applied to the read model.
+    pub fn publish_and_wait(
+        &self,
+        drafts: Vec<Draft>,
+        admission: Admission,
+        timeout: Duration,
+    ) -> Result<Option<u64>, PublishError> {
+        let seq = self.publish(drafts, admission)?;
+        Ok(self.wait_applied(seq, timeout).then_some(seq))
+    }
+
+    /// Waits until every event up to `seq` is applied; false on timeout.
+    pub fn wait_applied(&self, seq: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut applied = lock(&self.inner.applied);
+        while *applied < seq {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            applied = self
+                .inner
+                .applied_cv
+                .wait_timeout(applied, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
+    }
+
+    /// `seq` of the latest event applied to the read model.
+    pub fn applied_seq(&self) -> u64 {
+        *lock(&self.inner.applied)
+    }
+
+    /// The last journal failure, if the dispatcher has stopped on one.
+    pub fn journal_error(&self) -> Option<String> {
+        lock(&self.inner.journal_error)
+            .as_ref()
+            .map(|e| e.to_string())
+    }
+
+    /// Subscribes. `name` labels the subscriber in metrics and dead letters.
+    pub fn subscribe(&self, name: &str, filter: Filter, policy: SlowPolicy) -> Subscription {
+        let (tx, rx) = bounded(self.inner.config.subscriber_batches);
+        let mut reg = self
+            .inner
+            .registry
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        reg.next_id += 1;
+        let sub = Arc::new(Sub {
+            id: reg.next_id,
+            name: name.to_string(),
+            filter,
+            policy,
+            tx,
+            depth: AtomicUsize::new(0),
+            lagged: AtomicBool::new(false),
+        });
+        match &sub.filter.party {
+            Some(p) => reg.by_party.entry(p.clone()).or_default().push(sub.clone()),
+            None => reg.global.push(sub.clone()),
+        }
+        Subscription {
+            rx,
+            buf: VecDeque::new(),
+            sub,
+            bus: Arc::downgrade(&self.inner),
+        }
+    }
+
+    /// Events of the history with `seq > since`, optionally of one party,
+    /// oldest first, at most `limit`.
+    pub fn history(&self, party: Option<&str>, since: u64, limit: usize) -> Vec<Arc<Event>> {
+        let h = lock(&self.inner.history);
+        let start = h.partition_point(|e| e.seq <= since);
+        h.range(start..)
+            .filter(|e| party.is_none_or(|p| p == e.party_id))
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    /// `seq` of the oldest event the history still holds (0 if empty).
+    pub fn history_floor(&self) -> u64 {
+        lock(&self.inner.history).front().map_or(0, |e| e.seq)
+    }
+
+    /// The most recent dead letters, oldest first.
+    pub fn dead_letters(&self) -> Vec<DeadLetter> {
+        lock(&self.inner.dead).iter().cloned().collect()
+    }
+
+    /// A metrics snapshot.
+    pub fn metrics(&self) -> Metrics {
+        let reg = self
+            .inner
+            .registry
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut topics = TopicSet::default();
+        let mut queue_depths = HashMap::new();
+        let mut total = 0;
+        let all = reg.global.iter().chain(reg.by_party.values().flatten());
+        for s in all {
+            total += 1;
+            topics = topics.union(s.filter.topics);
+            *queue_depths.entry(s.name.clone()).or_insert(0) += s.depth.load(Ordering::Relaxed);
+        }
+        drop(reg);
+        let mut published_by_topic = HashMap::new();
+        for t in Topic::ALL {
+            published_by_topic.insert(
+                t.as_str(),
+                self.inner.by_topic[t as usize].load(Ordering::Relaxed),
+            );
+        }
+        Metrics {
+            total_published: self.inner.published.load(Ordering::Relaxed),
+            total_delivered: self.inner.delivered.load(Ordering::Relaxed),
+            failed_deliveries: self.inner.failed.load(Ordering::Relaxed),
+            active_topics: Topic::ALL.iter().filter(|t| topics.contains(**t)).count(),
+            total_subscribers: total,
+            dead_letters: self.inner.dead_count.load(Ordering::Relaxed),
+            intake_depth: lock(&self.inner.intake).queue.len(),
+            queue_depths,
+            history_len: lock(&self.inner.history).len(),
+            applied_seq: self.applied_seq(),
+            published_by_topic,
+        }
+    }
+
+    /// Stops accepting events, lets the dispatcher finish what was admitted,
+    /// then disconnects every subscriber and joins the dispatcher. Idempotent.
+    pub fn shutdown(&self) {
+        {
+            let mut intake = lock(&self.inner.intake);
+            intake.closed = true;
+        }
+        self.inner.intake_cv.notify_all();
+        let handle = lock(&self.dispatcher).take();
+        if let Some(h) = handle {
+            if h.join().is_err() {
+                log::error!("bus dispatcher panicked");
+            }
+        }
+        let mut reg = self
+            .inner
+            .registry
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        reg.global.clear();
+        reg.by_party.clear();
+    }
+
+    /// Whether the bus accepts events.
+    pub fn is_open(&self) -> bool {
+        !lock(&self.inner.intake).closed
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn dispatch_loop(inner: &Inner, journal: Arc<dyn Journal>, mut apply: ApplyFn) {
+    loop {
+        let pending = {
+            let mut intake = lock(&inner.intake);
+            while intake.queue.is_empty() && !intake.closed {
+                intake = inner
+                    .intake_cv
+                    .wait(intake)
+                    .unwrap_or_else(|e| e.into_inner());
+            }
+            if intake.queue.is_empty() {
+                return;
+            }
+            let take = intake.queue.len().min(MAX_BATCH);
+            let rest = intake.queue.split_off(take);
+            let batch = std::mem::replace(&mut intake.queue, rest);
+            intake.commands = intake.commands.saturating_sub(batch.len());
+            batch
+        };
+        let events: Vec<Arc<Event>> = pending
+            .into_iter()
+            .map(|p| {
+                let ts = humantime::format_rfc3339_micros(p.at).to_string();
+                Arc::new(p.draft.stamp(p.seq, ts))
+            })
+            .collect();
+        let Some(last) = events.last().map(|e| e.seq) else {
+            continue;
+        };
+        if let Err(e) = journal.append(&events) {
+            // Nothing past this point may be acknowledged: stop dispatching.
+            log::error!("journal append failed, bus stops: {e}");
+            *lock(&inner.journal_error) = Some(e);
+            lock(&inner.intake).closed = true;
+            return;
+        }
+        apply(&events);
+        inner
+            .published
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
+        for e in &events {
+            inner.by_topic[e.topic() as usize].fetch_add(1, Ordering::Relaxed);
+        }
+        {
+            let mut h = lock(&inner.history);
+            for e in &events {
+                if h.len() >= inner.config.history.max(1) {
+                    h.pop_front();
+                }
+                h.push_back(e.clone());
+            }
+        }
+        {
+            *lock(&inner.applied) = last;
+            inner.applied_cv.notify_all();
+        }
+        fan_out(inner, &events);
+    }
+}
+
+fn fan_out(inner: &Inner, events: &[Arc<Event>]) {
+    let (global, parties): (Vec<Arc<Sub>>, Vec<(Arc<Sub>, Vec<Arc<Event>>)>) = {
+        let reg = inner.registry.read().unwrap_or_else(|e| e.into_inner());
+        let global = reg.global.clone();
+        let mut parties: Vec<(Arc<Sub>, Vec<Arc<Event>>)> = Vec::new();
+        if !reg.by_party.is_empty() {
+            let mut groups: HashMap<&str, Vec<Arc<Event>>> = HashMap::new();
+            for e in events {
+                if reg.by_party.contains_key(e.party_id.as_str()) {
+                    groups
+                        .entry(e.party_id.as_str())
+                        .or_default()
+                        .push(e.clone());
+                }
+            }
+            for (party, evs) in groups {
+                for s in reg.by_party.get(party).into_iter().flatten() {
+                    let mine: Vec<Arc<Event>> = evs
+                        .iter()
+                        .filter(|e| s.filter.matches(e))
+                        .cloned()
+                        .collect();
+                    if !mine.is_empty() {
+                        parties.push((s.clone(), mine));
+                    }
+                }
+            }
+        }
+        (global, parties)
+    };
+    let mut gone = Vec::new();
+    for s in &global {
+        let mine: Vec<Arc<Event>> = events
+            .iter()
+            .filter(|e| s.filter.matches(e))
+            .cloned()
+            .collect();
+        if !mine.is_empty() && !deliver(inner, s, mine) {
+            gone.push(s.id);
+        }
+    }
+    for (s, mine) in parties {
+        if !deliver(inner, &s, mine) {
+            gone.push(s.id);
+        }
+    }
+    if !gone.is_empty() {
+        let mut reg = inner.registry.write().unwrap_or_else(|e| e.into_inner());
+        reg.global.retain(|s| !gone.contains(&s.id));
+        reg.by_party.retain(|_, subs| {
+            subs.retain(|s| !gone.contains(&s.id));
+            !subs.is_empty()
+        });
+    }
+}
+
+/// Sends one batch; false when the subscriber must be removed.
+fn deliver(inner: &Inner, s: &Sub, events: Vec<Arc<Event>>) -> bool {
+    let n = events.len();
+    let batch: Batch = Arc::new(events);
+    s.depth.fetch_add(n, Ordering::Relaxed);
+    let outcome = match s.policy {
+        SlowPolicy::Block => match s.tx.send_timeout(batch, inner.config.delivery_deadline) {
+            Ok(()) => Ok(()),
+            Err(SendTimeoutError::Timeout(b)) => {
+                Err((b, false, "inbox full past the delivery deadline"))
+            }
+            Err(SendTimeoutError::Disconnected(b)) => Err((b, true, "")),
+        },
+        SlowPolicy::Disconnect => match s.tx.try_send(batch) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(b)) => Err((b, true, "subscriber too slow; disconnected")),
+            Err(TrySendError::Disconnected(b)) => Err((b, true, "")),
+        },
+    };
+    match outcome {
+        Ok(()) => {
+            inner.delivered.fetch_add(n as u64, Ordering::Relaxed);
+            true
+        }
+        Err((batch, remove, reason)) => {
+            s.depth.fetch_sub(n, Ordering::Relaxed);
+            if reason.is_empty() {
+                // The receiver went away: an unsubscribe, not a failure.
+                return !remove;
+            }
+            if remove {
+                s.lagged.store(true, Ordering::Relaxed);
+            }
+            inner.failed.fetch_add(n as u64, Ordering::Relaxed);
+            let mut dead = lock(&inner.dead);
+            for e in batch.iter() {
+                inner.dead_count.fetch_add(1, Ordering::Relaxed);
+                if dead.len() >= DEAD_LETTERS_KEPT {
+                    dead.pop_front();
+                }
+                dead.push_back(DeadLetter {
+                    seq: e.seq,
+                    event_id: e.event_id.clone(),
+                    party_id: e.party_id.clone(),
+                    topic: e.topic().as_str(),
+                    subscriber: s.name.clone(),
+                    reason: reason.to_string(),
+                });
+            }
+            log::warn!("{} deliveries to {} failed: {reason}", batch.len(), s.name);
+            !remove
+        }
+    }
+}
+
+/// A subscriber's end: events in `seq` order. Dropping it unsubscribes.
+pub struct Subscription {
+    rx: Receiver<Batch>,
+    buf: VecDeque<Arc<Event>>,
+    sub: Arc<Sub>,
+    bus: Weak<Inner>,
+}
+
+/// Why no event was received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecvError {
+    /// Nothing arrived in time.
+    Timeout,
+    /// The bus shut down, or dropped this subscriber for being too slow
+    /// (see [`Subscription::lagged`]).
+    Disconnected,
+}
+
+impl Subscription {
+    /// The next event, blocking.
+    pub fn recv(&mut self) -> Result<Arc<Event>, RecvError> {
+        if let Some(e) = self.buf.pop_front() {
+            return Ok(e);
+        }
+        let batch = self.rx.recv().map_err(|_| RecvError::Disconnected)?;
+        self.take(batch);
+        self.buf.pop_front().ok_or(RecvError::Timeout)
+    }
+
+    /// The next event, waiting at most `timeout`.
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Arc<Event>, RecvError> {
+        if let Some(e) = self.buf.pop_front() {
+            return Ok(e);
+        }
+        let batch = self.rx.recv_timeout(timeout).map_err(|e| match e {
+            RecvTimeoutError::Timeout => RecvError::Timeout,
+            RecvTimeoutError::Disconnected => RecvError::Disconnected,
+        })?;
+        self.take(batch);
+        self.buf.pop_front().ok_or(RecvError::Timeout)
+    }
+
+    /// The next whole batch (as fanned out), waiting at most `timeout`.
+    /// Buffered single events come first.
+    pub fn recv_batch(&mut self, timeout: Duration) -> Result<Vec<Arc<Event>>, RecvError> {
+        if !self.buf.is_empty() {
+            return Ok(self.buf.drain(..).collect());
+        }
+        let batch = self.rx.recv_timeout(timeout).map_err(|e| match e {
+            RecvTimeoutError::Timeout => RecvError::Timeout,
+            RecvTimeoutError::Disconnected => RecvError::Disconnected,
+        })?;
+        self.sub.depth.fetch_sub(batch.len(), Ordering::Relaxed);
+        Ok(Arc::try_unwrap(batch).unwrap_or_else(|b| (*b).clone()))
+    }
+
+    /// Everything already received, without blocking.
+    pub fn drain(&mut self) -> Vec<Arc<Event>> {
+        while let Ok(batch) = self.rx.try_recv() {
+            self.take(batch);
+        }
+        self.buf.drain(..).collect()
+    }
+
+    /// The channel, for `select!` (yields whole batches; call
+    /// [`Subscription::accept`] with what it yields).
+    pub fn receiver(&self) -> &Receiver<Arc<Vec<Arc<Event>>>> {
+        &self.rx
+    }
+
+    /// Takes a batch received through [`Subscription::receiver`] and returns its events.
+    pub fn accept(&mut self, batch: Arc<Vec<Arc<Event>>>) -> Vec<Arc<Event>> {
+        self.sub.depth.fetch_sub(batch.len(), Ordering::Relaxed);
+        Arc::try_unwrap(batch).unwrap_or_else(|b| (*b).clone())
+    }
+
+    /// True when the bus dropped this subscriber for not keeping up.
+    pub fn lagged(&self) -> bool {
+        self.sub.lagged.load(Ordering::Relaxed)
+    }
+
+    fn take(&mut self, batch: Batch) {
+        self.sub.depth.fetch_sub(batch.len(), Ordering::Relaxed);
+        self.buf.extend(batch.iter().cloned());
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let Some(inner) = self.bus.upgrade() else {
+            return;
+        };
+        let mut reg = inner.registry.write().unwrap_or_else(|e| e.into_inner());
+        let id = self.sub.id;
+        match &self.sub.filter.party {
+            Some(p) => {
+                if let Some(subs) = reg.by_party.get_mut(p) {
+                    subs.retain(|s| s.id != id);
+                    if subs.is_empty() {
+                        reg.by_party.remove(p);
+                    }
+                }
+            }
+            None => reg.global.retain(|s| s.id != id),
+        }
+    }
+}

@@ -114,6 +114,11 @@ impl TopicSet {
         TopicSet(topics.iter().fold(0, |m, t| m | t.bit()))
     }
 
+    /// Both sets together.
+    pub fn union(self, other: TopicSet) -> TopicSet {
+        TopicSet(self.0 | other.0)
+    }
+
     /// Whether `t` is in the set.
     pub fn contains(self, t: Topic) -> bool {
         self.0 & t.bit() != 0
@@ -420,9 +425,12 @@ impl Event {
     }
 }
 
-/// An event before the bus stamps `seq` and `timestamp`.
+/// An event before the bus stamps `seq` and `timestamp`. Its id is chosen
+/// when the draft is made, so a publisher knows it before publishing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Draft {
+    /// See [`Event::event_id`].
+    pub event_id: String,
     /// The party.
     pub party_id: String,
     /// See [`Event::correlation_id`].
@@ -443,6 +451,7 @@ impl Draft {
         payload: Payload,
     ) -> Draft {
         Draft {
+            event_id: new_event_id(),
             party_id: party_id.into(),
             correlation_id: correlation_id.into(),
             causation_id: None,
@@ -454,6 +463,7 @@ impl Draft {
     /// A draft caused by `cause`, inheriting its party and correlation.
     pub fn caused_by(cause: &Event, source: impl Into<String>, payload: Payload) -> Draft {
         Draft {
+            event_id: new_event_id(),
             party_id: cause.party_id.clone(),
             correlation_id: cause.correlation_id.clone(),
             causation_id: Some(cause.event_id.clone()),
@@ -465,7 +475,7 @@ impl Draft {
     /// Stamps the draft into an event.
     pub fn stamp(self, seq: u64, timestamp: String) -> Event {
         Event {
-            event_id: new_event_id(),
+            event_id: self.event_id,
             seq,
             party_id: self.party_id,
             timestamp,

@@ -9,6 +9,7 @@
 //! - [`store`]: the read model, a pure fold over events.
 //! - [`catalog`]: the supplier data set and its search.
 //! - [`agents`]: the pure agents, the scheduler and their thread runtime.
+//! - [`server`]: HTTP routes and WebSocket streams.
 //! - [`app`]: the wired system, as the binary, the tests and the benches start it.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -20,6 +21,7 @@ pub mod catalog;
 pub mod domain;
 pub mod event;
 pub mod journal;
+pub mod server;
 pub mod store;
 
 pub use app::{App, AppError, Config};

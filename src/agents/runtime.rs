@@ -1,1 +1,587 @@
-//! runtime
+//! The thin runtime around the pure agents: one named OS thread per agent
+//! (`agent-theme`, ...), the scheduler's thread (`agent-input_analyzer`) and a
+//! watchdog (`agent-watchdog`).
+//!
+//! It publishes started/completed/failed, measures `execution_time_ms`, turns
+//! a panic into `party.agent.failed` (`internal`) and enforces a per-agent
+//! deadline (`timeout`): the watchdog fails an overdue run, retires its
+//! thread and starts a replacement, so one stuck run never stalls an agent.
+//! Owns no party state; reads snapshots from the store and talks only to the bus.
+
+use std::collections::{HashMap, HashSet};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+
+use crate::bus::{Admission, Bus, Filter, SlowPolicy, Subscription};
+use crate::catalog::Catalog;
+use crate::domain::AgentName;
+use crate::event::{
+    new_execution_id, AgentCompleted, AgentFailed, AgentStarted, Draft, ErrorType, Event, Payload,
+    Topic, TopicSet,
+};
+use crate::store::Store;
+
+use super::analyzer::extract_facts;
+use super::scheduler::Scheduler;
+use super::{AgentInput, Product};
+
+/// The function an agent thread runs: [`super::run`] in production; tests
+/// inject faults through it.
+pub type AgentFn = Arc<dyn Fn(AgentName, &AgentInput<'_>) -> Option<Product> + Send + Sync>;
+
+/// Default per-run deadline.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Runtime settings.
+#[derive(Clone)]
+pub struct RuntimeConfig {
+    /// Per-run deadline; an overdue run fails with `timeout`.
+    pub deadline: Duration,
+    /// Threads per agent (each agent has its own; default 1).
+    pub threads_per_agent: usize,
+    /// The agents' function.
+    pub agent_fn: AgentFn,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            deadline: DEFAULT_DEADLINE,
+            threads_per_agent: 1,
+            agent_fn: Arc::new(super::run),
+        }
+    }
+}
+
+/// Lets callers wait until the scheduler has settled a party.
+#[derive(Default)]
+pub struct Settle {
+    state: Mutex<SettleState>,
+    cv: Condvar,
+}
+
+#[derive(Default)]
+struct SettleState {
+    processed_seq: u64,
+    busy: HashSet<String>,
+    stopped: bool,
+}
+
+impl Settle {
+    /// Waits until the scheduler has seen every event up to `after_seq` and
+    /// the party has no wave running or waiting; false on timeout.
+    pub fn wait(&self, party_id: &str, after_seq: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if s.processed_seq >= after_seq && !s.busy.contains(party_id) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline || s.stopped {
+                return false;
+            }
+            s = self
+                .cv
+                .wait_timeout(s, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Parties with a wave running or waiting.
+    pub fn busy(&self) -> usize {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .busy
+            .len()
+    }
+}
+
+struct Shared {
+    bus: Bus,
+    store: Arc<RwLock<Store>>,
+    catalog: Arc<Catalog>,
+    config: RuntimeConfig,
+    inflight: Mutex<HashMap<u64, InFlight>>,
+    next_run: AtomicU64,
+    threads: Mutex<Vec<(Arc<AtomicBool>, JoinHandle<()>)>>,
+    runs: AtomicU64,
+    failures: AtomicU64,
+    timeouts: AtomicU64,
+}
+
+struct InFlight {
+    agent: Arc<Worker>,
+    cause: Arc<Event>,
+    execution_id: String,
+    deadline: Instant,
+    retired: Arc<AtomicBool>,
+}
+
+/// One agent's inbox, shared by its thread(s) and any replacement.
+struct Worker {
+    agent: AgentName,
+    inbox: Mutex<Subscription>,
+}
+
+/// Counters over all agent runs.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct RunStats {
+    /// Runs finished (completed or failed).
+    pub runs: u64,
+    /// Runs that failed (panics and timeouts included).
+    pub failures: u64,
+    /// Runs that exceeded their deadline.
+    pub timeouts: u64,
+}
+
+/// The running agents. Dropping it does not stop them: call [`Runtime::stop`].
+pub struct Runtime {
+    shared: Arc<Shared>,
+    settle: Arc<Settle>,
+    stop_tx: Option<Sender<()>>,
+}
+
+impl Runtime {
+    /// Subscribes every agent and starts its threads. Subscriptions exist
+    /// before this returns, so no event published afterwards is missed.
+    pub fn start(
+        bus: &Bus,
+        store: Arc<RwLock<Store>>,
+        catalog: Arc<Catalog>,
+        config: RuntimeConfig,
+    ) -> Runtime {
+        let shared = Arc::new(Shared {
+            bus: bus.clone(),
+            store,
+            catalog,
+            config,
+            inflight: Mutex::new(HashMap::new()),
+            next_run: AtomicU64::new(0),
+            threads: Mutex::new(Vec::new()),
+            runs: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            timeouts: AtomicU64::new(0),
+        });
+        let settle = Arc::new(Settle::default());
+
+        let sched_sub = bus.subscribe(
+            AgentName::InputAnalyzer.as_str(),
+            Filter {
+                topics: TopicSet::of(&[
+                    Topic::PartyCreated,
+                    Topic::PartyDeleted,
+                    Topic::InputAdded,
+                    Topic::InputRemoved,
+                    Topic::AgentCompleted,
+                    Topic::AgentFailed,
+                    Topic::BudgetUpdated,
+                    Topic::PlanUpdated,
+                ]),
+                party: None,
+                agent: None,
+            },
+            SlowPolicy::Block,
+        );
+        {
+            let shared2 = shared.clone();
+            let settle2 = settle.clone();
+            spawn(
+                &shared,
+                "agent-input_analyzer",
+                Arc::new(AtomicBool::new(false)),
+                move || scheduler_loop(&shared2, &settle2, sched_sub),
+            );
+        }
+
+        for agent in AgentName::ALL.into_iter().skip(1) {
+            let sub = bus.subscribe(
+                agent.as_str(),
+                Filter {
+                    topics: TopicSet::of(&[Topic::AgentShouldExecute]),
+                    party: None,
+                    agent: Some(agent),
+                },
+                SlowPolicy::Block,
+            );
+            let worker = Arc::new(Worker {
+                agent,
+                inbox: Mutex::new(sub),
+            });
+            for _ in 0..shared.config.threads_per_agent.max(1) {
+                spawn_worker(&shared, worker.clone());
+            }
+        }
+
+        let (stop_tx, stop_rx) = bounded::<()>(0);
+        {
+            let shared2 = shared.clone();
+            spawn(
+                &shared,
+                "agent-watchdog",
+                Arc::new(AtomicBool::new(false)),
+                move || watchdog_loop(&shared2, &stop_rx),
+            );
+        }
+        Runtime {
+            shared,
+            settle,
+            stop_tx: Some(stop_tx),
+        }
+    }
+
+    /// The settle tracker.
+    pub fn settle(&self) -> Arc<Settle> {
+        self.settle.clone()
+    }
+
+    /// Run counters.
+    pub fn stats(&self) -> RunStats {
+        RunStats {
+            runs: self.shared.runs.load(Ordering::Relaxed),
+            failures: self.shared.failures.load(Ordering::Relaxed),
+            timeouts: self.shared.timeouts.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Joins every thread. Call after the bus has shut down (which
+    /// disconnects the inboxes); retired threads stuck in a run are left
+    /// behind rather than waited for.
+    pub fn stop(&mut self) {
+        self.stop_tx.take();
+        {
+            let mut s = self.settle.state.lock().unwrap_or_else(|e| e.into_inner());
+            s.stopped = true;
+        }
+        self.settle.cv.notify_all();
+        let threads = std::mem::take(
+            &mut *self
+                .shared
+                .threads
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        for (retired, handle) in threads {
+            if retired.load(Ordering::Relaxed) && !handle.is_finished() {
+                continue;
+            }
+            if handle.join().is_err() {
+                log::error!("an agent thread panicked outside a run");
+            }
+        }
+    }
+}
+
+fn spawn(shared: &Shared, name: &str, retired: Arc<AtomicBool>, f: impl FnOnce() + Send + 'static) {
+    let handle = std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(f)
+        .expect("spawn agent thread");
+    shared
+        .threads
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((retired, handle));
+}
+
+fn spawn_worker(shared: &Arc<Shared>, worker: Arc<Worker>) {
+    let retired = Arc::new(AtomicBool::new(false));
+    let shared2 = shared.clone();
+    let retired2 = retired.clone();
+    let name = format!("agent-{}", worker.agent.short());
+    spawn(shared, &name, retired, move || {
+        worker_loop(&shared2, &worker, &retired2)
+    });
+}
+
+fn scheduler_loop(shared: &Shared, settle: &Settle, mut sub: Subscription) {
+    let mut scheduler = Scheduler::new(shared.catalog.cities.clone());
+    loop {
+        let batch = match sub.recv_batch(Duration::from_secs(3600)) {
+            Ok(b) => b,
+            Err(crate::bus::RecvError::Timeout) => continue,
+            Err(crate::bus::RecvError::Disconnected) => return,
+        };
+        let mut drafts = Vec::new();
+        let mut touched = HashSet::new();
+        for ev in &batch {
+            let party = shared
+                .store
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .party(&ev.party_id);
+            drafts.extend(scheduler.on_event(ev, party.as_deref()));
+            touched.insert(ev.party_id.as_str());
+        }
+        if !drafts.is_empty() {
+            if let Err(e) = shared.bus.publish(drafts, Admission::Internal) {
+                log::debug!("scheduler could not publish: {e}");
+            }
+        }
+        let last = batch.last().map_or(0, |e| e.seq);
+        let mut s = settle.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.processed_seq = s.processed_seq.max(last);
+        for p in touched {
+            if scheduler.is_idle(p) {
+                s.busy.remove(p);
+            } else {
+                s.busy.insert(p.to_string());
+            }
+        }
+        drop(s);
+        settle.cv.notify_all();
+    }
+}
+
+fn worker_loop(shared: &Arc<Shared>, worker: &Arc<Worker>, retired: &Arc<AtomicBool>) {
+    loop {
+        if retired.load(Ordering::Relaxed) {
+            return;
+        }
+        let next = {
+            let mut inbox = worker.inbox.lock().unwrap_or_else(|e| e.into_inner());
+            inbox.recv()
+        };
+        match next {
+            Ok(ev) => run_one(shared, worker, retired, &ev),
+            Err(crate::bus::RecvError::Timeout) => continue,
+            Err(crate::bus::RecvError::Disconnected) => return,
+        }
+    }
+}
+
+fn start_message(agent: AgentName) -> &'static str {
+    match agent {
+        AgentName::Theme => "Analyzing party theme...",
+        AgentName::Venue => "Searching for venues...",
+        AgentName::Cake => "Searching for bakeries...",
+        AgentName::Catering => "Searching for caterers...",
+        AgentName::Vendor => "Searching for vendors...",
+        AgentName::Budget => "Calculating budget...",
+        AgentName::FinalPlanner | AgentName::InputAnalyzer => "Updating plan...",
+    }
+}
+
+fn run_one(shared: &Arc<Shared>, worker: &Arc<Worker>, retired: &Arc<AtomicBool>, ev: &Arc<Event>) {
+    let Payload::AgentShouldExecute(req) = &ev.payload else {
+        return;
+    };
+    let agent = worker.agent;
+    let party = shared
+        .store
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .party(&ev.party_id);
+    let execution_id = new_execution_id();
+    let Some(party) = party else {
+        // Deleted meanwhile: tell the scheduler this run is over.
+        publish(
+            shared,
+            fail(
+                ev,
+                agent,
+                &execution_id,
+                "party no longer exists",
+                ErrorType::Validation,
+            ),
+        );
+        return;
+    };
+    let domain = AgentName::DOMAIN.contains(&agent);
+    if domain {
+        publish(
+            shared,
+            Draft::caused_by(
+                ev,
+                agent.as_str(),
+                Payload::AgentStarted(AgentStarted {
+                    agent_name: agent,
+                    execution_id: execution_id.clone(),
+                    input_count: u32::try_from(req.input_ids.len()).unwrap_or(u32::MAX),
+                    message: start_message(agent).to_string(),
+                }),
+            ),
+        );
+    }
+    let run_id = shared.next_run.fetch_add(1, Ordering::Relaxed);
+    let started = Instant::now();
+    shared
+        .inflight
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(
+            run_id,
+            InFlight {
+                agent: worker.clone(),
+                cause: ev.clone(),
+                execution_id: execution_id.clone(),
+                deadline: started + shared.config.deadline,
+                retired: retired.clone(),
+            },
+        );
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let facts = extract_facts(&party.inputs, &shared.catalog.cities);
+        let input = AgentInput {
+            party: &party,
+            facts: &facts,
+            catalog: &shared.catalog,
+        };
+        (shared.config.agent_fn)(agent, &input)
+    }));
+    let elapsed = started.elapsed();
+    let still_ours = shared
+        .inflight
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&run_id)
+        .is_some();
+    if !still_ours {
+        // The watchdog already failed this run; its result is discarded.
+        return;
+    }
+    shared.runs.fetch_add(1, Ordering::Relaxed);
+    let execution_time_ms = (elapsed.as_secs_f64() * 1e6).round() / 1e3;
+    let draft = if elapsed > shared.config.deadline {
+        shared.timeouts.fetch_add(1, Ordering::Relaxed);
+        shared.failures.fetch_add(1, Ordering::Relaxed);
+        fail(
+            ev,
+            agent,
+            &execution_id,
+            &deadline_message(shared),
+            ErrorType::Timeout,
+        )
+    } else {
+        match outcome {
+            Ok(Some(Product::Output(result, confidence))) => Draft::caused_by(
+                ev,
+                agent.as_str(),
+                Payload::AgentCompleted(AgentCompleted {
+                    agent_name: agent,
+                    execution_id,
+                    result: Arc::new(result),
+                    confidence,
+                    execution_time_ms,
+                }),
+            ),
+            Ok(Some(Product::Budget(b))) => {
+                Draft::caused_by(ev, agent.as_str(), Payload::BudgetUpdated(Arc::new(b)))
+            }
+            Ok(Some(Product::Plan(p))) => {
+                Draft::caused_by(ev, agent.as_str(), Payload::PlanUpdated(Arc::new(p)))
+            }
+            Ok(None) => {
+                shared.failures.fetch_add(1, Ordering::Relaxed);
+                fail(
+                    ev,
+                    agent,
+                    &execution_id,
+                    "agent has nothing to run",
+                    ErrorType::Internal,
+                )
+            }
+            Err(panic) => {
+                shared.failures.fetch_add(1, Ordering::Relaxed);
+                let msg = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".to_string());
+                log::error!("{agent} panicked on party {}: {msg}", ev.party_id);
+                fail(
+                    ev,
+                    agent,
+                    &execution_id,
+                    &format!("agent panicked: {msg}"),
+                    ErrorType::Internal,
+                )
+            }
+        }
+    };
+    publish(shared, draft);
+}
+
+fn deadline_message(shared: &Shared) -> String {
+    format!(
+        "agent exceeded its deadline of {} ms",
+        shared.config.deadline.as_millis()
+    )
+}
+
+fn fail(
+    ev: &Event,
+    agent: AgentName,
+    execution_id: &str,
+    error: &str,
+    error_type: ErrorType,
+) -> Draft {
+    Draft::caused_by(
+        ev,
+        agent.as_str(),
+        Payload::AgentFailed(AgentFailed {
+            agent_name: agent,
+            execution_id: execution_id.to_string(),
+            error: error.to_string(),
+            error_type,
+            retry_count: 0,
+        }),
+    )
+}
+
+fn publish(shared: &Shared, draft: Draft) {
+    if let Err(e) = shared.bus.publish(vec![draft], Admission::Internal) {
+        log::debug!("agent result dropped at shutdown: {e}");
+    }
+}
+
+fn watchdog_loop(shared: &Arc<Shared>, stop: &Receiver<()>) {
+    let tick =
+        (shared.config.deadline / 4).clamp(Duration::from_millis(5), Duration::from_millis(250));
+    loop {
+        match stop.recv_timeout(tick) {
+            Err(RecvTimeoutError::Timeout) => {}
+            _ => return,
+        }
+        let now = Instant::now();
+        let overdue: Vec<InFlight> = {
+            let mut inflight = shared.inflight.lock().unwrap_or_else(|e| e.into_inner());
+            let ids: Vec<u64> = inflight
+                .iter()
+                .filter(|(_, f)| f.deadline <= now)
+                .map(|(id, _)| *id)
+                .collect();
+            ids.into_iter()
+                .filter_map(|id| inflight.remove(&id))
+                .collect()
+        };
+        for run in overdue {
+            shared.runs.fetch_add(1, Ordering::Relaxed);
+            shared.failures.fetch_add(1, Ordering::Relaxed);
+            shared.timeouts.fetch_add(1, Ordering::Relaxed);
+            log::warn!(
+                "{} overran its deadline on party {}; retiring its thread",
+                run.agent.agent,
+                run.cause.party_id
+            );
+            publish(
+                shared,
+                fail(
+                    &run.cause,
+                    run.agent.agent,
+                    &run.execution_id,
+                    &deadline_message(shared),
+                    ErrorType::Timeout,
+                ),
+            );
+            run.retired.store(true, Ordering::Relaxed);
+            spawn_worker(shared, run.agent.clone());
+        }
+    }
+}
