@@ -175,14 +175,27 @@ pub struct Metrics {
 
 type Batch = Arc<Vec<Arc<Event>>>;
 
-struct Sub {
+/// What the bus and the subscriber's end share (never the sender: dropping
+/// the registry's [`Sub`] must disconnect the channel).
+struct SubState {
     id: u64,
+    party: Option<String>,
+    depth: AtomicUsize,
+    lagged: AtomicBool,
+}
+
+struct Sub {
     name: String,
     filter: Filter,
     policy: SlowPolicy,
     tx: Sender<Batch>,
-    depth: AtomicUsize,
-    lagged: AtomicBool,
+    state: Arc<SubState>,
+}
+
+impl Sub {
+    fn id(&self) -> u64 {
+        self.state.id
+    }
 }
 
 #[derive(Default)]
@@ -358,14 +371,18 @@ impl Bus {
             .write()
             .unwrap_or_else(|e| e.into_inner());
         reg.next_id += 1;
-        let sub = Arc::new(Sub {
+        let state = Arc::new(SubState {
             id: reg.next_id,
+            party: filter.party.clone(),
+            depth: AtomicUsize::new(0),
+            lagged: AtomicBool::new(false),
+        });
+        let sub = Arc::new(Sub {
             name: name.to_string(),
             filter,
             policy,
             tx,
-            depth: AtomicUsize::new(0),
-            lagged: AtomicBool::new(false),
+            state: state.clone(),
         });
         match &sub.filter.party {
             Some(p) => reg.by_party.entry(p.clone()).or_default().push(sub.clone()),
@@ -374,7 +391,7 @@ impl Bus {
         Subscription {
             rx,
             buf: VecDeque::new(),
-            sub,
+            state,
             bus: Arc::downgrade(&self.inner),
         }
     }
@@ -415,7 +432,8 @@ impl Bus {
         for s in all {
             total += 1;
             topics = topics.union(s.filter.topics);
-            *queue_depths.entry(s.name.clone()).or_insert(0) += s.depth.load(Ordering::Relaxed);
+            *queue_depths.entry(s.name.clone()).or_insert(0) +=
+                s.state.depth.load(Ordering::Relaxed);
         }
         drop(reg);
         let mut published_by_topic = HashMap::new();
@@ -533,11 +551,14 @@ fn dispatch_loop(inner: &Inner, journal: Arc<dyn Journal>, mut apply: ApplyFn) {
     }
 }
 
+/// A party subscriber and the events of one batch it receives.
+type PartyDelivery = (Arc<Sub>, Vec<Arc<Event>>);
+
 fn fan_out(inner: &Inner, events: &[Arc<Event>]) {
-    let (global, parties): (Vec<Arc<Sub>>, Vec<(Arc<Sub>, Vec<Arc<Event>>)>) = {
+    let (global, parties): (Vec<Arc<Sub>>, Vec<PartyDelivery>) = {
         let reg = inner.registry.read().unwrap_or_else(|e| e.into_inner());
         let global = reg.global.clone();
-        let mut parties: Vec<(Arc<Sub>, Vec<Arc<Event>>)> = Vec::new();
+        let mut parties: Vec<PartyDelivery> = Vec::new();
         if !reg.by_party.is_empty() {
             let mut groups: HashMap<&str, Vec<Arc<Event>>> = HashMap::new();
             for e in events {
@@ -571,19 +592,19 @@ fn fan_out(inner: &Inner, events: &[Arc<Event>]) {
             .cloned()
             .collect();
         if !mine.is_empty() && !deliver(inner, s, mine) {
-            gone.push(s.id);
+            gone.push(s.id());
         }
     }
     for (s, mine) in parties {
         if !deliver(inner, &s, mine) {
-            gone.push(s.id);
+            gone.push(s.id());
         }
     }
     if !gone.is_empty() {
         let mut reg = inner.registry.write().unwrap_or_else(|e| e.into_inner());
-        reg.global.retain(|s| !gone.contains(&s.id));
+        reg.global.retain(|s| !gone.contains(&s.id()));
         reg.by_party.retain(|_, subs| {
-            subs.retain(|s| !gone.contains(&s.id));
+            subs.retain(|s| !gone.contains(&s.id()));
             !subs.is_empty()
         });
     }
@@ -593,7 +614,7 @@ fn fan_out(inner: &Inner, events: &[Arc<Event>]) {
 fn deliver(inner: &Inner, s: &Sub, events: Vec<Arc<Event>>) -> bool {
     let n = events.len();
     let batch: Batch = Arc::new(events);
-    s.depth.fetch_add(n, Ordering::Relaxed);
+    s.state.depth.fetch_add(n, Ordering::Relaxed);
     let outcome = match s.policy {
         SlowPolicy::Block => match s.tx.send_timeout(batch, inner.config.delivery_deadline) {
             Ok(()) => Ok(()),
@@ -614,13 +635,13 @@ fn deliver(inner: &Inner, s: &Sub, events: Vec<Arc<Event>>) -> bool {
             true
         }
         Err((batch, remove, reason)) => {
-            s.depth.fetch_sub(n, Ordering::Relaxed);
+            s.state.depth.fetch_sub(n, Ordering::Relaxed);
             if reason.is_empty() {
                 // The receiver went away: an unsubscribe, not a failure.
                 return !remove;
             }
             if remove {
-                s.lagged.store(true, Ordering::Relaxed);
+                s.state.lagged.store(true, Ordering::Relaxed);
             }
             inner.failed.fetch_add(n as u64, Ordering::Relaxed);
             let mut dead = lock(&inner.dead);
@@ -648,7 +669,7 @@ fn deliver(inner: &Inner, s: &Sub, events: Vec<Arc<Event>>) -> bool {
 pub struct Subscription {
     rx: Receiver<Batch>,
     buf: VecDeque<Arc<Event>>,
-    sub: Arc<Sub>,
+    state: Arc<SubState>,
     bus: Weak<Inner>,
 }
 
@@ -696,7 +717,7 @@ impl Subscription {
             RecvTimeoutError::Timeout => RecvError::Timeout,
             RecvTimeoutError::Disconnected => RecvError::Disconnected,
         })?;
-        self.sub.depth.fetch_sub(batch.len(), Ordering::Relaxed);
+        self.state.depth.fetch_sub(batch.len(), Ordering::Relaxed);
         Ok(Arc::try_unwrap(batch).unwrap_or_else(|b| (*b).clone()))
     }
 
@@ -716,17 +737,17 @@ impl Subscription {
 
     /// Takes a batch received through [`Subscription::receiver`] and returns its events.
     pub fn accept(&mut self, batch: Arc<Vec<Arc<Event>>>) -> Vec<Arc<Event>> {
-        self.sub.depth.fetch_sub(batch.len(), Ordering::Relaxed);
+        self.state.depth.fetch_sub(batch.len(), Ordering::Relaxed);
         Arc::try_unwrap(batch).unwrap_or_else(|b| (*b).clone())
     }
 
     /// True when the bus dropped this subscriber for not keeping up.
     pub fn lagged(&self) -> bool {
-        self.sub.lagged.load(Ordering::Relaxed)
+        self.state.lagged.load(Ordering::Relaxed)
     }
 
     fn take(&mut self, batch: Batch) {
-        self.sub.depth.fetch_sub(batch.len(), Ordering::Relaxed);
+        self.state.depth.fetch_sub(batch.len(), Ordering::Relaxed);
         self.buf.extend(batch.iter().cloned());
     }
 }
@@ -737,17 +758,236 @@ impl Drop for Subscription {
             return;
         };
         let mut reg = inner.registry.write().unwrap_or_else(|e| e.into_inner());
-        let id = self.sub.id;
-        match &self.sub.filter.party {
+        let id = self.state.id;
+        match &self.state.party {
             Some(p) => {
                 if let Some(subs) = reg.by_party.get_mut(p) {
-                    subs.retain(|s| s.id != id);
+                    subs.retain(|s| s.id() != id);
                     if subs.is_empty() {
                         reg.by_party.remove(p);
                     }
                 }
             }
-            None => reg.global.retain(|s| s.id != id),
+            None => reg.global.retain(|s| s.id() != id),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{InputRemoved, Payload, RemovalReason};
+    use crate::journal::{MemoryJournal, NullJournal};
+
+    fn draft(party: &str, n: usize) -> Draft {
+        Draft::command(
+            party,
+            "corr_test",
+            Payload::InputRemoved(InputRemoved {
+                input_id: format!("inp_{n}"),
+                removed_by: "user".into(),
+                reason: RemovalReason::UserAction,
+            }),
+        )
+    }
+
+    fn bus(config: BusConfig) -> Bus {
+        Bus::start(config, 1, Arc::new(NullJournal), Box::new(|_| {}))
+    }
+
+    const WAIT: Duration = Duration::from_secs(5);
+
+    #[test]
+    fn seq_is_gap_free_and_fan_out_is_in_order() {
+        let bus = bus(BusConfig::default());
+        let mut subs: Vec<Subscription> = (0..6)
+            .map(|i| {
+                bus.subscribe(
+                    &format!("s{i}"),
+                    Filter::topics(&Topic::ALL),
+                    SlowPolicy::Block,
+                )
+            })
+            .collect();
+        let publishers: Vec<_> = (0..4)
+            .map(|p| {
+                let bus = bus.clone();
+                std::thread::spawn(move || {
+                    for n in 0..250 {
+                        bus.publish(vec![draft(&format!("p{p}"), n)], Admission::Internal)
+                            .expect("publish");
+                    }
+                })
+            })
+            .collect();
+        for p in publishers {
+            p.join().expect("publisher");
+        }
+        for sub in &mut subs {
+            for expected in 1..=1000u64 {
+                let ev = sub.recv_timeout(WAIT).expect("event");
+                assert_eq!(ev.seq, expected);
+            }
+        }
+        assert!(bus.wait_applied(1000, WAIT));
+        let m = bus.metrics();
+        assert_eq!(m.total_published, 1000);
+        assert_eq!(m.total_delivered, 6000);
+        assert_eq!(m.failed_deliveries, 0);
+        assert_eq!(m.total_subscribers, 6);
+        assert_eq!(m.active_topics, 11);
+        bus.shutdown();
+    }
+
+    #[test]
+    fn filters_by_party_topic_and_agent() {
+        let bus = bus(BusConfig::default());
+        let mut only_a = bus.subscribe("a", Filter::party("a"), SlowPolicy::Block);
+        let mut created = bus.subscribe(
+            "c",
+            Filter::topics(&[Topic::PartyCreated]),
+            SlowPolicy::Block,
+        );
+        bus.publish(vec![draft("b", 1), draft("a", 2)], Admission::Command)
+            .expect("publish");
+        let ev = only_a.recv_timeout(WAIT).expect("event for a");
+        assert_eq!(ev.party_id, "a");
+        assert_eq!(ev.seq, 2);
+        assert_eq!(
+            created.recv_timeout(Duration::from_millis(50)).err(),
+            Some(RecvError::Timeout)
+        );
+        bus.shutdown();
+    }
+
+    #[test]
+    fn blocking_subscriber_that_stalls_is_dead_lettered_not_waited_on_forever() {
+        let bus = bus(BusConfig {
+            subscriber_batches: 1,
+            delivery_deadline: Duration::from_millis(20),
+            ..BusConfig::default()
+        });
+        let stalled = bus.subscribe("stalled", Filter::topics(&Topic::ALL), SlowPolicy::Block);
+        let mut healthy = bus.subscribe("healthy", Filter::topics(&Topic::ALL), SlowPolicy::Block);
+        let mut last = 0;
+        for n in 0..5 {
+            last = bus
+                .publish(vec![draft("p", n)], Admission::Internal)
+                .expect("publish");
+            // Drain the healthy one as we go so only `stalled` is full.
+            assert!(bus.wait_applied(last, WAIT));
+            while healthy.recv_timeout(Duration::from_millis(200)).is_ok() {
+                if healthy.buf.is_empty() && healthy.rx.is_empty() {
+                    break;
+                }
+            }
+        }
+        assert!(bus.wait_applied(last, WAIT));
+        // Wait (bounded) for the dispatcher to give up on the stalled inbox.
+        let deadline = Instant::now() + WAIT;
+        while bus.metrics().dead_letters == 0 && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        let dead = bus.dead_letters();
+        assert!(!dead.is_empty(), "expected dead letters");
+        assert!(dead.iter().all(|d| d.subscriber == "stalled"));
+        assert!(bus.metrics().failed_deliveries >= 1);
+        drop(stalled);
+        bus.shutdown();
+    }
+
+    #[test]
+    fn slow_disconnect_subscriber_is_dropped_and_flagged() {
+        let bus = bus(BusConfig {
+            subscriber_batches: 1,
+            ..BusConfig::default()
+        });
+        let mut slow = bus.subscribe("ws", Filter::party("p"), SlowPolicy::Disconnect);
+        let mut seq = 0;
+        for n in 0..4 {
+            seq = bus
+                .publish(vec![draft("p", n)], Admission::Internal)
+                .expect("publish");
+            assert!(bus.wait_applied(seq, WAIT));
+        }
+        // Its one buffered batch is still readable, then it is disconnected.
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match slow.recv_timeout(Duration::from_millis(100)) {
+                Ok(_) => continue,
+                Err(RecvError::Disconnected) => break,
+                Err(RecvError::Timeout) => assert!(Instant::now() < deadline, "not dropped"),
+            }
+        }
+        assert!(slow.lagged());
+        assert!(seq >= 4);
+        assert_eq!(bus.metrics().total_subscribers, 0);
+        bus.shutdown();
+    }
+
+    #[test]
+    fn history_is_bounded_and_queryable_by_party_and_since() {
+        let bus = bus(BusConfig {
+            history: 10,
+            ..BusConfig::default()
+        });
+        let mut last = 0;
+        for n in 0..25 {
+            let party = if n % 2 == 0 { "even" } else { "odd" };
+            last = bus
+                .publish(vec![draft(party, n)], Admission::Internal)
+                .expect("publish");
+        }
+        assert!(bus.wait_applied(last, WAIT));
+        let all = bus.history(None, 0, 100);
+        assert_eq!(all.len(), 10);
+        assert_eq!(all[0].seq, 16);
+        assert_eq!(bus.history_floor(), 16);
+        let odd = bus.history(Some("odd"), 19, 100);
+        assert!(odd.iter().all(|e| e.party_id == "odd" && e.seq > 19));
+        assert_eq!(
+            odd.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            vec![20, 22, 24]
+        );
+        bus.shutdown();
+    }
+
+    #[test]
+    fn commands_are_refused_when_the_intake_is_full_and_after_shutdown() {
+        let journal = Arc::new(MemoryJournal::new());
+        let bus = Bus::start(
+            BusConfig {
+                intake: 2,
+                ..BusConfig::default()
+            },
+            1,
+            journal.clone(),
+            Box::new(|_| std::thread::sleep(Duration::from_millis(1))),
+        );
+        let mut refused = 0;
+        for n in 0..200 {
+            match bus.publish(vec![draft("p", n), draft("p", n)], Admission::Command) {
+                Ok(_) => {}
+                Err(PublishError::Overloaded) => refused += 1,
+                Err(e) => panic!("unexpected {e}"),
+            }
+        }
+        assert!(refused > 0, "a tiny intake must refuse some commands");
+        bus.shutdown();
+        // Everything admitted was journaled before shutdown returned.
+        assert_eq!(journal.len() as u64 % 2, 0);
+        assert_eq!(
+            bus.publish(vec![draft("p", 0)], Admission::Internal),
+            Err(PublishError::Closed)
+        );
+    }
+
+    #[test]
+    fn shutdown_disconnects_subscribers() {
+        let bus = bus(BusConfig::default());
+        let mut sub = bus.subscribe("s", Filter::topics(&Topic::ALL), SlowPolicy::Block);
+        bus.shutdown();
+        bus.shutdown();
+        assert_eq!(sub.recv_timeout(WAIT).err(), Some(RecvError::Disconnected));
     }
 }

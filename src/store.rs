@@ -408,3 +408,195 @@ impl Store {
 fn count_results(p: &Party) -> usize {
     p.agents.values().filter(|a| a.result.is_some()).count()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{AgentOutput, ThemeResult};
+    use crate::event::{
+        AgentCompleted, AgentDataRemoved, AgentStarted, Draft, InputAdded, InputRemoved,
+        PartyCreated, PartyDeleted, RemovalReason,
+    };
+    use proptest::prelude::*;
+
+    fn ev(seq: u64, party: &str, payload: Payload) -> Event {
+        let mut d = Draft::command(party, "corr_x", payload);
+        d.event_id = format!("evt_{seq:012}");
+        d.stamp(seq, format!("2026-01-01T00:00:{:02}.000000Z", seq % 60))
+    }
+
+    fn created(seq: u64, party: &str) -> Event {
+        ev(
+            seq,
+            party,
+            Payload::PartyCreated(PartyCreated {
+                created_by: Some("ann".into()),
+                token_sha256: None,
+            }),
+        )
+    }
+
+    fn added(seq: u64, party: &str, id: &str) -> Event {
+        ev(
+            seq,
+            party,
+            Payload::InputAdded(InputAdded {
+                input_id: id.into(),
+                content: "jungle theme party for 75 guests".into(),
+                source_type: SourceType::Text,
+                tags: vec![],
+                added_by: "ann".into(),
+                metadata: Default::default(),
+                image_url: None,
+            }),
+        )
+    }
+
+    fn theme_done(seq: u64, party: &str) -> Event {
+        ev(
+            seq,
+            party,
+            Payload::AgentCompleted(AgentCompleted {
+                agent_name: AgentName::Theme,
+                execution_id: "exec_1".into(),
+                result: Arc::new(AgentOutput::Theme(ThemeResult {
+                    primary_theme: "jungle".into(),
+                    theme_scores: [("jungle".to_string(), 2)].into_iter().collect(),
+                    confidence: 0.2,
+                    colors: vec![],
+                    decorations: vec![],
+                    activities: vec![],
+                })),
+                confidence: 0.2,
+                execution_time_ms: 0.1,
+            }),
+        )
+    }
+
+    #[test]
+    fn folds_a_party_lifecycle() {
+        let mut s = Store::new();
+        s.apply(&created(1, "p"));
+        s.apply(&added(2, "p", "inp_1"));
+        s.apply(&ev(
+            3,
+            "p",
+            Payload::AgentStarted(AgentStarted {
+                agent_name: AgentName::Theme,
+                execution_id: "exec_1".into(),
+                input_count: 1,
+                message: "Analyzing party theme...".into(),
+            }),
+        ));
+        assert_eq!(
+            s.party("p").map(|p| p.agents[&AgentName::Theme].status),
+            Some(AgentStatus::Running)
+        );
+        s.apply(&theme_done(4, "p"));
+        let p = s.party("p").expect("party");
+        assert_eq!(p.version, 4);
+        assert_eq!(p.last_seq, 4);
+        assert_eq!(p.inputs[0].added_by, "ann");
+        assert_eq!(p.inputs[0].added_at, "2026-01-01T00:00:02.000000Z");
+        assert!(p.result(AgentName::Theme).is_some());
+        let st = s.stats();
+        assert_eq!(
+            (st.total_parties, st.total_inputs, st.total_agent_results),
+            (1, 1, 1)
+        );
+
+        s.apply(&ev(
+            5,
+            "p",
+            Payload::AgentDataRemoved(AgentDataRemoved {
+                agent_name: AgentName::Theme,
+                reason: "no_relevant_inputs".into(),
+                removed_input_id: Some("inp_1".into()),
+            }),
+        ));
+        s.apply(&ev(
+            6,
+            "p",
+            Payload::InputRemoved(InputRemoved {
+                input_id: "inp_1".into(),
+                removed_by: "user".into(),
+                reason: RemovalReason::UserAction,
+            }),
+        ));
+        let p = s.party("p").expect("party");
+        assert!(p.inputs.is_empty() && p.agents.is_empty());
+        assert_eq!(p.version, 6);
+        s.apply(&ev(
+            7,
+            "p",
+            Payload::PartyDeleted(PartyDeleted {
+                deleted_by: "user".into(),
+            }),
+        ));
+        assert!(s.party("p").is_none());
+        let st = s.stats();
+        assert_eq!(
+            (st.total_parties, st.total_inputs, st.deleted_parties),
+            (0, 0, 1)
+        );
+    }
+
+    #[test]
+    fn ignores_events_of_unknown_parties_and_duplicate_creation() {
+        let mut s = Store::new();
+        s.apply(&added(1, "ghost", "inp_1"));
+        assert!(s.is_empty());
+        s.apply(&created(2, "p"));
+        s.apply(&added(3, "p", "inp_1"));
+        s.apply(&created(4, "p"));
+        assert_eq!(s.party("p").map(|p| p.inputs.len()), Some(1));
+    }
+
+    #[test]
+    fn snapshots_are_not_changed_by_later_events() {
+        let mut s = Store::new();
+        s.apply(&created(1, "p"));
+        let before = s.party("p").expect("party");
+        s.apply(&added(2, "p", "inp_1"));
+        assert!(before.inputs.is_empty());
+        assert_eq!(s.party("p").map(|p| p.inputs.len()), Some(1));
+    }
+
+    fn arb_event() -> impl Strategy<Value = (u8, u8, u8)> {
+        (0u8..6, 0u8..3, 0u8..4)
+    }
+
+    proptest! {
+        #[test]
+        fn replay_from_empty_gives_identical_state(ops in proptest::collection::vec(arb_event(), 0..60)) {
+            let events: Vec<Event> = ops
+                .iter()
+                .enumerate()
+                .map(|(i, (kind, party, input))| {
+                    let seq = i as u64 + 1;
+                    let party = format!("p{party}");
+                    let input = format!("inp_{input}");
+                    match kind {
+                        0 => created(seq, &party),
+                        1 | 2 => added(seq, &party, &input),
+                        3 => ev(seq, &party, Payload::InputRemoved(InputRemoved {
+                            input_id: input, removed_by: "user".into(), reason: RemovalReason::UserAction,
+                        })),
+                        4 => theme_done(seq, &party),
+                        _ => ev(seq, &party, Payload::PartyDeleted(PartyDeleted { deleted_by: "user".into() })),
+                    }
+                })
+                .collect();
+            let mut a = Store::new();
+            let mut b = Store::new();
+            for e in &events { a.apply(e); }
+            for e in &events { b.apply(e); }
+            let dump = |s: &Store| s.party_ids().into_iter().map(|id| serde_json::to_string(&*s.party(&id).expect("party")).expect("json")).collect::<Vec<_>>();
+            prop_assert_eq!(dump(&a), dump(&b));
+            prop_assert_eq!(a.stats(), b.stats());
+            // Stats agree with a recount.
+            let inputs: usize = a.party_ids().iter().map(|id| a.party(id).map_or(0, |p| p.inputs.len())).sum();
+            prop_assert_eq!(a.stats().total_inputs, inputs);
+        }
+    }
+}
