@@ -14,6 +14,8 @@ pub mod catering;
 pub mod planner;
 pub mod runtime;
 pub mod scheduler;
+#[cfg(test)]
+mod testutil;
 pub mod theme;
 pub mod vendor;
 pub mod venue;
