@@ -361,6 +361,65 @@ mod tests {
         assert_eq!(none, r);
     }
 
+    fn run_on(inputs: &[(&str, &[&str])]) -> ThemeResult {
+        let p = party(inputs);
+        let f = crate::agents::Facts::default();
+        let c = crate::catalog::Catalog::default();
+        run(&crate::agents::testutil::agent_input(&p, &f, &c))
+    }
+
+    #[test]
+    fn run_scores_the_four_examples() {
+        let cases: [(&[(&str, &[&str])], &str, f64); 4] = [
+            (
+                &[("jungle theme party for 75 guests", &["theme", "venue"])],
+                "jungle",
+                0.2,
+            ),
+            (
+                &[
+                    ("jungle theme party for 75 guests", &[]),
+                    ("need a chocolate cake with animal decorations", &[]),
+                ],
+                "jungle",
+                0.4,
+            ),
+            (
+                &[
+                    ("princess castle theme party for 30 kids", &[]),
+                    ("pink vanilla cake with crown topper", &[]),
+                ],
+                "princess",
+                0.6,
+            ),
+            (
+                &[
+                    ("space and astronaut theme party for 50 people", &[]),
+                    ("galaxy-themed cake with planet decorations", &[]),
+                ],
+                "space",
+                0.8,
+            ),
+        ];
+        for (inputs, theme, confidence) in cases {
+            let r = run_on(inputs);
+            assert_eq!(
+                (r.primary_theme.as_str(), r.confidence),
+                (theme, confidence)
+            );
+        }
+    }
+
+    #[test]
+    fn run_skips_inputs_not_classified_as_theme() {
+        // "sparkle" is a unicorn keyword, but the input is about food only.
+        let content = "vegan food menu with sparkle drinks";
+        let p = party(&[(content, &[])]);
+        assert!(!is_theme_input(&p.inputs[0]));
+        assert_eq!(score(p.inputs.iter()).primary_theme, "unicorn");
+        assert_eq!(run_on(&[(content, &[])]).primary_theme, "general");
+    }
+
     #[test]
     fn deterministic() {
         let inputs = [input("a", "Space ROCKET and a Princess crown", &["Royal"])];
