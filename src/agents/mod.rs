@@ -11,9 +11,12 @@ pub mod analyzer;
 pub mod budget;
 pub mod cake;
 pub mod catering;
+pub mod keywords;
 pub mod planner;
 pub mod runtime;
 pub mod scheduler;
+#[cfg(test)]
+mod testutil;
 pub mod theme;
 pub mod vendor;
 pub mod venue;
