@@ -1,7 +1,340 @@
-//! The HTTP and WebSocket front end (`partybus serve`): tiny_http worker pool,
-//! routing, JSON bodies and errors, limits, auth, and the WebSocket upgrade.
+//! The HTTP and WebSocket front end (`partybus serve`): a tiny_http server
+//! with a fixed pool of named worker threads (`http-0`, ...), routing, JSON
+//! bodies and errors, limits, token auth, Prometheus metrics, the OpenAPI
+//! document, and the WebSocket upgrade handed to [`ws::WsHub`].
 //!
-//! Holds no party state of its own: every read comes from the [`crate::App`],
-//! every write is a command to it.
+//! # Layout
+//! - [`routes`]: the route table and the router (one `match`).
+//! - [`error`]: [`error::ApiError`] and its mapping to status and `code`.
+//! - `http`: the worker loop: request ids, body limits, responses, access log.
+//! - `api`: the handlers, thin: validate, call the [`App`], shape the answer.
+//! - [`views`]: response shapes built from store snapshots.
+//! - `auth`: party and admin tokens (only hashes are kept).
+//! - `metrics`: counters and the Prometheus text.
+//! - [`openapi`]: the OpenAPI 3.1 document, generated from the route table.
+//! - [`ws`]: live WebSocket streams.
+//!
+//! Holds no party state of its own: every read comes from the [`App`], every
+//! write is a command to it. [`serve`] starts it; [`ServerHandle::shutdown`]
+//! stops it gracefully (readyz → 503, stop accepting, finish in-flight
+//! requests, close WebSockets with 1001, join every thread).
 
+mod api;
+mod auth;
+pub mod error;
+mod http;
+mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod views;
 pub mod ws;
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+
+use crate::bus::{Filter, SlowPolicy};
+use crate::event::Topic;
+use crate::App;
+use ws::{WsConfig, WsHub};
+
+/// Largest request body accepted (64 KiB): party inputs are short texts; a
+/// bigger body is a mistake or abuse and gets 413 without being read whole.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// How long shutdown waits for workers to finish in-flight requests. With
+/// the WebSocket grace below it keeps the whole shutdown under 5 s.
+pub const WORKER_GRACE: Duration = Duration::from_secs(3);
+
+/// How long shutdown waits for WebSocket clients to take their close frame.
+pub const WS_GRACE: Duration = Duration::from_secs(1);
+
+/// Whether party routes and the WebSocket require the party's token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Tokens required (the default).
+    On,
+    /// The prototype's open behaviour, for local demos; loopback hosts only.
+    Off,
+}
+
+/// How to run the server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Host name or IP to bind.
+    pub host: String,
+    /// Port; 0 picks a free one (see [`ServerHandle::local_addr`]).
+    pub port: u16,
+    /// Worker threads answering requests.
+    pub workers: usize,
+    /// Token checks on or off.
+    pub auth: AuthMode,
+    /// Admin token guarding `/system/status` and `/metrics` (and granting
+    /// access to every party), if set.
+    pub admin_token: Option<String>,
+    /// WebSocket limits and timers.
+    pub ws: WsConfig,
+    /// Request body limit, bytes.
+    pub max_body: usize,
+}
+
+impl Default for ServerConfig {
+    /// 127.0.0.1 on an ephemeral port, one worker per core, auth on.
+    fn default() -> Self {
+        ServerConfig {
+            host: "127.0.0.1".to_string(),
+            port: 0,
+            workers: default_workers(),
+            auth: AuthMode::On,
+            admin_token: None,
+            ws: WsConfig::default(),
+            max_body: MAX_BODY_BYTES,
+        }
+    }
+}
+
+/// The number of cores (at least 1): the default worker count.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The host does not resolve to an address.
+    #[error("invalid listen address {0}")]
+    InvalidAddress(String),
+    /// Binding failed (port taken, no permission, ...).
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
+    /// `--auth off` on a non-loopback host.
+    #[error("refusing --auth off on non-loopback host {0}: anyone on the network could read and change every party; use --auth on or bind to 127.0.0.1")]
+    AuthOffNotLoopback(String),
+    /// Zero workers.
+    #[error("workers must be at least 1")]
+    NoWorkers,
+    /// The app is not started.
+    #[error("the app is not running")]
+    NotRunning,
+    /// A thread could not be started.
+    #[error("cannot start thread: {0}")]
+    Spawn(String),
+}
+
+/// Shared by every worker: the app, the hub, settings and counters.
+pub(crate) struct Ctx {
+    /// The core.
+    pub app: Arc<App>,
+    /// WebSocket clients.
+    pub hub: Arc<WsHub>,
+    /// Token checks.
+    pub auth: AuthMode,
+    /// SHA-256 of the admin token, if one is set.
+    pub admin_sha256: Option<String>,
+    /// Body limit.
+    pub max_body: usize,
+    /// Bound address (fallback for URLs when a request has no Host).
+    pub local_addr: SocketAddr,
+    /// Worker count (for /system/status).
+    pub workers: usize,
+    /// False while starting, after an accept failure and while shutting down.
+    pub ready: AtomicBool,
+    /// Set when shutdown begins; workers exit on their unblock marker.
+    pub stopping: AtomicBool,
+    /// Requests being handled right now.
+    pub in_flight: AtomicUsize,
+    /// Oversized bodies being drained off the worker threads.
+    pub draining: AtomicUsize,
+    /// Counters.
+    pub metrics: metrics::Metrics,
+    /// The OpenAPI document, serialised once.
+    pub openapi: Vec<u8>,
+}
+
+/// A running server. Dropping it shuts it down like [`ServerHandle::shutdown`].
+pub struct ServerHandle {
+    /// Shared state; `ready` and `stopping` are flipped on shutdown.
+    ctx: Arc<Ctx>,
+    /// The listener; dropped last, which closes the listening socket.
+    server: Option<Arc<tiny_http::Server>>,
+    /// The workers, joined on shutdown.
+    workers: Vec<JoinHandle<()>>,
+    /// Disconnects when every worker has exited (each holds a sender).
+    workers_done: Receiver<()>,
+    /// Dropping it stops the metrics thread.
+    metrics_stop: Option<Sender<()>>,
+    /// The agent-metrics subscriber thread.
+    metrics_thread: Option<JoinHandle<()>>,
+    /// Whether shutdown already ran.
+    stopped: bool,
+}
+
+/// Starts the server for a running `app`. Returns once it accepts requests.
+pub fn serve(app: Arc<App>, config: ServerConfig) -> Result<ServerHandle, ServeError> {
+    if config.workers == 0 {
+        return Err(ServeError::NoWorkers);
+    }
+    let addr = (config.host.as_str(), config.port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| ServeError::InvalidAddress(format!("{}:{}", config.host, config.port)))?;
+    if config.auth == AuthMode::Off && !addr.ip().is_loopback() {
+        return Err(ServeError::AuthOffNotLoopback(config.host));
+    }
+    let bus = app.bus().map_err(|_| ServeError::NotRunning)?;
+    let server = tiny_http::Server::http(addr).map_err(|e| ServeError::Bind {
+        addr: addr.to_string(),
+        reason: e.to_string(),
+    })?;
+    let local_addr = server.server_addr().to_ip().unwrap_or(addr);
+    let server = Arc::new(server);
+    let ctx = Arc::new(Ctx {
+        app,
+        hub: WsHub::new(config.ws.clone()),
+        auth: config.auth,
+        admin_sha256: config.admin_token.as_deref().map(auth::sha256_hex),
+        max_body: config.max_body,
+        local_addr,
+        workers: config.workers,
+        ready: AtomicBool::new(false),
+        stopping: AtomicBool::new(false),
+        in_flight: AtomicUsize::new(0),
+        draining: AtomicUsize::new(0),
+        metrics: metrics::Metrics::new(),
+        openapi: openapi::document_bytes(),
+    });
+
+    let (metrics_stop, stop_rx) = bounded::<()>(0);
+    let sub = bus.subscribe(
+        "http-metrics",
+        Filter::topics(&[Topic::AgentCompleted, Topic::AgentFailed]),
+        SlowPolicy::Block,
+    );
+    let mctx = ctx.clone();
+    let metrics_thread = std::thread::Builder::new()
+        .name("http-metrics".into())
+        .spawn(move || http::metrics_loop(&mctx, sub, &stop_rx))
+        .map_err(|e| ServeError::Spawn(e.to_string()))?;
+
+    let mut handle = ServerHandle {
+        ctx: ctx.clone(),
+        server: Some(server.clone()),
+        workers: Vec::with_capacity(config.workers),
+        workers_done: bounded(0).1,
+        metrics_stop: Some(metrics_stop),
+        metrics_thread: Some(metrics_thread),
+        stopped: false,
+    };
+    let (done_tx, done_rx) = bounded::<()>(0);
+    handle.workers_done = done_rx;
+    for i in 0..config.workers {
+        let (server, ctx, done) = (server.clone(), ctx.clone(), done_tx.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("http-{i}"))
+            .spawn(move || {
+                http::worker_loop(&server, &ctx);
+                drop(done);
+            });
+        match spawned {
+            Ok(h) => handle.workers.push(h),
+            Err(e) => {
+                drop(done_tx);
+                handle.stop();
+                return Err(ServeError::Spawn(e.to_string()));
+            }
+        }
+    }
+    drop(done_tx);
+    if config.auth == AuthMode::Off {
+        log::warn!(
+            "authentication is OFF (--auth off): every party is readable and writable without a token; use only for local demos"
+        );
+    }
+    ctx.ready.store(true, Ordering::SeqCst);
+    log::info!(
+        "listening on http://{local_addr} ({} workers, auth {})",
+        config.workers,
+        if config.auth == AuthMode::On {
+            "on"
+        } else {
+            "off"
+        }
+    );
+    Ok(handle)
+}
+
+impl ServerHandle {
+    /// The bound address (with the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.ctx.local_addr
+    }
+
+    /// Connected WebSocket clients.
+    pub fn ws_clients(&self) -> usize {
+        self.ctx.hub.clients()
+    }
+
+    /// Stops gracefully: readyz answers 503, workers finish the requests
+    /// already received and exit, the listener closes, WebSocket clients get
+    /// a 1001 close, and every thread is joined (within [`WORKER_GRACE`] +
+    /// [`WS_GRACE`]). The app keeps running; stop it separately.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if self.stopped {
+            return;
+        }
+        self.stopped = true;
+        let began = Instant::now();
+        self.ctx.ready.store(false, Ordering::SeqCst);
+        self.ctx.stopping.store(true, Ordering::SeqCst);
+        if let Some(server) = &self.server {
+            for _ in 0..self.workers.len() {
+                server.unblock();
+            }
+        }
+        match self.workers_done.recv_timeout(WORKER_GRACE) {
+            Err(RecvTimeoutError::Disconnected) | Ok(()) => {}
+            Err(RecvTimeoutError::Timeout) => log::warn!(
+                "{} requests still in flight after {WORKER_GRACE:?}; leaving their workers behind",
+                self.ctx.in_flight.load(Ordering::SeqCst)
+            ),
+        }
+        for w in self.workers.drain(..) {
+            if w.is_finished() && w.join().is_err() {
+                log::error!("an HTTP worker panicked");
+            }
+        }
+        if let Some(server) = self.server.take() {
+            http::refuse_queued(&server, &self.ctx);
+            // The last reference: dropping it closes the listening socket.
+            drop(server);
+        }
+        self.ctx.hub.shutdown(WS_GRACE);
+        self.metrics_stop.take();
+        if let Some(t) = self.metrics_thread.take() {
+            if t.join().is_err() {
+                log::error!("the metrics thread panicked");
+            }
+        }
+        log::info!("server stopped in {:?}", began.elapsed());
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

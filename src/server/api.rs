@@ -1,0 +1,643 @@
+//! The handlers: each checks access, decodes and validates its input into a
+//! command, calls the [`crate::App`], and shapes the answer. Thin by design:
+//! rules about parties live in the app, JSON shapes in [`super::views`].
+//!
+//! Validation happens before any command is sent, and the app validates again
+//! before publishing, so a rejected request changes nothing. The request id
+//! is passed to the app as the correlation id of every event a request causes.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use tiny_http::Request;
+
+use super::auth;
+use super::error::ApiError;
+use super::http::{read_json, Reply, Req};
+use super::routes::{Params, RouteId, API_PREFIX};
+use super::views::{PartyView, PlanView};
+use super::ws::WsError;
+use super::{AuthMode, Ctx};
+use crate::app::{NewInput, NewParty};
+use crate::domain::AgentName;
+use crate::event::{self, Event, SourceType};
+use crate::store::Party;
+
+/// Default page size of the events route.
+pub const DEFAULT_EVENTS_LIMIT: usize = 100;
+/// Largest page size of the events route.
+pub const MAX_EVENTS_LIMIT: usize = 1000;
+/// Longest `user_id` accepted.
+pub const MAX_USER_ID: usize = 128;
+/// Dead letters shown by `/system/status` (the most recent ones).
+pub const DEAD_LETTERS_SHOWN: usize = 50;
+
+/// Answers every route but the WebSocket one.
+pub(crate) fn handle(
+    ctx: &Ctx,
+    route: RouteId,
+    params: &Params,
+    rq: &mut Request,
+    req: &Req,
+) -> Result<Reply, ApiError> {
+    let party_id = params.party_id.as_deref().unwrap_or("");
+    match route {
+        RouteId::CreateParty => create_party(ctx, rq, req),
+        RouteId::AddInput => {
+            authorize_party(ctx, party_id, req)?;
+            add_input(ctx, party_id, rq, req)
+        }
+        RouteId::RemoveInput => {
+            authorize_party(ctx, party_id, req)?;
+            let input_id = params.input_id.as_deref().unwrap_or("");
+            let ack = ctx
+                .app
+                .remove_input(party_id, input_id, None, Some(&req.id))
+                .map_err(|e| ApiError::from_app(e, &req.id))?;
+            Ok(Reply::json(
+                200,
+                &json!({
+                    "success": true,
+                    "party_id": party_id,
+                    "input_id": input_id,
+                    "message": "Input removed successfully",
+                    "seq": ack.seq,
+                }),
+            ))
+        }
+        RouteId::PartyStatus => {
+            let party = authorize_party(ctx, party_id, req)?;
+            Ok(Reply::json(200, &StatusResponse::new(&party)))
+        }
+        RouteId::PartyPlan => {
+            let party = authorize_party(ctx, party_id, req)?;
+            Ok(Reply::json(200, &PlanView::from(party.as_ref())))
+        }
+        RouteId::PartyEvents => {
+            let party = authorize_party(ctx, party_id, req)?;
+            events(ctx, &party, req)
+        }
+        RouteId::DeleteParty => {
+            authorize_party(ctx, party_id, req)?;
+            let ack = ctx
+                .app
+                .delete_party(party_id, None, Some(&req.id))
+                .map_err(|e| ApiError::from_app(e, &req.id))?;
+            Ok(Reply::json(
+                200,
+                &json!({
+                    "success": true,
+                    "party_id": party_id,
+                    "message": "Party deleted successfully",
+                    "seq": ack.seq,
+                }),
+            ))
+        }
+        RouteId::SystemStatus => {
+            authorize_admin(ctx, req)?;
+            system_status(ctx, req)
+        }
+        RouteId::SystemHealth => {
+            if !ctx.app.is_running() {
+                return Err(ApiError::NotReady(
+                    "the orchestrator is not running".to_string(),
+                ));
+            }
+            Ok(Reply::json(
+                200,
+                &json!({
+                    "status": "healthy",
+                    "service": "event-driven-orchestrator",
+                    "running": true,
+                    "timestamp": event::now_rfc3339(),
+                }),
+            ))
+        }
+        RouteId::Livez => Ok(Reply::json(200, &json!({"status": "alive"}))),
+        RouteId::Readyz => {
+            if ctx.ready.load(std::sync::atomic::Ordering::SeqCst) && ctx.app.is_running() {
+                Ok(Reply::json(200, &json!({"status": "ready"})))
+            } else {
+                Err(ApiError::NotReady(
+                    "not ready: starting or shutting down".to_string(),
+                ))
+            }
+        }
+        RouteId::Health => Ok(Reply::json(
+            200,
+            &json!({
+                "status": if ctx.app.is_running() { "healthy" } else { "unhealthy" },
+                "service": "partybus",
+                "version": env!("CARGO_PKG_VERSION"),
+                "timestamp": event::now_rfc3339(),
+            }),
+        )),
+        RouteId::Metrics => {
+            authorize_admin(ctx, req)?;
+            let ready = ctx.ready.load(std::sync::atomic::Ordering::SeqCst);
+            Ok(Reply::text(
+                200,
+                "text/plain; version=0.0.4; charset=utf-8",
+                ctx.metrics.render(&ctx.app, ctx.hub.clients(), ready),
+            ))
+        }
+        RouteId::OpenApi => Ok(Reply {
+            status: 200,
+            body: ctx.openapi.clone(),
+            content_type: "application/json",
+            headers: Vec::new(),
+        }),
+        RouteId::WebSocket => Err(ApiError::BadUpgrade(
+            "the WebSocket route needs an upgrade request".to_string(),
+        )),
+    }
+}
+
+/// Access to a party: 503 when the core is down, 404 when the party does not
+/// exist, then (auth on) 401 without a token and 403 with a wrong one. The
+/// admin token, when set, opens every party.
+fn authorize_party(ctx: &Ctx, party_id: &str, req: &Req) -> Result<Arc<Party>, ApiError> {
+    if !ctx.app.is_running() {
+        return Err(ApiError::NotReady("partybus is not running".to_string()));
+    }
+    let party = ctx
+        .app
+        .party(party_id)
+        .ok_or_else(|| ApiError::PartyNotFound(party_id.to_string()))?;
+    if ctx.auth == AuthMode::Off {
+        return Ok(party);
+    }
+    let token = auth::presented(req.authorization.as_deref(), req.query("token"))
+        .ok_or(ApiError::Unauthorized)?;
+    let admin = ctx
+        .admin_sha256
+        .as_deref()
+        .is_some_and(|h| auth::verify(token, h));
+    let owner = party
+        .token_sha256
+        .as_deref()
+        .is_some_and(|h| auth::verify(token, h));
+    if admin || owner {
+        Ok(party)
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+/// Access to admin routes: open unless an admin token is configured.
+fn authorize_admin(ctx: &Ctx, req: &Req) -> Result<(), ApiError> {
+    let Some(expected) = ctx.admin_sha256.as_deref() else {
+        return Ok(());
+    };
+    let token = auth::presented(req.authorization.as_deref(), req.query("token"))
+        .ok_or(ApiError::Unauthorized)?;
+    if auth::verify(token, expected) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+/// Checks a WebSocket request before the upgrade; returns the party id and
+/// `since`. With auth off any well-formed id may be watched, even one not
+/// created yet (the prototype's behaviour).
+pub(crate) fn authorize_ws(
+    ctx: &Ctx,
+    params: &Params,
+    req: &Req,
+) -> Result<(String, Option<u64>), ApiError> {
+    let party_id = params.party_id.as_deref().unwrap_or("");
+    let since = match req.query("since") {
+        None | Some("") => None,
+        Some(s) => Some(s.parse::<u64>().map_err(|_| {
+            ApiError::invalid(
+                "since",
+                "since must be a non-negative integer (an event seq)",
+            )
+        })?),
+    };
+    if ctx.auth == AuthMode::Off {
+        if !ctx.app.is_running() {
+            return Err(ApiError::NotReady("partybus is not running".to_string()));
+        }
+        if !event::is_valid_id(party_id) {
+            return Err(ApiError::PartyNotFound(party_id.to_string()));
+        }
+    } else {
+        authorize_party(ctx, party_id, req)?;
+    }
+    Ok((party_id.to_string(), since))
+}
+
+/// Maps a refused upgrade.
+pub(crate) fn ws_error(e: WsError) -> ApiError {
+    match e {
+        WsError::TooManyClients => ApiError::TooManyClients,
+        WsError::BadUpgrade(m) => ApiError::BadUpgrade(format!("not a WebSocket upgrade: {m}")),
+        WsError::NotRunning => ApiError::NotReady("partybus is not running".to_string()),
+    }
+}
+
+#[derive(Serialize)]
+struct CreatePartyResponse<'a> {
+    success: bool,
+    party_id: &'a str,
+    party_token: &'a str,
+    input_ids: &'a [String],
+    message: &'static str,
+    websocket_url: String,
+    status_url: String,
+    seq: u64,
+}
+
+fn create_party(ctx: &Ctx, rq: &mut Request, req: &Req) -> Result<Reply, ApiError> {
+    let body = read_json(rq, ctx.max_body)?;
+    let mut cmd = parse_create(body.as_ref())?;
+    let token = auth::new_token().map_err(|e| {
+        log::error!("request {}: the OS random generator failed: {e}", req.id);
+        ApiError::Internal(req.id.clone())
+    })?;
+    cmd.token_sha256 = Some(auth::sha256_hex(&token));
+    let ack = ctx
+        .app
+        .create_party(cmd, Some(&req.id))
+        .map_err(|e| ApiError::from_app(e, &req.id))?;
+    let host = req
+        .host
+        .clone()
+        .unwrap_or_else(|| ctx.local_addr.to_string());
+    let status_path = format!("{API_PREFIX}/party/{}/status", ack.party_id);
+    let response = CreatePartyResponse {
+        success: true,
+        party_id: &ack.party_id,
+        party_token: &token,
+        input_ids: &ack.input_ids,
+        message: "Party created successfully",
+        websocket_url: format!("ws://{host}{API_PREFIX}/ws/{}", ack.party_id),
+        status_url: format!("http://{host}{status_path}"),
+        seq: ack.seq,
+    };
+    Ok(Reply::json(201, &response).with_header("Location", status_path))
+}
+
+fn add_input(ctx: &Ctx, party_id: &str, rq: &mut Request, req: &Req) -> Result<Reply, ApiError> {
+    let body = read_json(rq, ctx.max_body)?.unwrap_or_else(|| Value::Object(Map::new()));
+    let input = parse_input(&body, "")?;
+    let ack = ctx
+        .app
+        .add_input(party_id, input, None, Some(&req.id))
+        .map_err(|e| ApiError::from_app(e, &req.id))?;
+    let input_id = ack.input_ids.first().map(String::as_str).unwrap_or("");
+    Ok(Reply::json(
+        201,
+        &json!({
+            "success": true,
+            "party_id": party_id,
+            "input_id": input_id,
+            "message": "Input added successfully",
+            "seq": ack.seq,
+        }),
+    ))
+}
+
+#[derive(Serialize)]
+struct StatusResponse<'a> {
+    success: bool,
+    party: PartyView<'a>,
+    message: Option<&'static str>,
+}
+
+impl<'a> StatusResponse<'a> {
+    fn new(p: &'a Party) -> Self {
+        StatusResponse {
+            success: true,
+            party: PartyView::from(p),
+            message: None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct EventsPage<'a> {
+    success: bool,
+    party_id: &'a str,
+    events: &'a [Arc<Event>],
+    next_since: u64,
+    has_more: bool,
+    last_seq: u64,
+}
+
+fn events(ctx: &Ctx, party: &Party, req: &Req) -> Result<Reply, ApiError> {
+    let since = match req.query("since") {
+        None | Some("") => 0,
+        Some(s) => s.parse::<u64>().map_err(|_| {
+            ApiError::invalid(
+                "since",
+                "since must be a non-negative integer (an event seq)",
+            )
+        })?,
+    };
+    let limit = match req.query("limit") {
+        None | Some("") => DEFAULT_EVENTS_LIMIT,
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_EVENTS_LIMIT).contains(n))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "limit",
+                    format!("limit must be an integer from 1 to {MAX_EVENTS_LIMIT}"),
+                )
+            })?,
+    };
+    let mut events = ctx
+        .app
+        .events(&party.party_id, since, limit + 1)
+        .map_err(|e| ApiError::from_app(e, &req.id))?;
+    let has_more = events.len() > limit;
+    events.truncate(limit);
+    let page = EventsPage {
+        success: true,
+        party_id: &party.party_id,
+        next_since: events.last().map_or(since, |e| e.seq),
+        events: &events,
+        has_more,
+        last_seq: party.last_seq,
+    };
+    Ok(Reply::json(200, &page))
+}
+
+fn system_status(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
+    let s = ctx
+        .app
+        .system_status()
+        .map_err(|e| ApiError::from_app(e, &req.id))?;
+    let dead = ctx.app.bus().map(|b| b.dead_letters()).unwrap_or_default();
+    let recent = &dead[dead.len().saturating_sub(DEAD_LETTERS_SHOWN)..];
+    let agents: Map<String, Value> = AgentName::ALL
+        .iter()
+        .map(|a| (a.as_str().to_string(), Value::Bool(s.running)))
+        .collect();
+    let body = json!({
+        "success": true,
+        "status": {
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptime_seconds": ctx.metrics.uptime().as_secs_f64(),
+            "orchestrator": {
+                "running": s.running,
+                "background_tasks": AgentName::ALL.len(),
+                "active_tasks": s.parties_planning_now,
+            },
+            "event_bus": s.event_bus,
+            "state_store": s.state_store,
+            "agents": agents,
+            "agent_runs": s.agent_runs,
+            "dead_letters": {
+                "total": s.event_bus.dead_letters,
+                "recent": recent,
+            },
+            "queue_depths": {
+                "intake": s.event_bus.intake_depth,
+                "subscribers": s.event_bus.queue_depths,
+            },
+            "connections": {
+                "websocket_clients": ctx.hub.clients(),
+                "http_in_flight": ctx.in_flight.load(std::sync::atomic::Ordering::SeqCst),
+                "http_workers": ctx.workers,
+            },
+        }
+    });
+    Ok(Reply::json(200, &body))
+}
+
+// ---- request decoding -------------------------------------------------------
+
+/// Decodes `POST /party`'s body. No body means `{}`.
+fn parse_create(body: Option<&Value>) -> Result<NewParty, ApiError> {
+    let Some(body) = body else {
+        return Ok(NewParty::default());
+    };
+    let obj = body
+        .as_object()
+        .ok_or_else(|| ApiError::invalid("body", "the body must be a JSON object"))?;
+    let party_id = match opt_str(obj, "party_id", "party_id")? {
+        None | Some("") => None,
+        Some(id) if event::is_valid_id(id) => Some(id.to_string()),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "party_id",
+                "party_id must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'",
+            ))
+        }
+    };
+    let user_id =
+        match opt_str(obj, "user_id", "user_id")? {
+            None | Some("") => None,
+            Some(u) if u.chars().count() <= MAX_USER_ID && !u.chars().any(char::is_control) => {
+                Some(u.to_string())
+            }
+            Some(_) => return Err(ApiError::invalid(
+                "user_id",
+                format!(
+                    "user_id must be at most {MAX_USER_ID} characters, without control characters"
+                ),
+            )),
+        };
+    let initial_inputs = match obj.get("initial_inputs") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| parse_input(v, &format!("initial_inputs[{i}]")))
+            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "initial_inputs",
+                "initial_inputs must be an array of input objects",
+            ))
+        }
+    };
+    Ok(NewParty {
+        party_id,
+        user_id,
+        initial_inputs,
+        token_sha256: None,
+    })
+}
+
+/// Decodes one input object; `prefix` names it in errors (empty for the
+/// add-input body itself).
+fn parse_input(v: &Value, prefix: &str) -> Result<NewInput, ApiError> {
+    let name = |k: &str| {
+        if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
+    let obj = v.as_object().ok_or_else(|| {
+        if prefix.is_empty() {
+            ApiError::invalid("body", "the body must be a JSON object")
+        } else {
+            ApiError::invalid(prefix, format!("{prefix} must be an object"))
+        }
+    })?;
+    let content = match obj.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        None | Some(Value::Null) => {
+            let f = name("content");
+            return Err(ApiError::invalid(&f, format!("{f} is required")));
+        }
+        Some(_) => {
+            let f = name("content");
+            return Err(ApiError::invalid(&f, format!("{f} must be a string")));
+        }
+    };
+    let source_type = match opt_str(obj, "source_type", &name("source_type"))? {
+        None => None,
+        Some(s) => Some(SourceType::parse(s).ok_or_else(|| {
+            let f = name("source_type");
+            ApiError::invalid(
+                &f,
+                format!(
+                    "{f} must be one of {} (got {s:?})",
+                    SourceType::NAMES.join(", ")
+                ),
+            )
+        })?),
+    };
+    let tags = match obj.get("tags") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, t)| match t {
+                Value::String(s) => Ok(s.clone()),
+                _ => {
+                    let f = format!("{}[{i}]", name("tags"));
+                    Err(ApiError::invalid(&f, format!("{f} must be a string")))
+                }
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            let f = name("tags");
+            return Err(ApiError::invalid(
+                &f,
+                format!("{f} must be an array of strings"),
+            ));
+        }
+    };
+    let metadata = match obj.get("metadata") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(_) => {
+            let f = name("metadata");
+            return Err(ApiError::invalid(&f, format!("{f} must be an object")));
+        }
+    };
+    let image_url = opt_str(obj, "image_url", &name("image_url"))?.map(str::to_string);
+    let input_id = match opt_str(obj, "input_id", &name("input_id"))? {
+        None => None,
+        Some(id) if event::is_valid_id(id) => Some(id.to_string()),
+        Some(_) => {
+            let f = name("input_id");
+            return Err(ApiError::invalid(
+                &f,
+                format!("{f} must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'"),
+            ));
+        }
+    };
+    Ok(NewInput {
+        input_id,
+        content,
+        source_type,
+        tags,
+        metadata,
+        image_url,
+    })
+}
+
+/// An optional string field: absent or null → `None`; other types → 422.
+fn opt_str<'a>(
+    obj: &'a Map<String, Value>,
+    key: &str,
+    field: &str,
+) -> Result<Option<&'a str>, ApiError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(ApiError::invalid(
+            field,
+            format!("{field} must be a string"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(e: ApiError) -> String {
+        match e {
+            ApiError::Validation { field, .. } => field,
+            other => panic!("not a validation error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn create_body_defaults_and_validates() {
+        assert_eq!(parse_create(None).unwrap(), NewParty::default());
+        let p = parse_create(Some(&json!({"party_id": "", "user_id": null}))).unwrap();
+        assert_eq!(p.party_id, None);
+        let e = parse_create(Some(&json!({"party_id": "a b"}))).unwrap_err();
+        assert_eq!(field_of(e), "party_id");
+        let e = parse_create(Some(&json!({"party_id": 5}))).unwrap_err();
+        assert_eq!(field_of(e), "party_id");
+        let e = parse_create(Some(&json!([1]))).unwrap_err();
+        assert_eq!(field_of(e), "body");
+        let e = parse_create(Some(
+            &json!({"initial_inputs": [{"content": "a"}, {"content": "b", "source_type": "video"}]}),
+        ))
+        .unwrap_err();
+        assert_eq!(field_of(e), "initial_inputs[1].source_type");
+        let e = parse_create(Some(&json!({"initial_inputs": {"content": "a"}}))).unwrap_err();
+        assert_eq!(field_of(e), "initial_inputs");
+        let e = parse_create(Some(&json!({"user_id": "x".repeat(129)}))).unwrap_err();
+        assert_eq!(field_of(e), "user_id");
+    }
+
+    #[test]
+    fn input_body_is_checked_field_by_field() {
+        let ok = parse_input(
+            &json!({"content": " Jungle  party ", "source_type": "url", "tags": ["a"], "metadata": {"k": 1}, "image_url": "http://x"}),
+            "",
+        )
+        .unwrap();
+        assert_eq!(ok.content, " Jungle  party ");
+        assert_eq!(ok.source_type, Some(SourceType::Url));
+        assert_eq!(ok.tags, vec!["a".to_string()]);
+        assert_eq!(ok.image_url.as_deref(), Some("http://x"));
+        for (body, field) in [
+            (json!({}), "content"),
+            (json!({"content": 1}), "content"),
+            (
+                json!({"content": "x", "source_type": "video"}),
+                "source_type",
+            ),
+            (json!({"content": "x", "source_type": 3}), "source_type"),
+            (json!({"content": "x", "tags": "a"}), "tags"),
+            (json!({"content": "x", "tags": ["a", 2]}), "tags[1]"),
+            (json!({"content": "x", "metadata": []}), "metadata"),
+            (json!({"content": "x", "image_url": false}), "image_url"),
+            (json!({"content": "x", "input_id": "no spaces"}), "input_id"),
+            (json!("text"), "body"),
+        ] {
+            assert_eq!(
+                field_of(parse_input(&body, "").unwrap_err()),
+                field,
+                "{body}"
+            );
+        }
+    }
+}

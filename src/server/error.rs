@@ -1,0 +1,365 @@
+//! The API's errors: one enum, [`ApiError`], and the single mapping from each
+//! variant to an HTTP status, a stable machine-readable `code`, and the JSON
+//! body `{"success": false, "detail": "...", "code": "..."}` (DESIGN.md).
+//!
+//! Owns that mapping and nothing else. Codes are part of the public contract:
+//! never rename one. Input-derived failures are never 500; `internal_error`
+//! is kept for the server's own faults (a panic caught in a handler, a failed
+//! journal), and its detail never carries internal text.
+
+use serde::Serialize;
+
+use crate::AppError;
+
+/// A stable error code, with its HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Code {
+    /// 400: the body is not valid JSON.
+    InvalidJson,
+    /// 400: a WebSocket route was called without a valid upgrade handshake.
+    BadUpgrade,
+    /// 401: no token was presented.
+    Unauthorized,
+    /// 403: the token presented is not the right one.
+    Forbidden,
+    /// 404: no such party.
+    PartyNotFound,
+    /// 404: no such input in the party.
+    InputNotFound,
+    /// 404: no such route.
+    NotFound,
+    /// 405: the path exists, the method does not (see `Allow`).
+    MethodNotAllowed,
+    /// 409: the id is taken.
+    Conflict,
+    /// 413: the body is larger than the limit.
+    PayloadTooLarge,
+    /// 415: the body is not `application/json`.
+    UnsupportedMediaType,
+    /// 422: the JSON does not match the schema; `field` names the culprit.
+    ValidationError,
+    /// 503: too many commands are waiting.
+    Overloaded,
+    /// 503: starting, shutting down, or the core is not running.
+    NotReady,
+    /// 503: too many WebSocket clients.
+    TooManyClients,
+    /// 503: the command was accepted but not applied in time.
+    Timeout,
+    /// 500: a fault of the server itself.
+    Internal,
+}
+
+impl Code {
+    /// Every code, in status order.
+    pub const ALL: [Code; 17] = [
+        Code::InvalidJson,
+        Code::BadUpgrade,
+        Code::Unauthorized,
+        Code::Forbidden,
+        Code::PartyNotFound,
+        Code::InputNotFound,
+        Code::NotFound,
+        Code::MethodNotAllowed,
+        Code::Conflict,
+        Code::PayloadTooLarge,
+        Code::UnsupportedMediaType,
+        Code::ValidationError,
+        Code::Overloaded,
+        Code::NotReady,
+        Code::TooManyClients,
+        Code::Timeout,
+        Code::Internal,
+    ];
+
+    /// The HTTP status.
+    pub fn status(self) -> u16 {
+        match self {
+            Code::InvalidJson | Code::BadUpgrade => 400,
+            Code::Unauthorized => 401,
+            Code::Forbidden => 403,
+            Code::PartyNotFound | Code::InputNotFound | Code::NotFound => 404,
+            Code::MethodNotAllowed => 405,
+            Code::Conflict => 409,
+            Code::PayloadTooLarge => 413,
+            Code::UnsupportedMediaType => 415,
+            Code::ValidationError => 422,
+            Code::Overloaded | Code::NotReady | Code::TooManyClients | Code::Timeout => 503,
+            Code::Internal => 500,
+        }
+    }
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::InvalidJson => "invalid_json",
+            Code::BadUpgrade => "bad_upgrade",
+            Code::Unauthorized => "unauthorized",
+            Code::Forbidden => "forbidden",
+            Code::PartyNotFound => "party_not_found",
+            Code::InputNotFound => "input_not_found",
+            Code::NotFound => "not_found",
+            Code::MethodNotAllowed => "method_not_allowed",
+            Code::Conflict => "conflict",
+            Code::PayloadTooLarge => "payload_too_large",
+            Code::UnsupportedMediaType => "unsupported_media_type",
+            Code::ValidationError => "validation_error",
+            Code::Overloaded => "overloaded",
+            Code::NotReady => "not_ready",
+            Code::TooManyClients => "too_many_clients",
+            Code::Timeout => "timeout",
+            Code::Internal => "internal_error",
+        }
+    }
+
+    /// What the code means, for the OpenAPI document.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Code::InvalidJson => "The body is not valid JSON.",
+            Code::BadUpgrade => "Not a valid WebSocket upgrade request.",
+            Code::Unauthorized => "No token: send `Authorization: Bearer <token>` or `?token=`.",
+            Code::Forbidden => "The token does not grant access.",
+            Code::PartyNotFound => "No such party (or it was deleted).",
+            Code::InputNotFound => "No such input in this party.",
+            Code::NotFound => "No such route.",
+            Code::MethodNotAllowed => "The path exists for other methods; see `Allow`.",
+            Code::Conflict => "The chosen id is already taken.",
+            Code::PayloadTooLarge => "The body exceeds 64 KiB.",
+            Code::UnsupportedMediaType => "The body is not `application/json`.",
+            Code::ValidationError => {
+                "The body or a parameter violates the schema; `field` names it."
+            }
+            Code::Overloaded => "Too many commands are waiting; retry shortly.",
+            Code::NotReady => "Starting, shutting down, or not running.",
+            Code::TooManyClients => "Too many WebSocket clients.",
+            Code::Timeout => "Accepted but not applied in time; it will still be applied.",
+            Code::Internal => "A fault of the server itself.",
+        }
+    }
+}
+
+/// Why a request failed. Each variant maps to one [`Code`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// Malformed JSON.
+    #[error("malformed JSON body: {0}")]
+    InvalidJson(String),
+    /// Not a WebSocket handshake.
+    #[error("{0}")]
+    BadUpgrade(String),
+    /// No token presented.
+    #[error("missing access token: send `Authorization: Bearer <token>` or `?token=<token>`")]
+    Unauthorized,
+    /// Wrong token.
+    #[error("the token does not grant access to this resource")]
+    Forbidden,
+    /// Unknown party.
+    #[error("Party {0} not found")]
+    PartyNotFound(String),
+    /// Unknown input.
+    #[error("Input {input_id} not found in party {party_id}")]
+    InputNotFound {
+        /// Party.
+        party_id: String,
+        /// Input.
+        input_id: String,
+    },
+    /// Unknown route.
+    #[error("no route for {method} {path}")]
+    NotFound {
+        /// Request method.
+        method: String,
+        /// Request path.
+        path: String,
+    },
+    /// Wrong method.
+    #[error("method {method} is not allowed here; allowed: {allow}")]
+    MethodNotAllowed {
+        /// Request method.
+        method: String,
+        /// Value of the `Allow` header.
+        allow: String,
+    },
+    /// Duplicate id.
+    #[error("{0}")]
+    Conflict(String),
+    /// Body too large.
+    #[error("request body exceeds the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// Body not JSON.
+    #[error("unsupported content type {0:?}: send application/json")]
+    UnsupportedMediaType(String),
+    /// Schema violation.
+    #[error("{message}")]
+    Validation {
+        /// The offending field, e.g. `initial_inputs[1].source_type`.
+        field: String,
+        /// What is wrong, naming the field.
+        message: String,
+    },
+    /// Too many commands waiting.
+    #[error("partybus is overloaded; retry shortly")]
+    Overloaded,
+    /// Not ready.
+    #[error("{0}")]
+    NotReady(String),
+    /// Too many WebSocket clients.
+    #[error("too many WebSocket clients; retry later")]
+    TooManyClients,
+    /// Accepted but not applied in time.
+    #[error("{0}")]
+    Timeout(String),
+    /// A server fault; the detail is generic, the cause goes to the log.
+    #[error("internal error; see the server log for request {0}")]
+    Internal(String),
+}
+
+/// The JSON error body.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody<'a> {
+    /// Always false.
+    pub success: bool,
+    /// Human-readable message.
+    pub detail: String,
+    /// Stable code.
+    pub code: &'static str,
+    /// The offending field, for `validation_error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'a str>,
+}
+
+impl ApiError {
+    /// A schema violation of `field`.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError::Validation {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> Code {
+        match self {
+            ApiError::InvalidJson(_) => Code::InvalidJson,
+            ApiError::BadUpgrade(_) => Code::BadUpgrade,
+            ApiError::Unauthorized => Code::Unauthorized,
+            ApiError::Forbidden => Code::Forbidden,
+            ApiError::PartyNotFound(_) => Code::PartyNotFound,
+            ApiError::InputNotFound { .. } => Code::InputNotFound,
+            ApiError::NotFound { .. } => Code::NotFound,
+            ApiError::MethodNotAllowed { .. } => Code::MethodNotAllowed,
+            ApiError::Conflict(_) => Code::Conflict,
+            ApiError::PayloadTooLarge { .. } => Code::PayloadTooLarge,
+            ApiError::UnsupportedMediaType(_) => Code::UnsupportedMediaType,
+            ApiError::Validation { .. } => Code::ValidationError,
+            ApiError::Overloaded => Code::Overloaded,
+            ApiError::NotReady(_) => Code::NotReady,
+            ApiError::TooManyClients => Code::TooManyClients,
+            ApiError::Timeout(_) => Code::Timeout,
+            ApiError::Internal(_) => Code::Internal,
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        self.code().status()
+    }
+
+    /// Extra response headers this error calls for.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        match self {
+            ApiError::MethodNotAllowed { allow, .. } => vec![("Allow", allow.clone())],
+            ApiError::Unauthorized => vec![("WWW-Authenticate", "Bearer".to_string())],
+            ApiError::Forbidden => vec![(
+                "WWW-Authenticate",
+                "Bearer error=\"invalid_token\"".to_string(),
+            )],
+            ApiError::Overloaded | ApiError::NotReady(_) | ApiError::TooManyClients => {
+                vec![("Retry-After", "1".to_string())]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> ErrorBody<'_> {
+        ErrorBody {
+            success: false,
+            detail: self.to_string(),
+            code: self.code().as_str(),
+            field: match self {
+                ApiError::Validation { field, .. } => Some(field.as_str()),
+                _ => None,
+            },
+        }
+    }
+
+    /// Maps a core error. `request_id` labels internal faults for the log.
+    pub fn from_app(e: AppError, request_id: &str) -> ApiError {
+        match e {
+            AppError::NotRunning => ApiError::NotReady("partybus is not running".to_string()),
+            AppError::PartyNotFound(id) => ApiError::PartyNotFound(id),
+            AppError::InputNotFound { party_id, input_id } => {
+                ApiError::InputNotFound { party_id, input_id }
+            }
+            e @ (AppError::DuplicateParty(_) | AppError::DuplicateInput(_)) => {
+                ApiError::Conflict(e.to_string())
+            }
+            e @ AppError::InvalidId { field } => ApiError::invalid(field, e.to_string()),
+            AppError::Overloaded => ApiError::Overloaded,
+            e @ AppError::Timeout(_) => ApiError::Timeout(format!(
+                "{e}; it will still be applied: check the party's status before retrying"
+            )),
+            AppError::Journal(cause) => {
+                log::error!("request {request_id}: journal failure: {cause}");
+                ApiError::Internal(request_id.to_string())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique_and_statuses_are_errors() {
+        let names: HashSet<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(names.len(), Code::ALL.len());
+        for c in Code::ALL {
+            assert!(c.status() >= 400, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn app_errors_map_to_client_statuses() {
+        let cases = [
+            (AppError::NotRunning, 503),
+            (AppError::PartyNotFound("p".into()), 404),
+            (
+                AppError::InputNotFound {
+                    party_id: "p".into(),
+                    input_id: "i".into(),
+                },
+                404,
+            ),
+            (AppError::DuplicateParty("p".into()), 409),
+            (AppError::DuplicateInput("i".into()), 409),
+            (AppError::InvalidId { field: "party_id" }, 422),
+            (AppError::Overloaded, 503),
+            (AppError::Timeout(std::time::Duration::from_secs(1)), 503),
+            (AppError::Journal("disk".into()), 500),
+        ];
+        for (e, status) in cases {
+            assert_eq!(ApiError::from_app(e.clone(), "r").status(), status, "{e:?}");
+        }
+        let v = ApiError::from_app(AppError::InvalidId { field: "party_id" }, "r");
+        assert_eq!(v.body().field, Some("party_id"));
+        let j = ApiError::from_app(AppError::Journal("secret path".into()), "r1");
+        assert!(!j.to_string().contains("secret"));
+    }
+}

@@ -1,0 +1,495 @@
+//! The worker loop and everything between a tiny_http request and a handler:
+//! request ids, routing misses (404/405), body limits and JSON decoding,
+//! building responses, panic capture, metrics and the access log.
+//!
+//! Each worker is a named thread looping on `Server::recv`; no thread per
+//! request. A handler panic becomes a JSON 500 and the worker goes on. The
+//! access log has one line per request and never the query string (it may
+//! carry a token).
+
+use std::io::Read;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::{select, Receiver};
+use serde::Serialize;
+use tiny_http::{Header, Request, Response};
+
+use super::error::ApiError;
+use super::routes::{self, Miss, RouteId, RouteSpec};
+use super::{api, metrics, Ctx};
+use crate::bus::Subscription;
+
+/// Longest client-supplied `X-Request-Id` kept; longer ones are replaced.
+pub const MAX_REQUEST_ID: usize = 128;
+
+/// A declared body above this is never drained: tiny_http would allocate the
+/// whole remainder to discard it, so the connection is abandoned instead.
+pub const MAX_DRAIN_BYTES: usize = 64 * 1024 * 1024;
+
+/// Oversized bodies drained at once on helper threads; beyond it the
+/// connection is abandoned. Keeps workers free of slow uploads.
+pub const MAX_DRAINING: usize = 16;
+
+/// What the handlers need to know about a request besides its body.
+#[derive(Debug, Clone)]
+pub(crate) struct Req {
+    /// Request id: the client's `X-Request-Id` if acceptable, else generated.
+    pub id: String,
+    /// Method as sent.
+    pub method: String,
+    /// Path without the query string.
+    pub path: String,
+    /// Decoded query parameters, in order.
+    pub query: Vec<(String, String)>,
+    /// `Host` header, if acceptable.
+    pub host: Option<String>,
+    /// `Authorization` header.
+    pub authorization: Option<String>,
+}
+
+impl Req {
+    fn new(rq: &Request) -> Req {
+        let url = rq.url();
+        let (path, query) = url.split_once('?').unwrap_or((url, ""));
+        let id = header(rq, "X-Request-Id")
+            .filter(|v| valid_request_id(v))
+            .map_or_else(crate::event::new_correlation_id, str::to_string);
+        Req {
+            id,
+            method: rq.method().as_str().to_string(),
+            path: path.to_string(),
+            query: parse_query(query),
+            host: header(rq, "Host")
+                .filter(|h| valid_host(h))
+                .map(str::to_string),
+            authorization: header(rq, "Authorization").map(str::to_string),
+        }
+    }
+
+    /// The first value of query parameter `name`.
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A response before it is written.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Body bytes.
+    pub body: Vec<u8>,
+    /// Content type.
+    pub content_type: &'static str,
+    /// Extra headers.
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Reply {
+    /// A JSON reply.
+    pub fn json<T: Serialize>(status: u16, value: &T) -> Reply {
+        match serde_json::to_vec(value) {
+            Ok(body) => Reply {
+                status,
+                body,
+                content_type: "application/json",
+                headers: Vec::new(),
+            },
+            Err(e) => {
+                log::error!("cannot serialise a response: {e}");
+                Reply::error(&ApiError::Internal("-".to_string()))
+            }
+        }
+    }
+
+    /// A plain-text reply.
+    pub fn text(status: u16, content_type: &'static str, body: String) -> Reply {
+        Reply {
+            status,
+            body: body.into_bytes(),
+            content_type,
+            headers: Vec::new(),
+        }
+    }
+
+    /// The JSON error reply.
+    pub fn error(e: &ApiError) -> Reply {
+        let mut r = Reply::json(e.status(), &e.body());
+        r.status = e.status();
+        r.headers = e.headers();
+        r
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: &'static str, value: String) -> Reply {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+/// One worker: answers requests until shutdown unblocks it.
+pub(crate) fn worker_loop(server: &tiny_http::Server, ctx: &Arc<Ctx>) {
+    loop {
+        match server.recv() {
+            Ok(rq) => serve_one(ctx, rq),
+            Err(e) => {
+                if ctx.stopping.load(Ordering::SeqCst) {
+                    return;
+                }
+                // tiny_http's accept thread has stopped (e.g. out of file
+                // descriptors): nothing new will arrive. Report not ready so
+                // an orchestrator restarts us; keep serving what is queued.
+                log::error!("the listener failed and accepts no more connections: {e}");
+                ctx.ready.store(false, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+/// Answers 503 to requests received after the workers stopped.
+pub(crate) fn refuse_queued(server: &tiny_http::Server, ctx: &Ctx) {
+    while let Ok(Some(rq)) = server.try_recv() {
+        let started = Instant::now();
+        let req = Req::new(&rq);
+        let e = ApiError::NotReady("the server is shutting down".to_string());
+        finish(ctx, rq, &req, metrics::UNMATCHED, Reply::error(&e), started);
+    }
+}
+
+/// Feeds agent completions and failures to the metrics until stopped.
+pub(crate) fn metrics_loop(ctx: &Ctx, mut sub: Subscription, stop: &Receiver<()>) {
+    let rx = sub.receiver().clone();
+    loop {
+        select! {
+            recv(rx) -> batch => match batch {
+                Ok(batch) => {
+                    for ev in sub.accept(batch) {
+                        ctx.metrics.observe_agent_event(&ev);
+                    }
+                }
+                Err(_) => return,
+            },
+            recv(stop) -> _ => return,
+        }
+    }
+}
+
+fn serve_one(ctx: &Arc<Ctx>, mut rq: Request) {
+    let started = Instant::now();
+    ctx.in_flight.fetch_add(1, Ordering::SeqCst);
+    let req = Req::new(&rq);
+    if let Some(n) = rq.body_length().filter(|n| *n > ctx.max_body) {
+        let reply = Reply::error(&ApiError::PayloadTooLarge {
+            limit: ctx.max_body,
+        });
+        reject_oversized(ctx, rq, &req, reply, n, started);
+        ctx.in_flight.fetch_sub(1, Ordering::SeqCst);
+        return;
+    }
+    let (label, reply) = match routes::resolve(&req.method, &req.path) {
+        Err(miss) => (metrics::UNMATCHED, Reply::error(&miss_error(miss, &req))),
+        Ok((spec, params)) if spec.id == RouteId::WebSocket => {
+            websocket(ctx, rq, &req, spec, params, started);
+            ctx.in_flight.fetch_sub(1, Ordering::SeqCst);
+            return;
+        }
+        Ok((spec, params)) => {
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                api::handle(ctx, spec.id, &params, &mut rq, &req)
+            }));
+            let reply = match outcome {
+                Ok(Ok(reply)) => reply,
+                Ok(Err(e)) => Reply::error(&e),
+                Err(_) => {
+                    log::error!("request {}: handler panicked", req.id);
+                    Reply::error(&ApiError::Internal(req.id.clone()))
+                }
+            };
+            (spec.path, reply)
+        }
+    };
+    finish(ctx, rq, &req, label, reply, started);
+    ctx.in_flight.fetch_sub(1, Ordering::SeqCst);
+}
+
+fn miss_error(miss: Miss, req: &Req) -> ApiError {
+    match miss {
+        Miss::NotFound => ApiError::NotFound {
+            method: req.method.clone(),
+            path: req.path.clone(),
+        },
+        Miss::MethodNotAllowed(allow) => ApiError::MethodNotAllowed {
+            method: req.method.clone(),
+            allow,
+        },
+    }
+}
+
+fn websocket(
+    ctx: &Ctx,
+    rq: Request,
+    req: &Req,
+    spec: &'static RouteSpec,
+    params: routes::Params,
+    started: Instant,
+) {
+    let checked = catch_unwind(AssertUnwindSafe(|| api::authorize_ws(ctx, &params, req)));
+    let (party_id, since) = match checked {
+        Ok(Ok(ok)) => ok,
+        Ok(Err(e)) => return finish(ctx, rq, req, spec.path, Reply::error(&e), started),
+        Err(_) => {
+            let e = ApiError::Internal(req.id.clone());
+            return finish(ctx, rq, req, spec.path, Reply::error(&e), started);
+        }
+    };
+    match ctx.hub.upgrade(ctx.app.clone(), rq, party_id, since) {
+        Ok(()) => record(ctx, req, spec.path, 101, started),
+        Err((e, rq)) => {
+            let e = api::ws_error(e);
+            finish(ctx, rq, req, spec.path, Reply::error(&e), started);
+        }
+    }
+}
+
+/// Writes the reply, counts it and logs the access line.
+fn finish(ctx: &Ctx, rq: Request, req: &Req, label: &'static str, reply: Reply, started: Instant) {
+    let status = reply.status;
+    if let Err(e) = rq.respond(to_response(reply, &req.id)) {
+        log::debug!("request {}: client went away: {e}", req.id);
+    }
+    record(ctx, req, label, status, started);
+}
+
+fn record(ctx: &Ctx, req: &Req, label: &'static str, status: u16, started: Instant) {
+    let elapsed = started.elapsed();
+    ctx.metrics
+        .observe_request(label, metrics::method_label(&req.method), status, elapsed);
+    log::info!(
+        target: "partybus::access",
+        "{} {} {} {:.3}ms {}",
+        req.method,
+        req.path,
+        status,
+        elapsed.as_secs_f64() * 1000.0,
+        req.id
+    );
+}
+
+/// 413 for a declared body over the limit, without reading it. tiny_http
+/// discards an unread body when the request is dropped, by reading (and
+/// allocating) all of it; that is done off the worker for moderate sizes and
+/// never for absurd ones, whose connection is abandoned after the answer.
+fn reject_oversized(
+    ctx: &Arc<Ctx>,
+    rq: Request,
+    req: &Req,
+    reply: Reply,
+    declared: usize,
+    started: Instant,
+) {
+    let status = reply.status;
+    let response = to_response(reply, &req.id);
+    let draining = ctx.draining.fetch_add(1, Ordering::SeqCst);
+    if declared <= MAX_DRAIN_BYTES && draining < MAX_DRAINING {
+        let dctx = ctx.clone();
+        let id = req.id.clone();
+        let spawned = std::thread::Builder::new()
+            .name("http-drain".into())
+            .spawn(move || {
+                if let Err(e) = rq.respond(response) {
+                    log::debug!("request {id}: client went away: {e}");
+                }
+                dctx.draining.fetch_sub(1, Ordering::SeqCst);
+            });
+        if let Err(e) = spawned {
+            // The request went down with the closure: tiny_http answers 500.
+            log::warn!("request {}: cannot spawn a drain thread: {e}", req.id);
+            ctx.draining.fetch_sub(1, Ordering::SeqCst);
+        }
+    } else {
+        // Answer, then keep the stream alive for good rather than let
+        // tiny_http allocate the declared size to discard it. Costs one
+        // socket and one tiny_http thread; logged.
+        ctx.draining.fetch_sub(1, Ordering::SeqCst);
+        log::warn!(
+            "request {}: body of {declared} bytes declared; connection abandoned after 413",
+            req.id
+        );
+        let stream = rq.upgrade("close", response);
+        std::mem::forget(stream);
+    }
+    record(ctx, req, metrics::UNMATCHED, status, started);
+}
+
+fn to_response(reply: Reply, request_id: &str) -> Response<std::io::Cursor<Vec<u8>>> {
+    let mut response = Response::from_data(reply.body).with_status_code(reply.status);
+    let mut add = |name: &str, value: &str| {
+        if let Ok(h) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+            response.add_header(h);
+        }
+    };
+    add("Content-Type", reply.content_type);
+    add("X-Request-Id", request_id);
+    add("Cache-Control", "no-store");
+    add("X-Content-Type-Options", "nosniff");
+    for (name, value) in &reply.headers {
+        add(name, value);
+    }
+    response
+}
+
+/// Reads a JSON body: 413 over the limit (by header, then while reading, so
+/// it is never read whole), 415 unless `application/json` (or `+json`), 400
+/// when malformed. `None` when there is no body at all.
+pub(crate) fn read_json(
+    rq: &mut Request,
+    limit: usize,
+) -> Result<Option<serde_json::Value>, ApiError> {
+    let declared = rq.body_length();
+    if let Some(n) = declared {
+        if n > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        if n == 0 {
+            return Ok(None);
+        }
+    } else if header(rq, "Transfer-Encoding").is_none() {
+        return Ok(None);
+    }
+    let content_type = header(rq, "Content-Type").unwrap_or("");
+    if !is_json(content_type) {
+        return Err(ApiError::UnsupportedMediaType(if content_type.is_empty() {
+            "(none)".to_string()
+        } else {
+            content_type.chars().take(100).collect()
+        }));
+    }
+    let mut buf = Vec::with_capacity(declared.unwrap_or(1024).min(limit));
+    rq.as_reader()
+        .take(limit as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| ApiError::InvalidJson(format!("cannot read the body: {e}")))?;
+    if buf.len() > limit {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    if buf.is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_slice(&buf)
+        .map(Some)
+        .map_err(|e| ApiError::InvalidJson(e.to_string()))
+}
+
+fn is_json(content_type: &str) -> bool {
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    media == "application/json" || (media.starts_with("application/") && media.ends_with("+json"))
+}
+
+/// The value of the first header named `name`.
+pub(crate) fn header<'a>(rq: &'a Request, name: &'static str) -> Option<&'a str> {
+    rq.headers()
+        .iter()
+        .find(|h| h.field.equiv(name))
+        .map(|h| h.value.as_str())
+}
+
+fn valid_request_id(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= MAX_REQUEST_ID
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+fn valid_host(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 255
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b':' | b'[' | b']'))
+}
+
+/// Splits and percent-decodes a query string (`+` is a space).
+pub(crate) fn parse_query(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => match (hex_val(b[i + 1]), hex_val(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_is_decoded() {
+        let q = parse_query("token=a%2Bb&since=5&x&e=%zz&sp=a+b&t=%41");
+        assert_eq!(q[0], ("token".into(), "a+b".into()));
+        assert_eq!(q[1], ("since".into(), "5".into()));
+        assert_eq!(q[2], ("x".into(), "".into()));
+        assert_eq!(q[3], ("e".into(), "%zz".into()));
+        assert_eq!(q[4], ("sp".into(), "a b".into()));
+        assert_eq!(q[5], ("t".into(), "A".into()));
+        assert_eq!(parse_query("a=%4"), vec![("a".into(), "%4".into())]);
+    }
+
+    #[test]
+    fn json_media_types() {
+        assert!(is_json("application/json"));
+        assert!(is_json("Application/JSON; charset=utf-8"));
+        assert!(is_json("application/merge-patch+json"));
+        assert!(!is_json("text/plain"));
+        assert!(!is_json(""));
+        assert!(!is_json("application/jsonx"));
+    }
+
+    #[test]
+    fn request_ids_are_restricted() {
+        assert!(valid_request_id("abc-123_x.y:z"));
+        assert!(!valid_request_id(""));
+        assert!(!valid_request_id("a b"));
+        assert!(!valid_request_id(&"a".repeat(MAX_REQUEST_ID + 1)));
+    }
+}

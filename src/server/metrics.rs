@@ -1,0 +1,376 @@
+//! Prometheus metrics: HTTP requests and latency by route, method and status;
+//! agent runs, failures and latency (fed by a bus subscriber thread); and, at
+//! scrape time, events by topic, dead letters, queue depths, parties and
+//! WebSocket clients from the app and the hub.
+//!
+//! Owns counters only. Label values come from fixed sets (route templates,
+//! known methods, agent and topic names), never from raw request text, so
+//! cardinality is bounded. Locks are held only to bump a counter.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::domain::AgentName;
+use crate::event::{Event, Payload};
+use crate::App;
+
+/// Upper bounds of the latency buckets, seconds.
+pub const LATENCY_BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5, 10.0,
+];
+
+/// Route label for requests that matched no route.
+pub const UNMATCHED: &str = "unmatched";
+
+#[derive(Debug, Clone, Default)]
+struct Histogram {
+    buckets: [u64; LATENCY_BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, secs: f64) {
+        if let Some(i) = LATENCY_BUCKETS.iter().position(|b| secs <= *b) {
+            self.buckets[i] += 1;
+        }
+        self.count += 1;
+        self.sum += secs;
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cumulative = 0;
+        for (i, le) in LATENCY_BUCKETS.iter().enumerate() {
+            cumulative += self.buckets[i];
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cumulative}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
+    }
+}
+
+#[derive(Debug, Default)]
+struct AgentSeries {
+    completed: u64,
+    failed: BTreeMap<&'static str, u64>,
+    latency: Histogram,
+}
+
+type HttpKey = (&'static str, &'static str, u16);
+
+/// The server's counters.
+#[derive(Debug)]
+pub struct Metrics {
+    http: Mutex<HashMap<HttpKey, Histogram>>,
+    agents: Mutex<BTreeMap<AgentName, AgentSeries>>,
+    started: Instant,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// A fixed label for a request method.
+pub fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+impl Metrics {
+    /// Empty counters; uptime counts from now.
+    pub fn new() -> Metrics {
+        Metrics {
+            http: Mutex::new(HashMap::new()),
+            agents: Mutex::new(BTreeMap::new()),
+            started: Instant::now(),
+        }
+    }
+
+    /// Time since the server started.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Counts one answered request.
+    pub fn observe_request(
+        &self,
+        route: &'static str,
+        method: &'static str,
+        status: u16,
+        elapsed: Duration,
+    ) {
+        let mut http = self.http.lock().unwrap_or_else(|e| e.into_inner());
+        http.entry((route, method, status))
+            .or_default()
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts an agent's completed or failed run.
+    pub fn observe_agent_event(&self, ev: &Event) {
+        let mut agents = self.agents.lock().unwrap_or_else(|e| e.into_inner());
+        match &ev.payload {
+            Payload::AgentCompleted(p) => {
+                let s = agents.entry(p.agent_name).or_default();
+                s.completed += 1;
+                s.latency.observe(p.execution_time_ms / 1000.0);
+            }
+            Payload::AgentFailed(p) => {
+                let kind = match p.error_type {
+                    crate::event::ErrorType::Timeout => "timeout",
+                    crate::event::ErrorType::Validation => "validation",
+                    crate::event::ErrorType::ExternalApi => "external_api",
+                    crate::event::ErrorType::Internal => "internal",
+                };
+                *agents
+                    .entry(p.agent_name)
+                    .or_default()
+                    .failed
+                    .entry(kind)
+                    .or_default() += 1;
+            }
+            _ => {}
+        }
+    }
+
+    /// The Prometheus text exposition (format 0.0.4).
+    pub fn render(&self, app: &App, ws_clients: usize, ready: bool) -> String {
+        let mut out = String::with_capacity(16 * 1024);
+        gauge(
+            &mut out,
+            "partybus_up",
+            "Whether the core is running (1) or not (0).",
+            u64::from(app.is_running()),
+        );
+        gauge(
+            &mut out,
+            "partybus_ready",
+            "Whether the server accepts traffic (readyz).",
+            u64::from(ready),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP partybus_uptime_seconds Seconds since the server started.\n\
+             # TYPE partybus_uptime_seconds gauge\npartybus_uptime_seconds {}",
+            self.uptime().as_secs_f64()
+        );
+        gauge(
+            &mut out,
+            "partybus_websocket_clients",
+            "Connected WebSocket clients.",
+            ws_clients as u64,
+        );
+        self.render_http(&mut out);
+        self.render_agents(&mut out);
+        if let Ok(status) = app.system_status() {
+            let bus = &status.event_bus;
+            let _ = writeln!(
+                out,
+                "# HELP partybus_events_published_total Events published, by topic.\n\
+                 # TYPE partybus_events_published_total counter"
+            );
+            let mut topics: Vec<_> = bus.published_by_topic.iter().collect();
+            topics.sort();
+            for (topic, n) in topics {
+                let _ = writeln!(
+                    out,
+                    "partybus_events_published_total{{topic=\"{topic}\"}} {n}"
+                );
+            }
+            counter(
+                &mut out,
+                "partybus_events_delivered_total",
+                "Event deliveries made to subscribers.",
+                bus.total_delivered,
+            );
+            counter(
+                &mut out,
+                "partybus_delivery_failures_total",
+                "Event deliveries that failed.",
+                bus.failed_deliveries,
+            );
+            counter(
+                &mut out,
+                "partybus_dead_letters_total",
+                "Deliveries dead-lettered.",
+                bus.dead_letters,
+            );
+            gauge(
+                &mut out,
+                "partybus_bus_intake_depth",
+                "Events waiting for the dispatcher.",
+                bus.intake_depth as u64,
+            );
+            gauge(
+                &mut out,
+                "partybus_bus_subscribers",
+                "Bus subscribers.",
+                bus.total_subscribers as u64,
+            );
+            let _ = writeln!(
+                out,
+                "# HELP partybus_subscriber_queue_depth Events waiting per subscriber.\n\
+                 # TYPE partybus_subscriber_queue_depth gauge"
+            );
+            let mut depths: Vec<_> = bus.queue_depths.iter().collect();
+            depths.sort();
+            for (name, n) in depths {
+                let _ = writeln!(
+                    out,
+                    "partybus_subscriber_queue_depth{{subscriber=\"{}\"}} {n}",
+                    escape(name)
+                );
+            }
+            gauge(
+                &mut out,
+                "partybus_parties",
+                "Live parties.",
+                status.state_store.total_parties as u64,
+            );
+            gauge(
+                &mut out,
+                "partybus_inputs",
+                "Inputs over all live parties.",
+                status.state_store.total_inputs as u64,
+            );
+            gauge(
+                &mut out,
+                "partybus_parties_planning",
+                "Parties with planning in progress.",
+                status.parties_planning_now as u64,
+            );
+            counter(
+                &mut out,
+                "partybus_agent_timeouts_total",
+                "Agent runs that exceeded their deadline.",
+                status.agent_runs.timeouts,
+            );
+        }
+        out
+    }
+
+    fn render_http(&self, out: &mut String) {
+        let http = self.http.lock().unwrap_or_else(|e| e.into_inner());
+        let mut keys: Vec<&HttpKey> = http.keys().collect();
+        keys.sort();
+        let _ = writeln!(
+            out,
+            "# HELP partybus_http_requests_total HTTP requests answered, by route, method and status.\n\
+             # TYPE partybus_http_requests_total counter"
+        );
+        for k in &keys {
+            let _ = writeln!(
+                out,
+                "partybus_http_requests_total{{route=\"{}\",method=\"{}\",status=\"{}\"}} {}",
+                k.0, k.1, k.2, http[*k].count
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP partybus_http_request_duration_seconds Time to answer, by route, method and status.\n\
+             # TYPE partybus_http_request_duration_seconds histogram"
+        );
+        for k in &keys {
+            let labels = format!("route=\"{}\",method=\"{}\",status=\"{}\"", k.0, k.1, k.2);
+            http[*k].render(out, "partybus_http_request_duration_seconds", &labels);
+        }
+    }
+
+    fn render_agents(&self, out: &mut String) {
+        let agents = self.agents.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = writeln!(
+            out,
+            "# HELP partybus_agent_runs_total Agent runs finished, by agent and outcome.\n\
+             # TYPE partybus_agent_runs_total counter"
+        );
+        for (agent, s) in agents.iter() {
+            let failed: u64 = s.failed.values().sum();
+            let _ = writeln!(
+                out,
+                "partybus_agent_runs_total{{agent=\"{agent}\",outcome=\"completed\"}} {}\n\
+                 partybus_agent_runs_total{{agent=\"{agent}\",outcome=\"failed\"}} {failed}",
+                s.completed
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP partybus_agent_failures_total Failed agent runs, by agent and error type.\n\
+             # TYPE partybus_agent_failures_total counter"
+        );
+        for (agent, s) in agents.iter() {
+            for (kind, n) in &s.failed {
+                let _ = writeln!(
+                    out,
+                    "partybus_agent_failures_total{{agent=\"{agent}\",error_type=\"{kind}\"}} {n}"
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP partybus_agent_run_duration_seconds Execution time of completed agent runs.\n\
+             # TYPE partybus_agent_run_duration_seconds histogram"
+        );
+        for (agent, s) in agents.iter() {
+            s.latency.render(
+                out,
+                "partybus_agent_run_duration_seconds",
+                &format!("agent=\"{agent}\""),
+            );
+        }
+    }
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, v: u64) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+}
+
+fn counter(out: &mut String, name: &str, help: &str, v: u64) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+    );
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_is_cumulative_with_inf_bucket() {
+        let mut h = Histogram::default();
+        h.observe(0.0002);
+        h.observe(0.003);
+        h.observe(100.0);
+        let mut out = String::new();
+        h.render(&mut out, "x", "a=\"b\"");
+        assert!(out.contains("x_bucket{a=\"b\",le=\"0.00025\"} 1\n"));
+        assert!(out.contains("x_bucket{a=\"b\",le=\"0.005\"} 2\n"));
+        assert!(out.contains("x_bucket{a=\"b\",le=\"10\"} 2\n"));
+        assert!(out.contains("x_bucket{a=\"b\",le=\"+Inf\"} 3\n"));
+        assert!(out.contains("x_count{a=\"b\"} 3\n"));
+    }
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        assert_eq!(method_label("BREW"), "OTHER");
+        assert_eq!(method_label("GET"), "GET");
+    }
+}

@@ -1,0 +1,659 @@
+//! The OpenAPI 3.1 document served at `/openapi.json`, generated from the
+//! route table ([`super::routes::ROUTES`]) so that every served route is
+//! documented and nothing undocumented is served; the component schemas
+//! describe every request body, response body and error.
+//!
+//! Owns the document only; it is built once at startup.
+
+use serde_json::{json, Map, Value};
+
+use super::error::Code;
+use super::routes::{Access, BodyKind, RouteSpec, ROUTES};
+use crate::event::{SourceType, Topic};
+
+/// The document as a JSON value.
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for spec in ROUTES {
+        let item = paths
+            .entry(spec.path.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(ops) = item {
+            ops.insert(spec.method.as_str().to_ascii_lowercase(), operation(spec));
+        }
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "partybus",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Plans parties with event-driven agents and streams every step live. \
+                Every error is JSON `{\"success\": false, \"detail\": \"...\", \"code\": \"...\"}` \
+                (plus `field` for 422). Every response carries `X-Request-Id` (the client's, if it \
+                sent a valid one); that id is the `correlation_id` of the events the request causes. \
+                Any path not listed answers 404 `not_found`; a listed path called with another method \
+                answers 405 `method_not_allowed` with an `Allow` header. HEAD is accepted wherever GET is. \
+                Bodies over 64 KiB get 413 without being read whole.",
+            "license": {"name": "MIT", "identifier": "MIT"},
+        },
+        "paths": paths,
+        "components": components(),
+    })
+}
+
+/// The document, serialised.
+pub fn document_bytes() -> Vec<u8> {
+    serde_json::to_vec(&document()).unwrap_or_default()
+}
+
+fn operation(spec: &RouteSpec) -> Value {
+    let mut params: Vec<Value> = Vec::new();
+    for name in path_params(spec.path) {
+        params.push(json!({
+            "name": name,
+            "in": "path",
+            "required": true,
+            "schema": {"$ref": "#/components/schemas/Id"},
+        }));
+    }
+    for (name, description) in spec.query {
+        let schema = match *name {
+            "since" => json!({"type": "integer", "minimum": 0, "default": 0}),
+            "limit" => json!({"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
+            _ => json!({"type": "string"}),
+        };
+        params.push(json!({
+            "name": name,
+            "in": "query",
+            "required": false,
+            "description": description,
+            "schema": schema,
+        }));
+    }
+    params.push(json!({"$ref": "#/components/parameters/RequestId"}));
+
+    let mut responses = Map::new();
+    let success = match spec.response {
+        "text" => json!({
+            "description": "OK",
+            "headers": request_id_header(),
+            "content": {"text/plain; version=0.0.4": {"schema": {"type": "string"}}},
+        }),
+        "WebSocketMessage" => json!({
+            "description": "Switching Protocols: the connection becomes a WebSocket carrying \
+                `WebSocketMessage` frames (first a `connection` message, then replayed and live events).",
+            "headers": request_id_header(),
+        }),
+        name => json!({
+            "description": "OK",
+            "headers": request_id_header(),
+            "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{name}")}}},
+        }),
+    };
+    responses.insert(spec.success.to_string(), success);
+    let mut codes: Vec<Code> = spec.errors.to_vec();
+    codes.push(Code::Internal);
+    codes.sort();
+    codes.dedup();
+    let mut by_status: std::collections::BTreeMap<u16, Vec<Code>> = Default::default();
+    for c in codes {
+        by_status.entry(c.status()).or_default().push(c);
+    }
+    for (status, codes) in by_status {
+        let description = codes
+            .iter()
+            .map(|c| format!("`{}`: {}", c.as_str(), c.meaning()))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let names: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
+        responses.insert(
+            status.to_string(),
+            json!({
+                "description": description,
+                "headers": request_id_header(),
+                "content": {"application/json": {"schema": {
+                    "allOf": [
+                        {"$ref": "#/components/schemas/Error"},
+                        {"properties": {"code": {"enum": names}}},
+                    ]
+                }}},
+            }),
+        );
+    }
+
+    let mut op = json!({
+        "operationId": operation_id(spec),
+        "summary": spec.summary,
+        "parameters": params,
+        "responses": responses,
+        "security": security(spec.access),
+    });
+    if let BodyKind::Json(schema) = spec.body {
+        op["requestBody"] = json!({
+            "required": false,
+            "description": "JSON (`Content-Type: application/json`), at most 64 KiB. \
+                An empty body counts as `{}`.",
+            "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}},
+        });
+    }
+    op
+}
+
+fn operation_id(spec: &RouteSpec) -> String {
+    let s = format!("{:?}", spec.id);
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i == 0 {
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn security(access: Access) -> Value {
+    match access {
+        Access::Public => json!([]),
+        Access::Party => json!([{"bearerToken": []}, {"queryToken": []}]),
+        Access::Admin => json!([{"bearerToken": []}, {"queryToken": []}, {}]),
+    }
+}
+
+fn path_params(template: &str) -> Vec<&str> {
+    template
+        .split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .collect()
+}
+
+fn request_id_header() -> Value {
+    json!({"X-Request-Id": {"$ref": "#/components/headers/RequestId"}})
+}
+
+fn components() -> Value {
+    let codes: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+    let topics: Vec<&str> = Topic::ALL.iter().map(|t| t.as_str()).collect();
+    let source_types: Vec<&str> = SourceType::NAMES.to_vec();
+    let range = json!({"$ref": "#/components/schemas/Range"});
+    let nullable_str = json!({"type": ["string", "null"]});
+    json!({
+        "securitySchemes": {
+            "bearerToken": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "The `party_token` returned by POST /party (or the admin token). \
+                    Missing: 401 `unauthorized`; wrong: 403 `forbidden`. Off with `--auth off`.",
+            },
+            "queryToken": {
+                "type": "apiKey",
+                "in": "query",
+                "name": "token",
+                "description": "The same token as a query parameter, for WebSockets and browsers.",
+            },
+        },
+        "parameters": {
+            "RequestId": {
+                "name": "X-Request-Id",
+                "in": "header",
+                "required": false,
+                "description": "Echoed back; becomes the correlation_id of the events this request causes. \
+                    1-128 of A-Z a-z 0-9 - _ . : (otherwise one is generated).",
+                "schema": {"type": "string", "maxLength": 128},
+            },
+        },
+        "headers": {
+            "RequestId": {
+                "description": "The request id (the client's, or a generated `corr_` id).",
+                "schema": {"type": "string"},
+            },
+        },
+        "schemas": schemas(&Vars { codes, topics, source_types, range, nullable_str }),
+    })
+}
+
+/// Values shared by the schema chunks.
+struct Vars {
+    codes: Vec<&'static str>,
+    topics: Vec<&'static str>,
+    source_types: Vec<&'static str>,
+    range: Value,
+    nullable_str: Value,
+}
+
+/// Every component schema (built in chunks: `json!` has a recursion limit).
+fn schemas(v: &Vars) -> Value {
+    let mut all = Map::new();
+    for chunk in [
+        schemas_0(v),
+        schemas_1(v),
+        schemas_2(v),
+        schemas_3(v),
+        schemas_4(v),
+        schemas_5(v),
+    ] {
+        if let Value::Object(m) = chunk {
+            all.extend(m);
+        }
+    }
+    all.insert(
+        "OpenApiDocument".to_string(),
+        json!({"type": "object", "description": "This document."}),
+    );
+    Value::Object(all)
+}
+
+fn schemas_0(v: &Vars) -> Value {
+    let Vars {
+        codes,
+        topics,
+        source_types,
+        range,
+        nullable_str,
+    } = v;
+    let _ = (codes, topics, source_types, range, nullable_str);
+    json!({
+            "Id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+            "Error": {
+                "type": "object",
+                "required": ["success", "detail", "code"],
+                "properties": {
+                    "success": {"const": false},
+                    "detail": {"type": "string", "description": "Human-readable message."},
+                    "code": {"type": "string", "enum": codes, "description": "Stable machine-readable code."},
+                    "field": {"type": "string", "description": "For 422: the offending field, e.g. `initial_inputs[1].source_type`."},
+                },
+            },
+            "InputRequest": {
+                "type": "object",
+                "required": ["content"],
+                "properties": {
+                    "content": {"type": "string", "description": "Stored verbatim."},
+                    "source_type": {"type": ["string", "null"], "enum": [source_types[0], source_types[1], source_types[2], source_types[3], null], "default": "text"},
+                    "tags": {"type": ["array", "null"], "items": {"type": "string"}},
+                    "metadata": {"type": ["object", "null"]},
+                    "image_url": nullable_str,
+                    "input_id": {"type": ["string", "null"], "pattern": "^[A-Za-z0-9_-]{1,64}$", "description": "Client-chosen id; default `inp_` + 8 hex. A duplicate gets 409."},
+                },
+            },
+            "AddInputRequest": {"$ref": "#/components/schemas/InputRequest"},
+    })
+}
+
+fn schemas_1(v: &Vars) -> Value {
+    let Vars {
+        codes,
+        topics,
+        source_types,
+        range,
+        nullable_str,
+    } = v;
+    let _ = (codes, topics, source_types, range, nullable_str);
+    json!({
+            "CreatePartyRequest": {
+                "type": "object",
+                "properties": {
+                    "party_id": {"type": ["string", "null"], "pattern": "^([A-Za-z0-9_-]{1,64})?$", "description": "Client-chosen id; empty or absent: `fp` + year + 8 uppercase hex. A duplicate gets 409."},
+                    "initial_inputs": {"type": ["array", "null"], "items": {"$ref": "#/components/schemas/InputRequest"}},
+                    "user_id": {"type": ["string", "null"], "maxLength": 128, "description": "Creator; also `added_by` of the initial inputs."},
+                },
+            },
+            "CreatePartyResponse": {
+                "type": "object",
+                "required": ["success", "party_id", "party_token", "input_ids", "message", "websocket_url", "status_url", "seq"],
+                "properties": {
+                    "success": {"const": true},
+                    "party_id": {"type": "string"},
+                    "party_token": {"type": "string", "description": "128-bit hex access token; shown once, only its hash is stored."},
+                    "input_ids": {"type": "array", "items": {"type": "string"}},
+                    "message": {"type": "string"},
+                    "websocket_url": {"type": "string", "description": "ws://<Host header>/api/v1/event-driven/ws/<party_id>"},
+                    "status_url": {"type": "string"},
+                    "seq": {"type": "integer", "description": "seq of the command's last event."},
+                },
+            },
+            "AddInputResponse": {
+                "type": "object",
+                "required": ["success", "party_id", "input_id", "message", "seq"],
+                "properties": {
+                    "success": {"const": true},
+                    "party_id": {"type": "string"},
+                    "input_id": {"type": "string"},
+                    "message": {"type": "string"},
+                    "seq": {"type": "integer"},
+                },
+            },
+            "RemoveInputResponse": {"$ref": "#/components/schemas/AddInputResponse"},
+    })
+}
+
+fn schemas_2(v: &Vars) -> Value {
+    let Vars {
+        codes,
+        topics,
+        source_types,
+        range,
+        nullable_str,
+    } = v;
+    let _ = (codes, topics, source_types, range, nullable_str);
+    json!({
+            "DeletePartyResponse": {
+                "type": "object",
+                "required": ["success", "party_id", "message", "seq"],
+                "properties": {
+                    "success": {"const": true},
+                    "party_id": {"type": "string"},
+                    "message": {"type": "string"},
+                    "seq": {"type": "integer"},
+                },
+            },
+            "Range": {
+                "type": "object",
+                "required": ["min", "max"],
+                "properties": {"min": {"type": "integer"}, "max": {"type": "integer"}, "note": nullable_str},
+            },
+            "Input": {
+                "type": "object",
+                "required": ["input_id", "content", "source_type", "tags", "added_at", "added_by", "metadata"],
+                "properties": {
+                    "input_id": {"type": "string"},
+                    "content": {"type": "string"},
+                    "source_type": {"type": "string", "enum": source_types},
+                    "tags": {"type": "array", "items": {"type": "string"}},
+                    "added_at": {"type": "string", "format": "date-time"},
+                    "added_by": {"type": "string"},
+                    "metadata": {"type": "object"},
+                    "image_url": nullable_str,
+                },
+            },
+            "AgentState": {
+                "type": "object",
+                "required": ["status", "confidence", "execution_time_ms", "result_summary", "result", "error", "execution_id", "started_at", "completed_at", "runs"],
+                "properties": {
+                    "status": {"type": "string", "enum": ["running", "completed", "failed"]},
+                    "confidence": {"type": "number"},
+                    "execution_time_ms": {"type": "number"},
+                    "result_summary": {"type": "object", "description": "theme: {theme, confidence, colors}; venue: {venue_count, top_venue}; cake: {bakery_count, estimated_cost}; others: {has_result}."},
+                    "result": {"type": ["object", "null"], "description": "The agent's full typed result."},
+                    "error": {"type": ["object", "null"], "properties": {"error": {"type": "string"}, "error_type": {"type": "string", "enum": ["timeout", "validation", "external_api", "internal"]}}},
+                    "execution_id": {"type": "string"},
+                    "started_at": {"type": "string"},
+                    "completed_at": nullable_str,
+                    "runs": {"type": "integer"},
+                },
+            },
+    })
+}
+
+fn schemas_3(v: &Vars) -> Value {
+    let Vars {
+        codes,
+        topics,
+        source_types,
+        range,
+        nullable_str,
+    } = v;
+    let _ = (codes, topics, source_types, range, nullable_str);
+    json!({
+            "Budget": {
+                "type": "object",
+                "properties": {
+                    "total_budget": range,
+                    "previous_total": {"oneOf": [range, {"type": "null"}]},
+                    "delta": {"type": ["object", "null"]},
+                    "breakdown": {"type": "object", "additionalProperties": range},
+                    "based_on_agents": {"type": "array", "items": {"type": "string"}},
+                    "recommendations": {"type": "array", "items": {"type": "string"}},
+                    "cost_saving_tips": {"type": "array", "items": {"type": "string"}},
+                    "data_source": {"type": "string"},
+                    "stated_budget": {"type": ["integer", "null"]},
+                    "over_budget": {"type": "boolean"},
+                    "swaps": {"type": "array", "items": {"type": "object"}},
+                },
+            },
+            "FinalPlan": {
+                "type": "object",
+                "properties": {
+                    "completion_percent": {"type": "integer", "minimum": 0, "maximum": 100},
+                    "areas": {"type": "array", "items": {"type": "object"}},
+                    "recommendations": {"type": "array", "items": {"type": "object", "properties": {
+                        "category": {"type": "string"},
+                        "priority": {"type": "string", "enum": ["low", "medium", "high", "critical"]},
+                        "description": {"type": "string"},
+                    }}},
+                    "next_steps": {"type": "array", "items": {"type": "string"}, "maxItems": 5},
+                    "active_agents": {"type": "array", "items": {"type": "string"}},
+                    "missing_agents": {"type": "array", "items": {"type": "string"}},
+                    "checklist": {"type": "array", "items": {"type": "object"}},
+                    "checklist_summary": {"type": "object"},
+                    "ready": {"type": "boolean"},
+                },
+            },
+            "Party": {
+                "type": "object",
+                "required": ["party_id", "status", "created_at", "updated_at", "version", "last_seq", "inputs", "agents", "budget", "final_plan"],
+                "properties": {
+                    "party_id": {"type": "string"},
+                    "status": {"type": "string", "enum": ["planning", "ready"]},
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "updated_at": {"type": "string", "format": "date-time"},
+                    "version": {"type": "integer", "description": "Events applied to this party."},
+                    "last_seq": {"type": "integer"},
+                    "created_by": nullable_str,
+                    "inputs": {"type": "array", "items": {"$ref": "#/components/schemas/Input"}},
+                    "agents": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/AgentState"}},
+                    "budget": {"oneOf": [{"$ref": "#/components/schemas/Budget"}, {"type": "null"}]},
+                    "final_plan": {"oneOf": [{"$ref": "#/components/schemas/FinalPlan"}, {"type": "null"}]},
+                },
+            },
+            "PartyStatusResponse": {
+                "type": "object",
+                "required": ["success", "party", "message"],
+                "properties": {
+                    "success": {"const": true},
+                    "party": {"$ref": "#/components/schemas/Party"},
+                    "message": {"type": "null"},
+                },
+            },
+    })
+}
+
+fn schemas_4(v: &Vars) -> Value {
+    let Vars {
+        codes,
+        topics,
+        source_types,
+        range,
+        nullable_str,
+    } = v;
+    let _ = (codes, topics, source_types, range, nullable_str);
+    json!({
+            "PartyPlanResponse": {
+                "type": "object",
+                "required": ["success", "party_id", "status", "version", "last_seq", "final_plan", "budget"],
+                "properties": {
+                    "success": {"const": true},
+                    "party_id": {"type": "string"},
+                    "status": {"type": "string", "enum": ["planning", "ready"]},
+                    "version": {"type": "integer"},
+                    "last_seq": {"type": "integer"},
+                    "final_plan": {"oneOf": [{"$ref": "#/components/schemas/FinalPlan"}, {"type": "null"}]},
+                    "budget": {"oneOf": [{"$ref": "#/components/schemas/Budget"}, {"type": "null"}]},
+                },
+            },
+            "Event": {
+                "type": "object",
+                "required": ["event_id", "seq", "party_id", "timestamp", "correlation_id", "causation_id", "source", "event_type", "payload"],
+                "properties": {
+                    "event_id": {"type": "string", "pattern": "^evt_[0-9a-f]{12}$"},
+                    "seq": {"type": "integer", "description": "Global, gap-free sequence number."},
+                    "party_id": {"type": "string"},
+                    "timestamp": {"type": "string", "format": "date-time"},
+                    "correlation_id": {"type": "string", "description": "The X-Request-Id of the request that caused it."},
+                    "causation_id": nullable_str,
+                    "source": {"type": "string"},
+                    "event_type": {"type": "string", "enum": topics},
+                    "payload": {"type": "object"},
+                },
+            },
+            "PartyEventsResponse": {
+                "type": "object",
+                "required": ["success", "party_id", "events", "next_since", "has_more", "last_seq"],
+                "properties": {
+                    "success": {"const": true},
+                    "party_id": {"type": "string"},
+                    "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
+                    "next_since": {"type": "integer", "description": "Pass as `since` for the next page."},
+                    "has_more": {"type": "boolean"},
+                    "last_seq": {"type": "integer"},
+                },
+            },
+            "SystemStatusResponse": {
+                "type": "object",
+                "required": ["success", "status"],
+                "properties": {
+                    "success": {"const": true},
+                    "status": {
+                        "type": "object",
+                        "required": ["orchestrator", "event_bus", "state_store", "agents", "agent_runs", "dead_letters", "queue_depths", "uptime_seconds", "connections"],
+                        "properties": {
+                            "version": {"type": "string"},
+                            "uptime_seconds": {"type": "number"},
+                            "orchestrator": {"type": "object", "properties": {
+                                "running": {"type": "boolean"},
+                                "background_tasks": {"type": "integer"},
+                                "active_tasks": {"type": "integer"},
+                            }},
+                            "event_bus": {"type": "object", "properties": {
+                                "total_published": {"type": "integer"},
+                                "total_delivered": {"type": "integer"},
+                                "failed_deliveries": {"type": "integer"},
+                                "active_topics": {"type": "integer"},
+                                "total_subscribers": {"type": "integer"},
+                                "dead_letters": {"type": "integer"},
+                                "intake_depth": {"type": "integer"},
+                                "queue_depths": {"type": "object", "additionalProperties": {"type": "integer"}},
+                                "published_by_topic": {"type": "object", "additionalProperties": {"type": "integer"}},
+                            }},
+                            "state_store": {"type": "object", "properties": {
+                                "total_parties": {"type": "integer"},
+                                "total_inputs": {"type": "integer"},
+                                "total_agent_results": {"type": "integer"},
+                                "status_counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+                            }},
+                            "agents": {"type": "object", "additionalProperties": {"type": "boolean"}},
+                            "agent_runs": {"type": "object", "properties": {
+                                "runs": {"type": "integer"}, "failures": {"type": "integer"}, "timeouts": {"type": "integer"},
+                            }},
+                            "dead_letters": {"type": "object", "properties": {
+                                "total": {"type": "integer"},
+                                "recent": {"type": "array", "items": {"type": "object"}},
+                            }},
+                            "queue_depths": {"type": "object", "properties": {
+                                "intake": {"type": "integer"},
+                                "subscribers": {"type": "object", "additionalProperties": {"type": "integer"}},
+                            }},
+                            "connections": {"type": "object", "properties": {
+                                "websocket_clients": {"type": "integer"},
+                                "http_in_flight": {"type": "integer"},
+                                "http_workers": {"type": "integer"},
+                            }},
+                        },
+                    },
+                },
+            },
+    })
+}
+
+fn schemas_5(v: &Vars) -> Value {
+    let Vars {
+        codes,
+        topics,
+        source_types,
+        range,
+        nullable_str,
+    } = v;
+    let _ = (codes, topics, source_types, range, nullable_str);
+    json!({
+            "SystemHealthResponse": {
+                "type": "object",
+                "required": ["status", "service", "running", "timestamp"],
+                "properties": {
+                    "status": {"const": "healthy"},
+                    "service": {"type": "string"},
+                    "running": {"type": "boolean"},
+                    "timestamp": {"type": "string", "format": "date-time"},
+                },
+            },
+            "Probe": {
+                "type": "object",
+                "required": ["status"],
+                "properties": {"status": {"type": "string", "enum": ["alive", "ready"]}},
+            },
+            "Health": {
+                "type": "object",
+                "required": ["status", "service", "version", "timestamp"],
+                "properties": {
+                    "status": {"type": "string", "enum": ["healthy", "unhealthy"]},
+                    "service": {"type": "string"},
+                    "version": {"type": "string"},
+                    "timestamp": {"type": "string", "format": "date-time"},
+                },
+            },
+            "WebSocketMessage": {
+                "type": "object",
+                "required": ["type"],
+                "description": "First `{type: connection, status: connected, party_id, last_seq}`; then one message per event, \
+                    each exactly once in seq order, carrying party_id, seq, event_id, correlation_id and timestamp. \
+                    Text `ping` gets `pong`; `{\"type\":\"ping\"}` gets `{\"type\":\"pong\"}`.",
+                "properties": {
+                    "type": {"type": "string", "enum": ["connection", "agent_started", "agent_completed", "agent_failed",
+                        "budget_updated", "plan_updated", "input_added", "input_removed", "agent_data_removed",
+                        "party_deleted", "pong"]},
+                    "party_id": {"type": "string"},
+                    "seq": {"type": "integer"},
+                    "event_id": {"type": "string"},
+                    "correlation_id": {"type": "string"},
+                    "timestamp": {"type": "string"},
+                },
+            },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_documented_with_its_errors() {
+        let doc = document();
+        for spec in ROUTES {
+            let op = &doc["paths"][spec.path][spec.method.as_str().to_ascii_lowercase()];
+            assert!(op.is_object(), "{} {}", spec.method.as_str(), spec.path);
+            assert!(op["responses"][spec.success.to_string()].is_object());
+            for code in spec.errors {
+                assert!(
+                    op["responses"][code.status().to_string()].is_object(),
+                    "{} lacks {}",
+                    spec.path,
+                    code.as_str()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_schema_reference_resolves() {
+        let doc = document();
+        let text = doc.to_string();
+        for part in text.split("\"$ref\":\"").skip(1) {
+            let target = part.split('"').next().unwrap_or("");
+            let path: Vec<&str> = target.trim_start_matches("#/").split('/').collect();
+            let mut v = &doc;
+            for p in &path {
+                v = &v[*p];
+            }
+            assert!(!v.is_null(), "dangling $ref {target}");
+        }
+    }
+}

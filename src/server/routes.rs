@@ -1,0 +1,554 @@
+//! The route table: every route the server answers, with its method, path
+//! template, access rule and documented responses, and the router that maps a
+//! request line onto it.
+//!
+//! Owns routing only. [`ROUTES`] is the one list that the router's `match`,
+//! the OpenAPI document and the metrics labels all use; a unit test checks that
+//! each template resolves to its own route, and the HTTP tests check the served
+//! document against the router both ways. Must not read bodies or touch the app.
+
+use super::error::Code;
+
+/// Prefix of the party API (the prototype's mount point).
+pub const API_PREFIX: &str = "/api/v1/event-driven";
+
+/// An HTTP method the router knows. Anything else can only get 405.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// GET (HEAD is answered as GET without a body).
+    Get,
+    /// POST.
+    Post,
+    /// DELETE.
+    Delete,
+    /// PUT (no route uses it; listed so 405 can name the allowed ones).
+    Put,
+    /// PATCH (no route uses it).
+    Patch,
+}
+
+impl Method {
+    /// Methods probed to build an `Allow` header, in header order.
+    pub const PROBED: [Method; 5] = [
+        Method::Get,
+        Method::Post,
+        Method::Put,
+        Method::Patch,
+        Method::Delete,
+    ];
+
+    /// Upper-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Delete => "DELETE",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+        }
+    }
+
+    /// Parses a request method; HEAD routes as GET. `None` for other methods.
+    pub fn parse(s: &str) -> Option<Method> {
+        match s {
+            "GET" | "HEAD" => Some(Method::Get),
+            "POST" => Some(Method::Post),
+            "DELETE" => Some(Method::Delete),
+            "PUT" => Some(Method::Put),
+            "PATCH" => Some(Method::Patch),
+            _ => None,
+        }
+    }
+}
+
+/// Every route, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RouteId {
+    /// `POST /party`.
+    CreateParty,
+    /// `POST /party/{party_id}/input`.
+    AddInput,
+    /// `DELETE /party/{party_id}/input/{input_id}`.
+    RemoveInput,
+    /// `GET /party/{party_id}/status`.
+    PartyStatus,
+    /// `GET /party/{party_id}/plan`.
+    PartyPlan,
+    /// `GET /party/{party_id}/events`.
+    PartyEvents,
+    /// `DELETE /party/{party_id}`.
+    DeleteParty,
+    /// `GET /system/status`.
+    SystemStatus,
+    /// `GET /system/health`.
+    SystemHealth,
+    /// `GET /ws/{party_id}` (WebSocket upgrade).
+    WebSocket,
+    /// `GET /livez`.
+    Livez,
+    /// `GET /readyz`.
+    Readyz,
+    /// `GET /health`.
+    Health,
+    /// `GET /metrics`.
+    Metrics,
+    /// `GET /openapi.json`.
+    OpenApi,
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone.
+    Public,
+    /// The party's token (or the admin token); open with `--auth off`.
+    Party,
+    /// The admin token, when one is configured.
+    Admin,
+}
+
+/// What a route takes as a body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// No body.
+    None,
+    /// A JSON object (schema name in the OpenAPI components).
+    Json(&'static str),
+}
+
+/// One row of the route table.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteSpec {
+    /// The route.
+    pub id: RouteId,
+    /// Its method.
+    pub method: Method,
+    /// Full path template, `{name}` for parameters.
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+    /// One-line summary (OpenAPI `summary`).
+    pub summary: &'static str,
+    /// Request body.
+    pub body: BodyKind,
+    /// Query parameters: name, description.
+    pub query: &'static [(&'static str, &'static str)],
+    /// Success status.
+    pub success: u16,
+    /// Success response: schema name in the components (or `text` for plain text).
+    pub response: &'static str,
+    /// Error codes this route can answer with (besides `internal_error`).
+    pub errors: &'static [Code],
+}
+
+use Code::*;
+
+const PARTY_ERRORS: &[Code] = &[Unauthorized, Forbidden, PartyNotFound, NotReady];
+/// Every route. The router's `match` below and this table must agree (tested).
+pub const ROUTES: &[RouteSpec] = &[
+    RouteSpec {
+        id: RouteId::CreateParty,
+        method: Method::Post,
+        path: "/api/v1/event-driven/party",
+        access: Access::Public,
+        summary: "Create a party, optionally with initial inputs; returns its access token",
+        body: BodyKind::Json("CreatePartyRequest"),
+        query: &[],
+        success: 201,
+        response: "CreatePartyResponse",
+        errors: &[
+            InvalidJson,
+            Conflict,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            ValidationError,
+            Overloaded,
+            NotReady,
+            Timeout,
+        ],
+    },
+    RouteSpec {
+        id: RouteId::AddInput,
+        method: Method::Post,
+        path: "/api/v1/event-driven/party/{party_id}/input",
+        access: Access::Party,
+        summary: "Add an input (stored verbatim) and replan",
+        body: BodyKind::Json("AddInputRequest"),
+        query: &[],
+        success: 201,
+        response: "AddInputResponse",
+        errors: &[
+            InvalidJson,
+            Unauthorized,
+            Forbidden,
+            PartyNotFound,
+            Conflict,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            ValidationError,
+            Overloaded,
+            NotReady,
+            Timeout,
+        ],
+    },
+    RouteSpec {
+        id: RouteId::RemoveInput,
+        method: Method::Delete,
+        path: "/api/v1/event-driven/party/{party_id}/input/{input_id}",
+        access: Access::Party,
+        summary: "Remove an input and replan without it",
+        body: BodyKind::None,
+        query: &[],
+        success: 200,
+        response: "RemoveInputResponse",
+        errors: &[
+            Unauthorized,
+            Forbidden,
+            PartyNotFound,
+            InputNotFound,
+            Overloaded,
+            NotReady,
+            Timeout,
+        ],
+    },
+    RouteSpec {
+        id: RouteId::PartyStatus,
+        method: Method::Get,
+        path: "/api/v1/event-driven/party/{party_id}/status",
+        access: Access::Party,
+        summary: "The party's full state: inputs, agents (results and errors), budget, plan",
+        body: BodyKind::None,
+        query: &[],
+        success: 200,
+        response: "PartyStatusResponse",
+        errors: PARTY_ERRORS,
+    },
+    RouteSpec {
+        id: RouteId::PartyPlan,
+        method: Method::Get,
+        path: "/api/v1/event-driven/party/{party_id}/plan",
+        access: Access::Party,
+        summary: "The final plan and budget alone",
+        body: BodyKind::None,
+        query: &[],
+        success: 200,
+        response: "PartyPlanResponse",
+        errors: PARTY_ERRORS,
+    },
+    RouteSpec {
+        id: RouteId::PartyEvents,
+        method: Method::Get,
+        path: "/api/v1/event-driven/party/{party_id}/events",
+        access: Access::Party,
+        summary: "The party's events in seq order, paged",
+        body: BodyKind::None,
+        query: &[
+            (
+                "since",
+                "Return events with seq greater than this (default 0)",
+            ),
+            ("limit", "Page size, 1 to 1000 (default 100)"),
+        ],
+        success: 200,
+        response: "PartyEventsResponse",
+        errors: &[
+            Unauthorized,
+            Forbidden,
+            PartyNotFound,
+            ValidationError,
+            NotReady,
+        ],
+    },
+    RouteSpec {
+        id: RouteId::DeleteParty,
+        method: Method::Delete,
+        path: "/api/v1/event-driven/party/{party_id}",
+        access: Access::Party,
+        summary: "Delete the party; its WebSocket clients get a close frame",
+        body: BodyKind::None,
+        query: &[],
+        success: 200,
+        response: "DeletePartyResponse",
+        errors: &[
+            Unauthorized,
+            Forbidden,
+            PartyNotFound,
+            Overloaded,
+            NotReady,
+            Timeout,
+        ],
+    },
+    RouteSpec {
+        id: RouteId::SystemStatus,
+        method: Method::Get,
+        path: "/api/v1/event-driven/system/status",
+        access: Access::Admin,
+        summary: "Bus, store, agents, dead letters, queue depths, uptime and connections",
+        body: BodyKind::None,
+        query: &[],
+        success: 200,
+        response: "SystemStatusResponse",
+        errors: &[Unauthorized, Forbidden, NotReady],
+    },
+    RouteSpec {
+        id: RouteId::SystemHealth,
+        method: Method::Get,
+        path: "/api/v1/event-driven/system/health",
+        access: Access::Public,
+        summary: "Whether the orchestrator runs",
+        body: BodyKind::None,
+        query: &[],
+        success: 200,
+        response: "SystemHealthResponse",
+        errors: &[NotReady],
+    },
+    RouteSpec {
+        id: RouteId::WebSocket,
+        method: Method::Get,
+        path: "/api/v1/event-driven/ws/{party_id}",
+        access: Access::Party,
+        summary: "Live event stream (WebSocket upgrade); replays events after `since` first",
+        body: BodyKind::None,
+        query: &[
+            (
+                "token",
+                "The party token (browsers cannot set headers on WebSockets)",
+            ),
+            (
+                "since",
+                "Replay every event with seq greater than this before live events",
+            ),
+        ],
+        success: 101,
+        response: "WebSocketMessage",
+        errors: &[
+            BadUpgrade,
+            Unauthorized,
+            Forbidden,
+            PartyNotFound,
+            ValidationError,
+            TooManyClients,
+            NotReady,
+        ],
+    },
+    RouteSpec {
+        id: RouteId::Livez,
+        method: Method::Get,
+        path: "/livez",
+        access: Access::Public,
+        summary: "Liveness: the process answers",
+        body: BodyKind::None,
+        query: &[],
+        success: 200,
+        response: "Probe",
+        errors: &[],
+    },
+    RouteSpec {
+        id: RouteId::Readyz,
+        method: Method::Get,
+        path: "/readyz",
+        access: Access::Public,
+        summary: "Readiness: 503 while starting or shutting down",
+        body: BodyKind::None,
+        query: &[],
+        success: 200,
+        response: "Probe",
+        errors: &[NotReady],
+    },
+    RouteSpec {
+        id: RouteId::Health,
+        method: Method::Get,
+        path: "/health",
+        access: Access::Public,
+        summary: "Service health and version",
+        body: BodyKind::None,
+        query: &[],
+        success: 200,
+        response: "Health",
+        errors: &[],
+    },
+    RouteSpec {
+        id: RouteId::Metrics,
+        method: Method::Get,
+        path: "/metrics",
+        access: Access::Admin,
+        summary: "Prometheus metrics (text exposition format 0.0.4)",
+        body: BodyKind::None,
+        query: &[],
+        success: 200,
+        response: "text",
+        errors: &[Unauthorized, Forbidden],
+    },
+    RouteSpec {
+        id: RouteId::OpenApi,
+        method: Method::Get,
+        path: "/openapi.json",
+        access: Access::Public,
+        summary: "This OpenAPI 3.1 document",
+        body: BodyKind::None,
+        query: &[],
+        success: 200,
+        response: "OpenApiDocument",
+        errors: &[],
+    },
+];
+
+/// Path parameters of a matched route.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Params {
+    /// `{party_id}`.
+    pub party_id: Option<String>,
+    /// `{input_id}`.
+    pub input_id: Option<String>,
+}
+
+/// Why a request line matched no route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Miss {
+    /// No route has this path.
+    NotFound,
+    /// The path exists for other methods; the `Allow` header value.
+    MethodNotAllowed(String),
+}
+
+impl RouteId {
+    /// The route's row in [`ROUTES`].
+    pub fn spec(self) -> &'static RouteSpec {
+        // Every RouteId has exactly one row (unit-tested); fall back to the
+        // first row rather than panic if that invariant were ever broken.
+        ROUTES.iter().find(|r| r.id == self).unwrap_or(&ROUTES[0])
+    }
+}
+
+/// Maps a method and a path (without query string) to a route.
+pub fn resolve(method: &str, path: &str) -> Result<(&'static RouteSpec, Params), Miss> {
+    let segs: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
+    if let Some(m) = Method::parse(method) {
+        if let Some((id, params)) = route(m, &segs) {
+            return Ok((id.spec(), params));
+        }
+    }
+    let allowed: Vec<&str> = Method::PROBED
+        .into_iter()
+        .filter(|m| route(*m, &segs).is_some())
+        .map(Method::as_str)
+        .collect();
+    if allowed.is_empty() {
+        return Err(Miss::NotFound);
+    }
+    let mut allow = allowed.join(", ");
+    if allowed.contains(&"GET") {
+        allow.push_str(", HEAD");
+    }
+    Err(Miss::MethodNotAllowed(allow))
+}
+
+/// The router: one `match` over method and path segments.
+fn route(method: Method, segs: &[&str]) -> Option<(RouteId, Params)> {
+    use Method::{Delete, Get, Post};
+    use RouteId::*;
+    // An empty segment (`//`, a trailing `/`) never names anything.
+    if segs.iter().any(|s| s.is_empty()) {
+        return None;
+    }
+    let none = Params::default();
+    let party = |id: &str| Params {
+        party_id: Some(id.to_string()),
+        input_id: None,
+    };
+    let (api, rest) = match segs {
+        ["api", "v1", "event-driven", rest @ ..] => (true, rest),
+        _ => (false, segs),
+    };
+    Some(match (method, api, rest) {
+        (Get, false, ["livez"]) => (Livez, none),
+        (Get, false, ["readyz"]) => (Readyz, none),
+        (Get, false, ["health"]) => (Health, none),
+        (Get, false, ["metrics"]) => (Metrics, none),
+        (Get, false, ["openapi.json"]) => (OpenApi, none),
+        (Post, true, ["party"]) => (CreateParty, none),
+        (Post, true, ["party", id, "input"]) => (AddInput, party(id)),
+        (Delete, true, ["party", id, "input", input]) => (
+            RemoveInput,
+            Params {
+                party_id: Some(id.to_string()),
+                input_id: Some(input.to_string()),
+            },
+        ),
+        (Get, true, ["party", id, "status"]) => (PartyStatus, party(id)),
+        (Get, true, ["party", id, "plan"]) => (PartyPlan, party(id)),
+        (Get, true, ["party", id, "events"]) => (PartyEvents, party(id)),
+        (Delete, true, ["party", id]) => (DeleteParty, party(id)),
+        (Get, true, ["system", "status"]) => (SystemStatus, none),
+        (Get, true, ["system", "health"]) => (SystemHealth, none),
+        (Get, true, ["ws", id]) => (WebSocket, party(id)),
+        _ => return None,
+    })
+}
+
+/// Fills a path template with sample values (`{party_id}` → `p1`, ...).
+pub fn sample_path(template: &str) -> String {
+    template
+        .replace("{party_id}", "p1")
+        .replace("{input_id}", "inp_1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_template_resolves_to_its_own_route() {
+        for spec in ROUTES {
+            let (got, _) =
+                resolve(spec.method.as_str(), &sample_path(spec.path)).unwrap_or_else(|e| {
+                    panic!(
+                        "{} {} does not resolve: {e:?}",
+                        spec.method.as_str(),
+                        spec.path
+                    )
+                });
+            assert_eq!(got.id, spec.id, "{}", spec.path);
+        }
+    }
+
+    #[test]
+    fn each_route_has_exactly_one_row() {
+        let ids: HashSet<RouteId> = ROUTES.iter().map(|r| r.id).collect();
+        assert_eq!(ids.len(), ROUTES.len());
+        let pairs: HashSet<(Method, &str)> = ROUTES.iter().map(|r| (r.method, r.path)).collect();
+        assert_eq!(pairs.len(), ROUTES.len());
+    }
+
+    #[test]
+    fn params_are_extracted() {
+        let (spec, p) = resolve("DELETE", "/api/v1/event-driven/party/abc/input/inp_9").unwrap();
+        assert_eq!(spec.id, RouteId::RemoveInput);
+        assert_eq!(p.party_id.as_deref(), Some("abc"));
+        assert_eq!(p.input_id.as_deref(), Some("inp_9"));
+    }
+
+    #[test]
+    fn wrong_method_lists_allowed_ones_and_unknown_path_is_not_found() {
+        assert_eq!(
+            resolve("PUT", "/api/v1/event-driven/party/x").unwrap_err(),
+            Miss::MethodNotAllowed("DELETE".into())
+        );
+        assert_eq!(
+            resolve("POST", "/livez").unwrap_err(),
+            Miss::MethodNotAllowed("GET, HEAD".into())
+        );
+        assert_eq!(resolve("GET", "/").unwrap_err(), Miss::NotFound);
+        assert_eq!(
+            resolve("GET", "/api/v1/event-driven/party/").unwrap_err(),
+            Miss::NotFound
+        );
+        assert_eq!(resolve("BREW", "/nope").unwrap_err(), Miss::NotFound);
+        assert_eq!(
+            resolve("BREW", "/livez").unwrap_err(),
+            Miss::MethodNotAllowed("GET, HEAD".into())
+        );
+        assert_eq!(resolve("HEAD", "/livez").unwrap().0.id, RouteId::Livez);
+    }
+}
