@@ -1,1 +1,434 @@
-fn main() {}
+//! The `partybus` binary: parses the command line (clap, every flag with an
+//! environment fallback), sets up logging to stderr, and runs a command:
+//!
+//! - `partybus serve`: the HTTP API and WebSocket stream until SIGINT or
+//!   SIGTERM, then a graceful shutdown and exit 0.
+//! - `partybus plan "text" ...`: the whole pipeline in process; prints the
+//!   plan as text, or as JSON with `--json`.
+//!
+//! Owns configuration, signals and presentation only; everything a test
+//! needs lives in the library. `anyhow` is used here and nowhere else.
+#![deny(unsafe_code)]
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use log::LevelFilter;
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use partybus::app::{NewInput, NewParty, DEFAULT_ACK_TIMEOUT};
+use partybus::bus::BusConfig;
+use partybus::catalog::Catalog;
+use partybus::domain::{AgentOutput, Range};
+use partybus::journal::MemoryJournal;
+use partybus::server::views::PartyView;
+use partybus::server::{self, AuthMode, ServerConfig};
+use partybus::store::{AgentStatus, Party};
+use partybus::{App, Config};
+
+/// How long `plan` waits for the agents to settle.
+const PLAN_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "partybus",
+    version,
+    about = "Plans parties with a team of event-driven agents and streams every step live",
+    propagate_version = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API and the live WebSocket stream.
+    Serve(ServeArgs),
+    /// Plan a party in process from one or more text inputs and print the plan.
+    Plan(PlanArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Auth {
+    /// Party routes and WebSockets require the party token.
+    On,
+    /// No token checks (local demos only; refused unless the host is loopback).
+    Off,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Host or IP address to listen on.
+    #[arg(long, env = "API_HOST", default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on; 0 picks a free one (the log line tells which).
+    #[arg(long, env = "API_PORT", default_value_t = 9000)]
+    port: u16,
+    /// Log level: off, error, warn, info, debug or trace.
+    #[arg(long, env = "LOG_LEVEL", default_value = "info")]
+    log_level: LevelFilter,
+    /// HTTP worker threads [default: the number of cores].
+    #[arg(long, env = "PARTYBUS_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    workers: Option<u16>,
+    /// A catalog JSON file to use instead of the embedded one.
+    #[arg(long, env = "PARTYBUS_CATALOG")]
+    catalog: Option<PathBuf>,
+    /// Token checks on party routes and WebSockets.
+    #[arg(long, env = "PARTYBUS_AUTH", value_enum, default_value_t = Auth::On)]
+    auth: Auth,
+    /// Token guarding /system/status and /metrics (and opening every party).
+    #[arg(long, env = "PARTYBUS_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct PlanArgs {
+    /// What the party should be, one input per argument.
+    #[arg(required = true, value_name = "TEXT")]
+    inputs: Vec<String>,
+    /// Print the party's full state as JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// A catalog JSON file to use instead of the embedded one.
+    #[arg(long, env = "PARTYBUS_CATALOG")]
+    catalog: Option<PathBuf>,
+    /// Log level: off, error, warn, info, debug or trace.
+    #[arg(long, env = "LOG_LEVEL", default_value = "warn")]
+    log_level: LevelFilter,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Plan(args) => plan(args),
+    };
+    if let Err(e) = result {
+        eprintln!("partybus: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn init_logging(level: LevelFilter) -> Result<()> {
+    let config = simplelog::ConfigBuilder::new()
+        .set_time_format_rfc3339()
+        .set_thread_level(LevelFilter::Off)
+        .set_target_level(LevelFilter::Off)
+        .add_filter_ignore_str("tiny_http")
+        .build();
+    simplelog::WriteLogger::init(level, config, std::io::stderr()).context("setting up logging")
+}
+
+fn app_config(catalog: Option<&Path>) -> Result<Config> {
+    let catalog = match catalog {
+        Some(path) => Arc::new(
+            Catalog::load(path).with_context(|| format!("loading catalog {}", path.display()))?,
+        ),
+        None => Catalog::embedded(),
+    };
+    Ok(Config {
+        catalog,
+        bus: BusConfig::default(),
+        runtime: Default::default(),
+        journal: Arc::new(MemoryJournal::new()),
+        ack_timeout: DEFAULT_ACK_TIMEOUT,
+    })
+}
+
+fn serve(args: ServeArgs) -> Result<()> {
+    init_logging(args.log_level)?;
+    // Installed first, so a signal during start-up is not lost.
+    let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
+    let config = app_config(args.catalog.as_deref())?;
+    let app = Arc::new(App::start_new(config).context("starting partybus")?);
+    let server_config = ServerConfig {
+        host: args.host,
+        port: args.port,
+        workers: args
+            .workers
+            .map_or_else(server::default_workers, usize::from),
+        auth: match args.auth {
+            Auth::On => AuthMode::On,
+            Auth::Off => AuthMode::Off,
+        },
+        admin_token: args.admin_token.filter(|t| !t.is_empty()),
+        ..ServerConfig::default()
+    };
+    let server = match server::serve(app.clone(), server_config) {
+        Ok(s) => s,
+        Err(e) => {
+            app.stop();
+            return Err(e).context("starting the server");
+        }
+    };
+    let signal = signals.forever().next();
+    log::info!(
+        "received {}; shutting down",
+        match signal {
+            Some(SIGINT) => "SIGINT",
+            Some(SIGTERM) => "SIGTERM",
+            _ => "a signal",
+        }
+    );
+    // A second signal ends the process at once.
+    let handle = signals.handle();
+    let watcher = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if signals.forever().next().is_some() {
+                eprintln!("partybus: second signal; exiting now");
+                std::process::exit(130);
+            }
+        })
+        .context("starting the signal watcher")?;
+    server.shutdown();
+    app.stop();
+    handle.close();
+    let _ = watcher.join();
+    log::info!("bye");
+    Ok(())
+}
+
+fn plan(args: PlanArgs) -> Result<()> {
+    init_logging(args.log_level)?;
+    let app = App::start_new(app_config(args.catalog.as_deref())?).context("starting partybus")?;
+    let cmd = NewParty {
+        user_id: Some("cli".to_string()),
+        initial_inputs: args
+            .inputs
+            .into_iter()
+            .map(|content| NewInput {
+                content,
+                ..NewInput::default()
+            })
+            .collect(),
+        ..NewParty::default()
+    };
+    let ack = app.create_party(cmd, None).context("creating the party")?;
+    if !app.wait_settled(&ack.party_id, ack.seq, PLAN_TIMEOUT) {
+        bail!("planning did not finish within {PLAN_TIMEOUT:?}");
+    }
+    let party = app
+        .party(&ack.party_id)
+        .context("the party disappeared while planning")?;
+    let text = if args.json {
+        serde_json::to_string_pretty(&PartyView::from(party.as_ref()))? + "\n"
+    } else {
+        render(&party)
+    };
+    app.stop();
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .context("writing the plan")?;
+    Ok(())
+}
+
+fn money(v: u64) -> String {
+    let digits = v.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("${out}")
+}
+
+fn range(r: &Range) -> String {
+    let base = if r.min == r.max {
+        money(r.min)
+    } else {
+        format!("{}–{}", money(r.min), money(r.max))
+    };
+    match &r.note {
+        Some(n) => format!("{base} ({n})"),
+        None => base,
+    }
+}
+
+/// The plan as readable text.
+fn render(p: &Party) -> String {
+    let mut o = String::new();
+    let pct = p.final_plan.as_ref().map_or(0, |f| f.completion_percent);
+    let _ = writeln!(
+        o,
+        "Party {} — {} ({pct}% complete)\n",
+        p.party_id,
+        p.status.as_str()
+    );
+    let _ = writeln!(o, "Inputs");
+    for i in &p.inputs {
+        let _ = writeln!(o, "  {}  {}", i.input_id, i.content);
+    }
+    for state in p.agents.values() {
+        if state.status == AgentStatus::Failed {
+            let err = state.error.as_ref().map_or("unknown error", |e| &e.error);
+            let _ = writeln!(o, "\n{} failed: {err}", state.agent_name);
+            continue;
+        }
+        let Some(result) = state.result.as_deref() else {
+            continue;
+        };
+        match result {
+            AgentOutput::Theme(t) => {
+                let _ = writeln!(
+                    o,
+                    "\nTheme: {} (confidence {:.2})",
+                    t.primary_theme, t.confidence
+                );
+                let _ = writeln!(o, "  Colors: {}", t.colors.join(", "));
+                let _ = writeln!(o, "  Decorations: {}", t.decorations.join(", "));
+                let _ = writeln!(o, "  Activities: {}", t.activities.join(", "));
+            }
+            AgentOutput::Venue(v) => {
+                let _ = writeln!(o, "\nVenues ({} matching)", v.total_matches);
+                for (n, s) in v.recommended_venues.iter().enumerate() {
+                    let r = &s.record;
+                    let _ = writeln!(
+                        o,
+                        "  {}. {} — {}, {}, seats {}, {}/day, rating {:.1}",
+                        n + 1,
+                        r.name,
+                        r.venue_type,
+                        r.city,
+                        r.capacity,
+                        money(r.daily_price),
+                        r.rating
+                    );
+                }
+                if let Some(note) = &v.note {
+                    let _ = writeln!(o, "  Note: {note}");
+                }
+            }
+            AgentOutput::Cake(c) => {
+                let _ = writeln!(
+                    o,
+                    "\nCake: {} {} cake, {} (about {})",
+                    c.size_recommendation,
+                    c.cake_style,
+                    c.theme,
+                    range(&c.estimated_cost)
+                );
+                for (n, s) in c.recommended_bakeries.iter().enumerate() {
+                    let _ = writeln!(
+                        o,
+                        "  {}. {} — {}, rating {:.1}",
+                        n + 1,
+                        s.record.name,
+                        s.record.city,
+                        s.record.rating
+                    );
+                }
+            }
+            AgentOutput::Catering(c) => {
+                let _ = writeln!(
+                    o,
+                    "\nCatering for {} guests (about {})",
+                    c.guest_count,
+                    range(&c.estimated_total_cost)
+                );
+                for (n, s) in c.recommended_caterers.iter().enumerate() {
+                    let _ = writeln!(
+                        o,
+                        "  {}. {} — {}/person, rating {:.1}",
+                        n + 1,
+                        s.record.name,
+                        money(s.record.price_per_person),
+                        s.record.rating
+                    );
+                }
+            }
+            AgentOutput::Vendor(v) => {
+                let _ = writeln!(o, "\nVendors (about {})", range(&v.estimated_cost));
+                for (category, list) in &v.vendors_by_category {
+                    if let Some(s) = list.first() {
+                        let _ = writeln!(
+                            o,
+                            "  {category}: {} — {}, rating {:.1}",
+                            s.record.name,
+                            money(s.record.avg_price),
+                            s.record.rating
+                        );
+                    }
+                }
+            }
+        }
+    }
+    if let Some(b) = &p.budget {
+        let _ = writeln!(o, "\nBudget: {}", range(&b.total_budget));
+        if let Some(stated) = b.stated_budget {
+            let verdict = if b.over_budget { "over" } else { "within" };
+            let _ = writeln!(o, "  Stated budget {}: {verdict}", money(stated));
+        }
+        for (category, r) in &b.breakdown {
+            let _ = writeln!(o, "  {category}: {}", range(r));
+        }
+        for s in &b.swaps {
+            let _ = writeln!(
+                o,
+                "  Swap {}: {} → {} (saves {})",
+                s.category,
+                s.current,
+                s.alternative,
+                money(s.saves)
+            );
+        }
+    }
+    if let Some(f) = &p.final_plan {
+        if !f.recommendations.is_empty() {
+            let _ = writeln!(o, "\nRecommendations");
+            for r in &f.recommendations {
+                let priority = serde_json::to_value(r.priority)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                let _ = writeln!(o, "  [{priority}] {}: {}", r.category, r.description);
+            }
+        }
+        let _ = writeln!(o, "\nNext steps");
+        for (n, s) in f.next_steps.iter().enumerate() {
+            let _ = writeln!(o, "  {}. {s}", n + 1);
+        }
+        let _ = writeln!(
+            o,
+            "\nChecklist ({}/{} done)",
+            f.checklist_summary.completed_tasks, f.checklist_summary.total_tasks
+        );
+        for item in &f.checklist {
+            let mark = if item.done { "x" } else { " " };
+            let _ = writeln!(o, "  [{mark}] {}", item.task);
+        }
+    } else {
+        let _ = writeln!(o, "\nNo plan yet.");
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_has_thousands_separators() {
+        assert_eq!(money(0), "$0");
+        assert_eq!(money(999), "$999");
+        assert_eq!(money(2000), "$2,000");
+        assert_eq!(money(1234567), "$1,234,567");
+        assert_eq!(range(&Range::new(80, 200)), "$80–$200");
+    }
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}
