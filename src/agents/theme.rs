@@ -370,7 +370,8 @@ mod tests {
 
     #[test]
     fn run_scores_the_four_examples() {
-        let cases: [(&[(&str, &[&str])], &str, f64); 4] = [
+        type Case<'a> = (&'a [(&'a str, &'a [&'a str])], &'a str, f64);
+        let cases: [Case; 4] = [
             (
                 &[("jungle theme party for 75 guests", &["theme", "venue"])],
                 "jungle",
