@@ -255,7 +255,11 @@ impl Client {
         loop {
             match self.recv() {
                 Message::Text(t) => got.push(serde_json::from_str(t.as_str()).expect("JSON")),
-                Message::Close(frame) => return (got, frame),
+                Message::Close(frame) => {
+                    // Send tungstenite's queued close reply.
+                    let _ = self.ws.flush();
+                    return (got, frame);
+                }
                 _ => {}
             }
         }

@@ -6,7 +6,7 @@
 //! shared with other clients except the hub's encode cache.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver};
 use tungstenite::protocol::frame::coding::CloseCode;
@@ -190,8 +190,10 @@ impl Session {
         let mut next_turn = Instant::now() + every;
         loop {
             if Instant::now() >= next_turn {
-                self.read_turn()?;
-                next_turn = Instant::now() + every;
+                // A turn cut short (a chatty client) resumes right after the
+                // next write opportunity; a finished one waits a full interval.
+                let finished = self.read_turn()?;
+                next_turn = Instant::now() + if finished { every } else { Duration::ZERO };
             }
             let wait = next_turn.saturating_duration_since(Instant::now());
             select! {
@@ -234,8 +236,9 @@ impl Session {
     }
 
     /// Sends a ping (unless one is awaited) and reads until its pong,
-    /// answering the client's own messages on the way.
-    fn read_turn(&mut self) -> Result<(), End> {
+    /// answering the client's own messages on the way. False when the turn
+    /// ended on its frame budget before the pong.
+    fn read_turn(&mut self) -> Result<bool, End> {
         let now = Instant::now();
         match self.ping {
             Some((_, at)) if now.duration_since(at) > self.conn.hub.config.idle_timeout => {
@@ -250,16 +253,17 @@ impl Session {
                 self.ping = Some((self.pings, now));
             }
         }
+        let mut ponged = false;
         for _ in 0..MAX_FRAMES_PER_TURN {
             let msg = self.ws.read()?;
-            let done = self.handle(msg)?;
-            if done {
+            ponged = self.handle(msg)?;
+            if ponged {
                 break;
             }
         }
         // Replies (and tungstenite's automatic pongs) go out now.
         self.ws.flush()?;
-        Ok(())
+        Ok(ponged)
     }
 
     /// Handles one client frame; true when it is the pong the turn awaits.
