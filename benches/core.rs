@@ -34,12 +34,20 @@ fn bus_fan_out(c: &mut Criterion) {
     g.throughput(Throughput::Elements(EVENTS));
     g.bench_function("publish_to_6_subscribers", |b| {
         b.iter_custom(|iters| {
-            let bus = Bus::start(BusConfig::default(), 1, Arc::new(NullJournal), Box::new(|_| {}));
+            let bus = Bus::start(
+                BusConfig::default(),
+                1,
+                Arc::new(NullJournal),
+                Box::new(|_| {}),
+            );
             let total = iters * EVENTS;
             let readers: Vec<_> = (0..6)
                 .map(|i| {
-                    let mut sub =
-                        bus.subscribe(&format!("s{i}"), Filter::topics(&Topic::ALL), SlowPolicy::Block);
+                    let mut sub = bus.subscribe(
+                        &format!("s{i}"),
+                        Filter::topics(&Topic::ALL),
+                        SlowPolicy::Block,
+                    );
                     thread::spawn(move || loop {
                         match sub.recv_batch(Duration::from_secs(30)) {
                             Ok(batch) => {
@@ -112,35 +120,44 @@ fn pipeline(c: &mut Criterion) {
     g.throughput(Throughput::Elements(PARTIES));
     g.sample_size(10);
     for clients in [1usize, 32] {
-        g.bench_with_input(BenchmarkId::new("jungle_party_to_plan", clients), &clients, |b, &clients| {
-            let app = Arc::new(
-                App::start_new(Config {
-                    journal: Arc::new(NullJournal),
-                    ..Config::default()
-                })
-                .expect("app"),
-            );
-            b.iter_custom(|iters| {
-                let per_client = iters * PARTIES / clients as u64;
-                let start = Instant::now();
-                let workers: Vec<_> = (0..clients)
-                    .map(|_| {
-                        let app = app.clone();
-                        thread::spawn(move || {
-                            for _ in 0..per_client {
-                                let ack = app.create_party(jungle_party(), None).expect("create");
-                                assert!(app.wait_settled(&ack.party_id, ack.seq, Duration::from_secs(30)));
-                            }
-                        })
+        g.bench_with_input(
+            BenchmarkId::new("jungle_party_to_plan", clients),
+            &clients,
+            |b, &clients| {
+                let app = Arc::new(
+                    App::start_new(Config {
+                        journal: Arc::new(NullJournal),
+                        ..Config::default()
                     })
-                    .collect();
-                for w in workers {
-                    w.join().expect("worker");
-                }
-                start.elapsed()
-            });
-            app.stop();
-        });
+                    .expect("app"),
+                );
+                b.iter_custom(|iters| {
+                    let per_client = iters * PARTIES / clients as u64;
+                    let start = Instant::now();
+                    let workers: Vec<_> = (0..clients)
+                        .map(|_| {
+                            let app = app.clone();
+                            thread::spawn(move || {
+                                for _ in 0..per_client {
+                                    let ack =
+                                        app.create_party(jungle_party(), None).expect("create");
+                                    assert!(app.wait_settled(
+                                        &ack.party_id,
+                                        ack.seq,
+                                        Duration::from_secs(30)
+                                    ));
+                                }
+                            })
+                        })
+                        .collect();
+                    for w in workers {
+                        w.join().expect("worker");
+                    }
+                    start.elapsed()
+                });
+                app.stop();
+            },
+        );
     }
     g.finish();
 }

@@ -67,6 +67,17 @@ pub enum AgentStatus {
     Failed,
 }
 
+impl AgentStatus {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentStatus::Running => "running",
+            AgentStatus::Completed => "completed",
+            AgentStatus::Failed => "failed",
+        }
+    }
+}
+
 /// The error of a failed run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentError {

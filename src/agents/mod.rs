@@ -11,6 +11,7 @@ pub mod analyzer;
 pub mod budget;
 pub mod cake;
 pub mod catering;
+pub mod keywords;
 pub mod planner;
 pub mod runtime;
 pub mod scheduler;

@@ -11,7 +11,7 @@
 use std::collections::{HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -58,40 +58,42 @@ impl Default for RuntimeConfig {
     }
 }
 
-/// Lets callers wait until the scheduler has settled a party.
+/// Lets callers wait until the scheduler has settled a party. Waiters are
+/// kept per party and woken one by one, so a busy scheduler never wakes
+/// every waiting thread.
 #[derive(Default)]
 pub struct Settle {
     state: Mutex<SettleState>,
-    cv: Condvar,
 }
 
 #[derive(Default)]
 struct SettleState {
     processed_seq: u64,
     busy: HashSet<String>,
+    waiters: HashMap<String, Vec<(u64, Sender<()>)>>,
     stopped: bool,
 }
 
 impl Settle {
     /// Waits until the scheduler has seen every event up to `after_seq` and
-    /// the party has no wave running or waiting; false on timeout.
+    /// the party has no wave running or waiting; false on timeout or stop.
     pub fn wait(&self, party_id: &str, after_seq: u64, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
+        let rx = {
+            let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
             if s.processed_seq >= after_seq && !s.busy.contains(party_id) {
                 return true;
             }
-            let now = Instant::now();
-            if now >= deadline || s.stopped {
+            if s.stopped {
                 return false;
             }
-            s = self
-                .cv
-                .wait_timeout(s, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+            let (tx, rx) = bounded(1);
+            s.waiters
+                .entry(party_id.to_string())
+                .or_default()
+                .push((after_seq, tx));
+            rx
+        };
+        rx.recv_timeout(timeout).is_ok()
     }
 
     /// Parties with a wave running or waiting.
@@ -101,6 +103,40 @@ impl Settle {
             .unwrap_or_else(|e| e.into_inner())
             .busy
             .len()
+    }
+
+    /// Records a processed batch: `touched` parties with whether each is idle.
+    fn processed(&self, last_seq: u64, touched: &[(&str, bool)]) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.processed_seq = s.processed_seq.max(last_seq);
+        let processed = s.processed_seq;
+        for &(party, idle) in touched {
+            if !idle {
+                s.busy.insert(party.to_string());
+                continue;
+            }
+            s.busy.remove(party);
+            if let Some(list) = s.waiters.get_mut(party) {
+                list.retain(|(after, tx)| {
+                    if *after <= processed {
+                        let _ = tx.try_send(());
+                        false
+                    } else {
+                        true
+                    }
+                });
+                if list.is_empty() {
+                    s.waiters.remove(party);
+                }
+            }
+        }
+    }
+
+    fn stop(&self) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.stopped = true;
+        // Dropping the senders wakes every waiter with a failure.
+        s.waiters.clear();
     }
 }
 
@@ -256,11 +292,7 @@ impl Runtime {
     /// behind rather than waited for.
     pub fn stop(&mut self) {
         self.stop_tx.take();
-        {
-            let mut s = self.settle.state.lock().unwrap_or_else(|e| e.into_inner());
-            s.stopped = true;
-        }
-        self.settle.cv.notify_all();
+        self.settle.stop();
         let threads = std::mem::take(
             &mut *self
                 .shared
@@ -326,17 +358,11 @@ fn scheduler_loop(shared: &Shared, settle: &Settle, mut sub: Subscription) {
             }
         }
         let last = batch.last().map_or(0, |e| e.seq);
-        let mut s = settle.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.processed_seq = s.processed_seq.max(last);
-        for p in touched {
-            if scheduler.is_idle(p) {
-                s.busy.remove(p);
-            } else {
-                s.busy.insert(p.to_string());
-            }
-        }
-        drop(s);
-        settle.cv.notify_all();
+        let touched: Vec<(&str, bool)> = touched
+            .into_iter()
+            .map(|p| (p, scheduler.is_idle(p)))
+            .collect();
+        settle.processed(last, &touched);
     }
 }
 

@@ -416,3 +416,316 @@ fn input_ids_for(party: &Party, agent: AgentName, cities: &[String]) -> Vec<Stri
         .remove(&agent)
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::agents::{self, AgentInput, Product};
+    use crate::catalog::Catalog;
+    use crate::event::{
+        AgentCompleted, InputAdded, InputRemoved, PartyCreated, RemovalReason, SourceType,
+    };
+    use crate::store::Store;
+
+    /// Store, scheduler and pure agents on one thread: every event is applied,
+    /// shown to the scheduler, and every `should_execute` is answered at once.
+    struct Sim {
+        store: Store,
+        sched: Scheduler,
+        catalog: Arc<Catalog>,
+        seq: u64,
+        log: Vec<Event>,
+    }
+
+    impl Sim {
+        fn new() -> Sim {
+            let catalog = Catalog::embedded();
+            Sim {
+                store: Store::new(),
+                sched: Scheduler::new(catalog.cities.clone()),
+                catalog,
+                seq: 0,
+                log: Vec::new(),
+            }
+        }
+
+        fn run(&mut self, first: Vec<Draft>) {
+            let mut queue: VecDeque<Draft> = first.into();
+            while let Some(d) = queue.pop_front() {
+                self.seq += 1;
+                let ev = d.stamp(self.seq, format!("t{:06}", self.seq));
+                self.store.apply(&ev);
+                let party = self.store.party(&ev.party_id);
+                queue.extend(self.sched.on_event(&ev, party.as_deref()));
+                if let Payload::AgentShouldExecute(p) = &ev.payload {
+                    let party = self.store.party(&ev.party_id).expect("party");
+                    let facts = extract_facts(&party.inputs, &self.catalog.cities);
+                    let input = AgentInput {
+                        party: &party,
+                        facts: &facts,
+                        catalog: &self.catalog,
+                    };
+                    let payload = match agents::run(p.agent_name, &input).expect("runnable") {
+                        Product::Output(result, confidence) => {
+                            Payload::AgentCompleted(AgentCompleted {
+                                agent_name: p.agent_name,
+                                execution_id: "exec_x".into(),
+                                result: Arc::new(result),
+                                confidence,
+                                execution_time_ms: 0.0,
+                            })
+                        }
+                        Product::Budget(b) => Payload::BudgetUpdated(Arc::new(b)),
+                        Product::Plan(p) => Payload::PlanUpdated(Arc::new(p)),
+                    };
+                    queue.push_back(Draft::caused_by(&ev, p.agent_name.as_str(), payload));
+                }
+                self.log.push(ev);
+            }
+        }
+
+        fn create(&mut self, party: &str, texts: &[&str]) {
+            let mut drafts = vec![Draft::command(
+                party,
+                "corr_c",
+                Payload::PartyCreated(PartyCreated {
+                    created_by: None,
+                    token_sha256: None,
+                }),
+            )];
+            for (i, t) in texts.iter().enumerate() {
+                drafts.push(add(party, &format!("inp_{i}"), t));
+            }
+            self.run(drafts);
+        }
+
+        /// Agents asked to run since log position `from`, in order.
+        fn ran_since(&self, from: usize) -> Vec<AgentName> {
+            self.log[from..]
+                .iter()
+                .filter_map(|e| match &e.payload {
+                    Payload::AgentShouldExecute(p) => Some(p.agent_name),
+                    _ => None,
+                })
+                .collect()
+        }
+
+        fn removed_since(&self, from: usize) -> Vec<AgentName> {
+            self.log[from..]
+                .iter()
+                .filter_map(|e| match &e.payload {
+                    Payload::AgentDataRemoved(p) => Some(p.agent_name),
+                    _ => None,
+                })
+                .collect()
+        }
+    }
+
+    fn add(party: &str, id: &str, text: &str) -> Draft {
+        Draft::command(
+            party,
+            "corr_a",
+            Payload::InputAdded(InputAdded {
+                input_id: id.into(),
+                content: text.into(),
+                source_type: SourceType::Text,
+                tags: vec![],
+                added_by: "user".into(),
+                metadata: Default::default(),
+                image_url: None,
+            }),
+        )
+    }
+
+    fn remove(party: &str, id: &str) -> Draft {
+        Draft::command(
+            party,
+            "corr_r",
+            Payload::InputRemoved(InputRemoved {
+                input_id: id.into(),
+                removed_by: "user".into(),
+                reason: RemovalReason::UserAction,
+            }),
+        )
+    }
+
+    use AgentName::*;
+
+    #[test]
+    fn one_wave_runs_each_affected_agent_once_in_dependency_order() {
+        let mut sim = Sim::new();
+        sim.create("p", &["jungle theme party for 75 guests"]);
+        assert_eq!(sim.ran_since(0), vec![Theme, Venue, Budget, FinalPlanner]);
+        assert!(sim.sched.is_idle("p"));
+        let p = sim.store.party("p").expect("party");
+        assert!(p.final_plan.is_some() && p.budget.is_some());
+    }
+
+    #[test]
+    fn several_initial_inputs_make_one_wave() {
+        let mut sim = Sim::new();
+        sim.create(
+            "p",
+            &[
+                "jungle theme party for 75 guests",
+                "need a chocolate cake with animal decorations",
+                "outdoor venue preferred, budget around $2000",
+            ],
+        );
+        assert_eq!(
+            sim.ran_since(0),
+            vec![Theme, Venue, Cake, Budget, FinalPlanner]
+        );
+    }
+
+    #[test]
+    fn an_input_reruns_only_what_it_affects() {
+        let mut sim = Sim::new();
+        sim.create("p", &["jungle theme party for 75 guests"]);
+        let mark = sim.log.len();
+        // A cake input that does not change the theme: theme re-scores, cake runs;
+        // venue is untouched.
+        sim.run(vec![add(
+            "p",
+            "inp_cake",
+            "chocolate cake with rainbow frosting",
+        )]);
+        assert_eq!(sim.ran_since(mark), vec![Theme, Cake, Budget, FinalPlanner]);
+        let mark = sim.log.len();
+        // A guest-count change re-runs the agents that read it.
+        sim.run(vec![add("p", "inp_g", "actually we expect 120 guests")]);
+        let ran = sim.ran_since(mark);
+        assert!(ran.contains(&Venue) && ran.contains(&Cake), "{ran:?}");
+        assert!(!ran.contains(&Theme), "{ran:?}");
+    }
+
+    #[test]
+    fn a_changed_theme_recalculates_active_downstream_agents() {
+        let mut sim = Sim::new();
+        sim.create(
+            "p",
+            &["jungle theme party for 75 guests", "need a chocolate cake"],
+        );
+        let mark = sim.log.len();
+        sim.run(vec![add(
+            "p",
+            "inp_space",
+            "actually make it a space astronaut galaxy rocket theme",
+        )]);
+        let ran = sim.ran_since(mark);
+        assert_eq!(ran, vec![Theme, Venue, Cake, Budget, FinalPlanner]);
+        let recalculated: Vec<ExecutionType> = sim.log[mark..]
+            .iter()
+            .filter_map(|e| match &e.payload {
+                Payload::AgentShouldExecute(p) if p.agent_name == Venue => Some(p.execution_type),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(recalculated, vec![ExecutionType::Recalculate]);
+        assert_eq!(
+            crate::agents::upstream_theme(&sim.store.party("p").expect("party")),
+            Some("space")
+        );
+    }
+
+    #[test]
+    fn removing_the_last_relevant_input_removes_the_result_and_recomputes() {
+        let mut sim = Sim::new();
+        sim.create("p", &["jungle theme party for 75 guests"]);
+        sim.run(vec![add(
+            "p",
+            "inp_cake",
+            "chocolate cake with rainbow frosting",
+        )]);
+        let p = sim.store.party("p").expect("party");
+        assert!(p
+            .budget
+            .as_ref()
+            .expect("budget")
+            .breakdown
+            .contains_key("cake"));
+        let mark = sim.log.len();
+        sim.run(vec![remove("p", "inp_cake")]);
+        assert_eq!(sim.removed_since(mark), vec![Cake]);
+        let ran = sim.ran_since(mark);
+        assert!(ran.ends_with(&[Budget, FinalPlanner]), "{ran:?}");
+        assert!(!ran.contains(&Cake) && !ran.contains(&Venue), "{ran:?}");
+        let p = sim.store.party("p").expect("party");
+        assert!(!p.agents.contains_key(&Cake));
+        assert!(!p
+            .budget
+            .as_ref()
+            .expect("budget")
+            .breakdown
+            .contains_key("cake"));
+        let plan = p.final_plan.as_ref().expect("plan");
+        assert!(plan.missing_agents.contains(&"cake_agent".to_string()));
+    }
+
+    #[test]
+    fn changes_during_a_wave_are_coalesced_into_the_next() {
+        let mut sim = Sim::new();
+        sim.create("p", &[]);
+        // Two inputs published together: the second arrives mid-wave.
+        sim.run(vec![
+            add("p", "inp_1", "jungle theme party for 75 guests"),
+            add("p", "inp_2", "need a chocolate cake"),
+        ]);
+        let planners = sim
+            .ran_since(0)
+            .into_iter()
+            .filter(|a| *a == FinalPlanner)
+            .count();
+        assert!(planners <= 2, "at most one follow-up wave");
+        assert!(sim.sched.is_idle("p"));
+        let p = sim.store.party("p").expect("party");
+        assert!(p.agents.contains_key(&Cake) && p.agents.contains_key(&Venue));
+    }
+
+    #[test]
+    fn an_input_that_changes_nothing_starts_no_wave() {
+        let mut sim = Sim::new();
+        sim.create("p", &["jungle theme party for 75 guests"]);
+        let mark = sim.log.len();
+        // Removing an input nobody has (unknown id) changes no signature.
+        sim.run(vec![remove("p", "inp_unknown")]);
+        assert!(sim.ran_since(mark).is_empty());
+        assert!(sim.sched.is_idle("p"));
+    }
+
+    #[test]
+    fn dependency_order_holds_for_every_wave() {
+        let mut sim = Sim::new();
+        let texts = [
+            "jungle theme party for 75 guests",
+            "chocolate cake, vegan please",
+            "tacos and burritos for dinner",
+            "a dj and balloons",
+            "budget around $3000",
+        ];
+        sim.create("p", &texts);
+        for (i, t) in texts.iter().enumerate() {
+            sim.run(vec![add("p", &format!("inp_x{i}"), t)]);
+            sim.run(vec![remove("p", &format!("inp_{i}"))]);
+        }
+        // Within each wave, stages never go backwards.
+        let mut wave = 0;
+        let mut stage = 0;
+        for e in &sim.log {
+            if let Payload::AgentShouldExecute(p) = &e.payload {
+                if p.wave != wave {
+                    wave = p.wave;
+                    stage = 0;
+                }
+                assert!(
+                    p.agent_name.stage() >= stage,
+                    "stage went backwards in wave {wave}"
+                );
+                stage = p.agent_name.stage();
+            }
+        }
+    }
+}
