@@ -761,6 +761,11 @@ fn bad_bodies_get_json_errors_and_change_nothing() {
         Some(br#"{"content":"x"}"#),
     )
     .assert_error(415, "unsupported_media_type");
+    assert_eq!(
+        version(&s, &id, &token),
+        before,
+        "400 and 415 change nothing"
+    );
     // A charset parameter is fine.
     let ok = request(
         s.addr,

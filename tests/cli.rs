@@ -1,0 +1,322 @@
+//! The built binary: `--help`, `--version`, `plan` (text and JSON), `serve`
+//! flags and environment fallbacks, refusals, and graceful exit on SIGTERM
+//! and SIGINT. Waits are channel receives with deadlines, never sleeps.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_partybus");
+
+/// How long the server may take to start.
+const START: Duration = Duration::from_secs(20);
+/// How long shutdown may take (the contract says 5 s).
+const STOP: Duration = Duration::from_secs(5);
+
+fn run(args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("API_HOST")
+        .env_remove("API_PORT")
+        .env_remove("PARTYBUS_AUTH")
+        .env_remove("PARTYBUS_ADMIN_TOKEN")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("run partybus")
+}
+
+#[test]
+fn help_and_version() {
+    let out = run(&["--help"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("serve") && text.contains("plan"), "{text}");
+    let out = run(&["serve", "--help"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--host",
+        "--port",
+        "--log-level",
+        "--workers",
+        "--catalog",
+        "--auth",
+        "--admin-token",
+        "API_HOST",
+        "API_PORT",
+        "LOG_LEVEL",
+        "PARTYBUS_ADMIN_TOKEN",
+    ] {
+        assert!(text.contains(flag), "serve --help lacks {flag}");
+    }
+    let out = run(&["--version"]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("partybus {}", env!("CARGO_PKG_VERSION"))
+    );
+    let out = run(&["plan"]);
+    assert!(!out.status.success(), "plan needs at least one input");
+}
+
+#[test]
+fn plan_prints_json_with_a_plan() {
+    let out = run(&[
+        "plan",
+        "jungle theme party for 75 guests",
+        "chocolate cake",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(v["inputs"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        v["inputs"][0]["content"],
+        "jungle theme party for 75 guests"
+    );
+    assert!(v["final_plan"]["completion_percent"].is_u64(), "{v}");
+    assert!(v["final_plan"]["next_steps"].is_array());
+    assert!(v["budget"]["total_budget"]["max"].is_u64());
+    assert_eq!(
+        v["agents"]["theme_agent"]["result"]["primary_theme"],
+        "jungle"
+    );
+}
+
+#[test]
+fn plan_prints_readable_text() {
+    let out = run(&["plan", "jungle theme party for 75 guests"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "Party fp",
+        "% complete",
+        "Theme: jungle",
+        "Budget: $",
+        "Next steps",
+        "Checklist (",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+}
+
+/// A `partybus serve` child and the address it logged.
+struct Served {
+    child: Child,
+    addr: SocketAddr,
+    /// Log lines up to the `listening on` one.
+    early: Vec<String>,
+    /// Later log lines.
+    lines: mpsc::Receiver<String>,
+}
+
+fn spawn_serve(args: &[&str], env: &[(&str, &str)]) -> Served {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("serve")
+        .args(args)
+        .env_remove("API_HOST")
+        .env_remove("API_PORT")
+        .env_remove("PARTYBUS_AUTH")
+        .env_remove("PARTYBUS_ADMIN_TOKEN")
+        .env("RUST_BACKTRACE", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + START;
+    let mut early = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
+                    return Served {
+                        child,
+                        addr,
+                        early,
+                        lines: rx,
+                    };
+                }
+                early.push(line);
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("serve did not log its address in time: {early:?}");
+            }
+        }
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(ok.success());
+}
+
+/// Waits for the child's exit, at most `within`; kills it and fails otherwise.
+fn exit_within(mut child: Child, within: Duration) -> ExitStatus {
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    match rx.recv_timeout(within) {
+        Ok(status) => status.expect("wait"),
+        Err(_) => {
+            signal(pid, "-KILL");
+            panic!("partybus did not exit within {within:?}");
+        }
+    }
+}
+
+fn stops_gracefully_on(sig: &str) {
+    let s = spawn_serve(&["--port", "0", "--workers", "2"], &[]);
+    let r = common::request(s.addr, "GET", "/readyz", &[], None);
+    assert_eq!(r.status, 200);
+    let body = json!({"initial_inputs": [{"content": "space party for 20 kids"}]}).to_string();
+    let r = common::request(
+        s.addr,
+        "POST",
+        "/api/v1/event-driven/party",
+        &[("Content-Type", "application/json")],
+        Some(body.as_bytes()),
+    );
+    assert_eq!(r.status, 201);
+    let mut ws = common::Ws::connect(&format!(
+        "ws://{}/api/v1/event-driven/ws/{}?token={}",
+        s.addr,
+        r.json()["party_id"].as_str().unwrap(),
+        r.json()["party_token"].as_str().unwrap()
+    ))
+    .unwrap();
+    assert_eq!(ws.next_json()["type"], "connection");
+    let began = Instant::now();
+    signal(s.child.id(), sig);
+    let (_, code) = ws.until_close();
+    assert_eq!(code, Some(1001), "WebSockets are closed with 1001");
+    let status = exit_within(s.child, STOP);
+    assert!(status.success(), "exit status {status:?}");
+    assert!(began.elapsed() < STOP);
+    let log: Vec<String> = s.lines.try_iter().collect();
+    assert!(log.iter().any(|l| l.contains("shutting down")), "{log:?}");
+    assert!(std::net::TcpStream::connect(s.addr).is_err());
+}
+
+#[test]
+fn serve_exits_0_on_sigterm() {
+    stops_gracefully_on("-TERM");
+}
+
+#[test]
+fn serve_exits_0_on_sigint() {
+    stops_gracefully_on("-INT");
+}
+
+#[test]
+fn serve_reads_its_settings_from_the_environment() {
+    let s = spawn_serve(
+        &[],
+        &[
+            ("API_HOST", "127.0.0.1"),
+            ("API_PORT", "0"),
+            ("PARTYBUS_AUTH", "off"),
+            ("PARTYBUS_ADMIN_TOKEN", "adm"),
+            ("LOG_LEVEL", "info"),
+        ],
+    );
+    let r = common::request(
+        s.addr,
+        "POST",
+        "/api/v1/event-driven/party",
+        &[("Content-Type", "application/json")],
+        Some(br#"{"party_id": "env-party"}"#),
+    );
+    assert_eq!(r.status, 201);
+    let r = common::request(
+        s.addr,
+        "GET",
+        "/api/v1/event-driven/party/env-party/status",
+        &[],
+        None,
+    );
+    assert_eq!(r.status, 200, "auth is off: no token needed");
+    let r = common::request(s.addr, "GET", "/metrics", &[], None);
+    assert_eq!(r.status, 401, "the admin token still guards /metrics");
+    let r = common::request(
+        s.addr,
+        "GET",
+        "/metrics",
+        &[("Authorization", "Bearer adm")],
+        None,
+    );
+    assert_eq!(r.status, 200);
+    assert!(
+        s.early
+            .iter()
+            .any(|l| l.contains("[WARN]") && l.contains("authentication is OFF")),
+        "auth off is logged as a warning: {:?}",
+        s.early
+    );
+    signal(s.child.id(), "-TERM");
+    assert!(exit_within(s.child, STOP).success());
+}
+
+#[test]
+fn auth_off_on_a_public_host_is_refused() {
+    let out = run(&["serve", "--auth", "off", "--host", "0.0.0.0", "--port", "0"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refusing --auth off"), "{err}");
+}
+
+#[test]
+fn a_bad_catalog_is_a_clear_error() {
+    let out = run(&[
+        "serve",
+        "--port",
+        "0",
+        "--catalog",
+        "/nonexistent/catalog.json",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/catalog.json"), "{err}");
+
+    let dir = std::env::temp_dir().join(format!("partybus-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, "{\"venues\": 7}").unwrap();
+    let out = run(&["plan", "x", "--catalog", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("catalog"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
