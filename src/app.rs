@@ -10,7 +10,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
 
 use serde::Serialize;
 
@@ -21,12 +24,22 @@ use crate::event::{
     self, Draft, Event, InputAdded, InputRemoved, PartyCreated, PartyDeleted, Payload,
     RemovalReason, SourceType,
 };
-use crate::journal::{Journal, JournalError, MemoryJournal};
+use crate::idempotency::Idempotency;
+use crate::journal::{CompactReport, Journal, JournalError, MemoryJournal};
+use crate::recovery::{self, RecoveryError};
 use crate::store::{Party, Stats, Store};
 
 /// How long a command waits for its events to be applied before it reports
 /// a timeout (the events stay admitted and will still be applied).
 pub const DEFAULT_ACK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Events appended past the last snapshot that trigger an automatic
+/// compaction: replaying this many takes well under a second, so start-up
+/// stays fast, and compaction stays rare.
+pub const DEFAULT_COMPACT_THRESHOLD: u64 = 250_000;
+
+/// How often the compaction thread looks at the journal.
+const COMPACT_CHECK: Duration = Duration::from_secs(5);
 
 /// Everything needed to start an [`App`].
 #[derive(Clone)]
@@ -41,6 +54,9 @@ pub struct Config {
     pub journal: Arc<dyn Journal>,
     /// How long a command waits for its events to be applied.
     pub ack_timeout: Duration,
+    /// Compact automatically once this many events were appended past the
+    /// last snapshot; `None` never does.
+    pub compact_threshold: Option<u64>,
 }
 
 impl Default for Config {
@@ -51,6 +67,7 @@ impl Default for Config {
             runtime: RuntimeConfig::default(),
             journal: Arc::new(MemoryJournal::new()),
             ack_timeout: DEFAULT_ACK_TIMEOUT,
+            compact_threshold: Some(DEFAULT_COMPACT_THRESHOLD),
         }
     }
 }
@@ -106,6 +123,12 @@ impl From<PublishError> for AppError {
 
 impl From<JournalError> for AppError {
     fn from(e: JournalError) -> Self {
+        AppError::Journal(e.to_string())
+    }
+}
+
+impl From<RecoveryError> for AppError {
+    fn from(e: RecoveryError) -> Self {
         AppError::Journal(e.to_string())
     }
 }
@@ -171,6 +194,10 @@ struct Running {
     store: Arc<RwLock<Store>>,
     runtime: Mutex<Runtime>,
     settle: Arc<Settle>,
+    /// Dropping it stops the compaction thread.
+    compact_stop: Mutex<Option<Sender<()>>>,
+    /// The compaction thread (`journal-compact`), if one runs.
+    compactor: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// The command side's view: which parties and inputs exist, including events
@@ -186,16 +213,23 @@ pub struct App {
     running: RwLock<Option<Arc<Running>>>,
     commands: Mutex<CommandIndex>,
     lifecycle: Mutex<()>,
+    /// Idempotency records (in the journal's database, or in memory).
+    idempotency: Idempotency,
+    /// Serialises compactions (automatic and on demand): two at once could
+    /// let an older snapshot replace a newer one after the newer one purged.
+    compacting: Arc<Mutex<()>>,
 }
 
 impl App {
     /// An app that is not started yet.
     pub fn new(config: Config) -> App {
         App {
+            idempotency: Idempotency::new(config.journal.clone()),
             config,
             running: RwLock::new(None),
             commands: Mutex::new(CommandIndex::default()),
             lifecycle: Mutex::new(()),
+            compacting: Arc::new(Mutex::new(())),
         }
     }
 
@@ -211,23 +245,25 @@ impl App {
         &self.config
     }
 
-    /// Replays the journal into a fresh store and starts bus and agents.
-    /// Idempotent: starting a running app does nothing.
+    /// Rebuilds the store from the journal (snapshot, then the events after
+    /// it), starts bus and agents, and resumes planning that a crash
+    /// interrupted. Idempotent: starting a running app does nothing.
     pub fn start(&self) -> Result<(), AppError> {
         let _guard = self.lifecycle.lock().unwrap_or_else(|e| e.into_inner());
         if self.running().is_some() {
             return Ok(());
         }
         let began = Instant::now();
-        let mut store = Store::new();
-        let last = self.config.journal.replay(&mut |e| store.apply(e))?;
+        let rebuilt = recovery::rebuild(self.config.journal.as_ref())?;
+        let resume = recovery::plan_resume(&rebuilt, self.config.journal.as_ref())?;
+        let last = rebuilt.last_seq;
+        let store = rebuilt.store;
         let mut index = CommandIndex::default();
-        for id in store.party_ids() {
-            if let Some(p) = store.party(&id) {
-                index
-                    .parties
-                    .insert(id, p.inputs.iter().map(|i| i.input_id.clone()).collect());
-            }
+        for p in store.parties() {
+            index.parties.insert(
+                p.party_id.clone(),
+                p.inputs.iter().map(|i| i.input_id.clone()).collect(),
+            );
         }
         let parties = store.len();
         *self.commands.lock().unwrap_or_else(|e| e.into_inner()) = index;
@@ -244,24 +280,89 @@ impl App {
                 }
             }),
         );
-        let runtime = Runtime::start(
+        let resumed = resume.resume.len();
+        let runtime = Runtime::start_recovered(
             &bus,
             store.clone(),
             self.config.catalog.clone(),
             self.config.runtime.clone(),
+            resume,
         );
         let settle = runtime.settle();
-        *self.running.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(Running {
+        let running = Arc::new(Running {
             bus,
             store,
             runtime: Mutex::new(runtime),
             settle,
-        }));
+            compact_stop: Mutex::new(None),
+            compactor: Mutex::new(None),
+        });
+        *self.running.write().unwrap_or_else(|e| e.into_inner()) = Some(running.clone());
         log::info!(
-            "partybus started: recovered {parties} parties from {last} events in {:?}",
+            "partybus started: recovered {parties} parties ({} from the snapshot at seq {}, then {} events replayed; last seq {last}) in {:?}; resuming {resumed} interrupted",
+            rebuilt.snapshot_parties,
+            rebuilt.snapshot_seq,
+            rebuilt.events_replayed,
             began.elapsed()
         );
+        if let Some(threshold) = self.config.compact_threshold {
+            self.start_compactor(&running, threshold);
+        }
         Ok(())
+    }
+
+    fn start_compactor(&self, running: &Running, threshold: u64) {
+        let (tx, rx) = bounded::<()>(0);
+        let journal = self.config.journal.clone();
+        let compacting = self.compacting.clone();
+        let spawned = std::thread::Builder::new()
+            .name("journal-compact".into())
+            .spawn(move || loop {
+                match rx.recv_timeout(COMPACT_CHECK) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    _ => return,
+                }
+                let pending = journal.events_since_snapshot();
+                if pending < threshold {
+                    continue;
+                }
+                let began = Instant::now();
+                let _one = compacting.lock().unwrap_or_else(|e| e.into_inner());
+                match recovery::compact(journal.as_ref()) {
+                    Ok(r) => log::info!(
+                        "compacted the journal at seq {}: {} party snapshots, {} events of deleted parties removed, {} events kept, in {:?}",
+                        r.seq,
+                        r.parties,
+                        r.events_deleted,
+                        r.events_kept,
+                        began.elapsed()
+                    ),
+                    Err(RecoveryError::Journal(JournalError::Unsupported(_))) => return,
+                    Err(e) => log::error!("automatic compaction failed: {e}"),
+                }
+            });
+        match spawned {
+            Ok(h) => {
+                *running
+                    .compact_stop
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(tx);
+                *running.compactor.lock().unwrap_or_else(|e| e.into_inner()) = Some(h);
+            }
+            Err(e) => log::warn!("no automatic compaction: cannot start its thread: {e}"),
+        }
+    }
+
+    /// Compacts the journal now: writes a snapshot of every live party and
+    /// physically deletes the events of deleted parties.
+    pub fn compact(&self) -> Result<CompactReport, AppError> {
+        let _one = self.compacting.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(recovery::compact(self.config.journal.as_ref())?)
+    }
+
+    /// Idempotency records.
+    pub fn idempotency(&self) -> &Idempotency {
+        &self.idempotency
     }
 
     /// Stops accepting commands, lets admitted events finish dispatching,
@@ -276,6 +377,21 @@ impl App {
         else {
             return;
         };
+        running
+            .compact_stop
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(h) = running
+            .compactor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            if h.join().is_err() {
+                log::error!("the compaction thread panicked");
+            }
+        }
         running.bus.shutdown();
         running
             .runtime

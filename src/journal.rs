@@ -5,12 +5,46 @@
 //! whole batches (one group commit each); a failed append must leave nothing
 //! of its batch visible. [`MemoryJournal`] keeps everything in process (for
 //! `--ephemeral`, tests and benches); it survives an `App` restart in the same
-//! process but not the process.
+//! process but not the process. [`SqliteJournal`] is the durable default.
+//!
+//! Besides events, a journal may keep a compaction snapshot: opaque per-party
+//! state blobs written by [`crate::recovery`], covering every event up to
+//! [`SnapshotMeta::seq`], so start-up replays only what came after. The
+//! journal stores those blobs; it never interprets them.
+
+pub mod sqlite;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use crate::event::Event;
+
+pub use sqlite::{SqliteJournal, DB_FILE, LOCK_FILE};
+
+/// How hard a commit tries to reach the disk (`--durability`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Durability {
+    /// `synchronous=FULL`: every group commit is fsynced before it is
+    /// acknowledged; survives power loss and OS crashes.
+    Full,
+    /// `synchronous=NORMAL` in WAL mode: a commit reaches the OS before it is
+    /// acknowledged, fsync happens at checkpoints; survives a process crash
+    /// or `kill -9`, may lose the latest commits on power loss.
+    Normal,
+    /// No journal on disk (`--ephemeral`): everything is lost with the process.
+    Off,
+}
+
+impl Durability {
+    /// The flag value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Durability::Full => "full",
+            Durability::Normal => "normal",
+            Durability::Off => "off",
+        }
+    }
+}
 
 /// Why the journal failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,6 +55,45 @@ pub enum JournalError {
     /// Stored data could not be decoded.
     #[error("journal data is corrupt: {0}")]
     Corrupt(String),
+    /// The database file is not a partybus journal (or is damaged); it was
+    /// left untouched.
+    #[error("{path}: {reason}; refusing to use it (the file was not modified)")]
+    Foreign {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Another process holds the data directory.
+    #[error("{0} is in use by another partybus process")]
+    Locked(String),
+    /// The journal cannot do this (e.g. compaction in memory).
+    #[error("this journal does not support {0}")]
+    Unsupported(&'static str),
+}
+
+/// What a compaction snapshot covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SnapshotMeta {
+    /// Every event with `seq <= seq` is reflected in the snapshot rows.
+    pub seq: u64,
+    /// The store's `events_applied` at `seq`.
+    pub events_applied: u64,
+    /// The store's `deleted_parties` at `seq`.
+    pub deleted_parties: u64,
+}
+
+/// What a compaction did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct CompactReport {
+    /// `seq` the new snapshot covers.
+    pub seq: u64,
+    /// Party snapshots written.
+    pub parties: u64,
+    /// Events physically deleted (those of deleted parties).
+    pub events_deleted: u64,
+    /// Events that remain stored.
+    pub events_kept: u64,
 }
 
 /// Durable, ordered event storage.
@@ -28,8 +101,11 @@ pub trait Journal: Send + Sync {
     /// Appends a batch atomically, in order.
     fn append(&self, events: &[Arc<Event>]) -> Result<(), JournalError>;
 
-    /// Feeds every stored event, oldest first, to `f`; returns the last `seq` (0 if none).
-    fn replay(&self, f: &mut dyn FnMut(&Arc<Event>)) -> Result<u64, JournalError>;
+    /// Feeds every stored event with `seq > after`, oldest first, to `f`;
+    /// returns the highest `seq` ever stamped that the journal knows of
+    /// (0 if none), which may exceed the last event fed after a compaction
+    /// removed the newest events.
+    fn replay(&self, after: u64, f: &mut dyn FnMut(&Arc<Event>)) -> Result<u64, JournalError>;
 
     /// One party's events with `seq > since`, oldest first, at most `limit`.
     fn party_events(
@@ -38,6 +114,47 @@ pub trait Journal: Send + Sync {
         since: u64,
         limit: usize,
     ) -> Result<Vec<Arc<Event>>, JournalError>;
+
+    /// The compaction snapshot's coverage, if one was written.
+    fn snapshot_meta(&self) -> Result<Option<SnapshotMeta>, JournalError> {
+        Ok(None)
+    }
+
+    /// Feeds every snapshot row (party id, state blob) to `f`.
+    fn read_snapshots(
+        &self,
+        _f: &mut dyn FnMut(&str, &[u8]) -> Result<(), JournalError>,
+    ) -> Result<(), JournalError> {
+        Ok(())
+    }
+
+    /// One party's snapshot blob, if it has one.
+    fn read_snapshot(&self, _party_id: &str) -> Result<Option<Vec<u8>>, JournalError> {
+        Ok(None)
+    }
+
+    /// Replaces the snapshot atomically with `rows` covering `meta.seq`, and
+    /// physically deletes, for each `(party, up_to)` in `purge`, that party's
+    /// events with `seq <= up_to` (parties deleted by then).
+    fn write_snapshot(
+        &self,
+        _meta: &SnapshotMeta,
+        _rows: &mut dyn Iterator<Item = (String, Vec<u8>)>,
+        _purge: &[(String, u64)],
+    ) -> Result<CompactReport, JournalError> {
+        Err(JournalError::Unsupported("compaction"))
+    }
+
+    /// Events appended since the last snapshot (drives automatic compaction).
+    fn events_since_snapshot(&self) -> u64 {
+        0
+    }
+
+    /// Stores an idempotency record (see [`crate::idempotency`]); `None`
+    /// from a journal that keeps none, so the caller keeps it in memory.
+    fn idempotency(&self) -> Option<&dyn crate::idempotency::IdempotencyStore> {
+        None
+    }
 }
 
 #[derive(Default)]
@@ -86,9 +203,10 @@ impl Journal for MemoryJournal {
         Ok(())
     }
 
-    fn replay(&self, f: &mut dyn FnMut(&Arc<Event>)) -> Result<u64, JournalError> {
+    fn replay(&self, after: u64, f: &mut dyn FnMut(&Arc<Event>)) -> Result<u64, JournalError> {
         let m = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        for e in &m.events {
+        let start = m.events.partition_point(|e| e.seq <= after);
+        for e in &m.events[start..] {
             f(e);
         }
         Ok(m.events.last().map_or(0, |e| e.seq))
@@ -123,7 +241,7 @@ impl Journal for NullJournal {
         Ok(())
     }
 
-    fn replay(&self, _f: &mut dyn FnMut(&Arc<Event>)) -> Result<u64, JournalError> {
+    fn replay(&self, _after: u64, _f: &mut dyn FnMut(&Arc<Event>)) -> Result<u64, JournalError> {
         Ok(0)
     }
 

@@ -5,7 +5,11 @@
 //! - [`event`]: the envelope, topics and typed payloads.
 //! - [`domain`]: agent names, money ranges and agent results.
 //! - [`bus`]: sequencing, fan-out, history, dead letters, metrics.
-//! - [`journal`]: durable append and replay.
+//! - [`journal`]: durable append and replay (SQLite, or in memory).
+//! - [`recovery`]: rebuilding state from the journal, resuming interrupted
+//!   planning, compaction snapshots.
+//! - [`idempotency`]: `Idempotency-Key` records.
+//! - [`export`]: a party's plan as JSON or CSV.
 //! - [`store`]: the read model, a pure fold over events.
 //! - [`catalog`]: the supplier data set and its search.
 //! - [`agents`]: the pure agents, the scheduler and their thread runtime.
@@ -20,7 +24,10 @@ pub mod bus;
 pub mod catalog;
 pub mod domain;
 pub mod event;
+pub mod export;
+pub mod idempotency;
 pub mod journal;
+pub mod recovery;
 pub mod server;
 pub mod store;
 

@@ -5,6 +5,10 @@
 //!   SIGTERM, then a graceful shutdown and exit 0.
 //! - `partybus plan "text" ...`: the whole pipeline in process; prints the
 //!   plan as text, or as JSON with `--json`.
+//! - `partybus compact`: snapshots the data directory's journal (the server
+//!   must be stopped; a running server compacts by itself).
+//! - `partybus export --party ID` / `partybus events --party ID`: read a
+//!   party's plan or event log straight from the data directory.
 //!
 //! Owns configuration, signals and presentation only; everything a test
 //! needs lives in the library. `anyhow` is used here and nowhere else.
@@ -22,11 +26,12 @@ use log::LevelFilter;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use partybus::app::{NewInput, NewParty, DEFAULT_ACK_TIMEOUT};
+use partybus::app::{NewInput, NewParty, DEFAULT_ACK_TIMEOUT, DEFAULT_COMPACT_THRESHOLD};
 use partybus::bus::BusConfig;
 use partybus::catalog::Catalog;
 use partybus::domain::{AgentOutput, Range};
-use partybus::journal::MemoryJournal;
+use partybus::export::{Export, Format};
+use partybus::journal::{Durability, Journal, MemoryJournal, SqliteJournal};
 use partybus::server::views::PartyView;
 use partybus::server::{self, AuthMode, ServerConfig};
 use partybus::store::{AgentStatus, Party};
@@ -53,6 +58,72 @@ enum Command {
     Serve(ServeArgs),
     /// Plan a party in process from one or more text inputs and print the plan.
     Plan(PlanArgs),
+    /// Snapshot the journal so start-up replays less, and physically delete
+    /// the events of deleted parties (stop the server first).
+    Compact(CompactArgs),
+    /// Print a party's plan (budget lines and checklist) from the data directory.
+    Export(ExportArgs),
+    /// Print a party's event log from the data directory, one JSON event per line.
+    Events(EventsArgs),
+}
+
+/// Durability of acknowledged writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DurabilityArg {
+    /// fsync every group commit: survives power loss.
+    Full,
+    /// WAL with synchronous=NORMAL: survives a crash or kill -9 of the process.
+    Normal,
+    /// Nothing on disk (same as --ephemeral).
+    Off,
+}
+
+#[derive(Debug, Args)]
+struct DataArgs {
+    /// Directory holding the journal (partybus.db).
+    #[arg(long, env = "PARTYBUS_DATA_DIR", default_value = "partybus-data")]
+    data_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct CompactArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Log level: off, error, warn, info, debug or trace.
+    #[arg(long, env = "LOG_LEVEL", default_value = "warn")]
+    log_level: LevelFilter,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FormatArg {
+    /// One JSON object.
+    Json,
+    /// One CSV table.
+    Csv,
+}
+
+#[derive(Debug, Args)]
+struct ExportArgs {
+    /// The party.
+    #[arg(long)]
+    party: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Json)]
+    format: FormatArg,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+#[derive(Debug, Args)]
+struct EventsArgs {
+    /// The party.
+    #[arg(long)]
+    party: String,
+    /// Only events with a greater seq.
+    #[arg(long, default_value_t = 0)]
+    since: u64,
+    #[command(flatten)]
+    data: DataArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -86,6 +157,18 @@ struct ServeArgs {
     /// Token guarding /system/status and /metrics (and opening every party).
     #[arg(long, env = "PARTYBUS_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    #[command(flatten)]
+    data: DataArgs,
+    /// What an acknowledged write survives (see README, "Durability").
+    #[arg(long, env = "PARTYBUS_DURABILITY", value_enum, default_value_t = DurabilityArg::Normal)]
+    durability: DurabilityArg,
+    /// Keep nothing on disk: the journal lives in memory (--durability off).
+    #[arg(long, env = "PARTYBUS_EPHEMERAL")]
+    ephemeral: bool,
+    /// Compact automatically once this many events were written since the
+    /// last snapshot; 0 never does.
+    #[arg(long, env = "PARTYBUS_COMPACT_THRESHOLD", default_value_t = DEFAULT_COMPACT_THRESHOLD)]
+    compact_threshold: u64,
 }
 
 #[derive(Debug, Args)]
@@ -109,6 +192,9 @@ fn main() {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Plan(args) => plan(args),
+        Command::Compact(args) => compact(args),
+        Command::Export(args) => export(args),
+        Command::Events(args) => events(args),
     };
     if let Err(e) = result {
         eprintln!("partybus: error: {e:#}");
@@ -126,7 +212,7 @@ fn init_logging(level: LevelFilter) -> Result<()> {
     simplelog::WriteLogger::init(level, config, std::io::stderr()).context("setting up logging")
 }
 
-fn app_config(catalog: Option<&Path>) -> Result<Config> {
+fn app_config(catalog: Option<&Path>, journal: Arc<dyn Journal>) -> Result<Config> {
     let catalog = match catalog {
         Some(path) => Arc::new(
             Catalog::load(path).with_context(|| format!("loading catalog {}", path.display()))?,
@@ -137,17 +223,38 @@ fn app_config(catalog: Option<&Path>) -> Result<Config> {
         catalog,
         bus: BusConfig::default(),
         runtime: Default::default(),
-        journal: Arc::new(MemoryJournal::new()),
+        journal,
         ack_timeout: DEFAULT_ACK_TIMEOUT,
+        compact_threshold: None,
     })
+}
+
+/// The journal `serve` uses: SQLite in the data directory, or memory.
+fn open_journal(args: &ServeArgs) -> Result<(Arc<dyn Journal>, Durability)> {
+    let durability = match (args.ephemeral, args.durability) {
+        (true, _) | (_, DurabilityArg::Off) => Durability::Off,
+        (false, DurabilityArg::Full) => Durability::Full,
+        (false, DurabilityArg::Normal) => Durability::Normal,
+    };
+    if durability == Durability::Off {
+        log::warn!("durability off: events are kept in memory only and lost on exit");
+        return Ok((Arc::new(MemoryJournal::new()), durability));
+    }
+    let journal = SqliteJournal::open(&args.data.data_dir, durability)
+        .with_context(|| format!("opening the journal in {}", args.data.data_dir.display()))?;
+    Ok((Arc::new(journal), durability))
 }
 
 fn serve(args: ServeArgs) -> Result<()> {
     init_logging(args.log_level)?;
     // Installed first, so a signal during start-up is not lost.
     let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
-    let config = app_config(args.catalog.as_deref())?;
-    let app = Arc::new(App::start_new(config).context("starting partybus")?);
+    let (journal, _durability) = open_journal(&args)?;
+    let mut config = app_config(args.catalog.as_deref(), journal)?;
+    config.compact_threshold = Some(args.compact_threshold).filter(|n| *n > 0);
+    // The server listens while the journal replays: /readyz answers 503
+    // until the app runs.
+    let app = Arc::new(App::new(config));
     let server_config = ServerConfig {
         host: args.host,
         port: args.port,
@@ -161,13 +268,12 @@ fn serve(args: ServeArgs) -> Result<()> {
         admin_token: args.admin_token.filter(|t| !t.is_empty()),
         ..ServerConfig::default()
     };
-    let server = match server::serve(app.clone(), server_config) {
-        Ok(s) => s,
-        Err(e) => {
-            app.stop();
-            return Err(e).context("starting the server");
-        }
-    };
+    let server = server::serve(app.clone(), server_config).context("starting the server")?;
+    if let Err(e) = app.start() {
+        server.shutdown();
+        return Err(e).context("recovering from the journal");
+    }
+    log::info!("ready");
     let signal = signals.forever().next();
     log::info!(
         "received {}; shutting down",
@@ -198,7 +304,8 @@ fn serve(args: ServeArgs) -> Result<()> {
 
 fn plan(args: PlanArgs) -> Result<()> {
     init_logging(args.log_level)?;
-    let app = App::start_new(app_config(args.catalog.as_deref())?).context("starting partybus")?;
+    let config = app_config(args.catalog.as_deref(), Arc::new(MemoryJournal::new()))?;
+    let app = App::start_new(config).context("starting partybus")?;
     let cmd = NewParty {
         user_id: Some("cli".to_string()),
         initial_inputs: args
@@ -228,6 +335,65 @@ fn plan(args: PlanArgs) -> Result<()> {
         .lock()
         .write_all(text.as_bytes())
         .context("writing the plan")?;
+    Ok(())
+}
+
+fn compact(args: CompactArgs) -> Result<()> {
+    init_logging(args.log_level)?;
+    let dir = &args.data.data_dir;
+    if !dir.join(partybus::journal::DB_FILE).exists() {
+        bail!("no journal in {} (is --data-dir right?)", dir.display());
+    }
+    let journal = SqliteJournal::open(dir, Durability::Full)
+        .with_context(|| format!("opening the journal in {}", dir.display()))?;
+    let began = std::time::Instant::now();
+    let r = partybus::recovery::compact(&journal).context("compacting")?;
+    println!(
+        "compacted {} at seq {}: {} party snapshots written, {} events of deleted parties removed, {} events kept ({:.2?})",
+        journal.path().display(),
+        r.seq,
+        r.parties,
+        r.events_deleted,
+        r.events_kept,
+        began.elapsed()
+    );
+    Ok(())
+}
+
+fn export(args: ExportArgs) -> Result<()> {
+    let dir = &args.data.data_dir;
+    let journal = SqliteJournal::open_read_only(dir)
+        .with_context(|| format!("opening the journal in {}", dir.display()))?;
+    let party = partybus::recovery::party_from_journal(&journal, &args.party)
+        .context("reading the party")?
+        .with_context(|| format!("party {} not found in {}", args.party, dir.display()))?;
+    let format = match args.format {
+        FormatArg::Json => Format::Json,
+        FormatArg::Csv => Format::Csv,
+    };
+    std::io::stdout()
+        .lock()
+        .write_all(&Export::of(&party).render(format))
+        .context("writing the export")?;
+    Ok(())
+}
+
+fn events(args: EventsArgs) -> Result<()> {
+    let dir = &args.data.data_dir;
+    let journal = SqliteJournal::open_read_only(dir)
+        .with_context(|| format!("opening the journal in {}", dir.display()))?;
+    let events = journal
+        .party_events(&args.party, args.since, usize::MAX)
+        .context("reading the events")?;
+    if events.is_empty() && args.since == 0 {
+        bail!("no events for party {} in {}", args.party, dir.display());
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for e in &events {
+        serde_json::to_writer(&mut out, e.as_ref())?;
+        out.write_all(b"\n")?;
+    }
+    out.flush().context("writing the events")?;
     Ok(())
 }
 

@@ -241,6 +241,39 @@ impl Store {
         }
     }
 
+    /// Every party, in no particular order.
+    pub fn parties(&self) -> impl Iterator<Item = &Arc<Party>> {
+        self.parties.values()
+    }
+
+    /// Inserts a party as a compaction snapshot recorded it (replacing any
+    /// party with its id), keeping the statistics right. Used only when
+    /// rebuilding from a snapshot; live changes go through [`Store::apply`].
+    pub fn restore(&mut self, party: Arc<Party>) {
+        if let Some(old) = self.parties.remove(&party.party_id) {
+            self.total_inputs -= old.inputs.len();
+            self.total_agent_results -= count_results(&old);
+            if old.status == PartyStatus::Ready {
+                self.ready -= 1;
+            }
+        }
+        self.total_inputs += party.inputs.len();
+        self.total_agent_results += count_results(&party);
+        if party.status == PartyStatus::Ready {
+            self.ready += 1;
+        }
+        self.last_seq = self.last_seq.max(party.last_seq);
+        self.parties.insert(party.party_id.clone(), party);
+    }
+
+    /// Sets the counters a compaction snapshot carries: events applied and
+    /// parties deleted up to `last_seq`.
+    pub fn restore_counters(&mut self, events_applied: u64, deleted_parties: usize, last_seq: u64) {
+        self.applied = events_applied;
+        self.deleted = deleted_parties;
+        self.last_seq = self.last_seq.max(last_seq);
+    }
+
     /// Applies one event. Pure: the new state depends only on the old state and
     /// the event. Events for unknown parties (other than `party.created`) and
     /// duplicate creations are ignored, so applying is total.

@@ -1,6 +1,7 @@
 //! The built binary: `--help`, `--version`, `plan` (text and JSON), `serve`
 //! flags and environment fallbacks, refusals, and graceful exit on SIGTERM
-//! and SIGINT. Waits are channel receives with deadlines, never sleeps.
+//! and SIGINT. Waits are channel receives with deadlines, and a bounded
+//! `/readyz` poll while the journal replays.
 
 mod common;
 
@@ -26,6 +27,7 @@ fn run(args: &[&str]) -> std::process::Output {
         .env_remove("API_PORT")
         .env_remove("PARTYBUS_AUTH")
         .env_remove("PARTYBUS_ADMIN_TOKEN")
+        .env("PARTYBUS_EPHEMERAL", "true")
         .env("RUST_BACKTRACE", "0")
         .output()
         .expect("run partybus")
@@ -131,6 +133,7 @@ fn spawn_serve(args: &[&str], env: &[(&str, &str)]) -> Served {
         .env_remove("API_PORT")
         .env_remove("PARTYBUS_AUTH")
         .env_remove("PARTYBUS_ADMIN_TOKEN")
+        .env("PARTYBUS_EPHEMERAL", "true")
         .env("RUST_BACKTRACE", "0")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -155,6 +158,11 @@ fn spawn_serve(args: &[&str], env: &[(&str, &str)]) -> Served {
             Ok(line) => {
                 if let Some(rest) = line.split("listening on http://").nth(1) {
                     let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
+                    // The server listens while the journal replays: wait for readiness.
+                    while common::request(addr, "GET", "/readyz", &[], None).status != 200 {
+                        assert!(Instant::now() < deadline, "not ready in time");
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
                     return Served {
                         child,
                         addr,

@@ -24,6 +24,7 @@ use crate::event::{
     new_execution_id, AgentCompleted, AgentFailed, AgentStarted, Draft, ErrorType, Event, Payload,
     Topic, TopicSet,
 };
+use crate::recovery::Recovery;
 use crate::store::Store;
 
 use super::analyzer::extract_facts;
@@ -194,6 +195,18 @@ impl Runtime {
         catalog: Arc<Catalog>,
         config: RuntimeConfig,
     ) -> Runtime {
+        Runtime::start_recovered(bus, store, catalog, config, Recovery::default())
+    }
+
+    /// Like [`Runtime::start`], after a restart: the scheduler is seeded with
+    /// the recovered parties and first resumes the interrupted ones.
+    pub fn start_recovered(
+        bus: &Bus,
+        store: Arc<RwLock<Store>>,
+        catalog: Arc<Catalog>,
+        config: RuntimeConfig,
+        recovery: Recovery,
+    ) -> Runtime {
         let shared = Arc::new(Shared {
             bus: bus.clone(),
             store,
@@ -233,7 +246,7 @@ impl Runtime {
                 &shared,
                 "agent-input_analyzer",
                 Arc::new(AtomicBool::new(false)),
-                move || scheduler_loop(&shared2, &settle2, sched_sub),
+                move || scheduler_loop(&shared2, &settle2, sched_sub, recovery),
             );
         }
 
@@ -333,8 +346,39 @@ fn spawn_worker(shared: &Arc<Shared>, worker: Arc<Worker>) {
     });
 }
 
-fn scheduler_loop(shared: &Shared, settle: &Settle, mut sub: Subscription) {
+fn scheduler_loop(shared: &Shared, settle: &Settle, mut sub: Subscription, recovery: Recovery) {
     let mut scheduler = Scheduler::new(shared.catalog.cities.clone());
+    scheduler.restore(recovery.baseline);
+    if !recovery.resume.is_empty() {
+        let mut drafts = Vec::new();
+        let mut touched = Vec::new();
+        for r in &recovery.resume {
+            let party = shared
+                .store
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .party(&r.party_id);
+            if let Some(party) = party {
+                drafts.extend(scheduler.resume(&party, &r.cause, r.before.as_deref(), r.waves));
+                touched.push(r.party_id.as_str());
+            }
+        }
+        log::info!(
+            "resuming interrupted planning of {} parties ({} agent requests)",
+            touched.len(),
+            drafts.len()
+        );
+        if !drafts.is_empty() {
+            if let Err(e) = shared.bus.publish(drafts, Admission::Internal) {
+                log::warn!("could not resume interrupted planning: {e}");
+            }
+        }
+        let touched: Vec<(&str, bool)> = touched
+            .into_iter()
+            .map(|p| (p, scheduler.is_idle(p)))
+            .collect();
+        settle.processed(0, &touched);
+    }
     loop {
         let batch = match sub.recv_batch(Duration::from_secs(3600)) {
             Ok(b) => b,

@@ -19,6 +19,7 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use crate::domain::AgentName;
 use crate::event::{AgentDataRemoved, Draft, Event, ExecutionType, Payload, ShouldExecute};
@@ -143,6 +144,10 @@ struct PartySchedule {
 pub struct Scheduler {
     parties: HashMap<String, PartySchedule>,
     cities: Vec<String>,
+    /// Parties recovered at start-up that have not changed since: each as
+    /// of the restart with its wave count. A party's entry seeds its
+    /// schedule (what its last wave saw) when its next change arrives.
+    restored: HashMap<String, (Arc<Party>, u64)>,
 }
 
 impl Scheduler {
@@ -151,7 +156,67 @@ impl Scheduler {
         Scheduler {
             parties: HashMap::new(),
             cities,
+            restored: HashMap::new(),
         }
+    }
+
+    /// Seeds the scheduler after a restart with every recovered party that
+    /// is not resumed: its state as of the restart (which its last finished
+    /// wave covered) and its wave count. Agents those waves ran do not run
+    /// again until their inputs change.
+    pub fn restore(&mut self, baseline: HashMap<String, (Arc<Party>, u64)>) {
+        self.restored = baseline;
+    }
+
+    /// Resumes planning interrupted by a crash: seeds the party's schedule
+    /// with what its last finished wave saw (`before`; `None` when no wave
+    /// finished) and starts a wave caused by `cause`, its latest input change.
+    /// Returns the events to publish.
+    pub fn resume(
+        &mut self,
+        party: &Party,
+        cause: &Event,
+        before: Option<&Party>,
+        waves: u64,
+    ) -> Vec<Draft> {
+        self.restored.remove(&party.party_id);
+        let last = before
+            .map(|b| signatures(b, &self.cities))
+            .unwrap_or_default();
+        let removed_input = match &cause.payload {
+            Payload::InputRemoved(p) => Some(p.input_id.clone()),
+            _ => None,
+        };
+        self.parties.insert(
+            party.party_id.clone(),
+            PartySchedule {
+                last,
+                waves,
+                current: None,
+                dirty: Some(Cause {
+                    event: cause.clone(),
+                    removed_input,
+                }),
+            },
+        );
+        let mut out = Vec::new();
+        self.start_wave(party, &mut out);
+        out
+    }
+
+    /// The party's schedule, seeded from its restored baseline if it has one.
+    fn schedule(&mut self, party_id: &str) -> &mut PartySchedule {
+        let (restored, cities) = (&mut self.restored, &self.cities);
+        self.parties
+            .entry(party_id.to_string())
+            .or_insert_with(|| match restored.remove(party_id) {
+                Some((p, waves)) => PartySchedule {
+                    last: signatures(&p, cities),
+                    waves,
+                    ..PartySchedule::default()
+                },
+                None => PartySchedule::default(),
+            })
     }
 
     /// Whether the party has no wave running and no change waiting.
@@ -175,21 +240,23 @@ impl Scheduler {
         let mut out = Vec::new();
         let Some(party) = party else {
             self.parties.remove(&ev.party_id);
+            self.restored.remove(&ev.party_id);
             return out;
         };
         match &ev.payload {
             Payload::PartyDeleted(_) => {
                 self.parties.remove(&ev.party_id);
+                self.restored.remove(&ev.party_id);
             }
             Payload::PartyCreated(_) => {
-                self.parties.entry(ev.party_id.clone()).or_default();
+                self.schedule(&ev.party_id);
             }
             Payload::InputAdded(_) | Payload::InputRemoved(_) => {
                 let removed_input = match &ev.payload {
                     Payload::InputRemoved(p) => Some(p.input_id.clone()),
                     _ => None,
                 };
-                let sched = self.parties.entry(ev.party_id.clone()).or_default();
+                let sched = self.schedule(&ev.party_id);
                 sched.dirty = Some(Cause {
                     event: ev.clone(),
                     removed_input,
@@ -407,6 +474,12 @@ impl Scheduler {
             return;
         }
     }
+}
+
+/// What each agent reads from the party, fingerprinted.
+fn signatures(party: &Party, cities: &[String]) -> BTreeMap<AgentName, u64> {
+    let facts = extract_facts(&party.inputs, cities);
+    relevance(party, &facts).signatures
 }
 
 fn input_ids_for(party: &Party, agent: AgentName, cities: &[String]) -> Vec<String> {

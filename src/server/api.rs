@@ -22,6 +22,8 @@ use super::{AuthMode, Ctx};
 use crate::app::{NewInput, NewParty};
 use crate::domain::AgentName;
 use crate::event::{self, Event, SourceType};
+use crate::export::{Export, Format};
+use crate::idempotency::{self, Begin};
 use crate::store::Party;
 
 /// Default page size of the events route.
@@ -43,10 +45,14 @@ pub(crate) fn handle(
 ) -> Result<Reply, ApiError> {
     let party_id = params.party_id.as_deref().unwrap_or("");
     match route {
-        RouteId::CreateParty => create_party(ctx, rq, req),
+        RouteId::CreateParty => idempotent(ctx, req, || create_party(ctx, rq, req)),
         RouteId::AddInput => {
             authorize_party(ctx, party_id, req)?;
-            add_input(ctx, party_id, rq, req)
+            idempotent(ctx, req, || add_input(ctx, party_id, rq, req))
+        }
+        RouteId::PartyExport => {
+            let party = authorize_party(ctx, party_id, req)?;
+            export(&party, req)
         }
         RouteId::RemoveInput => {
             authorize_party(ctx, party_id, req)?;
@@ -152,6 +158,86 @@ pub(crate) fn handle(
             "the WebSocket route needs an upgrade request".to_string(),
         )),
     }
+}
+
+/// Runs a POST handler under the request's `Idempotency-Key`, if it has
+/// one: a key seen before (on the same method and path) gets the stored
+/// response and nothing runs; a key in use by a concurrent request gets 409.
+/// Successes and client errors are stored; 5xx (overload, timeouts) are not,
+/// so a retry can still succeed.
+fn idempotent(
+    ctx: &Ctx,
+    req: &Req,
+    run: impl FnOnce() -> Result<Reply, ApiError>,
+) -> Result<Reply, ApiError> {
+    let Some(key) = req.idempotency_key.as_deref() else {
+        return run();
+    };
+    if !idempotency::valid_key(key) {
+        return Err(ApiError::invalid(
+            "Idempotency-Key",
+            format!(
+                "Idempotency-Key must be 1-{} visible ASCII characters",
+                idempotency::MAX_KEY_LEN
+            ),
+        ));
+    }
+    let route = format!("{} {}", req.method, req.path);
+    let journal_failed = |e: crate::journal::JournalError| {
+        log::error!("request {}: idempotency store failed: {e}", req.id);
+        ApiError::Internal(req.id.clone())
+    };
+    match ctx
+        .app
+        .idempotency()
+        .begin(key, &route)
+        .map_err(journal_failed)?
+    {
+        Begin::Replay(stored) => Ok(Reply {
+            status: stored.status,
+            body: stored.body,
+            content_type: "application/json",
+            headers: vec![("Idempotent-Replayed", "true".to_string())],
+        }),
+        Begin::InProgress => Err(ApiError::Conflict(
+            "a request with this Idempotency-Key is still in progress; retry shortly".to_string(),
+        )),
+        Begin::Mismatch(first) => Err(ApiError::invalid(
+            "Idempotency-Key",
+            format!("this Idempotency-Key was already used for {first}"),
+        )),
+        Begin::Proceed(pending) => {
+            let reply = match run() {
+                Ok(r) => r,
+                Err(e) => Reply::error(&e),
+            };
+            if reply.status < 500 {
+                pending
+                    .finish(reply.status, &reply.body)
+                    .map_err(journal_failed)?;
+            }
+            Ok(reply)
+        }
+    }
+}
+
+/// `GET .../export`: the plan as JSON or CSV.
+fn export(party: &Party, req: &Req) -> Result<Reply, ApiError> {
+    let format = match req.query("format") {
+        None | Some("") => Format::Json,
+        Some(f) => Format::parse(f)
+            .ok_or_else(|| ApiError::invalid("format", "format must be json or csv"))?,
+    };
+    let ext = if format == Format::Csv { "csv" } else { "json" };
+    Ok(Reply {
+        status: 200,
+        body: Export::of(party).render(format),
+        content_type: format.content_type(),
+        headers: vec![(
+            "Content-Disposition",
+            format!("attachment; filename=\"party-{}.{ext}\"", party.party_id),
+        )],
+    })
 }
 
 /// Access to a party: 503 when the core is down, 404 when the party does not

@@ -48,6 +48,8 @@ pub(crate) struct Req {
     pub host: Option<String>,
     /// `Authorization` header.
     pub authorization: Option<String>,
+    /// `Idempotency-Key` header.
+    pub idempotency_key: Option<String>,
 }
 
 impl Req {
@@ -66,6 +68,7 @@ impl Req {
                 .filter(|h| valid_host(h))
                 .map(str::to_string),
             authorization: header(rq, "Authorization").map(str::to_string),
+            idempotency_key: header(rq, "Idempotency-Key").map(str::to_string),
         }
     }
 

@@ -178,7 +178,12 @@ pub struct ServerHandle {
     stopped: bool,
 }
 
-/// Starts the server for a running `app`. Returns once it accepts requests.
+/// How often the metrics thread checks whether a starting app runs yet.
+const APP_START_POLL: Duration = Duration::from_millis(20);
+
+/// Starts the server for `app`, which may still be starting (replaying its
+/// journal): until it runs, `/readyz` and every party route answer 503.
+/// Returns once it accepts requests.
 pub fn serve(app: Arc<App>, config: ServerConfig) -> Result<ServerHandle, ServeError> {
     if config.workers == 0 {
         return Err(ServeError::NoWorkers);
@@ -191,7 +196,6 @@ pub fn serve(app: Arc<App>, config: ServerConfig) -> Result<ServerHandle, ServeE
     if config.auth == AuthMode::Off && !addr.ip().is_loopback() {
         return Err(ServeError::AuthOffNotLoopback(config.host));
     }
-    let bus = app.bus().map_err(|_| ServeError::NotRunning)?;
     let server = tiny_http::Server::http(addr).map_err(|e| ServeError::Bind {
         addr: addr.to_string(),
         reason: e.to_string(),
@@ -215,15 +219,27 @@ pub fn serve(app: Arc<App>, config: ServerConfig) -> Result<ServerHandle, ServeE
     });
 
     let (metrics_stop, stop_rx) = bounded::<()>(0);
-    let sub = bus.subscribe(
-        "http-metrics",
-        Filter::topics(&[Topic::AgentCompleted, Topic::AgentFailed]),
-        SlowPolicy::Block,
-    );
     let mctx = ctx.clone();
     let metrics_thread = std::thread::Builder::new()
         .name("http-metrics".into())
-        .spawn(move || http::metrics_loop(&mctx, sub, &stop_rx))
+        .spawn(move || {
+            // The app may still be replaying its journal (readyz answers 503
+            // meanwhile): subscribe once it runs.
+            let sub = loop {
+                if let Ok(bus) = mctx.app.bus() {
+                    break bus.subscribe(
+                        "http-metrics",
+                        Filter::topics(&[Topic::AgentCompleted, Topic::AgentFailed]),
+                        SlowPolicy::Block,
+                    );
+                }
+                match stop_rx.recv_timeout(APP_START_POLL) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    _ => return,
+                }
+            };
+            http::metrics_loop(&mctx, sub, &stop_rx)
+        })
         .map_err(|e| ServeError::Spawn(e.to_string()))?;
 
     let mut handle = ServerHandle {

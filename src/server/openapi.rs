@@ -60,6 +60,7 @@ fn operation(spec: &RouteSpec) -> Value {
         let schema = match *name {
             "since" => json!({"type": "integer", "minimum": 0, "default": 0}),
             "limit" => json!({"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
+            "format" => json!({"type": "string", "enum": ["json", "csv"], "default": "json"}),
             _ => json!({"type": "string"}),
         };
         params.push(json!({
@@ -83,6 +84,15 @@ fn operation(spec: &RouteSpec) -> Value {
             "description": "Switching Protocols: the connection becomes a WebSocket carrying \
                 `WebSocketMessage` frames (first a `connection` message, then replayed and live events).",
             "headers": request_id_header(),
+        }),
+        "PartyExport" => json!({
+            "description": "OK: JSON by default; with `format=csv` a CSV table \
+                (`section,category,item,min,max,done,note`; sections `budget`, `checklist`, `next_step`).",
+            "headers": request_id_header(),
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/PartyExport"}},
+                "text/csv": {"schema": {"type": "string"}},
+            },
         }),
         name => json!({
             "description": "OK",
@@ -583,6 +593,29 @@ fn schemas_5(v: &Vars) -> Value {
                     "service": {"type": "string"},
                     "running": {"type": "boolean"},
                     "timestamp": {"type": "string", "format": "date-time"},
+                },
+            },
+            "PartyExport": {
+                "type": "object",
+                "required": ["party_id", "status", "version", "last_seq", "completion_percent", "budget", "checklist", "next_steps"],
+                "properties": {
+                    "party_id": {"type": "string"},
+                    "status": {"type": "string", "enum": ["planning", "ready"]},
+                    "version": {"type": "integer"},
+                    "last_seq": {"type": "integer"},
+                    "theme": nullable_str,
+                    "completion_percent": {"type": "integer", "minimum": 0, "maximum": 100},
+                    "stated_budget": {"type": ["integer", "null"]},
+                    "over_budget": {"type": "boolean"},
+                    "budget": {"type": "array", "items": {"type": "object",
+                        "required": ["category", "min", "max"],
+                        "properties": {"category": {"type": "string"}, "min": {"type": "integer"},
+                            "max": {"type": "integer"}, "note": nullable_str}}},
+                    "checklist": {"type": "array", "items": {"type": "object",
+                        "required": ["id", "category", "task", "done"],
+                        "properties": {"id": {"type": "string"}, "category": {"type": "string"},
+                            "task": {"type": "string"}, "done": {"type": "boolean"}}}},
+                    "next_steps": {"type": "array", "items": {"type": "string"}},
                 },
             },
             "Probe": {

@@ -78,6 +78,8 @@ pub enum RouteId {
     PartyEvents,
     /// `DELETE /party/{party_id}`.
     DeleteParty,
+    /// `GET /party/{party_id}/export`.
+    PartyExport,
     /// `GET /system/status`.
     SystemStatus,
     /// `GET /system/health`.
@@ -251,6 +253,24 @@ pub const ROUTES: &[RouteSpec] = &[
         ],
         success: 200,
         response: "PartyEventsResponse",
+        errors: &[
+            Unauthorized,
+            Forbidden,
+            PartyNotFound,
+            ValidationError,
+            NotReady,
+        ],
+    },
+    RouteSpec {
+        id: RouteId::PartyExport,
+        method: Method::Get,
+        path: "/api/v1/event-driven/party/{party_id}/export",
+        access: Access::Party,
+        summary: "The plan to take away: budget lines and checklist, as JSON or CSV",
+        body: BodyKind::None,
+        query: &[("format", "json (default) or csv")],
+        success: 200,
+        response: "PartyExport",
         errors: &[
             Unauthorized,
             Forbidden,
@@ -478,6 +498,7 @@ fn route(method: Method, segs: &[&str]) -> Option<(RouteId, Params)> {
         (Get, true, ["party", id, "status"]) => (PartyStatus, party(id)),
         (Get, true, ["party", id, "plan"]) => (PartyPlan, party(id)),
         (Get, true, ["party", id, "events"]) => (PartyEvents, party(id)),
+        (Get, true, ["party", id, "export"]) => (PartyExport, party(id)),
         (Delete, true, ["party", id]) => (DeleteParty, party(id)),
         (Get, true, ["system", "status"]) => (SystemStatus, none),
         (Get, true, ["system", "health"]) => (SystemHealth, none),

@@ -36,6 +36,7 @@ pub fn config() -> Config {
         runtime: Default::default(),
         journal: Arc::new(partybus::journal::MemoryJournal::new()),
         ack_timeout: partybus::app::DEFAULT_ACK_TIMEOUT,
+        compact_threshold: None,
     }
 }
 

@@ -1,0 +1,216 @@
+//! Idempotency keys: a client that retries a POST with the same
+//! `Idempotency-Key` gets the original response (status and body) and
+//! nothing new happens.
+//!
+//! Owns the records and the in-flight set; stores them in the journal's
+//! database when it keeps one ([`crate::journal::Journal::idempotency`]), in
+//! memory otherwise (`--ephemeral`). Records live at least 24 hours (see
+//! [`crate::journal::sqlite::IDEMPOTENCY_RETENTION`]). Knows nothing of HTTP
+//! beyond a status code and body bytes.
+//!
+//! Limits of the promise: the record is stored right after the command is
+//! acknowledged, in its own commit; a crash in the microseconds between the
+//! command's commit and the record's lets a retry run the command again.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::journal::sqlite::IDEMPOTENCY_RETENTION;
+use crate::journal::{Journal, JournalError};
+
+/// Longest key accepted (a UUID is 36).
+pub const MAX_KEY_LEN: usize = 255;
+/// Most records the in-memory store keeps; past it expired ones are purged,
+/// then the oldest dropped (ephemeral mode only).
+pub const MEMORY_CAP: usize = 100_000;
+
+/// A stored response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// Method and path the key was first used with, e.g. `POST /api/.../party`.
+    pub route: String,
+    /// Status code.
+    pub status: u16,
+    /// Body bytes (JSON).
+    pub body: Vec<u8>,
+    /// Unix seconds when stored.
+    pub created_at: u64,
+}
+
+/// Where records are kept.
+pub trait IdempotencyStore: Send + Sync {
+    /// The unexpired record for `key`.
+    fn get(&self, key: &str) -> Result<Option<Stored>, JournalError>;
+    /// Stores (or replaces) the record for `key`.
+    fn put(&self, key: &str, stored: &Stored) -> Result<(), JournalError>;
+}
+
+/// Records in memory, for `--ephemeral`.
+#[derive(Default)]
+pub struct MemoryIdempotency {
+    map: Mutex<HashMap<String, Stored>>,
+}
+
+impl IdempotencyStore for MemoryIdempotency {
+    fn get(&self, key: &str) -> Result<Option<Stored>, JournalError> {
+        let oldest = now_secs().saturating_sub(IDEMPOTENCY_RETENTION.as_secs());
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(map.get(key).filter(|s| s.created_at >= oldest).cloned())
+    }
+
+    fn put(&self, key: &str, stored: &Stored) -> Result<(), JournalError> {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MEMORY_CAP {
+            let oldest = now_secs().saturating_sub(IDEMPOTENCY_RETENTION.as_secs());
+            map.retain(|_, s| s.created_at >= oldest);
+            if map.len() >= MEMORY_CAP {
+                if let Some(k) = map
+                    .iter()
+                    .min_by_key(|(_, s)| s.created_at)
+                    .map(|(k, _)| k.clone())
+                {
+                    map.remove(&k);
+                }
+            }
+        }
+        map.insert(key.to_string(), stored.clone());
+        Ok(())
+    }
+}
+
+/// What to do with a request that carries a key.
+pub enum Begin<'a> {
+    /// Answer with the stored response.
+    Replay(Stored),
+    /// A request with this key is being handled right now.
+    InProgress,
+    /// The key was used with another route (which is returned).
+    Mismatch(String),
+    /// First use: handle the request, then [`Pending::finish`].
+    Proceed(Pending<'a>),
+}
+
+/// A key being handled; dropping it without `finish` releases the key so a
+/// retry may run.
+pub struct Pending<'a> {
+    owner: &'a Idempotency,
+    key: String,
+    route: String,
+}
+
+impl Pending<'_> {
+    /// Stores the response for later retries.
+    pub fn finish(self, status: u16, body: &[u8]) -> Result<(), JournalError> {
+        let stored = Stored {
+            route: self.route.clone(),
+            status,
+            body: body.to_vec(),
+            created_at: now_secs(),
+        };
+        self.owner.store().put(&self.key, &stored)
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.owner
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.key);
+    }
+}
+
+/// The idempotency front: the store plus the keys in flight.
+pub struct Idempotency {
+    journal: Arc<dyn Journal>,
+    memory: MemoryIdempotency,
+    in_flight: Mutex<HashSet<String>>,
+}
+
+impl Idempotency {
+    /// Keeps records in `journal` when it can, else in memory.
+    pub fn new(journal: Arc<dyn Journal>) -> Idempotency {
+        Idempotency {
+            journal,
+            memory: MemoryIdempotency::default(),
+            in_flight: Mutex::new(HashSet::new()),
+        }
+    }
+
+    fn store(&self) -> &dyn IdempotencyStore {
+        match self.journal.idempotency() {
+            Some(s) => s,
+            None => &self.memory,
+        }
+    }
+
+    /// Looks the key up for `route` and, on first use, reserves it.
+    pub fn begin(&self, key: &str, route: &str) -> Result<Begin<'_>, JournalError> {
+        if !self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_string())
+        {
+            return Ok(Begin::InProgress);
+        }
+        let pending = Pending {
+            owner: self,
+            key: key.to_string(),
+            route: route.to_string(),
+        };
+        match self.store().get(key)? {
+            Some(s) if s.route == route => Ok(Begin::Replay(s)),
+            Some(s) => Ok(Begin::Mismatch(s.route)),
+            None => Ok(Begin::Proceed(pending)),
+        }
+    }
+}
+
+/// Whether a key is acceptable: 1 to [`MAX_KEY_LEN`] visible ASCII characters.
+pub fn valid_key(key: &str) -> bool {
+    !key.is_empty() && key.len() <= MAX_KEY_LEN && key.bytes().all(|b| (0x21..=0x7e).contains(&b))
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::MemoryJournal;
+
+    #[test]
+    fn first_use_proceeds_then_replays_and_checks_the_route() {
+        let idem = Idempotency::new(Arc::new(MemoryJournal::new()));
+        let Ok(Begin::Proceed(p)) = idem.begin("k1", "POST /a") else {
+            panic!("first use proceeds");
+        };
+        assert!(matches!(idem.begin("k1", "POST /a"), Ok(Begin::InProgress)));
+        p.finish(201, b"{\"x\":1}").expect("store");
+        match idem.begin("k1", "POST /a") {
+            Ok(Begin::Replay(s)) => assert_eq!((s.status, s.body), (201, b"{\"x\":1}".to_vec())),
+            _ => panic!("replays"),
+        }
+        assert!(matches!(idem.begin("k1", "POST /b"), Ok(Begin::Mismatch(r)) if r == "POST /a"));
+        // A dropped (failed) attempt releases the key.
+        let Ok(Begin::Proceed(p)) = idem.begin("k2", "POST /a") else {
+            panic!("proceeds");
+        };
+        drop(p);
+        assert!(matches!(idem.begin("k2", "POST /a"), Ok(Begin::Proceed(_))));
+    }
+
+    #[test]
+    fn keys_are_validated() {
+        assert!(valid_key("4f1c2a9e-6a5b-4c1d-9e8f-0a1b2c3d4e5f"));
+        assert!(!valid_key(""));
+        assert!(!valid_key("has space"));
+        assert!(!valid_key(&"x".repeat(256)));
+    }
+}

@@ -1,0 +1,745 @@
+//! The durable journal: one SQLite database (`partybus.db`, WAL mode) in the
+//! data directory, written through rusqlite with SQLite bundled.
+//!
+//! Owns the file format: the tables `events`, `snapshots`, `idempotency` and
+//! `meta`, the `application_id`/`user_version` stamp, and the data
+//! directory's lock file. Must not interpret events beyond their envelope,
+//! nor snapshot blobs at all.
+//!
+//! Invariants:
+//! - One `append` is one transaction: a batch is wholly committed or wholly
+//!   absent, and it is committed under the configured [`Durability`] before
+//!   `append` returns (the bus acknowledges only after that).
+//! - A file that is not ours (wrong header, wrong `application_id`, newer
+//!   schema, unreadable) is refused with an error naming it and is never
+//!   written to: nothing is written before the checks pass.
+//! - One process per data directory (an exclusive lock on `partybus.lock`);
+//!   read-only openers ([`SqliteJournal::open_read_only`]) need no lock.
+
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rayon::prelude::*;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+
+use super::{CompactReport, Durability, Journal, JournalError, SnapshotMeta};
+use crate::event::Event;
+use crate::idempotency::{IdempotencyStore, Stored};
+
+/// The database file inside the data directory.
+pub const DB_FILE: &str = "partybus.db";
+/// The lock file inside the data directory (held while a server runs).
+pub const LOCK_FILE: &str = "partybus.lock";
+/// `PRAGMA application_id` of a partybus journal: "PBUS".
+pub const APPLICATION_ID: i32 = 0x5042_5553;
+/// `PRAGMA user_version`: the schema this code writes and reads.
+pub const SCHEMA_VERSION: i32 = 1;
+/// How long a connection waits on a busy database (another reader
+/// checkpointing, an operator's sqlite3 shell) before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Rows decoded per parallel chunk during replay: large enough to keep both
+/// cores busy, small enough to bound memory (a few MB of JSON).
+const REPLAY_CHUNK: usize = 8_192;
+/// Idempotency records are deleted once older than this (the promise is
+/// at least 24 h; the slack keeps a record through a day-boundary retry).
+pub const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(48 * 3600);
+/// Old idempotency records are purged every this many stores.
+const IDEMPOTENCY_PURGE_EVERY: u64 = 1_000;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    seq        INTEGER PRIMARY KEY,
+    party_id   TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    event_id   TEXT NOT NULL UNIQUE,
+    timestamp  TEXT NOT NULL,
+    json       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_party_seq ON events (party_id, seq);
+CREATE TABLE IF NOT EXISTS snapshots (
+    party_id TEXT PRIMARY KEY,
+    json     TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idempotency (
+    key        TEXT PRIMARY KEY,
+    route      TEXT NOT NULL,
+    status     INTEGER NOT NULL,
+    body       BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency (created_at);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+";
+
+/// The SQLite journal. `Sync` by wrapping each connection in a mutex: the
+/// writer (appends, snapshots, idempotency stores) and a read-only reader
+/// (replay, party history, idempotency look-ups), so reads never wait for a
+/// commit's fsync.
+pub struct SqliteJournal {
+    /// The database file, for messages.
+    path: PathBuf,
+    /// The writing connection; `None` when opened read-only.
+    writer: Option<Mutex<Connection>>,
+    /// The reading connection.
+    reader: Mutex<Connection>,
+    /// The data directory's lock, held for the journal's lifetime.
+    _lock: Option<File>,
+    /// Events appended past the snapshot (approximate after a restart:
+    /// `max(seq) - snapshot seq`).
+    since_snapshot: AtomicU64,
+    /// Idempotency records stored since the last purge.
+    idem_puts: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn storage(e: impl std::fmt::Display) -> JournalError {
+    JournalError::Storage(e.to_string())
+}
+
+fn to_i64(v: u64) -> Result<i64, JournalError> {
+    i64::try_from(v).map_err(|_| JournalError::Storage(format!("{v} does not fit SQLite")))
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+impl SqliteJournal {
+    /// Opens (creating if needed) the journal in `dir` for writing, with the
+    /// given durability, and takes the directory's lock. A foreign or
+    /// damaged `partybus.db` is refused untouched.
+    pub fn open(dir: &Path, durability: Durability) -> Result<SqliteJournal, JournalError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| storage(format!("cannot create data directory {}: {e}", dir.display())))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock_file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| storage(format!("cannot open {}: {e}", lock_path.display())))?;
+        match lock_file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(JournalError::Locked(dir.display().to_string()))
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(storage(format!("cannot lock {}: {e}", lock_path.display())))
+            }
+        }
+        let path = dir.join(DB_FILE);
+        let existed = check_header(&path)?;
+        let foreign = |reason: String| JournalError::Foreign {
+            path: path.display().to_string(),
+            reason,
+        };
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| foreign(format!("cannot open: {e}")))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(storage)?;
+        if existed {
+            verify(&conn).map_err(foreign)?;
+        } else {
+            // Stamp the file before anything else, outside WAL, so the main
+            // file's header carries our id from the first byte on disk.
+            conn.execute_batch(&format!(
+                "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
+            ))
+            .map_err(storage)?;
+        }
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(storage)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(storage(format!(
+                "{}: cannot switch to WAL mode (got {mode})",
+                path.display()
+            )));
+        }
+        let sync = match durability {
+            Durability::Full => "FULL",
+            Durability::Normal | Durability::Off => "NORMAL",
+        };
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous = {sync}; PRAGMA secure_delete = ON; PRAGMA foreign_keys = OFF;"
+        ))
+        .map_err(storage)?;
+        conn.execute_batch(SCHEMA).map_err(storage)?;
+        if !existed {
+            conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('created_at', ?1), ('created_by', ?2)",
+                params![crate::event::now_rfc3339(), concat!("partybus ", env!("CARGO_PKG_VERSION"))],
+            )
+            .map_err(storage)?;
+        }
+        let reader = open_reader(&path)?;
+        let j = SqliteJournal {
+            path,
+            writer: Some(Mutex::new(conn)),
+            reader: Mutex::new(reader),
+            _lock: Some(lock_file),
+            since_snapshot: AtomicU64::new(0),
+            idem_puts: AtomicU64::new(IDEMPOTENCY_PURGE_EVERY),
+        };
+        let (max, snap) = j.max_and_snapshot_seq()?;
+        j.since_snapshot
+            .store(max.saturating_sub(snap), Ordering::Relaxed);
+        log::info!(
+            "journal {} opened (durability {})",
+            j.path.display(),
+            durability.as_str()
+        );
+        Ok(j)
+    }
+
+    /// Opens an existing journal read-only, without the directory lock (a
+    /// running server may hold it): for `partybus export` and `events`.
+    pub fn open_read_only(dir: &Path) -> Result<SqliteJournal, JournalError> {
+        let path = dir.join(DB_FILE);
+        if !path.exists() {
+            return Err(JournalError::Storage(format!(
+                "no journal at {} (is --data-dir right?)",
+                path.display()
+            )));
+        }
+        check_header(&path)?;
+        let reader = open_reader(&path)?;
+        verify(&reader).map_err(|reason| JournalError::Foreign {
+            path: path.display().to_string(),
+            reason,
+        })?;
+        Ok(SqliteJournal {
+            path,
+            writer: None,
+            reader: Mutex::new(reader),
+            _lock: None,
+            since_snapshot: AtomicU64::new(0),
+            idem_puts: AtomicU64::new(0),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn writer(&self) -> Result<MutexGuard<'_, Connection>, JournalError> {
+        self.writer
+            .as_ref()
+            .map(lock)
+            .ok_or_else(|| storage(format!("{} is open read-only", self.path.display())))
+    }
+
+    fn corrupt(&self, e: impl std::fmt::Display) -> JournalError {
+        JournalError::Corrupt(format!("{}: {e}", self.path.display()))
+    }
+
+    fn max_and_snapshot_seq(&self) -> Result<(u64, u64), JournalError> {
+        let conn = lock(&self.reader);
+        let max: Option<i64> = conn
+            .query_row("SELECT max(seq) FROM events", [], |r| r.get(0))
+            .map_err(|e| self.corrupt(e))?;
+        let snap = meta_u64(&conn, "snapshot_seq").map_err(|e| self.corrupt(e))?;
+        Ok((max.map_or(0, to_u64), snap.unwrap_or(0)))
+    }
+
+    /// Number of stored events.
+    pub fn count_events(&self) -> Result<u64, JournalError> {
+        let conn = lock(&self.reader);
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+            .map_err(|e| self.corrupt(e))?;
+        Ok(to_u64(n))
+    }
+}
+
+/// Checks the first 100 bytes of an existing, non-empty file: the SQLite
+/// magic, our `application_id` and a schema we can read. Returns whether
+/// the file exists with content (false means "create a new journal").
+fn check_header(path: &Path) -> Result<bool, JournalError> {
+    let foreign = |reason: String| JournalError::Foreign {
+        path: path.display().to_string(),
+        reason,
+    };
+    let mut f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(foreign(format!("cannot read: {e}"))),
+    };
+    let mut head = Vec::with_capacity(100);
+    f.by_ref()
+        .take(100)
+        .read_to_end(&mut head)
+        .map_err(|e| foreign(format!("cannot read: {e}")))?;
+    if head.is_empty() {
+        return Ok(false);
+    }
+    if head.len() < 100 || &head[..16] != b"SQLite format 3\0" {
+        return Err(foreign("not an SQLite database".into()));
+    }
+    let be = |at: usize| i32::from_be_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]]);
+    let app = be(68);
+    if app != APPLICATION_ID {
+        return Err(foreign(format!(
+            "an SQLite database that is not a partybus journal (application_id {app:#x}, expected {APPLICATION_ID:#x})"
+        )));
+    }
+    let version = be(60);
+    if version > SCHEMA_VERSION {
+        return Err(foreign(format!(
+            "written by a newer partybus (schema {version}; this build reads up to {SCHEMA_VERSION})"
+        )));
+    }
+    Ok(true)
+}
+
+/// Checks an open connection to an existing file: readable, ours, tables present.
+fn verify(conn: &Connection) -> Result<(), String> {
+    let app: i32 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .map_err(|e| format!("unreadable ({e})"))?;
+    if app != APPLICATION_ID {
+        return Err(format!(
+            "not a partybus journal (application_id {app:#x})"
+        ));
+    }
+    let tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('events', 'meta')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| format!("unreadable ({e})"))?;
+    if tables != 2 {
+        return Err("a partybus stamp without partybus tables (damaged?)".into());
+    }
+    Ok(())
+}
+
+fn open_reader(path: &Path) -> Result<Connection, JournalError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| JournalError::Foreign {
+        path: path.display().to_string(),
+        reason: format!("cannot open: {e}"),
+    })?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(storage)?;
+    // Bigger cache and memory-mapped reads make replay mostly memcpy.
+    conn.execute_batch("PRAGMA cache_size = -65536; PRAGMA mmap_size = 1073741824;")
+        .map_err(storage)?;
+    Ok(conn)
+}
+
+fn meta_u64(conn: &Connection, key: &str) -> rusqlite::Result<Option<u64>> {
+    let v: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?;
+    Ok(v.and_then(|s| s.parse().ok()))
+}
+
+impl Journal for SqliteJournal {
+    fn append(&self, events: &[Arc<Event>]) -> Result<(), JournalError> {
+        let mut conn = self.writer()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(storage)?;
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT INTO events (seq, party_id, event_type, event_id, timestamp, json) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(storage)?;
+            for e in events {
+                let json = serde_json::to_string(&**e).map_err(storage)?;
+                st.execute(params![
+                    to_i64(e.seq)?,
+                    e.party_id,
+                    e.topic().as_str(),
+                    e.event_id,
+                    e.timestamp,
+                    json
+                ])
+                .map_err(storage)?;
+            }
+        }
+        tx.commit().map_err(storage)?;
+        self.since_snapshot
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn replay(&self, after: u64, f: &mut dyn FnMut(&Arc<Event>)) -> Result<u64, JournalError> {
+        let (max, snap) = self.max_and_snapshot_seq()?;
+        let conn = lock(&self.reader);
+        let mut st = conn
+            .prepare("SELECT json FROM events WHERE seq > ?1 ORDER BY seq")
+            .map_err(|e| self.corrupt(e))?;
+        let mut rows = st.query([to_i64(after)?]).map_err(|e| self.corrupt(e))?;
+        let mut chunk: Vec<Vec<u8>> = Vec::with_capacity(REPLAY_CHUNK);
+        let mut decode = |chunk: &mut Vec<Vec<u8>>| -> Result<(), JournalError> {
+            let decoded: Result<Vec<Event>, serde_json::Error> = chunk
+                .par_iter()
+                .map(|b| serde_json::from_slice::<Event>(b))
+                .collect();
+            for ev in decoded.map_err(|e| self.corrupt(format!("undecodable event: {e}")))? {
+                f(&Arc::new(ev));
+            }
+            chunk.clear();
+            Ok(())
+        };
+        while let Some(row) = rows.next().map_err(|e| self.corrupt(e))? {
+            let bytes = row
+                .get_ref(0)
+                .and_then(|v| v.as_bytes().map_err(Into::into))
+                .map_err(|e| self.corrupt(e))?;
+            chunk.push(bytes.to_vec());
+            if chunk.len() >= REPLAY_CHUNK {
+                decode(&mut chunk)?;
+            }
+        }
+        decode(&mut chunk)?;
+        Ok(max.max(snap))
+    }
+
+    fn party_events(
+        &self,
+        party_id: &str,
+        since: u64,
+        limit: usize,
+    ) -> Result<Vec<Arc<Event>>, JournalError> {
+        let conn = lock(&self.reader);
+        let mut st = conn
+            .prepare_cached(
+                "SELECT json FROM events WHERE party_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )
+            .map_err(|e| self.corrupt(e))?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = st
+            .query_map(params![party_id, to_i64(since)?, limit], |r| {
+                r.get_ref(0)
+                    .and_then(|v| v.as_bytes().map_err(Into::into))
+                    .map(<[u8]>::to_vec)
+            })
+            .map_err(|e| self.corrupt(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let bytes = row.map_err(|e| self.corrupt(e))?;
+            let ev: Event = serde_json::from_slice(&bytes)
+                .map_err(|e| self.corrupt(format!("undecodable event: {e}")))?;
+            out.push(Arc::new(ev));
+        }
+        Ok(out)
+    }
+
+    fn snapshot_meta(&self) -> Result<Option<SnapshotMeta>, JournalError> {
+        let conn = lock(&self.reader);
+        let get = |k: &str| meta_u64(&conn, k).map_err(|e| self.corrupt(e));
+        let Some(seq) = get("snapshot_seq")? else {
+            return Ok(None);
+        };
+        Ok(Some(SnapshotMeta {
+            seq,
+            events_applied: get("events_applied")?.unwrap_or(0),
+            deleted_parties: get("deleted_parties")?.unwrap_or(0),
+        }))
+    }
+
+    fn read_snapshots(
+        &self,
+        f: &mut dyn FnMut(&str, &[u8]) -> Result<(), JournalError>,
+    ) -> Result<(), JournalError> {
+        let conn = lock(&self.reader);
+        let mut st = conn
+            .prepare("SELECT party_id, json FROM snapshots")
+            .map_err(|e| self.corrupt(e))?;
+        let mut rows = st.query([]).map_err(|e| self.corrupt(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.corrupt(e))? {
+            let party = row
+                .get_ref(0)
+                .and_then(|v| v.as_str().map_err(Into::into))
+                .map_err(|e| self.corrupt(e))?;
+            let json = row
+                .get_ref(1)
+                .and_then(|v| v.as_bytes().map_err(Into::into))
+                .map_err(|e| self.corrupt(e))?;
+            f(party, json)?;
+        }
+        Ok(())
+    }
+
+    fn read_snapshot(&self, party_id: &str) -> Result<Option<Vec<u8>>, JournalError> {
+        let conn = lock(&self.reader);
+        conn.query_row(
+            "SELECT json FROM snapshots WHERE party_id = ?1",
+            [party_id],
+            |r| {
+                r.get_ref(0)
+                    .and_then(|v| v.as_bytes().map_err(Into::into))
+                    .map(<[u8]>::to_vec)
+            },
+        )
+        .optional()
+        .map_err(|e| self.corrupt(e))
+    }
+
+    fn write_snapshot(
+        &self,
+        meta: &SnapshotMeta,
+        rows: &mut dyn Iterator<Item = (String, Vec<u8>)>,
+        purge: &[(String, u64)],
+    ) -> Result<CompactReport, JournalError> {
+        let mut report = CompactReport {
+            seq: meta.seq,
+            ..CompactReport::default()
+        };
+        {
+            let mut conn = self.writer()?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(storage)?;
+            tx.execute("DELETE FROM snapshots", []).map_err(storage)?;
+            {
+                let mut st = tx
+                    .prepare("INSERT INTO snapshots (party_id, json) VALUES (?1, ?2)")
+                    .map_err(storage)?;
+                for (party, json) in rows {
+                    let text = String::from_utf8(json).map_err(storage)?;
+                    st.execute(params![party, text]).map_err(storage)?;
+                    report.parties += 1;
+                }
+                let mut del = tx
+                    .prepare("DELETE FROM events WHERE party_id = ?1 AND seq <= ?2")
+                    .map_err(storage)?;
+                for (party, up_to) in purge {
+                    let up_to = to_i64((*up_to).min(meta.seq))?;
+                    report.events_deleted +=
+                        del.execute(params![party, up_to]).map_err(storage)? as u64;
+                }
+            }
+            for (k, v) in [
+                ("snapshot_seq", meta.seq),
+                ("events_applied", meta.events_applied),
+                ("deleted_parties", meta.deleted_parties),
+            ] {
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    params![k, v.to_string()],
+                )
+                .map_err(storage)?;
+            }
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('compacted_at', ?1) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [crate::event::now_rfc3339()],
+            )
+            .map_err(storage)?;
+            tx.commit().map_err(storage)?;
+            // Move the deletions out of the WAL into the (zeroed) main file.
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+                log::warn!("checkpoint after compaction failed: {e}");
+            }
+        }
+        let (max, _) = self.max_and_snapshot_seq()?;
+        self.since_snapshot
+            .store(max.saturating_sub(meta.seq), Ordering::Relaxed);
+        report.events_kept = self.count_events()?;
+        Ok(report)
+    }
+
+    fn events_since_snapshot(&self) -> u64 {
+        self.since_snapshot.load(Ordering::Relaxed)
+    }
+
+    fn idempotency(&self) -> Option<&dyn IdempotencyStore> {
+        self.writer.as_ref().map(|_| self as &dyn IdempotencyStore)
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl IdempotencyStore for SqliteJournal {
+    fn get(&self, key: &str) -> Result<Option<Stored>, JournalError> {
+        let conn = lock(&self.reader);
+        let oldest = now_secs().saturating_sub(IDEMPOTENCY_RETENTION.as_secs());
+        conn.query_row(
+            "SELECT route, status, body, created_at FROM idempotency WHERE key = ?1 AND created_at >= ?2",
+            params![key, to_i64(oldest)?],
+            |r| {
+                Ok(Stored {
+                    route: r.get(0)?,
+                    status: u16::try_from(r.get::<_, i64>(1)?).unwrap_or(500),
+                    body: r.get(2)?,
+                    created_at: to_u64(r.get(3)?),
+                })
+            },
+        )
+        .optional()
+        .map_err(|e| self.corrupt(e))
+    }
+
+    fn put(&self, key: &str, stored: &Stored) -> Result<(), JournalError> {
+        let conn = self.writer()?;
+        conn.execute(
+            "INSERT INTO idempotency (key, route, status, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (key) DO UPDATE SET route = excluded.route, status = excluded.status, \
+             body = excluded.body, created_at = excluded.created_at",
+            params![
+                key,
+                stored.route,
+                i64::from(stored.status),
+                stored.body,
+                to_i64(stored.created_at)?
+            ],
+        )
+        .map_err(storage)?;
+        if self.idem_puts.fetch_add(1, Ordering::Relaxed) + 1 >= IDEMPOTENCY_PURGE_EVERY {
+            self.idem_puts.store(0, Ordering::Relaxed);
+            let oldest = now_secs().saturating_sub(IDEMPOTENCY_RETENTION.as_secs());
+            let n = conn
+                .execute(
+                    "DELETE FROM idempotency WHERE created_at < ?1",
+                    [to_i64(oldest)?],
+                )
+                .map_err(storage)?;
+            if n > 0 {
+                log::debug!("purged {n} expired idempotency keys");
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Draft, InputAdded, Payload, PartyCreated, SourceType};
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "partybus-sqlite-{name}-{}-{}",
+            std::process::id(),
+            crate::event::new_input_id()
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn ev(seq: u64, party: &str) -> Arc<Event> {
+        let payload = if seq % 2 == 1 {
+            Payload::PartyCreated(PartyCreated {
+                created_by: None,
+                token_sha256: None,
+            })
+        } else {
+            Payload::InputAdded(InputAdded {
+                input_id: format!("inp_{seq}"),
+                content: "jungle party".into(),
+                source_type: SourceType::Text,
+                tags: vec![],
+                added_by: "user".into(),
+                metadata: Default::default(),
+                image_url: None,
+            })
+        };
+        Arc::new(Draft::command(party, "corr_t", payload).stamp(seq, "2026-01-01T00:00:00Z".into()))
+    }
+
+    #[test]
+    fn appends_replay_and_party_history_survive_reopening() {
+        let dir = tmp("roundtrip");
+        {
+            let j = SqliteJournal::open(&dir, Durability::Normal).expect("open");
+            j.append(&[ev(1, "a"), ev(2, "a"), ev(3, "b")]).expect("append");
+            j.append(&[]).expect("empty batch");
+            j.append(&[ev(4, "b")]).expect("append");
+            assert!(matches!(
+                SqliteJournal::open(&dir, Durability::Normal),
+                Err(JournalError::Locked(_))
+            ));
+        }
+        let j = SqliteJournal::open(&dir, Durability::Full).expect("reopen");
+        let mut seen = Vec::new();
+        let last = j.replay(1, &mut |e| seen.push(e.seq)).expect("replay");
+        assert_eq!((last, seen), (4, vec![2, 3, 4]));
+        let b = j.party_events("b", 3, 10).expect("history");
+        assert_eq!(b.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![4]);
+        assert_eq!(b[0].party_id, "b");
+        // A duplicate event id is refused and the batch leaves nothing.
+        let dup = j.party_events("a", 1, 1).expect("history").remove(0);
+        let again = Arc::new(Event {
+            seq: 7,
+            ..(*dup).clone()
+        });
+        assert!(j.append(&[ev(6, "c"), again]).is_err());
+        assert_eq!(j.count_events().expect("count"), 4);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn foreign_files_are_refused_untouched() {
+        let dir = tmp("foreign");
+        std::fs::create_dir_all(&dir).expect("dir");
+        let db = dir.join(DB_FILE);
+        std::fs::write(&db, b"hello, not a database at all").expect("write");
+        let err = SqliteJournal::open(&dir, Durability::Normal).err().expect("refused");
+        assert!(err.to_string().contains(DB_FILE), "{err}");
+        assert_eq!(std::fs::read(&db).expect("read"), b"hello, not a database at all");
+        // Another application's SQLite database.
+        std::fs::remove_file(&db).expect("rm");
+        {
+            let c = Connection::open(&db).expect("sqlite");
+            c.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);").expect("foreign db");
+        }
+        let before = std::fs::read(&db).expect("read");
+        let err = SqliteJournal::open(&dir, Durability::Normal).err().expect("refused");
+        assert!(err.to_string().contains("not a partybus journal"), "{err}");
+        assert_eq!(std::fs::read(&db).expect("read"), before);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn snapshots_replace_and_purge() {
+        let dir = tmp("snap");
+        let j = SqliteJournal::open(&dir, Durability::Normal).expect("open");
+        j.append(&[ev(1, "a"), ev(2, "a"), ev(3, "gone"), ev(4, "gone")]).expect("append");
+        let meta = SnapshotMeta {
+            seq: 4,
+            events_applied: 4,
+            deleted_parties: 1,
+        };
+        let rows = vec![("a".to_string(), b"{}".to_vec())];
+        let r = j
+            .write_snapshot(&meta, &mut rows.into_iter(), &[("gone".to_string(), 4)])
+            .expect("snapshot");
+        assert_eq!((r.parties, r.events_deleted, r.events_kept), (1, 2, 2));
+        assert_eq!(j.snapshot_meta().expect("meta"), Some(meta));
+        assert_eq!(j.read_snapshot("a").expect("row"), Some(b"{}".to_vec()));
+        assert_eq!(j.events_since_snapshot(), 0);
+        assert!(j.party_events("gone", 0, 10).expect("history").is_empty());
+        // The highest seq survives the purge of the newest events.
+        assert_eq!(j.replay(4, &mut |_| {}).expect("replay"), 4);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,386 @@
+//! Recovery and compaction: rebuilding the read model from a journal (the
+//! compaction snapshot, then every event after it), finding the planning
+//! work a crash interrupted, and writing snapshots.
+//!
+//! Owns the snapshot row format (a party's [`Party`] plus its [`Track`]) and
+//! the rule for "interrupted". Pure apart from the journal calls: no
+//! threads of its own (it uses rayon to decode), no clock but for timing.
+//!
+//! A party's planning was interrupted when an input changed after the
+//! trigger of its last finished wave (a wave finishes with
+//! `party.plan.updated`, or the final planner's failure). Its scheduler is
+//! then seeded with the party as that finished wave saw it, so the resumed
+//! wave re-runs every agent the lost wave would have run (at least once) and
+//! none that is unaffected.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::AgentName;
+use crate::event::{Event, Payload};
+use crate::journal::{CompactReport, Journal, JournalError, SnapshotMeta};
+use crate::store::{Party, Store};
+
+/// Snapshot rows decoded per parallel chunk.
+const SNAPSHOT_CHUNK: usize = 4_096;
+
+/// Why recovery or compaction failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryError {
+    /// The journal failed.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// A snapshot row could not be decoded.
+    #[error("snapshot of party {party} is corrupt: {reason}")]
+    Snapshot {
+        /// The party.
+        party: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What the journal tells about one party's planning waves.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Track {
+    /// `seq` of the latest input change.
+    pub last_change: u64,
+    /// Input changes not older than the current wave's trigger: (event id, seq).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<(String, u64)>,
+    /// Highest wave number seen.
+    pub wave: u64,
+    /// `seq` of the input change that triggered the latest wave (0: unknown).
+    pub current_trigger: u64,
+    /// Whether the latest wave finished.
+    pub current_done: bool,
+    /// `seq` of the trigger of the latest finished wave (0: none).
+    pub done_trigger: u64,
+}
+
+impl Track {
+    /// Whether planning was interrupted (see the module docs).
+    pub fn interrupted(&self) -> bool {
+        self.last_change > self.done_trigger || (self.wave > 0 && !self.current_done)
+    }
+
+    fn observe(&mut self, ev: &Event) {
+        match &ev.payload {
+            Payload::InputAdded(_) | Payload::InputRemoved(_) => {
+                self.last_change = ev.seq;
+                self.pending.push((ev.event_id.clone(), ev.seq));
+            }
+            Payload::AgentShouldExecute(p) if p.wave > self.wave => {
+                self.wave = p.wave;
+                let trigger = ev.causation_id.as_deref().and_then(|c| {
+                    self.pending
+                        .iter()
+                        .find(|(id, _)| id == c)
+                        .map(|(_, seq)| *seq)
+                });
+                // Unknown trigger: 0, so a resume re-runs everything.
+                self.current_trigger = trigger.unwrap_or(0);
+                self.current_done = false;
+                let t = self.current_trigger;
+                self.pending.retain(|(_, seq)| *seq > t);
+            }
+            Payload::PlanUpdated(_) => self.finish(),
+            Payload::AgentFailed(p) if p.agent_name == AgentName::FinalPlanner => self.finish(),
+            _ => {}
+        }
+    }
+
+    fn finish(&mut self) {
+        if !self.current_done {
+            self.current_done = true;
+            self.done_trigger = self.current_trigger;
+        }
+    }
+}
+
+/// Follows every party's waves while events are applied.
+#[derive(Debug, Clone, Default)]
+pub struct Tracker {
+    /// Live parties.
+    tracks: HashMap<String, Track>,
+    /// Parties with events in the replayed range that were deleted (or never
+    /// existed) as of their latest event: id → that event's `seq`.
+    gone: HashMap<String, u64>,
+}
+
+impl Tracker {
+    /// Notes `ev`, after it was applied to `store`.
+    pub fn observe(&mut self, ev: &Event, store: &Store) {
+        match &ev.payload {
+            Payload::PartyDeleted(_) => {
+                self.tracks.remove(&ev.party_id);
+            }
+            Payload::PartyCreated(_) => {
+                self.tracks.entry(ev.party_id.clone()).or_default();
+            }
+            _ => {}
+        }
+        if !store.contains(&ev.party_id) {
+            let seq = self.gone.entry(ev.party_id.clone()).or_insert(0);
+            *seq = (*seq).max(ev.seq);
+            return;
+        }
+        if let Some(t) = self.tracks.get_mut(&ev.party_id) {
+            t.observe(ev);
+        }
+    }
+
+    /// One party's track.
+    pub fn track(&self, party_id: &str) -> Option<&Track> {
+        self.tracks.get(party_id)
+    }
+}
+
+/// One snapshot row: the party and its track.
+#[derive(Debug, Serialize, Deserialize)]
+struct Row {
+    party: Arc<Party>,
+    track: Track,
+}
+
+/// The read model rebuilt from a journal.
+pub struct Rebuilt {
+    /// Every live party.
+    pub store: Store,
+    /// Their waves.
+    pub tracker: Tracker,
+    /// The highest `seq` ever stamped (the bus continues after it).
+    pub last_seq: u64,
+    /// The snapshot's `seq` (0 without one).
+    pub snapshot_seq: u64,
+    /// Parties loaded from the snapshot.
+    pub snapshot_parties: u64,
+    /// Events replayed after the snapshot.
+    pub events_replayed: u64,
+    /// How long it took.
+    pub elapsed: Duration,
+}
+
+/// Loads the snapshot, then replays every later event.
+pub fn rebuild(journal: &dyn Journal) -> Result<Rebuilt, RecoveryError> {
+    let began = Instant::now();
+    let mut store = Store::new();
+    let mut tracker = Tracker::default();
+    let meta = journal.snapshot_meta()?;
+    let mut snapshot_parties = 0;
+    if let Some(meta) = meta {
+        let mut chunk: Vec<(String, Vec<u8>)> = Vec::with_capacity(SNAPSHOT_CHUNK);
+        let mut load = |chunk: &mut Vec<(String, Vec<u8>)>| -> Result<(), RecoveryError> {
+            let rows: Vec<Result<Row, RecoveryError>> = chunk
+                .par_iter()
+                .map(|(party, json)| {
+                    serde_json::from_slice::<Row>(json).map_err(|e| RecoveryError::Snapshot {
+                        party: party.clone(),
+                        reason: e.to_string(),
+                    })
+                })
+                .collect();
+            for row in rows {
+                let row = row?;
+                tracker
+                    .tracks
+                    .insert(row.party.party_id.clone(), row.track);
+                store.restore(row.party);
+                snapshot_parties += 1;
+            }
+            chunk.clear();
+            Ok(())
+        };
+        let mut failed: Option<RecoveryError> = None;
+        journal.read_snapshots(&mut |party, json| {
+            chunk.push((party.to_string(), json.to_vec()));
+            if chunk.len() >= SNAPSHOT_CHUNK {
+                if let Err(e) = load(&mut chunk) {
+                    failed = Some(e);
+                    return Err(JournalError::Corrupt("snapshot".into()));
+                }
+            }
+            Ok(())
+        })
+        .map_err(|e| failed.take().unwrap_or(RecoveryError::Journal(e)))?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        load(&mut chunk)?;
+        store.restore_counters(
+            meta.events_applied,
+            usize::try_from(meta.deleted_parties).unwrap_or(usize::MAX),
+            meta.seq,
+        );
+    }
+    let snapshot_seq = meta.map_or(0, |m| m.seq);
+    let mut events_replayed = 0;
+    let last = journal.replay(snapshot_seq, &mut |e| {
+        store.apply(e);
+        tracker.observe(e, &store);
+        events_replayed += 1;
+    })?;
+    Ok(Rebuilt {
+        last_seq: last.max(store.last_seq()).max(snapshot_seq),
+        store,
+        tracker,
+        snapshot_seq,
+        snapshot_parties,
+        events_replayed,
+        elapsed: began.elapsed(),
+    })
+}
+
+/// A party whose planning resumes after a restart.
+#[derive(Debug, Clone)]
+pub struct Resume {
+    /// The party.
+    pub party_id: String,
+    /// Its latest input change (the resumed wave's cause).
+    pub cause: Arc<Event>,
+    /// The party as its last finished wave saw it (`None`: no wave finished).
+    pub before: Option<Arc<Party>>,
+    /// Waves so far (the resumed one gets the next number).
+    pub waves: u64,
+}
+
+/// What the agent runtime needs to continue where the journal ends.
+#[derive(Debug, Clone, Default)]
+pub struct Recovery {
+    /// Parties to resume planning for, at start.
+    pub resume: Vec<Resume>,
+    /// Every other live party as of the restart, with its wave count: the
+    /// scheduler's baseline when its next change arrives.
+    pub baseline: HashMap<String, (Arc<Party>, u64)>,
+}
+
+/// Splits the live parties into interrupted ones (with what resuming them
+/// needs, read from the journal) and the baseline of the others.
+pub fn plan_resume(rebuilt: &Rebuilt, journal: &dyn Journal) -> Result<Recovery, RecoveryError> {
+    let mut out = Recovery::default();
+    for party in rebuilt.store.parties() {
+        let track = rebuilt
+            .tracker
+            .track(&party.party_id)
+            .cloned()
+            .unwrap_or_default();
+        if !track.interrupted() {
+            out.baseline
+                .insert(party.party_id.clone(), (party.clone(), track.wave));
+            continue;
+        }
+        let history = journal.party_events(&party.party_id, 0, usize::MAX)?;
+        let cause = history
+            .iter()
+            .rev()
+            .find(|e| matches!(e.payload, Payload::InputAdded(_) | Payload::InputRemoved(_)))
+            .cloned();
+        let Some(cause) = cause else {
+            // A wave without any input change: nothing to resume from.
+            out.baseline
+                .insert(party.party_id.clone(), (party.clone(), track.wave));
+            continue;
+        };
+        let before = if track.done_trigger == 0 {
+            None
+        } else {
+            let mut s = Store::new();
+            for e in history.iter().take_while(|e| e.seq <= track.done_trigger) {
+                s.apply(e);
+            }
+            s.party(&party.party_id)
+        };
+        out.resume.push(Resume {
+            party_id: party.party_id.clone(),
+            cause,
+            before,
+            waves: track.wave,
+        });
+    }
+    out.resume.sort_by(|a, b| a.party_id.cmp(&b.party_id));
+    Ok(out)
+}
+
+/// Writes a snapshot of `rebuilt` (every live party and its track) and
+/// deletes the events of parties deleted by then.
+pub fn write_snapshot(
+    journal: &dyn Journal,
+    rebuilt: &Rebuilt,
+) -> Result<CompactReport, RecoveryError> {
+    let store = &rebuilt.store;
+    let seq = store.last_seq().max(rebuilt.snapshot_seq);
+    let parties: Vec<&Arc<Party>> = store.parties().collect();
+    let rows: Vec<(String, Vec<u8>)> = parties
+        .par_iter()
+        .map(|p| {
+            let row = Row {
+                party: Arc::clone(p),
+                track: rebuilt
+                    .tracker
+                    .track(&p.party_id)
+                    .cloned()
+                    .unwrap_or_default(),
+            };
+            serde_json::to_vec(&row)
+                .map(|json| (p.party_id.clone(), json))
+                .map_err(|e| RecoveryError::Snapshot {
+                    party: p.party_id.clone(),
+                    reason: e.to_string(),
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    let purge: Vec<(String, u64)> = rebuilt
+        .tracker
+        .gone
+        .iter()
+        .map(|(party, at)| {
+            if store.contains(party) {
+                // Deleted and created again: only the old life goes.
+                (party.clone(), *at)
+            } else {
+                (party.clone(), seq)
+            }
+        })
+        .collect();
+    let stats = store.stats();
+    let meta = SnapshotMeta {
+        seq,
+        events_applied: stats.events_applied,
+        deleted_parties: stats.deleted_parties as u64,
+    };
+    Ok(journal.write_snapshot(&meta, &mut rows.into_iter(), &purge)?)
+}
+
+/// Compacts a journal: rebuilds from it, then writes the snapshot.
+pub fn compact(journal: &dyn Journal) -> Result<CompactReport, RecoveryError> {
+    let rebuilt = rebuild(journal)?;
+    write_snapshot(journal, &rebuilt)
+}
+
+/// One party's state read straight from a journal (snapshot row, else its
+/// events): for `partybus export`.
+pub fn party_from_journal(
+    journal: &dyn Journal,
+    party_id: &str,
+) -> Result<Option<Arc<Party>>, RecoveryError> {
+    let history = journal.party_events(party_id, 0, usize::MAX)?;
+    let mut s = Store::new();
+    if history.is_empty() {
+        if let Some(json) = journal.read_snapshot(party_id)? {
+            let row: Row =
+                serde_json::from_slice(&json).map_err(|e| RecoveryError::Snapshot {
+                    party: party_id.to_string(),
+                    reason: e.to_string(),
+                })?;
+            return Ok(Some(row.party));
+        }
+    }
+    for e in &history {
+        s.apply(e);
+    }
+    Ok(s.party(party_id))
+}
