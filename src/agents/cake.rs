@@ -1,14 +1,310 @@
 //! `cake_agent`: searches bakeries for the cake.
-//! Pure.
+//!
+//! Size by guests (SPEC §6.4: < 20 small, < 50 medium, else large; unknown →
+//! 50 → large). A cake is `themed` when the upstream theme is known and is
+//! not `general`; themed cakes need a bakery with custom designs. Hard rules:
+//! every dietary need is met and the price of the chosen size stays within the
+//! stated cake budget. Relaxed in this order, each with a note, when nothing
+//! matches: the custom-design requirement, then the city. The estimated cost
+//! spans the recommended bakeries' prices for the chosen size, so
+//! `min <= max` always holds (D8).
+//! Pure: no clock, no randomness.
 
-use crate::domain::CakeResult;
+use crate::catalog::{Bakery, BakeryQuery, Hits};
+use crate::domain::{CakeResult, Range};
 
-use super::AgentInput;
+use super::theme::GENERAL;
+use super::venue::DEFAULT_GUESTS;
+use super::{upstream_theme, AgentInput};
 
 /// Confidence reported for this agent's results.
 pub const CONFIDENCE: f64 = 0.85;
 
+/// Bakeries recommended at most.
+const LIMIT: usize = 3;
+
+/// Cost assumed when no bakery matches: the prototype's {80, 300}.
+const FALLBACK_MIN: u64 = 80;
+/// Upper bound of the fallback cost when no cake budget is stated.
+const FALLBACK_MAX: u64 = 300;
+
+/// Cake size for a guest count (SPEC §6.4).
+pub fn size_for(guests: u32) -> &'static str {
+    if guests < 20 {
+        "small"
+    } else if guests < 50 {
+        "medium"
+    } else {
+        "large"
+    }
+}
+
+/// A bakery's price for a size name (`large` for anything unknown).
+pub fn price_for(bakery: &Bakery, size: &str) -> u64 {
+    match size {
+        "small" => bakery.price_range.small,
+        "medium" => bakery.price_range.medium,
+        _ => bakery.price_range.large,
+    }
+}
+
+/// Cake decoration ideas per theme (SPEC §6.4).
+pub fn decorations_for(theme: &str) -> [&'static str; 3] {
+    match theme {
+        "jungle" => ["animal figurines", "leaf patterns", "safari colors"],
+        "space" => ["planet toppers", "star sprinkles", "galaxy frosting"],
+        "princess" => ["crown topper", "pink frosting", "sparkles"],
+        "superhero" => ["superhero figurines", "cityscape design", "cape details"],
+        "unicorn" => ["unicorn horn", "rainbow layers", "magical sprinkles"],
+        "dinosaur" => ["dino topper", "volcano design", "prehistoric colors"],
+        "ocean" => ["mermaid topper", "blue waves", "seashell decorations"],
+        "farm" => ["barn cake", "animal toppers", "tractor design"],
+        _ => ["basic decorations", "colored frosting", "birthday message"],
+    }
+}
+
+/// Whether a bakery offers every dietary need (case-insensitive).
+pub(crate) fn meets_dietary(offered: &[String], needs: &[String]) -> bool {
+    needs
+        .iter()
+        .all(|n| offered.iter().any(|o| o.eq_ignore_ascii_case(n)))
+}
+
 /// Runs the agent.
-pub fn run(_input: &AgentInput<'_>) -> CakeResult {
-    todo!("agents helper")
+pub fn run(input: &AgentInput<'_>) -> CakeResult {
+    let facts = input.facts;
+    let guests = facts.guest_count.unwrap_or(DEFAULT_GUESTS);
+    let size = size_for(guests);
+    let theme = upstream_theme(input.party).map(str::to_string);
+    let themed = theme.as_deref().is_some_and(|t| t != GENERAL);
+    let query = BakeryQuery {
+        size: size.to_string(),
+        max_price: facts.cake_budget,
+        theme: theme.clone(),
+        themed,
+        dietary: facts.dietary.clone(),
+        flavors: facts.flavors.clone(),
+        city: facts.city.clone(),
+        limit: LIMIT,
+    };
+    // Attempts, strictest first: (keep custom designs, keep city).
+    let attempts = [(true, true), (false, true), (true, false), (false, false)];
+    let mut notes: Vec<String> = Vec::new();
+    let mut hits = None;
+    for (keep_themed, keep_city) in attempts {
+        if (!keep_themed && !themed) || (!keep_city && query.city.is_none()) {
+            continue; // nothing to relax: same query as an earlier attempt
+        }
+        let q = BakeryQuery {
+            themed: themed && keep_themed,
+            city: if keep_city { query.city.clone() } else { None },
+            ..query.clone()
+        };
+        let found = input.catalog.search_bakeries(&q);
+        if !found.hits.is_empty() {
+            if !keep_themed {
+                notes.push(
+                    "No bakery with custom designs matched; showing bakeries without custom designs"
+                        .to_string(),
+                );
+            }
+            if let (false, Some(city)) = (keep_city, &query.city) {
+                notes.push(format!(
+                    "No suitable bakery in {city}; showing bakeries in other cities"
+                ));
+            }
+            hits = Some(found);
+            break;
+        }
+        hits.get_or_insert(found);
+    }
+    let mut hits = hits.unwrap_or(Hits {
+        hits: Vec::new(),
+        total_matches: 0,
+    });
+    // Defence in depth: the hard constraints hold whatever the search returns.
+    hits.hits.retain(|b| {
+        facts
+            .cake_budget
+            .map_or(true, |max| price_for(&b.record, size) <= max)
+            && meets_dietary(&b.record.dietary_options, &facts.dietary)
+    });
+    hits.hits.truncate(LIMIT);
+
+    let prices = hits.hits.iter().map(|b| price_for(&b.record, size));
+    let estimated_cost = match (prices.clone().min(), prices.max()) {
+        (Some(lo), Some(hi)) => Range::new(lo, hi),
+        _ => {
+            let hi = facts.cake_budget.unwrap_or(FALLBACK_MAX);
+            Range::new(FALLBACK_MIN.min(hi), hi).with_note("Estimate: no bakery matched")
+        }
+    };
+    if hits.hits.is_empty() {
+        let mut why = format!("No bakery makes a {size} cake");
+        if !facts.dietary.is_empty() {
+            why.push_str(&format!(" that is {}", facts.dietary.join(", ")));
+        }
+        if let Some(b) = facts.cake_budget {
+            why.push_str(&format!(" within ${b}"));
+        }
+        notes.push(why);
+    }
+    let theme_name = theme.unwrap_or_else(|| GENERAL.to_string());
+    CakeResult {
+        total_matches: hits.total_matches.max(hits.hits.len()),
+        recommended_bakeries: hits.hits,
+        cake_style: if themed { "themed" } else { "traditional" }.to_string(),
+        decorations: decorations_for(&theme_name)
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        theme: theme_name,
+        estimated_cost,
+        size_recommendation: size.to_string(),
+        flavors: facts.flavors.clone(),
+        dietary_needs: facts.dietary.clone(),
+        cake_budget: facts.cake_budget,
+        data_source: "catalog".to_string(),
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agents::testutil::{agent_input, catalog, facts, party, set_result};
+    use crate::agents::Facts;
+    use crate::domain::{AgentName, AgentOutput, ThemeResult};
+    use std::collections::BTreeMap;
+
+    fn themed_party(theme: Option<&str>) -> crate::store::Party {
+        let mut p = party(&[("cake", &[])]);
+        if let Some(t) = theme {
+            set_result(
+                &mut p,
+                AgentName::Theme,
+                AgentOutput::Theme(ThemeResult {
+                    primary_theme: t.into(),
+                    theme_scores: BTreeMap::new(),
+                    confidence: 0.5,
+                    colors: vec![],
+                    decorations: vec![],
+                    activities: vec![],
+                }),
+            );
+        }
+        p
+    }
+
+    fn run_with(theme: Option<&str>, f: &Facts) -> CakeResult {
+        let p = themed_party(theme);
+        let c = catalog();
+        run(&agent_input(&p, f, &c))
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(size_for(0), "small");
+        assert_eq!(size_for(19), "small");
+        assert_eq!(size_for(20), "medium");
+        assert_eq!(size_for(49), "medium");
+        assert_eq!(size_for(50), "large");
+        assert_eq!(
+            run_with(None, &Facts::default()).size_recommendation,
+            "large"
+        );
+    }
+
+    #[test]
+    fn style_theme_and_decorations() {
+        let r = run_with(Some("space"), &facts(Some(50), None));
+        assert_eq!(r.cake_style, "themed");
+        assert_eq!(r.theme, "space");
+        assert_eq!(
+            r.decorations,
+            ["planet toppers", "star sprinkles", "galaxy frosting"]
+        );
+        for b in &r.recommended_bakeries {
+            assert!(b.record.custom_designs || r.note.is_some());
+        }
+        let r = run_with(Some("general"), &facts(Some(10), None));
+        assert_eq!(r.cake_style, "traditional");
+        assert_eq!(r.theme, "general");
+        assert_eq!(
+            r.decorations,
+            ["basic decorations", "colored frosting", "birthday message"]
+        );
+        let r = run_with(None, &facts(Some(10), None));
+        assert_eq!(r.cake_style, "traditional");
+        assert_eq!(r.theme, "general");
+    }
+
+    #[test]
+    fn estimated_cost_min_le_max_always() {
+        for theme in [None, Some("jungle"), Some("general")] {
+            for guests in [None, Some(5), Some(30), Some(80)] {
+                for budget in [
+                    None,
+                    Some(0),
+                    Some(10),
+                    Some(60),
+                    Some(100),
+                    Some(200),
+                    Some(5000),
+                ] {
+                    for dietary in [
+                        vec![],
+                        vec!["vegan".to_string()],
+                        vec!["gluten-free".to_string(), "nut-free".to_string()],
+                    ] {
+                        let mut f = facts(guests, None);
+                        f.cake_budget = budget;
+                        f.dietary = dietary.clone();
+                        let r = run_with(theme, &f);
+                        assert!(r.estimated_cost.min <= r.estimated_cost.max, "{r:?}");
+                        if let Some(b) = budget {
+                            assert!(r.estimated_cost.max <= b, "{r:?}");
+                        }
+                        let size = r.size_recommendation.clone();
+                        for bk in &r.recommended_bakeries {
+                            assert!(meets_dietary(&bk.record.dietary_options, &dietary));
+                            if let Some(b) = budget {
+                                assert!(price_for(&bk.record, &size) <= b);
+                            }
+                        }
+                        if r.recommended_bakeries.is_empty() {
+                            assert!(r.note.is_some());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fallback_cost_when_nothing_fits() {
+        let mut f = facts(Some(80), None);
+        f.cake_budget = Some(1);
+        let r = run_with(None, &f);
+        assert!(r.recommended_bakeries.is_empty());
+        assert_eq!((r.estimated_cost.min, r.estimated_cost.max), (1, 1));
+        assert_eq!(
+            r.note.as_deref(),
+            Some("No bakery makes a large cake within $1")
+        );
+    }
+
+    #[test]
+    fn cost_spans_recommended_prices() {
+        let r = run_with(Some("jungle"), &facts(Some(75), None));
+        assert!(!r.recommended_bakeries.is_empty());
+        let prices: Vec<u64> = r
+            .recommended_bakeries
+            .iter()
+            .map(|b| b.record.price_range.large)
+            .collect();
+        assert_eq!(r.estimated_cost.min, *prices.iter().min().unwrap_or(&0));
+        assert_eq!(r.estimated_cost.max, *prices.iter().max().unwrap_or(&0));
+        assert_eq!(r.data_source, "catalog");
+    }
 }

@@ -15,6 +15,8 @@ pub mod keywords;
 pub mod planner;
 pub mod runtime;
 pub mod scheduler;
+#[cfg(test)]
+mod testutil;
 pub mod theme;
 pub mod vendor;
 pub mod venue;
