@@ -3,7 +3,54 @@
 //! boundaries, and parses the facts the agents need: guest counts, ages,
 //! budgets, dietary needs, settings and cities.
 //!
-//! Pure: no I/O, no clock.
+//! Pure: no I/O, no clock, no randomness; same text, same answer. Never panics
+//! on input-derived data.
+//!
+//! # Tokens
+//! Text is lowercased and split once into words (runs of letters), numbers
+//! (digits with `,ddd` groups and one decimal part: `1,200`, `2.5`) and `$`
+//! signs; everything else separates. A hyphen separates too, so
+//! "galaxy-themed" holds the word `galaxy`, and a hyphenated keyword is a
+//! phrase (`t-rex` = `t rex`, `gluten-free` = `gluten free`). A phrase matches
+//! consecutive words joined only by spaces or hyphens (a comma breaks it).
+//! Letters glued to digits are separate words ("5th" = `5` + `th`).
+//!
+//! # Classification
+//! Keywords are indexed by first word ([`keywords`] tables, deduplicated), so
+//! a text costs one map look-up per token. +2.0 per distinct keyword in the
+//! content, +3.0 per (tag, keyword) pair; categories with score > 0 in
+//! [`Category::ALL`] order; nothing → `[(Theme, 1.0)]`.
+//!
+//! # Facts, per input
+//! Numbers are read in three passes; a number taken by one pass is skipped
+//! by the later ones:
+//! 1. **Ages**: "5 year old", "7-year-old", "7yo", "5 y/o", "5th birthday",
+//!    "turning 6", "age 8", "ages 5-8", "5 to 8 year olds" (1..=120). Other
+//!    ordinals ("the 15th") and "18 months" are nothing.
+//! 2. **Money**: a number with "$" before/after, "dollars/usd/bucks", a "k"
+//!    or "grand" suffix, "budget" after, or a money lead before ("budget of
+//!    1500", "spend up to 900"); never a number followed by a guest noun. A
+//!    range takes its upper end. Per-unit prices ("$15 per person", "$200/hr",
+//!    "$10 a head", "$12 each") are dropped. Each amount goes to cake or
+//!    catering when the narrowest scope naming a domain (clause, then
+//!    sentence, then input) names only cake words or only food words; a total
+//!    word (budget, total, overall, party, everything…) or both domains, or
+//!    none, make it the total budget. Several amounts for one slot: the max.
+//! 3. **Guests**: a count with a generic noun or lead ("75 guests", "party of
+//!    20", "inviting 40", "guest count 60", "serves 40") wins; else the first
+//!    kids count plus the first adults count; else a bare "for N" not followed
+//!    by a unit, "$", "%" or a time, and not a year. Capped at [`MAX_GUESTS`].
+//!
+//! Vocabulary facts (dietary synonyms, setting, flavours, cuisines, vendor
+//! categories, cities) are phrases found on word boundaries, in text order.
+//! Within one input the setting is the first of outdoor, indoor, park, hall,
+//! home, downtown that occurs; a city is the first mentioned (longest name
+//! at one position).
+//!
+//! # Across inputs
+//! In input order: a single-valued fact stated by an input replaces the
+//! earlier one (latest statement wins); lists are unions in first-mention
+//! order. Number words ("twenty") are not read.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -227,7 +274,9 @@ fn union_into(list: &mut Vec<String>, new: &[&str]) {
 fn find_city<'c>(toks: &[Tok<'_>], cities: &[(&'c str, Vec<String>)]) -> Option<&'c str> {
     let mut best: Option<(usize, usize, &'c str)> = None; // (position, words, name)
     for (name, words) in cities {
-        let first = words.first()?;
+        let Some(first) = words.first() else {
+            continue;
+        };
         let Some(pos) = (0..toks.len()).find(|&i| {
             toks[i].text == first
                 && words[1..].iter().enumerate().all(|(k, w)| {
@@ -358,8 +407,13 @@ fn soft(sep: &str) -> bool {
 
 /// Separator that ends a clause (for routing money to cake/catering/total).
 fn clause_break(sep: &str) -> bool {
+    sep.contains(',') || sentence_break(sep)
+}
+
+/// Separator that ends a sentence.
+fn sentence_break(sep: &str) -> bool {
     sep.chars()
-        .any(|c| matches!(c, '.' | ',' | ';' | '!' | '?' | '\n'))
+        .any(|c| matches!(c, '.' | ';' | '!' | '?' | '\n'))
 }
 
 /// Value of a number token (commas ignored); `None` if not finite.
@@ -809,6 +863,14 @@ const GUEST_LEADS: &[&str] = &[
     "expect",
     "hosting",
     "headcount",
+    "serves",
+    "serve",
+    "serving",
+    "feeds",
+    "feed",
+    "feeding",
+    "seating",
+    "seats",
 ];
 /// "<x> of N" leads ("party of 20", "group of 15").
 const GUEST_OF_LEADS: &[&str] = &["party", "group"];
@@ -944,19 +1006,22 @@ fn push_unique(list: &mut Vec<&'static str>, v: &'static str) {
     }
 }
 
+/// Parses the facts of one tokenized text (see the module docs for the rules).
 fn analyze(toks: &[Tok<'_>]) -> TextFacts {
     let mut out = TextFacts::default();
 
-    // Clause ids and the money domains each clause names.
+    // Clause and sentence ids, and the money domains each one names.
     let mut clause = Vec::with_capacity(toks.len());
-    let mut id = 0_usize;
+    let mut sentence = Vec::with_capacity(toks.len());
+    let (mut c, mut s) = (0_usize, 0_usize);
     for t in toks {
-        if clause_break(t.sep) {
-            id += 1;
-        }
-        clause.push(id);
+        c += usize::from(clause_break(t.sep));
+        s += usize::from(sentence_break(t.sep));
+        clause.push(c);
+        sentence.push(s);
     }
-    let mut clause_domain = vec![0_u8; id + 1];
+    let mut clause_domain = vec![0_u8; c + 1];
+    let mut sentence_domain = vec![0_u8; s + 1];
 
     let mut best_setting: Option<usize> = None;
     vocabulary().scan(toks, |pos, term| match term {
@@ -965,7 +1030,10 @@ fn analyze(toks: &[Tok<'_>]) -> TextFacts {
         Term::Flavor(f) => push_unique(&mut out.flavors, f),
         Term::Cuisine(c) => push_unique(&mut out.cuisines, c),
         Term::Vendor(v) => push_unique(&mut out.vendor_categories, v),
-        Term::Domain(d) => clause_domain[clause[pos]] |= d,
+        Term::Domain(d) => {
+            clause_domain[clause[pos]] |= d;
+            sentence_domain[sentence[pos]] |= d;
+        }
     });
     out.setting = best_setting.map(|s| SETTINGS[s]);
     let input_domain = clause_domain.iter().fold(0, |a, d| a | d);
@@ -973,7 +1041,10 @@ fn analyze(toks: &[Tok<'_>]) -> TextFacts {
     let mut role = vec![Role::Free; toks.len()];
     read_ages(toks, &mut role, &mut out.ages);
     read_money(toks, &mut role, |pos, amount| {
+        // The narrowest scope that names a domain decides: clause, then
+        // sentence, then the whole input; an amount with no context is total.
         let dest = route(clause_domain[clause[pos]])
+            .or(route(sentence_domain[sentence[pos]]))
             .or(route(input_domain))
             .unwrap_or(DOMAIN_TOTAL);
         let slot = match dest {
@@ -1042,6 +1113,33 @@ fn int_value(t: &Tok<'_>) -> Option<u64> {
         })
 }
 
+/// The number token that ends a range starting at number `i` ("5-8",
+/// "5 to 8"), if any.
+fn range_partner(toks: &[Tok<'_>], i: usize) -> Option<usize> {
+    let next = toks.get(i + 1)?;
+    if next.kind == Kind::Num && next.sep.contains(['-', '\u{2013}']) && soft(next.sep) {
+        return Some(i + 1);
+    }
+    (word(toks, i + 1) == Some("to") && joinable(next.sep))
+        .then_some(i + 2)
+        .filter(|&k| {
+            toks.get(k)
+                .is_some_and(|t| t.kind == Kind::Num && joinable(t.sep))
+        })
+}
+
+/// True when number `i` is followed by an age unit ("5 year", "5-year",
+/// "5yo", "5 y/o").
+fn age_unit_after(toks: &[Tok<'_>], i: usize) -> bool {
+    match unit_after(toks, i) {
+        Some("y") => toks
+            .get(i + 2)
+            .is_some_and(|t| t.text == "o" && t.sep == "/"),
+        Some(u) => AGE_UNITS.contains(&u),
+        None => false,
+    }
+}
+
 fn age_value(t: &Tok<'_>) -> Option<u32> {
     int_value(t)
         .and_then(|v| u32::try_from(v).ok())
@@ -1061,21 +1159,23 @@ fn read_ages(toks: &[Tok<'_>], role: &mut [Role], ages: &mut Vec<u32>) {
         if toks[i].kind != Kind::Num {
             continue;
         }
-        let unit = unit_after(toks, i);
-        if let Some(u) = unit {
-            if AGE_UNITS.contains(&u) {
-                role[i] = Role::Other;
-                if let Some(v) = age_value(&toks[i]) {
-                    role[i] = Role::Age;
-                    add(v);
-                }
-                continue;
+        if age_unit_after(toks, i)
+            || range_partner(toks, i).is_some_and(|k| age_unit_after(toks, k))
+        {
+            // "5 year old", and the lower end of "5-8 year olds".
+            role[i] = Role::Other;
+            if let Some(v) = age_value(&toks[i]) {
+                role[i] = Role::Age;
+                add(v);
             }
+            continue;
+        }
+        if let Some(u) = unit_after(toks, i) {
             if SMALL_AGE_UNITS.contains(&u) {
                 role[i] = Role::Other;
                 continue;
             }
-            if ORDINALS.contains(&u) && toks[i + 1].sep.is_empty() {
+            if ORDINALS.contains(&u) && toks.get(i + 1).is_some_and(|t| t.sep.is_empty()) {
                 role[i] = Role::Other;
                 if unit_after(toks, i + 1).is_some_and(|w| BIRTHDAY.contains(&w)) {
                     if let Some(v) = age_value(&toks[i]) {
@@ -1092,14 +1192,10 @@ fn read_ages(toks: &[Tok<'_>], role: &mut [Role], ages: &mut Vec<u32>) {
         let led =
             i > 0 && soft(toks[i].sep) && word(toks, i - 1).is_some_and(|w| AGE_LEADS.contains(&w));
         // The upper end of an age range: "ages 5-8", "ages 5 to 8".
-        let range_end = (i >= 1
-            && role[i - 1] == Role::Age
-            && toks[i].sep.contains(['-', '\u{2013}'])
-            && soft(toks[i].sep))
-            || (i >= 2
-                && role[i - 2] == Role::Age
-                && matches!(word(toks, i - 1), Some("to" | "and"))
-                && joinable(toks[i].sep));
+        let range_end =
+            ((i >= 1 && role[i - 1] == Role::Age && range_partner(toks, i - 1) == Some(i))
+                || (i >= 2 && role[i - 2] == Role::Age && range_partner(toks, i - 2) == Some(i)))
+                && guest_noun_after(toks, i).is_none();
         if led || range_end {
             role[i] = Role::Age;
             add(v);
@@ -1109,18 +1205,16 @@ fn read_ages(toks: &[Tok<'_>], role: &mut [Role], ages: &mut Vec<u32>) {
 
 /// A number's multiplier suffix: glued "k" ("2k", "$2.5k"), or a following
 /// "thousand"/"grand". Returns (multiplier, last token of the amount, is money).
-fn multiplier(toks: &[Tok<'_>], i: usize) -> (f64, usize, bool) {
+fn multiplier(toks: &[Tok<'_>], i: usize) -> (u32, usize, bool) {
     match toks.get(i + 1) {
-        Some(t) if t.kind == Kind::Word && t.sep.is_empty() && t.text == "k" => {
-            (1000.0, i + 1, true)
-        }
+        Some(t) if t.kind == Kind::Word && t.sep.is_empty() && t.text == "k" => (1000, i + 1, true),
         Some(t) if t.kind == Kind::Word && joinable(t.sep) && t.text == "thousand" => {
-            (1000.0, i + 1, false)
+            (1000, i + 1, false)
         }
         Some(t) if t.kind == Kind::Word && joinable(t.sep) && t.text == "grand" => {
-            (1000.0, i + 1, true)
+            (1000, i + 1, true)
         }
-        _ => (1.0, i, false),
+        _ => (1, i, false),
     }
 }
 
@@ -1150,7 +1244,7 @@ fn amount_at(toks: &[Tok<'_>], i: usize) -> Option<(f64, usize, bool)> {
         end += 1;
         money = true;
     }
-    Some((v * mult, end, money))
+    Some((v * f64::from(mult), end, money))
 }
 
 /// True when a "$" sign sits right before token `i`.
@@ -1192,11 +1286,12 @@ fn read_money(toks: &[Tok<'_>], role: &mut [Role], mut report: impl FnMut(usize,
             continue;
         }
         let dollar = dollar_before(toks, i);
+        let budget_after = unit_after(toks, end) == Some("budget");
         let lead_from = if dollar { i - 1 } else { i };
         let led = lead_before(toks, lead_from, &[MONEY_SKIPS])
             .and_then(|j| word(toks, j))
             .is_some_and(|w| MONEY_LEADS.contains(&w));
-        if !(dollar || suffix_money || led) {
+        if !(dollar || suffix_money || led || budget_after) {
             continue;
         }
         role[i] = Role::Money;
@@ -1262,7 +1357,7 @@ fn read_guests(toks: &[Tok<'_>], role: &[Role]) -> Option<u32> {
             continue;
         }
         let (mult, end, _) = multiplier(toks, i);
-        let Some(v) = int_value(&toks[i]).and_then(|v| v.checked_mul(mult as u64)) else {
+        let Some(v) = int_value(&toks[i]).and_then(|v| v.checked_mul(u64::from(mult))) else {
             continue;
         };
         if v == 0 {
@@ -1278,13 +1373,18 @@ fn read_guests(toks: &[Tok<'_>], role: &[Role]) -> Option<u32> {
             slot.get_or_insert(v);
             continue;
         }
-        if mult != 1.0 {
+        if mult != 1 {
             continue; // "2k" without a guest noun is not a count.
         }
         if strong_guest_lead(toks, i) {
             generic.get_or_insert(v);
         } else if bare.is_none() && bare_for(toks, i, v) {
-            bare = Some(v);
+            // "for 20-25" / "for 20 to 25": the upper end.
+            let upper = range_partner(toks, i)
+                .filter(|&k| role[k] == Role::Free)
+                .and_then(|k| int_value(&toks[k]))
+                .and_then(|u| u32::try_from(u.min(u64::from(MAX_GUESTS))).ok());
+            bare = Some(upper.map_or(v, |u| u.max(v)));
         }
     }
     generic
@@ -1649,6 +1749,27 @@ mod tests {
     }
 
     #[test]
+    fn age_ranges_and_spellings() {
+        assert_eq!(facts("party for 5-8 year olds").ages, vec![5, 8]);
+        assert_eq!(facts("party for 5 to 8 year olds").guest_count, None);
+        assert_eq!(facts("for my 5 y/o").ages, vec![5]);
+        assert_eq!(facts("for my 5 y/o").guest_count, None);
+        let f = facts("my son is turning 6 and 20 kids are coming");
+        assert_eq!((f.ages, f.guest_count), (vec![6], Some(20)));
+        let f = facts("guests are 5 to 8 years old");
+        assert_eq!((f.ages, f.guest_count), (vec![5, 8], None));
+        assert_eq!(facts("age: 130").ages, Vec::<u32>::new());
+        assert_eq!(facts("for 200 year old vampires").guest_count, None);
+    }
+
+    #[test]
+    fn bare_for_ranges() {
+        assert_eq!(facts("table for 20-25").guest_count, Some(25));
+        assert_eq!(facts("for 20 to 25").guest_count, Some(25));
+        assert_eq!(facts("for 30 to 40 kids").guest_count, Some(40));
+    }
+
+    #[test]
     fn bare_for_exclusions() {
         for text in [
             "for 30 minutes",
@@ -1712,6 +1833,7 @@ mod tests {
             ("between $1000 and $2000", 2000),
             ("$2-3k", 3000),
             ("we can spend up to 900", 900),
+            ("a 2000 budget", 2000),
             ("outdoor venue preferred, budget around $2000", 2000),
         ] {
             assert_eq!(facts(text).budget, Some(n), "{text}");
@@ -1765,6 +1887,10 @@ mod tests {
         assert_eq!((f.budget, f.cake_budget), (Some(3000), None));
         let f = facts("budget around $2000, cake under $100");
         assert_eq!((f.budget, f.cake_budget), (Some(2000), Some(100)));
+        let f = facts("We have a budget of $1,500 total. Need pizza for 30 kids, under $300");
+        assert_eq!((f.budget, f.catering_budget), (Some(1500), Some(300)));
+        let f = facts("3 tier cake, red velvet, serves 40, around $150");
+        assert_eq!((f.cake_budget, f.guest_count), (Some(150), Some(40)));
         let f = facts("cake and food under $300");
         assert_eq!(f.budget, Some(300));
         let f = facts_of(&["budget $2000", "chocolate cake, $60 max"]);
