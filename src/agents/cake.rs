@@ -126,7 +126,7 @@ pub fn run(input: &AgentInput<'_>) -> CakeResult {
     hits.hits.retain(|b| {
         facts
             .cake_budget
-            .map_or(true, |max| price_for(&b.record, size) <= max)
+            .is_none_or(|max| price_for(&b.record, size) <= max)
             && meets_dietary(&b.record.dietary_options, &facts.dietary)
     });
     hits.hits.truncate(LIMIT);
