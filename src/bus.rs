@@ -735,6 +735,21 @@ impl Subscription {
         Ok(Arc::try_unwrap(batch).unwrap_or_else(|b| (*b).clone()))
     }
 
+    /// The next event if one is already here, without blocking.
+    pub fn try_recv(&mut self) -> Option<Arc<Event>> {
+        if self.buf.is_empty() {
+            if let Ok(batch) = self.rx.try_recv() {
+                self.take(batch);
+            }
+        }
+        self.buf.pop_front()
+    }
+
+    /// Whether an event is waiting (buffered or in the channel).
+    pub fn has_pending(&self) -> bool {
+        !self.buf.is_empty() || !self.rx.is_empty()
+    }
+
     /// Everything already received, without blocking.
     pub fn drain(&mut self) -> Vec<Arc<Event>> {
         while let Ok(batch) = self.rx.try_recv() {
