@@ -209,7 +209,9 @@ fn init_logging(level: LevelFilter) -> Result<()> {
         .set_target_level(LevelFilter::Off)
         .add_filter_ignore_str("tiny_http")
         .build();
-    simplelog::WriteLogger::init(level, config, std::io::stderr()).context("setting up logging")
+    // One write per line (simplelog writes a line in pieces).
+    let stderr = std::io::LineWriter::new(std::io::stderr());
+    simplelog::WriteLogger::init(level, config, stderr).context("setting up logging")
 }
 
 fn app_config(catalog: Option<&Path>, journal: Arc<dyn Journal>) -> Result<Config> {

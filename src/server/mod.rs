@@ -53,6 +53,9 @@ pub const WORKER_GRACE: Duration = Duration::from_secs(3);
 /// How long shutdown waits for WebSocket clients to take their close frame.
 pub const WS_GRACE: Duration = Duration::from_secs(1);
 
+/// Pending connections the kernel queues before `accept`.
+pub const LISTEN_BACKLOG: i32 = 1024;
+
 /// Whether party routes and the WebSocket require the party's token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMode {
@@ -196,10 +199,12 @@ pub fn serve(app: Arc<App>, config: ServerConfig) -> Result<ServerHandle, ServeE
     if config.auth == AuthMode::Off && !addr.ip().is_loopback() {
         return Err(ServeError::AuthOffNotLoopback(config.host));
     }
-    let server = tiny_http::Server::http(addr).map_err(|e| ServeError::Bind {
+    let bind_error = |e: &dyn std::fmt::Display| ServeError::Bind {
         addr: addr.to_string(),
         reason: e.to_string(),
-    })?;
+    };
+    let listener = listen(addr).map_err(|e| bind_error(&e))?;
+    let server = tiny_http::Server::from_listener(listener, None).map_err(|e| bind_error(&e))?;
     let local_addr = server.server_addr().to_ip().unwrap_or(addr);
     let server = Arc::new(server);
     let ctx = Arc::new(Ctx {
@@ -287,6 +292,19 @@ pub fn serve(app: Arc<App>, config: ServerConfig) -> Result<ServerHandle, ServeE
         }
     );
     Ok(handle)
+}
+
+/// A listening socket with `TCP_NODELAY`, which accepted connections
+/// inherit: tiny_http writes a response's head and body separately, and with
+/// Nagle's algorithm the body would wait for the client's delayed ACK (40 ms).
+fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_tcp_nodelay(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
 }
 
 impl ServerHandle {
