@@ -254,6 +254,12 @@ pub struct ShouldExecute {
     pub reason: String,
     /// The change wave (per party, counting from 1).
     pub wave: u64,
+    /// `last_seq` of the party state the wave was planned from: every input
+    /// change up to it is covered by this wave. Recovery uses it to tell
+    /// finished planning from interrupted planning (0 in journals written
+    /// before the field existed).
+    #[serde(default)]
+    pub basis_seq: u64,
 }
 
 /// `party.agent.started`.

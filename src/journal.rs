@@ -72,6 +72,9 @@ pub enum JournalError {
     Unsupported(&'static str),
 }
 
+/// Receives snapshot rows: party id and state blob.
+pub type SnapshotVisitor<'a> = &'a mut dyn FnMut(&str, &[u8]) -> Result<(), JournalError>;
+
 /// What a compaction snapshot covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SnapshotMeta {
@@ -121,10 +124,7 @@ pub trait Journal: Send + Sync {
     }
 
     /// Feeds every snapshot row (party id, state blob) to `f`.
-    fn read_snapshots(
-        &self,
-        _f: &mut dyn FnMut(&str, &[u8]) -> Result<(), JournalError>,
-    ) -> Result<(), JournalError> {
+    fn read_snapshots(&self, _f: SnapshotVisitor<'_>) -> Result<(), JournalError> {
         Ok(())
     }
 

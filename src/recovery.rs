@@ -6,12 +6,13 @@
 //! the rule for "interrupted". Pure apart from the journal calls: no
 //! threads of its own (it uses rayon to decode), no clock but for timing.
 //!
-//! A party's planning was interrupted when an input changed after the
-//! trigger of its last finished wave (a wave finishes with
-//! `party.plan.updated`, or the final planner's failure). Its scheduler is
-//! then seeded with the party as that finished wave saw it, so the resumed
-//! wave re-runs every agent the lost wave would have run (at least once) and
-//! none that is unaffected.
+//! A party's planning was interrupted when its latest wave did not finish
+//! (a wave finishes with `party.plan.updated`, or the final planner's
+//! failure), or an input changed after the state its last wave was planned
+//! from (`basis_seq` of the wave's `should_execute`). Its scheduler is then
+//! seeded with exactly the state its last finished wave was planned from, so
+//! the resumed wave runs what the scheduler would have run had it not
+//! stopped (at least once), and nothing when the change affected no agent.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -54,18 +55,19 @@ pub struct Track {
     pub pending: Vec<(String, u64)>,
     /// Highest wave number seen.
     pub wave: u64,
-    /// `seq` of the input change that triggered the latest wave (0: unknown).
-    pub current_trigger: u64,
+    /// `last_seq` of the state the latest wave was planned from (0: unknown).
+    pub current_basis: u64,
     /// Whether the latest wave finished.
     pub current_done: bool,
-    /// `seq` of the trigger of the latest finished wave (0: none).
-    pub done_trigger: u64,
+    /// `last_seq` of the state the latest finished wave was planned from
+    /// (0: none).
+    pub done_basis: u64,
 }
 
 impl Track {
     /// Whether planning was interrupted (see the module docs).
     pub fn interrupted(&self) -> bool {
-        self.last_change > self.done_trigger || (self.wave > 0 && !self.current_done)
+        self.last_change > self.done_basis || (self.wave > 0 && !self.current_done)
     }
 
     fn observe(&mut self, ev: &Event) {
@@ -76,17 +78,25 @@ impl Track {
             }
             Payload::AgentShouldExecute(p) if p.wave > self.wave => {
                 self.wave = p.wave;
-                let trigger = ev.causation_id.as_deref().and_then(|c| {
-                    self.pending
-                        .iter()
-                        .find(|(id, _)| id == c)
-                        .map(|(_, seq)| *seq)
-                });
-                // Unknown trigger: 0, so a resume re-runs everything.
-                self.current_trigger = trigger.unwrap_or(0);
+                // Journals from before `basis_seq`: the triggering change
+                // is a lower bound of what the wave saw.
+                let trigger = || {
+                    ev.causation_id.as_deref().and_then(|c| {
+                        self.pending
+                            .iter()
+                            .find(|(id, _)| id == c)
+                            .map(|(_, seq)| *seq)
+                    })
+                };
+                // Unknown: 0, so a resume re-runs everything.
+                self.current_basis = if p.basis_seq > 0 {
+                    p.basis_seq
+                } else {
+                    trigger().unwrap_or(0)
+                };
                 self.current_done = false;
-                let t = self.current_trigger;
-                self.pending.retain(|(_, seq)| *seq > t);
+                let basis = self.current_basis;
+                self.pending.retain(|(_, seq)| *seq > basis);
             }
             Payload::PlanUpdated(_) => self.finish(),
             Payload::AgentFailed(p) if p.agent_name == AgentName::FinalPlanner => self.finish(),
@@ -97,7 +107,7 @@ impl Track {
     fn finish(&mut self) {
         if !self.current_done {
             self.current_done = true;
-            self.done_trigger = self.current_trigger;
+            self.done_basis = self.current_basis;
         }
     }
 }
@@ -186,9 +196,7 @@ pub fn rebuild(journal: &dyn Journal) -> Result<Rebuilt, RecoveryError> {
                 .collect();
             for row in rows {
                 let row = row?;
-                tracker
-                    .tracks
-                    .insert(row.party.party_id.clone(), row.track);
+                tracker.tracks.insert(row.party.party_id.clone(), row.track);
                 store.restore(row.party);
                 snapshot_parties += 1;
             }
@@ -196,17 +204,18 @@ pub fn rebuild(journal: &dyn Journal) -> Result<Rebuilt, RecoveryError> {
             Ok(())
         };
         let mut failed: Option<RecoveryError> = None;
-        journal.read_snapshots(&mut |party, json| {
-            chunk.push((party.to_string(), json.to_vec()));
-            if chunk.len() >= SNAPSHOT_CHUNK {
-                if let Err(e) = load(&mut chunk) {
-                    failed = Some(e);
-                    return Err(JournalError::Corrupt("snapshot".into()));
+        journal
+            .read_snapshots(&mut |party, json| {
+                chunk.push((party.to_string(), json.to_vec()));
+                if chunk.len() >= SNAPSHOT_CHUNK {
+                    if let Err(e) = load(&mut chunk) {
+                        failed = Some(e);
+                        return Err(JournalError::Corrupt("snapshot".into()));
+                    }
                 }
-            }
-            Ok(())
-        })
-        .map_err(|e| failed.take().unwrap_or(RecoveryError::Journal(e)))?;
+                Ok(())
+            })
+            .map_err(|e| failed.take().unwrap_or(RecoveryError::Journal(e)))?;
         if let Some(e) = failed {
             return Err(e);
         }
@@ -285,11 +294,11 @@ pub fn plan_resume(rebuilt: &Rebuilt, journal: &dyn Journal) -> Result<Recovery,
                 .insert(party.party_id.clone(), (party.clone(), track.wave));
             continue;
         };
-        let before = if track.done_trigger == 0 {
+        let before = if track.done_basis == 0 {
             None
         } else {
             let mut s = Store::new();
-            for e in history.iter().take_while(|e| e.seq <= track.done_trigger) {
+            for e in history.iter().take_while(|e| e.seq <= track.done_basis) {
                 s.apply(e);
             }
             s.party(&party.party_id)
@@ -371,11 +380,10 @@ pub fn party_from_journal(
     let mut s = Store::new();
     if history.is_empty() {
         if let Some(json) = journal.read_snapshot(party_id)? {
-            let row: Row =
-                serde_json::from_slice(&json).map_err(|e| RecoveryError::Snapshot {
-                    party: party_id.to_string(),
-                    reason: e.to_string(),
-                })?;
+            let row: Row = serde_json::from_slice(&json).map_err(|e| RecoveryError::Snapshot {
+                party: party_id.to_string(),
+                reason: e.to_string(),
+            })?;
             return Ok(Some(row.party));
         }
     }

@@ -133,6 +133,18 @@ impl Settle {
         }
     }
 
+    /// A tracker that has seen every event up to `seq` (the journal's end
+    /// at start-up), so waits for older events return at once.
+    fn at(seq: u64) -> Settle {
+        let settle = Settle::default();
+        settle
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .processed_seq = seq;
+        settle
+    }
+
     fn stop(&self) {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         s.stopped = true;
@@ -219,7 +231,15 @@ impl Runtime {
             failures: AtomicU64::new(0),
             timeouts: AtomicU64::new(0),
         });
-        let settle = Arc::new(Settle::default());
+        let settle = Arc::new(Settle::at(bus.applied_seq()));
+        // Resumed parties count as busy from the start, so a wait for them
+        // does not return before the scheduler thread has resumed them.
+        let resuming: Vec<(&str, bool)> = recovery
+            .resume
+            .iter()
+            .map(|r| (r.party_id.as_str(), false))
+            .collect();
+        settle.processed(0, &resuming);
 
         let sched_sub = bus.subscribe(
             AgentName::InputAnalyzer.as_str(),
@@ -352,6 +372,7 @@ fn scheduler_loop(shared: &Shared, settle: &Settle, mut sub: Subscription, recov
     if !recovery.resume.is_empty() {
         let mut drafts = Vec::new();
         let mut touched = Vec::new();
+        let mut resumed = 0;
         for r in &recovery.resume {
             let party = shared
                 .store
@@ -359,13 +380,16 @@ fn scheduler_loop(shared: &Shared, settle: &Settle, mut sub: Subscription, recov
                 .unwrap_or_else(|e| e.into_inner())
                 .party(&r.party_id);
             if let Some(party) = party {
-                drafts.extend(scheduler.resume(&party, &r.cause, r.before.as_deref(), r.waves));
-                touched.push(r.party_id.as_str());
+                let d = scheduler.resume(&party, &r.cause, r.before.as_deref(), r.waves);
+                if !d.is_empty() {
+                    resumed += 1;
+                    drafts.extend(d);
+                }
             }
+            touched.push(r.party_id.as_str());
         }
         log::info!(
-            "resuming interrupted planning of {} parties ({} agent requests)",
-            touched.len(),
+            "resuming interrupted planning of {resumed} parties ({} events)",
             drafts.len()
         );
         if !drafts.is_empty() {

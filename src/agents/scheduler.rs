@@ -118,6 +118,8 @@ struct Planned {
 #[derive(Debug)]
 struct Wave {
     number: u64,
+    /// `last_seq` of the party state the wave was planned from.
+    basis: u64,
     /// Agents to run, with why.
     plan: BTreeMap<AgentName, Planned>,
     /// Stage now running (1..=4).
@@ -207,16 +209,16 @@ impl Scheduler {
     /// The party's schedule, seeded from its restored baseline if it has one.
     fn schedule(&mut self, party_id: &str) -> &mut PartySchedule {
         let (restored, cities) = (&mut self.restored, &self.cities);
-        self.parties
-            .entry(party_id.to_string())
-            .or_insert_with(|| match restored.remove(party_id) {
+        self.parties.entry(party_id.to_string()).or_insert_with(|| {
+            match restored.remove(party_id) {
                 Some((p, waves)) => PartySchedule {
                     last: signatures(&p, cities),
                     waves,
                     ..PartySchedule::default()
                 },
                 None => PartySchedule::default(),
-            })
+            }
+        })
     }
 
     /// Whether the party has no wave running and no change waiting.
@@ -359,6 +361,7 @@ impl Scheduler {
         let theme_before = super::upstream_theme(party).map(str::to_string);
         sched.current = Some(Wave {
             number: sched.waves,
+            basis: party.last_seq,
             plan,
             stage: 0,
             outstanding: BTreeSet::new(),
@@ -467,6 +470,7 @@ impl Scheduler {
                         priority: agent.priority(),
                         reason: p.reason.clone(),
                         wave: wave.number,
+                        basis_seq: wave.basis,
                     }),
                 ));
                 wave.outstanding.insert(agent);

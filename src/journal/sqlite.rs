@@ -16,7 +16,7 @@
 //! - One process per data directory (an exclusive lock on `partybus.lock`);
 //!   read-only openers ([`SqliteJournal::open_read_only`]) need no lock.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,7 +26,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rayon::prelude::*;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
-use super::{CompactReport, Durability, Journal, JournalError, SnapshotMeta};
+use super::{CompactReport, Durability, Journal, JournalError, SnapshotMeta, SnapshotVisitor};
 use crate::event::Event;
 use crate::idempotency::{IdempotencyStore, Stored};
 
@@ -89,8 +89,10 @@ pub struct SqliteJournal {
     writer: Option<Mutex<Connection>>,
     /// The reading connection.
     reader: Mutex<Connection>,
-    /// The data directory's lock, held for the journal's lifetime.
-    _lock: Option<File>,
+    /// The data directory's lock (an SQLite file held in an exclusive
+    /// transaction), held for the journal's lifetime; the OS releases it
+    /// when the process dies.
+    _lock: Option<Mutex<Connection>>,
     /// Events appended past the snapshot (approximate after a restart:
     /// `max(seq) - snapshot seq`).
     since_snapshot: AtomicU64,
@@ -119,24 +121,13 @@ impl SqliteJournal {
     /// given durability, and takes the directory's lock. A foreign or
     /// damaged `partybus.db` is refused untouched.
     pub fn open(dir: &Path, durability: Durability) -> Result<SqliteJournal, JournalError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| storage(format!("cannot create data directory {}: {e}", dir.display())))?;
-        let lock_path = dir.join(LOCK_FILE);
-        let lock_file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| storage(format!("cannot open {}: {e}", lock_path.display())))?;
-        match lock_file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(JournalError::Locked(dir.display().to_string()))
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(storage(format!("cannot lock {}: {e}", lock_path.display())))
-            }
-        }
+        std::fs::create_dir_all(dir).map_err(|e| {
+            storage(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let lock = lock_dir(dir)?;
         let path = dir.join(DB_FILE);
         let existed = check_header(&path)?;
         let foreign = |reason: String| JournalError::Foreign {
@@ -191,7 +182,7 @@ impl SqliteJournal {
             path,
             writer: Some(Mutex::new(conn)),
             reader: Mutex::new(reader),
-            _lock: Some(lock_file),
+            _lock: Some(Mutex::new(lock)),
             since_snapshot: AtomicU64::new(0),
             idem_puts: AtomicU64::new(IDEMPOTENCY_PURGE_EVERY),
         };
@@ -267,6 +258,31 @@ impl SqliteJournal {
     }
 }
 
+/// Takes the data directory's lock: `partybus.lock`, a small SQLite file
+/// kept in an exclusive transaction (portable, and no unsafe code).
+fn lock_dir(dir: &Path) -> Result<Connection, JournalError> {
+    let path = dir.join(LOCK_FILE);
+    let conn = Connection::open(&path)
+        .map_err(|e| storage(format!("cannot open {}: {e}", path.display())))?;
+    conn.busy_timeout(Duration::ZERO).map_err(storage)?;
+    let taken = conn.execute_batch(
+        "PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; \
+         CREATE TABLE IF NOT EXISTS holder (note TEXT);",
+    );
+    match taken {
+        Ok(()) => Ok(conn),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
+        {
+            Err(JournalError::Locked(dir.display().to_string()))
+        }
+        Err(e) => Err(storage(format!("cannot lock {}: {e}", path.display()))),
+    }
+}
+
 /// Checks the first 100 bytes of an existing, non-empty file: the SQLite
 /// magic, our `application_id` and a schema we can read. Returns whether
 /// the file exists with content (false means "create a new journal").
@@ -313,9 +329,7 @@ fn verify(conn: &Connection) -> Result<(), String> {
         .query_row("PRAGMA application_id", [], |r| r.get(0))
         .map_err(|e| format!("unreadable ({e})"))?;
     if app != APPLICATION_ID {
-        return Err(format!(
-            "not a partybus journal (application_id {app:#x})"
-        ));
+        return Err(format!("not a partybus journal (application_id {app:#x})"));
     }
     let tables: i64 = conn
         .query_row(
@@ -461,10 +475,7 @@ impl Journal for SqliteJournal {
         }))
     }
 
-    fn read_snapshots(
-        &self,
-        f: &mut dyn FnMut(&str, &[u8]) -> Result<(), JournalError>,
-    ) -> Result<(), JournalError> {
+    fn read_snapshots(&self, f: SnapshotVisitor<'_>) -> Result<(), JournalError> {
         let conn = lock(&self.reader);
         let mut st = conn
             .prepare("SELECT party_id, json FROM snapshots")
@@ -634,7 +645,7 @@ impl IdempotencyStore for SqliteJournal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Draft, InputAdded, Payload, PartyCreated, SourceType};
+    use crate::event::{Draft, InputAdded, PartyCreated, Payload, SourceType};
 
     fn tmp(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!(
@@ -671,7 +682,8 @@ mod tests {
         let dir = tmp("roundtrip");
         {
             let j = SqliteJournal::open(&dir, Durability::Normal).expect("open");
-            j.append(&[ev(1, "a"), ev(2, "a"), ev(3, "b")]).expect("append");
+            j.append(&[ev(1, "a"), ev(2, "a"), ev(3, "b")])
+                .expect("append");
             j.append(&[]).expect("empty batch");
             j.append(&[ev(4, "b")]).expect("append");
             assert!(matches!(
@@ -703,17 +715,25 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("dir");
         let db = dir.join(DB_FILE);
         std::fs::write(&db, b"hello, not a database at all").expect("write");
-        let err = SqliteJournal::open(&dir, Durability::Normal).err().expect("refused");
+        let err = SqliteJournal::open(&dir, Durability::Normal)
+            .err()
+            .expect("refused");
         assert!(err.to_string().contains(DB_FILE), "{err}");
-        assert_eq!(std::fs::read(&db).expect("read"), b"hello, not a database at all");
+        assert_eq!(
+            std::fs::read(&db).expect("read"),
+            b"hello, not a database at all"
+        );
         // Another application's SQLite database.
         std::fs::remove_file(&db).expect("rm");
         {
             let c = Connection::open(&db).expect("sqlite");
-            c.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);").expect("foreign db");
+            c.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+                .expect("foreign db");
         }
         let before = std::fs::read(&db).expect("read");
-        let err = SqliteJournal::open(&dir, Durability::Normal).err().expect("refused");
+        let err = SqliteJournal::open(&dir, Durability::Normal)
+            .err()
+            .expect("refused");
         assert!(err.to_string().contains("not a partybus journal"), "{err}");
         assert_eq!(std::fs::read(&db).expect("read"), before);
         let _ = std::fs::remove_dir_all(&dir);
@@ -723,7 +743,8 @@ mod tests {
     fn snapshots_replace_and_purge() {
         let dir = tmp("snap");
         let j = SqliteJournal::open(&dir, Durability::Normal).expect("open");
-        j.append(&[ev(1, "a"), ev(2, "a"), ev(3, "gone"), ev(4, "gone")]).expect("append");
+        j.append(&[ev(1, "a"), ev(2, "a"), ev(3, "gone"), ev(4, "gone")])
+            .expect("append");
         let meta = SnapshotMeta {
             seq: 4,
             events_applied: 4,

@@ -379,6 +379,7 @@ mod tests {
                 priority: 1,
                 reason: String::new(),
                 wave: 1,
+                basis_seq: 0,
             }),
         );
         assert!(encode_event(&e).is_none());

@@ -1,0 +1,787 @@
+//! Durability of the SQLite journal: `kill -9` of the built binary in the
+//! middle of concurrent writes, replay equivalence after a restart,
+//! resumption of interrupted planning, idempotent retries across restarts,
+//! compaction (then restart, then equivalence, and deleted parties gone from
+//! the file), and refusal of foreign or corrupt files.
+//!
+//! Loopback only; every loop is bounded in count and time.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use partybus::app::{NewInput, NewParty};
+use partybus::event::{Draft, InputAdded, Payload, SourceType};
+use partybus::journal::{Durability, Journal, SqliteJournal, DB_FILE};
+use partybus::server::{serve, AuthMode, ServerConfig};
+use partybus::{App, Config};
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_partybus");
+const API: &str = "/api/v1/event-driven";
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let d = std::env::temp_dir().join(format!(
+            "partybus-durability-{name}-{}-{}",
+            std::process::id(),
+            partybus::event::new_input_id()
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("temp dir");
+        TempDir(d)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+// ---- the binary -------------------------------------------------------------
+
+struct Served {
+    child: Child,
+    addr: SocketAddr,
+    log: mpsc::Receiver<String>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_serve(dir: &Path, extra: &[&str]) -> Served {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--port", "0", "--auth", "off", "--workers", "8"])
+        .arg("--data-dir")
+        .arg(dir)
+        .args(extra)
+        .env_remove("PARTYBUS_EPHEMERAL")
+        .env_remove("PARTYBUS_DURABILITY")
+        .env("LOG_LEVEL", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + WAIT;
+    let addr: SocketAddr = loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("serve logs its address");
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest
+                .split_whitespace()
+                .next()
+                .and_then(|a| a.parse().ok())
+                .expect("address");
+        }
+    };
+    while try_call(addr, "GET", "/readyz", None, &[])
+        .map(|r| r.0)
+        .ok()
+        != Some(200)
+    {
+        assert!(Instant::now() < deadline, "not ready in time");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Served {
+        child,
+        addr,
+        log: rx,
+    }
+}
+
+/// One request over a fresh connection; `Err` when the server is gone.
+fn try_call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    headers: &[(&str, &str)],
+) -> Result<(u16, Vec<u8>), std::io::Error> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() {
+        head.push_str("Content-Type: application/json\r\n");
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    s.write_all(head.as_bytes())?;
+    s.write_all(body.as_bytes())?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no status line"))?;
+    let at = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(raw.len(), |p| p + 4);
+    let head = String::from_utf8_lossy(&raw[..at]).to_ascii_lowercase();
+    let mut body = raw[at..].to_vec();
+    if head.contains("transfer-encoding: chunked") {
+        body = dechunk(&body);
+    }
+    Ok((status, body))
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&b[..eol])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
+            .unwrap_or(0);
+        if size == 0 || b.len() < eol + 2 + size {
+            break;
+        }
+        out.extend_from_slice(&b[eol + 2..eol + 2 + size]);
+        b = &b[(eol + 4 + size).min(b.len())..];
+    }
+    out
+}
+
+fn call(addr: SocketAddr, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+    let (status, body) = try_call(addr, method, path, body, &[]).expect("request");
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+// ---- kill -9 ----------------------------------------------------------------
+
+/// Writers add inputs (each one event) and create parties with three initial
+/// inputs (one atomic batch) until the server dies; the test kills it with
+/// SIGKILL at a random moment, restarts it on the same data directory, and
+/// checks that every acknowledged write is there and no batch is partial.
+#[test]
+fn kill_9_during_concurrent_writes_loses_nothing_acknowledged() {
+    let dir = TempDir::new("kill9");
+    let began = Instant::now();
+    const ROUNDS: usize = 5;
+    const WRITERS: usize = 8;
+    let acked_inputs: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let acked_parties: Arc<Mutex<Vec<String>>> = Arc::default();
+    let attempted_parties: Arc<Mutex<Vec<String>>> = Arc::default();
+    for round in 0..ROUNDS {
+        let served = spawn_serve(&dir.0, &["--durability", "normal"]);
+        let addr = served.addr;
+        // Everything acknowledged so far (earlier rounds) is present.
+        verify(addr, &acked_inputs, &acked_parties, &attempted_parties);
+        let (status, _) = call(
+            addr,
+            "POST",
+            &format!("{API}/party"),
+            Some(
+                &json!({"party_id": format!("r{round}"), "initial_inputs": [{"content": "jungle party for 20 kids"}]}),
+            ),
+        );
+        assert_eq!(status, 201);
+        acked_parties.lock().unwrap().push(format!("r{round}"));
+        attempted_parties.lock().unwrap().push(format!("r{round}"));
+        let stop = Arc::new(AtomicBool::new(false));
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let (acked_inputs, acked_parties, attempted) = (
+                    acked_inputs.clone(),
+                    acked_parties.clone(),
+                    attempted_parties.clone(),
+                );
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let deadline = Instant::now() + Duration::from_secs(5);
+                    for n in 0.. {
+                        if stop.load(Ordering::Relaxed) || Instant::now() > deadline {
+                            return;
+                        }
+                        let ok = if n % 10 == 9 {
+                            let party = format!("r{round}w{w}n{n}");
+                            attempted.lock().unwrap().push(party.clone());
+                            let body = json!({"party_id": party, "initial_inputs": [
+                                {"content": "cake", "input_id": "a"},
+                                {"content": "tacos", "input_id": "b"},
+                                {"content": "dj", "input_id": "c"}]});
+                            match try_call(addr, "POST", &format!("{API}/party"), Some(&body), &[]) {
+                                Ok((201, _)) => {
+                                    acked_parties.lock().unwrap().push(party);
+                                    true
+                                }
+                                _ => false,
+                            }
+                        } else {
+                            let id = format!("w{w}n{n}");
+                            let body = json!({"content": format!("input {n} from writer {w}"), "input_id": id});
+                            let path = format!("{API}/party/r{round}/input");
+                            match try_call(addr, "POST", &path, Some(&body), &[]) {
+                                Ok((201, _)) => {
+                                    acked_inputs.lock().unwrap().push((format!("r{round}"), id));
+                                    true
+                                }
+                                _ => false,
+                            }
+                        };
+                        if !ok {
+                            return;
+                        }
+                    }
+                })
+            })
+            .collect();
+        // Kill at a pseudo-random moment while the writers are busy.
+        let nanos = Instant::now().elapsed().subsec_nanos() ^ began.elapsed().subsec_nanos();
+        std::thread::sleep(Duration::from_millis(150 + u64::from(nanos % 350)));
+        drop(served); // SIGKILL
+        stop.store(true, Ordering::Relaxed);
+        for w in writers {
+            w.join().expect("writer");
+        }
+    }
+    let served = spawn_serve(&dir.0, &[]);
+    verify(
+        served.addr,
+        &acked_inputs,
+        &acked_parties,
+        &attempted_parties,
+    );
+    let n = acked_inputs.lock().unwrap().len();
+    assert!(n > 50, "the writers got only {n} acknowledgements");
+    assert!(
+        began.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        began.elapsed()
+    );
+}
+
+fn verify(
+    addr: SocketAddr,
+    acked_inputs: &Mutex<Vec<(String, String)>>,
+    acked_parties: &Mutex<Vec<String>>,
+    attempted_parties: &Mutex<Vec<String>>,
+) {
+    let mut present: BTreeMap<String, HashSet<String>> = BTreeMap::new();
+    for party in attempted_parties.lock().unwrap().iter() {
+        let (status, v) = call(addr, "GET", &format!("{API}/party/{party}/status"), None);
+        if status == 404 {
+            assert!(
+                !acked_parties.lock().unwrap().contains(party),
+                "acknowledged party {party} is lost"
+            );
+            continue;
+        }
+        assert_eq!(status, 200, "{v}");
+        let inputs: HashSet<String> = v["party"]["inputs"]
+            .as_array()
+            .expect("inputs")
+            .iter()
+            .map(|i| i["input_id"].as_str().unwrap_or_default().to_string())
+            .collect();
+        if party.contains('w') {
+            // A creation is one batch: all three initial inputs or nothing.
+            let want: HashSet<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+            assert_eq!(inputs, want, "party {party} is half-applied");
+        }
+        // The party's log and its state agree: one version per event.
+        let (_, ev) = call(
+            addr,
+            "GET",
+            &format!("{API}/party/{party}/events?limit=1000"),
+            None,
+        );
+        let seqs: Vec<u64> = ev["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .filter_map(|e| e["seq"].as_u64())
+            .collect();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{party}: {seqs:?}");
+        if !ev["has_more"].as_bool().unwrap_or(true) {
+            // Agents may still be running: count what the status saw.
+            let last = v["party"]["last_seq"].as_u64().unwrap_or(0);
+            let seen = seqs.iter().filter(|s| **s <= last).count() as u64;
+            assert_eq!(v["party"]["version"].as_u64(), Some(seen), "{party}");
+        }
+        present.insert(party.clone(), inputs);
+    }
+    for (party, id) in acked_inputs.lock().unwrap().iter() {
+        assert!(
+            present.get(party).is_some_and(|ids| ids.contains(id)),
+            "acknowledged input {id} of {party} is lost"
+        );
+    }
+}
+
+// ---- in process ---------------------------------------------------------------
+
+fn sqlite_app(dir: &Path) -> App {
+    let journal = SqliteJournal::open(dir, Durability::Normal).expect("journal");
+    App::start_new(Config {
+        journal: Arc::new(journal),
+        compact_threshold: None,
+        ..Config::default()
+    })
+    .expect("app starts")
+}
+
+fn input(text: &str) -> NewInput {
+    NewInput {
+        content: text.to_string(),
+        ..NewInput::default()
+    }
+}
+
+/// Every party as JSON plus the store statistics.
+fn state(app: &App) -> (BTreeMap<String, Value>, Value) {
+    let stats = app.stats().expect("stats");
+    let mut parties = BTreeMap::new();
+    for id in ["jungle", "space", "pirates", "gone", "late"] {
+        if let Some(p) = app.party(id) {
+            parties.insert(id.to_string(), serde_json::to_value(&*p).expect("json"));
+        }
+    }
+    (parties, serde_json::to_value(stats).expect("json"))
+}
+
+fn plan_some_parties(app: &App) {
+    for (id, texts) in [
+        (
+            "jungle",
+            vec!["jungle theme party for 75 guests", "chocolate cake"],
+        ),
+        (
+            "space",
+            vec!["space party for 20 kids in Austin", "budget $1500"],
+        ),
+        (
+            "pirates",
+            vec!["pirate party", "tacos for everyone", "a dj"],
+        ),
+        ("gone", vec!["secret-marker-7f3a9 princess party"]),
+    ] {
+        let ack = app
+            .create_party(
+                NewParty {
+                    party_id: Some(id.to_string()),
+                    initial_inputs: texts.into_iter().map(input).collect(),
+                    ..NewParty::default()
+                },
+                None,
+            )
+            .expect("create");
+        assert!(app.wait_settled(id, ack.seq, WAIT), "{id} settles");
+    }
+    let ack = app
+        .add_input("jungle", input("outdoor venue please"), None, None)
+        .expect("add");
+    assert!(app.wait_settled("jungle", ack.seq, WAIT));
+}
+
+fn completed_runs(app: &App, party: &str) -> usize {
+    app.events(party, 0, 100_000)
+        .expect("events")
+        .iter()
+        .filter(|e| matches!(e.payload, Payload::AgentCompleted(_)))
+        .count()
+}
+
+#[test]
+fn a_restart_replays_to_the_same_state_without_rerunning_agents() {
+    let dir = TempDir::new("equivalence");
+    let app = sqlite_app(&dir.0);
+    plan_some_parties(&app);
+    let before = state(&app);
+    let runs = completed_runs(&app, "jungle");
+    let last = app.stats().expect("stats").last_seq;
+    app.stop();
+    drop(app);
+
+    let app = sqlite_app(&dir.0);
+    assert!(state(&app) == before, "state after the restart differs");
+    // No agent ran again: nothing new was journaled.
+    assert!(app.wait_settled("jungle", last, WAIT));
+    assert_eq!(app.stats().expect("stats").last_seq, last);
+    assert_eq!(completed_runs(&app, "jungle"), runs);
+    // And planning goes on from there: a new input runs only what it affects.
+    let ack = app
+        .add_input("jungle", input("vegan cupcakes too"), None, None)
+        .expect("add");
+    assert!(app.wait_settled("jungle", ack.seq, WAIT));
+    let ran: Vec<String> = app
+        .events("jungle", ack.seq, 1000)
+        .expect("events")
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Payload::AgentShouldExecute(p) => Some(p.agent_name.as_str().to_string()),
+            _ => None,
+        })
+        .collect();
+    assert!(!ran.contains(&"venue_agent".to_string()), "{ran:?}");
+    assert!(ran.contains(&"cake_agent".to_string()), "{ran:?}");
+}
+
+#[test]
+fn planning_interrupted_by_a_crash_is_resumed_after_the_restart() {
+    let dir = TempDir::new("resume");
+    let app = sqlite_app(&dir.0);
+    plan_some_parties(&app);
+    let theme_runs = |app: &App| {
+        app.events("space", 0, 100_000)
+            .expect("events")
+            .iter()
+            .filter(|e| {
+                matches!(&e.payload, Payload::AgentCompleted(c) if c.agent_name.as_str() == "theme_agent")
+            })
+            .count()
+    };
+    let themes = theme_runs(&app);
+    let last = app.stats().expect("stats").last_seq;
+    app.stop();
+    drop(app);
+    // The crash: an input was committed, and nothing after it.
+    {
+        let journal = SqliteJournal::open(&dir.0, Durability::Normal).expect("journal");
+        let draft = Draft::command(
+            "space",
+            "corr_crash",
+            Payload::InputAdded(InputAdded {
+                input_id: "crash-1".into(),
+                content: "we need a chocolate cake".into(),
+                source_type: SourceType::Text,
+                tags: vec![],
+                added_by: "user".into(),
+                metadata: Default::default(),
+                image_url: None,
+            }),
+        );
+        let ev = draft.stamp(last + 1, partybus::event::now_rfc3339());
+        journal.append(&[Arc::new(ev)]).expect("append");
+    }
+    let app = sqlite_app(&dir.0);
+    assert!(
+        app.wait_settled("space", last + 1, WAIT),
+        "resumed wave settles"
+    );
+    let p = app.party("space").expect("party");
+    let cake = p
+        .agents
+        .iter()
+        .find(|(a, _)| a.as_str() == "cake_agent")
+        .map(|(_, s)| s.status);
+    assert_eq!(
+        cake.map(|s| s.as_str()),
+        Some("completed"),
+        "the cake agent ran"
+    );
+    let plan = p.final_plan.as_ref().expect("plan");
+    assert!(!plan.missing_agents.contains(&"cake_agent".to_string()));
+    assert_eq!(theme_runs(&app), themes, "the theme agent is not affected");
+    // Another restart resumes nothing more.
+    let last = app.stats().expect("stats").last_seq;
+    app.stop();
+    drop(app);
+    let app = sqlite_app(&dir.0);
+    assert!(app.wait_settled("space", last, WAIT));
+    assert_eq!(app.stats().expect("stats").last_seq, last);
+}
+
+#[test]
+fn compaction_then_restart_is_equivalent_and_deleted_parties_are_gone() {
+    let dir = TempDir::new("compact");
+    let app = sqlite_app(&dir.0);
+    plan_some_parties(&app);
+    let ack = app.delete_party("gone", None, None).expect("delete");
+    assert!(app.wait_settled("gone", ack.seq, WAIT));
+    let report = app.compact().expect("compact");
+    assert_eq!(report.parties, 3);
+    assert!(report.events_deleted >= 5, "{report:?}");
+    // Events after the snapshot are replayed on top of it.
+    let ack = app
+        .create_party(
+            NewParty {
+                party_id: Some("late".into()),
+                initial_inputs: vec![input("dinosaur party")],
+                ..NewParty::default()
+            },
+            None,
+        )
+        .expect("create");
+    assert!(app.wait_settled("late", ack.seq, WAIT));
+    let ack = app
+        .add_input("pirates", input("budget around $900"), None, None)
+        .expect("add");
+    assert!(app.wait_settled("pirates", ack.seq, WAIT));
+    let before = state(&app);
+    app.stop();
+    drop(app);
+
+    // A delete is a delete: nothing of the party is left in the files.
+    for name in [DB_FILE.to_string(), format!("{DB_FILE}-wal")] {
+        if let Ok(bytes) = std::fs::read(dir.0.join(&name)) {
+            assert!(
+                !bytes.windows(19).any(|w| w == b"secret-marker-7f3a9"),
+                "{name} still holds the deleted party"
+            );
+        }
+    }
+    let app = sqlite_app(&dir.0);
+    assert_eq!(state(&app), before, "state after compaction and restart");
+    assert!(app.party("gone").is_none());
+    assert!(app.events("gone", 0, 100).expect("events").is_empty());
+    // Compacting again, offline, gives the same state too.
+    app.stop();
+    drop(app);
+    let out = Command::new(BIN)
+        .args(["compact", "--data-dir"])
+        .arg(&dir.0)
+        .output()
+        .expect("run compact");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let app = sqlite_app(&dir.0);
+    assert_eq!(state(&app), before, "state after the second compaction");
+}
+
+fn server_on(dir: &Path) -> (Arc<App>, partybus::server::ServerHandle) {
+    let app = Arc::new(sqlite_app(dir));
+    let handle = serve(
+        app.clone(),
+        ServerConfig {
+            workers: 2,
+            auth: AuthMode::Off,
+            ..ServerConfig::default()
+        },
+    )
+    .expect("serve");
+    (app, handle)
+}
+
+#[test]
+fn idempotent_retries_return_the_original_response_even_after_a_restart() {
+    let dir = TempDir::new("idempotency");
+    let (app, handle) = server_on(&dir.0);
+    let addr = handle.local_addr();
+    let key = [("Idempotency-Key", "create-1")];
+    let body = json!({"initial_inputs": [{"content": "robot party"}]});
+    let first = try_call(addr, "POST", &format!("{API}/party"), Some(&body), &key).expect("post");
+    assert_eq!(first.0, 201);
+    let again = try_call(addr, "POST", &format!("{API}/party"), Some(&body), &key).expect("post");
+    assert_eq!(again, first, "the retry gets the original response");
+    let party: Value = serde_json::from_slice(&first.1).expect("json");
+    let party = party["party_id"].as_str().expect("id").to_string();
+    assert_eq!(app.stats().expect("stats").total_parties, 1);
+
+    let path = format!("{API}/party/{party}/input");
+    let add = json!({"content": "laser tag"});
+    let ikey = [("Idempotency-Key", "input-1")];
+    let a = try_call(addr, "POST", &path, Some(&add), &ikey).expect("post");
+    let b = try_call(addr, "POST", &path, Some(&add), &ikey).expect("post");
+    assert_eq!((a.0, &a.1), (b.0, &b.1));
+    assert_eq!(app.party(&party).expect("party").inputs.len(), 2);
+    // The same key on another route is a client error, and changes nothing.
+    let other = try_call(addr, "POST", &path, Some(&add), &key).expect("post");
+    assert_eq!(other.0, 422);
+    assert_eq!(app.party(&party).expect("party").inputs.len(), 2);
+    let bad = try_call(
+        addr,
+        "POST",
+        &path,
+        Some(&add),
+        &[("Idempotency-Key", "a b")],
+    );
+    assert_eq!(bad.expect("post").0, 422);
+    handle.shutdown();
+    app.stop();
+    let deadline = Instant::now() + WAIT;
+    while Arc::strong_count(&app) > 1 {
+        assert!(Instant::now() < deadline, "the server still holds the app");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(app);
+
+    // Keys are persisted: a retry after a restart still gets the original.
+    let (app, handle) = server_on(&dir.0);
+    let addr = handle.local_addr();
+    let c = try_call(addr, "POST", &path, Some(&add), &ikey).expect("post");
+    assert_eq!((c.0, &c.1), (a.0, &a.1));
+    let again = try_call(addr, "POST", &format!("{API}/party"), Some(&body), &key).expect("post");
+    assert_eq!(again, first);
+    assert_eq!(app.stats().expect("stats").total_parties, 1);
+    assert_eq!(app.party(&party).expect("party").inputs.len(), 2);
+    handle.shutdown();
+    app.stop();
+}
+
+#[test]
+fn export_and_events_commands_read_the_data_directory() {
+    let dir = TempDir::new("export");
+    let app = sqlite_app(&dir.0);
+    plan_some_parties(&app);
+    app.stop();
+    drop(app);
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .arg("--data-dir")
+            .arg(&dir.0)
+            .output()
+            .expect("run")
+    };
+    let out = run(&["export", "--party", "jungle"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["party_id"], "jungle");
+    assert!(v["budget"].as_array().is_some_and(|b| !b.is_empty()), "{v}");
+    assert!(
+        v["checklist"].as_array().is_some_and(|c| !c.is_empty()),
+        "{v}"
+    );
+    let out = run(&["export", "--party", "jungle", "--format", "csv"]);
+    assert!(out.status.success());
+    let csv = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        csv.starts_with("section,category,item,min,max,done,note\r\n"),
+        "{csv}"
+    );
+    assert!(csv.contains("\r\nbudget,total,"), "{csv}");
+    assert!(csv.contains("\r\nchecklist,"), "{csv}");
+    let out = run(&["events", "--party", "jungle"]);
+    assert!(out.status.success());
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(lines[0]["event_type"], "party.created");
+    assert!(lines
+        .windows(2)
+        .all(|w| w[0]["seq"].as_u64() < w[1]["seq"].as_u64()));
+    let out = run(&["export", "--party", "nobody"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nobody"));
+}
+
+#[test]
+fn a_foreign_or_corrupt_file_is_refused_and_left_untouched() {
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "garbage",
+            b"this is not a database, it is a shopping list\n".repeat(40),
+        ),
+        ("foreign", {
+            let d = TempDir::new("foreign-src");
+            let path = d.0.join("other.db");
+            let c = rusqlite::Connection::open(&path).expect("sqlite");
+            c.execute_batch("CREATE TABLE invoices (id INTEGER, total REAL); INSERT INTO invoices VALUES (1, 9.5);")
+                .expect("foreign db");
+            drop(c);
+            std::fs::read(&path).expect("bytes")
+        }),
+        ("truncated", {
+            // A real journal whose header page was cut short.
+            let d = TempDir::new("trunc-src");
+            drop(SqliteJournal::open(&d.0, Durability::Normal).expect("journal"));
+            let mut bytes = std::fs::read(d.0.join(DB_FILE)).expect("bytes");
+            bytes.truncate(60);
+            bytes
+        }),
+    ];
+    for (name, bytes) in cases {
+        let dir = TempDir::new(name);
+        let db = dir.0.join(DB_FILE);
+        std::fs::write(&db, &bytes).expect("write");
+        let out = Command::new(BIN)
+            .args(["serve", "--port", "0", "--data-dir"])
+            .arg(&dir.0)
+            .env_remove("PARTYBUS_EPHEMERAL")
+            .env_remove("PARTYBUS_DURABILITY")
+            .output()
+            .expect("run serve");
+        assert!(!out.status.success(), "{name}: serve must refuse");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&db.display().to_string()), "{name}: {err}");
+        assert!(err.contains("refusing"), "{name}: {err}");
+        assert_eq!(
+            std::fs::read(&db).expect("read"),
+            bytes,
+            "{name}: file changed"
+        );
+        assert!(!dir.0.join(format!("{DB_FILE}-wal")).exists(), "{name}");
+    }
+}
+
+#[test]
+fn one_server_per_data_directory() {
+    let dir = TempDir::new("lock");
+    let _first = spawn_serve(&dir.0, &[]);
+    let out = Command::new(BIN)
+        .args(["serve", "--port", "0", "--data-dir"])
+        .arg(&dir.0)
+        .env_remove("PARTYBUS_EPHEMERAL")
+        .output()
+        .expect("run serve");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("in use by another partybus process"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn readyz_and_the_recovery_log() {
+    let dir = TempDir::new("log");
+    let served = spawn_serve(&dir.0, &["--durability", "full"]);
+    let (s, _) = call(
+        served.addr,
+        "POST",
+        &format!("{API}/party"),
+        Some(&json!({"party_id": "x"})),
+    );
+    assert_eq!(s, 201);
+    drop(served);
+    let served = spawn_serve(&dir.0, &[]);
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    while let Ok(l) = served
+        .log
+        .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+    {
+        if l.contains("recovered 1 parties") && l.contains("events replayed") {
+            return;
+        }
+        lines.push(l);
+    }
+    panic!("no recovery line: {lines:?}");
+}
