@@ -1,0 +1,361 @@
+//! Durability benchmarks (a plain `main`, not criterion: each figure is one
+//! timed run over a large data set, which criterion's sampling does not fit).
+//!
+//! - `throughput`: acknowledged `POST .../input` per second over 64
+//!   keep-alive loopback connections, against the real server with the
+//!   SQLite journal, with `--durability normal` and `full`.
+//! - `recovery`: 100,000 planned parties (about 1.1 M real events, copied
+//!   from parties the real agents planned) written to a journal; a full
+//!   replay; a compaction; and start-up from the snapshot.
+//!
+//! `cargo bench --bench durability [-- throughput|recovery]`. Data lives in
+//! a temporary directory that is removed afterwards.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use partybus::app::{NewInput, NewParty};
+use partybus::event::{Event, Payload};
+use partybus::journal::{Durability, Journal, MemoryJournal, SqliteJournal};
+use partybus::server::{serve, AuthMode, ServerConfig};
+use partybus::{App, Config};
+
+const API: &str = "/api/v1/event-driven";
+const CONNECTIONS: usize = 64;
+const WARMUP: Duration = Duration::from_secs(1);
+const MEASURE: Duration = Duration::from_secs(5);
+const PARTIES: usize = 100_000;
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "partybus-bench-{name}-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn main() {
+    let which: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let run = |name: &str| which.is_empty() || which.iter().any(|w| name.contains(w.as_str()));
+    println!(
+        "machine: {} cores (shared), partybus {}",
+        std::thread::available_parallelism().map_or(1, usize::from),
+        env!("CARGO_PKG_VERSION")
+    );
+    if run("throughput") {
+        for durability in [Durability::Normal, Durability::Full] {
+            throughput(durability);
+        }
+    }
+    if run("recovery") {
+        recovery();
+    }
+}
+
+// ---- throughput ---------------------------------------------------------------
+
+/// A keep-alive HTTP/1.1 connection.
+struct Conn {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Conn {
+    fn open(addr: SocketAddr) -> Conn {
+        let s = TcpStream::connect(addr).expect("connect");
+        s.set_nodelay(true).expect("nodelay");
+        Conn {
+            reader: BufReader::new(s.try_clone().expect("clone")),
+            writer: s,
+        }
+    }
+
+    /// Sends a POST with a JSON body; returns the status.
+    fn post(&mut self, path: &str, body: &str) -> u16 {
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        self.writer.write_all(req.as_bytes()).expect("write");
+        let mut line = String::new();
+        self.reader.read_line(&mut line).expect("status line");
+        let status = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let mut len = 0;
+        let mut chunked = false;
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line).expect("header");
+            let l = line.trim_end().to_ascii_lowercase();
+            if l.is_empty() {
+                break;
+            }
+            if let Some(v) = l.strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap_or(0);
+            }
+            if l.starts_with("transfer-encoding:") && l.contains("chunked") {
+                chunked = true;
+            }
+        }
+        if chunked {
+            loop {
+                line.clear();
+                self.reader.read_line(&mut line).expect("chunk size");
+                let n = usize::from_str_radix(line.trim(), 16).unwrap_or(0);
+                let mut buf = vec![0; n + 2];
+                self.reader.read_exact(&mut buf).expect("chunk");
+                if n == 0 {
+                    break;
+                }
+            }
+        } else {
+            let mut buf = vec![0; len];
+            self.reader.read_exact(&mut buf).expect("body");
+        }
+        status
+    }
+}
+
+fn throughput(durability: Durability) {
+    let dir = temp_dir(&format!("tp-{}", durability.as_str()));
+    let journal = SqliteJournal::open(&dir, durability).expect("journal");
+    let app = Arc::new(
+        App::start_new(Config {
+            journal: Arc::new(journal),
+            compact_threshold: None,
+            ..Config::default()
+        })
+        .expect("app"),
+    );
+    let server = serve(
+        app.clone(),
+        ServerConfig {
+            workers: CONNECTIONS,
+            auth: AuthMode::Off,
+            ..ServerConfig::default()
+        },
+    )
+    .expect("serve");
+    let addr = server.local_addr();
+    // One party per connection, planned once (theme, venue, budget, plan).
+    for c in 0..CONNECTIONS {
+        app.create_party(
+            NewParty {
+                party_id: Some(format!("tp{c}")),
+                initial_inputs: vec![NewInput {
+                    content: "jungle theme party for 40 guests".into(),
+                    ..NewInput::default()
+                }],
+                ..NewParty::default()
+            },
+            None,
+        )
+        .expect("create");
+    }
+    let acked = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let measuring = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..CONNECTIONS)
+        .map(|c| {
+            let (acked, failed, measuring, stop) =
+                (acked.clone(), failed.clone(), measuring.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut conn = Conn::open(addr);
+                let path = format!("{API}/party/tp{c}/input");
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    // Notes that change no agent's inputs: the figure is the
+                    // write path (validate, commit, apply, answer), not the agents.
+                    let body = format!("{{\"content\": \"note {n} from client {c}\"}}");
+                    let status = conn.post(&path, &body);
+                    if measuring.load(Ordering::Relaxed) {
+                        if status == 201 {
+                            acked.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(WARMUP);
+    measuring.store(true, Ordering::SeqCst);
+    let began = Instant::now();
+    std::thread::sleep(MEASURE);
+    measuring.store(false, Ordering::SeqCst);
+    let elapsed = began.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    for c in clients {
+        let _ = c.join();
+    }
+    let n = acked.load(Ordering::Relaxed);
+    println!(
+        "acknowledged POST .../input, {CONNECTIONS} connections, durability {}: {:.0}/s ({n} in {elapsed:.2?}, {} not 201)",
+        durability.as_str(),
+        n as f64 / elapsed.as_secs_f64(),
+        failed.load(Ordering::Relaxed)
+    );
+    server.shutdown();
+    app.stop();
+    drop(app);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---- recovery -----------------------------------------------------------------
+
+/// Event sequences of parties the real agents planned, one per input set.
+fn templates() -> Vec<Vec<Arc<Event>>> {
+    let journal = Arc::new(MemoryJournal::new());
+    let app = App::start_new(Config {
+        journal: journal.clone(),
+        compact_threshold: None,
+        ..Config::default()
+    })
+    .expect("app");
+    let sets: [&[&str]; 6] = [
+        &["jungle theme party for 75 guests", "chocolate cake, budget around $2000"],
+        &["space party for 20 kids in Austin", "tacos and burritos", "a dj"],
+        &["princess party", "vegan cupcakes", "outdoor venue please"],
+        &["pirate party for 30 guests", "budget $900"],
+        &["dinosaur party", "balloons and a magician", "pizza for everyone"],
+        &["superhero party for 12 kids", "face painting", "budget around $600"],
+    ];
+    let mut out = Vec::new();
+    for (i, set) in sets.iter().enumerate() {
+        let id = format!("tpl{i}");
+        let ack = app
+            .create_party(
+                NewParty {
+                    party_id: Some(id.clone()),
+                    initial_inputs: set
+                        .iter()
+                        .map(|t| NewInput {
+                            content: t.to_string(),
+                            ..NewInput::default()
+                        })
+                        .collect(),
+                    ..NewParty::default()
+                },
+                None,
+            )
+            .expect("create");
+        assert!(app.wait_settled(&id, ack.seq, Duration::from_secs(30)));
+        out.push(app.events(&id, 0, 100_000).expect("events"));
+    }
+    app.stop();
+    out
+}
+
+/// Copies a template's events for party `party`, from `seq` on.
+fn copy(template: &[Arc<Event>], party: &str, seq: &mut u64) -> Vec<Arc<Event>> {
+    let mut ids: HashMap<&str, String> = HashMap::new();
+    let mut seqs: HashMap<u64, u64> = HashMap::new();
+    template
+        .iter()
+        .map(|e| {
+            *seq += 1;
+            let id = format!("evt_{:012x}", *seq);
+            ids.insert(&e.event_id, id.clone());
+            seqs.insert(e.seq, *seq);
+            let mut ev = (**e).clone();
+            ev.event_id = id;
+            ev.seq = *seq;
+            ev.party_id = party.to_string();
+            ev.causation_id = e
+                .causation_id
+                .as_deref()
+                .and_then(|c| ids.get(c).cloned());
+            if let Payload::AgentShouldExecute(p) = &mut ev.payload {
+                p.basis_seq = seqs.get(&p.basis_seq).copied().unwrap_or(0);
+            }
+            Arc::new(ev)
+        })
+        .collect()
+}
+
+fn recovery() {
+    let dir = temp_dir("recovery");
+    let templates = templates();
+    let per_party: usize = templates.iter().map(Vec::len).sum::<usize>() / templates.len();
+    println!(
+        "writing {PARTIES} planned parties (about {} events each) ...",
+        per_party
+    );
+    let began = Instant::now();
+    let mut events_written = 0u64;
+    {
+        let journal = SqliteJournal::open(&dir, Durability::Normal).expect("journal");
+        let mut seq = 0u64;
+        let mut batch = Vec::with_capacity(4096);
+        for p in 0..PARTIES {
+            let party = format!("fp2026{p:08X}");
+            batch.extend(copy(&templates[p % templates.len()], &party, &mut seq));
+            if batch.len() >= 4096 {
+                journal.append(&batch).expect("append");
+                events_written += batch.len() as u64;
+                batch.clear();
+            }
+        }
+        journal.append(&batch).expect("append");
+        events_written += batch.len() as u64;
+    }
+    let size = std::fs::metadata(dir.join(partybus::journal::DB_FILE)).map_or(0, |m| m.len());
+    println!(
+        "wrote {events_written} events ({:.0} MB) in {:.1?}",
+        size as f64 / 1e6,
+        began.elapsed()
+    );
+
+    let journal = SqliteJournal::open(&dir, Durability::Normal).expect("journal");
+    let began = Instant::now();
+    let rebuilt = partybus::recovery::rebuild(&journal).expect("replay");
+    let t = began.elapsed();
+    println!(
+        "replay of {} events into {} parties: {t:.2?} ({:.0} events/s; per 1,000,000 events: {:.2} s)",
+        rebuilt.events_replayed,
+        rebuilt.store.len(),
+        rebuilt.events_replayed as f64 / t.as_secs_f64(),
+        t.as_secs_f64() * 1e6 / rebuilt.events_replayed.max(1) as f64
+    );
+    drop(rebuilt);
+    let began = Instant::now();
+    let report = partybus::recovery::compact(&journal).expect("compact");
+    println!(
+        "compaction: {} party snapshots in {:.2?}",
+        report.parties,
+        began.elapsed()
+    );
+    drop(journal);
+
+    let journal = SqliteJournal::open(&dir, Durability::Normal).expect("journal");
+    let began = Instant::now();
+    let app = App::start_new(Config {
+        journal: Arc::new(journal),
+        compact_threshold: None,
+        ..Config::default()
+    })
+    .expect("app");
+    let t = began.elapsed();
+    println!(
+        "start-up with {} parties after compaction: {t:.2?}",
+        app.stats().expect("stats").total_parties
+    );
+    app.stop();
+    drop(app);
+    let _ = std::fs::remove_dir_all(&dir);
+}
