@@ -27,15 +27,15 @@ use partybus::{App, Config};
 
 const API: &str = "/api/v1/event-driven";
 const CONNECTIONS: usize = 64;
+/// Parties each connection writes to in turn: a real load spreads over many
+/// parties, and the scheduler re-reads a party's inputs on every change.
+const PARTIES_PER_CONNECTION: usize = 16;
 const WARMUP: Duration = Duration::from_secs(1);
 const MEASURE: Duration = Duration::from_secs(5);
 const PARTIES: usize = 100_000;
 
 fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "partybus-bench-{name}-{}",
-        std::process::id()
-    ));
+    let d = std::env::temp_dir().join(format!("partybus-bench-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     d
 }
@@ -52,9 +52,12 @@ fn main() {
         env!("CARGO_PKG_VERSION")
     );
     if run("throughput") {
-        for durability in [Durability::Normal, Durability::Full] {
+        for durability in [Durability::Off, Durability::Normal, Durability::Full] {
             throughput(durability);
         }
+    }
+    if run("append") {
+        append();
     }
     if run("recovery") {
         recovery();
@@ -130,10 +133,22 @@ impl Conn {
 
 fn throughput(durability: Durability) {
     let dir = temp_dir(&format!("tp-{}", durability.as_str()));
-    let journal = SqliteJournal::open(&dir, durability).expect("journal");
+    let inner: Arc<dyn Journal> = if durability == Durability::Off {
+        Arc::new(MemoryJournal::new())
+    } else {
+        Arc::new(SqliteJournal::open(&dir, durability).expect("journal"))
+    };
+    let timed = Arc::new(Timed {
+        inner,
+        commits: AtomicU64::new(0),
+        events: AtomicU64::new(0),
+        nanos: AtomicU64::new(0),
+        max: AtomicU64::new(0),
+    });
+    let journal: Arc<dyn Journal> = timed.clone();
     let app = Arc::new(
         App::start_new(Config {
-            journal: Arc::new(journal),
+            journal,
             compact_threshold: None,
             ..Config::default()
         })
@@ -149,8 +164,8 @@ fn throughput(durability: Durability) {
     )
     .expect("serve");
     let addr = server.local_addr();
-    // One party per connection, planned once (theme, venue, budget, plan).
-    for c in 0..CONNECTIONS {
+    // Parties planned once (theme, venue, budget, plan).
+    for c in 0..CONNECTIONS * PARTIES_PER_CONNECTION {
         app.create_party(
             NewParty {
                 party_id: Some(format!("tp{c}")),
@@ -170,18 +185,25 @@ fn throughput(durability: Durability) {
     let stop = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = (0..CONNECTIONS)
         .map(|c| {
-            let (acked, failed, measuring, stop) =
-                (acked.clone(), failed.clone(), measuring.clone(), stop.clone());
+            let (acked, failed, measuring, stop) = (
+                acked.clone(),
+                failed.clone(),
+                measuring.clone(),
+                stop.clone(),
+            );
             std::thread::spawn(move || {
                 let mut conn = Conn::open(addr);
-                let path = format!("{API}/party/tp{c}/input");
+                let paths: Vec<String> = (0..PARTIES_PER_CONNECTION)
+                    .map(|k| format!("{API}/party/tp{}/input", c * PARTIES_PER_CONNECTION + k))
+                    .collect();
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     n += 1;
+                    let path = &paths[n as usize % PARTIES_PER_CONNECTION];
                     // Notes that change no agent's inputs: the figure is the
                     // write path (validate, commit, apply, answer), not the agents.
                     let body = format!("{{\"content\": \"note {n} from client {c}\"}}");
-                    let status = conn.post(&path, &body);
+                    let status = conn.post(path, &body);
                     if measuring.load(Ordering::Relaxed) {
                         if status == 201 {
                             acked.fetch_add(1, Ordering::Relaxed);
@@ -204,6 +226,13 @@ fn throughput(durability: Durability) {
         let _ = c.join();
     }
     let n = acked.load(Ordering::Relaxed);
+    let commits = timed.commits.load(Ordering::Relaxed).max(1);
+    println!(
+        "  journal: {commits} group commits, {:.1} events each, {:.0} µs each (max {:.1} ms)",
+        timed.events.load(Ordering::Relaxed) as f64 / commits as f64,
+        timed.nanos.load(Ordering::Relaxed) as f64 / commits as f64 / 1e3,
+        timed.max.load(Ordering::Relaxed) as f64 / 1e6
+    );
     println!(
         "acknowledged POST .../input, {CONNECTIONS} connections, durability {}: {:.0}/s ({n} in {elapsed:.2?}, {} not 201)",
         durability.as_str(),
@@ -213,7 +242,77 @@ fn throughput(durability: Durability) {
     server.shutdown();
     app.stop();
     drop(app);
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The journal alone: group commits of 64 real events.
+fn append() {
+    let templates = templates();
+    for durability in [Durability::Normal, Durability::Full] {
+        let dir = temp_dir(&format!("append-{}", durability.as_str()));
+        let journal = SqliteJournal::open(&dir, durability).expect("journal");
+        let mut seq = 0;
+        let mut events = Vec::new();
+        for p in 0..2_000 {
+            events.extend(copy(
+                &templates[p % templates.len()],
+                &format!("ap{p}"),
+                &mut seq,
+            ));
+        }
+        let began = Instant::now();
+        for chunk in events.chunks(64) {
+            journal.append(chunk).expect("append");
+        }
+        let t = began.elapsed();
+        println!(
+            "journal append, batches of 64, durability {}: {:.0} events/s, {:.0} commits/s",
+            durability.as_str(),
+            events.len() as f64 / t.as_secs_f64(),
+            events.len() as f64 / 64.0 / t.as_secs_f64()
+        );
+        drop(journal);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// Counts and times appends.
+struct Timed {
+    inner: Arc<dyn Journal>,
+    commits: AtomicU64,
+    events: AtomicU64,
+    nanos: AtomicU64,
+    max: AtomicU64,
+}
+
+impl Journal for Timed {
+    fn append(&self, events: &[Arc<Event>]) -> Result<(), partybus::journal::JournalError> {
+        let began = Instant::now();
+        let r = self.inner.append(events);
+        let ns = began.elapsed().as_nanos() as u64;
+        self.nanos.fetch_add(ns, Ordering::Relaxed);
+        self.max.fetch_max(ns, Ordering::Relaxed);
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.events
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
+        r
+    }
+
+    fn replay(
+        &self,
+        after: u64,
+        f: &mut dyn FnMut(&Arc<Event>),
+    ) -> Result<u64, partybus::journal::JournalError> {
+        self.inner.replay(after, f)
+    }
+
+    fn party_events(
+        &self,
+        party_id: &str,
+        since: u64,
+        limit: usize,
+    ) -> Result<Vec<Arc<Event>>, partybus::journal::JournalError> {
+        self.inner.party_events(party_id, since, limit)
+    }
 }
 
 // ---- recovery -----------------------------------------------------------------
@@ -228,12 +327,27 @@ fn templates() -> Vec<Vec<Arc<Event>>> {
     })
     .expect("app");
     let sets: [&[&str]; 6] = [
-        &["jungle theme party for 75 guests", "chocolate cake, budget around $2000"],
-        &["space party for 20 kids in Austin", "tacos and burritos", "a dj"],
+        &[
+            "jungle theme party for 75 guests",
+            "chocolate cake, budget around $2000",
+        ],
+        &[
+            "space party for 20 kids in Austin",
+            "tacos and burritos",
+            "a dj",
+        ],
         &["princess party", "vegan cupcakes", "outdoor venue please"],
         &["pirate party for 30 guests", "budget $900"],
-        &["dinosaur party", "balloons and a magician", "pizza for everyone"],
-        &["superhero party for 12 kids", "face painting", "budget around $600"],
+        &[
+            "dinosaur party",
+            "balloons and a magician",
+            "pizza for everyone",
+        ],
+        &[
+            "superhero party for 12 kids",
+            "face painting",
+            "budget around $600",
+        ],
     ];
     let mut out = Vec::new();
     for (i, set) in sets.iter().enumerate() {
@@ -276,10 +390,7 @@ fn copy(template: &[Arc<Event>], party: &str, seq: &mut u64) -> Vec<Arc<Event>> 
             ev.event_id = id;
             ev.seq = *seq;
             ev.party_id = party.to_string();
-            ev.causation_id = e
-                .causation_id
-                .as_deref()
-                .and_then(|c| ids.get(c).cloned());
+            ev.causation_id = e.causation_id.as_deref().and_then(|c| ids.get(c).cloned());
             if let Payload::AgentShouldExecute(p) = &mut ev.payload {
                 p.basis_seq = seqs.get(&p.basis_seq).copied().unwrap_or(0);
             }
@@ -289,7 +400,21 @@ fn copy(template: &[Arc<Event>], party: &str, seq: &mut u64) -> Vec<Arc<Event>> 
 }
 
 fn recovery() {
-    let dir = temp_dir("recovery");
+    // PARTYBUS_BENCH_DIR keeps the data set between runs (for profiling).
+    let keep = std::env::var_os("PARTYBUS_BENCH_DIR").map(PathBuf::from);
+    let dir = keep.clone().unwrap_or_else(|| temp_dir("recovery"));
+    if keep.is_some() && dir.join(partybus::journal::DB_FILE).exists() {
+        println!("reusing {}", dir.display());
+    } else {
+        write_parties(&dir);
+    }
+    replay_compact_start(&dir);
+    if keep.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+fn write_parties(dir: &std::path::Path) {
     let templates = templates();
     let per_party: usize = templates.iter().map(Vec::len).sum::<usize>() / templates.len();
     println!(
@@ -299,7 +424,7 @@ fn recovery() {
     let began = Instant::now();
     let mut events_written = 0u64;
     {
-        let journal = SqliteJournal::open(&dir, Durability::Normal).expect("journal");
+        let journal = SqliteJournal::open(dir, Durability::Normal).expect("journal");
         let mut seq = 0u64;
         let mut batch = Vec::with_capacity(4096);
         for p in 0..PARTIES {
@@ -320,8 +445,15 @@ fn recovery() {
         size as f64 / 1e6,
         began.elapsed()
     );
+}
 
-    let journal = SqliteJournal::open(&dir, Durability::Normal).expect("journal");
+fn replay_compact_start(dir: &std::path::Path) {
+    let journal = SqliteJournal::open(dir, Durability::Normal).expect("journal");
+    if journal.snapshot_meta().expect("meta").is_some() {
+        println!(
+            "(the data set is compacted already: the replay covers what follows the snapshot)"
+        );
+    }
     let began = Instant::now();
     let rebuilt = partybus::recovery::rebuild(&journal).expect("replay");
     let t = began.elapsed();
@@ -333,6 +465,9 @@ fn recovery() {
         t.as_secs_f64() * 1e6 / rebuilt.events_replayed.max(1) as f64
     );
     drop(rebuilt);
+    if std::env::var_os("PARTYBUS_BENCH_NO_COMPACT").is_some() {
+        return;
+    }
     let began = Instant::now();
     let report = partybus::recovery::compact(&journal).expect("compact");
     println!(
@@ -342,7 +477,7 @@ fn recovery() {
     );
     drop(journal);
 
-    let journal = SqliteJournal::open(&dir, Durability::Normal).expect("journal");
+    let journal = SqliteJournal::open(dir, Durability::Normal).expect("journal");
     let began = Instant::now();
     let app = App::start_new(Config {
         journal: Arc::new(journal),
@@ -357,5 +492,4 @@ fn recovery() {
     );
     app.stop();
     drop(app);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -12,6 +12,7 @@
 //! [`SnapshotMeta::seq`], so start-up replays only what came after. The
 //! journal stores those blobs; it never interprets them.
 
+pub mod codec;
 pub mod sqlite;
 
 use std::collections::HashMap;

@@ -98,6 +98,83 @@ pub struct SqliteJournal {
     since_snapshot: AtomicU64,
     /// Idempotency records stored since the last purge.
     idem_puts: AtomicU64,
+    /// The background checkpointer (writers only); stopped on drop.
+    _checkpointer: Option<Checkpointer>,
+}
+
+/// How often the checkpointer copies the WAL into the database file. Off
+/// the commit path: with SQLite's automatic checkpoints, the committing
+/// connection (the bus dispatcher) would pay for them.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// WAL size (pages) past which a checkpoint also truncates the WAL file.
+const CHECKPOINT_TRUNCATE_PAGES: i64 = 16_384;
+
+/// The `journal-checkpoint` thread: its own connection runs a passive
+/// checkpoint every [`CHECKPOINT_EVERY`] (it never blocks the writer).
+struct Checkpointer {
+    stop: Option<crossbeam_channel::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(path: &Path, durability: Durability) -> Result<Checkpointer, JournalError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(storage)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(storage)?;
+        let sync = if durability == Durability::Full {
+            "FULL"
+        } else {
+            "NORMAL"
+        };
+        conn.execute_batch(&format!("PRAGMA synchronous = {sync};"))
+            .map_err(storage)?;
+        let (tx, rx) = crossbeam_channel::bounded::<()>(0);
+        let name = path.display().to_string();
+        let thread = std::thread::Builder::new()
+            .name("journal-checkpoint".into())
+            .spawn(move || loop {
+                let last = !matches!(
+                    rx.recv_timeout(CHECKPOINT_EVERY),
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout)
+                );
+                let mode = if last { "TRUNCATE" } else { "PASSIVE" };
+                match conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+                    Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                }) {
+                    Ok((wal, _)) if !last && wal > CHECKPOINT_TRUNCATE_PAGES => {
+                        if let Err(e) =
+                            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                        {
+                            log::debug!("{name}: truncating checkpoint deferred: {e}");
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => log::warn!("{name}: checkpoint failed: {e}"),
+                }
+                if last {
+                    return;
+                }
+            })
+            .map_err(storage)?;
+        Ok(Checkpointer {
+            stop: Some(tx),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.take();
+        if let Some(t) = self.thread.take() {
+            if t.join().is_err() {
+                log::error!("the journal checkpointer panicked");
+            }
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -166,7 +243,8 @@ impl SqliteJournal {
             Durability::Normal | Durability::Off => "NORMAL",
         };
         conn.execute_batch(&format!(
-            "PRAGMA synchronous = {sync}; PRAGMA secure_delete = ON; PRAGMA foreign_keys = OFF;"
+            "PRAGMA synchronous = {sync}; PRAGMA secure_delete = ON; PRAGMA foreign_keys = OFF; \
+             PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 0;"
         ))
         .map_err(storage)?;
         conn.execute_batch(SCHEMA).map_err(storage)?;
@@ -178,6 +256,7 @@ impl SqliteJournal {
             .map_err(storage)?;
         }
         let reader = open_reader(&path)?;
+        let checkpointer = Checkpointer::start(&path, durability)?;
         let j = SqliteJournal {
             path,
             writer: Some(Mutex::new(conn)),
@@ -185,6 +264,7 @@ impl SqliteJournal {
             _lock: Some(Mutex::new(lock)),
             since_snapshot: AtomicU64::new(0),
             idem_puts: AtomicU64::new(IDEMPOTENCY_PURGE_EVERY),
+            _checkpointer: Some(checkpointer),
         };
         let (max, snap) = j.max_and_snapshot_seq()?;
         j.since_snapshot
@@ -220,6 +300,7 @@ impl SqliteJournal {
             _lock: None,
             since_snapshot: AtomicU64::new(0),
             idem_puts: AtomicU64::new(0),
+            _checkpointer: None,
         })
     }
 
@@ -369,6 +450,11 @@ fn meta_u64(conn: &Connection, key: &str) -> rusqlite::Result<Option<u64>> {
 
 impl Journal for SqliteJournal {
     fn append(&self, events: &[Arc<Event>]) -> Result<(), JournalError> {
+        let json: Vec<String> = events
+            .iter()
+            .map(|e| serde_json::to_string(&**e))
+            .collect::<Result<_, _>>()
+            .map_err(storage)?;
         let mut conn = self.writer()?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -380,8 +466,7 @@ impl Journal for SqliteJournal {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )
                 .map_err(storage)?;
-            for e in events {
-                let json = serde_json::to_string(&**e).map_err(storage)?;
+            for (e, json) in events.iter().zip(&json) {
                 st.execute(params![
                     to_i64(e.seq)?,
                     e.party_id,
@@ -406,29 +491,85 @@ impl Journal for SqliteJournal {
             .prepare("SELECT json FROM events WHERE seq > ?1 ORDER BY seq")
             .map_err(|e| self.corrupt(e))?;
         let mut rows = st.query([to_i64(after)?]).map_err(|e| self.corrupt(e))?;
-        let mut chunk: Vec<Vec<u8>> = Vec::with_capacity(REPLAY_CHUNK);
-        let mut decode = |chunk: &mut Vec<Vec<u8>>| -> Result<(), JournalError> {
-            let decoded: Result<Vec<Event>, serde_json::Error> = chunk
-                .par_iter()
-                .map(|b| serde_json::from_slice::<Event>(b))
-                .collect();
-            for ev in decoded.map_err(|e| self.corrupt(format!("undecodable event: {e}")))? {
-                f(&Arc::new(ev));
+        // Three stages overlap: this thread reads rows (packed into one
+        // buffer per chunk, no allocation per row) and applies decoded
+        // chunks in order; a `journal-decode` thread decodes each chunk in
+        // parallel (rayon) meanwhile.
+        type Chunk = (Vec<u8>, Vec<usize>);
+        type Decoded = Result<Vec<Event>, serde_json::Error>;
+        std::thread::scope(|scope| -> Result<(), JournalError> {
+            // Owned by this closure: an early return drops them, which
+            // stops the decoder before the scope joins it.
+            let (to_decode, decode_rx) = crossbeam_channel::bounded::<Chunk>(2);
+            let (to_apply, apply_rx) = crossbeam_channel::bounded::<Decoded>(2);
+            std::thread::Builder::new()
+                .name("journal-decode".into())
+                .spawn_scoped(scope, move || {
+                    for (buf, ends) in decode_rx {
+                        let decoded: Decoded = (0..ends.len())
+                            .into_par_iter()
+                            .map(|i| {
+                                let start = if i == 0 { 0 } else { ends[i - 1] };
+                                super::codec::decode(&buf[start..ends[i]])
+                            })
+                            .collect();
+                        if to_apply.send(decoded).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .map_err(storage)?;
+            let mut in_flight = 0usize;
+            let mut apply = |decoded: Decoded| -> Result<(), JournalError> {
+                for ev in decoded.map_err(|e| self.corrupt(format!("undecodable event: {e}")))? {
+                    f(&Arc::new(ev));
+                }
+                Ok(())
+            };
+            let mut buf: Vec<u8> = Vec::with_capacity(REPLAY_CHUNK * 1024);
+            let mut ends: Vec<usize> = Vec::with_capacity(REPLAY_CHUNK);
+            let mut more = true;
+            while more {
+                match rows.next().map_err(|e| self.corrupt(e))? {
+                    Some(row) => {
+                        let bytes = row
+                            .get_ref(0)
+                            .and_then(|v| v.as_bytes().map_err(Into::into))
+                            .map_err(|e| self.corrupt(e))?;
+                        buf.extend_from_slice(bytes);
+                        ends.push(buf.len());
+                        if ends.len() < REPLAY_CHUNK {
+                            continue;
+                        }
+                    }
+                    None => more = false,
+                }
+                if ends.is_empty() {
+                    continue;
+                }
+                let chunk = (
+                    std::mem::replace(&mut buf, Vec::with_capacity(REPLAY_CHUNK * 1024)),
+                    std::mem::replace(&mut ends, Vec::with_capacity(REPLAY_CHUNK)),
+                );
+                if to_decode.send(chunk).is_err() {
+                    return Err(storage("the replay decoder stopped"));
+                }
+                in_flight += 1;
+                // Keep one chunk decoding while the next one is read.
+                if in_flight > 1 {
+                    let decoded = apply_rx
+                        .recv()
+                        .map_err(|_| storage("the replay decoder stopped"))?;
+                    in_flight -= 1;
+                    apply(decoded)?;
+                }
             }
-            chunk.clear();
+            drop(to_decode);
+            for decoded in apply_rx.iter() {
+                apply(decoded)?;
+            }
             Ok(())
-        };
-        while let Some(row) = rows.next().map_err(|e| self.corrupt(e))? {
-            let bytes = row
-                .get_ref(0)
-                .and_then(|v| v.as_bytes().map_err(Into::into))
-                .map_err(|e| self.corrupt(e))?;
-            chunk.push(bytes.to_vec());
-            if chunk.len() >= REPLAY_CHUNK {
-                decode(&mut chunk)?;
-            }
-        }
-        decode(&mut chunk)?;
+        })?;
         Ok(max.max(snap))
     }
 
@@ -455,7 +596,7 @@ impl Journal for SqliteJournal {
         let mut out = Vec::new();
         for row in rows {
             let bytes = row.map_err(|e| self.corrupt(e))?;
-            let ev: Event = serde_json::from_slice(&bytes)
+            let ev = super::codec::decode(&bytes)
                 .map_err(|e| self.corrupt(format!("undecodable event: {e}")))?;
             out.push(Arc::new(ev));
         }

@@ -1,0 +1,169 @@
+//! Decoding stored events fast. The event's serde shape (a flattened,
+//! adjacently tagged payload; untagged agent results) makes the derived
+//! decoder buffer every event two or three times and try result variants in
+//! turn. Replay decodes millions, so this reads the envelope with the
+//! payload left raw, then decodes the payload as the type its `event_type`
+//! (and, for results, its `agent_name`) names. Same values, one pass.
+//!
+//! Owns decoding only; encoding is the derived `Serialize` (the stored JSON
+//! is the event's wire JSON, readable with `json_extract`).
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::domain::{AgentName, AgentOutput};
+use crate::event::{AgentCompleted, Event, Payload, Topic};
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    event_id: String,
+    seq: u64,
+    party_id: String,
+    timestamp: String,
+    correlation_id: String,
+    causation_id: Option<String>,
+    source: String,
+    #[serde(borrow)]
+    event_type: Cow<'a, str>,
+    #[serde(borrow)]
+    payload: &'a RawValue,
+}
+
+#[derive(Deserialize)]
+struct Completed<'a> {
+    agent_name: AgentName,
+    execution_id: String,
+    #[serde(borrow)]
+    result: &'a RawValue,
+    confidence: f64,
+    execution_time_ms: f64,
+}
+
+fn unknown(topic: &str) -> serde_json::Error {
+    serde::de::Error::custom(format!("unknown event_type {topic:?}"))
+}
+
+/// Decodes one stored event (the JSON [`Event`] serialises to).
+pub fn decode(bytes: &[u8]) -> Result<Event, serde_json::Error> {
+    use serde_json::from_str;
+    let env: Envelope<'_> = serde_json::from_slice(bytes)?;
+    let p = env.payload.get();
+    let topic = Topic::parse(&env.event_type).ok_or_else(|| unknown(&env.event_type))?;
+    let payload = match topic {
+        Topic::PartyCreated => Payload::PartyCreated(from_str(p)?),
+        Topic::PartyDeleted => Payload::PartyDeleted(from_str(p)?),
+        Topic::InputAdded => Payload::InputAdded(from_str(p)?),
+        Topic::InputRemoved => Payload::InputRemoved(from_str(p)?),
+        Topic::AgentShouldExecute => Payload::AgentShouldExecute(from_str(p)?),
+        Topic::AgentStarted => Payload::AgentStarted(from_str(p)?),
+        Topic::AgentFailed => Payload::AgentFailed(from_str(p)?),
+        Topic::AgentDataRemoved => Payload::AgentDataRemoved(from_str(p)?),
+        Topic::BudgetUpdated => Payload::BudgetUpdated(from_str(p)?),
+        Topic::PlanUpdated => Payload::PlanUpdated(from_str(p)?),
+        Topic::AgentCompleted => {
+            let c: Completed<'_> = from_str(p)?;
+            let r = c.result.get();
+            let result = match c.agent_name {
+                AgentName::Theme => AgentOutput::Theme(from_str(r)?),
+                AgentName::Venue => AgentOutput::Venue(from_str(r)?),
+                AgentName::Cake => AgentOutput::Cake(from_str(r)?),
+                AgentName::Catering => AgentOutput::Catering(from_str(r)?),
+                AgentName::Vendor => AgentOutput::Vendor(from_str(r)?),
+                _ => from_str(r)?,
+            };
+            Payload::AgentCompleted(AgentCompleted {
+                agent_name: c.agent_name,
+                execution_id: c.execution_id,
+                result: Arc::new(result),
+                confidence: c.confidence,
+                execution_time_ms: c.execution_time_ms,
+            })
+        }
+    };
+    Ok(Event {
+        event_id: env.event_id,
+        seq: env.seq,
+        party_id: env.party_id,
+        timestamp: env.timestamp,
+        correlation_id: env.correlation_id,
+        causation_id: env.causation_id,
+        source: env.source,
+        payload,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::{NewInput, NewParty};
+    use crate::{App, Config};
+    use std::time::Duration;
+
+    #[test]
+    fn decodes_every_event_of_real_parties_exactly_as_the_derived_decoder() {
+        let app = App::start_new(Config::default()).expect("app");
+        let mut all = Vec::new();
+        for (i, texts) in [
+            &[
+                "jungle theme party for 75 guests",
+                "chocolate cake, budget around $2000",
+            ][..],
+            &[
+                "tacos and burritos for 30",
+                "a dj and balloons",
+                "outdoor venue in Austin",
+            ][..],
+        ]
+        .iter()
+        .enumerate()
+        {
+            let id = format!("codec{i}");
+            let ack = app
+                .create_party(
+                    NewParty {
+                        party_id: Some(id.clone()),
+                        initial_inputs: texts
+                            .iter()
+                            .map(|t| NewInput {
+                                content: t.to_string(),
+                                ..NewInput::default()
+                            })
+                            .collect(),
+                        ..NewParty::default()
+                    },
+                    None,
+                )
+                .expect("create");
+            assert!(app.wait_settled(&id, ack.seq, Duration::from_secs(20)));
+            let first = ack.input_ids[0].clone();
+            let removed = app.remove_input(&id, &first, None, None).expect("remove");
+            assert!(app.wait_settled(&id, removed.seq, Duration::from_secs(20)));
+            app.delete_party(&id, None, None).expect("delete");
+            all.extend(app.events(&id, 0, 10_000).expect("events"));
+        }
+        let failed = crate::event::Draft::command(
+            "codec0",
+            "corr_x",
+            Payload::AgentFailed(crate::event::AgentFailed {
+                agent_name: AgentName::Venue,
+                execution_id: "exec_1".into(),
+                error: "boom \"quoted\"".into(),
+                error_type: crate::event::ErrorType::Timeout,
+                retry_count: 0,
+            }),
+        );
+        all.push(Arc::new(failed.stamp(999, "2026-01-01T00:00:00Z".into())));
+        let topics: std::collections::HashSet<Topic> = all.iter().map(|e| e.topic()).collect();
+        assert_eq!(topics.len(), 11, "{topics:?}");
+        for e in all {
+            let bytes = serde_json::to_vec(&*e).expect("encode");
+            let derived: Event = serde_json::from_slice(&bytes).expect("derived");
+            assert_eq!(decode(&bytes).expect("decode"), derived);
+            assert_eq!(derived, *e);
+        }
+        assert!(decode(br#"{"event_type": "nope"}"#).is_err());
+    }
+}
