@@ -669,6 +669,26 @@ fn planning_page_end_to_end_in_headless_chromium() {
     b.screenshot("05-phone", 1500.0);
     b.viewport(1280, 900, false);
 
+    // Agent updates are announced; the progress bar is exposed as one.
+    assert_eq!(
+        b.eval(
+            "document.getElementById('log').getAttribute('aria-live') === 'polite' \
+                && document.getElementById('completion').getAttribute('role') === 'progressbar'"
+        ),
+        json!(true)
+    );
+
+    // Delete (two clicks): the page stops editing and reconnecting.
+    b.click("#delete-party");
+    b.click("#delete-party");
+    b.wait_for(
+        "the party to be deleted",
+        "document.getElementById('party').classList.contains('deleted') \
+         && document.getElementById('conn').dataset.state === 'closed'",
+    );
+    s.get(&format!("{API}/party/{party}/status"), Some(&token))
+        .assert_error(404, "party_not_found");
+
     // The API reference renders every operation of /openapi.json.
     let ops: usize = doc["paths"]
         .as_object()

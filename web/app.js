@@ -179,6 +179,7 @@
     });
     $('start').hidden = true;
     $('party').hidden = false;
+    $('party').classList.remove('deleted');
     $('log').replaceChildren();
     showError('party-error', '');
     $('party-id').textContent = partyId;
@@ -358,14 +359,21 @@
         party.status = p.ready ? 'ready' : 'planning';
         break;
       case 'party_deleted':
-        state.deleted = true;
-        showError('party-error', 'This party was deleted.');
-        if (state.ws) state.ws.close(1000, 'deleted');
+        markDeleted();
         break;
       default:
         break;
     }
     party.updated_at = msg.timestamp || party.updated_at;
+  }
+
+  // The party is gone: no more reconnects, no more edits.
+  function markDeleted() {
+    state.deleted = true;
+    $('party').classList.add('deleted');
+    showError('party-error', 'This party was deleted. Start a new one from “New party”.');
+    stopSocket();
+    setConn('closed', 'Party deleted');
   }
 
   function logEvent(msg, replayed) {
@@ -711,6 +719,32 @@
     }
   }
 
+  // Two steps: the first click arms the button, a second within 4 s deletes.
+  let deleteArmed = null;
+  async function deleteParty() {
+    const btn = $('delete-party');
+    if (!deleteArmed) {
+      btn.textContent = 'Click again to delete';
+      btn.classList.add('armed');
+      deleteArmed = setTimeout(() => {
+        deleteArmed = null;
+        btn.textContent = 'Delete party';
+        btn.classList.remove('armed');
+      }, 4000);
+      return;
+    }
+    clearTimeout(deleteArmed);
+    deleteArmed = null;
+    btn.textContent = 'Delete party';
+    btn.classList.remove('armed');
+    try {
+      await api('DELETE', partyPath(''));
+      markDeleted();
+    } catch (e) {
+      showError('party-error', `Could not delete the party: ${e.message}`);
+    }
+  }
+
   // ---------- start ----------
   function init() {
     $('create-form').addEventListener('submit', createParty);
@@ -724,6 +758,7 @@
     $('share-copy').addEventListener('click', copyShare);
     $('export-json').addEventListener('click', () => exportAs('json'));
     $('export-csv').addEventListener('click', () => exportAs('csv'));
+    $('delete-party').addEventListener('click', deleteParty);
     window.addEventListener('hashchange', fromHash);
     window.addEventListener('popstate', fromHash);
     detectExport();
