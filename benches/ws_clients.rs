@@ -38,6 +38,24 @@ fn post(addr: &str, path: &str, body: &str) -> String {
     out
 }
 
+/// Reads one HTTP response (status line, headers, Content-Length body).
+fn read_response(r: &mut BufReader<TcpStream>) {
+    let mut len = 0usize;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        r.read_line(&mut line).expect("response line");
+        if line == "\r\n" {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).expect("body");
+}
+
 fn main() {
     let clients: usize = std::env::var("CLIENTS")
         .ok()
@@ -131,6 +149,55 @@ fn main() {
         counts.iter().next().copied().unwrap_or(0),
     );
     drop(sockets);
+
+    // Latency: create a party, then wait for its plan on an already open
+    // WebSocket; one party after another over a keep-alive HTTP connection.
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500);
+    let mut http = TcpStream::connect(&addr).expect("connect");
+    http.set_nodelay(true).expect("nodelay");
+    let mut reader = BufReader::new(http.try_clone().expect("clone"));
+    let mut lat = Vec::with_capacity(rounds);
+    for n in 0..rounds {
+        let id = format!("lat-{n}");
+        let (mut ws, _) =
+            tungstenite::connect(format!("ws://{addr}/api/v1/event-driven/ws/{id}")).expect("ws");
+        if let MaybeTlsStream::Plain(s) = ws.get_ref() {
+            s.set_read_timeout(Some(DEADLINE)).expect("timeout");
+            s.set_nodelay(true).expect("nodelay");
+        }
+        ws.read().expect("connection message");
+        let body = format!(
+            r#"{{"party_id":"{id}","initial_inputs":[{{"content":"jungle theme party for 75 guests"}}]}}"#
+        );
+        let t0 = Instant::now();
+        write!(
+            http,
+            "POST /api/v1/event-driven/party HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("write");
+        read_response(&mut reader);
+        loop {
+            if let Message::Text(t) = ws.read().expect("event") {
+                if t.contains("\"plan_updated\"") {
+                    break;
+                }
+            }
+        }
+        lat.push(t0.elapsed());
+    }
+    lat.sort();
+    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    println!(
+        "e2e_latency: create party -> plan_updated on the WebSocket, {rounds} parties one after another: p50 {:.2?}, p95 {:.2?}, p99 {:.2?}, max {:.2?}",
+        pct(0.50),
+        pct(0.95),
+        pct(0.99),
+        lat[lat.len() - 1]
+    );
     let _ = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status();
