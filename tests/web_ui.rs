@@ -472,7 +472,7 @@ fn planning_page_end_to_end_in_headless_chromium() {
     // Create a party by typing, and watch the venues appear.
     b.type_into(
         "create-text",
-        "jungle theme party for 75 guests\nwe need decorations and a photographer",
+        "jungle theme party for 75 guests in Springfield\nvegetarian catering, decorations and a photographer",
     );
     b.click("#create-btn");
     b.wait_for(
@@ -517,6 +517,17 @@ fn planning_page_end_to_end_in_headless_chromium() {
         .filter_map(Value::as_u64)
         .collect();
     assert_eq!(page_seqs, forwarded_seqs(&s, &party, &token, 0));
+    if has_export {
+        let text = b.eval("window.__partybus.exportText('json')");
+        let v: Value =
+            serde_json::from_str(text.as_str().expect("export text")).expect("JSON export");
+        assert!(v.to_string().contains(&party), "the export is this party's");
+        let csv = b.eval("window.__partybus.exportText('csv')");
+        assert!(
+            csv.as_str().is_some_and(|t| t.lines().count() > 1),
+            "CSV export has rows"
+        );
+    }
     let budget_before = b.eval("document.getElementById('budget-total').textContent");
     assert_eq!(
         b.eval("document.querySelector('#budget li[data-cat=cake]') === null"),
@@ -554,6 +565,7 @@ fn planning_page_end_to_end_in_headless_chromium() {
         json!(["cake", "dessert"])
     );
     b.screenshot("02-cake-added", 4000.0);
+    b.screenshot("readme", 1850.0);
 
     // Remove it: the input, the cake line and the bakeries go away.
     b.click(&format!(
@@ -562,6 +574,11 @@ fn planning_page_end_to_end_in_headless_chromium() {
     b.wait_for(
         "the cake input to go",
         &format!("!document.querySelector('#inputs li[data-input-id=\"{cake_id}\"]')"),
+    );
+    assert_eq!(
+        b.eval("document.activeElement.id"),
+        json!("input-text"),
+        "focus moves to the input box when the focused input goes away"
     );
     b.wait_for(
         "the cake line to leave the budget",

@@ -66,14 +66,16 @@
   }
 
   // Replaces a container's children, keeping keyboard focus on the element
-  // with the same data-key if there was one.
-  function replace(container, nodes) {
+  // with the same data-key if there was one, else moving it to `fallback`
+  // (so focus is never dropped on the floor when its element goes away).
+  function replace(container, nodes, fallback) {
     const active = document.activeElement;
     const key = active && container.contains(active) ? active.getAttribute('data-key') : null;
     container.replaceChildren(...nodes.flat(Infinity).filter((n) => n instanceof Node));
     if (key) {
       const again = container.querySelector(`[data-key="${CSS.escape(key)}"]`);
       if (again) again.focus();
+      else if (fallback) fallback.focus();
     }
   }
 
@@ -396,7 +398,8 @@
     const item = el('li', { class: kind, 'data-seq': msg.seq, 'data-type': msg.type },
       el('time', { datetime: msg.timestamp, text: clock(msg.timestamp) }),
       el('span', { text }),
-      replayed ? el('span', { class: 'tag', text: 'replayed', title: 'Sent while this page was not connected' }) : null);
+      replayed && state.connects > 1
+        ? el('span', { class: 'tag', text: 'missed while offline', title: 'Replayed after reconnecting' }) : null);
     const log = $('log');
     log.prepend(item);
     while (log.children.length > LOG_MAX) log.lastElementChild.remove();
@@ -452,7 +455,7 @@
         type: 'button', class: 'remove', 'data-key': `rm-${i.input_id}`,
         'aria-label': `Remove input: ${i.content.slice(0, 60)}`,
         onclick: () => removeInput(i.input_id),
-      }, 'Remove'))));
+      }, 'Remove'))), $('input-text'));
   }
 
   function renderAgents() {
@@ -701,14 +704,23 @@
     state.exportChecked = true;
   }
 
+  // The export route's answer as a Blob (the token goes in a header, never a URL).
+  async function fetchExport(format) {
+    const r = await fetch(`${API}${partyPath(`/export?format=${encodeURIComponent(format)}`)}`, {
+      headers: { Authorization: `Bearer ${state.token}` }, cache: 'no-store',
+    });
+    if (!r.ok) {
+      let detail = `HTTP ${r.status}`;
+      try { detail = (await r.json()).detail || detail; } catch (_) { /* not JSON */ }
+      throw new Error(detail);
+    }
+    return r.blob();
+  }
+
   async function exportAs(format) {
     showError('party-error', '');
     try {
-      const r = await fetch(`${API}${partyPath(`/export?format=${format}`)}`, {
-        headers: { Authorization: `Bearer ${state.token}` }, cache: 'no-store',
-      });
-      if (!r.ok) throw new Error(`HTTP ${r.status}`);
-      const url = URL.createObjectURL(await r.blob());
+      const url = URL.createObjectURL(await fetchExport(format));
       const a = el('a', { href: url, download: `${state.partyId}.${format}` });
       document.body.append(a);
       a.click();
@@ -772,6 +784,10 @@
     dropSocket(holdMs) {
       state.holdUntil = Date.now() + (Number(holdMs) || 0);
       if (state.ws) state.ws.close(4000, 'dropped by test hook');
+    },
+    // What the export buttons would download, as text.
+    exportText(format) {
+      return fetchExport(format).then((b) => b.text());
     },
     info() {
       return {
