@@ -167,6 +167,17 @@ impl Browser {
     }
 
     fn send(&mut self, method: &str, params: Value, session: Option<&str>) -> Value {
+        self.try_send(method, params, session)
+            .unwrap_or_else(|err| panic!("DevTools {method} failed: {err}"))
+    }
+
+    /// Sends a command and waits for its answer: `Err` carries DevTools' error.
+    fn try_send(
+        &mut self,
+        method: &str,
+        params: Value,
+        session: Option<&str>,
+    ) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let mut msg = json!({"id": id, "method": method, "params": params});
@@ -194,9 +205,9 @@ impl Browser {
             let v: Value = serde_json::from_str(frame.as_str()).expect("DevTools JSON");
             if v["id"].as_u64() == Some(id) {
                 if let Some(err) = v.get("error") {
-                    panic!("DevTools {method} failed: {err}");
+                    return Err(err.clone());
                 }
-                return v["result"].clone();
+                return Ok(v["result"].clone());
             }
             self.observe(&v);
         }
@@ -227,14 +238,25 @@ impl Browser {
 
     /// Evaluates an expression (awaiting promises) and returns its value.
     fn eval(&mut self, expr: &str) -> Value {
-        let r = self.call(
-            "Runtime.evaluate",
-            json!({"expression": expr, "awaitPromise": true, "returnByValue": true}),
-        );
+        self.try_eval(expr)
+            .unwrap_or_else(|e| panic!("evaluating `{expr}` failed: {e}"))
+    }
+
+    /// Like [`Browser::eval`], but a thrown exception or a context that went
+    /// away with a navigation is an `Err` rather than a panic.
+    fn try_eval(&mut self, expr: &str) -> Result<Value, String> {
+        let session = self.session.clone();
+        let r = self
+            .try_send(
+                "Runtime.evaluate",
+                json!({"expression": expr, "awaitPromise": true, "returnByValue": true}),
+                Some(&session),
+            )
+            .map_err(|e| e.to_string())?;
         if let Some(ex) = r.get("exceptionDetails") {
-            panic!("evaluating `{expr}` threw: {ex}");
+            return Err(ex.to_string());
         }
-        r["result"]["value"].clone()
+        Ok(r["result"]["value"].clone())
     }
 
     /// Polls `expr` until it is truthy; returns its value.
@@ -242,7 +264,8 @@ impl Browser {
         let deadline = Instant::now() + DEADLINE;
         let mut last = Value::Null;
         while Instant::now() < deadline {
-            last = self.eval(expr);
+            // Mid-navigation the page may have no context to evaluate in yet.
+            last = self.try_eval(expr).unwrap_or(Value::Null);
             let truthy = match &last {
                 Value::Null => false,
                 Value::Bool(b) => *b,
@@ -340,12 +363,24 @@ impl Browser {
 }
 
 impl Drop for Browser {
+    /// Closes Chromium (politely, then by force), then deletes its profile.
     fn drop(&mut self) {
-        let _ = self.ws.close(None);
+        self.next_id += 1;
+        let msg = json!({"id": self.next_id, "method": "Browser.close"});
+        let _ = self.ws.send(Message::text(msg.to_string()));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(POLL);
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.profile);
-        // Drain what stderr said, for nothing but freeing the channel.
+        // Helper processes may still be letting go of files for a moment.
+        for _ in 0..50 {
+            if std::fs::remove_dir_all(&self.profile).is_ok() || !self.profile.exists() {
+                break;
+            }
+            std::thread::sleep(POLL);
+        }
         let _ = self.stderr.try_iter().count();
     }
 }
