@@ -97,7 +97,13 @@ impl Browser {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", exe.display()));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start Chromium at {}: {e}. The web UI test needs it: \
+                     install it with `apt-get install -y chromium`, or point CHROMIUM at it.",
+                    exe.display()
+                )
+            });
         let stderr = child.stderr.take().expect("stderr");
         let (url_tx, url_rx) = mpsc::channel::<String>();
         let (line_tx, line_rx) = mpsc::channel::<String>();
