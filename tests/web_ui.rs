@@ -350,14 +350,30 @@ impl Browser {
     /// Saves the top of the page (at most `max_height` CSS pixels, the whole
     /// width) as `target/web-screenshots/<name>.png`.
     fn screenshot(&mut self, name: &str, max_height: f64) -> PathBuf {
+        self.screenshot_from(name, None, max_height)
+    }
+
+    /// Like [`Browser::screenshot`], starting at the top of the element
+    /// matching `selector` when one is given.
+    fn screenshot_from(&mut self, name: &str, selector: Option<&str>, max_height: f64) -> PathBuf {
+        let top = match selector {
+            Some(sel) => self
+                .eval(&format!(
+                    "document.querySelector({sel:?}).getBoundingClientRect().top + window.scrollY - 8"
+                ))
+                .as_f64()
+                .unwrap_or(0.0)
+                .max(0.0),
+            None => 0.0,
+        };
         let size = self
             .eval("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]");
         let w = size[0].as_f64().unwrap_or(1280.0);
-        let h = size[1].as_f64().unwrap_or(900.0).min(max_height);
+        let h = (size[1].as_f64().unwrap_or(900.0) - top).min(max_height);
         let shot = self.call(
             "Page.captureScreenshot",
             json!({"format": "png", "captureBeyondViewport": true,
-                   "clip": {"x": 0, "y": 0, "width": w, "height": h, "scale": 1}}),
+                   "clip": {"x": 0, "y": top, "width": w, "height": h, "scale": 1}}),
         );
         let data = shot["data"].as_str().expect("screenshot data");
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/web-screenshots");
@@ -725,6 +741,7 @@ fn planning_page_end_to_end_in_headless_chromium() {
         "no horizontal overflow at 375 px"
     );
     b.screenshot("05-phone", 1500.0);
+    b.screenshot_from("05-phone-plan", Some("#budget-card"), 1500.0);
     b.viewport(1280, 900, false);
 
     // Agent updates are announced; the progress bar is exposed as one.
