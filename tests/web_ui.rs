@@ -490,6 +490,19 @@ fn planning_page_end_to_end_in_headless_chromium() {
     let base = format!("http://{}", s.addr);
     let mut b = Browser::launch();
 
+    // The harness sees page errors (the last assertion relies on it).
+    b.eval("console.error('harness self-check')");
+    let deadline = Instant::now() + DEADLINE;
+    while b.errors.is_empty() && Instant::now() < deadline {
+        b.eval("1");
+    }
+    assert!(
+        b.errors.iter().any(|e| e.contains("harness self-check")),
+        "console errors are not captured: {:?}",
+        b.errors
+    );
+    b.errors.clear();
+
     // The start page: a labelled textarea, keyboard reachable.
     b.navigate(&format!("{base}/"));
     b.wait_for("the app script", "!!window.__partybus");

@@ -34,12 +34,21 @@
     if (s.$ref) return schemaLink(s.$ref);
     if (s.const !== undefined) return el('code', { text: JSON.stringify(s.const) });
     if (s.oneOf || s.anyOf) return join((s.oneOf || s.anyOf).map(typeOf), ' | ');
-    if (s.allOf) return join(s.allOf.map(typeOf).filter((x) => x !== ''), ' & ');
+    if (s.allOf) return join(s.allOf.map(constraint).filter((x) => x !== ''), ' ');
     let t = Array.isArray(s.type) ? s.type.join(' | ') : s.type || (s.properties ? 'object' : '');
     if (t === 'array' && s.items) return [el('span', { text: 'array of ' }), typeOf(s.items)];
     if (s.enum) t += ` (${s.enum.map((e) => JSON.stringify(e)).join(', ')})`;
     if (s.pattern) t += ` /${s.pattern}/`;
     return t;
+  }
+
+  // A part of an allOf: a reference, or inline narrowing such as `code` enums.
+  function constraint(s) {
+    if (!s || s.$ref || s.type) return typeOf(s);
+    const props = Object.entries(s.properties || {});
+    if (!props.length) return '';
+    return ['(', join(props.map(([k, p]) => [el('code', { text: k }), ': ',
+      p.enum ? p.enum.map((e) => JSON.stringify(e)).join(' | ') : typeOf(p)]), '; '), ')'];
   }
 
   function join(parts, sep) {
