@@ -791,8 +791,46 @@ fn planning_page_end_to_end_in_headless_chromium() {
     );
     b.eval("document.querySelector('#doc details.op').open = true");
     b.screenshot("06-docs", 1400.0);
-
     assert!(b.errors.is_empty(), "page errors: {:#?}", b.errors);
+
+    // Bad links say what is wrong: a wrong token, no token, a deleted party.
+    let (other, _, _) = s.create(json!({}));
+    let error_text = "(() => { const e = document.getElementById('party-error'); return e.hidden ? '' : e.textContent; })()";
+    b.navigate(&format!(
+        "{base}/#party={other}&token=0123456789abcdef0123456789abcdef"
+    ));
+    let msg = b.wait_for("the wrong-token message", error_text);
+    assert!(
+        msg.as_str()
+            .is_some_and(|m| m.contains("token does not open")),
+        "{msg}"
+    );
+    b.eval(&format!("location.hash = '#party={other}'"));
+    let msg = b.wait_for(
+        "the missing-token message",
+        &format!("{error_text}.includes('no token') && {error_text}"),
+    );
+    assert!(
+        msg.as_str().is_some_and(|m| m.contains("no token")),
+        "{msg}"
+    );
+    b.eval(&format!("location.hash = '#party={party}&token={token}'"));
+    let msg = b.wait_for(
+        "the deleted-party message",
+        &format!("{error_text}.includes('does not exist') && {error_text}"),
+    );
+    assert!(
+        msg.as_str().is_some_and(|m| m.contains("does not exist")),
+        "{msg}"
+    );
+    let console: Vec<String> = std::mem::take(&mut b.errors);
+    // The browser logs each refused request (401, 403, 404) as a failed load; nothing else.
+    assert!(
+        console
+            .iter()
+            .all(|e| e.contains("Failed to load resource")),
+        "page errors: {console:#?}"
+    );
 }
 
 #[test]

@@ -138,18 +138,17 @@
   }
 
   function shareLink() {
-    return `${location.origin}/#party=${encodeURIComponent(state.partyId)}&token=${encodeURIComponent(state.token)}`;
+    const token = state.token ? `&token=${encodeURIComponent(state.token)}` : '';
+    return `${location.origin}/#party=${encodeURIComponent(state.partyId)}${token}`;
   }
 
   function fromHash() {
     const { party, token } = hashParams();
-    if (party && token) {
-      if (party !== state.partyId || token !== state.token) openParty(party, token, false);
-    } else if (!party) {
-      showStart();
+    if (party) {
+      // Without a token only a server running with --auth off will answer.
+      if (party !== state.partyId || (token || '') !== (state.token || '')) openParty(party, token || '', false);
     } else {
       showStart();
-      showError('create-error', 'This link has no token: ask for the full share link.');
     }
   }
 
@@ -204,7 +203,8 @@
     stopSocket();
     let msg = e.message;
     if (e.status === 404) msg = 'This party does not exist (it may have been deleted).';
-    else if (e.status === 401 || e.status === 403) msg = 'This link’s token does not open this party.';
+    else if (e.status === 401) msg = 'This link has no token: ask for the full share link.';
+    else if (e.status === 403) msg = 'This link’s token does not open this party.';
     showError('party-error', msg);
     setConn('closed', 'Not connected');
   }
@@ -221,8 +221,9 @@
     clearTimeout(state.timer);
     state.timer = null;
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const token = state.token ? `token=${encodeURIComponent(state.token)}&` : '';
     const url = `${proto}//${location.host}${API}/ws/${encodeURIComponent(state.partyId)}`
-      + `?token=${encodeURIComponent(state.token)}&since=${state.lastSeq}`;
+      + `?${token}since=${state.lastSeq}`;
     let ws;
     try {
       ws = new WebSocket(url);
@@ -707,7 +708,7 @@
   // The export route's answer as a Blob (the token goes in a header, never a URL).
   async function fetchExport(format) {
     const r = await fetch(`${API}${partyPath(`/export?format=${encodeURIComponent(format)}`)}`, {
-      headers: { Authorization: `Bearer ${state.token}` }, cache: 'no-store',
+      headers: state.token ? { Authorization: `Bearer ${state.token}` } : {}, cache: 'no-store',
     });
     if (!r.ok) {
       let detail = `HTTP ${r.status}`;
