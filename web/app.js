@@ -35,6 +35,7 @@
     deleted: false,
     exportAvailable: false,
     exportChecked: false,
+    gen: 0, // bumped whenever another party is opened; stale answers are dropped
     events: [], // {seq, type, agent, replayed, connection} for the test hook
   };
 
@@ -163,6 +164,7 @@
 
   function showStart() {
     stopSocket();
+    state.gen += 1;
     state.partyId = null;
     state.token = null;
     state.party = null;
@@ -174,6 +176,8 @@
 
   async function openParty(partyId, token, fresh) {
     stopSocket();
+    state.gen += 1;
+    const gen = state.gen;
     Object.assign(state, {
       partyId, token, party: null, lastSeq: 0, snapshotSeq: 0, retry: 0,
       deleted: false, events: [], connects: 0,
@@ -188,9 +192,9 @@
     document.title = `partybus · ${partyId}`;
     setConn('connecting', 'Loading…');
     try {
-      await loadStatus();
+      if (!(await loadStatus(gen))) return;
     } catch (e) {
-      failParty(e);
+      if (gen === state.gen) failParty(e);
       return;
     }
     // A party created here replays its whole (short) history into the
@@ -209,11 +213,14 @@
     setConn('closed', 'Not connected');
   }
 
-  async function loadStatus() {
+  // Loads the snapshot; false when another party was opened meanwhile.
+  async function loadStatus(gen) {
     const data = await api('GET', partyPath('/status'));
+    if (gen !== state.gen) return false;
     state.party = data.party;
     state.snapshotSeq = data.party.last_seq || 0;
     render();
+    return true;
   }
 
   // ---------- WebSocket ----------
@@ -275,9 +282,11 @@
   async function reconnect() {
     state.timer = null;
     if (!state.partyId || state.deleted) return;
+    const gen = state.gen;
     try {
-      await loadStatus();
+      if (!(await loadStatus(gen))) return;
     } catch (e) {
+      if (gen !== state.gen) return;
       if (e.status === 404 || e.status === 401 || e.status === 403) {
         failParty(e);
         return;
