@@ -497,7 +497,7 @@
       return;
     }
     const rows = Object.entries(b.breakdown || {}).sort((x, y) => y[1].max - x[1].max);
-    const top = Math.max(1, ...rows.map(([, r]) => r.max), b.stated_budget || 0);
+    const top = Math.max(1, ...rows.map(([, r]) => r.max));
     const chart = el('ul', { class: 'bars', 'aria-label': 'Cost by category' }, rows.map(([cat, r]) => {
       const bar = el('span', { class: 'bar' });
       bar.style.width = `${Math.max(0.5, (r.max / top) * 100)}%`;
