@@ -100,6 +100,15 @@ fn operation(spec: &RouteSpec) -> Value {
         }),
     };
     responses.insert(spec.success.to_string(), success);
+    if matches!(spec.response, "html" | "javascript" | "css") {
+        responses.insert(
+            "304".to_string(),
+            json!({
+                "description": "Not Modified: the `If-None-Match` ETag is current; no body",
+                "headers": request_id_header(),
+            }),
+        );
+    }
     let mut codes: Vec<Code> = spec.errors.to_vec();
     codes.push(Code::Internal);
     codes.sort();
