@@ -284,11 +284,17 @@ impl Browser {
             }
             std::thread::sleep(POLL);
         }
-        let page = self.eval("document.body ? document.body.innerText.slice(0, 3000) : ''");
+        let page = self
+            .try_eval("document.body ? document.body.innerText.slice(0, 3000) : ''")
+            .unwrap_or_default();
+        let stderr: Vec<String> = self.stderr.try_iter().collect();
+        let tail = &stderr[stderr.len().saturating_sub(20)..];
         panic!(
-            "timed out after {DEADLINE:?} waiting for {what} (`{expr}` was {last}); errors: {:?}\npage text:\n{}",
+            "timed out after {DEADLINE:?} waiting for {what} (`{expr}` was {last}); errors: {:?}\n\
+             page text:\n{}\nchromium stderr (last lines):\n{}",
             self.errors,
-            page.as_str().unwrap_or("")
+            page.as_str().unwrap_or(""),
+            tail.join("\n")
         );
     }
 
