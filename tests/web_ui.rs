@@ -98,6 +98,7 @@ impl Browser {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| {
+                let _ = std::fs::remove_dir_all(&profile);
                 panic!(
                     "cannot start Chromium at {}: {e}. The web UI test needs it: \
                      install it with `apt-get install -y chromium`, or point CHROMIUM at it.",
@@ -121,6 +122,7 @@ impl Browser {
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
+                let _ = std::fs::remove_dir_all(&profile);
                 let lines: Vec<String> = line_rx.try_iter().collect();
                 panic!(
                     "chromium did not print its DevTools address within {DEADLINE:?}; stderr:\n{}",
