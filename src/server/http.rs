@@ -50,6 +50,8 @@ pub(crate) struct Req {
     pub authorization: Option<String>,
     /// `Idempotency-Key` header.
     pub idempotency_key: Option<String>,
+    /// `If-None-Match` header (conditional requests for the web assets).
+    pub if_none_match: Option<String>,
 }
 
 impl Req {
@@ -69,6 +71,7 @@ impl Req {
                 .map(str::to_string),
             authorization: header(rq, "Authorization").map(str::to_string),
             idempotency_key: header(rq, "Idempotency-Key").map(str::to_string),
+            if_none_match: header(rq, "If-None-Match").map(str::to_string),
         }
     }
 
@@ -350,7 +353,9 @@ fn to_response(reply: Reply, request_id: &str) -> Response<std::io::Cursor<Vec<u
     };
     add("Content-Type", reply.content_type);
     add("X-Request-Id", request_id);
-    add("Cache-Control", "no-store");
+    if !reply.headers.iter().any(|(k, _)| *k == "Cache-Control") {
+        add("Cache-Control", "no-store");
+    }
     add("X-Content-Type-Options", "nosniff");
     for (name, value) in &reply.headers {
         add(name, value);
