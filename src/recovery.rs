@@ -14,17 +14,18 @@
 //! the resumed wave runs what the scheduler would have run had it not
 //! stopped (at least once), and nothing when the change affected no agent.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
-use crate::domain::AgentName;
+use crate::domain::{AgentName, Budget, FinalPlan};
 use crate::event::{Event, Payload};
-use crate::journal::{CompactReport, Journal, JournalError, SnapshotMeta};
-use crate::store::{Party, Store};
+use crate::journal::{codec, CompactReport, Journal, JournalError, SnapshotMeta};
+use crate::store::{AgentError, AgentState, AgentStatus, Input, Party, PartyStatus, Store};
 
 /// Snapshot rows decoded per parallel chunk.
 const SNAPSHOT_CHUNK: usize = 4_096;
@@ -157,6 +158,91 @@ struct Row {
     track: Track,
 }
 
+/// A snapshot row as read: agent results left raw, then decoded as the
+/// type their agent produces (see [`crate::journal::codec`]).
+#[derive(Deserialize)]
+struct RowIn<'a> {
+    #[serde(borrow)]
+    party: PartyIn<'a>,
+    track: Track,
+}
+
+#[derive(Deserialize)]
+struct PartyIn<'a> {
+    party_id: String,
+    status: PartyStatus,
+    inputs: Vec<Input>,
+    #[serde(borrow)]
+    agents: BTreeMap<AgentName, AgentIn<'a>>,
+    budget: Option<Arc<Budget>>,
+    final_plan: Option<Arc<FinalPlan>>,
+    created_by: Option<String>,
+    token_sha256: Option<String>,
+    created_at: String,
+    updated_at: String,
+    version: u64,
+    last_seq: u64,
+}
+
+#[derive(Deserialize)]
+struct AgentIn<'a> {
+    agent_name: AgentName,
+    status: AgentStatus,
+    #[serde(borrow)]
+    result: Option<&'a RawValue>,
+    confidence: f64,
+    execution_time_ms: f64,
+    execution_id: String,
+    started_at: String,
+    completed_at: Option<String>,
+    error: Option<AgentError>,
+    runs: u32,
+}
+
+fn decode_row(json: &[u8]) -> Result<Row, serde_json::Error> {
+    let row: RowIn<'_> = serde_json::from_slice(json)?;
+    let p = row.party;
+    let mut agents = BTreeMap::new();
+    for (name, a) in p.agents {
+        let result = match a.result {
+            Some(raw) => Some(Arc::new(codec::decode_result(a.agent_name, raw.get())?)),
+            None => None,
+        };
+        agents.insert(
+            name,
+            AgentState {
+                agent_name: a.agent_name,
+                status: a.status,
+                result,
+                confidence: a.confidence,
+                execution_time_ms: a.execution_time_ms,
+                execution_id: a.execution_id,
+                started_at: a.started_at,
+                completed_at: a.completed_at,
+                error: a.error,
+                runs: a.runs,
+            },
+        );
+    }
+    Ok(Row {
+        party: Arc::new(Party {
+            party_id: p.party_id,
+            status: p.status,
+            inputs: p.inputs,
+            agents,
+            budget: p.budget,
+            final_plan: p.final_plan,
+            created_by: p.created_by,
+            token_sha256: p.token_sha256,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+            version: p.version,
+            last_seq: p.last_seq,
+        }),
+        track: row.track,
+    })
+}
+
 /// The read model rebuilt from a journal.
 pub struct Rebuilt {
     /// Every live party.
@@ -188,7 +274,7 @@ pub fn rebuild(journal: &dyn Journal) -> Result<Rebuilt, RecoveryError> {
             let rows: Vec<Result<Row, RecoveryError>> = chunk
                 .par_iter()
                 .map(|(party, json)| {
-                    serde_json::from_slice::<Row>(json).map_err(|e| RecoveryError::Snapshot {
+                    decode_row(json).map_err(|e| RecoveryError::Snapshot {
                         party: party.clone(),
                         reason: e.to_string(),
                     })

@@ -46,6 +46,20 @@ fn unknown(topic: &str) -> serde_json::Error {
     serde::de::Error::custom(format!("unknown event_type {topic:?}"))
 }
 
+/// Decodes an agent's result as the type that agent produces (the derived,
+/// untagged decoder would try each type in turn).
+pub fn decode_result(agent: AgentName, raw: &str) -> Result<AgentOutput, serde_json::Error> {
+    use serde_json::from_str;
+    Ok(match agent {
+        AgentName::Theme => AgentOutput::Theme(from_str(raw)?),
+        AgentName::Venue => AgentOutput::Venue(from_str(raw)?),
+        AgentName::Cake => AgentOutput::Cake(from_str(raw)?),
+        AgentName::Catering => AgentOutput::Catering(from_str(raw)?),
+        AgentName::Vendor => AgentOutput::Vendor(from_str(raw)?),
+        _ => from_str(raw)?,
+    })
+}
+
 /// Decodes one stored event (the JSON [`Event`] serialises to).
 pub fn decode(bytes: &[u8]) -> Result<Event, serde_json::Error> {
     use serde_json::from_str;
@@ -65,15 +79,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event, serde_json::Error> {
         Topic::PlanUpdated => Payload::PlanUpdated(from_str(p)?),
         Topic::AgentCompleted => {
             let c: Completed<'_> = from_str(p)?;
-            let r = c.result.get();
-            let result = match c.agent_name {
-                AgentName::Theme => AgentOutput::Theme(from_str(r)?),
-                AgentName::Venue => AgentOutput::Venue(from_str(r)?),
-                AgentName::Cake => AgentOutput::Cake(from_str(r)?),
-                AgentName::Catering => AgentOutput::Catering(from_str(r)?),
-                AgentName::Vendor => AgentOutput::Vendor(from_str(r)?),
-                _ => from_str(r)?,
-            };
+            let result = decode_result(c.agent_name, c.result.get())?;
             Payload::AgentCompleted(AgentCompleted {
                 agent_name: c.agent_name,
                 execution_id: c.execution_id,

@@ -44,6 +44,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Rows decoded per parallel chunk during replay: large enough to keep both
 /// cores busy, small enough to bound memory (a few MB of JSON).
 const REPLAY_CHUNK: usize = 8_192;
+/// Snapshot rows (or purged parties' deletions) per transaction during
+/// compaction: short transactions keep appends flowing meanwhile.
+const SNAPSHOT_BATCH: usize = 1_000;
 /// Idempotency records are deleted once older than this (the promise is
 /// at least 24 h; the slack keeps a record through a day-boundary retry).
 pub const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(48 * 3600);
@@ -61,8 +64,10 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_party_seq ON events (party_id, seq);
 CREATE TABLE IF NOT EXISTS snapshots (
-    party_id TEXT PRIMARY KEY,
-    json     TEXT NOT NULL
+    generation INTEGER NOT NULL,
+    party_id   TEXT NOT NULL,
+    json       TEXT NOT NULL,
+    PRIMARY KEY (generation, party_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS idempotency (
     key        TEXT PRIMARY KEY,
@@ -486,7 +491,9 @@ impl Journal for SqliteJournal {
 
     fn replay(&self, after: u64, f: &mut dyn FnMut(&Arc<Event>)) -> Result<u64, JournalError> {
         let (max, snap) = self.max_and_snapshot_seq()?;
-        let conn = lock(&self.reader);
+        // A connection of its own: a long replay (compaction while serving)
+        // must not hold up history reads on the shared reader.
+        let conn = open_reader(&self.path)?;
         let mut st = conn
             .prepare("SELECT json FROM events WHERE seq > ?1 ORDER BY seq")
             .map_err(|e| self.corrupt(e))?;
@@ -617,11 +624,16 @@ impl Journal for SqliteJournal {
     }
 
     fn read_snapshots(&self, f: SnapshotVisitor<'_>) -> Result<(), JournalError> {
-        let conn = lock(&self.reader);
+        let conn = open_reader(&self.path)?;
+        let generation = meta_u64(&conn, "snapshot_generation")
+            .map_err(|e| self.corrupt(e))?
+            .unwrap_or(0);
         let mut st = conn
-            .prepare("SELECT party_id, json FROM snapshots")
+            .prepare("SELECT party_id, json FROM snapshots WHERE generation = ?1")
             .map_err(|e| self.corrupt(e))?;
-        let mut rows = st.query([]).map_err(|e| self.corrupt(e))?;
+        let mut rows = st
+            .query([to_i64(generation)?])
+            .map_err(|e| self.corrupt(e))?;
         while let Some(row) = rows.next().map_err(|e| self.corrupt(e))? {
             let party = row
                 .get_ref(0)
@@ -639,7 +651,8 @@ impl Journal for SqliteJournal {
     fn read_snapshot(&self, party_id: &str) -> Result<Option<Vec<u8>>, JournalError> {
         let conn = lock(&self.reader);
         conn.query_row(
-            "SELECT json FROM snapshots WHERE party_id = ?1",
+            "SELECT json FROM snapshots WHERE party_id = ?1 AND generation = \
+             (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'snapshot_generation')",
             [party_id],
             |r| {
                 r.get_ref(0)
@@ -651,6 +664,12 @@ impl Journal for SqliteJournal {
         .map_err(|e| self.corrupt(e))
     }
 
+    /// Writes the new generation in short transactions of
+    /// [`SNAPSHOT_BATCH`] rows (appends go on between them), switches to it
+    /// in one small transaction, then deletes the old generation and the
+    /// purged events, again in short transactions. A crash at any point
+    /// leaves the previous snapshot in force (or the new one, once switched),
+    /// and the next compaction removes the leftovers.
     fn write_snapshot(
         &self,
         meta: &SnapshotMeta,
@@ -661,34 +680,47 @@ impl Journal for SqliteJournal {
             seq: meta.seq,
             ..CompactReport::default()
         };
+        let current = {
+            let conn = self.writer()?;
+            meta_u64(&conn, "snapshot_generation")
+                .map_err(storage)?
+                .unwrap_or(0)
+        };
+        let generation = to_i64(current + 1)?;
+        self.writer()?
+            .execute("DELETE FROM snapshots WHERE generation >= ?1", [generation])
+            .map_err(storage)?;
+        let mut rows = rows.peekable();
+        while rows.peek().is_some() {
+            let mut conn = self.writer()?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(storage)?;
+            {
+                let mut st = tx
+                    .prepare_cached(
+                        "INSERT INTO snapshots (generation, party_id, json) VALUES (?1, ?2, ?3)",
+                    )
+                    .map_err(storage)?;
+                for (party, json) in rows.by_ref().take(SNAPSHOT_BATCH) {
+                    let text = String::from_utf8(json).map_err(storage)?;
+                    st.execute(params![generation, party, text])
+                        .map_err(storage)?;
+                    report.parties += 1;
+                }
+            }
+            tx.commit().map_err(storage)?;
+        }
         {
             let mut conn = self.writer()?;
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(storage)?;
-            tx.execute("DELETE FROM snapshots", []).map_err(storage)?;
-            {
-                let mut st = tx
-                    .prepare("INSERT INTO snapshots (party_id, json) VALUES (?1, ?2)")
-                    .map_err(storage)?;
-                for (party, json) in rows {
-                    let text = String::from_utf8(json).map_err(storage)?;
-                    st.execute(params![party, text]).map_err(storage)?;
-                    report.parties += 1;
-                }
-                let mut del = tx
-                    .prepare("DELETE FROM events WHERE party_id = ?1 AND seq <= ?2")
-                    .map_err(storage)?;
-                for (party, up_to) in purge {
-                    let up_to = to_i64((*up_to).min(meta.seq))?;
-                    report.events_deleted +=
-                        del.execute(params![party, up_to]).map_err(storage)? as u64;
-                }
-            }
             for (k, v) in [
                 ("snapshot_seq", meta.seq),
                 ("events_applied", meta.events_applied),
                 ("deleted_parties", meta.deleted_parties),
+                ("snapshot_generation", current + 1),
             ] {
                 tx.execute(
                     "INSERT INTO meta (key, value) VALUES (?1, ?2) \
@@ -704,10 +736,36 @@ impl Journal for SqliteJournal {
             )
             .map_err(storage)?;
             tx.commit().map_err(storage)?;
-            // Move the deletions out of the WAL into the (zeroed) main file.
-            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
-                log::warn!("checkpoint after compaction failed: {e}");
+        }
+        loop {
+            let n = self
+                .writer()?
+                .execute(
+                    "DELETE FROM snapshots WHERE generation <> ?1 AND party_id IN \
+                     (SELECT party_id FROM snapshots WHERE generation <> ?1 LIMIT ?2)",
+                    params![generation, SNAPSHOT_BATCH as i64],
+                )
+                .map_err(storage)?;
+            if n == 0 {
+                break;
             }
+        }
+        for group in purge.chunks(64) {
+            let mut conn = self.writer()?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(storage)?;
+            {
+                let mut del = tx
+                    .prepare_cached("DELETE FROM events WHERE party_id = ?1 AND seq <= ?2")
+                    .map_err(storage)?;
+                for (party, up_to) in group {
+                    let up_to = to_i64((*up_to).min(meta.seq))?;
+                    report.events_deleted +=
+                        del.execute(params![party, up_to]).map_err(storage)? as u64;
+                }
+            }
+            tx.commit().map_err(storage)?;
         }
         let (max, _) = self.max_and_snapshot_seq()?;
         self.since_snapshot
