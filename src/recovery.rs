@@ -269,43 +269,74 @@ pub fn rebuild(journal: &dyn Journal) -> Result<Rebuilt, RecoveryError> {
     let meta = journal.snapshot_meta()?;
     let mut snapshot_parties = 0;
     if let Some(meta) = meta {
-        let mut chunk: Vec<(String, Vec<u8>)> = Vec::with_capacity(SNAPSHOT_CHUNK);
-        let mut load = |chunk: &mut Vec<(String, Vec<u8>)>| -> Result<(), RecoveryError> {
-            let rows: Vec<Result<Row, RecoveryError>> = chunk
-                .par_iter()
-                .map(|(party, json)| {
-                    decode_row(json).map_err(|e| RecoveryError::Snapshot {
-                        party: party.clone(),
-                        reason: e.to_string(),
-                    })
+        // The journal's rows are read on this thread while a
+        // `snapshot-decode` thread decodes the previous chunk in parallel;
+        // decoded chunks are restored here, in order, as they come back.
+        type Decoded = Vec<Result<Row, RecoveryError>>;
+        std::thread::scope(|scope| -> Result<(), RecoveryError> {
+            let (to_decode, decode_rx) = crossbeam_channel::bounded::<Vec<(String, Vec<u8>)>>(2);
+            let (to_restore, restore_rx) = crossbeam_channel::unbounded::<Decoded>();
+            std::thread::Builder::new()
+                .name("snapshot-decode".into())
+                .spawn_scoped(scope, move || {
+                    for chunk in decode_rx {
+                        let rows: Decoded = chunk
+                            .par_iter()
+                            .map(|(party, json)| {
+                                decode_row(json).map_err(|e| RecoveryError::Snapshot {
+                                    party: party.clone(),
+                                    reason: e.to_string(),
+                                })
+                            })
+                            .collect();
+                        if to_restore.send(rows).is_err() {
+                            return;
+                        }
+                    }
                 })
-                .collect();
-            for row in rows {
-                let row = row?;
-                tracker.tracks.insert(row.party.party_id.clone(), row.track);
-                store.restore(row.party);
-                snapshot_parties += 1;
-            }
-            chunk.clear();
-            Ok(())
-        };
-        let mut failed: Option<RecoveryError> = None;
-        journal
-            .read_snapshots(&mut |party, json| {
+                .map_err(|e| RecoveryError::Journal(JournalError::Storage(e.to_string())))?;
+            let mut restore = |rows: Decoded| -> Result<(), RecoveryError> {
+                for row in rows {
+                    let row = row?;
+                    tracker.tracks.insert(row.party.party_id.clone(), row.track);
+                    store.restore(row.party);
+                    snapshot_parties += 1;
+                }
+                Ok(())
+            };
+            let mut failed: Option<RecoveryError> = None;
+            let mut chunk: Vec<(String, Vec<u8>)> = Vec::with_capacity(SNAPSHOT_CHUNK);
+            let read = journal.read_snapshots(&mut |party, json| {
                 chunk.push((party.to_string(), json.to_vec()));
                 if chunk.len() >= SNAPSHOT_CHUNK {
-                    if let Err(e) = load(&mut chunk) {
-                        failed = Some(e);
-                        return Err(JournalError::Corrupt("snapshot".into()));
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(SNAPSHOT_CHUNK));
+                    if to_decode.send(full).is_err() {
+                        return Err(JournalError::Storage("the snapshot decoder stopped".into()));
+                    }
+                    while let Ok(rows) = restore_rx.try_recv() {
+                        if let Err(e) = restore(rows) {
+                            failed = Some(e);
+                            return Err(JournalError::Corrupt("snapshot".into()));
+                        }
                     }
                 }
                 Ok(())
-            })
-            .map_err(|e| failed.take().unwrap_or(RecoveryError::Journal(e)))?;
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        load(&mut chunk)?;
+            });
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            read?;
+            if !chunk.is_empty() && to_decode.send(chunk).is_err() {
+                return Err(RecoveryError::Journal(JournalError::Storage(
+                    "the snapshot decoder stopped".into(),
+                )));
+            }
+            drop(to_decode);
+            for rows in restore_rx.iter() {
+                restore(rows)?;
+            }
+            Ok(())
+        })?;
         store.restore_counters(
             meta.events_applied,
             usize::try_from(meta.deleted_parties).unwrap_or(usize::MAX),
