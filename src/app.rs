@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 
 use serde::Serialize;
 
@@ -40,6 +40,9 @@ pub const DEFAULT_COMPACT_THRESHOLD: u64 = 250_000;
 
 /// How often the compaction thread looks at the journal.
 const COMPACT_CHECK: Duration = Duration::from_secs(5);
+
+/// How long `stop` waits for a compaction in progress (shutdown promises 5 s).
+const COMPACT_STOP_GRACE: Duration = Duration::from_secs(1);
 
 /// Everything needed to start an [`App`].
 #[derive(Clone)]
@@ -198,6 +201,8 @@ struct Running {
     compact_stop: Mutex<Option<Sender<()>>>,
     /// The compaction thread (`journal-compact`), if one runs.
     compactor: Mutex<Option<JoinHandle<()>>>,
+    /// Disconnects when the compaction thread has ended.
+    compact_done: Mutex<Option<Receiver<()>>>,
 }
 
 /// The command side's view: which parties and inputs exist, including events
@@ -296,6 +301,7 @@ impl App {
             settle,
             compact_stop: Mutex::new(None),
             compactor: Mutex::new(None),
+            compact_done: Mutex::new(None),
         });
         *self.running.write().unwrap_or_else(|e| e.into_inner()) = Some(running.clone());
         log::info!(
@@ -313,11 +319,13 @@ impl App {
 
     fn start_compactor(&self, running: &Running, threshold: u64) {
         let (tx, rx) = bounded::<()>(0);
+        let (done_tx, done_rx) = bounded::<()>(0);
         let journal = self.config.journal.clone();
         let compacting = self.compacting.clone();
         let spawned = std::thread::Builder::new()
             .name("journal-compact".into())
             .spawn(move || loop {
+                let _done = &done_tx;
                 match rx.recv_timeout(COMPACT_CHECK) {
                     Err(RecvTimeoutError::Timeout) => {}
                     _ => return,
@@ -348,6 +356,10 @@ impl App {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner()) = Some(tx);
                 *running.compactor.lock().unwrap_or_else(|e| e.into_inner()) = Some(h);
+                *running
+                    .compact_done
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(done_rx);
             }
             Err(e) => log::warn!("no automatic compaction: cannot start its thread: {e}"),
         }
@@ -388,7 +400,23 @@ impl App {
             .unwrap_or_else(|e| e.into_inner())
             .take()
         {
-            if h.join().is_err() {
+            // A compaction in progress is not waited for past the grace: it
+            // is crash-safe (the old snapshot stays in force until the new
+            // one is complete), so shutdown keeps its deadline.
+            let done = running
+                .compact_done
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            if let Some(done) = done {
+                // Disconnects when the thread ends (it holds the sender).
+                let _ = done.recv_timeout(COMPACT_STOP_GRACE);
+            }
+            if !h.is_finished() {
+                log::warn!(
+                    "leaving a compaction in progress behind; it resumes from scratch next time"
+                );
+            } else if h.join().is_err() {
                 log::error!("the compaction thread panicked");
             }
         }

@@ -785,3 +785,31 @@ fn readyz_and_the_recovery_log() {
     }
     panic!("no recovery line: {lines:?}");
 }
+
+#[test]
+fn the_server_compacts_by_itself_past_the_threshold() {
+    let dir = TempDir::new("auto");
+    let journal = Arc::new(SqliteJournal::open(&dir.0, Durability::Normal).expect("journal"));
+    let app = App::start_new(Config {
+        journal: journal.clone(),
+        compact_threshold: Some(10),
+        ..Config::default()
+    })
+    .expect("app");
+    plan_some_parties(&app);
+    let before = state(&app);
+    // The compaction thread looks every 5 s.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while journal.snapshot_meta().expect("meta").is_none() {
+        assert!(Instant::now() < deadline, "no automatic compaction");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    app.stop();
+    drop(app);
+    drop(journal);
+    let app = sqlite_app(&dir.0);
+    assert!(
+        state(&app) == before,
+        "state after automatic compaction differs"
+    );
+}
