@@ -813,3 +813,37 @@ fn the_server_compacts_by_itself_past_the_threshold() {
         "state after automatic compaction differs"
     );
 }
+
+#[test]
+fn readyz_is_503_until_the_journal_is_replayed() {
+    let dir = TempDir::new("readyz");
+    let journal = SqliteJournal::open(&dir.0, Durability::Normal).expect("journal");
+    let app = Arc::new(App::new(Config {
+        journal: Arc::new(journal),
+        compact_threshold: None,
+        ..Config::default()
+    }));
+    // The binary starts listening before it replays, exactly like this.
+    let handle = serve(
+        app.clone(),
+        ServerConfig {
+            workers: 2,
+            auth: AuthMode::Off,
+            ..ServerConfig::default()
+        },
+    )
+    .expect("serve");
+    let addr = handle.local_addr();
+    assert_eq!(call(addr, "GET", "/readyz", None).0, 503);
+    assert_eq!(call(addr, "GET", "/livez", None).0, 200);
+    let (status, body) = call(addr, "POST", &format!("{API}/party"), Some(&json!({})));
+    assert_eq!(status, 503, "{body}");
+    app.start().expect("start");
+    assert_eq!(call(addr, "GET", "/readyz", None).0, 200);
+    assert_eq!(
+        call(addr, "POST", &format!("{API}/party"), Some(&json!({}))).0,
+        201
+    );
+    handle.shutdown();
+    app.stop();
+}
