@@ -261,6 +261,38 @@ pub struct Rebuilt {
     pub elapsed: Duration,
 }
 
+/// Snapshot rows packed into one buffer: party ids and JSON back to back.
+#[derive(Default)]
+struct Packed {
+    buf: Vec<u8>,
+    /// (end of the party id, end of the JSON), per row.
+    ends: Vec<(usize, usize)>,
+}
+
+impl Packed {
+    fn push(&mut self, party: &[u8], json: &[u8]) {
+        self.buf.extend_from_slice(party);
+        let p = self.buf.len();
+        self.buf.extend_from_slice(json);
+        self.ends.push((p, self.buf.len()));
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn get(&self, i: usize) -> (&[u8], &[u8]) {
+        let start = if i == 0 { 0 } else { self.ends[i - 1].1 };
+        let (p, j) = self.ends[i];
+        (&self.buf[start..p], &self.buf[p..j])
+    }
+
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.ends.clear();
+    }
+}
+
 /// Loads the snapshot, then replays every later event.
 pub fn rebuild(journal: &dyn Journal) -> Result<Rebuilt, RecoveryError> {
     let began = Instant::now();
@@ -274,27 +306,31 @@ pub fn rebuild(journal: &dyn Journal) -> Result<Rebuilt, RecoveryError> {
         // decoded chunks are restored here, in order, as they come back.
         type Decoded = Vec<Result<Row, RecoveryError>>;
         std::thread::scope(|scope| -> Result<(), RecoveryError> {
-            let (to_decode, decode_rx) = crossbeam_channel::bounded::<Vec<(String, Vec<u8>)>>(2);
-            let (to_restore, restore_rx) = crossbeam_channel::unbounded::<Decoded>();
+            let (to_decode, decode_rx) = crossbeam_channel::bounded::<Packed>(2);
+            let (to_restore, restore_rx) = crossbeam_channel::unbounded::<(Decoded, Packed)>();
             std::thread::Builder::new()
                 .name("snapshot-decode".into())
                 .spawn_scoped(scope, move || {
                     for chunk in decode_rx {
-                        let rows: Decoded = chunk
-                            .par_iter()
-                            .map(|(party, json)| {
+                        let rows: Decoded = (0..chunk.len())
+                            .into_par_iter()
+                            .map(|i| {
+                                let (party, json) = chunk.get(i);
                                 decode_row(json).map_err(|e| RecoveryError::Snapshot {
-                                    party: party.clone(),
+                                    party: String::from_utf8_lossy(party).into_owned(),
                                     reason: e.to_string(),
                                 })
                             })
                             .collect();
-                        if to_restore.send(rows).is_err() {
+                        // The buffers go back for reuse (no page faults
+                        // for a fresh multi-megabyte buffer per chunk).
+                        if to_restore.send((rows, chunk)).is_err() {
                             return;
                         }
                     }
                 })
                 .map_err(|e| RecoveryError::Journal(JournalError::Storage(e.to_string())))?;
+            let mut spare: Vec<Packed> = Vec::new();
             let mut restore = |rows: Decoded| -> Result<(), RecoveryError> {
                 for row in rows {
                     let row = row?;
@@ -305,19 +341,21 @@ pub fn rebuild(journal: &dyn Journal) -> Result<Rebuilt, RecoveryError> {
                 Ok(())
             };
             let mut failed: Option<RecoveryError> = None;
-            let mut chunk: Vec<(String, Vec<u8>)> = Vec::with_capacity(SNAPSHOT_CHUNK);
+            let mut chunk = Packed::default();
             let read = journal.read_snapshots(&mut |party, json| {
-                chunk.push((party.to_string(), json.to_vec()));
+                chunk.push(party.as_bytes(), json);
                 if chunk.len() >= SNAPSHOT_CHUNK {
-                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(SNAPSHOT_CHUNK));
-                    if to_decode.send(full).is_err() {
-                        return Err(JournalError::Storage("the snapshot decoder stopped".into()));
-                    }
-                    while let Ok(rows) = restore_rx.try_recv() {
+                    while let Ok((rows, mut used)) = restore_rx.try_recv() {
+                        used.clear();
+                        spare.push(used);
                         if let Err(e) = restore(rows) {
                             failed = Some(e);
                             return Err(JournalError::Corrupt("snapshot".into()));
                         }
+                    }
+                    let full = std::mem::replace(&mut chunk, spare.pop().unwrap_or_default());
+                    if to_decode.send(full).is_err() {
+                        return Err(JournalError::Storage("the snapshot decoder stopped".into()));
                     }
                 }
                 Ok(())
@@ -326,13 +364,13 @@ pub fn rebuild(journal: &dyn Journal) -> Result<Rebuilt, RecoveryError> {
                 return Err(e);
             }
             read?;
-            if !chunk.is_empty() && to_decode.send(chunk).is_err() {
+            if chunk.len() > 0 && to_decode.send(chunk).is_err() {
                 return Err(RecoveryError::Journal(JournalError::Storage(
                     "the snapshot decoder stopped".into(),
                 )));
             }
             drop(to_decode);
-            for rows in restore_rx.iter() {
+            for (rows, _) in restore_rx.iter() {
                 restore(rows)?;
             }
             Ok(())
