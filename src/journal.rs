@@ -1,9 +1,11 @@
 //! The journal: the durable, ordered record of every event, and the source of
 //! truth a restart replays.
 //!
-//! Only the bus dispatcher appends, and only start-up replays. Appends are
-//! whole batches (one group commit each); a failed append must leave nothing
-//! of its batch visible. [`MemoryJournal`] keeps everything in process (for
+//! Only the bus dispatcher appends events; start-up and compaction (both in
+//! [`crate::recovery`]) replay; history reads serve the events route and
+//! WebSocket replays; the idempotency records ([`crate::idempotency`]) share
+//! the database. Appends are whole batches (one group commit each); a failed
+//! append must leave nothing of its batch visible. [`MemoryJournal`] keeps everything in process (for
 //! `--ephemeral`, tests and benches); it survives an `App` restart in the same
 //! process but not the process. [`SqliteJournal`] is the durable default.
 //!
@@ -151,8 +153,9 @@ pub trait Journal: Send + Sync {
         0
     }
 
-    /// Stores an idempotency record (see [`crate::idempotency`]); `None`
-    /// from a journal that keeps none, so the caller keeps it in memory.
+    /// The journal's store for idempotency records (see
+    /// [`crate::idempotency`]); `None` from a journal that keeps none, so the
+    /// caller keeps them in memory.
     fn idempotency(&self) -> Option<&dyn crate::idempotency::IdempotencyStore> {
         None
     }

@@ -664,8 +664,7 @@ impl Journal for SqliteJournal {
         .map_err(|e| self.corrupt(e))
     }
 
-    /// Writes the new generation in short transactions of
-    /// [`SNAPSHOT_BATCH`] rows (appends go on between them), switches to it
+    /// Writes the new generation in short transactions of 1,000 rows (appends go on between them), switches to it
     /// in one small transaction, then deletes the old generation and the
     /// purged events, again in short transactions. A crash at any point
     /// leaves the previous snapshot in force (or the new one, once switched),
