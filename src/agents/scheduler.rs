@@ -788,6 +788,66 @@ mod tests {
     }
 
     #[test]
+    fn a_restored_party_reruns_only_what_a_new_input_affects() {
+        let mut sim = Sim::new();
+        sim.create("p", &["jungle theme party for 75 guests"]);
+        // A restart: a fresh scheduler seeded with the party as recovered.
+        let party = sim.store.party("p").expect("party");
+        sim.sched = Scheduler::new(sim.catalog.cities.clone());
+        sim.sched
+            .restore([("p".to_string(), (party, 1))].into_iter().collect());
+        let mark = sim.log.len();
+        sim.run(vec![add(
+            "p",
+            "inp_cake",
+            "chocolate cake with rainbow frosting",
+        )]);
+        assert_eq!(sim.ran_since(mark), vec![Theme, Cake, Budget, FinalPlanner]);
+        let waves: Vec<u64> = sim.log[mark..]
+            .iter()
+            .filter_map(|e| match &e.payload {
+                Payload::AgentShouldExecute(p) => Some(p.wave),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            waves.iter().all(|w| *w == 2),
+            "numbering goes on: {waves:?}"
+        );
+    }
+
+    #[test]
+    fn resume_runs_what_the_crash_left_unplanned_and_nothing_else() {
+        let mut sim = Sim::new();
+        sim.create("p", &["jungle theme party for 75 guests"]);
+        let before = sim.store.party("p").expect("party");
+        // An input committed just before a crash: applied, never scheduled.
+        sim.seq += 1;
+        let ev = add("p", "inp_cake", "chocolate cake with rainbow frosting")
+            .stamp(sim.seq, format!("t{:06}", sim.seq));
+        sim.store.apply(&ev);
+        sim.log.push(ev.clone());
+        sim.sched = Scheduler::new(sim.catalog.cities.clone());
+        let party = sim.store.party("p").expect("party");
+        let drafts = sim.sched.resume(&party, &ev, Some(&before), 1);
+        let mark = sim.log.len();
+        sim.run(drafts);
+        assert_eq!(sim.ran_since(mark), vec![Theme, Cake, Budget, FinalPlanner]);
+        assert!(sim.sched.is_idle("p"));
+        // A change no agent reads resumes nothing.
+        let mut sim = Sim::new();
+        sim.create("q", &["jungle theme party for 75 guests"]);
+        let before = sim.store.party("q").expect("party");
+        sim.seq += 1;
+        let ev = remove("q", "inp_unknown").stamp(sim.seq, format!("t{:06}", sim.seq));
+        sim.store.apply(&ev);
+        sim.sched = Scheduler::new(sim.catalog.cities.clone());
+        let party = sim.store.party("q").expect("party");
+        assert!(sim.sched.resume(&party, &ev, Some(&before), 1).is_empty());
+        assert!(sim.sched.is_idle("q"));
+    }
+
+    #[test]
     fn dependency_order_holds_for_every_wave() {
         let mut sim = Sim::new();
         let texts = [
