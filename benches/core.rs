@@ -162,5 +162,62 @@ fn pipeline(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bus_fan_out, store_apply, pipeline);
+/// Throughput with creation and planning overlapped: `clients` threads each
+/// create their share of parties (each acknowledged once applied), then wait
+/// until every one of them has its final plan.
+fn pipeline_overlapped(c: &mut Criterion) {
+    const PARTIES: u64 = 4_000;
+    let mut g = c.benchmark_group("pipeline");
+    g.throughput(Throughput::Elements(PARTIES));
+    g.sample_size(10);
+    let clients = 8usize;
+    g.bench_with_input(
+        BenchmarkId::new("jungle_party_to_plan_overlapped", clients),
+        &clients,
+        |b, &clients| {
+            let app = Arc::new(
+                App::start_new(Config {
+                    journal: Arc::new(NullJournal),
+                    ..Config::default()
+                })
+                .expect("app"),
+            );
+            b.iter_custom(|iters| {
+                let per_client = iters * PARTIES / clients as u64;
+                let start = Instant::now();
+                let workers: Vec<_> = (0..clients)
+                    .map(|_| {
+                        let app = app.clone();
+                        thread::spawn(move || {
+                            let acks: Vec<_> = (0..per_client)
+                                .map(|_| app.create_party(jungle_party(), None).expect("create"))
+                                .collect();
+                            for ack in acks {
+                                assert!(app.wait_settled(
+                                    &ack.party_id,
+                                    ack.seq,
+                                    Duration::from_secs(60)
+                                ));
+                            }
+                        })
+                    })
+                    .collect();
+                for w in workers {
+                    w.join().expect("worker");
+                }
+                start.elapsed()
+            });
+            app.stop();
+        },
+    );
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bus_fan_out,
+    store_apply,
+    pipeline,
+    pipeline_overlapped
+);
 criterion_main!(benches);

@@ -12,7 +12,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use crossbeam_channel::{
     bounded, Receiver, RecvTimeoutError, SendTimeoutError, Sender, TrySendError,
@@ -219,6 +219,14 @@ struct Intake {
     closed: bool,
 }
 
+/// The applied watermark and the publishers waiting for it, each with its
+/// own wake-up, so one batch never wakes every waiting thread.
+#[derive(Default)]
+struct Applied {
+    seq: u64,
+    waiters: std::collections::BTreeMap<u64, Vec<Sender<()>>>,
+}
+
 /// Called by the dispatcher for each committed batch, before fan-out (the
 /// store's `apply`).
 pub type ApplyFn = Box<dyn FnMut(&[Arc<Event>]) + Send>;
@@ -227,8 +235,7 @@ struct Inner {
     config: BusConfig,
     intake: Mutex<Intake>,
     intake_cv: Condvar,
-    applied: Mutex<u64>,
-    applied_cv: Condvar,
+    applied: Mutex<Applied>,
     registry: RwLock<Registry>,
     history: Mutex<VecDeque<Arc<Event>>>,
     dead: Mutex<VecDeque<DeadLetter>>,
@@ -264,8 +271,10 @@ impl Bus {
                 ..Intake::default()
             }),
             intake_cv: Condvar::new(),
-            applied: Mutex::new(first_seq.max(1) - 1),
-            applied_cv: Condvar::new(),
+            applied: Mutex::new(Applied {
+                seq: first_seq.max(1) - 1,
+                waiters: Default::default(),
+            }),
             registry: RwLock::new(Registry::default()),
             history: Mutex::new(VecDeque::new()),
             dead: Mutex::new(VecDeque::new()),
@@ -331,28 +340,24 @@ impl Bus {
         Ok(self.wait_applied(seq, timeout).then_some(seq))
     }
 
-    /// Waits until every event up to `seq` is applied; false on timeout.
+    /// Waits until every event up to `seq` is applied; false on timeout or
+    /// when the bus stops first.
     pub fn wait_applied(&self, seq: u64, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut applied = lock(&self.inner.applied);
-        while *applied < seq {
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
+        let rx = {
+            let mut applied = lock(&self.inner.applied);
+            if applied.seq >= seq {
+                return true;
             }
-            applied = self
-                .inner
-                .applied_cv
-                .wait_timeout(applied, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        true
+            let (tx, rx) = bounded(1);
+            applied.waiters.entry(seq).or_default().push(tx);
+            rx
+        };
+        rx.recv_timeout(timeout).is_ok()
     }
 
     /// `seq` of the latest event applied to the read model.
     pub fn applied_seq(&self) -> u64 {
-        *lock(&self.inner.applied)
+        lock(&self.inner.applied).seq
     }
 
     /// The last journal failure, if the dispatcher has stopped on one.
@@ -502,6 +507,8 @@ fn dispatch_loop(inner: &Inner, journal: Arc<dyn Journal>, mut apply: ApplyFn) {
                     .unwrap_or_else(|e| e.into_inner());
             }
             if intake.queue.is_empty() {
+                drop(intake);
+                lock(&inner.applied).waiters.clear();
                 return;
             }
             let take = intake.queue.len().min(MAX_BATCH);
@@ -525,6 +532,7 @@ fn dispatch_loop(inner: &Inner, journal: Arc<dyn Journal>, mut apply: ApplyFn) {
             log::error!("journal append failed, bus stops: {e}");
             *lock(&inner.journal_error) = Some(e);
             lock(&inner.intake).closed = true;
+            lock(&inner.applied).waiters.clear();
             return;
         }
         apply(&events);
@@ -544,8 +552,14 @@ fn dispatch_loop(inner: &Inner, journal: Arc<dyn Journal>, mut apply: ApplyFn) {
             }
         }
         {
-            *lock(&inner.applied) = last;
-            inner.applied_cv.notify_all();
+            let mut applied = lock(&inner.applied);
+            applied.seq = last;
+            let later = applied.waiters.split_off(&(last + 1));
+            let due = std::mem::replace(&mut applied.waiters, later);
+            drop(applied);
+            for tx in due.into_values().flatten() {
+                let _ = tx.try_send(());
+            }
         }
         fan_out(inner, &events);
     }
@@ -721,6 +735,21 @@ impl Subscription {
         Ok(Arc::try_unwrap(batch).unwrap_or_else(|b| (*b).clone()))
     }
 
+    /// The next event if one is already here, without blocking.
+    pub fn try_recv(&mut self) -> Option<Arc<Event>> {
+        if self.buf.is_empty() {
+            if let Ok(batch) = self.rx.try_recv() {
+                self.take(batch);
+            }
+        }
+        self.buf.pop_front()
+    }
+
+    /// Whether an event is waiting (buffered or in the channel).
+    pub fn has_pending(&self) -> bool {
+        !self.buf.is_empty() || !self.rx.is_empty()
+    }
+
     /// Everything already received, without blocking.
     pub fn drain(&mut self) -> Vec<Arc<Event>> {
         while let Ok(batch) = self.rx.try_recv() {
@@ -778,6 +807,7 @@ mod tests {
     use super::*;
     use crate::event::{InputRemoved, Payload, RemovalReason};
     use crate::journal::{MemoryJournal, NullJournal};
+    use std::time::Instant;
 
     fn draft(party: &str, n: usize) -> Draft {
         Draft::command(

@@ -194,3 +194,63 @@ fn a_client_may_wait_for_a_party_that_does_not_exist_yet() {
     let ids: HashSet<&str> = got.iter().filter_map(|v| v["event_id"].as_str()).collect();
     assert_eq!(ids.len(), 2);
 }
+
+#[test]
+fn an_agent_run_streams_in_the_prototype_message_shapes() {
+    let h = Harness::start();
+    h.create("p-run");
+    let (mut c, hello) = h.connect("p-run", None);
+    let from = hello["last_seq"].as_u64().expect("last_seq");
+    let s = h.add(
+        "p-run",
+        "i1",
+        "jungle theme party for 75 guests with a chocolate cake, budget $2000",
+    );
+    assert!(h
+        .app
+        .wait_settled("p-run", s, std::time::Duration::from_secs(10)));
+    let last = h.app.party("p-run").expect("party").last_seq;
+    let got = c.events_until(|v| seq(v) >= last);
+    let seqs: Vec<u64> = got.iter().map(seq).collect();
+    assert_eq!(seqs, h.forwarded("p-run", from, last));
+
+    let of = |t: &'static str| got.iter().filter(move |v| v["type"] == t);
+    assert!(of("agent_started").count() > 0);
+    for v in of("agent_started") {
+        assert_eq!(v["status"], "running");
+        assert!(v["agent"].as_str().is_some_and(|a| a.ends_with("_agent")));
+    }
+    for v in of("agent_completed") {
+        let agent = v["agent"].as_str().expect("agent");
+        assert_eq!(v["status"], "completed");
+        assert_eq!(v["message"], format!("{agent} completed successfully"));
+        assert!(v["result"].is_object());
+        assert!(v["confidence"].is_number() && v["execution_time_ms"].is_number());
+    }
+    for v in of("agent_failed") {
+        let agent = v["agent"].as_str().expect("agent");
+        let error = v["error"].as_str().expect("error");
+        assert_eq!(v["status"], "failed");
+        assert_eq!(v["message"], format!("{agent} failed: {error}"));
+    }
+    for v in of("budget_updated") {
+        assert_eq!(v["message"], "Budget updated");
+        for k in ["total_budget", "breakdown", "based_on_agents"] {
+            assert!(v["payload"].get(k).is_some(), "{k} missing from {v}");
+        }
+    }
+    let plan = of("plan_updated").next_back().expect("a plan update");
+    let pct = plan["payload"]["completion_percent"]
+        .as_u64()
+        .expect("completion_percent");
+    assert_eq!(plan["message"], format!("Plan updated ({pct}% complete)"));
+    for k in [
+        "recommendations",
+        "next_steps",
+        "active_agents",
+        "missing_agents",
+    ] {
+        assert!(plan["payload"].get(k).is_some(), "{k} missing from {plan}");
+    }
+    assert!(got.iter().all(|v| v["type"] != "agent_scheduled"));
+}

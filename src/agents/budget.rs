@@ -12,6 +12,7 @@
 //! `based_on_agents ["default_estimates"]`); `data_source` is
 //! `actual_agent_results` exactly when the breakdown came from results.
 //! The stated budget is the user's (`facts.budget`), never a computed one.
+//! A total whose upper bound exceeds the stated budget gets a warning first.
 //! Over budget (`total.min > stated`) adds a recommendation and, per category,
 //! the cheapest catalog alternative that still meets the constraints (guests,
 //! size, dietary needs, category), saving `current max − alternative max`.
@@ -137,6 +138,14 @@ pub fn run(input: &AgentInput<'_>) -> Budget {
             format!("Over your ${s} budget by ${} at the low end", total.min - s),
         );
         swaps = find_swaps(input);
+    } else if let Some(s) = stated.filter(|s| total.max > *s) {
+        recommendations.insert(
+            0,
+            format!(
+                "Within your ${s} budget at the low end, but up to ${} over at the high end",
+                total.max - s
+            ),
+        );
     }
 
     let (previous_total, delta) = match &party.budget {
@@ -494,6 +503,21 @@ mod tests {
         set_result(&mut p, AgentName::Cake, cake_with_cost(900, 1500));
         let b = budget_of(&p, &Facts::default());
         assert_eq!(b.recommendations[0], "Compare quotes from multiple vendors");
+    }
+
+    #[test]
+    fn high_end_warning_when_only_the_upper_bound_is_over() {
+        let mut p = party(&[("party", &[])]);
+        set_result(&mut p, AgentName::Cake, cake_with_cost(100, 300));
+        let b = budget_of(&p, &facts(None, Some(250)));
+        assert!(!b.over_budget);
+        assert!(b.swaps.is_empty());
+        assert_eq!(
+            b.recommendations[0],
+            "Within your $250 budget at the low end, but up to $50 over at the high end"
+        );
+        let b = budget_of(&p, &facts(None, Some(300)));
+        assert_eq!(b.recommendations[0], "Focus on essential items first");
     }
 
     #[test]

@@ -63,11 +63,14 @@ pub fn decorations_for(theme: &str) -> [&'static str; 3] {
     }
 }
 
-/// Whether a bakery offers every dietary need (case-insensitive).
+/// Whether a supplier offers every dietary need. Names are compared trimmed,
+/// lowercased, with spaces and underscores read as `-` (`Gluten Free` is
+/// `gluten-free`), as the catalog search compares them.
 pub(crate) fn meets_dietary(offered: &[String], needs: &[String]) -> bool {
+    let canon = |s: &str| s.trim().to_lowercase().replace([' ', '_'], "-");
     needs
         .iter()
-        .all(|n| offered.iter().any(|o| o.eq_ignore_ascii_case(n)))
+        .all(|n| offered.iter().any(|o| canon(o) == canon(n)))
 }
 
 /// Runs the agent.
@@ -126,7 +129,7 @@ pub fn run(input: &AgentInput<'_>) -> CakeResult {
     hits.hits.retain(|b| {
         facts
             .cake_budget
-            .map_or(true, |max| price_for(&b.record, size) <= max)
+            .is_none_or(|max| price_for(&b.record, size) <= max)
             && meets_dietary(&b.record.dietary_options, &facts.dietary)
     });
     hits.hits.truncate(LIMIT);
@@ -200,6 +203,17 @@ mod tests {
         let p = themed_party(theme);
         let c = catalog();
         run(&agent_input(&p, f, &c))
+    }
+
+    #[test]
+    fn dietary_names_are_canonical() {
+        let offered = vec!["Gluten-Free".to_string(), "vegan".to_string()];
+        assert!(meets_dietary(
+            &offered,
+            &["gluten free".into(), "VEGAN".into()]
+        ));
+        assert!(meets_dietary(&offered, &[]));
+        assert!(!meets_dietary(&offered, &["nut-free".into()]));
     }
 
     #[test]

@@ -58,7 +58,7 @@ pub fn run(input: &AgentInput<'_>) -> CateringResult {
             && meets_dietary(&c.dietary_options, &facts.dietary)
             && facts
                 .catering_budget
-                .map_or(true, |max| c.price_per_person * u64::from(guests) <= max)
+                .is_none_or(|max| c.price_per_person * u64::from(guests) <= max)
     });
     hits.hits.truncate(LIMIT);
 

@@ -667,4 +667,89 @@ mod tests {
         assert!(a.is_some());
         assert_eq!(a, b);
     }
+
+    /// Runs the whole wave (theme, the four searches, budget, plan) on real
+    /// inputs, with the analyzer's facts and the embedded catalog.
+    fn wave(inputs: &[&str]) -> (Party, Facts, FinalPlan) {
+        let c = catalog();
+        let ins: Vec<(&str, &[&str])> = inputs.iter().map(|s| (*s, &[][..])).collect();
+        let mut p = party(&ins);
+        let f = crate::agents::analyzer::extract_facts(&p.inputs, &c.cities);
+        let t = theme::run(&agent_input(&p, &f, &c));
+        set_result(&mut p, AgentName::Theme, AgentOutput::Theme(t));
+        for a in [
+            AgentName::Venue,
+            AgentName::Cake,
+            AgentName::Catering,
+            AgentName::Vendor,
+        ] {
+            complete(&mut p, &f, a);
+        }
+        refresh_budget(&mut p, &f);
+        let plan = plan(&p, &f);
+        (p, f, plan)
+    }
+
+    #[test]
+    fn scenario_jungle_end_to_end() {
+        let (p, f, plan) = wave(&[
+            "jungle theme party for 75 guests",
+            "need a chocolate cake with animal decorations",
+            "outdoor venue preferred, budget around $2000",
+        ]);
+        assert_eq!((f.guest_count, f.budget), (Some(75), Some(2000)));
+        let Some(AgentOutput::Theme(t)) = p.result(AgentName::Theme) else {
+            panic!("theme missing")
+        };
+        assert_eq!((t.primary_theme.as_str(), t.confidence), ("jungle", 0.4));
+        let Some(AgentOutput::Venue(v)) = p.result(AgentName::Venue) else {
+            panic!("venue missing")
+        };
+        assert!(!v.recommended_venues.is_empty());
+        for venue in &v.recommended_venues {
+            assert!(venue.record.capacity >= 75 && venue.record.daily_price <= 2000);
+        }
+        assert!(plan.ready);
+        assert_eq!(plan.completion_percent, 100);
+        assert!(plan.next_steps.len() <= MAX_NEXT_STEPS);
+        assert_eq!(
+            plan.recommendations[0].description,
+            "Primary theme: jungle. Colors: green, brown, yellow"
+        );
+        // Same party, same plan, byte for byte.
+        let again = wave(&[
+            "jungle theme party for 75 guests",
+            "need a chocolate cake with animal decorations",
+            "outdoor venue preferred, budget around $2000",
+        ]);
+        assert_eq!(
+            serde_json::to_string(&plan).ok(),
+            serde_json::to_string(&again.2).ok()
+        );
+    }
+
+    #[test]
+    fn scenario_tight_budget_end_to_end() {
+        let (p, f, plan) =
+            wave(&["superhero party for 40 kids, budget $800, vegan and nut-free food"]);
+        assert_eq!(f.budget, Some(800));
+        let b = p.budget.as_deref().unwrap_or_else(|| panic!("no budget"));
+        if b.over_budget {
+            assert!(b.recommendations[0].starts_with("Over your $800 budget by $"));
+            assert!(plan
+                .recommendations
+                .iter()
+                .any(|r| r.priority == Priority::Critical && r.category == "Budget"));
+        }
+        if let Some(AgentOutput::Catering(c)) = p.result(AgentName::Catering) {
+            for cat in &c.recommended_caterers {
+                for need in &f.dietary {
+                    assert!(cat.record.dietary_options.contains(need));
+                }
+            }
+        }
+        for s in &b.swaps {
+            assert!(s.saves > 0);
+        }
+    }
 }

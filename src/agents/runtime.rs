@@ -376,11 +376,46 @@ fn worker_loop(shared: &Arc<Shared>, worker: &Arc<Worker>, retired: &Arc<AtomicB
             inbox.recv()
         };
         match next {
-            Ok(ev) => run_one(shared, worker, retired, &ev),
+            Ok(ev) => {
+                // Under a burst, results go out in one publish per burst (one
+                // dispatcher wake-up); a lone run publishes `started` before
+                // it runs, so slow agents show progress live.
+                let mut out = Vec::new();
+                let mut ev = ev;
+                loop {
+                    let lone = !has_more(worker);
+                    run_one(shared, worker, retired, &ev, &mut out, lone);
+                    if retired.load(Ordering::Relaxed) || out.len() >= MAX_OUT || !has_more(worker)
+                    {
+                        break;
+                    }
+                    let more = worker
+                        .inbox
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .try_recv();
+                    match more {
+                        Some(next) => ev = next,
+                        None => break,
+                    }
+                }
+                publish_all(shared, out);
+            }
             Err(crate::bus::RecvError::Timeout) => continue,
             Err(crate::bus::RecvError::Disconnected) => return,
         }
     }
+}
+
+/// Most result events an agent thread holds back before publishing.
+const MAX_OUT: usize = 256;
+
+fn has_more(worker: &Worker) -> bool {
+    worker
+        .inbox
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .has_pending()
 }
 
 fn start_message(agent: AgentName) -> &'static str {
@@ -395,7 +430,14 @@ fn start_message(agent: AgentName) -> &'static str {
     }
 }
 
-fn run_one(shared: &Arc<Shared>, worker: &Arc<Worker>, retired: &Arc<AtomicBool>, ev: &Arc<Event>) {
+fn run_one(
+    shared: &Arc<Shared>,
+    worker: &Arc<Worker>,
+    retired: &Arc<AtomicBool>,
+    ev: &Arc<Event>,
+    out: &mut Vec<Draft>,
+    lone: bool,
+) {
     let Payload::AgentShouldExecute(req) = &ev.payload else {
         return;
     };
@@ -422,19 +464,19 @@ fn run_one(shared: &Arc<Shared>, worker: &Arc<Worker>, retired: &Arc<AtomicBool>
     };
     let domain = AgentName::DOMAIN.contains(&agent);
     if domain {
-        publish(
-            shared,
-            Draft::caused_by(
-                ev,
-                agent.as_str(),
-                Payload::AgentStarted(AgentStarted {
-                    agent_name: agent,
-                    execution_id: execution_id.clone(),
-                    input_count: u32::try_from(req.input_ids.len()).unwrap_or(u32::MAX),
-                    message: start_message(agent).to_string(),
-                }),
-            ),
-        );
+        out.push(Draft::caused_by(
+            ev,
+            agent.as_str(),
+            Payload::AgentStarted(AgentStarted {
+                agent_name: agent,
+                execution_id: execution_id.clone(),
+                input_count: u32::try_from(req.input_ids.len()).unwrap_or(u32::MAX),
+                message: start_message(agent).to_string(),
+            }),
+        ));
+        if lone {
+            publish_all(shared, std::mem::take(out));
+        }
     }
     let run_id = shared.next_run.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
@@ -531,7 +573,7 @@ fn run_one(shared: &Arc<Shared>, worker: &Arc<Worker>, retired: &Arc<AtomicBool>
             }
         }
     };
-    publish(shared, draft);
+    out.push(draft);
 }
 
 fn deadline_message(shared: &Shared) -> String {
@@ -562,8 +604,15 @@ fn fail(
 }
 
 fn publish(shared: &Shared, draft: Draft) {
-    if let Err(e) = shared.bus.publish(vec![draft], Admission::Internal) {
-        log::debug!("agent result dropped at shutdown: {e}");
+    publish_all(shared, vec![draft]);
+}
+
+fn publish_all(shared: &Shared, drafts: Vec<Draft>) {
+    if drafts.is_empty() {
+        return;
+    }
+    if let Err(e) = shared.bus.publish(drafts, Admission::Internal) {
+        log::debug!("agent results dropped at shutdown: {e}");
     }
 }
 

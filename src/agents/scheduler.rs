@@ -419,7 +419,6 @@ fn input_ids_for(party: &Party, agent: AgentName, cities: &[String]) -> Vec<Stri
 
 #[cfg(test)]
 mod tests {
-    use std::collections::VecDeque;
     use std::sync::Arc;
 
     use super::*;
@@ -452,39 +451,54 @@ mod tests {
             }
         }
 
+        /// Like the bus: a published batch is applied whole, then shown to
+        /// the scheduler; what it and the agents publish forms the next batch.
         fn run(&mut self, first: Vec<Draft>) {
-            let mut queue: VecDeque<Draft> = first.into();
-            while let Some(d) = queue.pop_front() {
-                self.seq += 1;
-                let ev = d.stamp(self.seq, format!("t{:06}", self.seq));
-                self.store.apply(&ev);
-                let party = self.store.party(&ev.party_id);
-                queue.extend(self.sched.on_event(&ev, party.as_deref()));
-                if let Payload::AgentShouldExecute(p) = &ev.payload {
-                    let party = self.store.party(&ev.party_id).expect("party");
-                    let facts = extract_facts(&party.inputs, &self.catalog.cities);
-                    let input = AgentInput {
-                        party: &party,
-                        facts: &facts,
-                        catalog: &self.catalog,
-                    };
-                    let payload = match agents::run(p.agent_name, &input).expect("runnable") {
-                        Product::Output(result, confidence) => {
-                            Payload::AgentCompleted(AgentCompleted {
-                                agent_name: p.agent_name,
-                                execution_id: "exec_x".into(),
-                                result: Arc::new(result),
-                                confidence,
-                                execution_time_ms: 0.0,
-                            })
-                        }
-                        Product::Budget(b) => Payload::BudgetUpdated(Arc::new(b)),
-                        Product::Plan(p) => Payload::PlanUpdated(Arc::new(p)),
-                    };
-                    queue.push_back(Draft::caused_by(&ev, p.agent_name.as_str(), payload));
+            let mut batch = first;
+            while !batch.is_empty() {
+                let events: Vec<Event> = batch
+                    .drain(..)
+                    .map(|d| {
+                        self.seq += 1;
+                        d.stamp(self.seq, format!("t{:06}", self.seq))
+                    })
+                    .collect();
+                for ev in &events {
+                    self.store.apply(ev);
                 }
-                self.log.push(ev);
+                let mut next = Vec::new();
+                for ev in &events {
+                    let party = self.store.party(&ev.party_id);
+                    next.extend(self.sched.on_event(ev, party.as_deref()));
+                    if let Payload::AgentShouldExecute(p) = &ev.payload {
+                        next.push(self.answer(ev, p.agent_name));
+                    }
+                }
+                self.log.extend(events);
+                batch = next;
             }
+        }
+
+        fn answer(&self, ev: &Event, agent: AgentName) -> Draft {
+            let party = self.store.party(&ev.party_id).expect("party");
+            let facts = extract_facts(&party.inputs, &self.catalog.cities);
+            let input = AgentInput {
+                party: &party,
+                facts: &facts,
+                catalog: &self.catalog,
+            };
+            let payload = match agents::run(agent, &input).expect("runnable") {
+                Product::Output(result, confidence) => Payload::AgentCompleted(AgentCompleted {
+                    agent_name: agent,
+                    execution_id: "exec_x".into(),
+                    result: Arc::new(result),
+                    confidence,
+                    execution_time_ms: 0.0,
+                }),
+                Product::Budget(b) => Payload::BudgetUpdated(Arc::new(b)),
+                Product::Plan(p) => Payload::PlanUpdated(Arc::new(p)),
+            };
+            Draft::caused_by(ev, agent.as_str(), payload)
         }
 
         fn create(&mut self, party: &str, texts: &[&str]) {
@@ -613,7 +627,7 @@ mod tests {
         sim.run(vec![add(
             "p",
             "inp_space",
-            "actually make it a space astronaut galaxy rocket theme",
+            "actually make it an astronaut galaxy rocket theme",
         )]);
         let ran = sim.ran_since(mark);
         assert_eq!(ran, vec![Theme, Venue, Cake, Budget, FinalPlanner]);

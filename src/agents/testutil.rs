@@ -71,9 +71,10 @@ pub(crate) fn set_budget(party: &mut Party, budget: Budget) {
     party.budget = Some(Arc::new(budget));
 }
 
-/// The embedded catalog.
+/// The embedded catalog, parsed once per test binary.
 pub(crate) fn catalog() -> Arc<Catalog> {
-    Catalog::embedded()
+    static CATALOG: std::sync::OnceLock<Arc<Catalog>> = std::sync::OnceLock::new();
+    CATALOG.get_or_init(Catalog::embedded).clone()
 }
 
 /// Facts with a guest count and a stated budget.

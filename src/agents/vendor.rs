@@ -77,7 +77,7 @@ pub fn run(input: &AgentInput<'_>) -> VendorResult {
         // Defence in depth: the hard constraints hold whatever the search returns.
         hits.hits.retain(|v| {
             v.record.category.eq_ignore_ascii_case(category)
-                && cap.map_or(true, |c| v.record.avg_price <= c)
+                && cap.is_none_or(|c| v.record.avg_price <= c)
         });
         hits.hits.truncate(PER_CATEGORY);
         match hits.hits.first() {

@@ -55,7 +55,7 @@ pub fn run(input: &AgentInput<'_>) -> VenueResult {
     // Defence in depth: the hard constraints hold whatever the search returns.
     hits.hits.retain(|v| {
         v.record.capacity >= criteria.guest_count
-            && criteria.budget.map_or(true, |b| v.record.daily_price <= b)
+            && criteria.budget.is_none_or(|b| v.record.daily_price <= b)
     });
     hits.hits.truncate(LIMIT);
     if hits.hits.is_empty() {

@@ -27,7 +27,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use search::{BakeryQuery, CatererQuery, Hits, VendorQuery, VenueQuery, VENDOR_CATEGORIES};
+pub use search::{
+    BakeryQuery, CatererQuery, Hits, VendorQuery, VenueQuery, DEFAULT_LIMIT, VENDOR_CATEGORIES,
+};
 
 /// The embedded default data set.
 pub const DEFAULT_CATALOG_JSON: &str = include_str!("../../data/catalog.json");

@@ -27,16 +27,9 @@ const ROUTERS: usize = 2;
 
 const PREFIX: &str = "/api/v1/event-driven/ws/";
 
-/// The app configuration the tests start from: the defaults with an empty
-/// catalog (WebSocket tests need events, not supplier matches).
+/// The app configuration the tests start from.
 pub fn config() -> Config {
-    Config {
-        catalog: Arc::new(partybus::catalog::Catalog::default()),
-        bus: Default::default(),
-        runtime: Default::default(),
-        journal: Arc::new(partybus::journal::MemoryJournal::new()),
-        ack_timeout: partybus::app::DEFAULT_ACK_TIMEOUT,
-    }
+    Config::default()
 }
 
 /// A running app, hub and HTTP server on 127.0.0.1:0.

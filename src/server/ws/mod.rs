@@ -26,12 +26,13 @@
 //!   releases, so one thread does both, and only reads when the client owes
 //!   it a frame. It spends its time waiting on the subscription (and the
 //!   hub's stop channel) and writes each drained batch with one flush. Every
-//!   *turn* ([`WsHub`] turn interval: `ping_interval`, at most
+//!   *turn* (`ping_interval`, clamped to [`MIN_TURN_INTERVAL`]..=
 //!   [`MAX_TURN_INTERVAL`]) it sends a protocol Ping and reads until the
 //!   matching Pong, answering whatever the client sent before it (`ping`,
 //!   `{"type":"ping"}`, protocol pings, close). A live client answers within a
 //!   round trip, so reads never stall writes for longer than that; events
-//!   arriving meanwhile wait in the subscription's channel.
+//!   arriving meanwhile wait in the subscription's channel. A client's own
+//!   messages are therefore answered within one turn interval.
 //! - **Slow and dead clients.** A client that stops reading stops answering
 //!   pings and its TCP window fills: the thread blocks, its channel fills, and
 //!   the bus drops the subscription at once ([`crate::bus::Subscription::lagged`]).
@@ -44,13 +45,21 @@
 //!   waiting thread wakes, sends 1001 "server shutting down" and exits; the
 //!   hub joins them against the deadline.
 //!
+//! # Messages
+//! See [`message`]: one JSON object per event with SPEC §2's keys plus
+//! `party_id`, `seq`, `event_id` and `correlation_id`. `should_execute` is
+//! internal scheduling and is not forwarded; `party_deleted` is followed by a
+//! close (1000, "party deleted").
+//!
 //! # Limits
 //! A blocked socket read or write cannot be cut short through tiny_http's
 //! upgraded stream, so a peer that keeps its TCP connection open but never
 //! reads nor answers holds its thread (and its slot) until it goes away; a
 //! vanished peer is reaped by TCP's retransmission timeout (a ping is always
-//! in flight when the thread blocks in a read). Such threads are not waited
-//! for past the shutdown deadline. The bus is never affected.
+//! in flight when the thread blocks in a read). A client that disconnects is
+//! noticed at its next write or turn. Such threads are not waited for past
+//! the shutdown deadline. tiny_http also keeps one of its own pool threads per
+//! upgraded connection until it closes. The bus is never affected.
 
 mod client;
 pub mod message;
@@ -90,9 +99,12 @@ pub struct WsConfig {
     pub max_clients: usize,
     /// Clients per party.
     pub max_clients_per_party: usize,
-    /// Idle time after which the server pings a client.
+    /// How often the server pings a client; each ping opens the client's
+    /// read turn, so the interval is clamped to
+    /// [`MIN_TURN_INTERVAL`]..=[`MAX_TURN_INTERVAL`].
     pub ping_interval: Duration,
-    /// A client that answers nothing for this long is dropped.
+    /// A client that leaves a ping unanswered this long is dropped (1008);
+    /// see the module's limits for peers that go entirely silent.
     pub idle_timeout: Duration,
 }
 
