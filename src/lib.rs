@@ -11,6 +11,7 @@
 //! - [`agents`]: the pure agents, the scheduler and their thread runtime.
 //! - [`server`]: HTTP routes and WebSocket streams.
 //! - [`app`]: the wired system, as the binary, the tests and the benches start it.
+//! - [`loadgen`]: the load generator (`partybus loadgen`), a client of the API only.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -21,6 +22,7 @@ pub mod catalog;
 pub mod domain;
 pub mod event;
 pub mod journal;
+pub mod loadgen;
 pub mod server;
 pub mod store;
 

@@ -5,6 +5,9 @@
 //!   SIGTERM, then a graceful shutdown and exit 0.
 //! - `partybus plan "text" ...`: the whole pipeline in process; prints the
 //!   plan as text, or as JSON with `--json`.
+//! - `partybus loadgen --url ...`: drives a running server with concurrent
+//!   clients and prints throughput and latency per step (see
+//!   [`partybus::loadgen`]).
 //!
 //! Owns configuration, signals and presentation only; everything a test
 //! needs lives in the library. `anyhow` is used here and nowhere else.
@@ -53,6 +56,8 @@ enum Command {
     Serve(ServeArgs),
     /// Plan a party in process from one or more text inputs and print the plan.
     Plan(PlanArgs),
+    /// Load a running server with concurrent clients; print throughput and latency.
+    Loadgen(LoadgenArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -104,11 +109,81 @@ struct PlanArgs {
     log_level: LevelFilter,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LoadMode {
+    /// Create, follow the WebSocket to the plan, add and remove an input, read status.
+    E2e,
+    /// POST /party only.
+    Create,
+    /// GET status over a pool of pre-created parties.
+    Read,
+    /// POST input to a pool of pre-created parties.
+    Input,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LoadScenario {
+    /// Jungle party for 75 guests.
+    Jungle,
+    /// Princess castle party for 30 kids.
+    Princess,
+    /// Space party for 50 people.
+    Space,
+    /// The three in turn.
+    Mixed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LoadTokens {
+    /// Use the party_token of create responses when there is one.
+    Auto,
+    /// No tokens; open the WebSocket before creating the party (the prototype's way).
+    None,
+}
+
+#[derive(Debug, Args)]
+struct LoadgenArgs {
+    /// The server, http://host:port.
+    #[arg(long, env = "PARTYBUS_URL", default_value = "http://127.0.0.1:9000")]
+    url: String,
+    /// Concurrent clients (one thread and one keep-alive connection each).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    concurrency: u16,
+    /// How long to run, e.g. 10s or 1m [default: 10s, or up to 5m with --parties].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    duration: Option<Duration>,
+    /// Stop after this many parties (e2e, create) or requests (read, input).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    parties: Option<u64>,
+    /// Which party the clients plan.
+    #[arg(long, value_enum, default_value_t = LoadScenario::Jungle)]
+    scenario: LoadScenario,
+    /// What each client does.
+    #[arg(long, value_enum, default_value_t = LoadMode::E2e)]
+    mode: LoadMode,
+    /// Also write every figure to this JSON file.
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+    /// Token use: auto (partybus) or none (auth off, or the prototype).
+    #[arg(long, value_enum, default_value_t = LoadTokens::Auto)]
+    token_mode: LoadTokens,
+    /// Also report this server process's CPU use (Linux /proc).
+    #[arg(long, value_name = "PID")]
+    server_pid: Option<u32>,
+    /// No live progress line.
+    #[arg(long)]
+    quiet: bool,
+    /// Exit with status 1 when any request or party failed.
+    #[arg(long)]
+    fail_on_errors: bool,
+}
+
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Plan(args) => plan(args),
+        Command::Loadgen(args) => loadgen(args),
     };
     if let Err(e) = result {
         eprintln!("partybus: error: {e:#}");
@@ -195,6 +270,47 @@ fn serve(args: ServeArgs) -> Result<()> {
     handle.close();
     let _ = watcher.join();
     log::info!("bye");
+    Ok(())
+}
+
+fn loadgen(args: LoadgenArgs) -> Result<()> {
+    use partybus::loadgen::{self, LoadConfig, Mode, Scenario, TokenMode};
+    let mut config = LoadConfig::new(
+        &args.url,
+        usize::from(args.concurrency),
+        args.duration,
+        args.parties,
+        match args.scenario {
+            LoadScenario::Jungle => Scenario::Jungle,
+            LoadScenario::Princess => Scenario::Princess,
+            LoadScenario::Space => Scenario::Space,
+            LoadScenario::Mixed => Scenario::Mixed,
+        },
+        match args.mode {
+            LoadMode::E2e => Mode::E2e,
+            LoadMode::Create => Mode::Create,
+            LoadMode::Read => Mode::Read,
+            LoadMode::Input => Mode::Input,
+        },
+        match args.token_mode {
+            LoadTokens::Auto => TokenMode::Auto,
+            LoadTokens::None => TokenMode::None,
+        },
+    )?;
+    config.progress = !args.quiet;
+    config.server_pid = args.server_pid;
+    let report = loadgen::run(&config)?;
+    std::io::stdout()
+        .lock()
+        .write_all(report.table().as_bytes())
+        .context("writing the report")?;
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report)? + "\n";
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if args.fail_on_errors && report.error_count > 0 {
+        bail!("{} errors during the run", report.error_count);
+    }
     Ok(())
 }
 

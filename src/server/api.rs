@@ -431,19 +431,20 @@ fn parse_create(body: Option<&Value>) -> Result<NewParty, ApiError> {
             ))
         }
     };
-    let user_id =
-        match opt_str(obj, "user_id", "user_id")? {
-            None | Some("") => None,
-            Some(u) if u.chars().count() <= MAX_USER_ID && !u.chars().any(char::is_control) => {
-                Some(u.to_string())
-            }
-            Some(_) => return Err(ApiError::invalid(
+    let user_id = match opt_str(obj, "user_id", "user_id")? {
+        None | Some("") => None,
+        Some(u) if u.chars().count() <= MAX_USER_ID && !u.chars().any(char::is_control) => {
+            Some(u.to_string())
+        }
+        Some(_) => {
+            return Err(ApiError::invalid(
                 "user_id",
                 format!(
                     "user_id must be at most {MAX_USER_ID} characters, without control characters"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     let initial_inputs = match obj.get("initial_inputs") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items
