@@ -7,6 +7,7 @@
 //! little CPU. Answers the server's pings (tungstenite queues the pong and
 //! sends it on the next read).
 
+use std::borrow::Cow;
 use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -65,7 +66,7 @@ pub enum PlanRule {
 #[derive(Deserialize)]
 struct Head<'a> {
     #[serde(rename = "type", borrow, default)]
-    kind: Option<&'a str>,
+    kind: Option<Cow<'a, str>>,
     #[serde(default)]
     seq: Option<u64>,
 }
@@ -164,7 +165,7 @@ impl WsClient {
                     if let Some(s) = seq {
                         self.last_seq = self.last_seq.max(s);
                     }
-                    if done(kind, seq) {
+                    if done(kind.as_deref(), seq) {
                         return Ok(seq);
                     }
                 }
