@@ -113,9 +113,10 @@ fn plan_prints_readable_text() {
     }
 }
 
-/// A `partybus serve` child and the address it logged.
+/// A `partybus serve` child and the address it logged. Dropping it (a test
+/// failed midway) kills the child, so no server outlives its test.
 struct Served {
-    child: Child,
+    child: Option<Child>,
     addr: SocketAddr,
     /// Log lines up to the `listening on` one.
     early: Vec<String>,
@@ -156,7 +157,7 @@ fn spawn_serve(args: &[&str], env: &[(&str, &str)]) -> Served {
                 if let Some(rest) = line.split("listening on http://").nth(1) {
                     let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
                     return Served {
-                        child,
+                        child: Some(child),
                         addr,
                         early,
                         lines: rx,
@@ -169,6 +170,26 @@ fn spawn_serve(args: &[&str], env: &[(&str, &str)]) -> Served {
                 let _ = child.wait();
                 panic!("serve did not log its address in time: {early:?}");
             }
+        }
+    }
+}
+
+impl Served {
+    fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// Takes the child out (its exit is then the caller's to wait for).
+    fn take(&mut self) -> Child {
+        self.child.take().expect("child still owned")
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
         }
     }
 }
@@ -198,7 +219,7 @@ fn exit_within(mut child: Child, within: Duration) -> ExitStatus {
 }
 
 fn stops_gracefully_on(sig: &str) {
-    let s = spawn_serve(&["--port", "0", "--workers", "2"], &[]);
+    let mut s = spawn_serve(&["--port", "0", "--workers", "2"], &[]);
     let r = common::request(s.addr, "GET", "/readyz", &[], None);
     assert_eq!(r.status, 200);
     let body = json!({"initial_inputs": [{"content": "space party for 20 kids"}]}).to_string();
@@ -219,10 +240,10 @@ fn stops_gracefully_on(sig: &str) {
     .unwrap();
     assert_eq!(ws.next_json()["type"], "connection");
     let began = Instant::now();
-    signal(s.child.id(), sig);
+    signal(s.pid(), sig);
     let (_, code) = ws.until_close();
     assert_eq!(code, Some(1001), "WebSockets are closed with 1001");
-    let status = exit_within(s.child, STOP);
+    let status = exit_within(s.take(), STOP);
     assert!(status.success(), "exit status {status:?}");
     assert!(began.elapsed() < STOP);
     let log: Vec<String> = s.lines.try_iter().collect();
@@ -242,7 +263,7 @@ fn serve_exits_0_on_sigint() {
 
 #[test]
 fn serve_reads_its_settings_from_the_environment() {
-    let s = spawn_serve(
+    let mut s = spawn_serve(
         &[],
         &[
             ("API_HOST", "127.0.0.1"),
@@ -285,8 +306,8 @@ fn serve_reads_its_settings_from_the_environment() {
         "auth off is logged as a warning: {:?}",
         s.early
     );
-    signal(s.child.id(), "-TERM");
-    assert!(exit_within(s.child, STOP).success());
+    signal(s.pid(), "-TERM");
+    assert!(exit_within(s.take(), STOP).success());
 }
 
 #[test]

@@ -307,3 +307,45 @@ fn every_readme_curl_example_runs_and_returns_its_status() {
     let all: BTreeSet<&str> = ROUTES.iter().map(|r| r.path).collect();
     assert_eq!(routes_hit, all, "the README has an example for every route");
 }
+
+/// The README's JavaScript example, run by Node.js against a real server.
+#[test]
+fn readme_javascript_example_runs_under_node() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let start = readme.find("```js\n").expect("a ```js block in README.md") + 6;
+    let len = readme[start..].find("```").expect("end of the js block");
+    let s = TestServer::start();
+    let script =
+        readme[start..start + len].replace("http://localhost:9000", &format!("http://{}", s.addr));
+    let dir = std::env::temp_dir().join(format!("partybus-js-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let file = dir.join("example.mjs");
+    std::fs::write(&file, script).expect("write script");
+    let mut child = std::process::Command::new("node")
+        .arg("--experimental-websocket")
+        .arg(&file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node (Node.js 20+) must be installed to run the README's JavaScript example");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for node") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the JavaScript example did not finish within 30 s");
+        }
+        // Polling a child process: there is no channel to wait on.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let out = child.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(status.success(), "node failed: {stdout}\n{stderr}");
+    assert!(stdout.contains("done:"), "{stdout}");
+    assert!(stdout.contains("plan_updated"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -9,7 +9,7 @@
 
 use std::io::Read;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -48,6 +48,8 @@ pub(crate) struct Req {
     pub host: Option<String>,
     /// `Authorization` header.
     pub authorization: Option<String>,
+    /// `If-None-Match` header (conditional requests for the web assets).
+    pub if_none_match: Option<String>,
 }
 
 impl Req {
@@ -66,6 +68,7 @@ impl Req {
                 .filter(|h| valid_host(h))
                 .map(str::to_string),
             authorization: header(rq, "Authorization").map(str::to_string),
+            if_none_match: header(rq, "If-None-Match").map(str::to_string),
         }
     }
 
@@ -180,24 +183,36 @@ pub(crate) fn metrics_loop(ctx: &Ctx, mut sub: Subscription, stop: &Receiver<()>
     }
 }
 
+/// Counts a request in flight for as long as it lives.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn enter(counter: &'a AtomicUsize) -> InFlight<'a> {
+        counter.fetch_add(1, Ordering::SeqCst);
+        InFlight(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 fn serve_one(ctx: &Arc<Ctx>, mut rq: Request) {
     let started = Instant::now();
-    ctx.in_flight.fetch_add(1, Ordering::SeqCst);
+    let _in_flight = InFlight::enter(&ctx.in_flight);
     let req = Req::new(&rq);
     if let Some(n) = rq.body_length().filter(|n| *n > ctx.max_body) {
         let reply = Reply::error(&ApiError::PayloadTooLarge {
             limit: ctx.max_body,
         });
-        reject_oversized(ctx, rq, &req, reply, n, started);
-        ctx.in_flight.fetch_sub(1, Ordering::SeqCst);
-        return;
+        return reject_oversized(ctx, rq, &req, reply, n, started);
     }
     let (label, reply) = match routes::resolve(&req.method, &req.path) {
         Err(miss) => (metrics::UNMATCHED, Reply::error(&miss_error(miss, &req))),
         Ok((spec, params)) if spec.id == RouteId::WebSocket => {
-            websocket(ctx, rq, &req, spec, params, started);
-            ctx.in_flight.fetch_sub(1, Ordering::SeqCst);
-            return;
+            return websocket(ctx, rq, &req, spec, params, started);
         }
         Ok((spec, params)) => {
             let outcome = catch_unwind(AssertUnwindSafe(|| {
@@ -215,7 +230,6 @@ fn serve_one(ctx: &Arc<Ctx>, mut rq: Request) {
         }
     };
     finish(ctx, rq, &req, label, reply, started);
-    ctx.in_flight.fetch_sub(1, Ordering::SeqCst);
 }
 
 fn miss_error(miss: Miss, req: &Req) -> ApiError {
@@ -273,8 +287,8 @@ fn record(ctx: &Ctx, req: &Req, label: &'static str, status: u16, started: Insta
     log::info!(
         target: "partybus::access",
         "{} {} {} {:.3}ms {}",
-        req.method,
-        req.path,
+        printable(&req.method),
+        printable(&req.path),
         status,
         elapsed.as_secs_f64() * 1000.0,
         req.id
@@ -336,7 +350,9 @@ fn to_response(reply: Reply, request_id: &str) -> Response<std::io::Cursor<Vec<u
     };
     add("Content-Type", reply.content_type);
     add("X-Request-Id", request_id);
-    add("Cache-Control", "no-store");
+    if !reply.headers.iter().any(|(k, _)| *k == "Cache-Control") {
+        add("Cache-Control", "no-store");
+    }
     add("X-Content-Type-Options", "nosniff");
     for (name, value) in &reply.headers {
         add(name, value);
@@ -402,6 +418,19 @@ pub(crate) fn header<'a>(rq: &'a Request, name: &'static str) -> Option<&'a str>
         .iter()
         .find(|h| h.field.equiv(name))
         .map(|h| h.value.as_str())
+}
+
+/// `s` with control characters replaced, so a request cannot forge or
+/// garble log lines.
+fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars().any(char::is_control) {
+        s.chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect::<String>()
+            .into()
+    } else {
+        s.into()
+    }
 }
 
 fn valid_request_id(v: &str) -> bool {
@@ -483,6 +512,12 @@ mod tests {
         assert!(!is_json("text/plain"));
         assert!(!is_json(""));
         assert!(!is_json("application/jsonx"));
+    }
+
+    #[test]
+    fn log_fields_lose_control_characters() {
+        assert_eq!(printable("/a\x1b[31m\nb"), "/a?[31m?b");
+        assert_eq!(printable("/plain"), "/plain");
     }
 
     #[test]
