@@ -6,7 +6,9 @@
 //! - `RUN_DIR/runs.tsv`: one line per loadgen run, `name<TAB>description`,
 //!   with the run's `--json` output in `RUN_DIR/<name>.json`;
 //! - criterion results under `target/criterion/*/new/` whose files are newer
-//!   than `SINCE_EPOCH_S` (all of them when it is absent).
+//!   than `SINCE_EPOCH_S` (all of them when it is absent);
+//! - `RUN_DIR/extra.txt`, if present: the summary lines of the benches with
+//!   their own `main` (memory, ws_clients), quoted as they are.
 //!
 //! Reads files and runs `rustc --version` and `git`; writes only `OUT.md`.
 
@@ -31,10 +33,13 @@ fn main() {
     machine(&mut md);
     loadgen(&mut md, Path::new(run_dir));
     criterion(&mut md, Path::new("target/criterion"), since);
-    if let Ok(mem) = std::fs::read_to_string(Path::new(run_dir).join("memory.txt")) {
-        if !mem.trim().is_empty() {
-            let _ = writeln!(md, "\n## memory (`cargo bench --bench memory`)\n");
-            let _ = writeln!(md, "```\n{}\n```", mem.trim());
+    if let Ok(extra) = std::fs::read_to_string(Path::new(run_dir).join("extra.txt")) {
+        if !extra.trim().is_empty() {
+            let _ = writeln!(
+                md,
+                "\n## memory and WebSocket fan-out (`cargo bench --bench memory`, `--bench ws_clients`)\n"
+            );
+            let _ = writeln!(md, "```\n{}\n```", extra.trim());
         }
     }
     if let Err(e) = std::fs::write(out, md) {

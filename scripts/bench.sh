@@ -3,7 +3,7 @@
 #
 #   scripts/bench.sh            full run: loadgen (10 s per run) against a release
 #                               `partybus serve --port 0`, then `cargo bench` (core,
-#                               http, memory); writes BENCHMARKS.md
+#                               http, memory, ws_clients); writes BENCHMARKS.md
 #   scripts/bench.sh --smoke    CI smoke: ~1 s loadgen runs (failing on any error)
 #                               and the criterion benches in quick mode; asserts no
 #                               timings; writes target/bench-smoke/BENCHMARKS.md
@@ -39,7 +39,7 @@ else
   LOADGEN_FLAGS=(--quiet)
 fi
 mkdir -p "$RUN_DIR" "$(dirname "$OUT")"
-rm -f "$RUN_DIR"/*.json "$RUN_DIR"/runs.tsv "$RUN_DIR"/memory.txt
+rm -f "$RUN_DIR"/*.json "$RUN_DIR"/runs.tsv "$RUN_DIR"/extra.txt
 STARTED=$(date +%s)
 BIN=target/release/partybus
 
@@ -116,7 +116,8 @@ else
   if [ "$CRITERION" = 1 ]; then
     echo "== criterion"
     cargo bench --bench core --bench http | tee "$RUN_DIR/criterion.txt"
-    PARTIES=20000 cargo bench --bench memory | grep '^memory:' | tee "$RUN_DIR/memory.txt"
+    PARTIES=20000 cargo bench --bench memory | grep '^memory:' | tee -a "$RUN_DIR/extra.txt"
+    cargo bench --bench ws_clients | grep -E '^(ws_clients|e2e_latency):' | tee -a "$RUN_DIR/extra.txt"
   fi
 fi
 
