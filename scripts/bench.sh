@@ -3,7 +3,7 @@
 #
 #   scripts/bench.sh            full run: loadgen (10 s per run) against a release
 #                               `partybus serve --port 0`, then `cargo bench` (core,
-#                               http, memory, ws_clients); writes BENCHMARKS.md
+#                               http, agents, memory, ws_clients); writes BENCHMARKS.md
 #   scripts/bench.sh --smoke    CI smoke: ~1 s loadgen runs (failing on any error)
 #                               and the criterion benches in quick mode; asserts no
 #                               timings; writes target/bench-smoke/BENCHMARKS.md
@@ -99,7 +99,7 @@ if [ "$SMOKE" = 1 ]; then
   stop_server
   if [ "$CRITERION" = 1 ]; then
     echo "== criterion (quick, no timing assertions)"
-    cargo bench --bench http -- --quick --warm-up-time 1 --measurement-time 1 >"$RUN_DIR/criterion.txt"
+    cargo bench --bench http --bench agents -- --quick --warm-up-time 1 --measurement-time 1 >"$RUN_DIR/criterion.txt"
   fi
 else
   start_server auth-on
@@ -115,7 +115,7 @@ else
   stop_server
   if [ "$CRITERION" = 1 ]; then
     echo "== criterion"
-    cargo bench --bench core --bench http | tee "$RUN_DIR/criterion.txt"
+    cargo bench --bench core --bench http --bench agents | tee "$RUN_DIR/criterion.txt"
     PARTIES=20000 cargo bench --bench memory | grep '^memory:' | tee -a "$RUN_DIR/extra.txt"
     cargo bench --bench ws_clients | grep -E '^(ws_clients|e2e_latency):' | tee -a "$RUN_DIR/extra.txt"
   fi
