@@ -143,9 +143,15 @@ enum LoadTokens {
 
 #[derive(Debug, Args)]
 struct LoadgenArgs {
-    /// The server, http://host:port.
-    #[arg(long, env = "PARTYBUS_URL", default_value = "http://127.0.0.1:9000")]
-    url: String,
+    /// The server, http://host:port; several (comma-separated or repeated)
+    /// are loaded one after another with the same settings and compared.
+    #[arg(
+        long,
+        env = "PARTYBUS_URL",
+        default_value = "http://127.0.0.1:9000",
+        value_delimiter = ','
+    )]
+    url: Vec<String>,
     /// Concurrent clients (one thread and one keep-alive connection each).
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=4096))]
     concurrency: u16,
@@ -161,13 +167,13 @@ struct LoadgenArgs {
     /// What each client does.
     #[arg(long, value_enum, default_value_t = LoadMode::E2e)]
     mode: LoadMode,
-    /// Also write every figure to this JSON file.
+    /// Also write every figure to this JSON file (an array with several --url).
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
     /// Token use: auto (partybus) or none (auth off, or the prototype).
     #[arg(long, value_enum, default_value_t = LoadTokens::Auto)]
     token_mode: LoadTokens,
-    /// Also report this server process's CPU use (Linux /proc).
+    /// Also report this server process's CPU use (Linux /proc; one --url only).
     #[arg(long, value_name = "PID")]
     server_pid: Option<u32>,
     /// No live progress line.
@@ -275,41 +281,72 @@ fn serve(args: ServeArgs) -> Result<()> {
 
 fn loadgen(args: LoadgenArgs) -> Result<()> {
     use partybus::loadgen::{self, LoadConfig, Mode, Scenario, TokenMode};
-    let mut config = LoadConfig::new(
-        &args.url,
-        usize::from(args.concurrency),
-        args.duration,
-        args.parties,
-        match args.scenario {
-            LoadScenario::Jungle => Scenario::Jungle,
-            LoadScenario::Princess => Scenario::Princess,
-            LoadScenario::Space => Scenario::Space,
-            LoadScenario::Mixed => Scenario::Mixed,
-        },
-        match args.mode {
-            LoadMode::E2e => Mode::E2e,
-            LoadMode::Create => Mode::Create,
-            LoadMode::Read => Mode::Read,
-            LoadMode::Input => Mode::Input,
-        },
-        match args.token_mode {
-            LoadTokens::Auto => TokenMode::Auto,
-            LoadTokens::None => TokenMode::None,
-        },
-    )?;
-    config.progress = !args.quiet;
-    config.server_pid = args.server_pid;
-    let report = loadgen::run(&config)?;
-    std::io::stdout()
-        .lock()
-        .write_all(report.table().as_bytes())
-        .context("writing the report")?;
+    if args.server_pid.is_some() && args.url.len() > 1 {
+        bail!("--server-pid needs a single --url");
+    }
+    let scenario = match args.scenario {
+        LoadScenario::Jungle => Scenario::Jungle,
+        LoadScenario::Princess => Scenario::Princess,
+        LoadScenario::Space => Scenario::Space,
+        LoadScenario::Mixed => Scenario::Mixed,
+    };
+    let mode = match args.mode {
+        LoadMode::E2e => Mode::E2e,
+        LoadMode::Create => Mode::Create,
+        LoadMode::Read => Mode::Read,
+        LoadMode::Input => Mode::Input,
+    };
+    let token_mode = match args.token_mode {
+        LoadTokens::Auto => TokenMode::Auto,
+        LoadTokens::None => TokenMode::None,
+    };
+    // Validate every URL before loading any server.
+    let configs = args
+        .url
+        .iter()
+        .map(|url| {
+            let mut c = LoadConfig::new(
+                url,
+                usize::from(args.concurrency),
+                args.duration,
+                args.parties,
+                scenario,
+                mode,
+                token_mode,
+            )?;
+            c.progress = !args.quiet;
+            c.server_pid = args.server_pid;
+            Ok(c)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut reports = Vec::with_capacity(configs.len());
+    for (i, config) in configs.iter().enumerate() {
+        let report = loadgen::run(config).with_context(|| format!("loading {}", config.url))?;
+        let mut out = std::io::stdout().lock();
+        if i > 0 {
+            let _ = writeln!(out);
+        }
+        out.write_all(report.table().as_bytes())
+            .context("writing the report")?;
+        reports.push(report);
+    }
+    if reports.len() > 1 {
+        let text = format!("\n{}", loadgen::comparison(&reports));
+        std::io::stdout()
+            .lock()
+            .write_all(text.as_bytes())
+            .context("writing the comparison")?;
+    }
     if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&report)? + "\n";
+        let text = match reports.as_slice() {
+            [one] => serde_json::to_string_pretty(one)?,
+            many => serde_json::to_string_pretty(many)?,
+        } + "\n";
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     }
-    if args.fail_on_errors && report.error_count > 0 {
-        bail!("{} errors during the run", report.error_count);
+    let errors: u64 = reports.iter().map(|r| r.error_count).sum();
+    if args.fail_on_errors && errors > 0 {
+        bail!("{errors} errors during the run");
     }
     Ok(())
 }

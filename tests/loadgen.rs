@@ -73,9 +73,10 @@ fn e2e_with_auth_on() {
     let server = TestServer::start();
     let report = run(&server, Mode::E2e, TokenMode::Auto, Scenario::Jungle);
     assert_e2e(&report);
-    // Every party really exists and was planned.
+    // Every party really exists, plus the probe that found tokens on.
     let stats = server.app.stats().expect("stats");
-    assert_eq!(stats.total_parties as u64, UNITS);
+    assert_eq!(stats.total_parties as u64, UNITS + 1);
+    assert_eq!(report.token_mode, TokenMode::Auto);
 }
 
 #[test]
@@ -237,4 +238,54 @@ fn the_binary_writes_the_table_and_json() {
         v["machine"]["load_before"].as_array().map(Vec::len),
         Some(3)
     );
+}
+
+/// Two servers in one command line, loaded one after the other with the
+/// same settings: a table each, a comparison, and a JSON array.
+#[test]
+fn the_binary_compares_servers_side_by_side() {
+    let on = TestServer::start();
+    let off = TestServer::open();
+    let dir = std::env::temp_dir().join(format!("partybus-loadgen-cmp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let json = dir.join("out.json");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_partybus"))
+        .args([
+            "loadgen",
+            "--url",
+            &format!("http://{},http://{}", on.addr, off.addr),
+            "--concurrency",
+            "2",
+            "--parties",
+            "6",
+            "--quiet",
+            "--fail-on-errors",
+            "--json",
+        ])
+        .arg(&json)
+        .env_remove("PARTYBUS_URL")
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.matches("partybus loadgen: e2e mode").count(),
+        2,
+        "{stdout}"
+    );
+    assert!(stdout.contains("server"), "{stdout}");
+    let v: Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("json written")).expect("JSON");
+    let _ = std::fs::remove_dir_all(&dir);
+    let runs = v.as_array().expect("an array of runs");
+    assert_eq!(runs.len(), 2);
+    for (run, server) in runs.iter().zip([&on, &off]) {
+        assert_eq!(run["url"], format!("http://{}", server.addr));
+        assert_eq!(run["parties"], 6);
+        assert_eq!(run["error_count"], 0);
+    }
 }

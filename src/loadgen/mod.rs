@@ -29,11 +29,13 @@
 //!
 //! # Tokens
 //! `auto` creates the party first, then uses the `party_token` of the
-//! response when there is one and opens the WebSocket with `since=<seq>` of
-//! the create acknowledgement, so no event is missed. `none` sends no token
-//! and follows the prototype's way: it opens the WebSocket for a
-//! client-chosen `party_id` *before* creating the party with that id
-//! (`partybus serve --auth off` allows the same).
+//! response and opens the WebSocket with `since=<seq>` of the create
+//! acknowledgement, so no event is missed. `none` sends no token and follows
+//! the prototype's way: it opens the WebSocket for a client-chosen
+//! `party_id` *before* creating the party with that id (`partybus serve
+//! --auth off` allows the same). In e2e mode, `auto` first creates one probe
+//! party; a server that hands out no token (the prototype) is then driven
+//! as with `none`, so one command line can load both servers.
 
 pub mod client;
 pub mod stats;
@@ -341,7 +343,7 @@ pub struct Report {
     pub mode: Mode,
     /// The scenario.
     pub scenario: Scenario,
-    /// Token use.
+    /// Token use (in e2e mode, what `auto` resolved to).
     pub token_mode: TokenMode,
     /// Worker threads.
     pub concurrency: usize,
@@ -463,6 +465,42 @@ impl Report {
         );
         o
     }
+}
+
+/// The headline figures of several runs (one per server), one row each, so
+/// servers loaded with the same settings can be compared side by side.
+pub fn comparison(reports: &[Report]) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{:<32} {:>6} {:>10} {:>10} {:>11} {:>9} {:>9} {:>7}",
+        "server", "tokens", "parties/s", "req/s", "step", "p50 ms", "p99 ms", "errors"
+    );
+    for r in reports {
+        let step = match r.mode {
+            Mode::E2e => Step::Plan,
+            Mode::Create => Step::Create,
+            Mode::Read => Step::Status,
+            Mode::Input => Step::AddInput,
+        };
+        let (p50, p99) = r
+            .steps
+            .get(step.name())
+            .map_or((f64::NAN, f64::NAN), |s| (s.p50_ms, s.p99_ms));
+        let _ = writeln!(
+            o,
+            "{:<32} {:>6} {:>10.0} {:>10.0} {:>11} {:>9.3} {:>9.3} {:>7}",
+            r.url,
+            r.token_mode.name(),
+            r.parties_per_s,
+            r.requests_per_s,
+            step.name(),
+            p50,
+            p99,
+            r.error_count
+        );
+    }
+    o
 }
 
 /// Counters the progress line reads while workers run.
@@ -839,6 +877,29 @@ fn probe(addr: SocketAddr) -> Result<(), LoadgenError> {
     }
 }
 
+/// Whether the server hands out party tokens: creates one probe party
+/// (`user_id` `loadgen-probe`) and looks for `party_token` in the answer.
+fn issues_tokens(addr: SocketAddr) -> Result<bool, LoadgenError> {
+    let mut c = HttpClient::new(addr);
+    let body = br#"{"user_id":"loadgen-probe"}"#;
+    let r = c
+        .request("POST", &format!("{API_PREFIX}/party"), &[], Some(body))
+        .map_err(|e| LoadgenError::Unreachable {
+            addr,
+            reason: e.to_string(),
+        })?;
+    if !r.is_success() {
+        return Err(LoadgenError::Unreachable {
+            addr,
+            reason: format!("POST {API_PREFIX}/party answers {}", r.status),
+        });
+    }
+    Ok(serde_json::from_slice::<Created>(&r.body)
+        .ok()
+        .and_then(|c| c.party_token)
+        .is_some_and(|t| !t.is_empty()))
+}
+
 /// Creates the pool for `read` and `input` modes (with the workers'
 /// concurrency) and waits until each party has a plan.
 fn prepare_pool(config: &LoadConfig, run_tag: &str) -> Result<Vec<PoolParty>, LoadgenError> {
@@ -951,6 +1012,16 @@ impl Worker {
 /// stderr when `config.progress` is set.
 pub fn run(config: &LoadConfig) -> Result<Report, LoadgenError> {
     probe(config.addr)?;
+    let mut config = config.clone();
+    if config.mode == Mode::E2e
+        && config.token_mode == TokenMode::Auto
+        && !issues_tokens(config.addr)?
+    {
+        // A server without tokens (the prototype) has no replay either, so
+        // its clients must subscribe before they create.
+        config.token_mode = TokenMode::None;
+    }
+    let config = &config;
     let run_tag = run_tag();
     let pool = match config.mode {
         Mode::Read | Mode::Input => prepare_pool(config, &run_tag)?,
