@@ -15,6 +15,7 @@
 //! - [`agents`]: the pure agents, the scheduler and their thread runtime.
 //! - [`server`]: HTTP routes and WebSocket streams.
 //! - [`app`]: the wired system, as the binary, the tests and the benches start it.
+//! - [`loadgen`]: the load generator (`partybus loadgen`), a client of the API only.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -27,6 +28,7 @@ pub mod event;
 pub mod export;
 pub mod idempotency;
 pub mod journal;
+pub mod loadgen;
 pub mod recovery;
 pub mod server;
 pub mod store;

@@ -9,6 +9,9 @@
 //!   must be stopped; a running server compacts by itself).
 //! - `partybus export --party ID` / `partybus events --party ID`: read a
 //!   party's plan or event log straight from the data directory.
+//! - `partybus loadgen --url ...`: drives a running server with concurrent
+//!   clients and prints throughput and latency per step (see
+//!   [`partybus::loadgen`]).
 //!
 //! Owns configuration, signals and presentation only; everything a test
 //! needs lives in the library. `anyhow` is used here and nowhere else.
@@ -65,6 +68,8 @@ enum Command {
     Export(ExportArgs),
     /// Print a party's event log from the data directory, one JSON event per line.
     Events(EventsArgs),
+    /// Load a running server with concurrent clients; print throughput and latency.
+    Loadgen(LoadgenArgs),
 }
 
 /// Durability of acknowledged writes.
@@ -187,6 +192,81 @@ struct PlanArgs {
     log_level: LevelFilter,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LoadMode {
+    /// Create, follow the WebSocket to the plan, add and remove an input, read status.
+    E2e,
+    /// POST /party only.
+    Create,
+    /// GET status over a pool of pre-created parties.
+    Read,
+    /// POST input to a pool of pre-created parties.
+    Input,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LoadScenario {
+    /// Jungle party for 75 guests.
+    Jungle,
+    /// Princess castle party for 30 kids.
+    Princess,
+    /// Space party for 50 people.
+    Space,
+    /// The three in turn.
+    Mixed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LoadTokens {
+    /// Use the party_token of create responses when there is one.
+    Auto,
+    /// No tokens; open the WebSocket before creating the party (the prototype's way).
+    None,
+}
+
+#[derive(Debug, Args)]
+struct LoadgenArgs {
+    /// The server, http://host:port; several (comma-separated or repeated)
+    /// are loaded one after another with the same settings and compared.
+    #[arg(
+        long,
+        env = "PARTYBUS_URL",
+        default_value = "http://127.0.0.1:9000",
+        value_delimiter = ','
+    )]
+    url: Vec<String>,
+    /// Concurrent clients (one thread and one keep-alive connection each).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    concurrency: u16,
+    /// How long to run, e.g. 10s or 1m [default: 10s, or up to 5m with --parties].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    duration: Option<Duration>,
+    /// Stop after this many parties (e2e, create) or requests (read, input).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    parties: Option<u64>,
+    /// Which party the clients plan.
+    #[arg(long, value_enum, default_value_t = LoadScenario::Jungle)]
+    scenario: LoadScenario,
+    /// What each client does.
+    #[arg(long, value_enum, default_value_t = LoadMode::E2e)]
+    mode: LoadMode,
+    /// Also write every figure to this JSON file (an array with several --url).
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+    /// Token use: auto (partybus) or none (auth off, or the prototype).
+    #[arg(long, value_enum, default_value_t = LoadTokens::Auto)]
+    token_mode: LoadTokens,
+    /// Also report this server process's CPU use (Linux /proc; one --url only).
+    #[arg(long, value_name = "PID")]
+    server_pid: Option<u32>,
+    /// No live progress line.
+    #[arg(long)]
+    quiet: bool,
+    /// Exit with status 1 when any request or party failed.
+    #[arg(long)]
+    fail_on_errors: bool,
+}
+
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -195,6 +275,7 @@ fn main() {
         Command::Compact(args) => compact(args),
         Command::Export(args) => export(args),
         Command::Events(args) => events(args),
+        Command::Loadgen(args) => loadgen(args),
     };
     if let Err(e) = result {
         eprintln!("partybus: error: {e:#}");
@@ -301,6 +382,78 @@ fn serve(args: ServeArgs) -> Result<()> {
     handle.close();
     let _ = watcher.join();
     log::info!("bye");
+    Ok(())
+}
+
+fn loadgen(args: LoadgenArgs) -> Result<()> {
+    use partybus::loadgen::{self, LoadConfig, Mode, Scenario, TokenMode};
+    if args.server_pid.is_some() && args.url.len() > 1 {
+        bail!("--server-pid needs a single --url");
+    }
+    let scenario = match args.scenario {
+        LoadScenario::Jungle => Scenario::Jungle,
+        LoadScenario::Princess => Scenario::Princess,
+        LoadScenario::Space => Scenario::Space,
+        LoadScenario::Mixed => Scenario::Mixed,
+    };
+    let mode = match args.mode {
+        LoadMode::E2e => Mode::E2e,
+        LoadMode::Create => Mode::Create,
+        LoadMode::Read => Mode::Read,
+        LoadMode::Input => Mode::Input,
+    };
+    let token_mode = match args.token_mode {
+        LoadTokens::Auto => TokenMode::Auto,
+        LoadTokens::None => TokenMode::None,
+    };
+    // Validate every URL before loading any server.
+    let configs = args
+        .url
+        .iter()
+        .map(|url| {
+            let mut c = LoadConfig::new(
+                url,
+                usize::from(args.concurrency),
+                args.duration,
+                args.parties,
+                scenario,
+                mode,
+                token_mode,
+            )?;
+            c.progress = !args.quiet;
+            c.server_pid = args.server_pid;
+            Ok(c)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut reports = Vec::with_capacity(configs.len());
+    for (i, config) in configs.iter().enumerate() {
+        let report = loadgen::run(config).with_context(|| format!("loading {}", config.url))?;
+        let mut out = std::io::stdout().lock();
+        if i > 0 {
+            let _ = writeln!(out);
+        }
+        out.write_all(report.table().as_bytes())
+            .context("writing the report")?;
+        reports.push(report);
+    }
+    if reports.len() > 1 {
+        let text = format!("\n{}", loadgen::comparison(&reports));
+        std::io::stdout()
+            .lock()
+            .write_all(text.as_bytes())
+            .context("writing the comparison")?;
+    }
+    if let Some(path) = &args.json {
+        let text = match reports.as_slice() {
+            [one] => serde_json::to_string_pretty(one)?,
+            many => serde_json::to_string_pretty(many)?,
+        } + "\n";
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let errors: u64 = reports.iter().map(|r| r.error_count).sum();
+    if args.fail_on_errors && errors > 0 {
+        bail!("{errors} errors during the run");
+    }
     Ok(())
 }
 

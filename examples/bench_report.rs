@@ -1,0 +1,239 @@
+//! Writes `BENCHMARKS.md` from a benchmark run (used by `scripts/bench.sh`):
+//! the machine (cores, CPU model, load), rustc and the git commit, then one
+//! table of `partybus loadgen` runs and one of criterion benchmarks.
+//!
+//! Usage: `cargo run --release --example bench_report -- RUN_DIR OUT.md [SINCE_EPOCH_S]`
+//! - `RUN_DIR/runs.tsv`: one line per loadgen run, `name<TAB>description`,
+//!   with the run's `--json` output in `RUN_DIR/<name>.json`;
+//! - criterion results under `target/criterion/*/new/` whose files are newer
+//!   than `SINCE_EPOCH_S` (all of them when it is absent);
+//! - `RUN_DIR/extra.txt`, if present: the summary lines of the benches with
+//!   their own `main` (memory, ws_clients), quoted as they are.
+//!
+//! Reads files and runs `rustc --version` and `git`; writes only `OUT.md`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (Some(run_dir), Some(out)) = (args.first(), args.get(1)) else {
+        eprintln!("usage: bench_report RUN_DIR OUT.md [SINCE_EPOCH_S]");
+        std::process::exit(2);
+    };
+    let since = args
+        .get(2)
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(|s| UNIX_EPOCH + Duration::from_secs(s));
+    let mut md = String::new();
+    machine(&mut md);
+    loadgen(&mut md, Path::new(run_dir));
+    criterion(&mut md, Path::new("target/criterion"), since);
+    if let Ok(extra) = std::fs::read_to_string(Path::new(run_dir).join("extra.txt")) {
+        if !extra.trim().is_empty() {
+            let _ = writeln!(
+                md,
+                "\n## memory and WebSocket fan-out (`cargo bench --bench memory`, `--bench ws_clients`)\n"
+            );
+            let _ = writeln!(md, "```\n{}\n```", extra.trim());
+        }
+    }
+    if let Err(e) = std::fs::write(out, md) {
+        eprintln!("bench_report: writing {out}: {e}");
+        std::process::exit(1);
+    }
+    println!("wrote {out}");
+}
+
+fn command(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+fn machine(md: &mut String) {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".to_string());
+    let nproc = std::thread::available_parallelism().map_or(1, usize::from);
+    let commit = command("git", &["rev-parse", "--short=12", "HEAD"]);
+    let dirty = !command("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty();
+    let branch = command("git", &["rev-parse", "--abbrev-ref", "HEAD"]);
+    let _ = writeln!(md, "# partybus benchmarks\n");
+    let _ = writeln!(
+        md,
+        "Made by `scripts/bench.sh` (loadgen against a release `partybus serve --port 0` \
+         on the same machine, then the criterion suite). Figures depend on the machine \
+         and on what else it was running: each loadgen row gives the 1-minute load \
+         average before and after it.\n"
+    );
+    let _ = writeln!(md, "| | |\n|---|---|");
+    let _ = writeln!(md, "| machine | {nproc} cores, {cpu} |");
+    let _ = writeln!(md, "| rustc | {} |", command("rustc", &["--version"]));
+    let _ = writeln!(
+        md,
+        "| commit | `{commit}`{} ({branch}) |",
+        if dirty { " + local changes" } else { "" }
+    );
+    let _ = writeln!(
+        md,
+        "| date | {} |",
+        command("date", &["-u", "+%Y-%m-%d %H:%M UTC"])
+    );
+    let _ = writeln!(md);
+}
+
+fn num(v: &Value, key: &str) -> f64 {
+    v[key].as_f64().unwrap_or(f64::NAN)
+}
+
+fn loadgen(md: &mut String, dir: &Path) {
+    let Ok(runs) = std::fs::read_to_string(dir.join("runs.tsv")) else {
+        return;
+    };
+    let _ = writeln!(md, "## partybus loadgen\n");
+    let _ = writeln!(
+        md,
+        "| run | conc. | parties/s | req/s | step | p50 ms | p95 ms | p99 ms | max ms | errors | loadgen CPU | server CPU | load before → after |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for line in runs.lines().filter(|l| !l.trim().is_empty()) {
+        let (name, what) = line.split_once('\t').unwrap_or((line, ""));
+        let Some(v) = std::fs::read(dir.join(format!("{name}.json")))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        else {
+            let _ = writeln!(md, "| {what} | | | | | | | | | failed | | | |");
+            continue;
+        };
+        // The step that characterises the mode.
+        let step = match v["mode"].as_str() {
+            Some("e2e") => "plan",
+            Some("create") => "create",
+            Some("read") => "status",
+            Some("input") => "add_input",
+            _ => "",
+        };
+        let s = &v["steps"][step];
+        let cores = |k: &str| {
+            v["cpu"][k]
+                .as_f64()
+                .map_or("n/a".to_string(), |c| format!("{c:.2} cores"))
+        };
+        let load = |k: &str| {
+            v["machine"][k][0]
+                .as_f64()
+                .map_or("n/a".to_string(), |l| format!("{l:.2}"))
+        };
+        let _ = writeln!(
+            md,
+            "| {what} | {} | {:.0} | {:.0} | {step} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} → {} |",
+            v["concurrency"],
+            num(&v, "parties_per_s"),
+            num(&v, "requests_per_s"),
+            num(s, "p50_ms"),
+            num(s, "p95_ms"),
+            num(s, "p99_ms"),
+            num(s, "max_ms"),
+            v["error_count"],
+            cores("loadgen_cores"),
+            cores("server_cores"),
+            load("load_before"),
+            load("load_after"),
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\n`plan` is the time from sending `POST /party` to receiving the wave's \
+         `plan_updated` on the party's WebSocket (the first one with a `seq` above the \
+         create acknowledgement's). Per-step figures of every run are in the JSON files \
+         `scripts/bench.sh` leaves in `target/bench/`.\n"
+    );
+}
+
+/// Every `new/` directory under `root` (criterion's latest results).
+fn result_dirs(root: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if !p.is_dir() {
+            continue;
+        }
+        if p.file_name().is_some_and(|n| n == "new") {
+            out.push(p);
+        } else if p.file_name().is_some_and(|n| n != "base" && n != "report") {
+            result_dirs(&p, out);
+        }
+    }
+}
+
+fn human_time(ns: f64) -> String {
+    if ns >= 1e9 {
+        format!("{:.3} s", ns / 1e9)
+    } else if ns >= 1e6 {
+        format!("{:.3} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{ns:.1} ns")
+    }
+}
+
+fn criterion(md: &mut String, root: &Path, since: Option<SystemTime>) {
+    let mut dirs = Vec::new();
+    result_dirs(root, &mut dirs);
+    let mut rows = Vec::new();
+    for d in dirs {
+        let fresh = std::fs::metadata(d.join("estimates.json"))
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| since.is_none_or(|s| t >= s));
+        if !fresh {
+            continue;
+        }
+        let read = |f: &str| {
+            std::fs::read(d.join(f))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        };
+        let (Some(bench), Some(est)) = (read("benchmark.json"), read("estimates.json")) else {
+            continue;
+        };
+        let id = bench["full_id"].as_str().unwrap_or("?").to_string();
+        let mean = est["mean"]["point_estimate"].as_f64().unwrap_or(f64::NAN);
+        let elements = bench["throughput"]["Elements"].as_f64();
+        let thrpt = elements.map_or(String::new(), |n| format!("{:.0}/s", n / (mean / 1e9)));
+        rows.push((id, mean, thrpt));
+    }
+    if rows.is_empty() {
+        return;
+    }
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    let _ = writeln!(md, "## criterion (`cargo bench`)\n");
+    let _ = writeln!(md, "| benchmark | mean time per iteration | throughput |");
+    let _ = writeln!(md, "|---|---|---|");
+    for (id, mean, thrpt) in rows {
+        let _ = writeln!(md, "| `{id}` | {} | {thrpt} |", human_time(mean));
+    }
+    let _ = writeln!(
+        md,
+        "\nThroughput is elements (events, parties, requests) per second of one \
+         iteration; `e2e/create_to_plan/N` runs N clients at once, so its time is \
+         that of N parties in parallel."
+    );
+}

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Runs the benchmark suite and writes a markdown report.
+#
+#   scripts/bench.sh            full run: loadgen (10 s per run) against a release
+#                               `partybus serve --port 0`, then `cargo bench` (core,
+#                               http, agents, memory, ws_clients); writes BENCHMARKS.md
+#   scripts/bench.sh --smoke    CI smoke: ~1 s loadgen runs (failing on any error)
+#                               and the criterion benches in quick mode; asserts no
+#                               timings; writes target/bench-smoke/BENCHMARKS.md
+#
+# Options: --duration D (loadgen run length, default 10s), --out FILE,
+#          --no-criterion (loadgen only).
+# Each server is started by this script on 127.0.0.1 port 0 (the address is
+# read from its log) with a fresh journal under target/, and stopped with
+# SIGTERM; nothing else is touched.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SMOKE=0
+DURATION=10s
+OUT=BENCHMARKS.md
+CRITERION=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --smoke) SMOKE=1; DURATION=1s; OUT=target/bench-smoke/BENCHMARKS.md ;;
+    --duration) DURATION="$2"; shift ;;
+    --out) OUT="$2"; shift ;;
+    --no-criterion) CRITERION=0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+if [ "$SMOKE" = 1 ]; then
+  RUN_DIR=target/bench-smoke
+  LOADGEN_FLAGS=(--quiet --fail-on-errors)
+else
+  RUN_DIR=target/bench
+  LOADGEN_FLAGS=(--quiet)
+fi
+mkdir -p "$RUN_DIR" "$(dirname "$OUT")"
+rm -f "$RUN_DIR"/*.json "$RUN_DIR"/runs.tsv "$RUN_DIR"/extra.txt
+STARTED=$(date +%s)
+BIN=target/release/partybus
+
+echo "== build (release)"
+cargo build --release --bin partybus --example bench_report
+
+SERVER_PID=
+SERVER_URL=
+stop_server() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID"
+    wait "$SERVER_PID" || echo "bench.sh: server exited with status $?" >&2
+  fi
+  SERVER_PID=
+}
+trap stop_server EXIT
+
+# start_server NAME [serve flags...]: sets SERVER_PID and SERVER_URL.
+start_server() {
+  local name="$1"; shift
+  local log="$RUN_DIR/server-$name.log"
+  # A fresh journal per server, with the default durability (normal).
+  local data="$RUN_DIR/data-$name"
+  rm -rf "$data"
+  "$BIN" serve --host 127.0.0.1 --port 0 --data-dir "$data" "$@" 2>"$log" &
+  SERVER_PID=$!
+  SERVER_URL=
+  for _ in $(seq 100); do
+    SERVER_URL=$(grep -o 'listening on http://[0-9.:]*' "$log" | head -n1 | sed 's/^listening on //' || true)
+    [ -n "$SERVER_URL" ] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "$SERVER_URL" ]; then
+    echo "bench.sh: the server did not start; its log:" >&2
+    cat "$log" >&2
+    exit 1
+  fi
+  echo "== server $name at $SERVER_URL (pid $SERVER_PID)"
+}
+
+# run NAME DURATION DESCRIPTION [loadgen flags...]
+run() {
+  local name="$1" duration="$2" what="$3"; shift 3
+  echo "-- $what (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+  "$BIN" loadgen --url "$SERVER_URL" --server-pid "$SERVER_PID" --duration "$duration" \
+    --json "$RUN_DIR/$name.json" "${LOADGEN_FLAGS[@]}" "$@"
+  printf '%s\t%s\n' "$name" "$what" >>"$RUN_DIR/runs.tsv"
+}
+
+if [ "$SMOKE" = 1 ]; then
+  start_server auth-on
+  run e2e-auth "$DURATION" "e2e, auth on" --mode e2e --concurrency 8 --scenario mixed
+  run create-auth 500ms "create, auth on" --mode create --concurrency 8
+  run read-auth 500ms "read status, auth on" --mode read --concurrency 8
+  run input-auth 500ms "add input, auth on" --mode input --concurrency 8
+  stop_server
+  start_server auth-off --auth off
+  run e2e-open "$DURATION" "e2e, auth off, subscribe before create" --mode e2e --concurrency 8 --token-mode none
+  stop_server
+  if [ "$CRITERION" = 1 ]; then
+    echo "== criterion (quick, no timing assertions)"
+    cargo bench --bench http --bench agents -- --quick --warm-up-time 1 --measurement-time 1 >"$RUN_DIR/criterion.txt"
+  fi
+else
+  start_server auth-on
+  run e2e-c32 "$DURATION" "e2e, auth on" --mode e2e --concurrency 32 --scenario jungle
+  run e2e-c1 "$DURATION" "e2e, auth on, one client" --mode e2e --concurrency 1 --scenario jungle
+  run e2e-mixed "$DURATION" "e2e mixed scenarios, auth on" --mode e2e --concurrency 32 --scenario mixed
+  run create-c32 "$DURATION" "create, auth on" --mode create --concurrency 32
+  run read-c64 "$DURATION" "read status, auth on" --mode read --concurrency 64
+  run input-c32 "$DURATION" "add input, auth on" --mode input --concurrency 32
+  stop_server
+  start_server auth-off --auth off
+  run e2e-open "$DURATION" "e2e, auth off, subscribe before create" --mode e2e --concurrency 32 --token-mode none
+  stop_server
+  if [ "$CRITERION" = 1 ]; then
+    echo "== criterion"
+    cargo bench --bench core --bench http --bench agents | tee "$RUN_DIR/criterion.txt"
+    PARTIES=20000 cargo bench --bench memory | grep '^memory:' | tee -a "$RUN_DIR/extra.txt"
+    cargo bench --bench ws_clients | grep -E '^(ws_clients|e2e_latency):' | tee -a "$RUN_DIR/extra.txt"
+  fi
+fi
+
+echo "== report"
+target/release/examples/bench_report "$RUN_DIR" "$OUT" "$STARTED"

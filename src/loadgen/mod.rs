@@ -1,0 +1,1273 @@
+//! `partybus loadgen`: a synchronous, multi-threaded load generator for any
+//! server that speaks the party API (partybus with auth on or off, or the
+//! prototype), driving it as real clients do.
+//!
+//! # Layout
+//! - [`client`]: a keep-alive HTTP/1.1 client over a std `TcpStream`.
+//! - [`ws`]: a blocking WebSocket client and the rule for "the plan arrived".
+//! - [`stats`]: latency histograms per step, errors by kind, CPU time.
+//! - this file: the validated [`LoadConfig`], the modes, the worker threads,
+//!   the live progress line and the final [`Report`].
+//!
+//! # Model
+//! `concurrency` worker threads, each with its own keep-alive connection
+//! (and, in e2e mode, one WebSocket at a time), no async runtime. Work is
+//! handed out one *unit* at a time from a shared budget that ends at the
+//! deadline (`--duration`) or after `--parties` units, whichever comes
+//! first; every wait has its own timeout, so a run is bounded in count and
+//! time. A unit is a party in `e2e` and `create` modes and a request in
+//! `read` and `input` modes.
+//!
+//! # Modes
+//! - `e2e`: create a party with the scenario's inputs, follow its WebSocket
+//!   until the wave's plan arrives (see [`ws::PlanRule`]), add an input and
+//!   wait for its plan, remove it and wait again, read the status.
+//! - `create`: `POST /party` only.
+//! - `read`: `GET /party/{id}/status` over a pool of parties created (and
+//!   planned) before the clock starts.
+//! - `input`: `POST /party/{id}/input` to a pool of pre-created parties.
+//!
+//! # Tokens
+//! `auto` creates the party first, then uses the `party_token` of the
+//! response and opens the WebSocket with `since=<seq>` of the create
+//! acknowledgement, so no event is missed. `none` sends no token and follows
+//! the prototype's way: it opens the WebSocket for a client-chosen
+//! `party_id` *before* creating the party with that id (`partybus serve
+//! --auth off` allows the same). In e2e mode, `auto` first creates one probe
+//! party; a server that hands out no token (the prototype) is then driven
+//! as with `none`, so one command line can load both servers.
+
+pub mod client;
+pub mod stats;
+pub mod ws;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write as _};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, RecvTimeoutError};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use client::{ClientError, HttpClient, Response};
+use stats::{Stats, Step, StepSummary};
+use ws::{PlanRule, WsClient, WsError};
+
+/// The API prefix of every party route.
+pub const API_PREFIX: &str = "/api/v1/event-driven";
+
+/// How long one wave's plan may take to arrive before the party counts as
+/// failed (`plan_timeout`).
+pub const PLAN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a WebSocket handshake may take.
+pub const WS_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The run length when neither `--duration` nor `--parties` is given.
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+
+/// The longest run with `--parties` alone, so a stuck server cannot hold a
+/// run forever.
+pub const MAX_RUN: Duration = Duration::from_secs(300);
+
+/// Most worker threads: beyond this, threads measure the scheduler rather
+/// than the server.
+pub const MAX_CONCURRENCY: usize = 4096;
+
+/// Pool parties per worker in `read` and `input` modes (at least
+/// [`MIN_POOL`], at most [`MAX_POOL`]): enough that workers rarely touch
+/// the same party at once.
+pub const POOL_PER_WORKER: usize = 4;
+/// Smallest pool.
+pub const MIN_POOL: usize = 16;
+/// Largest pool.
+pub const MAX_POOL: usize = 4096;
+
+/// How long the pool's parties may take to be planned before the run.
+pub const POOL_SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What each worker does per unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Create → plan on the WebSocket → add input → plan → remove → plan → status.
+    E2e,
+    /// `POST /party` only.
+    Create,
+    /// `GET /party/{id}/status` over a pool.
+    Read,
+    /// `POST /party/{id}/input` over a pool.
+    Input,
+}
+
+impl Mode {
+    /// The mode's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::E2e => "e2e",
+            Mode::Create => "create",
+            Mode::Read => "read",
+            Mode::Input => "input",
+        }
+    }
+}
+
+/// Which party the clients plan (SPEC §9.2's scenarios).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scenario {
+    /// Jungle party for 75 guests, chocolate cake, outdoor venue, $2,000.
+    Jungle,
+    /// Princess castle party for 30 kids, pink vanilla cake.
+    Princess,
+    /// Space party for 50 people, galaxy cake.
+    Space,
+    /// The three in turn.
+    Mixed,
+}
+
+impl Scenario {
+    /// The scenario's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Jungle => "jungle",
+            Scenario::Princess => "princess",
+            Scenario::Space => "space",
+            Scenario::Mixed => "mixed",
+        }
+    }
+
+    /// The concrete scenario of the `n`-th party.
+    fn pick(self, n: u64) -> &'static Script {
+        let i = match self {
+            Scenario::Jungle => 0,
+            Scenario::Princess => 1,
+            Scenario::Space => 2,
+            Scenario::Mixed => (n % 3) as usize,
+        };
+        &SCRIPTS[i]
+    }
+}
+
+/// One party's inputs: created with `initial`, then `extra` added and removed.
+struct Script {
+    initial: &'static [&'static str],
+    /// Inputs added later, in turn; each changes a fact the agents read
+    /// (the budget), so each causes a wave with a new plan.
+    extra: &'static [&'static str],
+}
+
+const SCRIPTS: [Script; 3] = [
+    Script {
+        initial: &[
+            "jungle theme party for 75 guests",
+            "need a chocolate cake with animal decorations",
+            "outdoor venue preferred, budget around $2000",
+        ],
+        extra: &[
+            "budget around $3500, add a face painter",
+            "budget around $2800 and a magician",
+        ],
+    },
+    Script {
+        initial: &[
+            "princess castle theme party for 30 kids",
+            "pink vanilla cake with crown topper",
+        ],
+        extra: &[
+            "budget around $1500 with a magician",
+            "budget around $900, add balloons",
+        ],
+    },
+    Script {
+        initial: &[
+            "space and astronaut theme party for 50 people",
+            "galaxy-themed cake with planet decorations",
+        ],
+        extra: &[
+            "budget around $2500, indoor venue for 60 guests",
+            "budget around $4000 with a photographer",
+        ],
+    },
+];
+
+/// Whether to use party tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenMode {
+    /// Use the `party_token` of create responses when present; create first.
+    Auto,
+    /// No tokens; subscribe before create with client-chosen ids.
+    None,
+}
+
+impl TokenMode {
+    /// The mode's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            TokenMode::Auto => "auto",
+            TokenMode::None => "none",
+        }
+    }
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadgenError {
+    /// The URL is not `http://host:port`.
+    #[error("invalid url {0:?}: expected http://host[:port]")]
+    BadUrl(String),
+    /// The URL's host does not resolve.
+    #[error("cannot resolve {0}")]
+    Resolve(String),
+    /// A setting is out of range.
+    #[error("{0}")]
+    Invalid(String),
+    /// The server does not answer `/livez` (or `/health`).
+    #[error("the server at {addr} does not answer: {reason}")]
+    Unreachable {
+        /// Where.
+        addr: SocketAddr,
+        /// Why.
+        reason: String,
+    },
+    /// The pool for `read`/`input` could not be prepared.
+    #[error("preparing the party pool: {0}")]
+    Pool(String),
+    /// A thread could not be started.
+    #[error("cannot start thread: {0}")]
+    Spawn(String),
+}
+
+/// A validated run description.
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    /// The URL as given (for the report).
+    pub url: String,
+    /// The server's address.
+    pub addr: SocketAddr,
+    /// Worker threads (1..=[`MAX_CONCURRENCY`]).
+    pub concurrency: usize,
+    /// Stop after this long (the units in flight finish).
+    pub duration: Duration,
+    /// Stop after this many units.
+    pub units: Option<u64>,
+    /// What the parties are.
+    pub scenario: Scenario,
+    /// What each unit is.
+    pub mode: Mode,
+    /// Token use.
+    pub token_mode: TokenMode,
+    /// Print the live progress line on stderr once per second.
+    pub progress: bool,
+    /// A server process whose CPU time to report (from `/proc/<pid>/stat`).
+    pub server_pid: Option<u32>,
+}
+
+impl LoadConfig {
+    /// Validates the settings: resolves `url` (`http://host[:port]`, port
+    /// 80 by default), and bounds the run (`duration` defaults to
+    /// [`DEFAULT_DURATION`] without `units`, and to [`MAX_RUN`] with them).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        url: &str,
+        concurrency: usize,
+        duration: Option<Duration>,
+        units: Option<u64>,
+        scenario: Scenario,
+        mode: Mode,
+        token_mode: TokenMode,
+    ) -> Result<LoadConfig, LoadgenError> {
+        let addr = parse_url(url)?;
+        if concurrency == 0 || concurrency > MAX_CONCURRENCY {
+            return Err(LoadgenError::Invalid(format!(
+                "concurrency must be 1..={MAX_CONCURRENCY}"
+            )));
+        }
+        if units == Some(0) {
+            return Err(LoadgenError::Invalid("--parties must be at least 1".into()));
+        }
+        let duration = match (duration, units) {
+            (Some(d), _) if d.is_zero() => {
+                return Err(LoadgenError::Invalid("--duration must be positive".into()))
+            }
+            (Some(d), _) => d.min(MAX_RUN),
+            (None, Some(_)) => MAX_RUN,
+            (None, None) => DEFAULT_DURATION,
+        };
+        Ok(LoadConfig {
+            url: url.to_string(),
+            addr,
+            concurrency,
+            duration,
+            units,
+            scenario,
+            mode,
+            token_mode,
+            progress: true,
+            server_pid: None,
+        })
+    }
+}
+
+/// `http://host[:port][/]` → the first address it resolves to.
+pub fn parse_url(url: &str) -> Result<SocketAddr, LoadgenError> {
+    let bad = || LoadgenError::BadUrl(url.to_string());
+    let rest = url.strip_prefix("http://").ok_or_else(bad)?;
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    if authority.is_empty() || authority.contains('/') || authority.contains('@') {
+        return Err(bad());
+    }
+    let with_port = if authority.ends_with(']') || !authority.contains(':') {
+        format!("{authority}:80")
+    } else {
+        authority.to_string()
+    };
+    with_port
+        .to_socket_addrs()
+        .map_err(|_| LoadgenError::Resolve(authority.to_string()))?
+        .next()
+        .ok_or_else(|| LoadgenError::Resolve(authority.to_string()))
+}
+
+/// All the figures of a run (what `--json` writes).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The target.
+    pub url: String,
+    /// The mode.
+    pub mode: Mode,
+    /// The scenario.
+    pub scenario: Scenario,
+    /// Token use (in e2e mode, what `auto` resolved to).
+    pub token_mode: TokenMode,
+    /// Worker threads.
+    pub concurrency: usize,
+    /// Wall time of the measured phase, seconds.
+    pub elapsed_s: f64,
+    /// Parties that went through their whole unit (e2e: planned, changed
+    /// twice and read; create: created).
+    pub parties: u64,
+    /// Parties per second.
+    pub parties_per_s: f64,
+    /// HTTP requests sent (answered or not).
+    pub requests: u64,
+    /// HTTP requests per second.
+    pub requests_per_s: f64,
+    /// WebSocket text messages received.
+    pub ws_messages: u64,
+    /// Failed units (each counted once, under its first error).
+    pub error_count: u64,
+    /// Errors by kind (`http_<status>[_<code>]`, `timeout`, `plan_timeout`, ...).
+    pub errors: BTreeMap<String, u64>,
+    /// Latency per step (only the steps the mode has).
+    pub steps: BTreeMap<&'static str, StepSummary>,
+    /// CPU used during the measured phase.
+    pub cpu: CpuReport,
+    /// The machine and its load.
+    pub machine: MachineReport,
+}
+
+/// CPU time used during the measured phase.
+#[derive(Debug, Clone, Serialize)]
+pub struct CpuReport {
+    /// The load generator's user + system time, seconds.
+    pub loadgen_s: Option<f64>,
+    /// The same, in cores (CPU seconds per wall second).
+    pub loadgen_cores: Option<f64>,
+    /// The server's, when its pid was given.
+    pub server_s: Option<f64>,
+    /// The same, in cores.
+    pub server_cores: Option<f64>,
+}
+
+/// Where the run happened.
+#[derive(Debug, Clone, Serialize)]
+pub struct MachineReport {
+    /// Cores available to this process.
+    pub nproc: usize,
+    /// 1/5/15-minute load averages before the run.
+    pub load_before: Option<[f64; 3]>,
+    /// The same after the run.
+    pub load_after: Option<[f64; 3]>,
+}
+
+impl Report {
+    /// The human-readable summary table.
+    pub fn table(&self) -> String {
+        let mut o = String::new();
+        let _ = writeln!(
+            o,
+            "partybus loadgen: {} mode, {} scenario, token-mode {}, concurrency {}, {} ({:.2} s)",
+            self.mode.name(),
+            self.scenario.name(),
+            self.token_mode.name(),
+            self.concurrency,
+            self.url,
+            self.elapsed_s
+        );
+        let _ = writeln!(
+            o,
+            "parties {} ({:.0}/s)   requests {} ({:.0}/s)   ws messages {}   errors {}",
+            self.parties,
+            self.parties_per_s,
+            self.requests,
+            self.requests_per_s,
+            self.ws_messages,
+            self.error_count
+        );
+        let _ = writeln!(
+            o,
+            "\n{:<13} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "step", "count", "mean ms", "p50 ms", "p95 ms", "p99 ms", "max ms"
+        );
+        for step in Step::ALL {
+            if let Some(s) = self.steps.get(step.name()) {
+                let _ = writeln!(
+                    o,
+                    "{:<13} {:>9} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
+                    step.name(),
+                    s.count,
+                    s.mean_ms,
+                    s.p50_ms,
+                    s.p95_ms,
+                    s.p99_ms,
+                    s.max_ms
+                );
+            }
+        }
+        if !self.errors.is_empty() {
+            let _ = writeln!(o, "\nerrors");
+            for (k, n) in &self.errors {
+                let _ = writeln!(o, "  {k:<40} {n}");
+            }
+        }
+        let cores = |c: Option<f64>| c.map_or("n/a".to_string(), |c| format!("{c:.2} cores"));
+        let _ = write!(o, "\ncpu: loadgen {}", cores(self.cpu.loadgen_cores));
+        if self.cpu.server_cores.is_some() {
+            let _ = write!(o, ", server {}", cores(self.cpu.server_cores));
+        }
+        let load = |l: Option<[f64; 3]>| {
+            l.map_or("n/a".to_string(), |l| {
+                format!("{:.2} {:.2} {:.2}", l[0], l[1], l[2])
+            })
+        };
+        let _ = writeln!(
+            o,
+            "   machine: {} cores, load before {}, after {}",
+            self.machine.nproc,
+            load(self.machine.load_before),
+            load(self.machine.load_after)
+        );
+        o
+    }
+}
+
+/// The headline figures of several runs (one per server), one row each, so
+/// servers loaded with the same settings can be compared side by side.
+pub fn comparison(reports: &[Report]) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{:<32} {:>6} {:>10} {:>10} {:>11} {:>9} {:>9} {:>7}",
+        "server", "tokens", "parties/s", "req/s", "step", "p50 ms", "p99 ms", "errors"
+    );
+    for r in reports {
+        let step = match r.mode {
+            Mode::E2e => Step::Plan,
+            Mode::Create => Step::Create,
+            Mode::Read => Step::Status,
+            Mode::Input => Step::AddInput,
+        };
+        let (p50, p99) = r
+            .steps
+            .get(step.name())
+            .map_or((f64::NAN, f64::NAN), |s| (s.p50_ms, s.p99_ms));
+        let _ = writeln!(
+            o,
+            "{:<32} {:>6} {:>10.0} {:>10.0} {:>11} {:>9.3} {:>9.3} {:>7}",
+            r.url,
+            r.token_mode.name(),
+            r.parties_per_s,
+            r.requests_per_s,
+            step.name(),
+            p50,
+            p99,
+            r.error_count
+        );
+    }
+    o
+}
+
+/// Counters the progress line reads while workers run.
+#[derive(Default)]
+struct Live {
+    requests: AtomicU64,
+    parties: AtomicU64,
+    errors: AtomicU64,
+    ws_messages: AtomicU64,
+}
+
+/// Hands out units until the deadline or the count runs out.
+struct Budget {
+    deadline: Instant,
+    units: Option<u64>,
+    claimed: AtomicU64,
+}
+
+impl Budget {
+    /// The next unit's number, or `None` when the run is over.
+    fn claim(&self) -> Option<u64> {
+        if Instant::now() >= self.deadline {
+            return None;
+        }
+        let n = self.claimed.fetch_add(1, Ordering::Relaxed);
+        match self.units {
+            Some(max) if n >= max => None,
+            _ => Some(n),
+        }
+    }
+}
+
+/// A party the workers share in `read` and `input` modes.
+#[derive(Debug, Clone)]
+struct PoolParty {
+    id: String,
+    token: Option<String>,
+}
+
+/// What every worker shares.
+struct Shared {
+    config: LoadConfig,
+    budget: Budget,
+    live: Live,
+    pool: Vec<PoolParty>,
+    /// Makes client-chosen party ids unique to this run.
+    run_tag: String,
+}
+
+/// Why a unit failed, named for the error table.
+struct Failure(String);
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Failure {
+        Failure(e.kind().to_string())
+    }
+}
+
+impl From<WsError> for Failure {
+    fn from(e: WsError) -> Failure {
+        Failure(e.kind().to_string())
+    }
+}
+
+/// The fields of a create response the client uses.
+#[derive(Deserialize)]
+struct Created {
+    party_id: String,
+    #[serde(default)]
+    party_token: Option<String>,
+    #[serde(default)]
+    seq: Option<u64>,
+}
+
+/// The fields of a write acknowledgement the client uses.
+#[derive(Deserialize)]
+struct Acked {
+    #[serde(default)]
+    input_id: Option<String>,
+    #[serde(default)]
+    seq: Option<u64>,
+}
+
+/// An error body's stable `code`, if it has one.
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    code: Option<String>,
+}
+
+/// One worker thread's state.
+struct Worker {
+    shared: Arc<Shared>,
+    index: usize,
+    http: HttpClient,
+    stats: Stats,
+    /// Units done by this worker (spreads pool access).
+    done: u64,
+}
+
+impl Worker {
+    fn run(mut self) -> Stats {
+        while let Some(n) = self.shared.budget.claim() {
+            let began = Instant::now();
+            let result = match self.shared.config.mode {
+                Mode::E2e => self.e2e(n),
+                Mode::Create => self.create(n).map(|_| ()),
+                Mode::Read => self.read(),
+                Mode::Input => self.input(n),
+            };
+            match result {
+                Ok(()) => {
+                    if matches!(self.shared.config.mode, Mode::E2e | Mode::Create) {
+                        self.shared.live.parties.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if self.shared.config.mode == Mode::E2e {
+                        self.stats.record(Step::Party, began.elapsed());
+                    }
+                }
+                Err(Failure(kind)) => {
+                    self.stats.error(&kind);
+                    self.shared.live.errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            self.done += 1;
+        }
+        self.stats
+    }
+
+    /// One HTTP request; a 2xx answer records `step`'s latency, anything
+    /// else is a failure named by status and `code`.
+    fn call(
+        &mut self,
+        step: Step,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&[u8]>,
+    ) -> Result<Response, Failure> {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|a| vec![("Authorization", a)])
+            .unwrap_or_default();
+        self.shared.live.requests.fetch_add(1, Ordering::Relaxed);
+        let began = Instant::now();
+        let resp = self.http.request(method, path, &headers, body)?;
+        if !resp.is_success() {
+            let code = serde_json::from_slice::<ErrorBody>(&resp.body)
+                .ok()
+                .and_then(|b| b.code);
+            return Err(Failure(match code {
+                Some(c) => format!("http_{}_{c}", resp.status),
+                None => format!("http_{}", resp.status),
+            }));
+        }
+        self.stats.record(step, began.elapsed());
+        Ok(resp)
+    }
+
+    /// A party id unique to this run (for `--token-mode none`).
+    fn chosen_id(&self, n: u64) -> String {
+        format!("lg{}-{}", self.shared.run_tag, n)
+    }
+
+    /// `POST /party` with the scenario's inputs; `party_id` when given.
+    fn create(&mut self, n: u64) -> Result<Created, Failure> {
+        let script = self.shared.config.scenario.pick(n);
+        let party_id = match self.shared.config.token_mode {
+            TokenMode::None => Some(self.chosen_id(n)),
+            TokenMode::Auto => None,
+        };
+        self.create_with(script, party_id)
+    }
+
+    fn create_with(
+        &mut self,
+        script: &Script,
+        party_id: Option<String>,
+    ) -> Result<Created, Failure> {
+        let inputs: Vec<_> = script
+            .initial
+            .iter()
+            .map(|c| json!({"content": c, "source_type": "text"}))
+            .collect();
+        let mut body = json!({"initial_inputs": inputs, "user_id": "loadgen"});
+        if let Some(id) = party_id {
+            body["party_id"] = json!(id);
+        }
+        let bytes = body.to_string().into_bytes();
+        let resp = self.call(
+            Step::Create,
+            "POST",
+            &format!("{API_PREFIX}/party"),
+            None,
+            Some(&bytes),
+        )?;
+        serde_json::from_slice::<Created>(&resp.body).map_err(|_| Failure("bad_body".into()))
+    }
+
+    /// The WebSocket path of a party.
+    fn ws_path(party_id: &str, token: Option<&str>, since: Option<u64>) -> String {
+        let mut path = format!("{API_PREFIX}/ws/{party_id}");
+        let mut sep = '?';
+        if let Some(t) = token {
+            let _ = write!(path, "{sep}token={t}");
+            sep = '&';
+        }
+        if let Some(s) = since {
+            let _ = write!(path, "{sep}since={s}");
+        }
+        path
+    }
+
+    fn ws_connect(&mut self, path: &str) -> Result<WsClient, Failure> {
+        let began = Instant::now();
+        let ws = WsClient::connect(self.shared.config.addr, path, WS_CONNECT_TIMEOUT)?;
+        self.stats.record(Step::WsConnect, began.elapsed());
+        Ok(ws)
+    }
+
+    /// One e2e party: create → plan → add → plan → remove → plan → status.
+    fn e2e(&mut self, n: u64) -> Result<(), Failure> {
+        let script = self.shared.config.scenario.pick(n);
+        let mut ws_messages = 0;
+        let result = self.e2e_steps(n, script, &mut ws_messages);
+        self.shared
+            .live
+            .ws_messages
+            .fetch_add(ws_messages, Ordering::Relaxed);
+        result
+    }
+
+    fn e2e_steps(&mut self, n: u64, script: &Script, ws_messages: &mut u64) -> Result<(), Failure> {
+        let began = Instant::now();
+        let (created, mut ws) = match self.shared.config.token_mode {
+            TokenMode::None => {
+                // The prototype's way: subscribe, then create with that id.
+                let id = self.chosen_id(n);
+                let ws = self.ws_connect(&Self::ws_path(&id, None, None))?;
+                let began = Instant::now();
+                let created = self.create_with(script, Some(id));
+                (created.map(|c| (c, began)), ws)
+            }
+            TokenMode::Auto => {
+                let created = self.create_with(script, None)?;
+                let path = Self::ws_path(
+                    &created.party_id,
+                    created.party_token.as_deref(),
+                    created.seq,
+                );
+                let ws = self.ws_connect(&path)?;
+                (Ok((created, began)), ws)
+            }
+        };
+        let outcome = (|| {
+            let (created, began) = created?;
+            let token = created.party_token.clone();
+            let token = token.as_deref();
+            let party = created.party_id.as_str();
+            ws.wait_plan(rule(created.seq), PLAN_TIMEOUT)?;
+            self.stats.record(Step::Plan, began.elapsed());
+
+            let extra = script.extra[(n % script.extra.len() as u64) as usize];
+            let body = json!({"content": extra, "source_type": "text", "tags": ["loadgen"]})
+                .to_string()
+                .into_bytes();
+            let began = Instant::now();
+            let resp = self.call(
+                Step::AddInput,
+                "POST",
+                &format!("{API_PREFIX}/party/{party}/input"),
+                token,
+                Some(&body),
+            )?;
+            let added: Acked =
+                serde_json::from_slice(&resp.body).map_err(|_| Failure("bad_body".into()))?;
+            let input_id = added.input_id.ok_or_else(|| Failure("bad_body".into()))?;
+            ws.wait_plan(rule(added.seq), PLAN_TIMEOUT)?;
+            self.stats.record(Step::AddPlan, began.elapsed());
+
+            let began = Instant::now();
+            let resp = self.call(
+                Step::RemoveInput,
+                "DELETE",
+                &format!("{API_PREFIX}/party/{party}/input/{input_id}"),
+                token,
+                None,
+            )?;
+            let removed: Acked =
+                serde_json::from_slice(&resp.body).map_err(|_| Failure("bad_body".into()))?;
+            ws.wait_plan(rule(removed.seq), PLAN_TIMEOUT)?;
+            self.stats.record(Step::RemovePlan, began.elapsed());
+
+            self.call(
+                Step::Status,
+                "GET",
+                &format!("{API_PREFIX}/party/{party}/status"),
+                token,
+                None,
+            )?;
+            Ok(())
+        })();
+        *ws_messages += ws.messages();
+        ws.close();
+        outcome
+    }
+
+    /// The pool party for this worker's next request.
+    fn pool_party(&self) -> PoolParty {
+        let pool = &self.shared.pool;
+        let i = (self.index as u64 + self.done * self.shared.config.concurrency as u64)
+            % pool.len() as u64;
+        pool[i as usize].clone()
+    }
+
+    fn read(&mut self) -> Result<(), Failure> {
+        let p = self.pool_party();
+        self.call(
+            Step::Status,
+            "GET",
+            &format!("{API_PREFIX}/party/{}/status", p.id),
+            p.token.as_deref(),
+            None,
+        )
+        .map(|_| ())
+    }
+
+    fn input(&mut self, n: u64) -> Result<(), Failure> {
+        let p = self.pool_party();
+        let script = self.shared.config.scenario.pick(n);
+        let extra = script.extra[(n % script.extra.len() as u64) as usize];
+        let body = json!({"content": extra, "source_type": "text", "tags": ["loadgen"]})
+            .to_string()
+            .into_bytes();
+        self.call(
+            Step::AddInput,
+            "POST",
+            &format!("{API_PREFIX}/party/{}/input", p.id),
+            p.token.as_deref(),
+            Some(&body),
+        )
+        .map(|_| ())
+    }
+}
+
+/// The plan rule for a command acknowledged with this `seq` (if any).
+fn rule(seq: Option<u64>) -> PlanRule {
+    seq.map_or(PlanRule::Next, PlanRule::AfterSeq)
+}
+
+/// Checks that the server answers at all, so a wrong URL fails fast
+/// instead of filling the error table.
+fn probe(addr: SocketAddr) -> Result<(), LoadgenError> {
+    let mut c = HttpClient::new(addr);
+    let unreachable = |reason: String| LoadgenError::Unreachable { addr, reason };
+    let r = c
+        .get("/livez", None)
+        .map_err(|e| unreachable(e.to_string()))?;
+    if r.is_success() {
+        return Ok(());
+    }
+    // The prototype has /health but no /livez.
+    let r = c
+        .get("/health", None)
+        .map_err(|e| unreachable(e.to_string()))?;
+    if r.is_success() {
+        Ok(())
+    } else {
+        Err(unreachable(format!(
+            "/livez and /health answer {}",
+            r.status
+        )))
+    }
+}
+
+/// Whether the server hands out party tokens: creates one probe party
+/// (`user_id` `loadgen-probe`) and looks for `party_token` in the answer.
+fn issues_tokens(addr: SocketAddr) -> Result<bool, LoadgenError> {
+    let mut c = HttpClient::new(addr);
+    let body = br#"{"user_id":"loadgen-probe"}"#;
+    let r = c
+        .request("POST", &format!("{API_PREFIX}/party"), &[], Some(body))
+        .map_err(|e| LoadgenError::Unreachable {
+            addr,
+            reason: e.to_string(),
+        })?;
+    if !r.is_success() {
+        return Err(LoadgenError::Unreachable {
+            addr,
+            reason: format!("POST {API_PREFIX}/party answers {}", r.status),
+        });
+    }
+    Ok(serde_json::from_slice::<Created>(&r.body)
+        .ok()
+        .and_then(|c| c.party_token)
+        .is_some_and(|t| !t.is_empty()))
+}
+
+/// Creates the pool for `read` and `input` modes (with the workers'
+/// concurrency) and waits until each party has a plan.
+fn prepare_pool(config: &LoadConfig, run_tag: &str) -> Result<Vec<PoolParty>, LoadgenError> {
+    let size = (config.concurrency * POOL_PER_WORKER).clamp(MIN_POOL, MAX_POOL);
+    let threads = config.concurrency.min(size);
+    let deadline = Instant::now() + POOL_SETTLE_TIMEOUT;
+    let shared = Arc::new(Shared {
+        config: config.clone(),
+        budget: Budget {
+            deadline,
+            units: Some(size as u64),
+            claimed: AtomicU64::new(0),
+        },
+        live: Live::default(),
+        pool: Vec::new(),
+        run_tag: format!("{run_tag}p"),
+    });
+    let results: Vec<Result<Vec<PoolParty>, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|index| {
+                let shared = shared.clone();
+                s.spawn(move || {
+                    let mut w = Worker {
+                        http: HttpClient::new(shared.config.addr),
+                        shared: shared.clone(),
+                        index,
+                        stats: Stats::new(),
+                        done: 0,
+                    };
+                    let mut mine = Vec::new();
+                    while let Some(n) = shared.budget.claim() {
+                        let c = w.create(n).map_err(|f| f.0)?;
+                        let token = c.party_token.clone();
+                        w.settle(&c.party_id, token.as_deref(), deadline)?;
+                        mine.push(PoolParty {
+                            id: c.party_id,
+                            token,
+                        });
+                    }
+                    Ok(mine)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("a pool thread panicked".into()))
+            })
+            .collect()
+    });
+    let mut pool = Vec::with_capacity(size);
+    for r in results {
+        pool.extend(r.map_err(LoadgenError::Pool)?);
+    }
+    if pool.len() < size {
+        return Err(LoadgenError::Pool(format!(
+            "only {} of {size} parties were created in time",
+            pool.len()
+        )));
+    }
+    Ok(pool)
+}
+
+impl Worker {
+    /// Polls the party's status until it has a final plan (pool setup only).
+    fn settle(
+        &mut self,
+        party: &str,
+        token: Option<&str>,
+        deadline: Instant,
+    ) -> Result<(), String> {
+        /// The plan's key in the status document.
+        #[derive(Deserialize)]
+        struct StatusDoc {
+            party: PartyDoc,
+        }
+        #[derive(Deserialize)]
+        struct PartyDoc {
+            #[serde(default)]
+            final_plan: Option<serde::de::IgnoredAny>,
+        }
+        loop {
+            let r = self
+                .call(
+                    Step::Status,
+                    "GET",
+                    &format!("{API_PREFIX}/party/{party}/status"),
+                    token,
+                    None,
+                )
+                .map_err(|f| format!("status of {party}: {}", f.0))?;
+            let planned = serde_json::from_slice::<StatusDoc>(&r.body)
+                .map_err(|e| format!("status of {party}: {e}"))?
+                .party
+                .final_plan
+                .is_some();
+            if planned {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("{party} was not planned in time"));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+/// Runs the load and returns its figures. Prints the live progress line on
+/// stderr when `config.progress` is set.
+pub fn run(config: &LoadConfig) -> Result<Report, LoadgenError> {
+    probe(config.addr)?;
+    let mut config = config.clone();
+    if config.mode == Mode::E2e
+        && config.token_mode == TokenMode::Auto
+        && !issues_tokens(config.addr)?
+    {
+        // A server without tokens (the prototype) has no replay either, so
+        // its clients must subscribe before they create.
+        config.token_mode = TokenMode::None;
+    }
+    let config = &config;
+    let run_tag = run_tag();
+    let pool = match config.mode {
+        Mode::Read | Mode::Input => prepare_pool(config, &run_tag)?,
+        Mode::E2e | Mode::Create => Vec::new(),
+    };
+    let load_before = stats::load_average();
+    let cpu_before = stats::cpu_time(None);
+    let server_before = config.server_pid.and_then(|p| stats::cpu_time(Some(p)));
+    let started = Instant::now();
+    let shared = Arc::new(Shared {
+        config: config.clone(),
+        budget: Budget {
+            deadline: started + config.duration,
+            units: config.units,
+            claimed: AtomicU64::new(0),
+        },
+        live: Live::default(),
+        pool,
+        run_tag,
+    });
+
+    let (stop_progress, progress_rx) = bounded::<()>(0);
+    let progress = if config.progress {
+        let shared = shared.clone();
+        let h = std::thread::Builder::new()
+            .name("loadgen-progress".into())
+            .spawn(move || progress_loop(&shared, started, &progress_rx))
+            .map_err(|e| LoadgenError::Spawn(e.to_string()))?;
+        Some(h)
+    } else {
+        None
+    };
+
+    let mut handles = Vec::with_capacity(config.concurrency);
+    let mut spawn_error = None;
+    for index in 0..config.concurrency {
+        let worker = Worker {
+            http: HttpClient::new(config.addr),
+            shared: shared.clone(),
+            index,
+            stats: Stats::new(),
+            done: 0,
+        };
+        let spawned = std::thread::Builder::new()
+            .name(format!("loadgen-{index}"))
+            .stack_size(512 * 1024)
+            .spawn(move || worker.run());
+        match spawned {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                spawn_error = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    let mut total = Stats::new();
+    for h in handles {
+        match h.join() {
+            Ok(s) => total.merge(&s),
+            Err(_) => total.error("worker_panic"),
+        }
+    }
+    let elapsed = started.elapsed();
+    drop(stop_progress);
+    if let Some(h) = progress {
+        let _ = h.join();
+    }
+    if let Some(e) = spawn_error {
+        return Err(LoadgenError::Spawn(e));
+    }
+
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let cpu_used = |before: Option<Duration>, after: Option<Duration>| match (before, after) {
+        (Some(b), Some(a)) => Some(a.saturating_sub(b).as_secs_f64()),
+        _ => None,
+    };
+    let loadgen_s = cpu_used(cpu_before, stats::cpu_time(None));
+    let server_s = cpu_used(
+        server_before,
+        config.server_pid.and_then(|p| stats::cpu_time(Some(p))),
+    );
+    let live = &shared.live;
+    let parties = live.parties.load(Ordering::Relaxed);
+    let requests = live.requests.load(Ordering::Relaxed);
+    Ok(Report {
+        url: config.url.clone(),
+        mode: config.mode,
+        scenario: config.scenario,
+        token_mode: config.token_mode,
+        concurrency: config.concurrency,
+        elapsed_s: secs,
+        parties,
+        parties_per_s: parties as f64 / secs,
+        requests,
+        requests_per_s: requests as f64 / secs,
+        ws_messages: live.ws_messages.load(Ordering::Relaxed),
+        error_count: total.error_count(),
+        errors: total.errors().clone(),
+        steps: Step::ALL
+            .iter()
+            .filter_map(|s| total.summary(*s).map(|sum| (s.name(), sum)))
+            .collect(),
+        cpu: CpuReport {
+            loadgen_s,
+            loadgen_cores: loadgen_s.map(|c| c / secs),
+            server_s,
+            server_cores: server_s.map(|c| c / secs),
+        },
+        machine: MachineReport {
+            nproc: std::thread::available_parallelism().map_or(1, usize::from),
+            load_before,
+            load_after: stats::load_average(),
+        },
+    })
+}
+
+/// A short tag making this run's client-chosen ids unique (process id and
+/// start time, hex).
+fn run_tag() -> String {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    format!("{:x}{:x}", std::process::id(), millis & 0xff_ffff)
+}
+
+/// Prints `requests, rps, parties, errors` on stderr once per second until
+/// the sender is dropped.
+fn progress_loop(shared: &Shared, started: Instant, stop: &crossbeam_channel::Receiver<()>) {
+    let tty = std::io::stderr().is_terminal();
+    let (mut last_requests, mut last_parties, mut last_at) = (0u64, 0u64, started);
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(Duration::from_secs(1)) {
+        let now = Instant::now();
+        let dt = now.duration_since(last_at).as_secs_f64().max(1e-9);
+        let live = &shared.live;
+        let requests = live.requests.load(Ordering::Relaxed);
+        let parties = live.parties.load(Ordering::Relaxed);
+        let errors = live.errors.load(Ordering::Relaxed);
+        let line = format!(
+            "loadgen {:>4.0}s  requests {requests} ({:.0}/s)  parties {parties} ({:.0}/s)  errors {errors}",
+            now.duration_since(started).as_secs_f64(),
+            (requests - last_requests) as f64 / dt,
+            (parties - last_parties) as f64 / dt,
+        );
+        let mut err = std::io::stderr().lock();
+        let _ = if tty {
+            write!(err, "\r{line}\x1b[K")
+        } else {
+            writeln!(err, "{line}")
+        };
+        let _ = err.flush();
+        (last_requests, last_parties, last_at) = (requests, parties, now);
+    }
+    if tty {
+        let _ = writeln!(std::io::stderr());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            parse_url("http://127.0.0.1:9000").ok(),
+            Some("127.0.0.1:9000".parse().expect("addr"))
+        );
+        assert_eq!(
+            parse_url("http://127.0.0.1/").ok(),
+            Some("127.0.0.1:80".parse().expect("addr"))
+        );
+        assert!(parse_url("https://127.0.0.1:9000").is_err());
+        assert!(parse_url("http://127.0.0.1:9000/api").is_err());
+        assert!(parse_url("http://").is_err());
+    }
+
+    #[test]
+    fn configs_are_bounded() {
+        let c = |d, u| {
+            LoadConfig::new(
+                "http://127.0.0.1:1",
+                4,
+                d,
+                u,
+                Scenario::Jungle,
+                Mode::E2e,
+                TokenMode::Auto,
+            )
+        };
+        assert_eq!(
+            c(None, None).map(|c| c.duration).ok(),
+            Some(DEFAULT_DURATION)
+        );
+        assert_eq!(c(None, Some(5)).map(|c| c.duration).ok(), Some(MAX_RUN));
+        assert!(c(Some(Duration::ZERO), None).is_err());
+        assert!(c(None, Some(0)).is_err());
+        assert!(LoadConfig::new(
+            "http://127.0.0.1:1",
+            0,
+            None,
+            None,
+            Scenario::Jungle,
+            Mode::E2e,
+            TokenMode::Auto
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn budgets_end_on_count_and_time() {
+        let b = Budget {
+            deadline: Instant::now() + Duration::from_secs(60),
+            units: Some(2),
+            claimed: AtomicU64::new(0),
+        };
+        assert_eq!((b.claim(), b.claim(), b.claim()), (Some(0), Some(1), None));
+        let b = Budget {
+            deadline: Instant::now(),
+            units: None,
+            claimed: AtomicU64::new(0),
+        };
+        assert_eq!(b.claim(), None);
+    }
+
+    #[test]
+    fn ws_paths_and_ids() {
+        assert_eq!(
+            Worker::ws_path("p1", Some("t"), Some(3)),
+            "/api/v1/event-driven/ws/p1?token=t&since=3"
+        );
+        assert_eq!(
+            Worker::ws_path("p1", None, None),
+            "/api/v1/event-driven/ws/p1"
+        );
+        assert_eq!(
+            Worker::ws_path("p1", None, Some(0)),
+            "/api/v1/event-driven/ws/p1?since=0"
+        );
+        let tag = run_tag();
+        assert!(tag.chars().all(|c| c.is_ascii_hexdigit()) && tag.len() <= 16);
+        for s in [Scenario::Jungle, Scenario::Princess, Scenario::Space] {
+            assert!(!s.pick(0).initial.is_empty() && !s.pick(0).extra.is_empty());
+        }
+        assert!(!std::ptr::eq(
+            Scenario::Mixed.pick(0),
+            Scenario::Mixed.pick(1)
+        ));
+    }
+}

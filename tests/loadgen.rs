@@ -1,0 +1,291 @@
+//! `partybus loadgen` against a real server on 127.0.0.1:0: every mode for
+//! a short bounded run, with auth on (tokens from create responses) and
+//! with auth off and `--token-mode none` (subscribe before create, the
+//! prototype's way). Asserts zero errors, the counts, and the JSON shape;
+//! never timings.
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestServer;
+use partybus::loadgen::{self, LoadConfig, Mode, Report, Scenario, TokenMode};
+use serde_json::Value;
+
+/// Units per run: small, so the suite stays fast on two shared cores.
+const UNITS: u64 = 20;
+
+fn config(server: &TestServer, mode: Mode, tokens: TokenMode, scenario: Scenario) -> LoadConfig {
+    let mut c = LoadConfig::new(
+        &format!("http://{}", server.addr),
+        4,
+        Some(Duration::from_secs(60)),
+        Some(UNITS),
+        scenario,
+        mode,
+        tokens,
+    )
+    .expect("valid config");
+    c.progress = false;
+    c
+}
+
+fn run(server: &TestServer, mode: Mode, tokens: TokenMode, scenario: Scenario) -> Report {
+    let report = loadgen::run(&config(server, mode, tokens, scenario)).expect("loadgen runs");
+    assert_eq!(report.error_count, 0, "errors: {:?}", report.errors);
+    assert!(report.errors.is_empty());
+    report
+}
+
+/// The steps a mode measures, each with exactly `UNITS` samples.
+fn assert_steps(report: &Report, steps: &[&str]) {
+    let got: Vec<&str> = report.steps.keys().copied().collect();
+    let mut want = steps.to_vec();
+    want.sort_unstable();
+    assert_eq!(got, want);
+    for s in steps {
+        assert_eq!(report.steps[s].count, UNITS, "step {s}");
+    }
+}
+
+const E2E_STEPS: [&str; 9] = [
+    "create",
+    "ws_connect",
+    "plan",
+    "add_input",
+    "add_plan",
+    "remove_input",
+    "remove_plan",
+    "status",
+    "party",
+];
+
+fn assert_e2e(report: &Report) {
+    assert_eq!(report.parties, UNITS);
+    assert_eq!(report.requests, 4 * UNITS);
+    assert_steps(report, &E2E_STEPS);
+    // At least the greeting, the agents' messages and three plans each.
+    assert!(report.ws_messages >= 5 * UNITS, "{}", report.ws_messages);
+}
+
+#[test]
+fn e2e_with_auth_on() {
+    let server = TestServer::start();
+    let report = run(&server, Mode::E2e, TokenMode::Auto, Scenario::Jungle);
+    assert_e2e(&report);
+    // Every party really exists, plus the probe that found tokens on.
+    let stats = server.app.stats().expect("stats");
+    assert_eq!(stats.total_parties as u64, UNITS + 1);
+    assert_eq!(report.token_mode, TokenMode::Auto);
+}
+
+#[test]
+fn e2e_with_auth_off_subscribing_before_create() {
+    let server = TestServer::open();
+    let report = run(&server, Mode::E2e, TokenMode::None, Scenario::Mixed);
+    assert_e2e(&report);
+}
+
+#[test]
+fn create_mode() {
+    for (server, tokens) in [
+        (TestServer::start(), TokenMode::Auto),
+        (TestServer::open(), TokenMode::None),
+    ] {
+        let report = run(&server, Mode::Create, tokens, Scenario::Princess);
+        assert_eq!((report.parties, report.requests), (UNITS, UNITS));
+        assert_steps(&report, &["create"]);
+        let stats = server.app.stats().expect("stats");
+        assert_eq!(stats.total_parties as u64, UNITS);
+    }
+}
+
+#[test]
+fn read_mode() {
+    for (server, tokens) in [
+        (TestServer::start(), TokenMode::Auto),
+        (TestServer::open(), TokenMode::None),
+    ] {
+        let report = run(&server, Mode::Read, tokens, Scenario::Space);
+        assert_eq!((report.parties, report.requests), (0, UNITS));
+        assert_steps(&report, &["status"]);
+    }
+}
+
+#[test]
+fn input_mode() {
+    for (server, tokens) in [
+        (TestServer::start(), TokenMode::Auto),
+        (TestServer::open(), TokenMode::None),
+    ] {
+        let before = server.app.stats().expect("stats");
+        let report = run(&server, Mode::Input, tokens, Scenario::Jungle);
+        assert_eq!(report.requests, UNITS);
+        assert_steps(&report, &["add_input"]);
+        let after = server.app.stats().expect("stats");
+        // The pool's parties came with the jungle scenario's three inputs each.
+        let pool = after.total_parties - before.total_parties;
+        assert!(pool >= 16, "{pool}");
+        let added = after.total_inputs - before.total_inputs - 3 * pool;
+        assert_eq!(added as u64, UNITS);
+    }
+}
+
+#[test]
+fn a_wrong_token_mode_is_reported_as_errors_not_a_crash() {
+    // Auth on, but no tokens sent: every party fails at its first
+    // authorised step, and the table names the error.
+    let server = TestServer::start();
+    let report = loadgen::run(&config(
+        &server,
+        Mode::E2e,
+        TokenMode::None,
+        Scenario::Jungle,
+    ))
+    .expect("loadgen runs");
+    assert_eq!(report.parties, 0);
+    assert_eq!(report.error_count, UNITS);
+    assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+    let kind = report.errors.keys().next().expect("one kind");
+    assert!(kind.starts_with("ws_handshake"), "{kind}");
+}
+
+#[test]
+fn an_unreachable_server_fails_fast() {
+    // Bind and drop, so the port is (almost certainly) closed.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port");
+    let c = LoadConfig::new(
+        &format!("http://{addr}"),
+        1,
+        None,
+        Some(1),
+        Scenario::Jungle,
+        Mode::Create,
+        TokenMode::Auto,
+    )
+    .expect("config");
+    let err = loadgen::run(&c).expect_err("nothing listens");
+    assert!(err.to_string().contains("does not answer"), "{err}");
+}
+
+/// The binary: the table on stdout and every figure in `--json`.
+#[test]
+fn the_binary_writes_the_table_and_json() {
+    let server = TestServer::start();
+    let dir = std::env::temp_dir().join(format!("partybus-loadgen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let json = dir.join("out.json");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_partybus"))
+        .args([
+            "loadgen",
+            "--url",
+            &format!("http://{}", server.addr),
+            "--concurrency",
+            "3",
+            "--parties",
+            "9",
+            "--scenario",
+            "mixed",
+            "--fail-on-errors",
+            "--json",
+        ])
+        .arg(&json)
+        .env_remove("PARTYBUS_URL")
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for word in ["parties 9", "p99 ms", "plan", "remove_plan", "cpu: loadgen"] {
+        assert!(stdout.contains(word), "{word:?} missing from\n{stdout}");
+    }
+    let v: Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("json written")).expect("JSON");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(v["mode"], "e2e");
+    assert_eq!(v["scenario"], "mixed");
+    assert_eq!(v["token_mode"], "auto");
+    assert_eq!(v["concurrency"], 3);
+    assert_eq!(v["parties"], 9);
+    assert_eq!(v["requests"], 36);
+    assert_eq!(v["error_count"], 0);
+    assert!(v["errors"].as_object().is_some_and(|e| e.is_empty()));
+    for key in [
+        "elapsed_s",
+        "parties_per_s",
+        "requests_per_s",
+        "ws_messages",
+    ] {
+        assert!(v[key].is_number(), "{key}: {v}");
+    }
+    for step in E2E_STEPS {
+        let s = &v["steps"][step];
+        assert_eq!(s["count"], 9, "{step}");
+        for k in ["mean_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms"] {
+            assert!(s[k].as_f64().is_some_and(|x| x > 0.0), "{step}.{k}: {s}");
+        }
+    }
+    assert!(v["cpu"]["loadgen_s"].is_number());
+    assert!(v["cpu"]["loadgen_cores"].is_number());
+    assert!(v["cpu"]["server_s"].is_null());
+    assert!(v["machine"]["nproc"].as_u64().is_some_and(|n| n >= 1));
+    assert_eq!(
+        v["machine"]["load_before"].as_array().map(Vec::len),
+        Some(3)
+    );
+}
+
+/// Two servers in one command line, loaded one after the other with the
+/// same settings: a table each, a comparison, and a JSON array.
+#[test]
+fn the_binary_compares_servers_side_by_side() {
+    let on = TestServer::start();
+    let off = TestServer::open();
+    let dir = std::env::temp_dir().join(format!("partybus-loadgen-cmp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let json = dir.join("out.json");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_partybus"))
+        .args([
+            "loadgen",
+            "--url",
+            &format!("http://{},http://{}", on.addr, off.addr),
+            "--concurrency",
+            "2",
+            "--parties",
+            "6",
+            "--quiet",
+            "--fail-on-errors",
+            "--json",
+        ])
+        .arg(&json)
+        .env_remove("PARTYBUS_URL")
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.matches("partybus loadgen: e2e mode").count(),
+        2,
+        "{stdout}"
+    );
+    assert!(stdout.contains("server"), "{stdout}");
+    let v: Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("json written")).expect("JSON");
+    let _ = std::fs::remove_dir_all(&dir);
+    let runs = v.as_array().expect("an array of runs");
+    assert_eq!(runs.len(), 2);
+    for (run, server) in runs.iter().zip([&on, &off]) {
+        assert_eq!(run["url"], format!("http://{}", server.addr));
+        assert_eq!(run["parties"], 6);
+        assert_eq!(run["error_count"], 0);
+    }
+}
