@@ -28,6 +28,95 @@ use crate::store::{Party, Stats, Store};
 /// a timeout (the events stay admitted and will still be applied).
 pub const DEFAULT_ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Parties kept at once. A planned party costs about 15 KiB of read model
+/// (`benches/memory.rs`), so the default bounds it near 750 MiB; beyond it
+/// `create_party` answers [`AppError::Capacity`] instead of exhausting memory.
+pub const DEFAULT_MAX_PARTIES: usize = 50_000;
+/// Inputs per party: a real party has a handful; every input reruns agents
+/// and grows the party's state, so hundreds are abuse.
+pub const DEFAULT_MAX_INPUTS_PER_PARTY: usize = 200;
+/// Characters of one input's content: a description, not a document; the
+/// analyzer's cost grows with it.
+pub const DEFAULT_MAX_CONTENT_CHARS: usize = 4_000;
+/// Tags per input.
+pub const DEFAULT_MAX_TAGS: usize = 20;
+/// Characters per tag.
+pub const DEFAULT_MAX_TAG_CHARS: usize = 64;
+
+/// Caps every command is checked against before anything is published, so
+/// they hold for every caller (HTTP, CLI, tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Parties kept at once ([`AppError::Capacity`] beyond).
+    pub max_parties: usize,
+    /// Inputs per party ([`AppError::TooManyInputs`] beyond).
+    pub max_inputs_per_party: usize,
+    /// Characters of an input's content.
+    pub max_content_chars: usize,
+    /// Tags per input.
+    pub max_tags: usize,
+    /// Characters per tag.
+    pub max_tag_chars: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_parties: DEFAULT_MAX_PARTIES,
+            max_inputs_per_party: DEFAULT_MAX_INPUTS_PER_PARTY,
+            max_content_chars: DEFAULT_MAX_CONTENT_CHARS,
+            max_tags: DEFAULT_MAX_TAGS,
+            max_tag_chars: DEFAULT_MAX_TAG_CHARS,
+        }
+    }
+}
+
+impl Limits {
+    /// Checks one input's content and tags; `prefix` names the input in the
+    /// error's field (empty for a lone input, `initial_inputs[2]` otherwise).
+    pub fn check_input(&self, input: &NewInput, prefix: &str) -> Result<(), AppError> {
+        let name = |k: &str| {
+            if prefix.is_empty() {
+                k.to_string()
+            } else {
+                format!("{prefix}.{k}")
+            }
+        };
+        let chars = input.content.chars().count();
+        if chars > self.max_content_chars {
+            let field = name("content");
+            return Err(AppError::InvalidInput {
+                message: format!(
+                    "{field} is {chars} characters; at most {} are allowed",
+                    self.max_content_chars
+                ),
+                field,
+            });
+        }
+        if input.tags.len() > self.max_tags {
+            let field = name("tags");
+            return Err(AppError::InvalidInput {
+                message: format!(
+                    "{field} has {} tags; at most {} are allowed",
+                    input.tags.len(),
+                    self.max_tags
+                ),
+                field,
+            });
+        }
+        for (i, tag) in input.tags.iter().enumerate() {
+            if tag.chars().count() > self.max_tag_chars {
+                let field = format!("{}[{i}]", name("tags"));
+                return Err(AppError::InvalidInput {
+                    message: format!("{field} is longer than {} characters", self.max_tag_chars),
+                    field,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Everything needed to start an [`App`].
 #[derive(Clone)]
 pub struct Config {
@@ -41,6 +130,8 @@ pub struct Config {
     pub journal: Arc<dyn Journal>,
     /// How long a command waits for its events to be applied.
     pub ack_timeout: Duration,
+    /// Caps on parties, inputs, content and tags.
+    pub limits: Limits,
 }
 
 impl Default for Config {
@@ -51,6 +142,7 @@ impl Default for Config {
             runtime: RuntimeConfig::default(),
             journal: Arc::new(MemoryJournal::new()),
             ack_timeout: DEFAULT_ACK_TIMEOUT,
+            limits: Limits::default(),
         }
     }
 }
@@ -93,6 +185,28 @@ pub enum AppError {
     /// The journal failed.
     #[error("{0}")]
     Journal(String),
+    /// The app already holds its maximum number of parties.
+    #[error("partybus holds its maximum of {max} parties; delete one or retry later")]
+    Capacity {
+        /// The cap.
+        max: usize,
+    },
+    /// The party already has its maximum number of inputs.
+    #[error("party {party_id} already has its maximum of {max} inputs; remove one first")]
+    TooManyInputs {
+        /// The party.
+        party_id: String,
+        /// The cap.
+        max: usize,
+    },
+    /// An input's content or tags exceed their caps.
+    #[error("{message}")]
+    InvalidInput {
+        /// The offending field, e.g. `initial_inputs[1].content`.
+        field: String,
+        /// What is wrong, naming the field.
+        message: String,
+    },
 }
 
 impl From<PublishError> for AppError {
@@ -370,6 +484,16 @@ impl App {
                 return Err(AppError::InvalidId { field: "party_id" });
             }
         }
+        let limits = &self.config.limits;
+        if cmd.initial_inputs.len() > limits.max_inputs_per_party {
+            return Err(AppError::TooManyInputs {
+                party_id: cmd.party_id.clone().unwrap_or_default(),
+                max: limits.max_inputs_per_party,
+            });
+        }
+        for (n, i) in cmd.initial_inputs.iter().enumerate() {
+            limits.check_input(i, &format!("initial_inputs[{n}]"))?;
+        }
         let mut seen = HashSet::new();
         for i in &cmd.initial_inputs {
             if let Some(id) = &i.input_id {
@@ -390,6 +514,11 @@ impl App {
             let party_id = match &cmd.party_id {
                 Some(id) if index.parties.contains_key(id) => {
                     return Err(AppError::DuplicateParty(id.clone()))
+                }
+                _ if index.parties.len() >= limits.max_parties => {
+                    return Err(AppError::Capacity {
+                        max: limits.max_parties,
+                    })
                 }
                 Some(id) => id.clone(),
                 None => loop {
@@ -440,6 +569,8 @@ impl App {
                 return Err(AppError::InvalidId { field: "input_id" });
             }
         }
+        let limits = &self.config.limits;
+        limits.check_input(&input, "")?;
         let correlation = correlation_id
             .map(str::to_string)
             .unwrap_or_else(event::new_correlation_id);
@@ -449,6 +580,12 @@ impl App {
                 .parties
                 .get_mut(party_id)
                 .ok_or_else(|| AppError::PartyNotFound(party_id.to_string()))?;
+            if inputs.len() >= limits.max_inputs_per_party {
+                return Err(AppError::TooManyInputs {
+                    party_id: party_id.to_string(),
+                    max: limits.max_inputs_per_party,
+                });
+            }
             if let Some(id) = &input.input_id {
                 if inputs.contains(id) {
                     return Err(AppError::DuplicateInput(id.clone()));

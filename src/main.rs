@@ -22,12 +22,13 @@ use log::LevelFilter;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use partybus::app::{NewInput, NewParty, DEFAULT_ACK_TIMEOUT};
+use partybus::app::{Limits, NewInput, NewParty, DEFAULT_ACK_TIMEOUT};
 use partybus::bus::BusConfig;
 use partybus::catalog::Catalog;
 use partybus::domain::{AgentOutput, Range};
 use partybus::journal::MemoryJournal;
 use partybus::server::views::PartyView;
+use partybus::server::ws::WsConfig;
 use partybus::server::{self, AuthMode, ServerConfig};
 use partybus::store::{AgentStatus, Party};
 use partybus::{App, Config};
@@ -86,6 +87,52 @@ struct ServeArgs {
     /// Token guarding /system/status and /metrics (and opening every party).
     #[arg(long, env = "PARTYBUS_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// Caps, each answered with its own error code (README "Limits").
+#[derive(Debug, Args)]
+struct LimitArgs {
+    /// Parties kept at once; creating one more answers 503 `capacity`.
+    #[arg(long, env = "PARTYBUS_MAX_PARTIES", default_value_t = partybus::app::DEFAULT_MAX_PARTIES)]
+    max_parties: usize,
+    /// Inputs per party; one more answers 409 `too_many_inputs`.
+    #[arg(long, env = "PARTYBUS_MAX_INPUTS", default_value_t = partybus::app::DEFAULT_MAX_INPUTS_PER_PARTY)]
+    max_inputs_per_party: usize,
+    /// Characters of an input's content (422 beyond).
+    #[arg(long, env = "PARTYBUS_MAX_CONTENT_CHARS", default_value_t = partybus::app::DEFAULT_MAX_CONTENT_CHARS)]
+    max_content_chars: usize,
+    /// Tags per input (422 beyond).
+    #[arg(long, env = "PARTYBUS_MAX_TAGS", default_value_t = partybus::app::DEFAULT_MAX_TAGS)]
+    max_tags: usize,
+    /// Characters per tag (422 beyond).
+    #[arg(long, env = "PARTYBUS_MAX_TAG_CHARS", default_value_t = partybus::app::DEFAULT_MAX_TAG_CHARS)]
+    max_tag_chars: usize,
+    /// Open HTTP connections, WebSockets included (503 `too_many_connections` beyond).
+    #[arg(long, env = "PARTYBUS_MAX_CONNECTIONS", default_value_t = server::MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Bytes of request line plus headers (431 `header_too_large` beyond).
+    #[arg(long, env = "PARTYBUS_MAX_HEADER_BYTES", default_value_t = server::MAX_HEADER_BYTES)]
+    max_header_bytes: usize,
+    /// WebSocket clients in total (503 `too_many_clients` beyond).
+    #[arg(long, env = "PARTYBUS_WS_MAX_CLIENTS", default_value_t = WsConfig::default().max_clients)]
+    ws_max_clients: usize,
+    /// WebSocket clients per party (503 `too_many_clients` beyond).
+    #[arg(long, env = "PARTYBUS_WS_MAX_CLIENTS_PER_PARTY", default_value_t = WsConfig::default().max_clients_per_party)]
+    ws_max_clients_per_party: usize,
+}
+
+impl LimitArgs {
+    fn app_limits(&self) -> Limits {
+        Limits {
+            max_parties: self.max_parties,
+            max_inputs_per_party: self.max_inputs_per_party,
+            max_content_chars: self.max_content_chars,
+            max_tags: self.max_tags,
+            max_tag_chars: self.max_tag_chars,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -141,6 +188,7 @@ fn app_config(catalog: Option<&Path>) -> Result<Config> {
         runtime: Default::default(),
         journal: Arc::new(MemoryJournal::new()),
         ack_timeout: DEFAULT_ACK_TIMEOUT,
+        limits: Limits::default(),
     })
 }
 
@@ -148,7 +196,8 @@ fn serve(args: ServeArgs) -> Result<()> {
     init_logging(args.log_level)?;
     // Installed first, so a signal during start-up is not lost.
     let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
-    let config = app_config(args.catalog.as_deref())?;
+    let mut config = app_config(args.catalog.as_deref())?;
+    config.limits = args.limits.app_limits();
     let app = Arc::new(App::start_new(config).context("starting partybus")?);
     let server_config = ServerConfig {
         host: args.host,
@@ -161,6 +210,13 @@ fn serve(args: ServeArgs) -> Result<()> {
             Auth::Off => AuthMode::Off,
         },
         admin_token: args.admin_token.filter(|t| !t.is_empty()),
+        max_connections: args.limits.max_connections,
+        max_header_bytes: args.limits.max_header_bytes,
+        ws: WsConfig {
+            max_clients: args.limits.ws_max_clients,
+            max_clients_per_party: args.limits.ws_max_clients_per_party,
+            ..WsConfig::default()
+        },
         ..ServerConfig::default()
     };
     let server = match server::serve(app.clone(), server_config) {

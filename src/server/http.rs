@@ -17,7 +17,7 @@ use crossbeam_channel::{select, Receiver};
 use serde::Serialize;
 use tiny_http::{Header, Request, Response};
 
-use super::error::ApiError;
+use super::error::{ApiError, Code};
 use super::routes::{self, Miss, RouteId, RouteSpec};
 use super::{api, metrics, Ctx};
 use crate::bus::Subscription;
@@ -32,6 +32,45 @@ pub const MAX_DRAIN_BYTES: usize = 64 * 1024 * 1024;
 /// Oversized bodies drained at once on helper threads; beyond it the
 /// connection is abandoned. Keeps workers free of slow uploads.
 pub const MAX_DRAINING: usize = 16;
+
+/// The connection layer's limits (enforced inside tiny_http, before a request
+/// reaches a worker), with its refusals rendered as our JSON errors.
+pub(crate) fn connection_limits(config: &super::ServerConfig) -> tiny_http::ConnectionLimits {
+    let json = |code: Code, detail: &str| {
+        serde_json::to_vec(&serde_json::json!({
+            "success": false,
+            "detail": detail,
+            "code": code.as_str(),
+        }))
+        .unwrap_or_default()
+    };
+    let refused = json(
+        Code::TooManyConnections,
+        &format!(
+            "too many open connections (limit {}); retry shortly",
+            config.max_connections
+        ),
+    );
+    let mut refused_response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {}\r\nRetry-After: 1\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+        refused.len()
+    )
+    .into_bytes();
+    refused_response.extend_from_slice(&refused);
+    tiny_http::ConnectionLimits {
+        max_connections: config.max_connections,
+        refused_response,
+        max_header_bytes: config.max_header_bytes,
+        header_too_large_body: json(
+            Code::HeaderTooLarge,
+            &format!(
+                "the request line and headers exceed {} bytes",
+                config.max_header_bytes
+            ),
+        ),
+        ..tiny_http::ConnectionLimits::default()
+    }
+}
 
 /// What the handlers need to know about a request besides its body.
 #[derive(Debug, Clone)]

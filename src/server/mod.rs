@@ -56,6 +56,16 @@ pub const WS_GRACE: Duration = Duration::from_secs(1);
 /// Pending connections the kernel queues before `accept`.
 pub const LISTEN_BACKLOG: i32 = 1024;
 
+/// Open HTTP connections (WebSocket ones included) at once. tiny_http gives
+/// each connection a thread; beyond the cap a connection gets 503
+/// `too_many_connections` and is closed without one. Above the WebSocket
+/// client cap (10,000) so those hit their own, clearer limit first.
+pub const MAX_CONNECTIONS: usize = 12_000;
+
+/// Bytes of request line plus headers: real requests send well under 2 KiB;
+/// more is a mistake or an attempt to exhaust memory (431 `header_too_large`).
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
 /// Whether party routes and the WebSocket require the party's token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMode {
@@ -83,6 +93,10 @@ pub struct ServerConfig {
     pub ws: WsConfig,
     /// Request body limit, bytes.
     pub max_body: usize,
+    /// Open HTTP connections at once (503 `too_many_connections` beyond).
+    pub max_connections: usize,
+    /// Bytes of request line plus headers (431 `header_too_large` beyond).
+    pub max_header_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -96,6 +110,8 @@ impl Default for ServerConfig {
             admin_token: None,
             ws: WsConfig::default(),
             max_body: MAX_BODY_BYTES,
+            max_connections: MAX_CONNECTIONS,
+            max_header_bytes: MAX_HEADER_BYTES,
         }
     }
 }
@@ -200,7 +216,12 @@ pub fn serve(app: Arc<App>, config: ServerConfig) -> Result<ServerHandle, ServeE
         reason: e.to_string(),
     };
     let listener = listen(addr).map_err(|e| bind_error(&e))?;
-    let server = tiny_http::Server::from_listener(listener, None).map_err(|e| bind_error(&e))?;
+    let server = tiny_http::Server::from_listener_with_limits(
+        listener,
+        None,
+        http::connection_limits(&config),
+    )
+    .map_err(|e| bind_error(&e))?;
     let local_addr = server.server_addr().to_ip().unwrap_or(addr);
     let server = Arc::new(server);
     let ctx = Arc::new(Ctx {
@@ -300,6 +321,11 @@ impl ServerHandle {
     /// Connected WebSocket clients.
     pub fn ws_clients(&self) -> usize {
         self.ctx.hub.clients()
+    }
+
+    /// Open HTTP connections (WebSocket ones included).
+    pub fn connections(&self) -> usize {
+        self.server.as_ref().map_or(0, |s| s.num_connections())
     }
 
     /// Stops gracefully: readyz answers 503, workers finish the requests

@@ -92,7 +92,7 @@ fn operation(spec: &RouteSpec) -> Value {
     };
     responses.insert(spec.success.to_string(), success);
     let mut codes: Vec<Code> = spec.errors.to_vec();
-    codes.push(Code::Internal);
+    codes.extend(Code::GLOBAL);
     codes.sort();
     codes.dedup();
     let mut by_status: std::collections::BTreeMap<u16, Vec<Code>> = Default::default();

@@ -159,6 +159,8 @@ pub const ROUTES: &[RouteSpec] = &[
         errors: &[
             InvalidJson,
             Conflict,
+            TooManyInputs,
+            Capacity,
             PayloadTooLarge,
             UnsupportedMediaType,
             ValidationError,
@@ -183,6 +185,7 @@ pub const ROUTES: &[RouteSpec] = &[
             Forbidden,
             PartyNotFound,
             Conflict,
+            TooManyInputs,
             PayloadTooLarge,
             UnsupportedMediaType,
             ValidationError,
