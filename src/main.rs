@@ -29,7 +29,7 @@ use partybus::domain::{AgentOutput, Range};
 use partybus::journal::MemoryJournal;
 use partybus::server::views::PartyView;
 use partybus::server::ws::WsConfig;
-use partybus::server::{self, AuthMode, ServerConfig};
+use partybus::server::{self, AuthMode, Budget, RateLimits, ServerConfig};
 use partybus::store::{AgentStatus, Party};
 use partybus::{App, Config};
 
@@ -118,6 +118,27 @@ struct LimitArgs {
     /// WebSocket clients in total (503 `too_many_clients` beyond).
     #[arg(long, env = "PARTYBUS_WS_MAX_CLIENTS", default_value_t = WsConfig::default().max_clients)]
     ws_max_clients: usize,
+    /// Reads (GET, HEAD) per second per client IP; 0 turns the limit off (429 beyond).
+    #[arg(long, env = "PARTYBUS_RATE_READS", default_value_t = RateLimits::default().reads.per_second)]
+    rate_reads: f64,
+    /// Burst of reads per client IP.
+    #[arg(long, env = "PARTYBUS_RATE_READ_BURST", default_value_t = RateLimits::default().reads.burst)]
+    rate_read_burst: f64,
+    /// Writes (every other method) per second per client IP; 0 turns the limit off.
+    #[arg(long, env = "PARTYBUS_RATE_WRITES", default_value_t = RateLimits::default().writes.per_second)]
+    rate_writes: f64,
+    /// Burst of writes per client IP.
+    #[arg(long, env = "PARTYBUS_RATE_WRITE_BURST", default_value_t = RateLimits::default().writes.burst)]
+    rate_write_burst: f64,
+    /// Per-read socket timeout, also the keep-alive idle timeout (e.g. 10s).
+    #[arg(long, env = "PARTYBUS_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    read_timeout: Duration,
+    /// Per-write socket timeout: a peer that stops reading is dropped after it.
+    #[arg(long, env = "PARTYBUS_WRITE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    write_timeout: Duration,
+    /// Time for a whole request (head and body) to arrive; slower gets 408.
+    #[arg(long, env = "PARTYBUS_REQUEST_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    request_timeout: Duration,
     /// WebSocket clients per party (503 `too_many_clients` beyond).
     #[arg(long, env = "PARTYBUS_WS_MAX_CLIENTS_PER_PARTY", default_value_t = WsConfig::default().max_clients_per_party)]
     ws_max_clients_per_party: usize,
@@ -212,6 +233,19 @@ fn serve(args: ServeArgs) -> Result<()> {
         admin_token: args.admin_token.filter(|t| !t.is_empty()),
         max_connections: args.limits.max_connections,
         max_header_bytes: args.limits.max_header_bytes,
+        read_timeout: args.limits.read_timeout,
+        write_timeout: args.limits.write_timeout,
+        request_timeout: args.limits.request_timeout,
+        rate_limits: RateLimits {
+            reads: Budget {
+                per_second: args.limits.rate_reads,
+                burst: args.limits.rate_read_burst,
+            },
+            writes: Budget {
+                per_second: args.limits.rate_writes,
+                burst: args.limits.rate_write_burst,
+            },
+        },
         ws: WsConfig {
             max_clients: args.limits.ws_max_clients,
             max_clients_per_party: args.limits.ws_max_clients_per_party,

@@ -151,3 +151,72 @@ fn connections_over_the_cap_get_503_without_a_thread() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
+
+#[test]
+fn a_flooding_ip_gets_429_with_retry_after_and_reads_have_their_own_budget() {
+    use partybus::server::{Budget, RateLimits};
+    let s = TestServer::with(ServerConfig {
+        workers: 2,
+        auth: AuthMode::Off,
+        rate_limits: RateLimits {
+            reads: Budget {
+                per_second: 0.5,
+                burst: 5.0,
+            },
+            writes: Budget {
+                per_second: 0.5,
+                burst: 2.0,
+            },
+        },
+        ..ServerConfig::default()
+    });
+    let create = || s.call("POST", &format!("{API}/party"), None, Some(&json!({})));
+    assert_eq!(create().status, 201);
+    assert_eq!(create().status, 201);
+    let r = create();
+    r.assert_error(429, "rate_limited");
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=2).contains(&wait), "{wait}");
+    // Reads still pass until their own bucket is empty.
+    for _ in 0..5 {
+        assert_eq!(s.get("/livez", None).status, 200);
+    }
+    s.get("/livez", None).assert_error(429, "rate_limited");
+}
+
+#[test]
+fn a_slowloris_gets_408_and_never_holds_a_worker() {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+    let s = TestServer::with(ServerConfig {
+        workers: 1,
+        auth: AuthMode::Off,
+        request_timeout: Duration::from_millis(300),
+        read_timeout: Duration::from_secs(2),
+        ..ServerConfig::default()
+    });
+    // A head that trickles in, and a body that never completes.
+    let mut slow_head = TcpStream::connect(s.addr).unwrap();
+    slow_head
+        .write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let mut slow_body = TcpStream::connect(s.addr).unwrap();
+    slow_body
+        .write_all(b"POST /api/v1/event-driven/party HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        .unwrap();
+    // Meanwhile the single worker answers others at once.
+    let began = Instant::now();
+    for _ in 0..5 {
+        assert_eq!(request(s.addr, "GET", "/livez", &[], None).status, 200);
+    }
+    assert!(began.elapsed() < Duration::from_millis(250));
+    for mut c in [slow_head, slow_body] {
+        c.set_read_timeout(Some(WAIT)).unwrap();
+        // Trickle one more byte after the deadline: 408 and close.
+        std::thread::sleep(Duration::from_millis(400));
+        let _ = c.write_all(b"X");
+        let mut got = String::new();
+        let _ = c.read_to_string(&mut got);
+        assert!(got.is_empty() || got.starts_with("HTTP/1.1 408"), "{got}");
+    }
+}

@@ -252,7 +252,7 @@ struct CreatePartyResponse<'a> {
 }
 
 fn create_party(ctx: &Ctx, rq: &mut Request, req: &Req) -> Result<Reply, ApiError> {
-    let body = read_json(rq, ctx.max_body)?;
+    let body = read_json(rq, ctx.max_body, ctx.request_timeout)?;
     let mut cmd = parse_create(body.as_ref())?;
     let token = auth::new_token().map_err(|e| {
         log::error!("request {}: the OS random generator failed: {e}", req.id);
@@ -282,7 +282,8 @@ fn create_party(ctx: &Ctx, rq: &mut Request, req: &Req) -> Result<Reply, ApiErro
 }
 
 fn add_input(ctx: &Ctx, party_id: &str, rq: &mut Request, req: &Req) -> Result<Reply, ApiError> {
-    let body = read_json(rq, ctx.max_body)?.unwrap_or_else(|| Value::Object(Map::new()));
+    let body = read_json(rq, ctx.max_body, ctx.request_timeout)?
+        .unwrap_or_else(|| Value::Object(Map::new()));
     let input = parse_input(&body, "")?;
     let ack = ctx
         .app

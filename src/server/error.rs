@@ -40,6 +40,8 @@ pub enum Code {
     UnsupportedMediaType,
     /// 422: the JSON does not match the schema; `field` names the culprit.
     ValidationError,
+    /// 429: the client's IP is over its rate limit (see `Retry-After`).
+    RateLimited,
     /// 431: the request line and headers exceed the header limit (written by
     /// the connection layer, before routing).
     HeaderTooLarge,
@@ -61,7 +63,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in status order.
-    pub const ALL: [Code; 21] = [
+    pub const ALL: [Code; 22] = [
         Code::InvalidJson,
         Code::BadUpgrade,
         Code::Unauthorized,
@@ -75,6 +77,7 @@ impl Code {
         Code::PayloadTooLarge,
         Code::UnsupportedMediaType,
         Code::ValidationError,
+        Code::RateLimited,
         Code::HeaderTooLarge,
         Code::Overloaded,
         Code::Capacity,
@@ -87,8 +90,9 @@ impl Code {
 
     /// Codes any route can answer with, documented on every operation:
     /// server faults and the connection layer's refusals.
-    pub const GLOBAL: [Code; 3] = [
+    pub const GLOBAL: [Code; 4] = [
         Code::Internal,
+        Code::RateLimited,
         Code::HeaderTooLarge,
         Code::TooManyConnections,
     ];
@@ -105,6 +109,7 @@ impl Code {
             Code::PayloadTooLarge => 413,
             Code::UnsupportedMediaType => 415,
             Code::ValidationError => 422,
+            Code::RateLimited => 429,
             Code::HeaderTooLarge => 431,
             Code::Overloaded
             | Code::Capacity
@@ -130,6 +135,7 @@ impl Code {
             Code::Conflict => "conflict",
             Code::TooManyInputs => "too_many_inputs",
             Code::HeaderTooLarge => "header_too_large",
+            Code::RateLimited => "rate_limited",
             Code::Capacity => "capacity",
             Code::TooManyConnections => "too_many_connections",
             Code::PayloadTooLarge => "payload_too_large",
@@ -158,6 +164,9 @@ impl Code {
             Code::TooManyInputs => "The party has its maximum number of inputs (default 200).",
             Code::PayloadTooLarge => "The body exceeds the body limit (64 KiB by default).",
             Code::HeaderTooLarge => "The request line and headers exceed the header limit.",
+            Code::RateLimited => {
+                "Too many requests from this IP; retry after `Retry-After` seconds."
+            }
             Code::Capacity => "partybus holds its maximum number of parties.",
             Code::TooManyConnections => "Too many open HTTP connections; retry shortly.",
             Code::UnsupportedMediaType => "The body is not `application/json`.",
@@ -238,6 +247,14 @@ pub enum ApiError {
     /// Too many commands waiting.
     #[error("partybus is overloaded; retry shortly")]
     Overloaded,
+    /// The client's IP is over its rate limit.
+    #[error("too many {class} requests from your address; retry in {retry_after_secs} s")]
+    RateLimited {
+        /// `read` or `write`.
+        class: &'static str,
+        /// Whole seconds until a request will be allowed (at least 1).
+        retry_after_secs: u64,
+    },
     /// The party cap is reached; the detail names it.
     #[error("{0}")]
     Capacity(String),
@@ -297,6 +314,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => Code::UnsupportedMediaType,
             ApiError::Validation { .. } => Code::ValidationError,
             ApiError::Overloaded => Code::Overloaded,
+            ApiError::RateLimited { .. } => Code::RateLimited,
             ApiError::Capacity(_) => Code::Capacity,
             ApiError::TooManyInputs(_) => Code::TooManyInputs,
             ApiError::NotReady(_) => Code::NotReady,
@@ -323,6 +341,9 @@ impl ApiError {
             ApiError::Overloaded | ApiError::NotReady(_) | ApiError::TooManyClients => {
                 vec![("Retry-After", "1".to_string())]
             }
+            ApiError::RateLimited {
+                retry_after_secs, ..
+            } => vec![("Retry-After", retry_after_secs.to_string())],
             _ => Vec::new(),
         }
     }

@@ -68,7 +68,10 @@ pub(crate) fn connection_limits(config: &super::ServerConfig) -> tiny_http::Conn
                 config.max_header_bytes
             ),
         ),
-        ..tiny_http::ConnectionLimits::default()
+        read_timeout: Some(config.read_timeout),
+        write_timeout: Some(config.write_timeout),
+        request_timeout: Some(config.request_timeout),
+        prebuffer_body: config.max_body,
     }
 }
 
@@ -239,6 +242,16 @@ fn serve_one(ctx: &Arc<Ctx>, mut rq: Request) {
     let started = Instant::now();
     let _in_flight = InFlight::enter(&ctx.in_flight);
     let req = Req::new(&rq);
+    if let Some(ip) = rq.remote_addr().map(|a| a.ip()) {
+        let read = matches!(req.method.as_str(), "GET" | "HEAD");
+        if let Err(wait) = ctx.limiter.check(ip, read, started) {
+            let e = ApiError::RateLimited {
+                class: if read { "read" } else { "write" },
+                retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+            };
+            return finish(ctx, rq, &req, metrics::UNMATCHED, Reply::error(&e), started);
+        }
+    }
     if let Some(n) = rq.body_length().filter(|n| *n > ctx.max_body) {
         let reply = Reply::error(&ApiError::PayloadTooLarge {
             limit: ctx.max_body,
@@ -400,6 +413,7 @@ fn to_response(reply: Reply, request_id: &str) -> Response<std::io::Cursor<Vec<u
 pub(crate) fn read_json(
     rq: &mut Request,
     limit: usize,
+    timeout: std::time::Duration,
 ) -> Result<Option<serde_json::Value>, ApiError> {
     let declared = rq.body_length();
     if let Some(n) = declared {
@@ -420,11 +434,27 @@ pub(crate) fn read_json(
             content_type.chars().take(100).collect()
         }));
     }
+    // A body with a Content-Length is already buffered (see
+    // `connection_limits`); a chunked one is read here, against a deadline
+    // on top of the socket's per-read timeout.
+    let deadline = Instant::now() + timeout;
     let mut buf = Vec::with_capacity(declared.unwrap_or(1024).min(limit));
-    rq.as_reader()
-        .take(limit as u64 + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| ApiError::InvalidJson(format!("cannot read the body: {e}")))?;
+    let mut reader = rq.as_reader().take(limit as u64 + 1);
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = reader
+            .read(&mut chunk)
+            .map_err(|e| ApiError::InvalidJson(format!("cannot read the body: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if Instant::now() > deadline {
+            return Err(ApiError::InvalidJson(format!(
+                "the body did not arrive within {timeout:?}"
+            )));
+        }
+    }
     if buf.len() > limit {
         return Err(ApiError::PayloadTooLarge { limit });
     }
