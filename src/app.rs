@@ -18,8 +18,8 @@ use crate::agents::runtime::{RunStats, Runtime, RuntimeConfig, Settle};
 use crate::bus::{Admission, Bus, BusConfig, PublishError};
 use crate::catalog::Catalog;
 use crate::event::{
-    self, Draft, Event, InputAdded, InputRemoved, PartyCreated, PartyDeleted, Payload,
-    RemovalReason, SourceType,
+    self, Draft, Event, InputAdded, InputRemoved, PartyCreated, PartyDeleted, PartyTokenRotated,
+    Payload, RemovalReason, SourceType,
 };
 use crate::journal::{Journal, JournalError, MemoryJournal};
 use crate::store::{Party, Stats, Store};
@@ -644,6 +644,38 @@ impl App {
             );
             let seq = r.bus.publish(vec![draft], Admission::Command)?;
             inputs.remove(input_id);
+            Ack {
+                party_id: party_id.to_string(),
+                input_ids: Vec::new(),
+                seq,
+            }
+        };
+        self.ack(&r, ack)
+    }
+
+    /// Replaces the party's token hash (`party.token.rotated`); the old token
+    /// stops granting access once this returns.
+    pub fn rotate_token(
+        &self,
+        party_id: &str,
+        token_sha256: String,
+        correlation_id: Option<&str>,
+    ) -> Result<Ack, AppError> {
+        let r = self.live()?;
+        let correlation = correlation_id
+            .map(str::to_string)
+            .unwrap_or_else(event::new_correlation_id);
+        let ack = {
+            let index = self.commands.lock().unwrap_or_else(|e| e.into_inner());
+            if !index.parties.contains_key(party_id) {
+                return Err(AppError::PartyNotFound(party_id.to_string()));
+            }
+            let draft = Draft::command(
+                party_id,
+                &correlation,
+                Payload::PartyTokenRotated(PartyTokenRotated { token_sha256 }),
+            );
+            let seq = r.bus.publish(vec![draft], Admission::Command)?;
             Ack {
                 party_id: party_id.to_string(),
                 input_ids: Vec::new(),

@@ -220,3 +220,31 @@ fn a_slowloris_gets_408_and_never_holds_a_worker() {
         assert!(got.is_empty() || got.starts_with("HTTP/1.1 408"), "{got}");
     }
 }
+
+#[test]
+fn rotating_the_token_invalidates_the_old_one() {
+    let s = TestServer::start();
+    let (p, old, _) = s.create(json!({}));
+    let path = format!("{API}/party/{p}/token");
+    s.call("POST", &path, None, None)
+        .assert_error(401, "unauthorized");
+    let r = s.call("POST", &path, Some(&old), None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let new = r.json()["party_token"].as_str().unwrap().to_string();
+    assert_eq!(new.len(), 32);
+    assert_ne!(new, old);
+    let status = format!("{API}/party/{p}/status");
+    s.get(&status, Some(&old)).assert_error(403, "forbidden");
+    assert_eq!(s.get(&status, Some(&new)).status, 200);
+    s.call("POST", &path, Some(&old), None)
+        .assert_error(403, "forbidden");
+    // The rotation is an event like any other, replayable into equal state.
+    let events = s.get(&format!("{API}/party/{p}/events"), Some(&new)).json();
+    let topics: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["event_type"].as_str())
+        .collect();
+    assert!(topics.contains(&"party.token.rotated"), "{topics:?}");
+}

@@ -94,6 +94,27 @@ pub(crate) fn handle(
                 }),
             ))
         }
+        RouteId::RotateToken => {
+            authorize_party(ctx, party_id, req)?;
+            let token = auth::new_token().map_err(|e| {
+                log::error!("request {}: the OS random generator failed: {e}", req.id);
+                ApiError::Internal(req.id.clone())
+            })?;
+            let ack = ctx
+                .app
+                .rotate_token(party_id, auth::sha256_hex(&token), Some(&req.id))
+                .map_err(|e| ApiError::from_app(e, &req.id))?;
+            Ok(Reply::json(
+                200,
+                &json!({
+                    "success": true,
+                    "party_id": party_id,
+                    "party_token": token,
+                    "message": "Token rotated; the previous token no longer grants access",
+                    "seq": ack.seq,
+                }),
+            ))
+        }
         RouteId::SystemStatus => {
             authorize_admin(ctx, req)?;
             system_status(ctx, req)

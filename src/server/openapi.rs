@@ -337,6 +337,17 @@ fn schemas_2(v: &Vars) -> Value {
     } = v;
     let _ = (codes, topics, source_types, range, nullable_str);
     json!({
+            "RotateTokenResponse": {
+                "type": "object",
+                "required": ["success", "party_id", "party_token", "message", "seq"],
+                "properties": {
+                    "success": {"const": true},
+                    "party_id": {"type": "string"},
+                    "party_token": {"type": "string", "description": "The new token (128 random bits, hex); shown once."},
+                    "message": {"type": "string"},
+                    "seq": {"type": "integer"},
+                },
+            },
             "DeletePartyResponse": {
                 "type": "object",
                 "required": ["success", "party_id", "message", "seq"],

@@ -78,6 +78,8 @@ pub enum RouteId {
     PartyEvents,
     /// `DELETE /party/{party_id}`.
     DeleteParty,
+    /// `POST /party/{party_id}/token`.
+    RotateToken,
     /// `GET /system/status`.
     SystemStatus,
     /// `GET /system/health`.
@@ -272,6 +274,26 @@ pub const ROUTES: &[RouteSpec] = &[
         query: &[],
         success: 200,
         response: "DeletePartyResponse",
+        errors: &[
+            Unauthorized,
+            Forbidden,
+            PartyNotFound,
+            Overloaded,
+            NotReady,
+            Timeout,
+        ],
+    },
+    RouteSpec {
+        id: RouteId::RotateToken,
+        method: Method::Post,
+        path: "/api/v1/event-driven/party/{party_id}/token",
+        access: Access::Party,
+        summary:
+            "Replace the party's token; returns the new one, the old one gets 403 from then on",
+        body: BodyKind::None,
+        query: &[],
+        success: 200,
+        response: "RotateTokenResponse",
         errors: &[
             Unauthorized,
             Forbidden,
@@ -482,6 +504,7 @@ fn route(method: Method, segs: &[&str]) -> Option<(RouteId, Params)> {
         (Get, true, ["party", id, "plan"]) => (PartyPlan, party(id)),
         (Get, true, ["party", id, "events"]) => (PartyEvents, party(id)),
         (Delete, true, ["party", id]) => (DeleteParty, party(id)),
+        (Post, true, ["party", id, "token"]) => (RotateToken, party(id)),
         (Get, true, ["system", "status"]) => (SystemStatus, none),
         (Get, true, ["system", "health"]) => (SystemHealth, none),
         (Get, true, ["ws", id]) => (WebSocket, party(id)),
