@@ -825,8 +825,9 @@ fn bad_bodies_get_json_errors_and_change_nothing() {
 #[test]
 fn unknown_routes_are_404_and_wrong_methods_405_with_allow() {
     let s = TestServer::start();
+    // `/` is the planning page (tests/web_ui.rs); nothing else at the root is.
     for path in [
-        "/",
+        "/index.html",
         "/nope",
         "/api/v1/event-driven",
         "/api/v1/event-driven/party/x/unknown",

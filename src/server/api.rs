@@ -169,6 +169,12 @@ pub(crate) fn handle(
             content_type: "application/json",
             headers: Vec::new(),
         }),
+        RouteId::WebApp
+        | RouteId::WebAppJs
+        | RouteId::WebAppCss
+        | RouteId::WebDocs
+        | RouteId::WebDocsJs => super::web::serve(route, req.if_none_match.as_deref())
+            .ok_or_else(|| ApiError::Internal(req.id.clone())),
         RouteId::WebSocket => Err(ApiError::BadUpgrade(
             "the WebSocket route needs an upgrade request".to_string(),
         )),

@@ -90,6 +90,8 @@ pub(crate) struct Req {
     pub host: Option<String>,
     /// `Authorization` header.
     pub authorization: Option<String>,
+    /// `If-None-Match` header (conditional requests for the web assets).
+    pub if_none_match: Option<String>,
 }
 
 impl Req {
@@ -108,6 +110,7 @@ impl Req {
                 .filter(|h| valid_host(h))
                 .map(str::to_string),
             authorization: header(rq, "Authorization").map(str::to_string),
+            if_none_match: header(rq, "If-None-Match").map(str::to_string),
         }
     }
 
@@ -399,7 +402,9 @@ fn to_response(reply: Reply, request_id: &str) -> Response<std::io::Cursor<Vec<u
     };
     add("Content-Type", reply.content_type);
     add("X-Request-Id", request_id);
-    add("Cache-Control", "no-store");
+    if !reply.headers.iter().any(|(k, _)| *k == "Cache-Control") {
+        add("Cache-Control", "no-store");
+    }
     add("X-Content-Type-Options", "nosniff");
     for (name, value) in &reply.headers {
         add(name, value);

@@ -12,6 +12,7 @@
 //! - `auth`: party and admin tokens (only hashes are kept).
 //! - `metrics`: counters and the Prometheus text.
 //! - [`openapi`]: the OpenAPI 3.1 document, generated from the route table.
+//! - `web`: the embedded planning page and API reference (`GET /`, `/docs`).
 //! - [`ws`]: live WebSocket streams.
 //!
 //! Holds no party state of its own: every read comes from the [`App`], every
@@ -28,6 +29,7 @@ pub mod openapi;
 mod ratelimit;
 pub mod routes;
 pub mod views;
+mod web;
 pub mod ws;
 
 use std::net::{SocketAddr, ToSocketAddrs};

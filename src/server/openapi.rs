@@ -79,6 +79,15 @@ fn operation(spec: &RouteSpec) -> Value {
             "headers": request_id_header(),
             "content": {"text/plain; version=0.0.4": {"schema": {"type": "string"}}},
         }),
+        kind @ ("html" | "javascript" | "css") => {
+            let media = super::web::media_type(kind);
+            json!({
+                "description": "OK (embedded in the binary; `ETag` and `Cache-Control: no-cache`, \
+                    so a conditional request with `If-None-Match` gets 304)",
+                "headers": request_id_header(),
+                "content": {media: {"schema": {"type": "string"}}},
+            })
+        }
         "WebSocketMessage" => json!({
             "description": "Switching Protocols: the connection becomes a WebSocket carrying \
                 `WebSocketMessage` frames (first a `connection` message, then replayed and live events).",
@@ -91,6 +100,15 @@ fn operation(spec: &RouteSpec) -> Value {
         }),
     };
     responses.insert(spec.success.to_string(), success);
+    if matches!(spec.response, "html" | "javascript" | "css") {
+        responses.insert(
+            "304".to_string(),
+            json!({
+                "description": "Not Modified: the `If-None-Match` ETag is current; no body",
+                "headers": request_id_header(),
+            }),
+        );
+    }
     let mut codes: Vec<Code> = spec.errors.to_vec();
     codes.extend(Code::GLOBAL);
     codes.sort();

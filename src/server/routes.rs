@@ -96,6 +96,16 @@ pub enum RouteId {
     Metrics,
     /// `GET /openapi.json`.
     OpenApi,
+    /// `GET /`: the live planning page (HTML).
+    WebApp,
+    /// `GET /app.js`: the planning page's script.
+    WebAppJs,
+    /// `GET /app.css`: the stylesheet of the planning page and the docs.
+    WebAppCss,
+    /// `GET /docs`: the API reference, rendered from `/openapi.json` (HTML).
+    WebDocs,
+    /// `GET /docs.js`: the API reference's renderer.
+    WebDocsJs,
 }
 
 /// Who may call a route.
@@ -137,7 +147,8 @@ pub struct RouteSpec {
     pub query: &'static [(&'static str, &'static str)],
     /// Success status.
     pub success: u16,
-    /// Success response: schema name in the components (or `text` for plain text).
+    /// Success response: schema name in the components, or `text`, `html`,
+    /// `javascript` or `css` for a non-JSON body of that kind.
     pub response: &'static str,
     /// Error codes this route can answer with (besides `internal_error`).
     pub errors: &'static [Code],
@@ -416,6 +427,66 @@ pub const ROUTES: &[RouteSpec] = &[
         response: "OpenApiDocument",
         errors: &[],
     },
+    RouteSpec {
+        id: RouteId::WebApp,
+        method: Method::Get,
+        path: "/",
+        access: Access::Public,
+        summary: "The live planning page (a token-bearing share link is `/#party=ID&token=TOKEN`)",
+        body: BodyKind::None,
+        query: &[],
+        success: 200,
+        response: "html",
+        errors: &[],
+    },
+    RouteSpec {
+        id: RouteId::WebAppJs,
+        method: Method::Get,
+        path: "/app.js",
+        access: Access::Public,
+        summary: "The planning page's script",
+        body: BodyKind::None,
+        query: &[],
+        success: 200,
+        response: "javascript",
+        errors: &[],
+    },
+    RouteSpec {
+        id: RouteId::WebAppCss,
+        method: Method::Get,
+        path: "/app.css",
+        access: Access::Public,
+        summary: "The stylesheet of the planning page and the API reference",
+        body: BodyKind::None,
+        query: &[],
+        success: 200,
+        response: "css",
+        errors: &[],
+    },
+    RouteSpec {
+        id: RouteId::WebDocs,
+        method: Method::Get,
+        path: "/docs",
+        access: Access::Public,
+        summary: "The API reference, rendered in the browser from /openapi.json",
+        body: BodyKind::None,
+        query: &[],
+        success: 200,
+        response: "html",
+        errors: &[],
+    },
+    RouteSpec {
+        id: RouteId::WebDocsJs,
+        method: Method::Get,
+        path: "/docs.js",
+        access: Access::Public,
+        summary: "The API reference's renderer",
+        body: BodyKind::None,
+        query: &[],
+        success: 200,
+        response: "javascript",
+        errors: &[],
+    },
 ];
 
 /// Path parameters of a matched route.
@@ -472,6 +543,10 @@ pub fn resolve(method: &str, path: &str) -> Result<(&'static RouteSpec, Params),
 fn route(method: Method, segs: &[&str]) -> Option<(RouteId, Params)> {
     use Method::{Delete, Get, Post};
     use RouteId::*;
+    // The root alone is the planning page.
+    if segs == [""] {
+        return (method == Get).then_some((WebApp, Params::default()));
+    }
     // An empty segment (`//`, a trailing `/`) never names anything.
     if segs.iter().any(|s| s.is_empty()) {
         return None;
@@ -491,6 +566,10 @@ fn route(method: Method, segs: &[&str]) -> Option<(RouteId, Params)> {
         (Get, false, ["health"]) => (Health, none),
         (Get, false, ["metrics"]) => (Metrics, none),
         (Get, false, ["openapi.json"]) => (OpenApi, none),
+        (Get, false, ["app.js"]) => (WebAppJs, none),
+        (Get, false, ["app.css"]) => (WebAppCss, none),
+        (Get, false, ["docs"]) => (WebDocs, none),
+        (Get, false, ["docs.js"]) => (WebDocsJs, none),
         (Post, true, ["party"]) => (CreateParty, none),
         (Post, true, ["party", id, "input"]) => (AddInput, party(id)),
         (Delete, true, ["party", id, "input", input]) => (
@@ -565,7 +644,13 @@ mod tests {
             resolve("POST", "/livez").unwrap_err(),
             Miss::MethodNotAllowed("GET, HEAD".into())
         );
-        assert_eq!(resolve("GET", "/").unwrap_err(), Miss::NotFound);
+        assert_eq!(resolve("GET", "/").unwrap().0.id, RouteId::WebApp);
+        assert_eq!(
+            resolve("POST", "/").unwrap_err(),
+            Miss::MethodNotAllowed("GET, HEAD".into())
+        );
+        assert_eq!(resolve("GET", "//").unwrap_err(), Miss::NotFound);
+        assert_eq!(resolve("GET", "/docs/").unwrap_err(), Miss::NotFound);
         assert_eq!(
             resolve("GET", "/api/v1/event-driven/party/").unwrap_err(),
             Miss::NotFound

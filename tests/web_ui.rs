@@ -1,0 +1,874 @@
+//! End-to-end test of the planning page in Debian's headless `chromium`,
+//! driven over the Chrome DevTools protocol with tungstenite (no browser
+//! automation crate). The server runs in process on 127.0.0.1:0.
+//!
+//! The test types a party into the page and waits for the venues, adds a
+//! cake input and watches the budget change, removes it, reloads and
+//! compares the rendered state, drops the WebSocket and checks that the page
+//! reconnects by itself and receives every event sent meanwhile exactly
+//! once, then checks a phone-sized layout and the API reference page.
+//! Screenshots go to `target/web-screenshots/`.
+//!
+//! Every wait polls a condition in the page with a deadline. Without
+//! `chromium` (or `$CHROMIUM`) the test fails and says how to install it.
+
+mod common;
+
+use std::io::{BufRead, BufReader, ErrorKind};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{TestServer, API};
+use serde_json::{json, Value};
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+/// How long any one condition may take to become true.
+const DEADLINE: Duration = Duration::from_secs(30);
+/// Interval between two checks of a condition.
+const POLL: Duration = Duration::from_millis(40);
+
+/// The chromium binary: `$CHROMIUM`, else the first of the usual names on PATH.
+fn find_chromium() -> PathBuf {
+    if let Some(p) = std::env::var_os("CHROMIUM") {
+        return PathBuf::from(p);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for name in ["chromium", "chromium-browser", "google-chrome", "chrome"] {
+        for dir in std::env::split_paths(&path) {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return candidate;
+            }
+        }
+    }
+    panic!(
+        "the web UI test needs Chromium, and none was found on PATH \
+         (looked for chromium, chromium-browser, google-chrome, chrome). \
+         Install it with `apt-get install -y chromium`, or set CHROMIUM=/path/to/chromium."
+    );
+}
+
+/// A headless Chromium and one page, driven over the DevTools protocol.
+struct Browser {
+    child: Child,
+    profile: PathBuf,
+    ws: WebSocket<MaybeTlsStream<TcpStream>>,
+    session: String,
+    next_id: u64,
+    /// JavaScript exceptions and console/log errors seen so far.
+    errors: Vec<String>,
+    /// The last lines Chromium wrote to stderr (for failure messages).
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Browser {
+    fn launch() -> Browser {
+        let exe = find_chromium();
+        let profile = std::env::temp_dir().join(format!(
+            "partybus-chromium-{}-{:016x}",
+            std::process::id(),
+            rand_u64()
+        ));
+        std::fs::create_dir_all(&profile).expect("profile dir");
+        let mut child = Command::new(&exe)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-dev-shm-usage",
+                "--disable-extensions",
+                "--mute-audio",
+                "--remote-debugging-address=127.0.0.1",
+                "--remote-debugging-port=0",
+                "--window-size=1280,900",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg("about:blank")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| {
+                let _ = std::fs::remove_dir_all(&profile);
+                panic!(
+                    "cannot start Chromium at {}: {e}. The web UI test needs it: \
+                     install it with `apt-get install -y chromium`, or point CHROMIUM at it.",
+                    exe.display()
+                )
+            });
+        let stderr = child.stderr.take().expect("stderr");
+        let (url_tx, url_rx) = mpsc::channel::<String>();
+        let (line_tx, line_rx) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            // Reads stderr to the end so Chromium never blocks on a full pipe.
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(url) = line.split("DevTools listening on ").nth(1) {
+                    let _ = url_tx.send(url.trim().to_string());
+                }
+                let _ = line_tx.send(line);
+            }
+        });
+        let url = match url_rx.recv_timeout(DEADLINE) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let _ = std::fs::remove_dir_all(&profile);
+                let lines: Vec<String> = line_rx.try_iter().collect();
+                panic!(
+                    "chromium did not print its DevTools address within {DEADLINE:?}; stderr:\n{}",
+                    lines.join("\n")
+                );
+            }
+        };
+        let (ws, _) = tungstenite::connect(url.as_str()).expect("connect to DevTools");
+        let mut b = Browser {
+            child,
+            profile,
+            ws,
+            session: String::new(),
+            next_id: 0,
+            errors: Vec::new(),
+            stderr: line_rx,
+        };
+        let target = b.browser_call("Target.createTarget", json!({"url": "about:blank"}));
+        let target_id = target["targetId"].as_str().expect("targetId").to_string();
+        let attached = b.browser_call(
+            "Target.attachToTarget",
+            json!({"targetId": target_id, "flatten": true}),
+        );
+        b.session = attached["sessionId"]
+            .as_str()
+            .expect("sessionId")
+            .to_string();
+        b.call("Page.enable", json!({}));
+        b.call("Runtime.enable", json!({}));
+        b.call("Log.enable", json!({}));
+        b.viewport(1280, 900, false);
+        b
+    }
+
+    fn tcp(&self) -> &TcpStream {
+        match self.ws.get_ref() {
+            MaybeTlsStream::Plain(s) => s,
+            _ => unreachable!("DevTools is plain TCP on loopback"),
+        }
+    }
+
+    fn browser_call(&mut self, method: &str, params: Value) -> Value {
+        self.send(method, params, None)
+    }
+
+    /// A command to the page's session; returns its `result`.
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        let session = self.session.clone();
+        self.send(method, params, Some(&session))
+    }
+
+    fn send(&mut self, method: &str, params: Value, session: Option<&str>) -> Value {
+        self.try_send(method, params, session)
+            .unwrap_or_else(|err| panic!("DevTools {method} failed: {err}"))
+    }
+
+    /// Sends a command and waits for its answer: `Err` carries DevTools' error.
+    fn try_send(
+        &mut self,
+        method: &str,
+        params: Value,
+        session: Option<&str>,
+    ) -> Result<Value, Value> {
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut msg = json!({"id": id, "method": method, "params": params});
+        if let Some(s) = session {
+            msg["sessionId"] = json!(s);
+        }
+        self.ws
+            .send(Message::text(msg.to_string()))
+            .unwrap_or_else(|e| panic!("DevTools send {method}: {e}"));
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "DevTools {method} timed out");
+            self.tcp().set_read_timeout(Some(left)).expect("timeout");
+            let frame = match self.ws.read() {
+                Ok(Message::Text(t)) => t,
+                Ok(_) => continue,
+                Err(tungstenite::Error::Io(e))
+                    if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+                {
+                    continue
+                }
+                Err(e) => panic!("DevTools read during {method}: {e}"),
+            };
+            let v: Value = serde_json::from_str(frame.as_str()).expect("DevTools JSON");
+            if v["id"].as_u64() == Some(id) {
+                if let Some(err) = v.get("error") {
+                    return Err(err.clone());
+                }
+                return Ok(v["result"].clone());
+            }
+            self.observe(&v);
+        }
+    }
+
+    /// Keeps page errors: exceptions, console errors, failed loads, CSP reports.
+    fn observe(&mut self, v: &Value) {
+        match v["method"].as_str() {
+            Some("Runtime.exceptionThrown") => {
+                let d = &v["params"]["exceptionDetails"];
+                self.errors.push(format!(
+                    "exception: {} {}",
+                    d["text"],
+                    d["exception"]["description"].as_str().unwrap_or("")
+                ));
+            }
+            Some("Runtime.consoleAPICalled") if v["params"]["type"] == "error" => {
+                self.errors
+                    .push(format!("console.error: {}", v["params"]["args"]));
+            }
+            Some("Log.entryAdded") if v["params"]["entry"]["level"] == "error" => {
+                self.errors
+                    .push(format!("log: {}", v["params"]["entry"]["text"]));
+            }
+            _ => {}
+        }
+    }
+
+    /// Evaluates an expression (awaiting promises) and returns its value.
+    fn eval(&mut self, expr: &str) -> Value {
+        self.try_eval(expr)
+            .unwrap_or_else(|e| panic!("evaluating `{expr}` failed: {e}"))
+    }
+
+    /// Like [`Browser::eval`], but a thrown exception or a context that went
+    /// away with a navigation is an `Err` rather than a panic.
+    fn try_eval(&mut self, expr: &str) -> Result<Value, String> {
+        let session = self.session.clone();
+        let r = self
+            .try_send(
+                "Runtime.evaluate",
+                json!({"expression": expr, "awaitPromise": true, "returnByValue": true}),
+                Some(&session),
+            )
+            .map_err(|e| e.to_string())?;
+        if let Some(ex) = r.get("exceptionDetails") {
+            return Err(ex.to_string());
+        }
+        Ok(r["result"]["value"].clone())
+    }
+
+    /// Polls `expr` until it is truthy; returns its value.
+    fn wait_for(&mut self, what: &str, expr: &str) -> Value {
+        let deadline = Instant::now() + DEADLINE;
+        let mut last = Value::Null;
+        while Instant::now() < deadline {
+            // Mid-navigation the page may have no context to evaluate in yet.
+            last = self.try_eval(expr).unwrap_or(Value::Null);
+            let truthy = match &last {
+                Value::Null => false,
+                Value::Bool(b) => *b,
+                Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+                Value::String(s) => !s.is_empty(),
+                _ => true,
+            };
+            if truthy {
+                return last;
+            }
+            std::thread::sleep(POLL);
+        }
+        let page = self
+            .try_eval("document.body ? document.body.innerText.slice(0, 3000) : ''")
+            .unwrap_or_default();
+        let stderr: Vec<String> = self.stderr.try_iter().collect();
+        let tail = &stderr[stderr.len().saturating_sub(20)..];
+        panic!(
+            "timed out after {DEADLINE:?} waiting for {what} (`{expr}` was {last}); errors: {:?}\n\
+             page text:\n{}\nchromium stderr (last lines):\n{}",
+            self.errors,
+            page.as_str().unwrap_or(""),
+            tail.join("\n")
+        );
+    }
+
+    fn navigate(&mut self, url: &str) {
+        self.call("Page.navigate", json!({"url": url}));
+        self.wait_for_load();
+    }
+
+    fn reload(&mut self) {
+        self.eval("window.__reloading = true");
+        self.call("Page.reload", json!({"ignoreCache": true}));
+        self.wait_for_load();
+    }
+
+    fn wait_for_load(&mut self) {
+        self.wait_for(
+            "the page to load",
+            "document.readyState === 'complete' && !window.__reloading && location.href !== 'about:blank'",
+        );
+    }
+
+    fn viewport(&mut self, width: u32, height: u32, mobile: bool) {
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}),
+        );
+    }
+
+    /// Types text into the element with this id, as a user would.
+    fn type_into(&mut self, id: &str, text: &str) {
+        self.eval(&format!(
+            "(() => {{ const e = document.getElementById({id:?}); e.focus(); e.select && e.select(); return true; }})()"
+        ));
+        self.call("Input.insertText", json!({"text": text}));
+        let got = self.eval(&format!("document.getElementById({id:?}).value"));
+        assert_eq!(got.as_str(), Some(text), "typing into #{id}");
+    }
+
+    /// Clicks the element matching a CSS selector with a real mouse event at
+    /// its centre (scrolled into view first).
+    fn click(&mut self, selector: &str) {
+        let rect = self.eval(&format!(
+            "(() => {{ const e = document.querySelector({selector:?}); if (!e) return null; \
+             e.scrollIntoView({{block: 'center'}}); const r = e.getBoundingClientRect(); \
+             return [r.left + r.width / 2, r.top + r.height / 2]; }})()"
+        ));
+        let (x, y) = match (rect[0].as_f64(), rect[1].as_f64()) {
+            (Some(x), Some(y)) => (x, y),
+            _ => panic!("nothing to click at {selector}"),
+        };
+        for kind in ["mousePressed", "mouseReleased"] {
+            self.call(
+                "Input.dispatchMouseEvent",
+                json!({"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1}),
+            );
+        }
+    }
+
+    /// Saves the top of the page (at most `max_height` CSS pixels, the whole
+    /// width) as `target/web-screenshots/<name>.png`.
+    fn screenshot(&mut self, name: &str, max_height: f64) -> PathBuf {
+        self.screenshot_from(name, None, max_height)
+    }
+
+    /// Like [`Browser::screenshot`], starting at the top of the element
+    /// matching `selector` when one is given.
+    fn screenshot_from(&mut self, name: &str, selector: Option<&str>, max_height: f64) -> PathBuf {
+        let top = match selector {
+            Some(sel) => self
+                .eval(&format!(
+                    "document.querySelector({sel:?}).getBoundingClientRect().top + window.scrollY - 8"
+                ))
+                .as_f64()
+                .unwrap_or(0.0)
+                .max(0.0),
+            None => 0.0,
+        };
+        let size = self
+            .eval("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]");
+        let w = size[0].as_f64().unwrap_or(1280.0);
+        let h = (size[1].as_f64().unwrap_or(900.0) - top).min(max_height);
+        let shot = self.call(
+            "Page.captureScreenshot",
+            json!({"format": "png", "captureBeyondViewport": true,
+                   "clip": {"x": 0, "y": top, "width": w, "height": h, "scale": 1}}),
+        );
+        let data = shot["data"].as_str().expect("screenshot data");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/web-screenshots");
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, base64_decode(data)).expect("write screenshot");
+        path
+    }
+}
+
+impl Drop for Browser {
+    /// Closes Chromium (politely, then by force), then deletes its profile.
+    fn drop(&mut self) {
+        self.next_id += 1;
+        let msg = json!({"id": self.next_id, "method": "Browser.close"});
+        let _ = self.ws.send(Message::text(msg.to_string()));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(POLL);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Helper processes may still be letting go of files for a moment.
+        for _ in 0..50 {
+            if std::fs::remove_dir_all(&self.profile).is_ok() || !self.profile.exists() {
+                break;
+            }
+            std::thread::sleep(POLL);
+        }
+        let _ = self.stderr.try_iter().count();
+    }
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(u64::from(std::process::id()));
+    h.finish()
+}
+
+/// Standard base64 (with padding), as DevTools sends screenshots.
+fn base64_decode(s: &str) -> Vec<u8> {
+    fn val(c: u8) -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    }
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in s.bytes() {
+        let Some(v) = val(c) else { continue };
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+/// What the page shows, reduced to comparable facts.
+const FINGERPRINT: &str = "JSON.stringify({
+  inputs: [...document.querySelectorAll('#inputs li.input .input-text')].map(e => e.textContent),
+  agents: [...document.querySelectorAll('#agents tr[data-agent]')].map(e => e.dataset.agent + ':' + e.dataset.status),
+  completion: document.getElementById('completion-text').textContent,
+  total: (document.getElementById('budget-total') || {}).textContent,
+  budget: [...document.querySelectorAll('#budget li[data-cat]')].map(e => e.dataset.cat + '=' + e.querySelector('.bar-value').textContent),
+  venues: [...document.querySelectorAll('#venues .supplier')].map(e => e.dataset.name),
+  bakeries: [...document.querySelectorAll('#bakeries .supplier')].map(e => e.dataset.name),
+  vendors: [...document.querySelectorAll('#vendors .supplier')].map(e => e.dataset.name),
+  recommendations: [...document.querySelectorAll('#recommendations li')].map(e => e.textContent),
+  steps: [...document.querySelectorAll('#next-steps li')].map(e => e.textContent),
+  checklist: [...document.querySelectorAll('#checklist li')].map(e => e.textContent),
+  theme: (document.getElementById('theme-name') || {}).textContent,
+})";
+
+/// The forwarded events of a party after `since`, from the events route.
+fn forwarded_seqs(s: &TestServer, party: &str, token: &str, since: u64) -> Vec<u64> {
+    let r = s.get(
+        &format!("{API}/party/{party}/events?since={since}&limit=1000"),
+        Some(token),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["has_more"], false);
+    v["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["event_type"] != "party.agent.should_execute")
+        .filter_map(|e| e["seq"].as_u64())
+        .collect()
+}
+
+/// The party's status after its planning settled.
+fn settled_status(s: &TestServer, party: &str, token: &str) -> Value {
+    let seq = s.status(party, token)["party"]["last_seq"]
+        .as_u64()
+        .expect("last_seq");
+    s.settle(party, seq);
+    s.status(party, token)["party"].clone()
+}
+
+#[test]
+fn planning_page_end_to_end_in_headless_chromium() {
+    let s = TestServer::start();
+    let base = format!("http://{}", s.addr);
+    let mut b = Browser::launch();
+
+    // The harness sees page errors (the last assertion relies on it).
+    b.eval("console.error('harness self-check')");
+    let deadline = Instant::now() + DEADLINE;
+    while b.errors.is_empty() && Instant::now() < deadline {
+        b.eval("1");
+    }
+    assert!(
+        b.errors.iter().any(|e| e.contains("harness self-check")),
+        "console errors are not captured: {:?}",
+        b.errors
+    );
+    b.errors.clear();
+
+    // The start page: a labelled textarea, keyboard reachable.
+    b.navigate(&format!("{base}/"));
+    b.wait_for("the app script", "!!window.__partybus");
+    assert_eq!(
+        b.eval("document.querySelector('label[for=create-text]') !== null && !document.getElementById('start').hidden"),
+        json!(true)
+    );
+    b.call(
+        "Input.dispatchKeyEvent",
+        json!({"type": "keyDown", "key": "Tab", "code": "Tab", "windowsVirtualKeyCode": 9}),
+    );
+    b.call(
+        "Input.dispatchKeyEvent",
+        json!({"type": "keyUp", "key": "Tab", "code": "Tab", "windowsVirtualKeyCode": 9}),
+    );
+    assert_eq!(
+        b.eval("document.activeElement.className"),
+        json!("skip"),
+        "Tab reaches the skip link first"
+    );
+    b.screenshot("00-start", 900.0);
+
+    // Export buttons appear exactly when the export route exists.
+    let doc = s.get("/openapi.json", None).json();
+    let has_export = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .keys()
+        .any(|p| p.ends_with("/party/{party_id}/export"));
+    b.wait_for("export detection", "window.__partybus.info().exportChecked");
+    assert_eq!(
+        b.eval("!document.getElementById('export').hidden"),
+        json!(has_export),
+        "export buttons shown iff the export route exists"
+    );
+
+    // Create a party by typing, and watch the venues appear.
+    b.type_into(
+        "create-text",
+        "jungle theme party for 75 guests in Springfield\nvegetarian catering, decorations and a photographer",
+    );
+    b.click("#create-btn");
+    b.wait_for(
+        "the venue list",
+        "document.querySelectorAll('#venues .supplier').length",
+    );
+    let hash = b.eval("location.hash");
+    let hash = hash.as_str().expect("hash");
+    let params: Vec<(&str, &str)> = hash
+        .trim_start_matches('#')
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .collect();
+    let get = |k: &str| {
+        params
+            .iter()
+            .find(|(name, _)| *name == k)
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_else(|| panic!("share link lacks {k}: {hash}"))
+    };
+    let (party, token) = (get("party"), get("token"));
+    assert!(b
+        .eval("document.getElementById('share-link').value")
+        .as_str()
+        .is_some_and(|v| v.contains(&format!("#party={party}&token={token}"))));
+    let status = settled_status(&s, &party, &token);
+    let last = status["last_seq"].as_u64().expect("last_seq");
+    b.wait_for(
+        "the page to catch up with the server",
+        &format!("window.__partybus.info().lastSeq >= {last}"),
+    );
+    b.wait_for(
+        "agents completed",
+        "document.querySelector('#agents tr[data-agent=venue_agent][data-status=completed]')",
+    );
+    // The fresh party's whole history was streamed: each forwarded event once, in order.
+    let page_seqs: Vec<u64> = b
+        .eval("window.__partybus.info().events.map(e => e.seq)")
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect();
+    assert_eq!(page_seqs, forwarded_seqs(&s, &party, &token, 0));
+    if has_export {
+        let text = b.eval("window.__partybus.exportText('json')");
+        let v: Value =
+            serde_json::from_str(text.as_str().expect("export text")).expect("JSON export");
+        assert!(v.to_string().contains(&party), "the export is this party's");
+        let csv = b.eval("window.__partybus.exportText('csv')");
+        assert!(
+            csv.as_str().is_some_and(|t| t.lines().count() > 1),
+            "CSV export has rows"
+        );
+    }
+    let budget_before = b.eval("document.getElementById('budget-total').textContent");
+    assert_eq!(
+        b.eval("document.querySelector('#budget li[data-cat=cake]') === null"),
+        json!(true)
+    );
+    b.screenshot("01-planned", 4000.0);
+
+    // Add a cake input (text and tags) and watch the budget change.
+    b.type_into("input-text", "chocolate cake with animal decorations");
+    b.type_into("input-tags", "cake, dessert");
+    b.click("#input-btn");
+    b.wait_for(
+        "the cake input",
+        "[...document.querySelectorAll('#inputs .input-text')].some(e => e.textContent.startsWith('chocolate cake'))",
+    );
+    b.wait_for(
+        "a cake line in the budget",
+        "document.querySelector('#budget li[data-cat=cake]')",
+    );
+    b.wait_for(
+        "bakeries",
+        "document.querySelectorAll('#bakeries .supplier').length",
+    );
+    let budget_after = b.eval("document.getElementById('budget-total').textContent");
+    assert_ne!(budget_before, budget_after, "the budget total changed");
+    let cake_id = b
+        .eval("[...document.querySelectorAll('#inputs li.input')].find(e => e.textContent.includes('chocolate cake')).dataset.inputId")
+        .as_str()
+        .expect("input id")
+        .to_string();
+    assert_eq!(
+        b.eval(&format!(
+            "[...document.querySelectorAll('#inputs li[data-input-id=\"{cake_id}\"] .chip')].map(e => e.textContent)"
+        )),
+        json!(["cake", "dessert"])
+    );
+    b.screenshot("02-cake-added", 4000.0);
+    b.screenshot("readme", 1850.0);
+
+    // Remove it: the input, the cake line and the bakeries go away.
+    b.click(&format!(
+        "#inputs li[data-input-id=\"{cake_id}\"] button.remove"
+    ));
+    b.wait_for(
+        "the cake input to go",
+        &format!("!document.querySelector('#inputs li[data-input-id=\"{cake_id}\"]')"),
+    );
+    assert_eq!(
+        b.eval("document.activeElement.id"),
+        json!("input-text"),
+        "focus moves to the input box when the focused input goes away"
+    );
+    b.wait_for(
+        "the cake line to leave the budget",
+        "!document.querySelector('#budget li[data-cat=cake]')",
+    );
+    let status = settled_status(&s, &party, &token);
+    let last = status["last_seq"].as_u64().expect("last_seq");
+    b.wait_for(
+        "the page to catch up",
+        &format!("window.__partybus.info().lastSeq >= {last}"),
+    );
+    assert_eq!(
+        b.eval("document.getElementById('budget-total').textContent"),
+        budget_before,
+        "the budget is back to what it was"
+    );
+
+    // Reload: the same state, from the status route.
+    let before = b.eval(FINGERPRINT);
+    b.reload();
+    b.wait_for(
+        "the reloaded page to load the party",
+        &format!("window.__partybus && window.__partybus.info().snapshotSeq >= {last} && window.__partybus.info().live"),
+    );
+    let after = b.eval(FINGERPRINT);
+    assert_eq!(before, after, "the same state after a reload");
+
+    // Cut the WebSocket; while the page is offline, change the party through
+    // the API. The page must reconnect by itself and get what it missed.
+    let snapshot = b
+        .eval("window.__partybus.info().snapshotSeq")
+        .as_u64()
+        .expect("snapshotSeq");
+    b.eval("window.__partybus.dropSocket(4000)");
+    b.wait_for(
+        "the page to notice the drop",
+        "!window.__partybus.info().live && document.getElementById('conn').dataset.state === 'reconnecting'",
+    );
+    b.screenshot("03-reconnecting", 4000.0);
+    let added = s.call(
+        "POST",
+        &format!("{API}/party/{party}/input"),
+        Some(&token),
+        Some(&json!({"content": "a magician for entertainment", "tags": ["fun"]})),
+    );
+    assert_eq!(added.status, 201, "{}", added.text());
+    let added = added.json();
+    let added_seq = added["seq"].as_u64().expect("seq");
+    let added_id = added["input_id"].as_str().expect("input_id").to_string();
+    let status = settled_status(&s, &party, &token);
+    let last = status["last_seq"].as_u64().expect("last_seq");
+    assert!(
+        b.eval("window.__partybus.info().lastSeq").as_u64() < Some(added_seq),
+        "the page saw the event while it was meant to be offline"
+    );
+    b.wait_for(
+        "the page to reconnect and show the input added meanwhile",
+        &format!(
+            "window.__partybus.info().live && window.__partybus.info().connects === 2 \
+             && !!document.querySelector('#inputs li[data-input-id=\"{added_id}\"]') \
+             && window.__partybus.info().lastSeq >= {last}"
+        ),
+    );
+    let info = b.eval("window.__partybus.info()");
+    let events = info["events"].as_array().expect("events");
+    let got: Vec<u64> = events.iter().filter_map(|e| e["seq"].as_u64()).collect();
+    assert_eq!(
+        got,
+        forwarded_seqs(&s, &party, &token, snapshot),
+        "every event after the reload, each exactly once, in order"
+    );
+    let replayed = events
+        .iter()
+        .find(|e| e["seq"].as_u64() == Some(added_seq))
+        .expect("the input_added event reached the page");
+    assert_eq!(replayed["type"], "input_added");
+    assert_eq!(
+        replayed["replayed"], true,
+        "it came as a replay after reconnecting"
+    );
+    assert!(b
+        .eval("document.querySelectorAll('#log li[data-type=input_added]').length")
+        .as_u64()
+        .is_some_and(|n| n >= 1));
+    let shown: Value = serde_json::from_str(b.eval(FINGERPRINT).as_str().expect("fingerprint"))
+        .expect("fingerprint JSON");
+    assert_eq!(
+        shown["inputs"].as_array().map(Vec::len),
+        status["inputs"].as_array().map(Vec::len)
+    );
+    b.screenshot("04-recovered", 4000.0);
+
+    // Phone width: no horizontal scrolling.
+    b.viewport(375, 812, true);
+    b.reload();
+    b.wait_for(
+        "the party at phone width",
+        "window.__partybus && window.__partybus.info().live && document.querySelectorAll('#venues .supplier').length",
+    );
+    assert_eq!(
+        b.eval("document.documentElement.scrollWidth <= window.innerWidth"),
+        json!(true),
+        "no horizontal overflow at 375 px"
+    );
+    b.screenshot("05-phone", 1500.0);
+    b.screenshot_from("05-phone-plan", Some("#budget-card"), 1500.0);
+    b.viewport(1280, 900, false);
+
+    // Agent updates are announced; the progress bar is exposed as one.
+    assert_eq!(
+        b.eval(
+            "document.getElementById('log').getAttribute('aria-live') === 'polite' \
+                && document.getElementById('completion').getAttribute('role') === 'progressbar'"
+        ),
+        json!(true)
+    );
+
+    // Delete (two clicks): the page stops editing and reconnecting.
+    b.click("#delete-party");
+    b.click("#delete-party");
+    b.wait_for(
+        "the party to be deleted",
+        "document.getElementById('party').classList.contains('deleted') \
+         && document.getElementById('conn').dataset.state === 'closed'",
+    );
+    s.get(&format!("{API}/party/{party}/status"), Some(&token))
+        .assert_error(404, "party_not_found");
+
+    // The API reference renders every operation of /openapi.json.
+    let ops: usize = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .values()
+        .map(|v| v.as_object().map_or(0, |o| o.len()))
+        .sum();
+    b.navigate(&format!("{base}/docs"));
+    b.wait_for(
+        "the rendered API reference",
+        &format!("document.querySelectorAll('#doc details.op').length === {ops}"),
+    );
+    b.eval("document.querySelector('#doc details.op').open = true");
+    b.screenshot("06-docs", 1400.0);
+    assert!(b.errors.is_empty(), "page errors: {:#?}", b.errors);
+
+    // Bad links say what is wrong: a wrong token, no token, a deleted party.
+    let (other, _, _) = s.create(json!({}));
+    let error_text = "(() => { const e = document.getElementById('party-error'); return e.hidden ? '' : e.textContent; })()";
+    b.navigate(&format!(
+        "{base}/#party={other}&token=0123456789abcdef0123456789abcdef"
+    ));
+    let msg = b.wait_for("the wrong-token message", error_text);
+    assert!(
+        msg.as_str()
+            .is_some_and(|m| m.contains("token does not open")),
+        "{msg}"
+    );
+    b.eval(&format!("location.hash = '#party={other}'"));
+    let msg = b.wait_for(
+        "the missing-token message",
+        &format!("{error_text}.includes('no token') && {error_text}"),
+    );
+    assert!(
+        msg.as_str().is_some_and(|m| m.contains("no token")),
+        "{msg}"
+    );
+    b.eval(&format!("location.hash = '#party={party}&token={token}'"));
+    let msg = b.wait_for(
+        "the deleted-party message",
+        &format!("{error_text}.includes('does not exist') && {error_text}"),
+    );
+    assert!(
+        msg.as_str().is_some_and(|m| m.contains("does not exist")),
+        "{msg}"
+    );
+    let console: Vec<String> = std::mem::take(&mut b.errors);
+    // The browser logs each refused request (401, 403, 404) as a failed load; nothing else.
+    assert!(
+        console
+            .iter()
+            .all(|e| e.contains("Failed to load resource")),
+        "page errors: {console:#?}"
+    );
+}
+
+#[test]
+fn assets_are_served_with_types_and_revalidation() {
+    let s = TestServer::start();
+    for (path, kind) in [
+        ("/", "text/html"),
+        ("/app.js", "text/javascript"),
+        ("/app.css", "text/css"),
+        ("/docs", "text/html"),
+        ("/docs.js", "text/javascript"),
+    ] {
+        let r = s.get(path, None);
+        assert_eq!(r.status, 200, "{path}");
+        assert!(
+            r.header("content-type")
+                .is_some_and(|c| c.starts_with(kind)),
+            "{path}"
+        );
+        assert_eq!(r.header("cache-control"), Some("no-cache"), "{path}");
+        let tag = r.header("etag").expect("etag").to_string();
+        let again = common::request(s.addr, "GET", path, &[("If-None-Match", &tag)], None);
+        assert_eq!(again.status, 304, "{path}");
+        assert!(again.body.is_empty());
+        if kind == "text/html" {
+            let csp = r.header("content-security-policy").expect("csp");
+            assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
+        }
+    }
+    // Only the exact root is the page; anything else under it stays a JSON 404.
+    common::request(s.addr, "GET", "/index.html", &[], None).assert_error(404, "not_found");
+    common::request(s.addr, "POST", "/", &[], None).assert_error(405, "method_not_allowed");
+}

@@ -1,0 +1,813 @@
+// partybus planning page: starts a party, adds and removes inputs, and shows
+// every agent's progress live over the party's WebSocket.
+//
+// State comes from GET /party/{id}/status (on load and after every
+// reconnect); live events come from the WebSocket, which reconnects by
+// itself with since=<last seq seen>. Events with seq <= the last seen are
+// ignored (no duplicates); events already contained in the status snapshot
+// are only logged, not applied again. No framework, no build step, no
+// inline script (the page is served with a strict CSP).
+'use strict';
+
+(() => {
+  const API = '/api/v1/event-driven';
+  const AGENTS = ['input_analyzer', 'theme_agent', 'venue_agent', 'cake_agent',
+    'catering_agent', 'vendor_agent', 'budget_agent', 'final_planner'];
+  const AGENT_LABEL = {
+    input_analyzer: 'Input analyzer', theme_agent: 'Theme', venue_agent: 'Venues',
+    cake_agent: 'Cake', catering_agent: 'Catering', vendor_agent: 'Vendors',
+    budget_agent: 'Budget', final_planner: 'Final planner',
+  };
+  const LOG_MAX = 80;
+
+  const state = {
+    partyId: null,
+    token: null,
+    party: null,
+    lastSeq: 0, // highest seq handled
+    snapshotSeq: 0, // last_seq of the latest status snapshot
+    ws: null,
+    live: false,
+    connects: 0,
+    retry: 0,
+    timer: null,
+    holdUntil: 0,
+    deleted: false,
+    exportAvailable: false,
+    exportChecked: false,
+    gen: 0, // bumped whenever another party is opened; stale answers are dropped
+    events: [], // {seq, type, agent, replayed, connection} for the test hook
+  };
+
+  // ---------- small DOM helpers ----------
+  const $ = (id) => document.getElementById(id);
+
+  function el(tag, props, ...children) {
+    const node = document.createElement(tag);
+    if (props) {
+      for (const [k, v] of Object.entries(props)) {
+        if (v === undefined || v === null || v === false) continue;
+        if (k === 'class') node.className = v;
+        else if (k === 'text') node.textContent = v;
+        else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
+        else node.setAttribute(k, v === true ? '' : String(v));
+      }
+    }
+    for (const c of children.flat(Infinity)) {
+      if (c === null || c === undefined || c === false) continue;
+      node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return node;
+  }
+
+  function svg(tag, attrs) {
+    const node = document.createElementNS('http://www.w3.org/2000/svg', tag);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, String(v));
+    return node;
+  }
+
+  // Replaces a container's children, keeping keyboard focus on the element
+  // with the same data-key if there was one, else moving it to `fallback`
+  // (so focus is never dropped on the floor when its element goes away).
+  function replace(container, nodes, fallback) {
+    const active = document.activeElement;
+    const key = active && container.contains(active) ? active.getAttribute('data-key') : null;
+    container.replaceChildren(...nodes.flat(Infinity).filter((n) => n instanceof Node));
+    if (key) {
+      const again = container.querySelector(`[data-key="${CSS.escape(key)}"]`);
+      if (again) again.focus();
+      else if (fallback) fallback.focus();
+    }
+  }
+
+  const money = (n) => '$' + Math.round(Number(n) || 0).toLocaleString('en-US');
+  function range(r) {
+    if (!r) return '–';
+    return r.min === r.max ? money(r.min) : `${money(r.min)}–${money(r.max)}`;
+  }
+  function clock(ts) {
+    if (!ts) return '';
+    const d = new Date(ts);
+    return Number.isNaN(d.getTime()) ? '' : d.toLocaleTimeString('en-GB', { hour12: false });
+  }
+  function ms(v) {
+    const n = Number(v) || 0;
+    return n < 10 ? `${n.toFixed(2)} ms` : `${Math.round(n)} ms`;
+  }
+  const stars = (r) => (typeof r === 'number' ? `★ ${r.toFixed(1)}` : '');
+  const cap = (s) => (s ? s.charAt(0).toUpperCase() + s.slice(1) : '');
+
+  function showError(id, message) {
+    const node = $(id);
+    node.textContent = message || '';
+    node.hidden = !message;
+  }
+
+  // ---------- HTTP ----------
+  async function api(method, path, body) {
+    const headers = { Accept: 'application/json' };
+    if (state.token) headers.Authorization = `Bearer ${state.token}`;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const r = await fetch(API + path, {
+      method, headers, cache: 'no-store',
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    let data = null;
+    try { data = await r.json(); } catch (_) { data = null; }
+    if (!r.ok) {
+      const e = new Error((data && data.detail) || `HTTP ${r.status}`);
+      e.status = r.status;
+      e.code = data && data.code;
+      throw e;
+    }
+    return data;
+  }
+
+  const partyPath = (suffix) => `/party/${encodeURIComponent(state.partyId)}${suffix}`;
+
+  // ---------- connection status ----------
+  function setConn(kind, text) {
+    const node = $('conn');
+    node.dataset.state = kind;
+    $('conn-text').textContent = text;
+  }
+
+  // ---------- party lifecycle ----------
+  function hashParams() {
+    const p = new URLSearchParams(location.hash.replace(/^#/, ''));
+    return { party: p.get('party'), token: p.get('token') };
+  }
+
+  function shareLink() {
+    const token = state.token ? `&token=${encodeURIComponent(state.token)}` : '';
+    return `${location.origin}/#party=${encodeURIComponent(state.partyId)}${token}`;
+  }
+
+  function fromHash() {
+    const { party, token } = hashParams();
+    if (party) {
+      // Without a token only a server running with --auth off will answer.
+      if (party !== state.partyId || (token || '') !== (state.token || '')) openParty(party, token || '', false);
+    } else {
+      showStart();
+    }
+  }
+
+  function stopSocket() {
+    clearTimeout(state.timer);
+    state.timer = null;
+    const ws = state.ws;
+    state.ws = null;
+    state.live = false;
+    if (ws) ws.close(1000, 'leaving');
+  }
+
+  function showStart() {
+    stopSocket();
+    state.gen += 1;
+    state.partyId = null;
+    state.token = null;
+    state.party = null;
+    $('party').hidden = true;
+    $('start').hidden = false;
+    setConn('idle', 'Not connected');
+    document.title = 'partybus · live party planner';
+  }
+
+  async function openParty(partyId, token, fresh) {
+    stopSocket();
+    state.gen += 1;
+    const gen = state.gen;
+    Object.assign(state, {
+      partyId, token, party: null, lastSeq: 0, snapshotSeq: 0, retry: 0,
+      deleted: false, events: [], connects: 0,
+    });
+    $('start').hidden = true;
+    $('party').hidden = false;
+    $('party').classList.remove('deleted');
+    $('log').replaceChildren();
+    showError('party-error', '');
+    $('party-id').textContent = partyId;
+    $('share-link').value = shareLink();
+    document.title = `partybus · ${partyId}`;
+    setConn('connecting', 'Loading…');
+    try {
+      if (!(await loadStatus(gen))) return;
+    } catch (e) {
+      if (gen === state.gen) failParty(e);
+      return;
+    }
+    // A party created here replays its whole (short) history into the
+    // activity log; an opened one starts from the snapshot.
+    state.lastSeq = fresh ? 0 : state.snapshotSeq;
+    connect();
+  }
+
+  function failParty(e) {
+    stopSocket();
+    let msg = e.message;
+    if (e.status === 404) msg = 'This party does not exist (it may have been deleted).';
+    else if (e.status === 401) msg = 'This link has no token: ask for the full share link.';
+    else if (e.status === 403) msg = 'This link’s token does not open this party.';
+    showError('party-error', msg);
+    setConn('closed', 'Not connected');
+  }
+
+  // Loads the snapshot; false when another party was opened meanwhile.
+  async function loadStatus(gen) {
+    const data = await api('GET', partyPath('/status'));
+    if (gen !== state.gen) return false;
+    state.party = data.party;
+    state.snapshotSeq = data.party.last_seq || 0;
+    render();
+    return true;
+  }
+
+  // ---------- WebSocket ----------
+  function connect() {
+    clearTimeout(state.timer);
+    state.timer = null;
+    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const token = state.token ? `token=${encodeURIComponent(state.token)}&` : '';
+    const url = `${proto}//${location.host}${API}/ws/${encodeURIComponent(state.partyId)}`
+      + `?${token}since=${state.lastSeq}`;
+    let ws;
+    try {
+      ws = new WebSocket(url);
+    } catch (_) {
+      scheduleReconnect();
+      return;
+    }
+    state.ws = ws;
+    state.live = false;
+    setConn('connecting', state.connects ? 'Reconnecting…' : 'Connecting…');
+    let connectionSeq = null;
+    ws.addEventListener('message', (m) => {
+      if (ws !== state.ws) return;
+      let msg;
+      try { msg = JSON.parse(m.data); } catch (_) { return; }
+      if (!msg || typeof msg !== 'object') return;
+      if (msg.type === 'connection') {
+        connectionSeq = Number(msg.last_seq) || 0;
+        state.connects += 1;
+        state.retry = 0;
+        state.live = true;
+        setConn('live', 'Live');
+        return;
+      }
+      if (msg.type === 'pong') return;
+      handleEvent(msg, connectionSeq !== null && msg.seq <= connectionSeq);
+    });
+    ws.addEventListener('close', () => {
+      if (ws !== state.ws) return;
+      state.ws = null;
+      state.live = false;
+      if (state.deleted) {
+        setConn('closed', 'Party deleted');
+        return;
+      }
+      scheduleReconnect();
+    });
+  }
+
+  function scheduleReconnect() {
+    clearTimeout(state.timer);
+    const backoff = Math.min(5000, 250 * 2 ** state.retry) * (0.8 + Math.random() * 0.4);
+    const delay = Math.max(backoff, state.holdUntil - Date.now());
+    state.retry += 1;
+    setConn('reconnecting', `Reconnecting in ${Math.max(1, Math.round(delay / 1000))} s…`);
+    state.timer = setTimeout(reconnect, delay);
+  }
+
+  async function reconnect() {
+    state.timer = null;
+    if (!state.partyId || state.deleted) return;
+    const gen = state.gen;
+    try {
+      if (!(await loadStatus(gen))) return;
+    } catch (e) {
+      if (gen !== state.gen) return;
+      if (e.status === 404 || e.status === 401 || e.status === 403) {
+        failParty(e);
+        return;
+      }
+      scheduleReconnect();
+      return;
+    }
+    connect();
+  }
+
+  // ---------- events ----------
+  function handleEvent(msg, replayed) {
+    const seq = Number(msg.seq);
+    if (!Number.isFinite(seq) || seq <= state.lastSeq) return; // already handled
+    state.lastSeq = seq;
+    state.events.push({ seq, type: msg.type, agent: msg.agent || null, replayed, connection: state.connects });
+    if (state.events.length > 2000) state.events.splice(0, state.events.length - 2000);
+    // Events the status snapshot already contains are only logged.
+    if (seq > state.snapshotSeq && state.party) {
+      applyEvent(state.party, msg);
+      state.party.last_seq = seq;
+      render();
+    }
+    logEvent(msg, replayed);
+  }
+
+  // Mirrors the server's store: the same event applied to the same snapshot
+  // gives the same state GET .../status would return.
+  function applyEvent(party, msg) {
+    const p = msg.payload || {};
+    const agents = party.agents || (party.agents = {});
+    const agent = msg.agent;
+    const blank = () => ({
+      status: 'running', confidence: 0, execution_time_ms: 0, result: null, error: null,
+      execution_id: p.execution_id || '', started_at: msg.timestamp, completed_at: null, runs: 0,
+    });
+    switch (msg.type) {
+      case 'input_added':
+        if (!party.inputs.some((i) => i.input_id === p.input_id)) {
+          party.inputs.push({
+            input_id: p.input_id, content: p.content, source_type: p.source_type,
+            tags: p.tags || [], added_by: p.added_by, added_at: msg.timestamp,
+            metadata: p.metadata || {}, image_url: p.image_url || null,
+          });
+        }
+        party.status = 'planning';
+        break;
+      case 'input_removed':
+        party.inputs = party.inputs.filter((i) => i.input_id !== p.input_id);
+        party.status = 'planning';
+        break;
+      case 'agent_started': {
+        const a = agents[agent] || (agents[agent] = blank());
+        Object.assign(a, { status: 'running', execution_id: p.execution_id, started_at: msg.timestamp, error: null });
+        break;
+      }
+      case 'agent_completed': {
+        const a = agents[agent] || (agents[agent] = blank());
+        Object.assign(a, {
+          status: 'completed', result: msg.result, confidence: msg.confidence,
+          execution_time_ms: msg.execution_time_ms, completed_at: msg.timestamp, error: null,
+          runs: (a.runs || 0) + 1,
+        });
+        break;
+      }
+      case 'agent_failed': {
+        const a = agents[agent] || (agents[agent] = blank());
+        Object.assign(a, {
+          status: 'failed', result: null, confidence: 0, completed_at: msg.timestamp,
+          error: { error: msg.error, error_type: p.error_type },
+        });
+        break;
+      }
+      case 'agent_data_removed':
+        delete agents[agent];
+        break;
+      case 'budget_updated':
+        party.budget = p;
+        break;
+      case 'plan_updated':
+        party.final_plan = p;
+        party.status = p.ready ? 'ready' : 'planning';
+        break;
+      case 'party_deleted':
+        markDeleted();
+        break;
+      default:
+        break;
+    }
+    party.updated_at = msg.timestamp || party.updated_at;
+  }
+
+  // The party is gone: no more reconnects, no more edits.
+  function markDeleted() {
+    state.deleted = true;
+    $('party').classList.add('deleted');
+    showError('party-error', 'This party was deleted. Start a new one from “New party”.');
+    stopSocket();
+    setConn('closed', 'Party deleted');
+  }
+
+  function logEvent(msg, replayed) {
+    const label = msg.agent ? AGENT_LABEL[msg.agent] || msg.agent : '';
+    let text;
+    switch (msg.type) {
+      case 'agent_started': text = `${label} started`; break;
+      case 'agent_completed': text = `${label} completed in ${ms(msg.execution_time_ms)}`; break;
+      case 'agent_failed': text = `${label} failed: ${msg.error || 'unknown error'}`; break;
+      case 'agent_data_removed': text = `${label} result dropped (no relevant inputs)`; break;
+      case 'budget_updated': text = `Budget updated: ${range(msg.payload && msg.payload.total_budget)}`; break;
+      case 'plan_updated': text = `Plan updated: ${(msg.payload && msg.payload.completion_percent) || 0}% complete`; break;
+      case 'input_added': text = `Input added: “${(msg.payload && msg.payload.content) || ''}”`; break;
+      case 'input_removed': text = `Input removed (${(msg.payload && msg.payload.input_id) || ''})`; break;
+      case 'party_created': text = 'Party created'; break;
+      case 'party_deleted': text = 'Party deleted'; break;
+      default: text = msg.message || msg.type;
+    }
+    const kind = msg.type === 'agent_failed' ? 'bad' : msg.type === 'agent_completed' ? 'good' : '';
+    const item = el('li', { class: kind, 'data-seq': msg.seq, 'data-type': msg.type },
+      el('time', { datetime: msg.timestamp, text: clock(msg.timestamp) }),
+      el('span', { text }),
+      replayed && state.connects > 1
+        ? el('span', { class: 'tag', text: 'missed while offline', title: 'Replayed after reconnecting' }) : null);
+    const log = $('log');
+    log.prepend(item);
+    while (log.children.length > LOG_MAX) log.lastElementChild.remove();
+  }
+
+  // ---------- rendering ----------
+  function render() {
+    const party = state.party;
+    if (!party) return;
+    renderOverview(party);
+    renderInputs(party);
+    renderAgents();
+    renderBudget(party.budget);
+    renderPlan(party.final_plan);
+    renderTheme(result('theme_agent'));
+    renderSuppliers();
+  }
+
+  const result = (agent) => {
+    const a = state.party && state.party.agents && state.party.agents[agent];
+    return a && a.result ? a.result : null;
+  };
+
+  function renderOverview(party) {
+    const status = $('party-status');
+    status.textContent = party.status === 'ready' ? 'Ready' : 'Planning';
+    status.className = `badge ${party.status === 'ready' ? 'good' : 'info'}`;
+    $('party-updated').textContent = party.updated_at ? `Updated ${clock(party.updated_at)}` : '';
+    const plan = party.final_plan;
+    const pct = plan ? Math.max(0, Math.min(100, plan.completion_percent | 0)) : 0;
+    $('completion-fill').style.width = `${pct}%`;
+    $('completion').setAttribute('aria-valuenow', String(pct));
+    $('completion-text').textContent = `${pct}%`;
+    const areas = plan && Array.isArray(plan.areas) ? plan.areas : [];
+    replace($('areas'), areas.map((a) => el('li', { class: a.done ? 'done' : '', 'data-area': a.area },
+      el('span', { class: 'mark', 'aria-hidden': 'true', text: a.done ? '✓' : '○' }),
+      `${cap(a.area)} `, el('span', { class: 'sr-only', text: a.done ? '(planned)' : '(not yet planned)' }))));
+  }
+
+  function renderInputs(party) {
+    const inputs = party.inputs || [];
+    if (!inputs.length) {
+      replace($('inputs'), [el('li', { class: 'empty', text: 'No inputs yet. Add one below.' })]);
+      return;
+    }
+    replace($('inputs'), inputs.map((i) => el('li', { class: 'input', 'data-input-id': i.input_id },
+      el('div', { class: 'input-body' },
+        el('p', { class: 'input-text', text: i.content }),
+        el('p', { class: 'input-meta' },
+          (i.tags || []).map((t) => el('span', { class: 'chip', text: t })),
+          el('span', { class: 'by', text: `${i.added_by || 'user'} · ${clock(i.added_at)}` }))),
+      el('button', {
+        type: 'button', class: 'remove', 'data-key': `rm-${i.input_id}`,
+        'aria-label': `Remove input: ${i.content.slice(0, 60)}`,
+        onclick: () => removeInput(i.input_id),
+      }, 'Remove'))), $('input-text'));
+  }
+
+  function renderAgents() {
+    const agents = (state.party && state.party.agents) || {};
+    const names = AGENTS.filter((a) => agents[a]);
+    if (!names.length) {
+      replace($('agents'), [el('tr', {}, el('td', { colspan: 3, class: 'empty', text: 'Waiting for the first agent…' }))]);
+      return;
+    }
+    replace($('agents'), names.map((name) => {
+      const a = agents[name];
+      const status = a.status || 'running';
+      let timing;
+      if (status === 'running') timing = `started ${clock(a.started_at)}`;
+      else if (status === 'failed') timing = (a.error && a.error.error) || 'failed';
+      else timing = `${ms(a.execution_time_ms)} · ${clock(a.completed_at)}${a.runs > 1 ? ` · ${a.runs} runs` : ''}`;
+      const badge = { running: 'info', completed: 'good', failed: 'bad' }[status] || 'info';
+      return el('tr', { 'data-agent': name, 'data-status': status },
+        el('th', { scope: 'row', text: AGENT_LABEL[name] || name }),
+        el('td', {}, el('span', { class: `badge ${badge}`, text: status })),
+        el('td', { class: 'timing', text: timing }));
+    }));
+  }
+
+  function renderBudget(b) {
+    const box = $('budget');
+    if (!b) {
+      replace(box, [el('p', { class: 'empty', text: 'The budget appears once a venue, cake, caterer or vendor is found.' })]);
+      return;
+    }
+    const rows = Object.entries(b.breakdown || {}).sort((x, y) => y[1].max - x[1].max);
+    const top = Math.max(1, ...rows.map(([, r]) => r.max));
+    const chart = el('ul', { class: 'bars', 'aria-label': 'Cost by category' }, rows.map(([cat, r]) => {
+      const bar = el('span', { class: 'bar' });
+      bar.style.width = `${Math.max(0.5, (r.max / top) * 100)}%`;
+      const low = el('span', { class: 'bar-min' });
+      low.style.width = r.max > 0 ? `${(r.min / r.max) * 100}%` : '0%';
+      bar.append(low);
+      return el('li', { 'data-cat': cat },
+        el('span', { class: 'bar-label', text: cap(cat) }),
+        el('span', { class: 'bar-track', 'aria-hidden': 'true' }, bar),
+        el('span', { class: 'bar-value', text: range(r), title: r.note || '' }));
+    }));
+    const total = el('p', { class: 'total' }, el('span', { text: 'Estimated total' }),
+      el('strong', { id: 'budget-total', text: range(b.total_budget) }));
+    const parts = [total];
+    if (b.delta && (b.delta.min || b.delta.max)) {
+      const sign = (n) => (n >= 0 ? `+${money(n)}` : `−${money(-n)}`);
+      parts.push(el('p', { class: 'delta', text: `Change: ${sign(b.delta.min)} to ${sign(b.delta.max)}` }));
+    }
+    if (b.stated_budget) {
+      parts.push(el('p', { class: b.over_budget ? 'warn' : 'ok' },
+        b.over_budget ? `Over your ${money(b.stated_budget)} budget` : `Within your ${money(b.stated_budget)} budget`));
+    }
+    parts.push(chart);
+    if (Array.isArray(b.swaps) && b.swaps.length) {
+      parts.push(el('h3', { text: 'Cheaper swaps' }), el('ul', { class: 'plain' },
+        b.swaps.map((s) => el('li', { text: `${cap(s.category)}: ${s.alternative} instead of ${s.current} (saves ${money(s.saves)})` }))));
+    }
+    if (Array.isArray(b.recommendations) && b.recommendations.length) {
+      parts.push(el('details', {}, el('summary', { text: 'Budget advice' }),
+        el('ul', { class: 'plain' }, b.recommendations.concat(b.cost_saving_tips || []).map((t) => el('li', { text: t })))));
+    }
+    replace(box, parts);
+  }
+
+  function renderPlan(plan) {
+    const box = $('plan');
+    if (!plan) {
+      replace(box, [el('p', { class: 'empty', text: 'The plan appears when the first agents finish.' })]);
+      return;
+    }
+    const recs = (plan.recommendations || []).map((r) => el('li', { class: 'rec' },
+      el('span', { class: `badge prio-${r.priority}`, text: r.priority }),
+      el('span', {}, el('strong', { text: `${r.category}: ` }), r.description)));
+    const steps = (plan.next_steps || []).map((s) => el('li', { text: s }));
+    const checklist = (plan.checklist || []).map((c) => el('li', { class: c.done ? 'done' : '', 'data-task': c.id },
+      el('span', { class: 'box', 'aria-hidden': 'true', text: c.done ? '✓' : '' }),
+      el('span', { text: c.task }),
+      el('span', { class: 'sr-only', text: c.done ? ' (done)' : ' (to do)' })));
+    const sum = plan.checklist_summary || {};
+    replace(box, [
+      el('h3', { text: 'Recommendations' }),
+      recs.length ? el('ul', { class: 'recs', id: 'recommendations' }, recs) : el('p', { class: 'empty', text: 'None yet.' }),
+      el('h3', { text: 'Next steps' }),
+      steps.length ? el('ol', { class: 'steps', id: 'next-steps' }, steps) : el('p', { class: 'empty', text: 'Nothing left to decide.' }),
+      el('h3', {}, 'Checklist ', el('span', { class: 'hint', text: `${sum.completed_tasks || 0} of ${sum.total_tasks || checklist.length} done` })),
+      el('ul', { class: 'checklist', id: 'checklist' }, checklist),
+    ]);
+  }
+
+  function renderTheme(t) {
+    const box = $('theme');
+    if (!t) {
+      replace(box, [el('p', { class: 'empty', text: 'No theme detected yet.' })]);
+      return;
+    }
+    const swatches = (t.colors || []).map((c) => {
+      const sw = el('span', { class: 'swatch', 'aria-hidden': 'true' });
+      if (CSS.supports('color', c)) sw.style.background = c;
+      return el('li', {}, sw, c);
+    });
+    replace(box, [
+      el('p', { class: 'theme-name' }, el('strong', { id: 'theme-name', text: cap(t.primary_theme) }),
+        el('span', { class: 'hint', text: ` confidence ${Math.round((t.confidence || 0) * 100)}%` })),
+      el('ul', { class: 'swatches', 'aria-label': 'Colours' }, swatches),
+      el('div', { class: 'two' },
+        el('div', {}, el('h3', { text: 'Decorations' }), el('ul', { class: 'plain' }, (t.decorations || []).map((d) => el('li', { text: d })))),
+        el('div', {}, el('h3', { text: 'Activities' }), el('ul', { class: 'plain' }, (t.activities || []).map((d) => el('li', { text: d }))))),
+    ]);
+  }
+
+  function supplierCard(kind, s, facts, extra) {
+    return el('li', { class: 'supplier', 'data-kind': kind, 'data-name': s.name },
+      el('div', { class: 'supplier-head' },
+        el('h4', { text: s.name }),
+        s.rating != null ? el('span', { class: 'rating', 'aria-label': `rated ${s.rating} of 5`, text: stars(s.rating) }) : null),
+      el('dl', { class: 'facts' }, facts.filter(Boolean).flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: v })])),
+      extra && extra.length ? el('p', { class: 'tags' }, extra.slice(0, 4).map((x) => el('span', { class: 'chip', text: x }))) : null,
+      (s.match_reasons || []).length ? el('p', { class: 'why', text: s.match_reasons.slice(0, 2).join(' · ') }) : null);
+  }
+
+  function group(title, id, kind, items, make, note) {
+    return el('section', { class: 'group', 'aria-labelledby': `${id}-h` },
+      el('h3', { id: `${id}-h`, text: title }),
+      items.length ? el('ul', { class: 'cards', id }, items.map((s) => make(kind, s)))
+        : el('p', { class: 'empty', text: note || 'Nothing yet.' }));
+  }
+
+  function renderSuppliers() {
+    const venue = result('venue_agent');
+    const cake = result('cake_agent');
+    const catering = result('catering_agent');
+    const vendor = result('vendor_agent');
+    const venues = (venue && venue.recommended_venues) || [];
+    const bakeries = (cake && cake.recommended_bakeries) || [];
+    const caterers = (catering && catering.recommended_caterers) || [];
+    const vendors = vendor ? Object.values(vendor.vendors_by_category || {}).flat() : [];
+    const venueCard = (k, v) => supplierCard(k, v, [
+      ['Type', cap(v.type || '')], ['City', v.city], ['Capacity', `${v.capacity} guests`],
+      ['Price', v.daily_price ? `${money(v.daily_price)} / day` : v.hourly_price ? `${money(v.hourly_price)} / hour` : 'Free'],
+    ], v.amenities);
+    const bakeryCard = (k, b) => supplierCard(k, b, [
+      ['City', b.city],
+      b.price_range ? ['Price', `${money(b.price_range.small)}–${money(b.price_range.large)}`] : null,
+      ['Custom', b.custom_designs ? 'Custom designs' : 'Catalogue'],
+    ], (b.specialties || []).concat(b.dietary_options || []));
+    const catererCard = (k, c) => supplierCard(k, c, [
+      ['City', c.city], ['Per person', money(c.price_per_person)], ['Guests', `${c.min_guests}–${c.max_guests}`],
+    ], (c.cuisine_types || []).concat(c.dietary_options || []));
+    const vendorCard = (k, v) => supplierCard(k, v, [
+      ['Category', cap(v.category)], ['City', v.city], ['Average', money(v.avg_price)],
+      ['Reviews', String(v.review_count || 0)],
+    ], v.services);
+    const sub = (r, label) => (r ? el('p', { class: 'hint', text: label }) : null);
+    replace($('suppliers'), [
+      group('Venues', 'venues', 'venue', venues, venueCard, venue && venue.note ? venue.note : 'Waiting for the venue agent…'),
+      sub(cake, cake ? `Cake: ${cake.size_recommendation} ${cake.cake_style}, about ${range(cake.estimated_cost)}` : ''),
+      group('Bakeries', 'bakeries', 'bakery', bakeries, bakeryCard, cake && cake.note ? cake.note : 'Mention a cake to get bakery suggestions.'),
+      group('Caterers', 'caterers', 'caterer', caterers, catererCard, catering && catering.note ? catering.note : 'Mention food or catering to get caterers.'),
+      group('Vendors', 'vendors', 'vendor', vendors, vendorCard, vendor && vendor.note ? vendor.note : 'Mention decorations, entertainment or photos to get vendors.'),
+    ]);
+  }
+
+  // ---------- actions ----------
+  async function createParty(ev) {
+    ev.preventDefault();
+    showError('create-error', '');
+    const lines = $('create-text').value.split('\n').map((l) => l.trim()).filter(Boolean);
+    if (!lines.length) {
+      showError('create-error', 'Describe the party first (one idea per line).');
+      $('create-text').focus();
+      return;
+    }
+    const btn = $('create-btn');
+    btn.disabled = true;
+    try {
+      state.token = null;
+      const created = await api('POST', '/party', { initial_inputs: lines.map((content) => ({ content })) });
+      history.pushState(null, '', `/#party=${encodeURIComponent(created.party_id)}&token=${encodeURIComponent(created.party_token)}`);
+      $('create-text').value = '';
+      await openParty(created.party_id, created.party_token, true);
+      $('party-h').setAttribute('tabindex', '-1');
+      $('party-h').focus();
+    } catch (e) {
+      showError('create-error', `Could not create the party: ${e.message}`);
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  async function addInput(ev) {
+    ev.preventDefault();
+    showError('input-error', '');
+    const content = $('input-text').value.trim();
+    if (!content) {
+      showError('input-error', 'Type something to add.');
+      $('input-text').focus();
+      return;
+    }
+    const tags = $('input-tags').value.split(',').map((t) => t.trim()).filter(Boolean);
+    const btn = $('input-btn');
+    btn.disabled = true;
+    try {
+      await api('POST', partyPath('/input'), { content, tags });
+      $('input-text').value = '';
+      $('input-tags').value = '';
+      $('input-text').focus();
+    } catch (e) {
+      showError('input-error', `Could not add the input: ${e.message}`);
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  async function removeInput(inputId) {
+    showError('input-error', '');
+    try {
+      await api('DELETE', partyPath(`/input/${encodeURIComponent(inputId)}`));
+    } catch (e) {
+      showError('input-error', `Could not remove the input: ${e.message}`);
+    }
+  }
+
+  async function copyShare() {
+    const input = $('share-link');
+    try {
+      await navigator.clipboard.writeText(input.value);
+    } catch (_) {
+      input.select();
+      document.execCommand('copy');
+    }
+    $('share-copy').textContent = 'Copied';
+    setTimeout(() => { $('share-copy').textContent = 'Copy'; }, 1500);
+  }
+
+  async function detectExport() {
+    try {
+      const r = await fetch('/openapi.json', { cache: 'no-store' });
+      const doc = await r.json();
+      state.exportAvailable = Object.keys(doc.paths || {}).some((p) => /\/party\/\{party_id\}\/export$/.test(p));
+    } catch (_) {
+      state.exportAvailable = false;
+    }
+    $('export').hidden = !state.exportAvailable;
+    state.exportChecked = true;
+  }
+
+  // The export route's answer as a Blob (the token goes in a header, never a URL).
+  async function fetchExport(format) {
+    const r = await fetch(`${API}${partyPath(`/export?format=${encodeURIComponent(format)}`)}`, {
+      headers: state.token ? { Authorization: `Bearer ${state.token}` } : {}, cache: 'no-store',
+    });
+    if (!r.ok) {
+      let detail = `HTTP ${r.status}`;
+      try { detail = (await r.json()).detail || detail; } catch (_) { /* not JSON */ }
+      throw new Error(detail);
+    }
+    return r.blob();
+  }
+
+  async function exportAs(format) {
+    showError('party-error', '');
+    try {
+      const url = URL.createObjectURL(await fetchExport(format));
+      const a = el('a', { href: url, download: `${state.partyId}.${format}` });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+    } catch (e) {
+      showError('party-error', `Export failed: ${e.message}`);
+    }
+  }
+
+  // Two steps: the first click arms the button, a second within 4 s deletes.
+  let deleteArmed = null;
+  async function deleteParty() {
+    const btn = $('delete-party');
+    if (!deleteArmed) {
+      btn.textContent = 'Click again to delete';
+      btn.classList.add('armed');
+      deleteArmed = setTimeout(() => {
+        deleteArmed = null;
+        btn.textContent = 'Delete party';
+        btn.classList.remove('armed');
+      }, 4000);
+      return;
+    }
+    clearTimeout(deleteArmed);
+    deleteArmed = null;
+    btn.textContent = 'Delete party';
+    btn.classList.remove('armed');
+    try {
+      await api('DELETE', partyPath(''));
+      markDeleted();
+    } catch (e) {
+      showError('party-error', `Could not delete the party: ${e.message}`);
+    }
+  }
+
+  // ---------- start ----------
+  function init() {
+    $('create-form').addEventListener('submit', createParty);
+    $('create-text').addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) $('create-form').requestSubmit();
+    });
+    $('input-form').addEventListener('submit', addInput);
+    $('input-text').addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); $('input-form').requestSubmit(); }
+    });
+    $('share-copy').addEventListener('click', copyShare);
+    $('export-json').addEventListener('click', () => exportAs('json'));
+    $('export-csv').addEventListener('click', () => exportAs('csv'));
+    $('delete-party').addEventListener('click', deleteParty);
+    window.addEventListener('hashchange', fromHash);
+    window.addEventListener('popstate', fromHash);
+    detectExport();
+    fromHash();
+  }
+
+  // Hooks for the end-to-end test (and for poking around in devtools).
+  window.__partybus = {
+    // Drops the WebSocket as a network failure would; the page reconnects
+    // by itself, not before holdMs have passed.
+    dropSocket(holdMs) {
+      state.holdUntil = Date.now() + (Number(holdMs) || 0);
+      if (state.ws) state.ws.close(4000, 'dropped by test hook');
+    },
+    // What the export buttons would download, as text.
+    exportText(format) {
+      return fetchExport(format).then((b) => b.text());
+    },
+    info() {
+      return {
+        partyId: state.partyId, lastSeq: state.lastSeq, snapshotSeq: state.snapshotSeq,
+        connects: state.connects, live: state.live, exportAvailable: state.exportAvailable,
+        exportChecked: state.exportChecked,
+        events: state.events.slice(),
+      };
+    },
+  };
+
+  init();
+})();
