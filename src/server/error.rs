@@ -89,9 +89,12 @@ impl Code {
     ];
 
     /// Codes any route can answer with, documented on every operation:
-    /// server faults and the connection layer's refusals.
-    pub const GLOBAL: [Code; 4] = [
+    /// server faults, the connection layer's refusals, and routing misses
+    /// (an empty path parameter, e.g. `party//status`, routes nowhere).
+    pub const GLOBAL: [Code; 6] = [
         Code::Internal,
+        Code::NotFound,
+        Code::MethodNotAllowed,
         Code::RateLimited,
         Code::HeaderTooLarge,
         Code::TooManyConnections,
