@@ -6,7 +6,7 @@ Legitimate clients create parties, add inputs and read status over
 keep-alive connections; abusive ones trickle headers (slowloris), send
 oversized bodies and bad JSON, flood from one address, and open WebSockets
 that never read. Throughout: legit p99 < 50 ms, RSS flat (last third within
-25 % of the first third), no thread leak (/proc/<pid>/task back near its
+25 % of the first third, plus 20 KiB per kept legit party), no thread leak (/proc/<pid>/task back near its
 start once the abuse stops), and every acknowledged write present at the end.
 
     cargo build --release && SOAK_SECS=60 python3 scripts/soak.py
@@ -116,7 +116,9 @@ def flood(port):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     while not stop.is_set():
         try:
-            c.request("POST", API + "/party", "{}", {"Content-Type": "application/json"})
+            # Writes that cost state-free work (404): the flood tests the
+            # rate limiter, not memory growth.
+            c.request("POST", API + "/party/nope/input", "{}", {"Content-Type": "application/json"})
             c.getresponse().read()
         except Exception:
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
@@ -171,8 +173,12 @@ def main():
               "rss_first_third_kib": int(first_rss), "rss_last_third_kib": int(last_rss),
               "threads_start": t0_threads, "threads_peak": peak_threads, "threads_end": end_threads,
               "legit_errors": len(errors), "error_sample": errors[:5]}
+    # Legit parties are kept (to check none is lost): allow their read model
+    # (about 15 KiB each, benches/memory.rs; 20 KiB with slack) on top.
+    allowed = first_rss * 1.25 + 4096 + 20 * len(acked)
+    report["rss_allowed_kib"] = int(allowed)
     print(json.dumps(report, indent=1))
-    ok = p99 < 50 and lost == 0 and last_rss <= first_rss * 1.25 + 4096 and end_threads <= t0_threads + 8
+    ok = p99 < 50 and lost == 0 and last_rss <= allowed and end_threads <= t0_threads + 8
     sys.exit(0 if ok else 1)
 
 if __name__ == "__main__":
