@@ -21,8 +21,8 @@ use crate::agents::runtime::{RunStats, Runtime, RuntimeConfig, Settle};
 use crate::bus::{Admission, Bus, BusConfig, PublishError};
 use crate::catalog::Catalog;
 use crate::event::{
-    self, Draft, Event, InputAdded, InputRemoved, PartyCreated, PartyDeleted, Payload,
-    RemovalReason, SourceType,
+    self, Draft, Event, InputAdded, InputRemoved, PartyCreated, PartyDeleted, PartyTokenRotated,
+    Payload, RemovalReason, SourceType,
 };
 use crate::idempotency::Idempotency;
 use crate::journal::{CompactReport, Journal, JournalError, MemoryJournal};
@@ -44,6 +44,95 @@ const COMPACT_CHECK: Duration = Duration::from_secs(5);
 /// How long `stop` waits for a compaction in progress (shutdown promises 5 s).
 const COMPACT_STOP_GRACE: Duration = Duration::from_secs(1);
 
+/// Parties kept at once. A planned party costs about 15 KiB of read model
+/// (`benches/memory.rs`), so the default bounds it near 750 MiB; beyond it
+/// `create_party` answers [`AppError::Capacity`] instead of exhausting memory.
+pub const DEFAULT_MAX_PARTIES: usize = 50_000;
+/// Inputs per party: a real party has a handful; every input reruns agents
+/// and grows the party's state, so hundreds are abuse.
+pub const DEFAULT_MAX_INPUTS_PER_PARTY: usize = 200;
+/// Characters of one input's content: a description, not a document; the
+/// analyzer's cost grows with it.
+pub const DEFAULT_MAX_CONTENT_CHARS: usize = 4_000;
+/// Tags per input.
+pub const DEFAULT_MAX_TAGS: usize = 20;
+/// Characters per tag.
+pub const DEFAULT_MAX_TAG_CHARS: usize = 64;
+
+/// Caps every command is checked against before anything is published, so
+/// they hold for every caller (HTTP, CLI, tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Parties kept at once ([`AppError::Capacity`] beyond).
+    pub max_parties: usize,
+    /// Inputs per party ([`AppError::TooManyInputs`] beyond).
+    pub max_inputs_per_party: usize,
+    /// Characters of an input's content.
+    pub max_content_chars: usize,
+    /// Tags per input.
+    pub max_tags: usize,
+    /// Characters per tag.
+    pub max_tag_chars: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_parties: DEFAULT_MAX_PARTIES,
+            max_inputs_per_party: DEFAULT_MAX_INPUTS_PER_PARTY,
+            max_content_chars: DEFAULT_MAX_CONTENT_CHARS,
+            max_tags: DEFAULT_MAX_TAGS,
+            max_tag_chars: DEFAULT_MAX_TAG_CHARS,
+        }
+    }
+}
+
+impl Limits {
+    /// Checks one input's content and tags; `prefix` names the input in the
+    /// error's field (empty for a lone input, `initial_inputs[2]` otherwise).
+    pub fn check_input(&self, input: &NewInput, prefix: &str) -> Result<(), AppError> {
+        let name = |k: &str| {
+            if prefix.is_empty() {
+                k.to_string()
+            } else {
+                format!("{prefix}.{k}")
+            }
+        };
+        let chars = input.content.chars().count();
+        if chars > self.max_content_chars {
+            let field = name("content");
+            return Err(AppError::InvalidInput {
+                message: format!(
+                    "{field} is {chars} characters; at most {} are allowed",
+                    self.max_content_chars
+                ),
+                field,
+            });
+        }
+        if input.tags.len() > self.max_tags {
+            let field = name("tags");
+            return Err(AppError::InvalidInput {
+                message: format!(
+                    "{field} has {} tags; at most {} are allowed",
+                    input.tags.len(),
+                    self.max_tags
+                ),
+                field,
+            });
+        }
+        for (i, tag) in input.tags.iter().enumerate() {
+            if tag.chars().count() > self.max_tag_chars {
+                let field = format!("{}[{i}]", name("tags"));
+                return Err(AppError::InvalidInput {
+                    message: format!("{field} is longer than {} characters", self.max_tag_chars),
+                    field,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Everything needed to start an [`App`].
 #[derive(Clone)]
 pub struct Config {
@@ -60,6 +149,8 @@ pub struct Config {
     /// Compact automatically once this many events were appended past the
     /// last snapshot; `None` never does.
     pub compact_threshold: Option<u64>,
+    /// Caps on parties, inputs, content and tags.
+    pub limits: Limits,
 }
 
 impl Default for Config {
@@ -71,6 +162,7 @@ impl Default for Config {
             journal: Arc::new(MemoryJournal::new()),
             ack_timeout: DEFAULT_ACK_TIMEOUT,
             compact_threshold: Some(DEFAULT_COMPACT_THRESHOLD),
+            limits: Limits::default(),
         }
     }
 }
@@ -113,6 +205,28 @@ pub enum AppError {
     /// The journal failed.
     #[error("{0}")]
     Journal(String),
+    /// The app already holds its maximum number of parties.
+    #[error("partybus holds its maximum of {max} parties; delete one or retry later")]
+    Capacity {
+        /// The cap.
+        max: usize,
+    },
+    /// The party already has its maximum number of inputs.
+    #[error("party {party_id} already has its maximum of {max} inputs; remove one first")]
+    TooManyInputs {
+        /// The party.
+        party_id: String,
+        /// The cap.
+        max: usize,
+    },
+    /// An input's content or tags exceed their caps.
+    #[error("{message}")]
+    InvalidInput {
+        /// The offending field, e.g. `initial_inputs[1].content`.
+        field: String,
+        /// What is wrong, naming the field.
+        message: String,
+    },
 }
 
 impl From<PublishError> for AppError {
@@ -514,6 +628,16 @@ impl App {
                 return Err(AppError::InvalidId { field: "party_id" });
             }
         }
+        let limits = &self.config.limits;
+        if cmd.initial_inputs.len() > limits.max_inputs_per_party {
+            return Err(AppError::TooManyInputs {
+                party_id: cmd.party_id.clone().unwrap_or_default(),
+                max: limits.max_inputs_per_party,
+            });
+        }
+        for (n, i) in cmd.initial_inputs.iter().enumerate() {
+            limits.check_input(i, &format!("initial_inputs[{n}]"))?;
+        }
         let mut seen = HashSet::new();
         for i in &cmd.initial_inputs {
             if let Some(id) = &i.input_id {
@@ -534,6 +658,11 @@ impl App {
             let party_id = match &cmd.party_id {
                 Some(id) if index.parties.contains_key(id) => {
                     return Err(AppError::DuplicateParty(id.clone()))
+                }
+                _ if index.parties.len() >= limits.max_parties => {
+                    return Err(AppError::Capacity {
+                        max: limits.max_parties,
+                    })
                 }
                 Some(id) => id.clone(),
                 None => loop {
@@ -584,6 +713,8 @@ impl App {
                 return Err(AppError::InvalidId { field: "input_id" });
             }
         }
+        let limits = &self.config.limits;
+        limits.check_input(&input, "")?;
         let correlation = correlation_id
             .map(str::to_string)
             .unwrap_or_else(event::new_correlation_id);
@@ -593,6 +724,12 @@ impl App {
                 .parties
                 .get_mut(party_id)
                 .ok_or_else(|| AppError::PartyNotFound(party_id.to_string()))?;
+            if inputs.len() >= limits.max_inputs_per_party {
+                return Err(AppError::TooManyInputs {
+                    party_id: party_id.to_string(),
+                    max: limits.max_inputs_per_party,
+                });
+            }
             if let Some(id) = &input.input_id {
                 if inputs.contains(id) {
                     return Err(AppError::DuplicateInput(id.clone()));
@@ -651,6 +788,38 @@ impl App {
             );
             let seq = r.bus.publish(vec![draft], Admission::Command)?;
             inputs.remove(input_id);
+            Ack {
+                party_id: party_id.to_string(),
+                input_ids: Vec::new(),
+                seq,
+            }
+        };
+        self.ack(&r, ack)
+    }
+
+    /// Replaces the party's token hash (`party.token.rotated`); the old token
+    /// stops granting access once this returns.
+    pub fn rotate_token(
+        &self,
+        party_id: &str,
+        token_sha256: String,
+        correlation_id: Option<&str>,
+    ) -> Result<Ack, AppError> {
+        let r = self.live()?;
+        let correlation = correlation_id
+            .map(str::to_string)
+            .unwrap_or_else(event::new_correlation_id);
+        let ack = {
+            let index = self.commands.lock().unwrap_or_else(|e| e.into_inner());
+            if !index.parties.contains_key(party_id) {
+                return Err(AppError::PartyNotFound(party_id.to_string()));
+            }
+            let draft = Draft::command(
+                party_id,
+                &correlation,
+                Payload::PartyTokenRotated(PartyTokenRotated { token_sha256 }),
+            );
+            let seq = r.bus.publish(vec![draft], Admission::Command)?;
             Ack {
                 party_id: party_id.to_string(),
                 input_ids: Vec::new(),

@@ -243,7 +243,7 @@ struct Inner {
     delivered: AtomicU64,
     failed: AtomicU64,
     dead_count: AtomicU64,
-    by_topic: [AtomicU64; 11],
+    by_topic: [AtomicU64; Topic::ALL.len()],
     journal_error: Mutex<Option<JournalError>>,
 }
 
@@ -865,7 +865,7 @@ mod tests {
         assert_eq!(m.total_delivered, 6000);
         assert_eq!(m.failed_deliveries, 0);
         assert_eq!(m.total_subscribers, 6);
-        assert_eq!(m.active_topics, 11);
+        assert_eq!(m.active_topics, Topic::ALL.len());
         bus.shutdown();
     }
 

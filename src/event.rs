@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{AgentName, AgentOutput, Budget, FinalPlan};
 
-/// A topic name. The prototype's nine plus `party.created` and `party.deleted`.
+/// A topic name. The prototype's nine plus `party.created`, `party.deleted` and
+/// `party.token.rotated`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Topic {
     /// A party came into being.
@@ -22,6 +23,9 @@ pub enum Topic {
     /// A party was deleted.
     #[serde(rename = "party.deleted")]
     PartyDeleted,
+    /// A party's access token was replaced.
+    #[serde(rename = "party.token.rotated")]
+    PartyTokenRotated,
     /// An input was added.
     #[serde(rename = "party.input.added")]
     InputAdded,
@@ -53,9 +57,10 @@ pub enum Topic {
 
 impl Topic {
     /// Every topic.
-    pub const ALL: [Topic; 11] = [
+    pub const ALL: [Topic; 12] = [
         Topic::PartyCreated,
         Topic::PartyDeleted,
+        Topic::PartyTokenRotated,
         Topic::InputAdded,
         Topic::InputRemoved,
         Topic::AgentShouldExecute,
@@ -72,6 +77,7 @@ impl Topic {
         match self {
             Topic::PartyCreated => "party.created",
             Topic::PartyDeleted => "party.deleted",
+            Topic::PartyTokenRotated => "party.token.rotated",
             Topic::InputAdded => "party.input.added",
             Topic::InputRemoved => "party.input.removed",
             Topic::AgentShouldExecute => "party.agent.should_execute",
@@ -107,7 +113,7 @@ pub struct TopicSet(u16);
 
 impl TopicSet {
     /// Every topic.
-    pub const ALL: TopicSet = TopicSet(0x07ff);
+    pub const ALL: TopicSet = TopicSet(0x0fff);
 
     /// The set of the given topics.
     pub fn of(topics: &[Topic]) -> TopicSet {
@@ -173,6 +179,14 @@ pub struct PartyCreated {
     /// Hex SHA-256 of the party's access token (never the token itself).
     #[serde(default)]
     pub token_sha256: Option<String>,
+}
+
+/// `party.token.rotated`: the party's token was replaced; the old one no
+/// longer grants access.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartyTokenRotated {
+    /// Hex SHA-256 of the new token (never the token itself).
+    pub token_sha256: String,
 }
 
 /// `party.deleted`.
@@ -340,6 +354,9 @@ pub enum Payload {
     /// `party.deleted`.
     #[serde(rename = "party.deleted")]
     PartyDeleted(PartyDeleted),
+    /// `party.token.rotated`.
+    #[serde(rename = "party.token.rotated")]
+    PartyTokenRotated(PartyTokenRotated),
     /// `party.input.added`.
     #[serde(rename = "party.input.added")]
     InputAdded(InputAdded),
@@ -375,6 +392,7 @@ impl Payload {
         match self {
             Payload::PartyCreated(_) => Topic::PartyCreated,
             Payload::PartyDeleted(_) => Topic::PartyDeleted,
+            Payload::PartyTokenRotated(_) => Topic::PartyTokenRotated,
             Payload::InputAdded(_) => Topic::InputAdded,
             Payload::InputRemoved(_) => Topic::InputRemoved,
             Payload::AgentShouldExecute(_) => Topic::AgentShouldExecute,

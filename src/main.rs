@@ -29,14 +29,15 @@ use log::LevelFilter;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use partybus::app::{NewInput, NewParty, DEFAULT_ACK_TIMEOUT, DEFAULT_COMPACT_THRESHOLD};
+use partybus::app::{Limits, NewInput, NewParty, DEFAULT_ACK_TIMEOUT, DEFAULT_COMPACT_THRESHOLD};
 use partybus::bus::BusConfig;
 use partybus::catalog::Catalog;
 use partybus::domain::{AgentOutput, Range};
 use partybus::export::{Export, Format};
 use partybus::journal::{Durability, Journal, MemoryJournal, SqliteJournal};
 use partybus::server::views::PartyView;
-use partybus::server::{self, AuthMode, ServerConfig};
+use partybus::server::ws::WsConfig;
+use partybus::server::{self, AuthMode, Budget, RateLimits, ServerConfig};
 use partybus::store::{AgentStatus, Party};
 use partybus::{App, Config};
 
@@ -174,6 +175,73 @@ struct ServeArgs {
     /// last snapshot; 0 never does.
     #[arg(long, env = "PARTYBUS_COMPACT_THRESHOLD", default_value_t = DEFAULT_COMPACT_THRESHOLD)]
     compact_threshold: u64,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// Caps, each answered with its own error code (README "Limits").
+#[derive(Debug, Args)]
+struct LimitArgs {
+    /// Parties kept at once; creating one more answers 503 `capacity`.
+    #[arg(long, env = "PARTYBUS_MAX_PARTIES", default_value_t = partybus::app::DEFAULT_MAX_PARTIES)]
+    max_parties: usize,
+    /// Inputs per party; one more answers 409 `too_many_inputs`.
+    #[arg(long, env = "PARTYBUS_MAX_INPUTS", default_value_t = partybus::app::DEFAULT_MAX_INPUTS_PER_PARTY)]
+    max_inputs_per_party: usize,
+    /// Characters of an input's content (422 beyond).
+    #[arg(long, env = "PARTYBUS_MAX_CONTENT_CHARS", default_value_t = partybus::app::DEFAULT_MAX_CONTENT_CHARS)]
+    max_content_chars: usize,
+    /// Tags per input (422 beyond).
+    #[arg(long, env = "PARTYBUS_MAX_TAGS", default_value_t = partybus::app::DEFAULT_MAX_TAGS)]
+    max_tags: usize,
+    /// Characters per tag (422 beyond).
+    #[arg(long, env = "PARTYBUS_MAX_TAG_CHARS", default_value_t = partybus::app::DEFAULT_MAX_TAG_CHARS)]
+    max_tag_chars: usize,
+    /// Open HTTP connections, WebSockets included (503 `too_many_connections` beyond).
+    #[arg(long, env = "PARTYBUS_MAX_CONNECTIONS", default_value_t = server::MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Bytes of request line plus headers (431 `header_too_large` beyond).
+    #[arg(long, env = "PARTYBUS_MAX_HEADER_BYTES", default_value_t = server::MAX_HEADER_BYTES)]
+    max_header_bytes: usize,
+    /// WebSocket clients in total (503 `too_many_clients` beyond).
+    #[arg(long, env = "PARTYBUS_WS_MAX_CLIENTS", default_value_t = WsConfig::default().max_clients)]
+    ws_max_clients: usize,
+    /// Reads (GET, HEAD) per second per client IP; 0 turns the limit off (429 beyond).
+    #[arg(long, env = "PARTYBUS_RATE_READS", default_value_t = RateLimits::default().reads.per_second)]
+    rate_reads: f64,
+    /// Burst of reads per client IP.
+    #[arg(long, env = "PARTYBUS_RATE_READ_BURST", default_value_t = RateLimits::default().reads.burst)]
+    rate_read_burst: f64,
+    /// Writes (every other method) per second per client IP; 0 turns the limit off.
+    #[arg(long, env = "PARTYBUS_RATE_WRITES", default_value_t = RateLimits::default().writes.per_second)]
+    rate_writes: f64,
+    /// Burst of writes per client IP.
+    #[arg(long, env = "PARTYBUS_RATE_WRITE_BURST", default_value_t = RateLimits::default().writes.burst)]
+    rate_write_burst: f64,
+    /// Per-read socket timeout, also the keep-alive idle timeout (e.g. 10s).
+    #[arg(long, env = "PARTYBUS_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    read_timeout: Duration,
+    /// Per-write socket timeout: a peer that stops reading is dropped after it.
+    #[arg(long, env = "PARTYBUS_WRITE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    write_timeout: Duration,
+    /// Time for a whole request (head and body) to arrive; slower gets 408.
+    #[arg(long, env = "PARTYBUS_REQUEST_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    request_timeout: Duration,
+    /// WebSocket clients per party (503 `too_many_clients` beyond).
+    #[arg(long, env = "PARTYBUS_WS_MAX_CLIENTS_PER_PARTY", default_value_t = WsConfig::default().max_clients_per_party)]
+    ws_max_clients_per_party: usize,
+}
+
+impl LimitArgs {
+    fn app_limits(&self) -> Limits {
+        Limits {
+            max_parties: self.max_parties,
+            max_inputs_per_party: self.max_inputs_per_party,
+            max_content_chars: self.max_content_chars,
+            max_tags: self.max_tags,
+            max_tag_chars: self.max_tag_chars,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -309,6 +377,7 @@ fn app_config(catalog: Option<&Path>, journal: Arc<dyn Journal>) -> Result<Confi
         journal,
         ack_timeout: DEFAULT_ACK_TIMEOUT,
         compact_threshold: None,
+        limits: Limits::default(),
     })
 }
 
@@ -334,6 +403,7 @@ fn serve(args: ServeArgs) -> Result<()> {
     let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
     let (journal, _durability) = open_journal(&args)?;
     let mut config = app_config(args.catalog.as_deref(), journal)?;
+    config.limits = args.limits.app_limits();
     config.compact_threshold = Some(args.compact_threshold).filter(|n| *n > 0);
     // The server listens while the journal replays: /readyz answers 503
     // until the app runs.
@@ -349,6 +419,26 @@ fn serve(args: ServeArgs) -> Result<()> {
             Auth::Off => AuthMode::Off,
         },
         admin_token: args.admin_token.filter(|t| !t.is_empty()),
+        max_connections: args.limits.max_connections,
+        max_header_bytes: args.limits.max_header_bytes,
+        read_timeout: args.limits.read_timeout,
+        write_timeout: args.limits.write_timeout,
+        request_timeout: args.limits.request_timeout,
+        rate_limits: RateLimits {
+            reads: Budget {
+                per_second: args.limits.rate_reads,
+                burst: args.limits.rate_read_burst,
+            },
+            writes: Budget {
+                per_second: args.limits.rate_writes,
+                burst: args.limits.rate_write_burst,
+            },
+        },
+        ws: WsConfig {
+            max_clients: args.limits.ws_max_clients,
+            max_clients_per_party: args.limits.ws_max_clients_per_party,
+            ..WsConfig::default()
+        },
         ..ServerConfig::default()
     };
     let server = server::serve(app.clone(), server_config).context("starting the server")?;

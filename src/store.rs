@@ -424,6 +424,9 @@ impl Store {
             Payload::BudgetUpdated(b) => {
                 party.budget = Some(b.clone());
             }
+            Payload::PartyTokenRotated(t) => {
+                party.token_sha256 = Some(t.token_sha256.clone());
+            }
             Payload::PlanUpdated(plan) => {
                 party.status = if plan.ready {
                     PartyStatus::Ready

@@ -66,6 +66,8 @@ fn all_topics_events() -> Vec<Arc<Event>> {
         .remove_input(&ack.party_id, &ack.input_ids[1], None, None)
         .expect("remove");
     assert!(app.wait_settled(&ack.party_id, removed.seq, WAIT));
+    app.rotate_token(&ack.party_id, "0".repeat(64), None)
+        .expect("rotate");
     let events = app.events(&ack.party_id, 0, 10_000).expect("events");
     app.delete_party(&ack.party_id, None, None).expect("delete");
     let mut all = events;

@@ -294,13 +294,16 @@ fn every_readme_curl_example_runs_and_returns_its_status() {
         if let Ok((spec, _)) = partybus::server::routes::resolve(&ex.method, path_only) {
             routes_hit.insert(spec.path);
         }
-        if r.status == 201 && r.body.starts_with(b"{") {
+        // A create (201) or a token rotation (200) hands out the token.
+        if matches!(r.status, 200 | 201) && r.body.starts_with(b"{") {
             let v: Value = r.json();
             if let (Some("jungle-bash"), Some(token)) =
                 (v["party_id"].as_str(), v["party_token"].as_str())
             {
                 vars.insert("TOKEN", token.to_string());
-                s.settle("jungle-bash", v["seq"].as_u64().unwrap());
+                if r.status == 201 {
+                    s.settle("jungle-bash", v["seq"].as_u64().unwrap());
+                }
             }
         }
     }

@@ -68,9 +68,19 @@ fn live_messages_carry_every_field_and_the_event_timestamp() {
 
 #[test]
 fn replay_then_live_is_exactly_once_in_order_under_concurrent_publishing() {
-    let h = Harness::start();
-    h.create("p-race");
     const N: usize = 300;
+    // More inputs than the default per-party cap, to make a long history.
+    let h = Harness::with(
+        partybus::Config {
+            limits: partybus::app::Limits {
+                max_inputs_per_party: N,
+                ..Default::default()
+            },
+            ..ws_common::config()
+        },
+        Default::default(),
+    );
+    h.create("p-race");
     let (started_tx, started_rx) = mpsc::channel();
     let publisher = {
         let app = h.app.clone();

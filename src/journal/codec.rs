@@ -69,6 +69,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event, serde_json::Error> {
     let payload = match topic {
         Topic::PartyCreated => Payload::PartyCreated(from_str(p)?),
         Topic::PartyDeleted => Payload::PartyDeleted(from_str(p)?),
+        Topic::PartyTokenRotated => Payload::PartyTokenRotated(from_str(p)?),
         Topic::InputAdded => Payload::InputAdded(from_str(p)?),
         Topic::InputRemoved => Payload::InputRemoved(from_str(p)?),
         Topic::AgentShouldExecute => Payload::AgentShouldExecute(from_str(p)?),

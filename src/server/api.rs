@@ -100,6 +100,27 @@ pub(crate) fn handle(
                 }),
             ))
         }
+        RouteId::RotateToken => {
+            authorize_party(ctx, party_id, req)?;
+            let token = auth::new_token().map_err(|e| {
+                log::error!("request {}: the OS random generator failed: {e}", req.id);
+                ApiError::Internal(req.id.clone())
+            })?;
+            let ack = ctx
+                .app
+                .rotate_token(party_id, auth::sha256_hex(&token), Some(&req.id))
+                .map_err(|e| ApiError::from_app(e, &req.id))?;
+            Ok(Reply::json(
+                200,
+                &json!({
+                    "success": true,
+                    "party_id": party_id,
+                    "party_token": token,
+                    "message": "Token rotated; the previous token no longer grants access",
+                    "seq": ack.seq,
+                }),
+            ))
+        }
         RouteId::SystemStatus => {
             authorize_admin(ctx, req)?;
             system_status(ctx, req)
@@ -344,7 +365,7 @@ struct CreatePartyResponse<'a> {
 }
 
 fn create_party(ctx: &Ctx, rq: &mut Request, req: &Req) -> Result<Reply, ApiError> {
-    let body = read_json(rq, ctx.max_body)?;
+    let body = read_json(rq, ctx.max_body, ctx.request_timeout)?;
     let mut cmd = parse_create(body.as_ref())?;
     let token = auth::new_token().map_err(|e| {
         log::error!("request {}: the OS random generator failed: {e}", req.id);
@@ -374,7 +395,8 @@ fn create_party(ctx: &Ctx, rq: &mut Request, req: &Req) -> Result<Reply, ApiErro
 }
 
 fn add_input(ctx: &Ctx, party_id: &str, rq: &mut Request, req: &Req) -> Result<Reply, ApiError> {
-    let body = read_json(rq, ctx.max_body)?.unwrap_or_else(|| Value::Object(Map::new()));
+    let body = read_json(rq, ctx.max_body, ctx.request_timeout)?
+        .unwrap_or_else(|| Value::Object(Map::new()));
     let input = parse_input(&body, "")?;
     let ack = ctx
         .app

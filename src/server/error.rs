@@ -32,14 +32,25 @@ pub enum Code {
     MethodNotAllowed,
     /// 409: the id is taken.
     Conflict,
+    /// 409: the party already has its maximum number of inputs.
+    TooManyInputs,
     /// 413: the body is larger than the limit.
     PayloadTooLarge,
     /// 415: the body is not `application/json`.
     UnsupportedMediaType,
     /// 422: the JSON does not match the schema; `field` names the culprit.
     ValidationError,
+    /// 429: the client's IP is over its rate limit (see `Retry-After`).
+    RateLimited,
+    /// 431: the request line and headers exceed the header limit (written by
+    /// the connection layer, before routing).
+    HeaderTooLarge,
     /// 503: too many commands are waiting.
     Overloaded,
+    /// 503: the app holds its maximum number of parties.
+    Capacity,
+    /// 503: too many open HTTP connections (written by the accept loop).
+    TooManyConnections,
     /// 503: starting, shutting down, or the core is not running.
     NotReady,
     /// 503: too many WebSocket clients.
@@ -52,7 +63,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in status order.
-    pub const ALL: [Code; 17] = [
+    pub const ALL: [Code; 22] = [
         Code::InvalidJson,
         Code::BadUpgrade,
         Code::Unauthorized,
@@ -62,14 +73,31 @@ impl Code {
         Code::NotFound,
         Code::MethodNotAllowed,
         Code::Conflict,
+        Code::TooManyInputs,
         Code::PayloadTooLarge,
         Code::UnsupportedMediaType,
         Code::ValidationError,
+        Code::RateLimited,
+        Code::HeaderTooLarge,
         Code::Overloaded,
+        Code::Capacity,
+        Code::TooManyConnections,
         Code::NotReady,
         Code::TooManyClients,
         Code::Timeout,
         Code::Internal,
+    ];
+
+    /// Codes any route can answer with, documented on every operation:
+    /// server faults, the connection layer's refusals, and routing misses
+    /// (an empty path parameter, e.g. `party//status`, routes nowhere).
+    pub const GLOBAL: [Code; 6] = [
+        Code::Internal,
+        Code::NotFound,
+        Code::MethodNotAllowed,
+        Code::RateLimited,
+        Code::HeaderTooLarge,
+        Code::TooManyConnections,
     ];
 
     /// The HTTP status.
@@ -80,11 +108,18 @@ impl Code {
             Code::Forbidden => 403,
             Code::PartyNotFound | Code::InputNotFound | Code::NotFound => 404,
             Code::MethodNotAllowed => 405,
-            Code::Conflict => 409,
+            Code::Conflict | Code::TooManyInputs => 409,
             Code::PayloadTooLarge => 413,
             Code::UnsupportedMediaType => 415,
             Code::ValidationError => 422,
-            Code::Overloaded | Code::NotReady | Code::TooManyClients | Code::Timeout => 503,
+            Code::RateLimited => 429,
+            Code::HeaderTooLarge => 431,
+            Code::Overloaded
+            | Code::Capacity
+            | Code::TooManyConnections
+            | Code::NotReady
+            | Code::TooManyClients
+            | Code::Timeout => 503,
             Code::Internal => 500,
         }
     }
@@ -101,6 +136,11 @@ impl Code {
             Code::NotFound => "not_found",
             Code::MethodNotAllowed => "method_not_allowed",
             Code::Conflict => "conflict",
+            Code::TooManyInputs => "too_many_inputs",
+            Code::HeaderTooLarge => "header_too_large",
+            Code::RateLimited => "rate_limited",
+            Code::Capacity => "capacity",
+            Code::TooManyConnections => "too_many_connections",
             Code::PayloadTooLarge => "payload_too_large",
             Code::UnsupportedMediaType => "unsupported_media_type",
             Code::ValidationError => "validation_error",
@@ -124,7 +164,14 @@ impl Code {
             Code::NotFound => "No such route.",
             Code::MethodNotAllowed => "The path exists for other methods; see `Allow`.",
             Code::Conflict => "The chosen id is already taken.",
-            Code::PayloadTooLarge => "The body exceeds 64 KiB.",
+            Code::TooManyInputs => "The party has its maximum number of inputs (default 200).",
+            Code::PayloadTooLarge => "The body exceeds the body limit (64 KiB by default).",
+            Code::HeaderTooLarge => "The request line and headers exceed the header limit.",
+            Code::RateLimited => {
+                "Too many requests from this IP; retry after `Retry-After` seconds."
+            }
+            Code::Capacity => "partybus holds its maximum number of parties.",
+            Code::TooManyConnections => "Too many open HTTP connections; retry shortly.",
             Code::UnsupportedMediaType => "The body is not `application/json`.",
             Code::ValidationError => {
                 "The body or a parameter violates the schema; `field` names it."
@@ -203,6 +250,20 @@ pub enum ApiError {
     /// Too many commands waiting.
     #[error("partybus is overloaded; retry shortly")]
     Overloaded,
+    /// The client's IP is over its rate limit.
+    #[error("too many {class} requests from your address; retry in {retry_after_secs} s")]
+    RateLimited {
+        /// `read` or `write`.
+        class: &'static str,
+        /// Whole seconds until a request will be allowed (at least 1).
+        retry_after_secs: u64,
+    },
+    /// The party cap is reached; the detail names it.
+    #[error("{0}")]
+    Capacity(String),
+    /// The party's input cap is reached; the detail names it.
+    #[error("{0}")]
+    TooManyInputs(String),
     /// Not ready.
     #[error("{0}")]
     NotReady(String),
@@ -256,6 +317,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => Code::UnsupportedMediaType,
             ApiError::Validation { .. } => Code::ValidationError,
             ApiError::Overloaded => Code::Overloaded,
+            ApiError::RateLimited { .. } => Code::RateLimited,
+            ApiError::Capacity(_) => Code::Capacity,
+            ApiError::TooManyInputs(_) => Code::TooManyInputs,
             ApiError::NotReady(_) => Code::NotReady,
             ApiError::TooManyClients => Code::TooManyClients,
             ApiError::Timeout(_) => Code::Timeout,
@@ -280,6 +344,9 @@ impl ApiError {
             ApiError::Overloaded | ApiError::NotReady(_) | ApiError::TooManyClients => {
                 vec![("Retry-After", "1".to_string())]
             }
+            ApiError::RateLimited {
+                retry_after_secs, ..
+            } => vec![("Retry-After", retry_after_secs.to_string())],
             _ => Vec::new(),
         }
     }
@@ -310,6 +377,9 @@ impl ApiError {
             }
             e @ AppError::InvalidId { field } => ApiError::invalid(field, e.to_string()),
             AppError::Overloaded => ApiError::Overloaded,
+            e @ AppError::Capacity { .. } => ApiError::Capacity(e.to_string()),
+            e @ AppError::TooManyInputs { .. } => ApiError::TooManyInputs(e.to_string()),
+            AppError::InvalidInput { field, message } => ApiError::invalid(field, message),
             e @ AppError::Timeout(_) => ApiError::Timeout(format!(
                 "{e}; it will still be applied: check the party's status before retrying"
             )),
@@ -353,6 +423,21 @@ mod tests {
             (AppError::Overloaded, 503),
             (AppError::Timeout(std::time::Duration::from_secs(1)), 503),
             (AppError::Journal("disk".into()), 500),
+            (AppError::Capacity { max: 1 }, 503),
+            (
+                AppError::TooManyInputs {
+                    party_id: "p".into(),
+                    max: 1,
+                },
+                409,
+            ),
+            (
+                AppError::InvalidInput {
+                    field: "content".into(),
+                    message: "too long".into(),
+                },
+                422,
+            ),
         ];
         for (e, status) in cases {
             assert_eq!(ApiError::from_app(e.clone(), "r").status(), status, "{e:?}");

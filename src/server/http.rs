@@ -17,7 +17,7 @@ use crossbeam_channel::{select, Receiver};
 use serde::Serialize;
 use tiny_http::{Header, Request, Response};
 
-use super::error::ApiError;
+use super::error::{ApiError, Code};
 use super::routes::{self, Miss, RouteId, RouteSpec};
 use super::{api, metrics, Ctx};
 use crate::bus::Subscription;
@@ -32,6 +32,48 @@ pub const MAX_DRAIN_BYTES: usize = 64 * 1024 * 1024;
 /// Oversized bodies drained at once on helper threads; beyond it the
 /// connection is abandoned. Keeps workers free of slow uploads.
 pub const MAX_DRAINING: usize = 16;
+
+/// The connection layer's limits (enforced inside tiny_http, before a request
+/// reaches a worker), with its refusals rendered as our JSON errors.
+pub(crate) fn connection_limits(config: &super::ServerConfig) -> tiny_http::ConnectionLimits {
+    let json = |code: Code, detail: &str| {
+        serde_json::to_vec(&serde_json::json!({
+            "success": false,
+            "detail": detail,
+            "code": code.as_str(),
+        }))
+        .unwrap_or_default()
+    };
+    let refused = json(
+        Code::TooManyConnections,
+        &format!(
+            "too many open connections (limit {}); retry shortly",
+            config.max_connections
+        ),
+    );
+    let mut refused_response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {}\r\nRetry-After: 1\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+        refused.len()
+    )
+    .into_bytes();
+    refused_response.extend_from_slice(&refused);
+    tiny_http::ConnectionLimits {
+        max_connections: config.max_connections,
+        refused_response,
+        max_header_bytes: config.max_header_bytes,
+        header_too_large_body: json(
+            Code::HeaderTooLarge,
+            &format!(
+                "the request line and headers exceed {} bytes",
+                config.max_header_bytes
+            ),
+        ),
+        read_timeout: Some(config.read_timeout),
+        write_timeout: Some(config.write_timeout),
+        request_timeout: Some(config.request_timeout),
+        prebuffer_body: config.max_body,
+    }
+}
 
 /// What the handlers need to know about a request besides its body.
 #[derive(Debug, Clone)]
@@ -206,6 +248,16 @@ fn serve_one(ctx: &Arc<Ctx>, mut rq: Request) {
     let started = Instant::now();
     let _in_flight = InFlight::enter(&ctx.in_flight);
     let req = Req::new(&rq);
+    if let Some(ip) = rq.remote_addr().map(|a| a.ip()) {
+        let read = matches!(req.method.as_str(), "GET" | "HEAD");
+        if let Err(wait) = ctx.limiter.check(ip, read, started) {
+            let e = ApiError::RateLimited {
+                class: if read { "read" } else { "write" },
+                retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+            };
+            return finish(ctx, rq, &req, metrics::UNMATCHED, Reply::error(&e), started);
+        }
+    }
     if let Some(n) = rq.body_length().filter(|n| *n > ctx.max_body) {
         let reply = Reply::error(&ApiError::PayloadTooLarge {
             limit: ctx.max_body,
@@ -369,6 +421,7 @@ fn to_response(reply: Reply, request_id: &str) -> Response<std::io::Cursor<Vec<u
 pub(crate) fn read_json(
     rq: &mut Request,
     limit: usize,
+    timeout: std::time::Duration,
 ) -> Result<Option<serde_json::Value>, ApiError> {
     let declared = rq.body_length();
     if let Some(n) = declared {
@@ -389,11 +442,27 @@ pub(crate) fn read_json(
             content_type.chars().take(100).collect()
         }));
     }
+    // A body with a Content-Length is already buffered (see
+    // `connection_limits`); a chunked one is read here, against a deadline
+    // on top of the socket's per-read timeout.
+    let deadline = Instant::now() + timeout;
     let mut buf = Vec::with_capacity(declared.unwrap_or(1024).min(limit));
-    rq.as_reader()
-        .take(limit as u64 + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| ApiError::InvalidJson(format!("cannot read the body: {e}")))?;
+    let mut reader = rq.as_reader().take(limit as u64 + 1);
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = reader
+            .read(&mut chunk)
+            .map_err(|e| ApiError::InvalidJson(format!("cannot read the body: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if Instant::now() > deadline {
+            return Err(ApiError::InvalidJson(format!(
+                "the body did not arrive within {timeout:?}"
+            )));
+        }
+    }
     if buf.len() > limit {
         return Err(ApiError::PayloadTooLarge { limit });
     }

@@ -26,6 +26,7 @@ pub mod error;
 mod http;
 mod metrics;
 pub mod openapi;
+mod ratelimit;
 pub mod routes;
 pub mod views;
 mod web;
@@ -42,6 +43,7 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use crate::bus::{Filter, SlowPolicy};
 use crate::event::Topic;
 use crate::App;
+pub use ratelimit::{Budget, RateLimits};
 use ws::{WsConfig, WsHub};
 
 /// Largest request body accepted (64 KiB): party inputs are short texts; a
@@ -57,6 +59,30 @@ pub const WS_GRACE: Duration = Duration::from_secs(1);
 
 /// Pending connections the kernel queues before `accept`.
 pub const LISTEN_BACKLOG: i32 = 1024;
+
+/// Open HTTP connections (WebSocket ones included) at once. tiny_http gives
+/// each connection a thread; beyond the cap a connection gets 503
+/// `too_many_connections` and is closed without one. Above the WebSocket
+/// client cap (10,000) so those hit their own, clearer limit first.
+pub const MAX_CONNECTIONS: usize = 12_000;
+
+/// Per-read socket timeout: an idle keep-alive connection is closed after
+/// it, and a stalled read (headers, body, a WebSocket pong) fails, so a
+/// silent peer holds no thread for longer.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Per-write socket timeout: a peer that stops reading (a response or a
+/// WebSocket stream) makes the write fail instead of pinning its thread.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// From a request's first byte until its head and body (up to the body
+/// limit, read on tiny_http's connection thread, never on a worker) have
+/// arrived; a slowloris gets 408 and is closed.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Bytes of request line plus headers: real requests send well under 2 KiB;
+/// more is a mistake or an attempt to exhaust memory (431 `header_too_large`).
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// Whether party routes and the WebSocket require the party's token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +111,18 @@ pub struct ServerConfig {
     pub ws: WsConfig,
     /// Request body limit, bytes.
     pub max_body: usize,
+    /// Open HTTP connections at once (503 `too_many_connections` beyond).
+    pub max_connections: usize,
+    /// Bytes of request line plus headers (431 `header_too_large` beyond).
+    pub max_header_bytes: usize,
+    /// Per-client-IP request budgets (429 `rate_limited` beyond).
+    pub rate_limits: RateLimits,
+    /// Per-read socket timeout (also the keep-alive idle timeout).
+    pub read_timeout: Duration,
+    /// Per-write socket timeout.
+    pub write_timeout: Duration,
+    /// Time for a whole request (head and body) to arrive.
+    pub request_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -98,6 +136,12 @@ impl Default for ServerConfig {
             admin_token: None,
             ws: WsConfig::default(),
             max_body: MAX_BODY_BYTES,
+            max_connections: MAX_CONNECTIONS,
+            max_header_bytes: MAX_HEADER_BYTES,
+            rate_limits: RateLimits::default(),
+            read_timeout: READ_TIMEOUT,
+            write_timeout: WRITE_TIMEOUT,
+            request_timeout: REQUEST_TIMEOUT,
         }
     }
 }
@@ -147,6 +191,8 @@ pub(crate) struct Ctx {
     pub admin_sha256: Option<String>,
     /// Body limit.
     pub max_body: usize,
+    /// Time for a whole request to arrive (bounds chunked body reads).
+    pub request_timeout: Duration,
     /// Bound address (fallback for URLs when a request has no Host).
     pub local_addr: SocketAddr,
     /// Worker count (for /system/status).
@@ -161,6 +207,8 @@ pub(crate) struct Ctx {
     pub draining: AtomicUsize,
     /// Counters.
     pub metrics: metrics::Metrics,
+    /// Per-IP token buckets.
+    pub limiter: ratelimit::RateLimiter,
     /// The OpenAPI document, serialised once.
     pub openapi: Vec<u8>,
 }
@@ -206,7 +254,12 @@ pub fn serve(app: Arc<App>, config: ServerConfig) -> Result<ServerHandle, ServeE
         reason: e.to_string(),
     };
     let listener = listen(addr).map_err(|e| bind_error(&e))?;
-    let server = tiny_http::Server::from_listener(listener, None).map_err(|e| bind_error(&e))?;
+    let server = tiny_http::Server::from_listener_with_limits(
+        listener,
+        None,
+        http::connection_limits(&config),
+    )
+    .map_err(|e| bind_error(&e))?;
     let local_addr = server.server_addr().to_ip().unwrap_or(addr);
     let server = Arc::new(server);
     let ctx = Arc::new(Ctx {
@@ -215,6 +268,7 @@ pub fn serve(app: Arc<App>, config: ServerConfig) -> Result<ServerHandle, ServeE
         auth: config.auth,
         admin_sha256: config.admin_token.as_deref().map(auth::sha256_hex),
         max_body: config.max_body,
+        request_timeout: config.request_timeout,
         local_addr,
         workers: config.workers,
         ready: AtomicBool::new(false),
@@ -222,6 +276,7 @@ pub fn serve(app: Arc<App>, config: ServerConfig) -> Result<ServerHandle, ServeE
         in_flight: AtomicUsize::new(0),
         draining: AtomicUsize::new(0),
         metrics: metrics::Metrics::new(),
+        limiter: ratelimit::RateLimiter::new(config.rate_limits),
         openapi: openapi::document_bytes(),
     });
 
@@ -318,6 +373,11 @@ impl ServerHandle {
     /// Connected WebSocket clients.
     pub fn ws_clients(&self) -> usize {
         self.ctx.hub.clients()
+    }
+
+    /// Open HTTP connections (WebSocket ones included).
+    pub fn connections(&self) -> usize {
+        self.server.as_ref().map_or(0, |s| s.num_connections())
     }
 
     /// Stops gracefully: readyz answers 503, workers finish the requests

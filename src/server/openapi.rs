@@ -120,7 +120,7 @@ fn operation(spec: &RouteSpec) -> Value {
         );
     }
     let mut codes: Vec<Code> = spec.errors.to_vec();
-    codes.push(Code::Internal);
+    codes.extend(Code::GLOBAL);
     codes.sort();
     codes.dedup();
     let mut by_status: std::collections::BTreeMap<u16, Vec<Code>> = Default::default();
@@ -365,6 +365,17 @@ fn schemas_2(v: &Vars) -> Value {
     } = v;
     let _ = (codes, topics, source_types, range, nullable_str);
     json!({
+            "RotateTokenResponse": {
+                "type": "object",
+                "required": ["success", "party_id", "party_token", "message", "seq"],
+                "properties": {
+                    "success": {"const": true},
+                    "party_id": {"type": "string"},
+                    "party_token": {"type": "string", "description": "The new token (128 random bits, hex); shown once."},
+                    "message": {"type": "string"},
+                    "seq": {"type": "integer"},
+                },
+            },
             "DeletePartyResponse": {
                 "type": "object",
                 "required": ["success", "party_id", "message", "seq"],

@@ -80,6 +80,8 @@ pub enum RouteId {
     DeleteParty,
     /// `GET /party/{party_id}/export`.
     PartyExport,
+    /// `POST /party/{party_id}/token`.
+    RotateToken,
     /// `GET /system/status`.
     SystemStatus,
     /// `GET /system/health`.
@@ -172,6 +174,8 @@ pub const ROUTES: &[RouteSpec] = &[
         errors: &[
             InvalidJson,
             Conflict,
+            TooManyInputs,
+            Capacity,
             PayloadTooLarge,
             UnsupportedMediaType,
             ValidationError,
@@ -196,6 +200,7 @@ pub const ROUTES: &[RouteSpec] = &[
             Forbidden,
             PartyNotFound,
             Conflict,
+            TooManyInputs,
             PayloadTooLarge,
             UnsupportedMediaType,
             ValidationError,
@@ -300,6 +305,26 @@ pub const ROUTES: &[RouteSpec] = &[
         query: &[],
         success: 200,
         response: "DeletePartyResponse",
+        errors: &[
+            Unauthorized,
+            Forbidden,
+            PartyNotFound,
+            Overloaded,
+            NotReady,
+            Timeout,
+        ],
+    },
+    RouteSpec {
+        id: RouteId::RotateToken,
+        method: Method::Post,
+        path: "/api/v1/event-driven/party/{party_id}/token",
+        access: Access::Party,
+        summary:
+            "Replace the party's token; returns the new one, the old one gets 403 from then on",
+        body: BodyKind::None,
+        query: &[],
+        success: 200,
+        response: "RotateTokenResponse",
         errors: &[
             Unauthorized,
             Forbidden,
@@ -579,6 +604,7 @@ fn route(method: Method, segs: &[&str]) -> Option<(RouteId, Params)> {
         (Get, true, ["party", id, "events"]) => (PartyEvents, party(id)),
         (Get, true, ["party", id, "export"]) => (PartyExport, party(id)),
         (Delete, true, ["party", id]) => (DeleteParty, party(id)),
+        (Post, true, ["party", id, "token"]) => (RotateToken, party(id)),
         (Get, true, ["system", "status"]) => (SystemStatus, none),
         (Get, true, ["system", "health"]) => (SystemHealth, none),
         (Get, true, ["ws", id]) => (WebSocket, party(id)),

@@ -41,7 +41,12 @@ impl TestServer {
 
     /// A server with the given configuration (host and port forced to 127.0.0.1:0).
     pub fn with(config: ServerConfig) -> TestServer {
-        let app = Arc::new(App::start_new(Config::default()).expect("app starts"));
+        TestServer::with_app(Config::default(), config)
+    }
+
+    /// A server over an app started with `app_config`.
+    pub fn with_app(app_config: Config, config: ServerConfig) -> TestServer {
+        let app = Arc::new(App::start_new(app_config).expect("app starts"));
         let handle = serve(
             app.clone(),
             ServerConfig {

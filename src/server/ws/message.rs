@@ -88,7 +88,7 @@ pub fn message_type(payload: &Payload) -> Option<&'static str> {
         Payload::PartyDeleted(_) => "party_deleted",
         Payload::InputAdded(_) => "input_added",
         Payload::InputRemoved(_) => "input_removed",
-        Payload::AgentShouldExecute(_) => return None,
+        Payload::AgentShouldExecute(_) | Payload::PartyTokenRotated(_) => return None,
         Payload::AgentStarted(_) => "agent_started",
         Payload::AgentCompleted(_) => "agent_completed",
         Payload::AgentFailed(_) => "agent_failed",
@@ -137,7 +137,7 @@ pub fn encode_event(ev: &Event) -> Option<String> {
             m.message = format!("Input {} removed", p.input_id);
             m.payload = Some(PayloadView::InputRemoved(p));
         }
-        Payload::AgentShouldExecute(_) => return None,
+        Payload::AgentShouldExecute(_) | Payload::PartyTokenRotated(_) => return None,
         Payload::AgentStarted(p) => {
             let agent = p.agent_name.as_str();
             m.agent = Some(agent);

@@ -1,0 +1,250 @@
+//! Caps, each with its own clear error: parties (503 `capacity`), inputs per
+//! party (409 `too_many_inputs`), content length and tags (422 naming the
+//! field), HTTP connections (503 `too_many_connections`) and header size
+//! (431 `header_too_large`). Black-box over loopback.
+
+mod common;
+
+use std::io::{BufReader, Write};
+use std::net::TcpStream;
+
+use common::{read_response, request, TestServer, API, WAIT};
+use partybus::app::Limits;
+use partybus::server::{AuthMode, ServerConfig};
+use partybus::Config;
+use serde_json::json;
+
+fn small_limits() -> TestServer {
+    TestServer::with_app(
+        Config {
+            limits: Limits {
+                max_parties: 2,
+                max_inputs_per_party: 3,
+                ..Limits::default()
+            },
+            ..Config::default()
+        },
+        ServerConfig {
+            workers: 2,
+            ..ServerConfig::default()
+        },
+    )
+}
+
+#[test]
+fn the_party_cap_answers_503_capacity_and_frees_on_delete() {
+    let s = small_limits();
+    let (a, ta, _) = s.create(json!({}));
+    s.create(json!({}));
+    let r = s.call("POST", &format!("{API}/party"), None, Some(&json!({})));
+    r.assert_error(503, "capacity");
+    assert!(r.json()["detail"]
+        .as_str()
+        .unwrap()
+        .contains("maximum of 2 parties"));
+    let r = s.call("DELETE", &format!("{API}/party/{a}"), Some(&ta), None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    s.create(json!({}));
+}
+
+#[test]
+fn the_input_cap_answers_409_too_many_inputs() {
+    let s = small_limits();
+    let (p, t, _) = s.create(json!({"initial_inputs": [{"content": "a"}, {"content": "b"}]}));
+    let path = format!("{API}/party/{p}/input");
+    let r = s.call("POST", &path, Some(&t), Some(&json!({"content": "c"})));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = s.call("POST", &path, Some(&t), Some(&json!({"content": "d"})));
+    r.assert_error(409, "too_many_inputs");
+    let inputs: Vec<_> = (0..4)
+        .map(|i| json!({"content": format!("x{i}")}))
+        .collect();
+    let r = s.call(
+        "POST",
+        &format!("{API}/party"),
+        None,
+        Some(&json!({"initial_inputs": inputs})),
+    );
+    r.assert_error(409, "too_many_inputs");
+    assert_eq!(s.app.stats().unwrap().total_parties, 1);
+}
+
+#[test]
+fn content_and_tags_are_capped_with_the_field_named() {
+    let s = TestServer::start();
+    let (p, t, _) = s.create(json!({}));
+    let path = format!("{API}/party/{p}/input");
+    let ok = "é".repeat(4_000);
+    let r = s.call("POST", &path, Some(&t), Some(&json!({"content": ok})));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let cases = [
+        (json!({"content": "x".repeat(4_001)}), "content"),
+        (json!({"content": "x", "tags": vec!["t"; 21]}), "tags"),
+        (
+            json!({"content": "x", "tags": ["ok", "y".repeat(65)]}),
+            "tags[1]",
+        ),
+    ];
+    for (body, field) in cases {
+        let r = s.call("POST", &path, Some(&t), Some(&body));
+        r.assert_error(422, "validation_error");
+        assert_eq!(r.json()["field"], field);
+    }
+    let r = s.call(
+        "POST",
+        &format!("{API}/party"),
+        None,
+        Some(&json!({"initial_inputs": [{"content": "a"}, {"content": "b".repeat(4_001)}]})),
+    );
+    r.assert_error(422, "validation_error");
+    assert_eq!(r.json()["field"], "initial_inputs[1].content");
+    assert_eq!(s.app.stats().unwrap().total_parties, 1);
+}
+
+#[test]
+fn oversized_headers_get_431_json() {
+    let s = TestServer::with(ServerConfig {
+        workers: 2,
+        max_header_bytes: 4096,
+        ..ServerConfig::default()
+    });
+    let big = "a".repeat(5000);
+    let r = request(s.addr, "GET", "/livez", &[("X-Big", &big)], None);
+    assert_eq!(r.status, 431, "{}", r.text());
+    assert_eq!(r.json()["code"], "header_too_large");
+    let r = request(s.addr, "GET", "/livez", &[("X-Small", "b")], None);
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn connections_over_the_cap_get_503_without_a_thread() {
+    let s = TestServer::with(ServerConfig {
+        workers: 2,
+        auth: AuthMode::Off,
+        max_connections: 3,
+        ..ServerConfig::default()
+    });
+    // Three keep-alive connections, each proven accepted by one answer.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut c = TcpStream::connect(s.addr).unwrap();
+        c.set_read_timeout(Some(WAIT)).unwrap();
+        c.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut r = BufReader::new(c);
+        assert_eq!(read_response(&mut r, false).status, 200);
+        held.push(r);
+    }
+    let r = request(s.addr, "GET", "/livez", &[], None);
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["code"], "too_many_connections");
+    assert_eq!(r.header("retry-after"), Some("1"));
+    // Closing one frees a slot (the count drops once tiny_http sees EOF).
+    drop(held.pop());
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let r = request(s.addr, "GET", "/livez", &[], None);
+        if r.status == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "slot never freed");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_flooding_ip_gets_429_with_retry_after_and_reads_have_their_own_budget() {
+    use partybus::server::{Budget, RateLimits};
+    let s = TestServer::with(ServerConfig {
+        workers: 2,
+        auth: AuthMode::Off,
+        rate_limits: RateLimits {
+            reads: Budget {
+                per_second: 0.5,
+                burst: 5.0,
+            },
+            writes: Budget {
+                per_second: 0.5,
+                burst: 2.0,
+            },
+        },
+        ..ServerConfig::default()
+    });
+    let create = || s.call("POST", &format!("{API}/party"), None, Some(&json!({})));
+    assert_eq!(create().status, 201);
+    assert_eq!(create().status, 201);
+    let r = create();
+    r.assert_error(429, "rate_limited");
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=2).contains(&wait), "{wait}");
+    // Reads still pass until their own bucket is empty.
+    for _ in 0..5 {
+        assert_eq!(s.get("/livez", None).status, 200);
+    }
+    s.get("/livez", None).assert_error(429, "rate_limited");
+}
+
+#[test]
+fn a_slowloris_gets_408_and_never_holds_a_worker() {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+    let s = TestServer::with(ServerConfig {
+        workers: 1,
+        auth: AuthMode::Off,
+        request_timeout: Duration::from_millis(300),
+        read_timeout: Duration::from_secs(2),
+        ..ServerConfig::default()
+    });
+    // A head that trickles in, and a body that never completes.
+    let mut slow_head = TcpStream::connect(s.addr).unwrap();
+    slow_head
+        .write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let mut slow_body = TcpStream::connect(s.addr).unwrap();
+    slow_body
+        .write_all(b"POST /api/v1/event-driven/party HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        .unwrap();
+    // Meanwhile the single worker answers others at once.
+    let began = Instant::now();
+    for _ in 0..5 {
+        assert_eq!(request(s.addr, "GET", "/livez", &[], None).status, 200);
+    }
+    assert!(began.elapsed() < Duration::from_millis(250));
+    for mut c in [slow_head, slow_body] {
+        c.set_read_timeout(Some(WAIT)).unwrap();
+        // Trickle one more byte after the deadline: 408 and close.
+        std::thread::sleep(Duration::from_millis(400));
+        let _ = c.write_all(b"X");
+        let mut got = String::new();
+        let _ = c.read_to_string(&mut got);
+        assert!(got.is_empty() || got.starts_with("HTTP/1.1 408"), "{got}");
+    }
+}
+
+#[test]
+fn rotating_the_token_invalidates_the_old_one() {
+    let s = TestServer::start();
+    let (p, old, _) = s.create(json!({}));
+    let path = format!("{API}/party/{p}/token");
+    s.call("POST", &path, None, None)
+        .assert_error(401, "unauthorized");
+    let r = s.call("POST", &path, Some(&old), None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let new = r.json()["party_token"].as_str().unwrap().to_string();
+    assert_eq!(new.len(), 32);
+    assert_ne!(new, old);
+    let status = format!("{API}/party/{p}/status");
+    s.get(&status, Some(&old)).assert_error(403, "forbidden");
+    assert_eq!(s.get(&status, Some(&new)).status, 200);
+    s.call("POST", &path, Some(&old), None)
+        .assert_error(403, "forbidden");
+    // The rotation is an event like any other, replayable into equal state.
+    let events = s.get(&format!("{API}/party/{p}/events"), Some(&new)).json();
+    let topics: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["event_type"].as_str())
+        .collect();
+    assert!(topics.contains(&"party.token.rotated"), "{topics:?}");
+}
