@@ -445,6 +445,44 @@ fn a_restart_replays_to_the_same_state_without_rerunning_agents() {
     assert!(ran.contains(&"cake_agent".to_string()), "{ran:?}");
 }
 
+/// A rotated token is journaled like any other event: after a restart, and
+/// after a compaction folds it into a snapshot, the party holds the new
+/// token's hash (the server checks presented tokens against it).
+#[test]
+fn a_rotated_token_survives_restart_and_compaction() {
+    let (old, new) = ("a".repeat(64), "b".repeat(64));
+    let hash = |app: &App| app.party("jungle").expect("party").token_sha256.clone();
+    let dir = TempDir::new("rotation");
+    let app = sqlite_app(&dir.0);
+    let created = app
+        .create_party(
+            NewParty {
+                party_id: Some("jungle".into()),
+                initial_inputs: vec![input("jungle theme party for 20 guests")],
+                token_sha256: Some(old.clone()),
+                ..NewParty::default()
+            },
+            None,
+        )
+        .expect("create");
+    assert!(app.wait_settled("jungle", created.seq, WAIT));
+    app.rotate_token("jungle", new.clone(), None)
+        .expect("rotate");
+    assert_eq!(hash(&app), Some(new.clone()));
+    app.stop();
+    drop(app);
+
+    let app = sqlite_app(&dir.0);
+    assert_eq!(hash(&app), Some(new.clone()), "after a restart");
+    app.compact().expect("compact");
+    app.stop();
+    drop(app);
+
+    let app = sqlite_app(&dir.0);
+    assert_eq!(hash(&app), Some(new), "after compaction and a restart");
+    app.stop();
+}
+
 #[test]
 fn planning_interrupted_by_a_crash_is_resumed_after_the_restart() {
     let dir = TempDir::new("resume");
