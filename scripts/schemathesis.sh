@@ -14,11 +14,12 @@ command -v schemathesis >/dev/null || { echo "schemathesis is not installed: pip
 
 cargo build --release --quiet
 log="$(mktemp)"
+data="$(mktemp -d)"
 # Generous rate limits: the fuzzer is one IP sending as fast as it can.
-./target/release/partybus serve --port 0 --auth off --log-level info \
+./target/release/partybus serve --port 0 --auth off --log-level info --data-dir "$data" \
   --rate-writes 0 --rate-reads 0 2>"$log" &
 pid=$!
-trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -f "$log"' EXIT
+trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$log" "$data"' EXIT
 
 url=""
 for _ in $(seq 1 100); do

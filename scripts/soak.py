@@ -7,19 +7,21 @@ keep-alive connections; abusive ones trickle headers (slowloris), send
 oversized bodies and bad JSON, flood from one address, and open WebSockets
 that never read. Throughout: legit p99 < 50 ms, RSS flat (last third within
 25 % of the first third, plus 20 KiB per kept legit party), no thread leak (/proc/<pid>/task back near its
-start once the abuse stops), and every acknowledged write present at the end.
+start once the abuse stops), and every acknowledged write present at the end,
+and again after a restart on the same data directory (a fresh temp dir).
 
     cargo build --release && SOAK_SECS=60 python3 scripts/soak.py
 Only the standard library; loopback only; every loop bounded in time.
 """
-import http.client, json, os, random, socket, subprocess, sys, threading, time
+import http.client, json, os, random, shutil, socket, subprocess, sys, tempfile, threading, time
 
 SECS = float(os.environ.get("SOAK_SECS", "60"))
 BIN = os.environ.get("PARTYBUS_BIN", "target/release/partybus")
 API = "/api/v1/event-driven"
 
-def start():
+def start(data_dir):
     p = subprocess.Popen([BIN, "serve", "--port", "0", "--log-level", "warn",
+                          "--data-dir", data_dir,
                           "--request-timeout", "2s", "--read-timeout", "5s",
                           "--write-timeout", "5s", "--rate-writes", "200",
                           "--rate-write-burst", "400"],
@@ -137,8 +139,20 @@ def ws_never_reads(port, party, token):
     stop.wait(SECS)
     for s in held: s.close()
 
+def count_lost(port, sample):
+    """How many of the sampled acknowledged inputs the server no longer has."""
+    lost = 0
+    for party, token, inp in sample:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("GET", f"{API}/party/{party}/status", headers={"Authorization": "Bearer " + token})
+        r = c.getresponse(); body = r.read()
+        if r.status != 200 or inp.encode() not in body:
+            lost += 1
+    return lost
+
 def main():
-    p, port = start()
+    data_dir = tempfile.mkdtemp(prefix="partybus-soak-")
+    p, port = start(data_dir)
     pid = p.pid
     t0_threads = threads(pid)
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -156,20 +170,21 @@ def main():
     for w in workers: w.join(timeout=15)
     time.sleep(7)  # read/request timeouts reap what the abusers left
     end_threads = threads(pid)
-    lost = 0
-    for party, token, inp in random.sample(acked, min(500, len(acked))):
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        c.request("GET", f"{API}/party/{party}/status", headers={"Authorization": "Bearer " + token})
-        r = c.getresponse(); body = r.read()
-        if r.status != 200 or inp.encode() not in body:
-            lost += 1
+    sample = random.sample(acked, min(500, len(acked)))
+    lost = count_lost(port, sample)
+    # The journal kept them too: a restart on the same data directory
+    # replays every acknowledged write.
     p.terminate(); p.wait(timeout=10)
+    p, port = start(data_dir)
+    lost_after_restart = count_lost(port, sample)
+    p.terminate(); p.wait(timeout=10)
+    shutil.rmtree(data_dir, ignore_errors=True)
     lat.sort()
     p99 = lat[int(len(lat) * 0.99)] * 1000 if lat else float("nan")
     third = max(1, len(rss) // 3)
     first_rss, last_rss = sum(rss[:third]) / third, sum(rss[-third:]) / third
     report = {"secs": SECS, "legit_requests": len(lat), "p99_ms": round(p99, 2),
-              "acked_writes": len(acked), "checked": min(500, len(acked)), "lost": lost,
+              "acked_writes": len(acked), "checked": len(sample), "lost": lost, "lost_after_restart": lost_after_restart,
               "rss_first_third_kib": int(first_rss), "rss_last_third_kib": int(last_rss),
               "threads_start": t0_threads, "threads_peak": peak_threads, "threads_end": end_threads,
               "legit_errors": len(errors), "error_sample": errors[:5]}
@@ -178,7 +193,7 @@ def main():
     allowed = first_rss * 1.25 + 4096 + 20 * len(acked)
     report["rss_allowed_kib"] = int(allowed)
     print(json.dumps(report, indent=1))
-    ok = p99 < 50 and lost == 0 and last_rss <= allowed and end_threads <= t0_threads + 8
+    ok = p99 < 50 and lost == 0 and lost_after_restart == 0 and last_rss <= allowed and end_threads <= t0_threads + 8
     sys.exit(0 if ok else 1)
 
 if __name__ == "__main__":
