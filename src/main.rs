@@ -59,7 +59,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the HTTP API and the live WebSocket stream.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Plan a party in process from one or more text inputs and print the plan.
     Plan(PlanArgs),
     /// Snapshot the journal so start-up replays less, and physically delete
@@ -348,7 +348,7 @@ struct LoadgenArgs {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Plan(args) => plan(args),
         Command::Compact(args) => compact(args),
         Command::Export(args) => export(args),

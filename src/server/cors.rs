@@ -353,7 +353,8 @@ mod tests {
     #[test]
     fn invalid_origins_say_what_is_wrong() {
         use OriginError as E;
-        let cases: [(&str, fn(String) -> E); 15] = [
+        type Variant = fn(String) -> E;
+        let cases: [(&str, Variant); 15] = [
             ("app.example.com", E::NoScheme),
             ("localhost:3000", E::NoScheme),
             ("ftp://files.example.com", E::Scheme),
