@@ -37,7 +37,7 @@ use partybus::export::{Export, Format};
 use partybus::journal::{Durability, Journal, MemoryJournal, SqliteJournal};
 use partybus::server::views::PartyView;
 use partybus::server::ws::WsConfig;
-use partybus::server::{self, AuthMode, Budget, RateLimits, ServerConfig};
+use partybus::server::{self, AuthMode, Budget, CorsConfig, RateLimits, ServerConfig};
 use partybus::store::{AgentStatus, Party};
 use partybus::{App, Config};
 
@@ -59,7 +59,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the HTTP API and the live WebSocket stream.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Plan a party in process from one or more text inputs and print the plan.
     Plan(PlanArgs),
     /// Snapshot the journal so start-up replays less, and physically delete
@@ -163,6 +163,16 @@ struct ServeArgs {
     /// Token guarding /system/status and /metrics (and opening every party).
     #[arg(long, env = "PARTYBUS_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// A browser origin (scheme://host[:port]) allowed to call the API and
+    /// open WebSockets cross-origin; repeat it or separate with commas; `*`
+    /// allows any. None: same-origin only (README "CORS").
+    #[arg(
+        long = "cors-origin",
+        env = "PARTYBUS_CORS_ORIGINS",
+        value_name = "ORIGIN",
+        value_delimiter = ','
+    )]
+    cors_origins: Vec<String>,
     #[command(flatten)]
     data: DataArgs,
     /// What an acknowledged write survives (see README, "Durability").
@@ -206,7 +216,7 @@ struct LimitArgs {
     /// WebSocket clients in total (503 `too_many_clients` beyond).
     #[arg(long, env = "PARTYBUS_WS_MAX_CLIENTS", default_value_t = WsConfig::default().max_clients)]
     ws_max_clients: usize,
-    /// Reads (GET, HEAD) per second per client IP; 0 turns the limit off (429 beyond).
+    /// Reads (GET, HEAD, OPTIONS) per second per client IP; 0 turns the limit off (429 beyond).
     #[arg(long, env = "PARTYBUS_RATE_READS", default_value_t = RateLimits::default().reads.per_second)]
     rate_reads: f64,
     /// Burst of reads per client IP.
@@ -338,7 +348,7 @@ struct LoadgenArgs {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Plan(args) => plan(args),
         Command::Compact(args) => compact(args),
         Command::Export(args) => export(args),
@@ -401,6 +411,9 @@ fn serve(args: ServeArgs) -> Result<()> {
     init_logging(args.log_level)?;
     // Installed first, so a signal during start-up is not lost.
     let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
+    // Blank entries (an empty PARTYBUS_CORS_ORIGINS, a trailing comma) are none.
+    let cors = CorsConfig::allowing(args.cors_origins.iter().filter(|o| !o.trim().is_empty()))
+        .context("invalid --cors-origin (or PARTYBUS_CORS_ORIGINS)")?;
     let (journal, _durability) = open_journal(&args)?;
     let mut config = app_config(args.catalog.as_deref(), journal)?;
     config.limits = args.limits.app_limits();
@@ -419,6 +432,7 @@ fn serve(args: ServeArgs) -> Result<()> {
             Auth::Off => AuthMode::Off,
         },
         admin_token: args.admin_token.filter(|t| !t.is_empty()),
+        cors,
         max_connections: args.limits.max_connections,
         max_header_bytes: args.limits.max_header_bytes,
         read_timeout: args.limits.read_timeout,

@@ -27,6 +27,7 @@ fn run(args: &[&str]) -> std::process::Output {
         .env_remove("API_PORT")
         .env_remove("PARTYBUS_AUTH")
         .env_remove("PARTYBUS_ADMIN_TOKEN")
+        .env_remove("PARTYBUS_CORS_ORIGINS")
         .env("PARTYBUS_EPHEMERAL", "true")
         .env("RUST_BACKTRACE", "0")
         .output()
@@ -134,6 +135,7 @@ fn spawn_serve(args: &[&str], env: &[(&str, &str)]) -> Served {
         .env_remove("API_PORT")
         .env_remove("PARTYBUS_AUTH")
         .env_remove("PARTYBUS_ADMIN_TOKEN")
+        .env_remove("PARTYBUS_CORS_ORIGINS")
         .env("PARTYBUS_EPHEMERAL", "true")
         .env("RUST_BACKTRACE", "0")
         .stdout(Stdio::null())
@@ -324,6 +326,74 @@ fn auth_off_on_a_public_host_is_refused() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("refusing --auth off"), "{err}");
+}
+
+#[test]
+fn cors_origins_come_from_the_flag_or_the_environment_and_are_validated() {
+    for (bad, says) in [
+        ("https://app.example.com/", "without a trailing /"),
+        ("app.example.com", "has no scheme"),
+        ("https://*.example.com", "wildcards"),
+    ] {
+        let out = run(&["serve", "--port", "0", "--cors-origin", bad]);
+        assert!(!out.status.success(), "{bad} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("invalid --cors-origin") && err.contains(bad) && err.contains(says),
+            "{err}"
+        );
+    }
+    let mut s = spawn_serve(
+        &["--port", "0", "--cors-origin", "https://a.example"],
+        &[(
+            "PARTYBUS_CORS_ORIGINS",
+            "https://b.example, http://localhost:3000",
+        )],
+    );
+    let preflight = |origin: &str| {
+        common::request(
+            s.addr,
+            "OPTIONS",
+            "/api/v1/event-driven/party",
+            &[
+                ("Origin", origin),
+                ("Access-Control-Request-Method", "POST"),
+            ],
+            None,
+        )
+        .status
+    };
+    // The flag wins over the environment, as for every flag.
+    assert_eq!(preflight("https://a.example"), 204);
+    assert_eq!(preflight("https://b.example"), 403);
+    signal(s.pid(), "-TERM");
+    assert!(exit_within(s.take(), STOP).success());
+
+    let mut s = spawn_serve(
+        &["--port", "0"],
+        &[(
+            "PARTYBUS_CORS_ORIGINS",
+            "https://b.example, http://localhost:3000,",
+        )],
+    );
+    let preflight = |origin: &str| {
+        common::request(
+            s.addr,
+            "OPTIONS",
+            "/api/v1/event-driven/party",
+            &[
+                ("Origin", origin),
+                ("Access-Control-Request-Method", "POST"),
+            ],
+            None,
+        )
+        .status
+    };
+    assert_eq!(preflight("https://b.example"), 204);
+    assert_eq!(preflight("http://localhost:3000"), 204);
+    assert_eq!(preflight("https://a.example"), 403);
+    signal(s.pid(), "-TERM");
+    assert!(exit_within(s.take(), STOP).success());
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The documentation is executable: the served OpenAPI document and the
-//! router agree both ways, and every curl example in README.md runs against a
-//! real server and returns the status the README promises.
+//! router agree both ways (CORS preflights included, which the document
+//! describes once as cross-cutting), and every curl example in README.md runs
+//! against a real server and returns the status the README promises.
 
 mod common;
 
@@ -8,11 +9,25 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use common::{request, TestServer};
 use partybus::server::routes::{sample_path, ROUTES};
+use partybus::server::{CorsConfig, ServerConfig};
 use serde_json::Value;
+
+/// The origin the README's CORS examples allow (`--cors-origin`).
+const README_ORIGIN: &str = "https://planner.example.com";
+
+/// A server as the README's examples assume it: defaults, plus the allowed
+/// origin of its CORS example.
+fn readme_server() -> TestServer {
+    TestServer::with(ServerConfig {
+        workers: 2,
+        cors: CorsConfig::allowing([README_ORIGIN]).expect("valid origin"),
+        ..ServerConfig::default()
+    })
+}
 
 #[test]
 fn openapi_document_and_router_agree_both_ways() {
-    let s = TestServer::start();
+    let s = readme_server();
     let r = s.get("/openapi.json", None);
     assert_eq!(r.status, 200);
     assert!(r
@@ -68,6 +83,38 @@ fn openapi_document_and_router_agree_both_ways() {
         assert_eq!(&allowed, methods, "Allow of {path}");
     }
 
+    // CORS preflights are cross-cutting: described once in the document, not
+    // as an operation per path, and answered on every documented path with
+    // exactly the documented methods.
+    let description = doc["info"]["description"].as_str().unwrap();
+    for needle in ["preflight", "--cors-origin", "cors_origin_not_allowed"] {
+        assert!(description.contains(needle), "description lacks {needle}");
+    }
+    for (path, methods) in &by_path {
+        assert!(!methods.contains("OPTIONS"), "{path} documents OPTIONS");
+        for method in methods {
+            let r = request(
+                s.addr,
+                "OPTIONS",
+                &sample_path(path),
+                &[
+                    ("Origin", README_ORIGIN),
+                    ("Access-Control-Request-Method", method),
+                ],
+                None,
+            );
+            assert_eq!(r.status, 204, "preflight {method} {path}: {}", r.text());
+            let allowed: BTreeSet<String> = r
+                .header("access-control-allow-methods")
+                .unwrap()
+                .split(", ")
+                .filter(|m| *m != "HEAD")
+                .map(str::to_string)
+                .collect();
+            assert_eq!(&allowed, methods, "preflight of {path}");
+        }
+    }
+
     // Served → documented: every route of the router's table is in the document.
     let served: BTreeSet<(String, String)> = ROUTES
         .iter()
@@ -98,6 +145,7 @@ fn openapi_document_and_router_agree_both_ways() {
         "not_ready",
         "too_many_clients",
         "bad_upgrade",
+        "cors_origin_not_allowed",
         "internal_error",
     ] {
         assert!(codes.contains(c), "{c} undocumented");
@@ -271,7 +319,7 @@ fn every_readme_curl_example_runs_and_returns_its_status() {
         "found only {} examples",
         examples.len()
     );
-    let s = TestServer::start();
+    let s = readme_server();
     let mut vars: HashMap<&str, String> = HashMap::new();
     vars.insert("TOKEN", String::new());
     let mut routes_hit = BTreeSet::new();

@@ -22,6 +22,9 @@ pub enum Code {
     Unauthorized,
     /// 403: the token presented is not the right one.
     Forbidden,
+    /// 403: a browser page from an origin that is not allowed (a CORS
+    /// preflight, or a WebSocket handshake from another site).
+    CorsOriginNotAllowed,
     /// 404: no such party.
     PartyNotFound,
     /// 404: no such input in the party.
@@ -63,11 +66,12 @@ pub enum Code {
 
 impl Code {
     /// Every code, in status order.
-    pub const ALL: [Code; 22] = [
+    pub const ALL: [Code; 23] = [
         Code::InvalidJson,
         Code::BadUpgrade,
         Code::Unauthorized,
         Code::Forbidden,
+        Code::CorsOriginNotAllowed,
         Code::PartyNotFound,
         Code::InputNotFound,
         Code::NotFound,
@@ -105,7 +109,7 @@ impl Code {
         match self {
             Code::InvalidJson | Code::BadUpgrade => 400,
             Code::Unauthorized => 401,
-            Code::Forbidden => 403,
+            Code::Forbidden | Code::CorsOriginNotAllowed => 403,
             Code::PartyNotFound | Code::InputNotFound | Code::NotFound => 404,
             Code::MethodNotAllowed => 405,
             Code::Conflict | Code::TooManyInputs => 409,
@@ -131,6 +135,7 @@ impl Code {
             Code::BadUpgrade => "bad_upgrade",
             Code::Unauthorized => "unauthorized",
             Code::Forbidden => "forbidden",
+            Code::CorsOriginNotAllowed => "cors_origin_not_allowed",
             Code::PartyNotFound => "party_not_found",
             Code::InputNotFound => "input_not_found",
             Code::NotFound => "not_found",
@@ -159,6 +164,9 @@ impl Code {
             Code::BadUpgrade => "Not a valid WebSocket upgrade request.",
             Code::Unauthorized => "No token: send `Authorization: Bearer <token>` or `?token=`.",
             Code::Forbidden => "The token does not grant access.",
+            Code::CorsOriginNotAllowed => {
+                "A browser page from an origin the server does not allow (`--cors-origin`)."
+            }
             Code::PartyNotFound => "No such party (or it was deleted).",
             Code::InputNotFound => "No such input in this party.",
             Code::NotFound => "No such route.",
@@ -200,6 +208,10 @@ pub enum ApiError {
     /// Wrong token.
     #[error("the token does not grant access to this resource")]
     Forbidden,
+    /// A CORS preflight or WebSocket handshake from an origin that is not
+    /// allowed; carries the origin (cut to a readable length).
+    #[error("origin {0:?} may not use this server from a browser; its operator can allow it with --cors-origin")]
+    CorsOriginNotAllowed(String),
     /// Unknown party.
     #[error("Party {0} not found")]
     PartyNotFound(String),
@@ -308,6 +320,7 @@ impl ApiError {
             ApiError::BadUpgrade(_) => Code::BadUpgrade,
             ApiError::Unauthorized => Code::Unauthorized,
             ApiError::Forbidden => Code::Forbidden,
+            ApiError::CorsOriginNotAllowed(_) => Code::CorsOriginNotAllowed,
             ApiError::PartyNotFound(_) => Code::PartyNotFound,
             ApiError::InputNotFound { .. } => Code::InputNotFound,
             ApiError::NotFound { .. } => Code::NotFound,

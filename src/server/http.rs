@@ -1,6 +1,7 @@
 //! The worker loop and everything between a tiny_http request and a handler:
-//! request ids, routing misses (404/405), body limits and JSON decoding,
-//! building responses, panic capture, metrics and the access log.
+//! request ids, routing misses (404/405), CORS preflights and headers (rules
+//! in [`super::cors`]), body limits and JSON decoding, building responses,
+//! panic capture, metrics and the access log.
 //!
 //! Each worker is a named thread looping on `Server::recv`; no thread per
 //! request. A handler panic becomes a JSON 500 and the worker goes on. The
@@ -19,7 +20,7 @@ use tiny_http::{Header, Request, Response};
 
 use super::error::{ApiError, Code};
 use super::routes::{self, Miss, RouteId, RouteSpec};
-use super::{api, metrics, Ctx};
+use super::{api, cors, metrics, Ctx};
 use crate::bus::Subscription;
 
 /// Longest client-supplied `X-Request-Id` kept; longer ones are replaced.
@@ -94,6 +95,12 @@ pub(crate) struct Req {
     pub idempotency_key: Option<String>,
     /// `If-None-Match` header (conditional requests for the web assets).
     pub if_none_match: Option<String>,
+    /// `Origin` header: sent by browsers on cross-origin requests, on
+    /// same-origin ones other than GET and HEAD, and on WebSocket handshakes.
+    pub origin: Option<String>,
+    /// `Access-Control-Request-Method` header: the method a CORS preflight
+    /// asks about.
+    pub preflight_method: Option<String>,
 }
 
 impl Req {
@@ -114,7 +121,19 @@ impl Req {
             authorization: header(rq, "Authorization").map(str::to_string),
             idempotency_key: header(rq, "Idempotency-Key").map(str::to_string),
             if_none_match: header(rq, "If-None-Match").map(str::to_string),
+            origin: header(rq, "Origin").map(str::to_string),
+            preflight_method: header(rq, "Access-Control-Request-Method").map(str::to_string),
         }
+    }
+
+    /// The origin and the method asked about, when this is a CORS preflight
+    /// (`OPTIONS` with `Origin` and `Access-Control-Request-Method`). Any
+    /// other `OPTIONS` is routed like any other method, i.e. gets 405.
+    fn preflight(&self) -> Option<(&str, &str)> {
+        if self.method != "OPTIONS" {
+            return None;
+        }
+        Some((self.origin.as_deref()?, self.preflight_method.as_deref()?))
     }
 
     /// The first value of query parameter `name`.
@@ -153,6 +172,16 @@ impl Reply {
                 log::error!("cannot serialise a response: {e}");
                 Reply::error(&ApiError::Internal("-".to_string()))
             }
+        }
+    }
+
+    /// A reply without a body (and without `Content-Type`).
+    pub fn empty(status: u16) -> Reply {
+        Reply {
+            status,
+            body: Vec::new(),
+            content_type: "",
+            headers: Vec::new(),
         }
     }
 
@@ -249,7 +278,8 @@ fn serve_one(ctx: &Arc<Ctx>, mut rq: Request) {
     let _in_flight = InFlight::enter(&ctx.in_flight);
     let req = Req::new(&rq);
     if let Some(ip) = rq.remote_addr().map(|a| a.ip()) {
-        let read = matches!(req.method.as_str(), "GET" | "HEAD");
+        // OPTIONS (CORS preflights) changes nothing: it is a read.
+        let read = matches!(req.method.as_str(), "GET" | "HEAD" | "OPTIONS");
         if let Err(wait) = ctx.limiter.check(ip, read, started) {
             let e = ApiError::RateLimited {
                 class: if read { "read" } else { "write" },
@@ -264,8 +294,15 @@ fn serve_one(ctx: &Arc<Ctx>, mut rq: Request) {
         });
         return reject_oversized(ctx, rq, &req, reply, n, started);
     }
+    if let Some((origin, method)) = req.preflight() {
+        let (label, reply) = preflight(ctx, origin, method, &req.path);
+        return finish(ctx, rq, &req, label, reply, started);
+    }
     let (label, reply) = match routes::resolve(&req.method, &req.path) {
-        Err(miss) => (metrics::UNMATCHED, Reply::error(&miss_error(miss, &req))),
+        Err(miss) => (
+            metrics::UNMATCHED,
+            Reply::error(&miss_error(miss, &req.method, &req.path)),
+        ),
         Ok((spec, params)) if spec.id == RouteId::WebSocket => {
             return websocket(ctx, rq, &req, spec, params, started);
         }
@@ -287,16 +324,41 @@ fn serve_one(ctx: &Arc<Ctx>, mut rq: Request) {
     finish(ctx, rq, &req, label, reply, started);
 }
 
-fn miss_error(miss: Miss, req: &Req) -> ApiError {
+fn miss_error(miss: Miss, method: &str, path: &str) -> ApiError {
     match miss {
         Miss::NotFound => ApiError::NotFound {
-            method: req.method.clone(),
-            path: req.path.clone(),
+            method: method.to_string(),
+            path: path.to_string(),
         },
         Miss::MethodNotAllowed(allow) => ApiError::MethodNotAllowed {
-            method: req.method.clone(),
+            method: method.to_string(),
             allow,
         },
+    }
+}
+
+/// Answers a CORS preflight for `method` at `path` from `origin`: 403 for an
+/// origin that is not allowed; otherwise the request it announces is routed,
+/// so an unknown path gets 404 and a method the path does not serve 405 with
+/// `Allow`, just as the request itself would; a routable one gets 204 with
+/// the methods the path serves. No token is needed (browsers send none on a
+/// preflight) and nothing reaches the app.
+fn preflight(ctx: &Ctx, origin: &str, method: &str, path: &str) -> (&'static str, Reply) {
+    if !ctx.cors.allows(origin) {
+        let e = ApiError::CorsOriginNotAllowed(cors::quoted(origin));
+        return (metrics::UNMATCHED, Reply::error(&e));
+    }
+    match routes::resolve(method, path) {
+        Err(miss) => (
+            metrics::UNMATCHED,
+            Reply::error(&miss_error(miss, method, path)),
+        ),
+        Ok((spec, _)) => {
+            let mut reply = Reply::empty(204);
+            let allow = routes::allowed_methods(path).unwrap_or_default();
+            reply.headers = cors::preflight_headers(&allow);
+            (spec.path, reply)
+        }
     }
 }
 
@@ -308,6 +370,15 @@ fn websocket(
     params: routes::Params,
     started: Instant,
 ) {
+    // CORS does not cover WebSockets: refuse pages of other sites here.
+    if !ctx
+        .cors
+        .allows_websocket(req.origin.as_deref(), req.host.as_deref())
+    {
+        let origin = cors::quoted(req.origin.as_deref().unwrap_or_default());
+        let e = ApiError::CorsOriginNotAllowed(origin);
+        return finish(ctx, rq, req, spec.path, Reply::error(&e), started);
+    }
     let checked = catch_unwind(AssertUnwindSafe(|| api::authorize_ws(ctx, &params, req)));
     let (party_id, since) = match checked {
         Ok(Ok(ok)) => ok,
@@ -329,7 +400,7 @@ fn websocket(
 /// Writes the reply, counts it and logs the access line.
 fn finish(ctx: &Ctx, rq: Request, req: &Req, label: &'static str, reply: Reply, started: Instant) {
     let status = reply.status;
-    if let Err(e) = rq.respond(to_response(reply, &req.id)) {
+    if let Err(e) = rq.respond(to_response(ctx, reply, req)) {
         log::debug!("request {}: client went away: {e}", req.id);
     }
     record(ctx, req, label, status, started);
@@ -363,7 +434,7 @@ fn reject_oversized(
     started: Instant,
 ) {
     let status = reply.status;
-    let response = to_response(reply, &req.id);
+    let response = to_response(ctx, reply, req);
     let draining = ctx.draining.fetch_add(1, Ordering::SeqCst);
     if declared <= MAX_DRAIN_BYTES && draining < MAX_DRAINING {
         let dctx = ctx.clone();
@@ -396,21 +467,28 @@ fn reject_oversized(
     record(ctx, req, metrics::UNMATCHED, status, started);
 }
 
-fn to_response(reply: Reply, request_id: &str) -> Response<std::io::Cursor<Vec<u8>>> {
+/// The tiny_http response: the reply, the request id, the headers every
+/// response carries and the CORS headers for the request's origin.
+fn to_response(ctx: &Ctx, reply: Reply, req: &Req) -> Response<std::io::Cursor<Vec<u8>>> {
     let mut response = Response::from_data(reply.body).with_status_code(reply.status);
     let mut add = |name: &str, value: &str| {
         if let Ok(h) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
             response.add_header(h);
         }
     };
-    add("Content-Type", reply.content_type);
-    add("X-Request-Id", request_id);
+    if !reply.content_type.is_empty() {
+        add("Content-Type", reply.content_type);
+    }
+    add("X-Request-Id", &req.id);
     if !reply.headers.iter().any(|(k, _)| *k == "Cache-Control") {
         add("Cache-Control", "no-store");
     }
     add("X-Content-Type-Options", "nosniff");
     for (name, value) in &reply.headers {
         add(name, value);
+    }
+    for (name, value) in ctx.cors.response_headers(req.origin.as_deref()) {
+        add(name, &value);
     }
     response
 }

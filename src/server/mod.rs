@@ -10,6 +10,8 @@
 //! - `api`: the handlers, thin: validate, call the [`App`], shape the answer.
 //! - [`views`]: response shapes built from store snapshots.
 //! - `auth`: party and admin tokens (only hashes are kept).
+//! - [`cors`]: allowed browser origins, CORS headers, the WebSocket `Origin`
+//!   check.
 //! - `metrics`: counters and the Prometheus text.
 //! - [`openapi`]: the OpenAPI 3.1 document, generated from the route table.
 //! - `web`: the embedded planning page and API reference (`GET /`, `/docs`).
@@ -22,6 +24,7 @@
 
 mod api;
 mod auth;
+pub mod cors;
 pub mod error;
 mod http;
 mod metrics;
@@ -43,6 +46,7 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use crate::bus::{Filter, SlowPolicy};
 use crate::event::Topic;
 use crate::App;
+pub use cors::{AllowedOrigin, CorsConfig};
 pub use ratelimit::{Budget, RateLimits};
 use ws::{WsConfig, WsHub};
 
@@ -123,6 +127,8 @@ pub struct ServerConfig {
     pub write_timeout: Duration,
     /// Time for a whole request (head and body) to arrive.
     pub request_timeout: Duration,
+    /// Browser origins allowed besides the server's own (none by default).
+    pub cors: CorsConfig,
 }
 
 impl Default for ServerConfig {
@@ -142,6 +148,7 @@ impl Default for ServerConfig {
             read_timeout: READ_TIMEOUT,
             write_timeout: WRITE_TIMEOUT,
             request_timeout: REQUEST_TIMEOUT,
+            cors: CorsConfig::default(),
         }
     }
 }
@@ -211,6 +218,8 @@ pub(crate) struct Ctx {
     pub limiter: ratelimit::RateLimiter,
     /// The OpenAPI document, serialised once.
     pub openapi: Vec<u8>,
+    /// Allowed browser origins.
+    pub cors: CorsConfig,
 }
 
 /// A running server. Dropping it shuts it down like [`ServerHandle::shutdown`].
@@ -278,6 +287,7 @@ pub fn serve(app: Arc<App>, config: ServerConfig) -> Result<ServerHandle, ServeE
         metrics: metrics::Metrics::new(),
         limiter: ratelimit::RateLimiter::new(config.rate_limits),
         openapi: openapi::document_bytes(),
+        cors: config.cors.clone(),
     });
 
     let (metrics_stop, stop_rx) = bounded::<()>(0);
@@ -337,6 +347,15 @@ pub fn serve(app: Arc<App>, config: ServerConfig) -> Result<ServerHandle, ServeE
         log::warn!(
             "authentication is OFF (--auth off): every party is readable and writable without a token; use only for local demos"
         );
+    }
+    if ctx.cors.is_enabled() {
+        let origins: Vec<String> = ctx
+            .cors
+            .allowed_origins
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        log::info!("CORS: allowing origins {}", origins.join(", "));
     }
     ctx.ready.store(true, Ordering::SeqCst);
     log::info!(

@@ -33,7 +33,18 @@ pub fn document() -> Value {
                 sent a valid one); that id is the `correlation_id` of the events the request causes. \
                 Any path not listed answers 404 `not_found`; a listed path called with another method \
                 answers 405 `method_not_allowed` with an `Allow` header. HEAD is accepted wherever GET is. \
-                Bodies over 64 KiB get 413 without being read whole.",
+                Bodies over 64 KiB get 413 without being read whole. \
+                CORS is cross-cutting and so not listed per operation: a preflight (`OPTIONS` with `Origin` \
+                and `Access-Control-Request-Method`) is answered on every path, without a token and counted \
+                as a read. By default only same-origin pages may call the API: every preflight gets 403 \
+                `cors_origin_not_allowed` and no response carries `Access-Control-*` headers. For an origin \
+                allowed with `--cors-origin`, a preflight is routed like the request it announces (unknown \
+                path: 404 `not_found`; a method the path does not serve: 405 `method_not_allowed`) and \
+                otherwise gets 204 with `Access-Control-Allow-Methods` (the methods the path serves), \
+                `Access-Control-Allow-Headers` and `Access-Control-Max-Age`; every response to that origin carries \
+                `Access-Control-Allow-Origin` (the origin echoed), `Access-Control-Expose-Headers` and \
+                `Vary: Origin`. Any other `OPTIONS` gets 405. A WebSocket handshake whose `Origin` is \
+                neither the server's own (matching `Host`) nor allowed gets 403 `cors_origin_not_allowed`.",
             "license": {"name": "MIT", "identifier": "MIT"},
         },
         "paths": paths,

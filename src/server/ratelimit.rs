@@ -1,5 +1,5 @@
 //! Per-client-IP rate limits: one token bucket per IP and class (reads, i.e.
-//! GET and HEAD, and writes, everything else), refilled continuously.
+//! GET, HEAD and OPTIONS, and writes, everything else), refilled continuously.
 //!
 //! Owns the buckets and nothing else; the worker asks [`RateLimiter::check`]
 //! before routing and answers 429 `rate_limited` with `Retry-After` on a
@@ -45,7 +45,7 @@ impl Budget {
 /// The two budgets every client IP gets.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RateLimits {
-    /// GET and HEAD.
+    /// GET, HEAD and OPTIONS (CORS preflights).
     pub reads: Budget,
     /// Every other method.
     pub writes: Budget,
@@ -90,7 +90,7 @@ impl RateLimiter {
         }
     }
 
-    /// Takes one token for `ip` (`read`: GET or HEAD). `Err(wait)`: refused,
+    /// Takes one token for `ip` (`read`: GET, HEAD or OPTIONS). `Err(wait)`: refused,
     /// a token will be available after `wait`.
     pub fn check(&self, ip: IpAddr, read: bool, now: Instant) -> Result<(), Duration> {
         let budget = if read {

@@ -5,7 +5,9 @@
 //! Owns routing only. [`ROUTES`] is the one list that the router's `match`,
 //! the OpenAPI document and the metrics labels all use; a unit test checks that
 //! each template resolves to its own route, and the HTTP tests check the served
-//! document against the router both ways. Must not read bodies or touch the app.
+//! document against the router both ways. CORS preflights are routed with the
+//! same table ([`resolve`] for the announced method, [`allowed_methods`] for
+//! the answer). Must not read bodies or touch the app.
 
 use super::error::Code;
 
@@ -381,6 +383,7 @@ pub const ROUTES: &[RouteSpec] = &[
             BadUpgrade,
             Unauthorized,
             Forbidden,
+            CorsOriginNotAllowed,
             PartyNotFound,
             ValidationError,
             TooManyClients,
@@ -538,25 +541,43 @@ impl RouteId {
 
 /// Maps a method and a path (without query string) to a route.
 pub fn resolve(method: &str, path: &str) -> Result<(&'static RouteSpec, Params), Miss> {
-    let segs: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
+    let segs = segments(path);
     if let Some(m) = Method::parse(method) {
         if let Some((id, params)) = route(m, &segs) {
             return Ok((id.spec(), params));
         }
     }
+    match allow(&segs) {
+        None => Err(Miss::NotFound),
+        Some(allow) => Err(Miss::MethodNotAllowed(allow)),
+    }
+}
+
+/// The methods served at `path` (without query string), as an `Allow`
+/// header value (`GET, HEAD`, `POST`, ...); `None` when no route has this
+/// path. Used for 405 answers and CORS preflights alike.
+pub fn allowed_methods(path: &str) -> Option<String> {
+    allow(&segments(path))
+}
+
+fn segments(path: &str) -> Vec<&str> {
+    path.strip_prefix('/').unwrap_or(path).split('/').collect()
+}
+
+fn allow(segs: &[&str]) -> Option<String> {
     let allowed: Vec<&str> = Method::PROBED
         .into_iter()
-        .filter(|m| route(*m, &segs).is_some())
+        .filter(|m| route(*m, segs).is_some())
         .map(Method::as_str)
         .collect();
     if allowed.is_empty() {
-        return Err(Miss::NotFound);
+        return None;
     }
     let mut allow = allowed.join(", ");
     if allowed.contains(&"GET") {
         allow.push_str(", HEAD");
     }
-    Err(Miss::MethodNotAllowed(allow))
+    Some(allow)
 }
 
 /// The router: one `match` over method and path segments.
@@ -682,5 +703,20 @@ mod tests {
             Miss::MethodNotAllowed("GET, HEAD".into())
         );
         assert_eq!(resolve("HEAD", "/livez").unwrap().0.id, RouteId::Livez);
+    }
+
+    #[test]
+    fn allowed_methods_name_what_a_path_serves() {
+        assert_eq!(allowed_methods("/livez").as_deref(), Some("GET, HEAD"));
+        assert_eq!(
+            allowed_methods("/api/v1/event-driven/party").as_deref(),
+            Some("POST")
+        );
+        assert_eq!(
+            allowed_methods("/api/v1/event-driven/party/x").as_deref(),
+            Some("DELETE")
+        );
+        assert_eq!(allowed_methods("/nope"), None);
+        assert_eq!(allowed_methods("/api/v1/event-driven/party//status"), None);
     }
 }
