@@ -387,7 +387,12 @@ fn readme_javascript_example_runs_under_node() {
         }
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
-            panic!("the JavaScript example did not finish within 30 s");
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "the JavaScript example did not finish within 30 s:\n{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         // Polling a child process: there is no channel to wait on.
         std::thread::sleep(std::time::Duration::from_millis(20));
