@@ -74,7 +74,16 @@ pub(crate) fn handle(
         }
         RouteId::PartyStatus => {
             let party = authorize_party(ctx, party_id, req)?;
-            Ok(Reply::json(200, &StatusResponse::new(&party)))
+            let body = ctx
+                .status_cache
+                .get_or_encode(&party.party_id, party.last_seq, || {
+                    serde_json::to_vec(&StatusResponse::new(&party))
+                })
+                .map_err(|e| {
+                    log::error!("request {}: cannot encode the status: {e}", req.id);
+                    ApiError::Internal(req.id.clone())
+                })?;
+            Ok(Reply::json_bytes(200, body.to_vec()))
         }
         RouteId::PartyPlan => {
             let party = authorize_party(ctx, party_id, req)?;

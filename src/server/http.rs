@@ -175,6 +175,16 @@ impl Reply {
         }
     }
 
+    /// A JSON reply from bytes encoded earlier.
+    pub fn json_bytes(status: u16, body: Vec<u8>) -> Reply {
+        Reply {
+            status,
+            body,
+            content_type: "application/json",
+            headers: Vec::new(),
+        }
+    }
+
     /// A reply without a body (and without `Content-Type`).
     pub fn empty(status: u16) -> Reply {
         Reply {

@@ -30,6 +30,7 @@ mod http;
 mod metrics;
 pub mod openapi;
 mod ratelimit;
+mod render_cache;
 pub mod routes;
 pub mod views;
 mod web;
@@ -218,6 +219,8 @@ pub(crate) struct Ctx {
     pub limiter: ratelimit::RateLimiter,
     /// The OpenAPI document, serialised once.
     pub openapi: Vec<u8>,
+    /// Encoded `GET …/status` answers, reused while a party is unchanged.
+    pub status_cache: render_cache::RenderCache,
     /// Allowed browser origins.
     pub cors: CorsConfig,
 }
@@ -287,6 +290,7 @@ pub fn serve(app: Arc<App>, config: ServerConfig) -> Result<ServerHandle, ServeE
         metrics: metrics::Metrics::new(),
         limiter: ratelimit::RateLimiter::new(config.rate_limits),
         openapi: openapi::document_bytes(),
+        status_cache: render_cache::RenderCache::new(render_cache::DEFAULT_CAPACITY),
         cors: config.cors.clone(),
     });
 
