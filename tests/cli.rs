@@ -162,10 +162,9 @@ fn spawn_serve(args: &[&str], env: &[(&str, &str)]) -> Served {
                 if let Some(rest) = line.split("listening on http://").nth(1) {
                     let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
                     // The server listens while the journal replays: wait for readiness.
-                    while common::request(addr, "GET", "/readyz", &[], None).status != 200 {
-                        assert!(Instant::now() < deadline, "not ready in time");
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
+                    common::poll_until("the server to be ready", deadline, || {
+                        common::request(addr, "GET", "/readyz", &[], None).status == 200
+                    });
                     return Served {
                         child: Some(child),
                         addr,

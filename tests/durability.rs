@@ -6,6 +6,8 @@
 //!
 //! Loopback only; every loop is bounded in count and time.
 
+mod common;
+
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -98,14 +100,12 @@ fn spawn_serve(dir: &Path, extra: &[&str]) -> Served {
                 .expect("address");
         }
     };
-    while try_call(addr, "GET", "/readyz", None, &[])
-        .map(|r| r.0)
-        .ok()
-        != Some(200)
-    {
-        assert!(Instant::now() < deadline, "not ready in time");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    common::poll_until("the server to be ready", deadline, || {
+        try_call(addr, "GET", "/readyz", None, &[])
+            .map(|r| r.0)
+            .ok()
+            == Some(200)
+    });
     Served {
         child,
         addr,
@@ -254,7 +254,8 @@ fn kill_9_during_concurrent_writes_loses_nothing_acknowledged() {
                 })
             })
             .collect();
-        // Kill at a pseudo-random moment while the writers are busy.
+        // Kill at a pseudo-random moment while the writers are busy: the
+        // sleep is the point (it picks the moment).
         let nanos = Instant::now().elapsed().subsec_nanos() ^ began.elapsed().subsec_nanos();
         std::thread::sleep(Duration::from_millis(150 + u64::from(nanos % 350)));
         drop(served); // SIGKILL
@@ -658,11 +659,11 @@ fn idempotent_retries_return_the_original_response_even_after_a_restart() {
     assert_eq!(bad.expect("post").0, 422);
     handle.shutdown();
     app.stop();
-    let deadline = Instant::now() + WAIT;
-    while Arc::strong_count(&app) > 1 {
-        assert!(Instant::now() < deadline, "the server still holds the app");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    common::poll_until(
+        "the server to let go of the app",
+        Instant::now() + WAIT,
+        || Arc::strong_count(&app) == 1,
+    );
     drop(app);
 
     // Keys are persisted: a retry after a restart still gets the original.
@@ -838,10 +839,9 @@ fn the_server_compacts_by_itself_past_the_threshold() {
     let before = state(&app);
     // The compaction thread looks every 5 s.
     let deadline = Instant::now() + Duration::from_secs(15);
-    while journal.snapshot_meta().expect("meta").is_none() {
-        assert!(Instant::now() < deadline, "no automatic compaction");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::poll_until("an automatic compaction", deadline, || {
+        journal.snapshot_meta().expect("meta").is_some()
+    });
     app.stop();
     drop(app);
     drop(journal);

@@ -284,6 +284,8 @@ impl Browser {
             if truthy {
                 return last;
             }
+            // DevTools signals no event for an arbitrary page condition:
+            // evaluate it again after a pause.
             std::thread::sleep(POLL);
         }
         let page = self
@@ -400,6 +402,7 @@ impl Drop for Browser {
         let _ = self.ws.send(Message::text(msg.to_string()));
         let deadline = Instant::now() + Duration::from_secs(5);
         while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            // A child's exit is not signalled to us: poll it, bounded.
             std::thread::sleep(POLL);
         }
         let _ = self.child.kill();
@@ -409,6 +412,7 @@ impl Drop for Browser {
             if std::fs::remove_dir_all(&self.profile).is_ok() || !self.profile.exists() {
                 break;
             }
+            // Nothing signals that the helpers closed their files: retry, bounded.
             std::thread::sleep(POLL);
         }
         let _ = self.stderr.try_iter().count();

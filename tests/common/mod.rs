@@ -1,7 +1,8 @@
 //! Helpers for the HTTP tests: a server started in process on 127.0.0.1:0
 //! with the real [`App`], a minimal HTTP/1.1 client over `std::net`, and a
-//! blocking WebSocket client whose reads have deadlines. No sleeps: every
-//! wait is a blocking read or receive with a deadline.
+//! blocking WebSocket client whose reads have deadlines. Every wait is a
+//! blocking read or receive with a deadline, except [`poll_until`], for
+//! conditions that nothing signals.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -17,6 +18,20 @@ use tungstenite::{Message, WebSocket};
 
 /// How long any single response or message may take.
 pub const WAIT: Duration = Duration::from_secs(15);
+
+/// Interval between two checks of [`poll_until`].
+pub const POLL_EVERY: Duration = Duration::from_millis(10);
+
+/// Checks `ready` until it holds, panicking with `what` once `deadline`
+/// passes. Only for conditions nothing signals (another process's readiness,
+/// a thread letting go of an `Arc`, a timer inside the server); the pause
+/// between checks is this file's only sleep.
+pub fn poll_until(what: &str, deadline: Instant, mut ready: impl FnMut() -> bool) {
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        std::thread::sleep(POLL_EVERY);
+    }
+}
 
 /// The prefix of the party API.
 pub const API: &str = "/api/v1/event-driven";
