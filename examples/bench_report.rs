@@ -2,7 +2,7 @@
 //! the machine (cores, CPU model, load), rustc and the git commit, then one
 //! table of `partybus loadgen` runs and one of criterion benchmarks.
 //!
-//! Usage: `cargo run --release --example bench_report -- RUN_DIR OUT.md [SINCE_EPOCH_S]`
+//! Usage: `cargo run --release --example bench_report -- RUN_DIR OUT.md [SINCE_EPOCH_S [README.md]]`
 //! - `RUN_DIR/runs.tsv`: one line per loadgen run, `name<TAB>description`,
 //!   with the run's `--json` output in `RUN_DIR/<name>.json`;
 //! - criterion results under `target/criterion/*/new/` whose files are newer
@@ -10,7 +10,12 @@
 //! - `RUN_DIR/extra.txt`, if present: the summary lines of the benches with
 //!   their own `main` (memory, ws_clients), quoted as they are.
 //!
-//! Reads files and runs `rustc --version` and `git`; writes only `OUT.md`.
+//! - `README.md`, if given: the machine and loadgen tables replace what
+//!   stands between its `<!-- loadgen:begin -->` and `<!-- loadgen:end -->`
+//!   lines, so the README embeds the latest run.
+//!
+//! Reads files and runs `rustc --version` and `git`; writes only `OUT.md`
+//! (and the marked part of the README when one is given).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -32,6 +37,15 @@ fn main() {
     let mut md = String::new();
     machine(&mut md);
     loadgen(&mut md, Path::new(run_dir));
+    if let Some(readme) = args.get(3) {
+        // The README has its own heading: embed from the machine table on.
+        let from = md.find("| |").unwrap_or(0);
+        if let Err(e) = embed(Path::new(readme), &md[from..]) {
+            eprintln!("bench_report: {readme}: {e}");
+            std::process::exit(1);
+        }
+        println!("updated {readme}");
+    }
     criterion(&mut md, Path::new("target/criterion"), since);
     if let Ok(extra) = std::fs::read_to_string(Path::new(run_dir).join("extra.txt")) {
         if !extra.trim().is_empty() {
@@ -47,6 +61,26 @@ fn main() {
         std::process::exit(1);
     }
     println!("wrote {out}");
+}
+
+/// Replaces the lines between the README's loadgen markers with `tables`.
+fn embed(readme: &Path, tables: &str) -> Result<(), String> {
+    const BEGIN: &str = "<!-- loadgen:begin -->";
+    const END: &str = "<!-- loadgen:end -->";
+    let text = std::fs::read_to_string(readme).map_err(|e| e.to_string())?;
+    let (Some(b), Some(e)) = (text.find(BEGIN), text.find(END)) else {
+        return Err(format!("no {BEGIN} … {END} lines"));
+    };
+    if e < b {
+        return Err(format!("{END} comes before {BEGIN}"));
+    }
+    let updated = format!(
+        "{}{BEGIN}\n{}\n{}",
+        &text[..b],
+        tables.trim(),
+        &text[e..]
+    );
+    std::fs::write(readme, updated).map_err(|e| e.to_string())
 }
 
 fn command(program: &str, args: &[&str]) -> String {

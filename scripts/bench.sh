@@ -4,6 +4,7 @@
 #   scripts/bench.sh            full run: loadgen (10 s per run) against a release
 #                               `partybus serve --port 0`, then `cargo bench` (core,
 #                               http, agents, memory, ws_clients); writes BENCHMARKS.md
+#                               and the loadgen tables embedded in README.md
 #   scripts/bench.sh --smoke    CI smoke: ~1 s loadgen runs (failing on any error)
 #                               and the criterion benches in quick mode; asserts no
 #                               timings; writes target/bench-smoke/BENCHMARKS.md
@@ -129,4 +130,9 @@ else
 fi
 
 echo "== report"
-target/release/examples/bench_report "$RUN_DIR" "$OUT" "$STARTED"
+if [ "$SMOKE" = 1 ]; then
+  target/release/examples/bench_report "$RUN_DIR" "$OUT" "$STARTED"
+else
+  # A full run also refreshes the loadgen tables embedded in the README.
+  target/release/examples/bench_report "$RUN_DIR" "$OUT" "$STARTED" README.md
+fi
