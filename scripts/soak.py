@@ -21,19 +21,28 @@ API = "/api/v1/event-driven"
 
 def start(data_dir):
     p = subprocess.Popen([BIN, "serve", "--port", "0", "--log-level", "warn",
-                          "--data-dir", data_dir,
+                          "--data-dir", os.path.join(data_dir, "data"),
                           "--request-timeout", "2s", "--read-timeout", "5s",
                           "--write-timeout", "5s", "--rate-writes", "200",
                           "--rate-write-burst", "400"],
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=open(os.path.join(data_dir, "server.log"), "a"))
     # --log-level warn hides the listening line: find the port via /proc.
-    deadline = time.time() + 10
+    # The server listens while it replays its journal: wait for /readyz too.
+    deadline = time.time() + 60
     while time.time() < deadline:
         port = listening_port(p.pid)
-        if port:
+        if port and ready(port):
             return p, port
         time.sleep(0.05)
-    p.kill(); sys.exit("server did not start")
+    p.kill(); sys.exit("server did not start (log: %s/server.log)" % data_dir)
+
+def ready(port):
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        c.request("GET", "/readyz")
+        return c.getresponse().status == 200
+    except OSError:
+        return False
 
 def listening_port(pid):
     try:
