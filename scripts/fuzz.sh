@@ -8,7 +8,9 @@
 # corpus fuzz/corpus/<target>/ and writes what it discovers to
 # fuzz/target/corpus/<target>/ (not tracked); --update-corpus merges the
 # entries that add coverage back into fuzz/corpus/<target>/ (libFuzzer
-# -merge=1), to commit by hand.
+# -merge=1; a minute's run adds about a thousand small files, so review
+# before committing: the committed corpus is meant to stay a few dozen seeds
+# plus every input that ever crashed).
 #
 # Works with the stable toolchain alone: cargo-fuzz passes -Z flags to rustc,
 # which RUSTC_BOOTSTRAP=1 allows on stable. Installs cargo-fuzz (cargo install
@@ -30,7 +32,7 @@ TARGETS=()
 for arg in "$@"; do
   case "$arg" in
     --update-corpus) UPDATE=1 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     ''|*[!0-9]*) TARGETS+=("$arg") ;;
     *) SECONDS_PER_TARGET="$arg" ;;
   esac
