@@ -74,12 +74,7 @@ fn embed(readme: &Path, tables: &str) -> Result<(), String> {
     if e < b {
         return Err(format!("{END} comes before {BEGIN}"));
     }
-    let updated = format!(
-        "{}{BEGIN}\n{}\n{}",
-        &text[..b],
-        tables.trim(),
-        &text[e..]
-    );
+    let updated = format!("{}{BEGIN}\n{}\n{}", &text[..b], tables.trim(), &text[e..]);
     std::fs::write(readme, updated).map_err(|e| e.to_string())
 }
 
