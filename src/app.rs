@@ -88,6 +88,50 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// Checks a party to create before anything is published: a
+    /// client-chosen party id well formed, at most `max_inputs_per_party`
+    /// inputs, each within [`Limits::check_input`], client-chosen input ids
+    /// well formed and distinct. Returns those input ids.
+    pub fn check_party(&self, cmd: &NewParty) -> Result<HashSet<String>, AppError> {
+        if let Some(id) = &cmd.party_id {
+            if !event::is_valid_id(id) {
+                return Err(AppError::InvalidId { field: "party_id" });
+            }
+        }
+        if cmd.initial_inputs.len() > self.max_inputs_per_party {
+            return Err(AppError::TooManyInputs {
+                party_id: cmd.party_id.clone().unwrap_or_default(),
+                max: self.max_inputs_per_party,
+            });
+        }
+        for (n, i) in cmd.initial_inputs.iter().enumerate() {
+            self.check_input(i, &format!("initial_inputs[{n}]"))?;
+        }
+        let mut seen = HashSet::new();
+        for i in &cmd.initial_inputs {
+            if let Some(id) = &i.input_id {
+                if !event::is_valid_id(id) {
+                    return Err(AppError::InvalidId { field: "input_id" });
+                }
+                if !seen.insert(id.clone()) {
+                    return Err(AppError::DuplicateInput(id.clone()));
+                }
+            }
+        }
+        Ok(seen)
+    }
+
+    /// Checks one input to add: a client-chosen id well formed, then
+    /// [`Limits::check_input`].
+    pub fn check_new_input(&self, input: &NewInput) -> Result<(), AppError> {
+        if let Some(id) = &input.input_id {
+            if !event::is_valid_id(id) {
+                return Err(AppError::InvalidId { field: "input_id" });
+            }
+        }
+        self.check_input(input, "")
+    }
+
     /// Checks one input's content and tags; `prefix` names the input in the
     /// error's field (empty for a lone input, `initial_inputs[2]` otherwise).
     pub fn check_input(&self, input: &NewInput, prefix: &str) -> Result<(), AppError> {
@@ -623,32 +667,8 @@ impl App {
         correlation_id: Option<&str>,
     ) -> Result<Ack, AppError> {
         let r = self.live()?;
-        if let Some(id) = &cmd.party_id {
-            if !event::is_valid_id(id) {
-                return Err(AppError::InvalidId { field: "party_id" });
-            }
-        }
         let limits = &self.config.limits;
-        if cmd.initial_inputs.len() > limits.max_inputs_per_party {
-            return Err(AppError::TooManyInputs {
-                party_id: cmd.party_id.clone().unwrap_or_default(),
-                max: limits.max_inputs_per_party,
-            });
-        }
-        for (n, i) in cmd.initial_inputs.iter().enumerate() {
-            limits.check_input(i, &format!("initial_inputs[{n}]"))?;
-        }
-        let mut seen = HashSet::new();
-        for i in &cmd.initial_inputs {
-            if let Some(id) = &i.input_id {
-                if !event::is_valid_id(id) {
-                    return Err(AppError::InvalidId { field: "input_id" });
-                }
-                if !seen.insert(id.clone()) {
-                    return Err(AppError::DuplicateInput(id.clone()));
-                }
-            }
-        }
+        let seen = limits.check_party(&cmd)?;
         let correlation = correlation_id
             .map(str::to_string)
             .unwrap_or_else(event::new_correlation_id);
@@ -708,13 +728,8 @@ impl App {
         correlation_id: Option<&str>,
     ) -> Result<Ack, AppError> {
         let r = self.live()?;
-        if let Some(id) = &input.input_id {
-            if !event::is_valid_id(id) {
-                return Err(AppError::InvalidId { field: "input_id" });
-            }
-        }
         let limits = &self.config.limits;
-        limits.check_input(&input, "")?;
+        limits.check_new_input(&input)?;
         let correlation = correlation_id
             .map(str::to_string)
             .unwrap_or_else(event::new_correlation_id);

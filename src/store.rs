@@ -456,6 +456,8 @@ fn count_results(p: &Party) -> usize {
     p.agents.values().filter(|a| a.result.is_some()).count()
 }
 
+/// Unit tests; the replay properties (apply = journal replay = snapshot +
+/// tail, on random event sequences) are in `tests/store_replay.rs`.
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -464,7 +466,6 @@ mod tests {
         AgentCompleted, AgentDataRemoved, AgentStarted, Draft, InputAdded, InputRemoved,
         PartyCreated, PartyDeleted, RemovalReason,
     };
-    use proptest::prelude::*;
 
     fn ev(seq: u64, party: &str, payload: Payload) -> Event {
         let mut d = Draft::command(party, "corr_x", payload);
@@ -607,43 +608,5 @@ mod tests {
         s.apply(&added(2, "p", "inp_1"));
         assert!(before.inputs.is_empty());
         assert_eq!(s.party("p").map(|p| p.inputs.len()), Some(1));
-    }
-
-    fn arb_event() -> impl Strategy<Value = (u8, u8, u8)> {
-        (0u8..6, 0u8..3, 0u8..4)
-    }
-
-    proptest! {
-        #[test]
-        fn replay_from_empty_gives_identical_state(ops in proptest::collection::vec(arb_event(), 0..60)) {
-            let events: Vec<Event> = ops
-                .iter()
-                .enumerate()
-                .map(|(i, (kind, party, input))| {
-                    let seq = i as u64 + 1;
-                    let party = format!("p{party}");
-                    let input = format!("inp_{input}");
-                    match kind {
-                        0 => created(seq, &party),
-                        1 | 2 => added(seq, &party, &input),
-                        3 => ev(seq, &party, Payload::InputRemoved(InputRemoved {
-                            input_id: input, removed_by: "user".into(), reason: RemovalReason::UserAction,
-                        })),
-                        4 => theme_done(seq, &party),
-                        _ => ev(seq, &party, Payload::PartyDeleted(PartyDeleted { deleted_by: "user".into() })),
-                    }
-                })
-                .collect();
-            let mut a = Store::new();
-            let mut b = Store::new();
-            for e in &events { a.apply(e); }
-            for e in &events { b.apply(e); }
-            let dump = |s: &Store| s.party_ids().into_iter().map(|id| serde_json::to_string(&*s.party(&id).expect("party")).expect("json")).collect::<Vec<_>>();
-            prop_assert_eq!(dump(&a), dump(&b));
-            prop_assert_eq!(a.stats(), b.stats());
-            // Stats agree with a recount.
-            let inputs: usize = a.party_ids().iter().map(|id| a.party(id).map_or(0, |p| p.inputs.len())).sum();
-            prop_assert_eq!(a.stats().total_inputs, inputs);
-        }
     }
 }

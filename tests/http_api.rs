@@ -8,7 +8,7 @@ use std::io::{BufReader, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 
-use common::{raw, request, Resp, TestServer, Ws, API, WAIT};
+use common::{poll_until, raw, request, Resp, TestServer, Ws, API, WAIT};
 use partybus::server::{serve, AuthMode, ServeError, ServerConfig};
 use partybus::{App, Config};
 use serde_json::{json, Value};
@@ -598,11 +598,7 @@ fn metrics_are_prometheus_text_by_route_and_status() {
     s.get(&format!("{API}/party/{id}/status"), Some(&token));
     s.get("/nope", None);
     let _ws = Ws::connect(&format!("ws://{}{API}/ws/{id}?token={token}", s.addr)).unwrap();
-    let r = s.get("/metrics", None);
-    assert_eq!(r.status, 200);
-    assert!(r.header("content-type").unwrap().starts_with("text/plain"));
-    let m = r.text();
-    for needle in [
+    let needles = [
         "partybus_http_requests_total{route=\"/api/v1/event-driven/party\",method=\"POST\",status=\"201\"} 1",
         "partybus_http_requests_total{route=\"/api/v1/event-driven/party/{party_id}/status\",method=\"GET\",status=\"200\"} 1",
         "partybus_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1",
@@ -614,7 +610,22 @@ fn metrics_are_prometheus_text_by_route_and_status() {
         "partybus_websocket_clients 1",
         "partybus_dead_letters_total 0",
         "partybus_ready 1",
-    ] {
+    ];
+    // A worker counts a request after writing its answer, so the client can
+    // ask for /metrics (on another worker) before the count lands.
+    poll_until(
+        "every request is counted",
+        std::time::Instant::now() + WAIT,
+        || {
+            let m = s.get("/metrics", None).text();
+            needles.iter().all(|n| m.contains(n))
+        },
+    );
+    let r = s.get("/metrics", None);
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().starts_with("text/plain"));
+    let m = r.text();
+    for needle in needles {
         assert!(m.contains(needle), "missing {needle:?} in\n{m}");
     }
     // Every sample line is `name{labels} value` with a numeric value.

@@ -247,10 +247,10 @@ pub fn parse_guest_count(text: &str) -> Option<u32> {
 pub const MAX_GUESTS: u32 = 10_000;
 
 /// Oldest age accepted; a larger "N years old" is not an age of a guest of honour.
-const MAX_AGE: u32 = 120;
+pub const MAX_AGE: u32 = 120;
 
 /// Largest money amount accepted (dollars); anything larger is noise, not a budget.
-const MAX_MONEY: f64 = 1e12;
+pub const MAX_MONEY: f64 = 1e12;
 
 /// How far back (in words) a number looks for a lead word like "budget".
 const LOOKBEHIND_WORDS: usize = 5;

@@ -8,7 +8,7 @@
 //! thread and starts a replacement, so one stuck run never stalls an agent.
 //! Owns no party state; reads snapshots from the store and talks only to the bus.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -60,19 +60,44 @@ impl Default for RuntimeConfig {
 }
 
 /// Lets callers wait until the scheduler has settled a party. Waiters are
-/// kept per party and woken one by one, so a busy scheduler never wakes
-/// every waiting thread.
+/// woken one by one, never all at once: a waiter for a busy party is kept
+/// with its party (looked at when a batch touches it), one for an idle party
+/// by the `seq` it waits for (looked at when processing passes it, whether
+/// or not a batch touches its party).
 #[derive(Default)]
 pub struct Settle {
     state: Mutex<SettleState>,
 }
 
+/// A waiting caller: the `seq` it waits for, and its wake-up.
+type Waiter = (u64, Sender<()>);
+
 #[derive(Default)]
 struct SettleState {
     processed_seq: u64,
     busy: HashSet<String>,
-    waiters: HashMap<String, Vec<(u64, Sender<()>)>>,
+    /// Waiters for busy parties.
+    waiters: HashMap<String, Vec<Waiter>>,
+    /// Waiters for idle parties, by the `seq` they wait for.
+    by_seq: BTreeMap<u64, Vec<(String, Sender<()>)>>,
     stopped: bool,
+}
+
+impl SettleState {
+    /// Files a waiter: with its party while the party is busy, else by `seq`.
+    fn file(&mut self, party: &str, after: u64, tx: Sender<()>) {
+        if self.busy.contains(party) {
+            self.waiters
+                .entry(party.to_string())
+                .or_default()
+                .push((after, tx));
+        } else {
+            self.by_seq
+                .entry(after)
+                .or_default()
+                .push((party.to_string(), tx));
+        }
+    }
 }
 
 impl Settle {
@@ -88,10 +113,7 @@ impl Settle {
                 return false;
             }
             let (tx, rx) = bounded(1);
-            s.waiters
-                .entry(party_id.to_string())
-                .or_default()
-                .push((after_seq, tx));
+            s.file(party_id, after_seq, tx);
             rx
         };
         rx.recv_timeout(timeout).is_ok()
@@ -117,17 +139,28 @@ impl Settle {
                 continue;
             }
             s.busy.remove(party);
-            if let Some(list) = s.waiters.get_mut(party) {
-                list.retain(|(after, tx)| {
-                    if *after <= processed {
-                        let _ = tx.try_send(());
-                        false
-                    } else {
-                        true
-                    }
-                });
-                if list.is_empty() {
-                    s.waiters.remove(party);
+            // Its party is idle now: woken, or filed by seq (a later batch
+            // need not touch the party again).
+            for (after, tx) in s.waiters.remove(party).unwrap_or_default() {
+                if after <= processed {
+                    let _ = tx.try_send(());
+                } else {
+                    s.file(party, after, tx);
+                }
+            }
+        }
+        // Processing passed these waiters' seq: woken, or filed with their
+        // party if it is busy meanwhile.
+        while let Some(first) = s.by_seq.first_entry() {
+            if *first.key() > processed {
+                break;
+            }
+            let (after, list) = first.remove_entry();
+            for (party, tx) in list {
+                if s.busy.contains(&party) {
+                    s.file(&party, after, tx);
+                } else {
+                    let _ = tx.try_send(());
                 }
             }
         }
@@ -150,6 +183,7 @@ impl Settle {
         s.stopped = true;
         // Dropping the senders wakes every waiter with a failure.
         s.waiters.clear();
+        s.by_seq.clear();
     }
 }
 
@@ -726,5 +760,63 @@ fn watchdog_loop(shared: &Arc<Shared>, stop: &Receiver<()>) {
             run.retired.store(true, Ordering::Relaxed);
             spawn_worker(shared, run.agent.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Waits (polling, with a deadline) until `n` callers are waiting.
+    fn until_waiting(settle: &Settle, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let waiting = {
+                let s = settle.state.lock().unwrap_or_else(|e| e.into_inner());
+                s.waiters.values().map(Vec::len).sum::<usize>()
+                    + s.by_seq.values().map(Vec::len).sum::<usize>()
+            };
+            if waiting >= n {
+                return;
+            }
+            assert!(Instant::now() < deadline, "no waiter registered");
+            std::thread::yield_now();
+        }
+    }
+
+    fn waiter(settle: &Arc<Settle>, party: &'static str, seq: u64) -> JoinHandle<bool> {
+        let settle = settle.clone();
+        std::thread::spawn(move || settle.wait(party, seq, Duration::from_secs(10)))
+    }
+
+    /// A caller waiting for a `seq` that only other parties' batches reach
+    /// used to wait until its timeout (`tests/http_api.rs` waited for the
+    /// bus's latest seq on an idle party and failed under load).
+    #[test]
+    fn an_idle_party_settles_when_processing_passes_its_seq() {
+        let settle = Arc::new(Settle::default());
+        let w = waiter(&settle, "a", 5);
+        until_waiting(&settle, 1);
+        settle.processed(4, &[("b", true)]);
+        settle.processed(5, &[("b", true)]);
+        assert!(w.join().expect("waiter"));
+
+        // Busy when the caller starts waiting, idle before its seq is
+        // reached, and not touched again.
+        settle.processed(6, &[("c", false)]);
+        let w = waiter(&settle, "c", 8);
+        until_waiting(&settle, 1);
+        settle.processed(7, &[("c", true)]);
+        settle.processed(8, &[("d", true)]);
+        assert!(w.join().expect("waiter"));
+
+        // Idle when the caller starts waiting, busy when its seq is reached:
+        // it waits for the party's wave.
+        let w = waiter(&settle, "e", 9);
+        until_waiting(&settle, 1);
+        settle.processed(9, &[("e", false)]);
+        assert!(!w.is_finished());
+        settle.processed(10, &[("e", true)]);
+        assert!(w.join().expect("waiter"));
     }
 }

@@ -10,7 +10,9 @@
 //!   into the next wave.
 //! - Within a wave, stages run in order: theme → (venue, cake, catering,
 //!   vendor) → budget → final planner. A stage starts only when every agent
-//!   of the previous stage has completed or failed.
+//!   of the previous stage has completed or failed: an answer counts only
+//!   when its `causation_id` is the wave's own `should_execute`, so a late,
+//!   duplicate or stale answer never moves a wave on.
 //! - A wave runs exactly the agents whose inputs (relevant input ids and the
 //!   facts they read) changed since the previous wave, each once; a changed
 //!   theme re-runs every active downstream agent; an agent left without
@@ -124,8 +126,9 @@ struct Wave {
     plan: BTreeMap<AgentName, Planned>,
     /// Stage now running (1..=4).
     stage: u8,
-    /// Agents of the running stage that have not finished.
-    outstanding: BTreeSet<AgentName>,
+    /// Agents of the running stage that have not finished, each with the
+    /// event id of its `should_execute` (its answer's `causation_id`).
+    outstanding: BTreeMap<AgentName, String>,
     /// Primary theme when the wave started.
     theme_before: Option<String>,
     /// Whether budget must run even if no cost agent runs.
@@ -280,7 +283,18 @@ impl Scheduler {
                 let Some(wave) = sched.current.as_mut() else {
                     return out;
                 };
-                if wave.outstanding.remove(&agent) && wave.outstanding.is_empty() {
+                // Only the answer to the request this wave waits for counts:
+                // a late, duplicate or stale one (an earlier wave's, or from
+                // before the party was deleted and created again) is not
+                // taken for it.
+                let awaited = ev
+                    .causation_id
+                    .as_deref()
+                    .is_some_and(|c| wave.outstanding.get(&agent).is_some_and(|r| r == c));
+                if awaited
+                    && wave.outstanding.remove(&agent).is_some()
+                    && wave.outstanding.is_empty()
+                {
                     self.advance(party, ev, &mut out);
                 }
             }
@@ -364,7 +378,7 @@ impl Scheduler {
             basis: party.last_seq,
             plan,
             stage: 0,
-            outstanding: BTreeSet::new(),
+            outstanding: BTreeMap::new(),
             theme_before,
             budget_forced: budget_forced || removed_any,
         });
@@ -460,7 +474,7 @@ impl Scheduler {
             }
             for agent in due {
                 let p = &wave.plan[&agent];
-                out.push(Draft::caused_by(
+                let request = Draft::caused_by(
                     trigger,
                     AgentName::InputAnalyzer.as_str(),
                     Payload::AgentShouldExecute(ShouldExecute {
@@ -472,8 +486,9 @@ impl Scheduler {
                         wave: wave.number,
                         basis_seq: wave.basis,
                     }),
-                ));
-                wave.outstanding.insert(agent);
+                );
+                wave.outstanding.insert(agent, request.event_id.clone());
+                out.push(request);
             }
             return;
         }
@@ -876,6 +891,441 @@ mod tests {
                     "stage went backwards in wave {wave}"
                 );
                 stage = p.agent_name.stage();
+            }
+        }
+    }
+
+    /// Found by `order::dependency_order_always_holds`: a party deleted
+    /// while its theme agent ran, then created again with the same id. The
+    /// old run's answer arrived while the new wave waited for its own theme
+    /// run, and moved that wave on: venue was asked before the new theme
+    /// result existed.
+    #[test]
+    fn a_stale_or_duplicate_answer_does_not_move_a_wave_on() {
+        let mut sim = Sim::new();
+        // Applies one batch and shows it to the scheduler; returns its answer.
+        let step = |sim: &mut Sim, drafts: Vec<Draft>| -> Vec<Event> {
+            let events: Vec<Event> = drafts
+                .into_iter()
+                .map(|d| {
+                    sim.seq += 1;
+                    d.stamp(sim.seq, format!("t{:06}", sim.seq))
+                })
+                .collect();
+            let mut out = Vec::new();
+            for ev in &events {
+                sim.store.apply(ev);
+            }
+            for ev in &events {
+                let party = sim.store.party(&ev.party_id);
+                out.extend(sim.sched.on_event(ev, party.as_deref()));
+            }
+            out.into_iter()
+                .map(|d| {
+                    sim.seq += 1;
+                    let ev = d.stamp(sim.seq, format!("t{:06}", sim.seq));
+                    sim.store.apply(&ev);
+                    ev
+                })
+                .collect()
+        };
+        let created = || {
+            Draft::command(
+                "p",
+                "corr_c",
+                Payload::PartyCreated(PartyCreated {
+                    created_by: None,
+                    token_sha256: None,
+                }),
+            )
+        };
+        let text = "jungle theme party for 75 guests";
+        let first = step(&mut sim, vec![created(), add("p", "inp_0", text)]);
+        assert_eq!(first.len(), 1, "theme asked");
+        let deleted = Draft::command(
+            "p",
+            "corr_d",
+            Payload::PartyDeleted(crate::event::PartyDeleted {
+                deleted_by: "user".into(),
+            }),
+        );
+        assert!(step(&mut sim, vec![deleted]).is_empty());
+        let second = step(&mut sim, vec![created(), add("p", "inp_0", text)]);
+        assert_eq!(second.len(), 1, "theme asked again");
+        // The first life's theme run answers late, twice: nothing moves.
+        let stale = sim.answer(&first[0], Theme);
+        assert!(step(&mut sim, vec![stale.clone()]).is_empty());
+        assert!(step(&mut sim, vec![stale]).is_empty());
+        // The awaited answer moves the wave on to venue.
+        let awaited = sim.answer(&second[0], Theme);
+        let next = step(&mut sim, vec![awaited.clone()]);
+        let asked: Vec<AgentName> = next.iter().filter_map(|e| e.payload.agent()).collect();
+        assert_eq!(asked, vec![Venue]);
+        // Its duplicate does not skip venue.
+        assert!(step(&mut sim, vec![awaited]).is_empty());
+    }
+
+    /// Property: whatever the interleaving of input changes, deletions and
+    /// re-creations over a few parties, of a lagging scheduler, and of agent
+    /// answers (in any order, failed, duplicated, or stale from an earlier
+    /// wave or an earlier life of the party), dependency order holds.
+    mod order {
+        use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::agents::testutil;
+        use crate::event::{AgentFailed, AgentStarted, ErrorType, PartyDeleted};
+
+        const PARTIES: u8 = 3;
+        const INPUTS: u8 = 4;
+        const TEXTS: [&str; 10] = [
+            "jungle theme party for 75 guests",
+            "actually make it an astronaut galaxy rocket theme",
+            "chocolate cake, vegan please",
+            "tacos and burritos for dinner",
+            "a dj and balloons",
+            "budget around $3000",
+            "outdoor venue in Austin",
+            "we now expect 120 guests",
+            "hello",
+            "princess castle cake for 20 kids, $80 for the cake",
+        ];
+
+        #[derive(Debug, Clone)]
+        enum Step {
+            Create(u8),
+            Delete(u8),
+            Add(u8, u8, u8),
+            Remove(u8, u8),
+            /// The scheduler catches up on up to n published events.
+            Schedule(u8),
+            /// An agent answers one pending request (fails when true).
+            Answer(u8, bool),
+            /// An answer already published is delivered again.
+            Duplicate(u8),
+        }
+
+        fn arb_step() -> impl Strategy<Value = Step> {
+            prop_oneof![
+                1 => (0..PARTIES).prop_map(Step::Create),
+                1 => (0..PARTIES).prop_map(Step::Delete),
+                5 => (0..PARTIES, 0..INPUTS, 0..TEXTS.len() as u8)
+                    .prop_map(|(p, i, t)| Step::Add(p, i, t)),
+                2 => (0..PARTIES, 0..INPUTS).prop_map(|(p, i)| Step::Remove(p, i)),
+                6 => (1..6u8).prop_map(Step::Schedule),
+                8 => (any::<u8>(), proptest::bool::weighted(0.15))
+                    .prop_map(|(k, f)| Step::Answer(k, f)),
+                1 => any::<u8>().prop_map(Step::Duplicate),
+            ]
+        }
+
+        /// Which wave a request belongs to: party, the scheduler's life of
+        /// that party (it forgets a party on deletion), wave number.
+        type WaveKey = (String, u64, u64);
+
+        /// The bus, the store, a scheduler that lags behind and agents that
+        /// answer when told to, on one thread.
+        struct Lab {
+            store: Store,
+            sched: Scheduler,
+            seq: u64,
+            log: Vec<Event>,
+            /// Published events the scheduler has not seen yet.
+            unseen: VecDeque<Event>,
+            /// Requests (`should_execute`) not answered yet.
+            pending: Vec<Event>,
+            /// Answers published so far.
+            answers: Vec<Event>,
+            /// Per party: how many times the scheduler forgot it.
+            life: HashMap<String, u64>,
+            /// Request event id → its wave.
+            wave_of: HashMap<String, WaveKey>,
+        }
+
+        impl Lab {
+            fn new() -> Lab {
+                Lab {
+                    store: Store::new(),
+                    sched: Scheduler::new(testutil::catalog().cities.clone()),
+                    seq: 0,
+                    log: Vec::new(),
+                    unseen: VecDeque::new(),
+                    pending: Vec::new(),
+                    answers: Vec::new(),
+                    life: HashMap::new(),
+                    wave_of: HashMap::new(),
+                }
+            }
+
+            /// One batch: stamped, applied whole, then fanned out.
+            fn publish(&mut self, drafts: Vec<Draft>) {
+                let events: Vec<Event> = drafts
+                    .into_iter()
+                    .map(|d| {
+                        self.seq += 1;
+                        d.stamp(self.seq, format!("t{:06}", self.seq))
+                    })
+                    .collect();
+                for ev in &events {
+                    self.store.apply(ev);
+                }
+                for ev in events {
+                    match &ev.payload {
+                        Payload::AgentShouldExecute(_) => self.pending.push(ev.clone()),
+                        Payload::AgentCompleted(_)
+                        | Payload::AgentFailed(_)
+                        | Payload::BudgetUpdated(_)
+                        | Payload::PlanUpdated(_) => self.answers.push(ev.clone()),
+                        _ => {}
+                    }
+                    self.unseen.push_back(ev.clone());
+                    self.log.push(ev);
+                }
+            }
+
+            fn schedule(&mut self, n: usize) {
+                for _ in 0..n {
+                    let Some(ev) = self.unseen.pop_front() else {
+                        return;
+                    };
+                    let party = self.store.party(&ev.party_id);
+                    if party.is_none() || matches!(ev.payload, Payload::PartyDeleted(_)) {
+                        *self.life.entry(ev.party_id.clone()).or_default() += 1;
+                    }
+                    let drafts = self.sched.on_event(&ev, party.as_deref());
+                    let life = self.life.get(&ev.party_id).copied().unwrap_or(0);
+                    for d in &drafts {
+                        if let Payload::AgentShouldExecute(p) = &d.payload {
+                            self.wave_of
+                                .insert(d.event_id.clone(), (d.party_id.clone(), life, p.wave));
+                        }
+                    }
+                    self.publish(drafts);
+                }
+            }
+
+            /// What the runtime publishes for one request: started (domain
+            /// agents), then the result, or a failure.
+            fn answer(&mut self, k: usize, fail: bool) {
+                if self.pending.is_empty() {
+                    return;
+                }
+                let req = self.pending.remove(k % self.pending.len());
+                let Payload::AgentShouldExecute(p) = &req.payload else {
+                    return;
+                };
+                let agent = p.agent_name;
+                let failed = |error: &str, error_type| {
+                    Draft::caused_by(
+                        &req,
+                        agent.as_str(),
+                        Payload::AgentFailed(AgentFailed {
+                            agent_name: agent,
+                            execution_id: "exec_x".into(),
+                            error: error.into(),
+                            error_type,
+                            retry_count: 0,
+                        }),
+                    )
+                };
+                let Some(party) = self.store.party(&req.party_id) else {
+                    let d = failed("party no longer exists", ErrorType::Validation);
+                    self.publish(vec![d]);
+                    return;
+                };
+                let mut out = Vec::new();
+                if AgentName::DOMAIN.contains(&agent) {
+                    out.push(Draft::caused_by(
+                        &req,
+                        agent.as_str(),
+                        Payload::AgentStarted(AgentStarted {
+                            agent_name: agent,
+                            execution_id: "exec_x".into(),
+                            input_count: 0,
+                            message: String::new(),
+                        }),
+                    ));
+                }
+                if fail {
+                    out.push(failed("agent panicked: injected", ErrorType::Internal));
+                } else {
+                    let catalog = testutil::catalog();
+                    let facts = extract_facts(&party.inputs, &catalog.cities);
+                    let input = testutil::agent_input(&party, &facts, &catalog);
+                    let payload = match agents::run(agent, &input).expect("runnable") {
+                        Product::Output(result, confidence) => {
+                            Payload::AgentCompleted(AgentCompleted {
+                                agent_name: agent,
+                                execution_id: "exec_x".into(),
+                                result: Arc::new(result),
+                                confidence,
+                                execution_time_ms: 0.0,
+                            })
+                        }
+                        Product::Budget(b) => Payload::BudgetUpdated(Arc::new(b)),
+                        Product::Plan(p) => Payload::PlanUpdated(Arc::new(p)),
+                    };
+                    out.push(Draft::caused_by(&req, agent.as_str(), payload));
+                }
+                self.publish(out);
+            }
+
+            fn duplicate(&mut self, k: usize) {
+                if self.answers.is_empty() {
+                    return;
+                }
+                let a = &self.answers[k % self.answers.len()];
+                let mut d = Draft::command(&a.party_id, &a.correlation_id, a.payload.clone());
+                d.causation_id = a.causation_id.clone();
+                d.source = a.source.clone();
+                self.publish(vec![d]);
+            }
+
+            fn step(&mut self, step: &Step) {
+                let party = |p: &u8| format!("p{p}");
+                match step {
+                    Step::Create(p) if !self.store.contains(&party(p)) => {
+                        self.publish(vec![Draft::command(
+                            party(p),
+                            "corr_c",
+                            Payload::PartyCreated(PartyCreated {
+                                created_by: None,
+                                token_sha256: None,
+                            }),
+                        )])
+                    }
+                    Step::Delete(p) if self.store.contains(&party(p)) => {
+                        self.publish(vec![Draft::command(
+                            party(p),
+                            "corr_d",
+                            Payload::PartyDeleted(PartyDeleted {
+                                deleted_by: "user".into(),
+                            }),
+                        )])
+                    }
+                    Step::Add(p, i, t) => {
+                        let id = format!("inp_{i}");
+                        let known = self
+                            .store
+                            .party(&party(p))
+                            .is_some_and(|x| x.input(&id).is_none());
+                        if known {
+                            self.publish(vec![add(&party(p), &id, TEXTS[*t as usize])]);
+                        }
+                    }
+                    Step::Remove(p, i) if self.store.contains(&party(p)) => {
+                        self.publish(vec![remove(&party(p), &format!("inp_{i}"))]);
+                    }
+                    Step::Schedule(n) => self.schedule(*n as usize),
+                    Step::Answer(k, fail) => self.answer(*k as usize, *fail),
+                    Step::Duplicate(k) => self.duplicate(*k as usize),
+                    _ => {}
+                }
+            }
+
+            /// Delivers everything: the scheduler catches up, agents answer
+            /// (successfully) in order, until nothing is left.
+            fn drain(&mut self) {
+                for _ in 0..10_000 {
+                    self.schedule(usize::MAX);
+                    if self.pending.is_empty() {
+                        return;
+                    }
+                    self.answer(0, false);
+                }
+                panic!("the pipeline never settled");
+            }
+
+            /// Checks dependency order over the whole log.
+            fn check(&self) -> Result<(), TestCaseError> {
+                let mut answered: HashSet<&str> = HashSet::new();
+                let mut waves: BTreeMap<&WaveKey, Vec<(AgentName, &str)>> = BTreeMap::new();
+                for ev in &self.log {
+                    match &ev.payload {
+                        Payload::AgentShouldExecute(p) => {
+                            let key = &self.wave_of[&ev.event_id];
+                            let stage = p.agent_name.stage();
+                            let seen = waves.entry(key).or_default();
+                            for (agent, id) in seen.iter() {
+                                prop_assert!(
+                                    *agent != p.agent_name,
+                                    "{} asked twice in wave {:?}",
+                                    agent,
+                                    key
+                                );
+                                prop_assert!(
+                                    agent.stage() <= stage,
+                                    "{} asked after {} in wave {:?}",
+                                    agent,
+                                    p.agent_name,
+                                    key
+                                );
+                                prop_assert!(
+                                    agent.stage() == stage || answered.contains(id),
+                                    "{} asked before upstream {} answered, wave {:?} (seq {})",
+                                    p.agent_name,
+                                    agent,
+                                    key,
+                                    ev.seq
+                                );
+                            }
+                            seen.push((p.agent_name, &ev.event_id));
+                        }
+                        Payload::AgentCompleted(_)
+                        | Payload::AgentFailed(_)
+                        | Payload::BudgetUpdated(_)
+                        | Payload::PlanUpdated(_) => {
+                            if let Some(c) = ev.causation_id.as_deref() {
+                                answered.insert(c);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                // Every wave of every live party's current life ended with
+                // the final planner, answered; waves are numbered 1, 2, ...
+                for id in self.store.party_ids() {
+                    let life = self.life.get(&id).copied().unwrap_or(0);
+                    let mine: Vec<(&&WaveKey, &Vec<(AgentName, &str)>)> = waves
+                        .iter()
+                        .filter(|(k, _)| k.0 == id && k.1 == life)
+                        .collect();
+                    for (n, (key, asked)) in mine.iter().enumerate() {
+                        prop_assert_eq!(key.2, n as u64 + 1, "wave numbers of {}", id);
+                        let planners = asked
+                            .iter()
+                            .filter(|(a, _)| *a == AgentName::FinalPlanner)
+                            .count();
+                        prop_assert_eq!(planners, 1, "wave {:?}: {:?}", key, asked);
+                        let (last, req) = asked.last().expect("non-empty");
+                        prop_assert_eq!(*last, AgentName::FinalPlanner);
+                        prop_assert!(answered.contains(req), "wave {:?} unfinished", key);
+                    }
+                    prop_assert!(self.sched.is_idle(&id), "{} not idle", id);
+                }
+                prop_assert_eq!(self.sched.busy_parties(), 0);
+                Ok(())
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(192))]
+
+            #[test]
+            fn dependency_order_always_holds(
+                steps in proptest::collection::vec(arb_step(), 1..80),
+            ) {
+                let mut lab = Lab::new();
+                for p in 0..PARTIES {
+                    lab.step(&Step::Create(p));
+                }
+                for step in &steps {
+                    lab.step(step);
+                }
+                lab.drain();
+                lab.check()?;
             }
         }
     }

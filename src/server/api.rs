@@ -13,15 +13,15 @@ use serde_json::{json, Map, Value};
 use tiny_http::Request;
 
 use super::auth;
+use super::body;
 use super::error::ApiError;
-use super::http::{read_json, Reply, Req};
+use super::http::{read_body, Reply, Req};
 use super::routes::{Params, RouteId, API_PREFIX};
 use super::views::{PartyView, PlanView};
 use super::ws::WsError;
 use super::{AuthMode, Ctx};
-use crate::app::{NewInput, NewParty};
 use crate::domain::AgentName;
-use crate::event::{self, Event, SourceType};
+use crate::event::{self, Event};
 use crate::export::{Export, Format};
 use crate::idempotency::{self, Begin};
 use crate::store::Party;
@@ -30,8 +30,6 @@ use crate::store::Party;
 pub const DEFAULT_EVENTS_LIMIT: usize = 100;
 /// Largest page size of the events route.
 pub const MAX_EVENTS_LIMIT: usize = 1000;
-/// Longest `user_id` accepted.
-pub const MAX_USER_ID: usize = 128;
 /// Dead letters shown by `/system/status` (the most recent ones).
 pub const DEAD_LETTERS_SHOWN: usize = 50;
 
@@ -374,8 +372,8 @@ struct CreatePartyResponse<'a> {
 }
 
 fn create_party(ctx: &Ctx, rq: &mut Request, req: &Req) -> Result<Reply, ApiError> {
-    let body = read_json(rq, ctx.max_body, ctx.request_timeout)?;
-    let mut cmd = parse_create(body.as_ref())?;
+    let body = read_body(rq, ctx.max_body, ctx.request_timeout)?;
+    let mut cmd = body::create_party(body.as_deref())?;
     let token = auth::new_token().map_err(|e| {
         log::error!("request {}: the OS random generator failed: {e}", req.id);
         ApiError::Internal(req.id.clone())
@@ -404,9 +402,8 @@ fn create_party(ctx: &Ctx, rq: &mut Request, req: &Req) -> Result<Reply, ApiErro
 }
 
 fn add_input(ctx: &Ctx, party_id: &str, rq: &mut Request, req: &Req) -> Result<Reply, ApiError> {
-    let body = read_json(rq, ctx.max_body, ctx.request_timeout)?
-        .unwrap_or_else(|| Value::Object(Map::new()));
-    let input = parse_input(&body, "")?;
+    let body = read_body(rq, ctx.max_body, ctx.request_timeout)?;
+    let input = body::add_input(body.as_deref())?;
     let ack = ctx
         .app
         .add_input(party_id, input, None, Some(&req.id))
@@ -532,236 +529,4 @@ fn system_status(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
         }
     });
     Ok(Reply::json(200, &body))
-}
-
-// ---- request decoding -------------------------------------------------------
-
-/// Decodes `POST /party`'s body. No body means `{}`.
-fn parse_create(body: Option<&Value>) -> Result<NewParty, ApiError> {
-    let Some(body) = body else {
-        return Ok(NewParty::default());
-    };
-    let obj = body
-        .as_object()
-        .ok_or_else(|| ApiError::invalid("body", "the body must be a JSON object"))?;
-    let party_id = match opt_str(obj, "party_id", "party_id")? {
-        None | Some("") => None,
-        Some(id) if event::is_valid_id(id) => Some(id.to_string()),
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "party_id",
-                "party_id must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'",
-            ))
-        }
-    };
-    let user_id = match opt_str(obj, "user_id", "user_id")? {
-        None | Some("") => None,
-        Some(u) if u.chars().count() <= MAX_USER_ID && !u.chars().any(char::is_control) => {
-            Some(u.to_string())
-        }
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "user_id",
-                format!(
-                    "user_id must be at most {MAX_USER_ID} characters, without control characters"
-                ),
-            ))
-        }
-    };
-    let initial_inputs = match obj.get("initial_inputs") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| parse_input(v, &format!("initial_inputs[{i}]")))
-            .collect::<Result<_, _>>()?,
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "initial_inputs",
-                "initial_inputs must be an array of input objects",
-            ))
-        }
-    };
-    Ok(NewParty {
-        party_id,
-        user_id,
-        initial_inputs,
-        token_sha256: None,
-    })
-}
-
-/// Decodes one input object; `prefix` names it in errors (empty for the
-/// add-input body itself).
-fn parse_input(v: &Value, prefix: &str) -> Result<NewInput, ApiError> {
-    let name = |k: &str| {
-        if prefix.is_empty() {
-            k.to_string()
-        } else {
-            format!("{prefix}.{k}")
-        }
-    };
-    let obj = v.as_object().ok_or_else(|| {
-        if prefix.is_empty() {
-            ApiError::invalid("body", "the body must be a JSON object")
-        } else {
-            ApiError::invalid(prefix, format!("{prefix} must be an object"))
-        }
-    })?;
-    let content = match obj.get("content") {
-        Some(Value::String(s)) => s.clone(),
-        None | Some(Value::Null) => {
-            let f = name("content");
-            return Err(ApiError::invalid(&f, format!("{f} is required")));
-        }
-        Some(_) => {
-            let f = name("content");
-            return Err(ApiError::invalid(&f, format!("{f} must be a string")));
-        }
-    };
-    let source_type = match opt_str(obj, "source_type", &name("source_type"))? {
-        None => None,
-        Some(s) => Some(SourceType::parse(s).ok_or_else(|| {
-            let f = name("source_type");
-            ApiError::invalid(
-                &f,
-                format!(
-                    "{f} must be one of {} (got {s:?})",
-                    SourceType::NAMES.join(", ")
-                ),
-            )
-        })?),
-    };
-    let tags = match obj.get("tags") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, t)| match t {
-                Value::String(s) => Ok(s.clone()),
-                _ => {
-                    let f = format!("{}[{i}]", name("tags"));
-                    Err(ApiError::invalid(&f, format!("{f} must be a string")))
-                }
-            })
-            .collect::<Result<_, _>>()?,
-        Some(_) => {
-            let f = name("tags");
-            return Err(ApiError::invalid(
-                &f,
-                format!("{f} must be an array of strings"),
-            ));
-        }
-    };
-    let metadata = match obj.get("metadata") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(m)) => m.clone(),
-        Some(_) => {
-            let f = name("metadata");
-            return Err(ApiError::invalid(&f, format!("{f} must be an object")));
-        }
-    };
-    let image_url = opt_str(obj, "image_url", &name("image_url"))?.map(str::to_string);
-    let input_id = match opt_str(obj, "input_id", &name("input_id"))? {
-        None => None,
-        Some(id) if event::is_valid_id(id) => Some(id.to_string()),
-        Some(_) => {
-            let f = name("input_id");
-            return Err(ApiError::invalid(
-                &f,
-                format!("{f} must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'"),
-            ));
-        }
-    };
-    Ok(NewInput {
-        input_id,
-        content,
-        source_type,
-        tags,
-        metadata,
-        image_url,
-    })
-}
-
-/// An optional string field: absent or null → `None`; other types → 422.
-fn opt_str<'a>(
-    obj: &'a Map<String, Value>,
-    key: &str,
-    field: &str,
-) -> Result<Option<&'a str>, ApiError> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(ApiError::invalid(
-            field,
-            format!("{field} must be a string"),
-        )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn field_of(e: ApiError) -> String {
-        match e {
-            ApiError::Validation { field, .. } => field,
-            other => panic!("not a validation error: {other:?}"),
-        }
-    }
-
-    #[test]
-    fn create_body_defaults_and_validates() {
-        assert_eq!(parse_create(None).unwrap(), NewParty::default());
-        let p = parse_create(Some(&json!({"party_id": "", "user_id": null}))).unwrap();
-        assert_eq!(p.party_id, None);
-        let e = parse_create(Some(&json!({"party_id": "a b"}))).unwrap_err();
-        assert_eq!(field_of(e), "party_id");
-        let e = parse_create(Some(&json!({"party_id": 5}))).unwrap_err();
-        assert_eq!(field_of(e), "party_id");
-        let e = parse_create(Some(&json!([1]))).unwrap_err();
-        assert_eq!(field_of(e), "body");
-        let e = parse_create(Some(
-            &json!({"initial_inputs": [{"content": "a"}, {"content": "b", "source_type": "video"}]}),
-        ))
-        .unwrap_err();
-        assert_eq!(field_of(e), "initial_inputs[1].source_type");
-        let e = parse_create(Some(&json!({"initial_inputs": {"content": "a"}}))).unwrap_err();
-        assert_eq!(field_of(e), "initial_inputs");
-        let e = parse_create(Some(&json!({"user_id": "x".repeat(129)}))).unwrap_err();
-        assert_eq!(field_of(e), "user_id");
-    }
-
-    #[test]
-    fn input_body_is_checked_field_by_field() {
-        let ok = parse_input(
-            &json!({"content": " Jungle  party ", "source_type": "url", "tags": ["a"], "metadata": {"k": 1}, "image_url": "http://x"}),
-            "",
-        )
-        .unwrap();
-        assert_eq!(ok.content, " Jungle  party ");
-        assert_eq!(ok.source_type, Some(SourceType::Url));
-        assert_eq!(ok.tags, vec!["a".to_string()]);
-        assert_eq!(ok.image_url.as_deref(), Some("http://x"));
-        for (body, field) in [
-            (json!({}), "content"),
-            (json!({"content": 1}), "content"),
-            (
-                json!({"content": "x", "source_type": "video"}),
-                "source_type",
-            ),
-            (json!({"content": "x", "source_type": 3}), "source_type"),
-            (json!({"content": "x", "tags": "a"}), "tags"),
-            (json!({"content": "x", "tags": ["a", 2]}), "tags[1]"),
-            (json!({"content": "x", "metadata": []}), "metadata"),
-            (json!({"content": "x", "image_url": false}), "image_url"),
-            (json!({"content": "x", "input_id": "no spaces"}), "input_id"),
-            (json!("text"), "body"),
-        ] {
-            assert_eq!(
-                field_of(parse_input(&body, "").unwrap_err()),
-                field,
-                "{body}"
-            );
-        }
-    }
 }

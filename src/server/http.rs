@@ -503,14 +503,15 @@ fn to_response(ctx: &Ctx, reply: Reply, req: &Req) -> Response<std::io::Cursor<V
     response
 }
 
-/// Reads a JSON body: 413 over the limit (by header, then while reading, so
-/// it is never read whole), 415 unless `application/json` (or `+json`), 400
-/// when malformed. `None` when there is no body at all.
-pub(crate) fn read_json(
+/// Reads a JSON body's bytes: 413 over the limit (by header, then while
+/// reading, so it is never read whole), 415 unless `application/json` (or
+/// `+json`). `None` when there is no body at all. Decoding (400 when
+/// malformed) is [`super::body`]'s.
+pub(crate) fn read_body(
     rq: &mut Request,
     limit: usize,
     timeout: std::time::Duration,
-) -> Result<Option<serde_json::Value>, ApiError> {
+) -> Result<Option<Vec<u8>>, ApiError> {
     let declared = rq.body_length();
     if let Some(n) = declared {
         if n > limit {
@@ -557,9 +558,7 @@ pub(crate) fn read_json(
     if buf.is_empty() {
         return Ok(None);
     }
-    serde_json::from_slice(&buf)
-        .map(Some)
-        .map_err(|e| ApiError::InvalidJson(e.to_string()))
+    Ok(Some(buf))
 }
 
 fn is_json(content_type: &str) -> bool {

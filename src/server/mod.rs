@@ -8,6 +8,7 @@
 //! - [`error`]: [`error::ApiError`] and its mapping to status and `code`.
 //! - `http`: the worker loop: request ids, body limits, responses, access log.
 //! - `api`: the handlers, thin: validate, call the [`App`], shape the answer.
+//! - [`body`]: request bodies decoded and checked into commands (pure).
 //! - [`views`]: response shapes built from store snapshots.
 //! - `auth`: party and admin tokens (only hashes are kept).
 //! - [`cors`]: allowed browser origins, CORS headers, the WebSocket `Origin`
@@ -24,6 +25,7 @@
 
 mod api;
 mod auth;
+pub mod body;
 pub mod cors;
 pub mod error;
 mod http;
