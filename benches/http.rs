@@ -21,7 +21,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use partybus::journal::NullJournal;
 use partybus::loadgen::client::HttpClient;
 use partybus::loadgen::ws::{PlanRule, WsClient};
-use partybus::server::{serve, ServerConfig, ServerHandle};
+use partybus::server::{serve, Budget, RateLimits, ServerConfig, ServerHandle};
 use partybus::{App, Config};
 use serde_json::Value;
 
@@ -51,7 +51,20 @@ impl Bench {
             })
             .expect("app"),
         );
-        let server = serve(app.clone(), ServerConfig::default()).expect("server");
+        // One client IP sends everything: the per-IP rate limits would
+        // measure the limiter (429s), so they are off.
+        let off = Budget {
+            per_second: 0.0,
+            burst: 0.0,
+        };
+        let config = ServerConfig {
+            rate_limits: RateLimits {
+                reads: off,
+                writes: off,
+            },
+            ..ServerConfig::default()
+        };
+        let server = serve(app.clone(), config).expect("server");
         let addr = server.local_addr();
         Bench {
             app,
