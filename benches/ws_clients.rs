@@ -71,18 +71,27 @@ fn main() {
             "off",
             "--log-level",
             "info",
+            // Fan-out is measured here, not the journal (and nothing is
+            // left behind in the working directory).
+            "--ephemeral",
         ])
         .stderr(Stdio::piped())
         .spawn()
         .expect("start partybus");
     let pid = server.id();
     let mut lines = BufReader::new(server.stderr.take().expect("stderr")).lines();
-    let addr = loop {
+    let mut addr = None;
+    // The server listens before it is ready: wait for both log lines.
+    loop {
         let line = lines.next().expect("server exited").expect("read log");
         if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.split_whitespace().next().expect("address").to_string();
+            addr = Some(rest.split_whitespace().next().expect("address").to_string());
         }
-    };
+        if line.ends_with("] ready") {
+            break;
+        }
+    }
+    let addr = addr.expect("a listening line before the ready line");
     // Keep draining the server's log so it never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
     let rss_idle = rss_kib(pid);

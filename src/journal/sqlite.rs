@@ -480,7 +480,17 @@ impl Journal for SqliteJournal {
                     e.timestamp,
                     json
                 ])
-                .map_err(storage)?;
+                .map_err(|err| {
+                    // Name the event: a constraint failure stops the bus,
+                    // and the operator needs to know which one it was.
+                    storage(format!(
+                        "{err} (event {} seq {}, {} of party {})",
+                        e.event_id,
+                        e.seq,
+                        e.topic().as_str(),
+                        e.party_id
+                    ))
+                })?;
             }
         }
         tx.commit().map_err(storage)?;
