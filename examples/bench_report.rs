@@ -38,9 +38,11 @@ fn main() {
     machine(&mut md);
     loadgen(&mut md, Path::new(run_dir));
     if let Some(readme) = args.get(3) {
-        // The README has its own heading: embed from the machine table on.
+        // The README has its own heading: embed from the machine table on,
+        // with this report's section headings demoted below the README's.
         let from = md.find("| |").unwrap_or(0);
-        if let Err(e) = embed(Path::new(readme), &md[from..]) {
+        let tables = md[from..].replace("\n## ", "\n#### ");
+        if let Err(e) = embed(Path::new(readme), &tables) {
             eprintln!("bench_report: {readme}: {e}");
             std::process::exit(1);
         }
