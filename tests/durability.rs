@@ -8,10 +8,12 @@
 
 mod common;
 
+use common::TempDir;
+
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -27,28 +29,6 @@ use serde_json::{json, Value};
 const BIN: &str = env!("CARGO_BIN_EXE_partybus");
 const API: &str = "/api/v1/event-driven";
 const WAIT: Duration = Duration::from_secs(20);
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let d = std::env::temp_dir().join(format!(
-            "partybus-durability-{name}-{}-{}",
-            std::process::id(),
-            partybus::event::new_input_id()
-        ));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).expect("temp dir");
-        TempDir(d)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 // ---- the binary -------------------------------------------------------------
 
@@ -183,7 +163,7 @@ fn call(addr: SocketAddr, method: &str, path: &str, body: Option<&Value>) -> (u1
 /// checks that every acknowledged write is there and no batch is partial.
 #[test]
 fn kill_9_during_concurrent_writes_loses_nothing_acknowledged() {
-    let dir = TempDir::new("kill9");
+    let dir = TempDir::new("durability-kill9");
     let began = Instant::now();
     const ROUNDS: usize = 5;
     const WRITERS: usize = 8;
@@ -413,7 +393,7 @@ fn completed_runs(app: &App, party: &str) -> usize {
 
 #[test]
 fn a_restart_replays_to_the_same_state_without_rerunning_agents() {
-    let dir = TempDir::new("equivalence");
+    let dir = TempDir::new("durability-equivalence");
     let app = sqlite_app(&dir.0);
     plan_some_parties(&app);
     let before = state(&app);
@@ -453,7 +433,7 @@ fn a_restart_replays_to_the_same_state_without_rerunning_agents() {
 fn a_rotated_token_survives_restart_and_compaction() {
     let (old, new) = ("a".repeat(64), "b".repeat(64));
     let hash = |app: &App| app.party("jungle").expect("party").token_sha256.clone();
-    let dir = TempDir::new("rotation");
+    let dir = TempDir::new("durability-rotation");
     let app = sqlite_app(&dir.0);
     let created = app
         .create_party(
@@ -486,7 +466,7 @@ fn a_rotated_token_survives_restart_and_compaction() {
 
 #[test]
 fn planning_interrupted_by_a_crash_is_resumed_after_the_restart() {
-    let dir = TempDir::new("resume");
+    let dir = TempDir::new("durability-resume");
     let app = sqlite_app(&dir.0);
     plan_some_parties(&app);
     let theme_runs = |app: &App| {
@@ -551,7 +531,7 @@ fn planning_interrupted_by_a_crash_is_resumed_after_the_restart() {
 
 #[test]
 fn compaction_then_restart_is_equivalent_and_deleted_parties_are_gone() {
-    let dir = TempDir::new("compact");
+    let dir = TempDir::new("durability-compact");
     let app = sqlite_app(&dir.0);
     plan_some_parties(&app);
     let ack = app.delete_party("gone", None, None).expect("delete");
@@ -625,7 +605,7 @@ fn server_on(dir: &Path) -> (Arc<App>, partybus::server::ServerHandle) {
 
 #[test]
 fn idempotent_retries_return_the_original_response_even_after_a_restart() {
-    let dir = TempDir::new("idempotency");
+    let dir = TempDir::new("durability-idempotency");
     let (app, handle) = server_on(&dir.0);
     let addr = handle.local_addr();
     let key = [("Idempotency-Key", "create-1")];
@@ -681,7 +661,7 @@ fn idempotent_retries_return_the_original_response_even_after_a_restart() {
 
 #[test]
 fn export_and_events_commands_read_the_data_directory() {
-    let dir = TempDir::new("export");
+    let dir = TempDir::new("durability-export");
     let app = sqlite_app(&dir.0);
     plan_some_parties(&app);
     app.stop();
@@ -739,7 +719,7 @@ fn a_foreign_or_corrupt_file_is_refused_and_left_untouched() {
             b"this is not a database, it is a shopping list\n".repeat(40),
         ),
         ("foreign", {
-            let d = TempDir::new("foreign-src");
+            let d = TempDir::new("durability-foreign-src");
             let path = d.0.join("other.db");
             let c = rusqlite::Connection::open(&path).expect("sqlite");
             c.execute_batch("CREATE TABLE invoices (id INTEGER, total REAL); INSERT INTO invoices VALUES (1, 9.5);")
@@ -749,7 +729,7 @@ fn a_foreign_or_corrupt_file_is_refused_and_left_untouched() {
         }),
         ("truncated", {
             // A real journal whose header page was cut short.
-            let d = TempDir::new("trunc-src");
+            let d = TempDir::new("durability-trunc-src");
             drop(SqliteJournal::open(&d.0, Durability::Normal).expect("journal"));
             let mut bytes = std::fs::read(d.0.join(DB_FILE)).expect("bytes");
             bytes.truncate(60);
@@ -782,7 +762,7 @@ fn a_foreign_or_corrupt_file_is_refused_and_left_untouched() {
 
 #[test]
 fn one_server_per_data_directory() {
-    let dir = TempDir::new("lock");
+    let dir = TempDir::new("durability-lock");
     let _first = spawn_serve(&dir.0, &[]);
     let out = Command::new(BIN)
         .args(["serve", "--port", "0", "--data-dir"])
@@ -800,7 +780,7 @@ fn one_server_per_data_directory() {
 
 #[test]
 fn readyz_and_the_recovery_log() {
-    let dir = TempDir::new("log");
+    let dir = TempDir::new("durability-log");
     let served = spawn_serve(&dir.0, &["--durability", "full"]);
     let (s, _) = call(
         served.addr,
@@ -827,7 +807,7 @@ fn readyz_and_the_recovery_log() {
 
 #[test]
 fn the_server_compacts_by_itself_past_the_threshold() {
-    let dir = TempDir::new("auto");
+    let dir = TempDir::new("durability-auto");
     let journal = Arc::new(SqliteJournal::open(&dir.0, Durability::Normal).expect("journal"));
     let app = App::start_new(Config {
         journal: journal.clone(),
@@ -854,7 +834,7 @@ fn the_server_compacts_by_itself_past_the_threshold() {
 
 #[test]
 fn readyz_is_503_until_the_journal_is_replayed() {
-    let dir = TempDir::new("readyz");
+    let dir = TempDir::new("durability-readyz");
     let journal = SqliteJournal::open(&dir.0, Durability::Normal).expect("journal");
     let app = Arc::new(App::new(Config {
         journal: Arc::new(journal),

@@ -11,8 +11,10 @@
 //! with a separate reference count. The planning tracks recovery keeps for
 //! resuming interrupted waves survive the snapshot too.
 
+mod common;
+
+use common::TempDir;
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use partybus::agents::{self, AgentInput, Product};
@@ -401,27 +403,6 @@ fn append(journal: &dyn Journal, events: &[Arc<Event>], batches: &[usize]) {
     }
 }
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        let d = std::env::temp_dir().join(format!(
-            "partybus-store-replay-{}-{}",
-            std::process::id(),
-            partybus::event::new_input_id()
-        ));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).expect("temp dir");
-        TempDir(d)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn arb_ops(max: usize) -> impl Strategy<Value = Vec<(u8, Op)>> {
     proptest::collection::vec(arb_party_op(), 0..max)
 }
@@ -472,7 +453,7 @@ proptest! {
     ) {
         let events = events(&ops);
         let (a, tracker) = live(&events);
-        let dir = TempDir::new();
+        let dir = TempDir::new("store-replay");
         let journal = SqliteJournal::open(&dir.0, Durability::Off).expect("open");
         let mut cuts: Vec<usize> = cuts
             .iter()
