@@ -8,7 +8,7 @@
 //!   from parties the real agents planned) written to a journal; a full
 //!   replay; a compaction; and start-up from the snapshot.
 //!
-//! `cargo bench --bench durability [-- throughput|recovery]`. Data lives in
+//! `cargo bench --bench durability [-- throughput[-off|-normal|-full]|append|recovery]`. Data lives in
 //! a temporary directory that is removed afterwards.
 
 use std::collections::HashMap;
@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use partybus::app::{NewInput, NewParty};
 use partybus::event::{Event, Payload};
 use partybus::journal::{Durability, Journal, MemoryJournal, SqliteJournal};
-use partybus::server::{serve, AuthMode, ServerConfig};
+use partybus::server::{serve, AuthMode, RateLimits, ServerConfig};
 use partybus::{App, Config};
 
 const API: &str = "/api/v1/event-driven";
@@ -30,6 +30,9 @@ const CONNECTIONS: usize = 64;
 /// Parties each connection writes to in turn: a real load spreads over many
 /// parties, and the scheduler re-reads a party's inputs on every change.
 const PARTIES_PER_CONNECTION: usize = 16;
+/// Notes a connection adds to one party before it moves on to a new party
+/// (below the server's per-party input limit).
+const NOTES_PER_PARTY: usize = 150;
 const WARMUP: Duration = Duration::from_secs(1);
 const MEASURE: Duration = Duration::from_secs(5);
 const PARTIES: usize = 100_000;
@@ -51,8 +54,8 @@ fn main() {
         std::thread::available_parallelism().map_or(1, usize::from),
         env!("CARGO_PKG_VERSION")
     );
-    if run("throughput") {
-        for durability in [Durability::Off, Durability::Normal, Durability::Full] {
+    for durability in [Durability::Off, Durability::Normal, Durability::Full] {
+        if run(&format!("throughput-{}", durability.as_str())) {
             throughput(durability);
         }
     }
@@ -82,8 +85,8 @@ impl Conn {
         }
     }
 
-    /// Sends a POST with a JSON body; returns the status.
-    fn post(&mut self, path: &str, body: &str) -> u16 {
+    /// Sends a POST with a JSON body; returns the status and the body.
+    fn post(&mut self, path: &str, body: &str) -> (u16, Vec<u8>) {
         let req = format!(
             "POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
@@ -112,6 +115,7 @@ impl Conn {
                 chunked = true;
             }
         }
+        let mut body = Vec::new();
         if chunked {
             loop {
                 line.clear();
@@ -122,12 +126,13 @@ impl Conn {
                 if n == 0 {
                     break;
                 }
+                body.extend_from_slice(&buf[..n]);
             }
         } else {
-            let mut buf = vec![0; len];
-            self.reader.read_exact(&mut buf).expect("body");
+            body.resize(len, 0);
+            self.reader.read_exact(&mut body).expect("body");
         }
-        status
+        (status, body)
     }
 }
 
@@ -159,6 +164,9 @@ fn throughput(durability: Durability) {
         ServerConfig {
             workers: CONNECTIONS,
             auth: AuthMode::Off,
+            // One client IP sends everything; the per-IP limits would
+            // measure the limiter.
+            rate_limits: RateLimits::OFF,
             ..ServerConfig::default()
         },
     )
@@ -193,22 +201,47 @@ fn throughput(durability: Durability) {
             );
             std::thread::spawn(move || {
                 let mut conn = Conn::open(addr);
-                let paths: Vec<String> = (0..PARTIES_PER_CONNECTION)
-                    .map(|k| format!("{API}/party/tp{}/input", c * PARTIES_PER_CONNECTION + k))
+                let path = |party: &str| format!("{API}/party/{party}/input");
+                let mut paths: Vec<String> = (0..PARTIES_PER_CONNECTION)
+                    .map(|k| path(&format!("tp{}", c * PARTIES_PER_CONNECTION + k)))
                     .collect();
+                let mut notes = [0usize; PARTIES_PER_CONNECTION];
+                let mut fresh = 0;
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     n += 1;
-                    let path = &paths[n as usize % PARTIES_PER_CONNECTION];
+                    let slot = n as usize % PARTIES_PER_CONNECTION;
+                    if notes[slot] == NOTES_PER_PARTY {
+                        // Scheduling is not fair between connections: a fast
+                        // one would fill its parties up to the per-party
+                        // input limit (409). It moves on to a new party
+                        // instead (not counted).
+                        fresh += 1;
+                        let party = format!("tp{c}-{fresh}");
+                        let create = format!(
+                            "{{\"party_id\": \"{party}\", \"initial_inputs\": [{{\"content\": \"jungle theme party for 40 guests\"}}]}}"
+                        );
+                        let (status, answer) = conn.post(&format!("{API}/party"), &create);
+                        assert_eq!(status, 201, "{}", String::from_utf8_lossy(&answer));
+                        paths[slot] = path(&party);
+                        notes[slot] = 0;
+                    }
+                    notes[slot] += 1;
+                    let path = &paths[slot];
                     // Notes that change no agent's inputs: the figure is the
                     // write path (validate, commit, apply, answer), not the agents.
                     let body = format!("{{\"content\": \"noted {}\"}}", letters(n, c));
-                    let status = conn.post(path, &body);
+                    let (status, answer) = conn.post(path, &body);
                     if measuring.load(Ordering::Relaxed) {
                         if status == 201 {
                             acked.fetch_add(1, Ordering::Relaxed);
                         } else {
-                            failed.fetch_add(1, Ordering::Relaxed);
+                            if failed.fetch_add(1, Ordering::Relaxed) == 0 {
+                                eprintln!(
+                                    "first failure: {status} {}",
+                                    String::from_utf8_lossy(&answer)
+                                );
+                            }
                         }
                     }
                 }

@@ -21,7 +21,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use partybus::journal::NullJournal;
 use partybus::loadgen::client::HttpClient;
 use partybus::loadgen::ws::{PlanRule, WsClient};
-use partybus::server::{serve, Budget, RateLimits, ServerConfig, ServerHandle};
+use partybus::server::{serve, RateLimits, ServerConfig, ServerHandle};
 use partybus::{App, Config};
 use serde_json::Value;
 
@@ -53,15 +53,8 @@ impl Bench {
         );
         // One client IP sends everything: the per-IP rate limits would
         // measure the limiter (429s), so they are off.
-        let off = Budget {
-            per_second: 0.0,
-            burst: 0.0,
-        };
         let config = ServerConfig {
-            rate_limits: RateLimits {
-                reads: off,
-                writes: off,
-            },
+            rate_limits: RateLimits::OFF,
             ..ServerConfig::default()
         };
         let server = serve(app.clone(), config).expect("server");
