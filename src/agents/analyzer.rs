@@ -53,9 +53,11 @@
 //! order. Number words ("twenty") are not read.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::OnceLock;
 
 use super::keywords;
+use super::memo::Memo;
 use crate::domain::AgentName;
 use crate::store::Input;
 
@@ -111,6 +113,13 @@ impl Category {
 /// substrings). +2.0 per distinct keyword found in the content, +3.0 per
 /// (tag, keyword) pair where the keyword occurs in the tag.
 pub fn classify(content: &str, tags: &[String]) -> Vec<(Category, f64)> {
+    static MEMO: OnceLock<Memo<Vec<(Category, f64)>>> = OnceLock::new();
+    MEMO.get_or_init(Memo::default)
+        .get(content, tags, 0, || classify_uncached(content, tags))
+        .to_vec()
+}
+
+fn classify_uncached(content: &str, tags: &[String]) -> Vec<(Category, f64)> {
     let classifier = classifier();
     let mut scores = [0.0_f64; Category::ALL.len()];
 
@@ -171,32 +180,34 @@ pub struct Facts {
 /// parsed on its own; then, in input order, a single-valued fact stated by an
 /// input replaces the earlier one and list facts are appended when new.
 pub fn extract_facts(inputs: &[Input], cities: &[String]) -> Facts {
-    let city_phrases: Vec<(&str, Vec<String>)> = cities
-        .iter()
-        .map(|c| {
-            let lower = c.to_lowercase();
-            let words = tokenize(&lower)
-                .iter()
-                .filter(|t| t.kind != Kind::End)
-                .map(|t| t.text.to_owned())
-                .collect();
-            (c.as_str(), words)
-        })
-        .filter(|(_, words): &(&str, Vec<String>)| !words.is_empty())
-        .collect();
+    /// One input's facts and the index of its city in `cities`.
+    type PerInput = (TextFacts, Option<usize>);
+    static MEMO: OnceLock<Memo<PerInput>> = OnceLock::new();
+    let memo = MEMO.get_or_init(Memo::default);
+    let salt = {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        cities.hash(&mut h);
+        h.finish()
+    };
+    // Built on the first miss only: a warm memo needs no tokenized cities.
+    let mut city_phrases: Option<Vec<(usize, Vec<String>)>> = None;
 
     let mut facts = Facts::default();
     for input in inputs {
-        let lower = input.content.to_lowercase();
-        let toks = tokenize(&lower);
-        let t = analyze(&toks);
+        let per_input = memo.get(&input.content, &[], salt, || {
+            let phrases = city_phrases.get_or_insert_with(|| city_phrases_of(cities));
+            let lower = input.content.to_lowercase();
+            let toks = tokenize(&lower);
+            (analyze(&toks), find_city(&toks, phrases))
+        });
+        let (t, city) = &*per_input;
 
         if t.guest_count.is_some() {
             facts.guest_count = t.guest_count;
         }
-        for age in t.ages {
-            if !facts.ages.contains(&age) {
-                facts.ages.push(age);
+        for age in &t.ages {
+            if !facts.ages.contains(age) {
+                facts.ages.push(*age);
             }
         }
         if t.budget.is_some() {
@@ -215,11 +226,29 @@ pub fn extract_facts(inputs: &[Input], cities: &[String]) -> Facts {
         union_into(&mut facts.flavors, &t.flavors);
         union_into(&mut facts.cuisines, &t.cuisines);
         union_into(&mut facts.vendor_categories, &t.vendor_categories);
-        if let Some(city) = find_city(&toks, &city_phrases) {
+        if let Some(city) = city.and_then(|i| cities.get(i)) {
             facts.city = Some(city.to_lowercase());
         }
     }
     facts
+}
+
+/// Each city's index in `cities` and its lowercased words.
+fn city_phrases_of(cities: &[String]) -> Vec<(usize, Vec<String>)> {
+    cities
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let lower = c.to_lowercase();
+            let words = tokenize(&lower)
+                .iter()
+                .filter(|t| t.kind != Kind::End)
+                .map(|t| t.text.to_owned())
+                .collect();
+            (i, words)
+        })
+        .filter(|(_, words): &(usize, Vec<String>)| !words.is_empty())
+        .collect()
 }
 
 /// The largest money amount stated in `text`, whatever it is for ("$2,000",
@@ -270,10 +299,11 @@ fn union_into(list: &mut Vec<String>, new: &[&str]) {
     }
 }
 
-/// The first-mentioned city of `toks` (the longest at one position), if any.
-fn find_city<'c>(toks: &[Tok<'_>], cities: &[(&'c str, Vec<String>)]) -> Option<&'c str> {
-    let mut best: Option<(usize, usize, &'c str)> = None; // (position, words, name)
-    for (name, words) in cities {
+/// The first-mentioned city of `toks` (the longest at one position), as its
+/// index in the city list, if any.
+fn find_city(toks: &[Tok<'_>], cities: &[(usize, Vec<String>)]) -> Option<usize> {
+    let mut best: Option<(usize, usize, usize)> = None; // (position, words, index)
+    for &(index, ref words) in cities {
         let Some(first) = words.first() else {
             continue;
         };
@@ -291,10 +321,10 @@ fn find_city<'c>(toks: &[Tok<'_>], cities: &[(&'c str, Vec<String>)]) -> Option<
             Some((p, n, _)) => pos < p || (pos == p && words.len() > n),
         };
         if better {
-            best = Some((pos, words.len(), name));
+            best = Some((pos, words.len(), index));
         }
     }
-    best.map(|(_, _, name)| name)
+    best.map(|(_, _, index)| index)
 }
 
 // ---------------------------------------------------------------------------
@@ -1489,6 +1519,32 @@ mod tests {
             added_at: "2024-01-01T00:00:00Z".to_owned(),
             metadata: serde_json::Map::new(),
             image_url: None,
+        }
+    }
+
+    #[test]
+    fn memoized_answers_equal_fresh_ones_and_follow_the_city_list() {
+        let texts = [
+            "jungle theme party for 75 guests",
+            "need a chocolate cake with animal decorations, vegan",
+            "outdoor venue in Austin preferred, budget around $2000",
+        ];
+        for t in texts {
+            let tags = vec!["Cake".to_owned()];
+            for _ in 0..2 {
+                assert_eq!(classify(t, &tags), classify_uncached(t, &tags));
+                assert_eq!(classify(t, &[]), classify_uncached(t, &[]));
+            }
+        }
+        let inputs = [input(0, texts[2])];
+        let austin = ["austin".to_owned(), "boston".to_owned()];
+        let boston = ["boston".to_owned()];
+        for _ in 0..2 {
+            assert_eq!(
+                extract_facts(&inputs, &austin).city.as_deref(),
+                Some("austin")
+            );
+            assert_eq!(extract_facts(&inputs, &boston).city, None);
         }
     }
 

@@ -12,6 +12,7 @@ pub mod budget;
 pub mod cake;
 pub mod catering;
 pub mod keywords;
+pub mod memo;
 pub mod planner;
 pub mod runtime;
 pub mod scheduler;

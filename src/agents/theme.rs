@@ -19,11 +19,13 @@
 //! result is the `general` fallback: confidence 0.5, `theme_scores {"general": 5}`.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use crate::domain::ThemeResult;
 use crate::store::Input;
 
 use super::analyzer::{classify, Category};
+use super::memo::Memo;
 use super::AgentInput;
 
 /// Points for a keyword found in an input's content.
@@ -203,22 +205,34 @@ pub fn run(input: &AgentInput<'_>) -> ThemeResult {
     score(input.party.inputs.iter().filter(|i| is_theme_input(i)))
 }
 
+/// One input's points per theme (index into [`THEMES`]).
+fn input_points(content: &str, tags: &[String]) -> [u32; THEMES.len()] {
+    let content = content.to_lowercase();
+    let tags: Vec<String> = tags.iter().map(|t| t.to_lowercase()).collect();
+    let mut out = [0; THEMES.len()];
+    for (idx, theme) in THEMES.iter().enumerate() {
+        for kw in theme.keywords {
+            if contains_word(&content, kw) {
+                out[idx] += CONTENT_POINTS;
+            }
+            out[idx] += TAG_POINTS * tags.iter().filter(|t| contains_word(t, kw)).count() as u32;
+        }
+    }
+    out
+}
+
 /// The scoring rule of the module docs over already-filtered inputs.
 fn score<'a>(inputs: impl Iterator<Item = &'a Input>) -> ThemeResult {
     let mut scores = [0u32; THEMES.len()];
     // Theme indexes in the order they first received points (tie-break order).
     let mut first_scored: Vec<usize> = Vec::new();
+    static MEMO: OnceLock<Memo<[u32; THEMES.len()]>> = OnceLock::new();
+    let memo = MEMO.get_or_init(Memo::default);
     for inp in inputs {
-        let content = inp.content.to_lowercase();
-        let tags: Vec<String> = inp.tags.iter().map(|t| t.to_lowercase()).collect();
-        for (idx, theme) in THEMES.iter().enumerate() {
-            let mut points = 0;
-            for kw in theme.keywords {
-                if contains_word(&content, kw) {
-                    points += CONTENT_POINTS;
-                }
-                points += TAG_POINTS * tags.iter().filter(|t| contains_word(t, kw)).count() as u32;
-            }
+        let points = memo.get(&inp.content, &inp.tags, 0, || {
+            input_points(&inp.content, &inp.tags)
+        });
+        for (idx, &points) in points.iter().enumerate() {
             if points > 0 {
                 if scores[idx] == 0 {
                     first_scored.push(idx);
