@@ -175,14 +175,16 @@ fn pipeline_overlapped(c: &mut Criterion) {
         BenchmarkId::new("jungle_party_to_plan_overlapped", clients),
         &clients,
         |b, &clients| {
-            let app = Arc::new(
-                App::start_new(Config {
-                    journal: Arc::new(NullJournal),
-                    ..Config::default()
-                })
-                .expect("app"),
-            );
             b.iter_custom(|iters| {
+                // A fresh App per sample: one App across all samples would
+                // collect every party ever created and hit the party limit.
+                let app = Arc::new(
+                    App::start_new(Config {
+                        journal: Arc::new(NullJournal),
+                        ..Config::default()
+                    })
+                    .expect("app"),
+                );
                 let per_client = iters * PARTIES / clients as u64;
                 let start = Instant::now();
                 let workers: Vec<_> = (0..clients)
@@ -205,9 +207,10 @@ fn pipeline_overlapped(c: &mut Criterion) {
                 for w in workers {
                     w.join().expect("worker");
                 }
-                start.elapsed()
+                let took = start.elapsed();
+                app.stop();
+                took
             });
-            app.stop();
         },
     );
     g.finish();

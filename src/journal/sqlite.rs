@@ -36,8 +36,18 @@ pub const DB_FILE: &str = "partybus.db";
 pub const LOCK_FILE: &str = "partybus.lock";
 /// `PRAGMA application_id` of a partybus journal: "PBUS".
 pub const APPLICATION_ID: i32 = 0x5042_5553;
-/// `PRAGMA user_version`: the schema this code writes and reads.
-pub const SCHEMA_VERSION: i32 = 1;
+/// `PRAGMA user_version`: the schema this code writes and reads. Version 1
+/// (an index on `events (party_id, seq)`) is migrated to 2 on open.
+pub const SCHEMA_VERSION: i32 = 2;
+/// Events appended before the party index catches up, in one batch. The
+/// index is written in bulk, sorted by party: an index maintained per event
+/// cost one random 4 KiB page per party per group commit, about a third of
+/// the journal's write volume (create and add-input load ran 35-55 % faster
+/// without it).
+#[cfg(not(test))]
+const INDEX_BATCH: u64 = 8_192;
+#[cfg(test)]
+const INDEX_BATCH: u64 = 4;
 /// How long a connection waits on a busy database (another reader
 /// checkpointing, an operator's sqlite3 shell) before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -66,7 +76,11 @@ CREATE TABLE IF NOT EXISTS events (
     timestamp  TEXT NOT NULL,
     json       TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_party_seq ON events (party_id, seq);
+CREATE TABLE IF NOT EXISTS party_index (
+    party_id TEXT NOT NULL,
+    seq      INTEGER NOT NULL,
+    PRIMARY KEY (party_id, seq)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS snapshots (
     generation INTEGER NOT NULL,
     party_id   TEXT NOT NULL,
@@ -107,6 +121,11 @@ pub struct SqliteJournal {
     since_snapshot: AtomicU64,
     /// Idempotency records stored since the last purge.
     idem_puts: AtomicU64,
+    /// `party_index` covers every event up to this `seq` (writers only).
+    indexed_seq: AtomicU64,
+    /// A version-1 file opened read-only: `events (party_id, seq)` is
+    /// indexed and there is no `party_index`.
+    legacy_index: bool,
     /// The background checkpointer (writers only); stopped on drop.
     _checkpointer: Option<Checkpointer>,
 }
@@ -257,6 +276,7 @@ impl SqliteJournal {
         ))
         .map_err(storage)?;
         conn.execute_batch(SCHEMA).map_err(storage)?;
+        let indexed = migrate(&conn, &path)?;
         if !existed {
             conn.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('created_at', ?1), ('created_by', ?2)",
@@ -273,6 +293,8 @@ impl SqliteJournal {
             _lock: Some(Mutex::new(lock)),
             since_snapshot: AtomicU64::new(0),
             idem_puts: AtomicU64::new(IDEMPOTENCY_PURGE_EVERY),
+            indexed_seq: AtomicU64::new(indexed),
+            legacy_index: false,
             _checkpointer: Some(checkpointer),
         };
         let (max, snap) = j.max_and_snapshot_seq()?;
@@ -302,6 +324,7 @@ impl SqliteJournal {
             path: path.display().to_string(),
             reason,
         })?;
+        let legacy_index = !has_table(&reader, "party_index").map_err(storage)?;
         Ok(SqliteJournal {
             path,
             writer: None,
@@ -309,6 +332,8 @@ impl SqliteJournal {
             _lock: None,
             since_snapshot: AtomicU64::new(0),
             idem_puts: AtomicU64::new(0),
+            indexed_seq: AtomicU64::new(0),
+            legacy_index,
             _checkpointer: None,
         })
     }
@@ -450,6 +475,67 @@ fn open_reader(path: &Path) -> Result<Connection, JournalError> {
     Ok(conn)
 }
 
+fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [name],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+}
+
+/// Brings a version-1 file to version 2 (the per-event index on
+/// `events (party_id, seq)` becomes the batched `party_index`), in one
+/// transaction; returns the `seq` the party index covers.
+fn migrate(conn: &Connection, path: &Path) -> Result<u64, JournalError> {
+    let version: i32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(storage)?;
+    if version >= SCHEMA_VERSION {
+        return Ok(meta_u64(conn, "indexed_seq").map_err(storage)?.unwrap_or(0));
+    }
+    let began = std::time::Instant::now();
+    conn.execute_batch(&format!(
+        "BEGIN IMMEDIATE;
+         INSERT OR IGNORE INTO party_index (party_id, seq)
+             SELECT party_id, seq FROM events ORDER BY party_id, seq;
+         INSERT OR REPLACE INTO meta (key, value)
+             SELECT 'indexed_seq', coalesce(max(seq), 0) FROM events;
+         DROP INDEX IF EXISTS events_party_seq;
+         PRAGMA user_version = {SCHEMA_VERSION};
+         COMMIT;"
+    ))
+    .map_err(|e| {
+        storage(format!(
+            "{}: migrating schema {version} to {SCHEMA_VERSION}: {e}",
+            path.display()
+        ))
+    })?;
+    log::info!(
+        "{}: migrated the journal from schema {version} to {SCHEMA_VERSION} in {:?}",
+        path.display(),
+        began.elapsed()
+    );
+    Ok(meta_u64(conn, "indexed_seq").map_err(storage)?.unwrap_or(0))
+}
+
+/// Indexes every event past `after` (in the caller's transaction) and
+/// records the new coverage; returns it.
+fn index_tail(conn: &Connection, after: u64) -> rusqlite::Result<u64> {
+    let after = i64::try_from(after).unwrap_or(i64::MAX);
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO party_index (party_id, seq) \
+         SELECT party_id, seq FROM events WHERE seq > ?1 ORDER BY party_id, seq",
+    )?
+    .execute([after])?;
+    let covered: i64 = conn
+        .prepare_cached("SELECT coalesce(max(seq), ?1) FROM events")?
+        .query_row([after], |r| r.get(0))?;
+    conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('indexed_seq', ?1)")?
+        .execute([covered.to_string()])?;
+    Ok(to_u64(covered))
+}
+
 fn meta_u64(conn: &Connection, key: &str) -> rusqlite::Result<Option<u64>> {
     let v: Option<String> = conn
         .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
@@ -497,7 +583,17 @@ impl Journal for SqliteJournal {
                 })?;
             }
         }
+        let indexed = self.indexed_seq.load(Ordering::Relaxed);
+        let last = events.last().map_or(0, |e| e.seq);
+        let reindexed = if last.saturating_sub(indexed) >= INDEX_BATCH {
+            Some(index_tail(&tx, indexed).map_err(storage)?)
+        } else {
+            None
+        };
         tx.commit().map_err(storage)?;
+        if let Some(covered) = reindexed {
+            self.indexed_seq.store(covered, Ordering::Relaxed);
+        }
         self.since_snapshot
             .fetch_add(events.len() as u64, Ordering::Relaxed);
         Ok(())
@@ -601,11 +697,22 @@ impl Journal for SqliteJournal {
         limit: usize,
     ) -> Result<Vec<Arc<Event>>, JournalError> {
         let conn = lock(&self.reader);
-        let mut st = conn
-            .prepare_cached(
-                "SELECT json FROM events WHERE party_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-            )
-            .map_err(|e| self.corrupt(e))?;
+        // One statement, so the index and the unindexed tail are read from
+        // one snapshot: indexed events by their seqs, the rest by a scan of
+        // the (short) tail past `indexed_seq`.
+        let sql = if self.legacy_index {
+            "SELECT json FROM events WHERE party_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+        } else {
+            "SELECT json FROM (
+                 SELECT seq, json FROM events WHERE seq IN
+                     (SELECT seq FROM party_index WHERE party_id = ?1 AND seq > ?2)
+                 UNION ALL
+                 SELECT seq, json FROM events WHERE party_id = ?1 AND seq > max(?2,
+                     (SELECT coalesce(max(CAST(value AS INTEGER)), 0) FROM meta
+                      WHERE key = 'indexed_seq'))
+             ) ORDER BY seq LIMIT ?3"
+        };
+        let mut st = conn.prepare_cached(sql).map_err(|e| self.corrupt(e))?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = st
             .query_map(params![party_id, to_i64(since)?, limit], |r| {
@@ -768,17 +875,29 @@ impl Journal for SqliteJournal {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(storage)?;
+            // Index the tail first: every event to delete is then found
+            // through `party_index`.
+            let covered =
+                index_tail(&tx, self.indexed_seq.load(Ordering::Relaxed)).map_err(storage)?;
             {
                 let mut del = tx
-                    .prepare_cached("DELETE FROM events WHERE party_id = ?1 AND seq <= ?2")
+                    .prepare_cached(
+                        "DELETE FROM events WHERE seq IN \
+                         (SELECT seq FROM party_index WHERE party_id = ?1 AND seq <= ?2)",
+                    )
+                    .map_err(storage)?;
+                let mut unindex = tx
+                    .prepare_cached("DELETE FROM party_index WHERE party_id = ?1 AND seq <= ?2")
                     .map_err(storage)?;
                 for (party, up_to) in group {
                     let up_to = to_i64((*up_to).min(meta.seq))?;
                     report.events_deleted +=
                         del.execute(params![party, up_to]).map_err(storage)? as u64;
+                    unindex.execute(params![party, up_to]).map_err(storage)?;
                 }
             }
             tx.commit().map_err(storage)?;
+            self.indexed_seq.store(covered, Ordering::Relaxed);
         }
         let (max, _) = self.max_and_snapshot_seq()?;
         self.since_snapshot
@@ -928,6 +1047,98 @@ mod tests {
         j.append(&[ev(6, "c"), same_id])
             .expect("a repeated event id is kept");
         assert_eq!(j.count_events().expect("count"), 6);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn seqs(j: &SqliteJournal, party: &str, since: u64) -> Vec<u64> {
+        j.party_events(party, since, 100)
+            .expect("history")
+            .iter()
+            .map(|e| e.seq)
+            .collect()
+    }
+
+    #[test]
+    fn party_history_spans_the_batched_index_and_its_tail() {
+        let dir = tmp("index");
+        let j = SqliteJournal::open(&dir, Durability::Normal).expect("open");
+        // Batches of 3 (INDEX_BATCH is 4 under test): 1..=6 get indexed,
+        // 7..=9 stay in the tail.
+        for start in [1, 4, 7] {
+            let batch: Vec<_> = (start..start + 3)
+                .map(|seq| ev(seq, if seq % 3 == 0 { "b" } else { "a" }))
+                .collect();
+            j.append(&batch).expect("append");
+        }
+        assert_eq!(j.indexed_seq.load(Ordering::Relaxed), 6);
+        assert_eq!(seqs(&j, "a", 0), vec![1, 2, 4, 5, 7, 8]);
+        assert_eq!(seqs(&j, "b", 0), vec![3, 6, 9]);
+        assert_eq!(seqs(&j, "a", 4), vec![5, 7, 8]);
+        assert_eq!(seqs(&j, "a", 7), vec![8]);
+        assert_eq!(
+            j.party_events("a", 0, 3).expect("limit").len(),
+            3,
+            "the limit applies across both parts"
+        );
+        // A purge reaches tail events too.
+        let meta = SnapshotMeta {
+            seq: 9,
+            events_applied: 9,
+            deleted_parties: 1,
+        };
+        let r = j
+            .write_snapshot(&meta, &mut std::iter::empty(), &[("b".to_string(), 9)])
+            .expect("purge");
+        assert_eq!(r.events_deleted, 3);
+        assert!(seqs(&j, "b", 0).is_empty());
+        assert_eq!(seqs(&j, "a", 0), vec![1, 2, 4, 5, 7, 8]);
+        drop(j);
+        let j = SqliteJournal::open(&dir, Durability::Normal).expect("reopen");
+        assert_eq!(j.indexed_seq.load(Ordering::Relaxed), 9);
+        assert_eq!(seqs(&j, "a", 0), vec![1, 2, 4, 5, 7, 8]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_version_1_file_is_migrated_on_open_and_readable_before() {
+        let dir = tmp("v1");
+        {
+            let j = SqliteJournal::open(&dir, Durability::Normal).expect("open");
+            j.append(&[ev(1, "a"), ev(2, "a"), ev(3, "b")])
+                .expect("append");
+        }
+        // Turn it into what version 1 wrote.
+        {
+            let c = Connection::open(dir.join(DB_FILE)).expect("raw");
+            c.execute_batch(
+                "DROP TABLE party_index; DELETE FROM meta WHERE key = 'indexed_seq';
+                 CREATE INDEX events_party_seq ON events (party_id, seq);
+                 PRAGMA user_version = 1;",
+            )
+            .expect("downgrade");
+        }
+        let old = SqliteJournal::open_read_only(&dir).expect("read-only v1");
+        assert_eq!(seqs(&old, "a", 0), vec![1, 2]);
+        drop(old);
+        let j = SqliteJournal::open(&dir, Durability::Normal).expect("migrate");
+        assert_eq!(j.indexed_seq.load(Ordering::Relaxed), 3);
+        assert_eq!(seqs(&j, "a", 0), vec![1, 2]);
+        j.append(&[ev(4, "a")]).expect("append");
+        assert_eq!(seqs(&j, "a", 1), vec![2, 4]);
+        let c = lock(&j.reader);
+        let version: i32 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, SCHEMA_VERSION);
+        let old_index: i64 = c
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'events_party_seq'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("index");
+        assert_eq!(old_index, 0);
+        drop(c);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
