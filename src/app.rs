@@ -636,7 +636,9 @@ impl App {
     }
 
     /// One party's events with `seq > since`, oldest first, at most `limit`:
-    /// from the journal, or from the bus history when the journal keeps none.
+    /// from the bus history when it still holds every event after `since`
+    /// (the common case: a WebSocket resuming or just opened), else from the
+    /// journal, else from the history (a journal that keeps none).
     pub fn events(
         &self,
         party_id: &str,
@@ -644,6 +646,10 @@ impl App {
         limit: usize,
     ) -> Result<Vec<Arc<Event>>, AppError> {
         let r = self.live()?;
+        let floor = r.bus.history_floor();
+        if floor != 0 && floor <= since.saturating_add(1) {
+            return Ok(r.bus.history(Some(party_id), since, limit));
+        }
         let from_journal = self.config.journal.party_events(party_id, since, limit)?;
         if !from_journal.is_empty() {
             return Ok(from_journal);

@@ -441,3 +441,43 @@ fn a_custom_agent_result_shape_is_carried_to_the_store() {
         Some(vec!["stubbed".to_string()])
     );
 }
+
+#[test]
+fn party_events_come_from_the_history_when_it_covers_since_else_from_the_journal() {
+    // A history of 16 events: the first party's early events fall out of
+    // it, so reading them needs the journal; recent ones come from memory.
+    let journal = Arc::new(MemoryJournal::new());
+    let app = App::start_new(Config {
+        journal: journal.clone(),
+        bus: partybus::bus::BusConfig {
+            history: 16,
+            ..partybus::bus::BusConfig::default()
+        },
+        ..Config::default()
+    })
+    .expect("start");
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let ack = app
+            .create_party(party(&["jungle theme party for 40 guests"]), None)
+            .expect("create");
+        settle(&app, &ack.party_id, ack.seq);
+        ids.push(ack.party_id);
+    }
+    use partybus::journal::Journal as _;
+    for id in &ids {
+        let stored = journal.party_events(id, 0, usize::MAX).expect("journal");
+        let seqs = |v: &[Arc<Event>]| v.iter().map(|e| e.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(&events(&app, id)), seqs(&stored), "{id} from 0");
+        for e in &stored {
+            let since = e.seq;
+            let want: Vec<u64> = seqs(&stored).into_iter().filter(|s| *s > since).collect();
+            assert_eq!(
+                seqs(&app.events(id, since, 10_000).expect("events")),
+                want,
+                "{id} since {since}"
+            );
+        }
+    }
+    app.stop();
+}
