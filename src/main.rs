@@ -278,7 +278,8 @@ enum LoadMode {
     Create,
     /// GET status over a pool of pre-created parties.
     Read,
-    /// POST input to a pool of pre-created parties.
+    /// POST input to a pool of pre-created parties (each client removes its
+    /// oldest input once it has added 40 to a party).
     Input,
 }
 

@@ -41,7 +41,7 @@ pub mod client;
 pub mod stats;
 pub mod ws;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -82,6 +82,9 @@ pub const MAX_CONCURRENCY: usize = 4096;
 /// [`MIN_POOL`], at most [`MAX_POOL`]): enough that workers rarely touch
 /// the same party at once.
 pub const POOL_PER_WORKER: usize = 4;
+/// Input mode: inputs a worker keeps on one party before it removes its
+/// oldest (well under the server's default limit of 200 per party).
+pub const KEEP_ADDED: usize = 40;
 /// Smallest pool.
 pub const MIN_POOL: usize = 16;
 /// Largest pool.
@@ -599,6 +602,8 @@ struct Worker {
     stats: Stats,
     /// Units done by this worker (spreads pool access).
     done: u64,
+    /// Input mode: the inputs this worker added, oldest first, per party.
+    added: HashMap<String, VecDeque<String>>,
 }
 
 impl Worker {
@@ -829,6 +834,10 @@ impl Worker {
         .map(|_| ())
     }
 
+    /// Adds an input to a pool party; once this worker has
+    /// [`KEEP_ADDED`] inputs on that party it also removes its oldest one,
+    /// as a user editing a party does, so a run of any length stays under
+    /// the server's per-party input limit.
     fn input(&mut self, n: u64) -> Result<(), Failure> {
         let p = self.pool_party();
         let script = self.shared.config.scenario.pick(n);
@@ -836,12 +845,30 @@ impl Worker {
         let body = json!({"content": extra, "source_type": "text", "tags": ["loadgen"]})
             .to_string()
             .into_bytes();
-        self.call(
+        let resp = self.call(
             Step::AddInput,
             "POST",
             &format!("{API_PREFIX}/party/{}/input", p.id),
             p.token.as_deref(),
             Some(&body),
+        )?;
+        let added: Acked =
+            serde_json::from_slice(&resp.body).map_err(|_| Failure("bad_body".into()))?;
+        let input_id = added.input_id.ok_or_else(|| Failure("bad_body".into()))?;
+        let mine = self.added.entry(p.id.clone()).or_default();
+        mine.push_back(input_id);
+        if mine.len() <= KEEP_ADDED {
+            return Ok(());
+        }
+        let Some(oldest) = mine.pop_front() else {
+            return Ok(());
+        };
+        self.call(
+            Step::RemoveInput,
+            "DELETE",
+            &format!("{API_PREFIX}/party/{}/input/{oldest}", p.id),
+            p.token.as_deref(),
+            None,
         )
         .map(|_| ())
     }
@@ -928,6 +955,7 @@ fn prepare_pool(config: &LoadConfig, run_tag: &str) -> Result<Vec<PoolParty>, Lo
                         index,
                         stats: Stats::new(),
                         done: 0,
+                        added: HashMap::new(),
                     };
                     let mut mine = Vec::new();
                     while let Some(n) = shared.budget.claim() {
@@ -1064,6 +1092,7 @@ pub fn run(config: &LoadConfig) -> Result<Report, LoadgenError> {
             index,
             stats: Stats::new(),
             done: 0,
+            added: HashMap::new(),
         };
         let spawned = std::thread::Builder::new()
             .name(format!("loadgen-{index}"))
