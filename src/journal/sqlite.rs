@@ -495,8 +495,35 @@ fn migrate(conn: &Connection, path: &Path) -> Result<u64, JournalError> {
         return Ok(meta_u64(conn, "indexed_seq").map_err(storage)?.unwrap_or(0));
     }
     let began = std::time::Instant::now();
+    // Files written before 27 Nov 2026 declared `event_id ... UNIQUE`: a
+    // repeated random id would stop the bus. Such a table is rebuilt
+    // without the constraint (a full copy, once).
+    let unique_ids: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM pragma_index_list('events') WHERE \"unique\" = 1",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(storage)?;
+    let rebuild = if unique_ids > 0 {
+        "CREATE TABLE events_v2 (
+             seq        INTEGER PRIMARY KEY,
+             party_id   TEXT NOT NULL,
+             event_type TEXT NOT NULL,
+             event_id   TEXT NOT NULL,
+             timestamp  TEXT NOT NULL,
+             json       TEXT NOT NULL
+         );
+         INSERT INTO events_v2 SELECT seq, party_id, event_type, event_id, timestamp, json
+             FROM events ORDER BY seq;
+         DROP TABLE events;
+         ALTER TABLE events_v2 RENAME TO events;"
+    } else {
+        ""
+    };
     conn.execute_batch(&format!(
         "BEGIN IMMEDIATE;
+         {rebuild}
          INSERT OR IGNORE INTO party_index (party_id, seq)
              SELECT party_id, seq FROM events ORDER BY party_id, seq;
          INSERT OR REPLACE INTO meta (key, value)
@@ -512,8 +539,13 @@ fn migrate(conn: &Connection, path: &Path) -> Result<u64, JournalError> {
         ))
     })?;
     log::info!(
-        "{}: migrated the journal from schema {version} to {SCHEMA_VERSION} in {:?}",
+        "{}: migrated the journal from schema {version} to {SCHEMA_VERSION}{} in {:?}",
         path.display(),
+        if unique_ids > 0 {
+            " (events table rebuilt without the UNIQUE event_id)"
+        } else {
+            ""
+        },
         began.elapsed()
     );
     Ok(meta_u64(conn, "indexed_seq").map_err(storage)?.unwrap_or(0))
@@ -1107,11 +1139,17 @@ mod tests {
             j.append(&[ev(1, "a"), ev(2, "a"), ev(3, "b")])
                 .expect("append");
         }
-        // Turn it into what version 1 wrote.
+        // Turn it into what version 1 wrote: its first releases declared
+        // `event_id` UNIQUE.
         {
             let c = Connection::open(dir.join(DB_FILE)).expect("raw");
             c.execute_batch(
                 "DROP TABLE party_index; DELETE FROM meta WHERE key = 'indexed_seq';
+                 CREATE TABLE v1 (seq INTEGER PRIMARY KEY, party_id TEXT NOT NULL,
+                     event_type TEXT NOT NULL, event_id TEXT NOT NULL UNIQUE,
+                     timestamp TEXT NOT NULL, json TEXT NOT NULL);
+                 INSERT INTO v1 SELECT * FROM events; DROP TABLE events;
+                 ALTER TABLE v1 RENAME TO events;
                  CREATE INDEX events_party_seq ON events (party_id, seq);
                  PRAGMA user_version = 1;",
             )
@@ -1125,6 +1163,15 @@ mod tests {
         assert_eq!(seqs(&j, "a", 0), vec![1, 2]);
         j.append(&[ev(4, "a")]).expect("append");
         assert_eq!(seqs(&j, "a", 1), vec![2, 4]);
+        // A repeated event id no longer stops the bus.
+        let again = Arc::new(Event {
+            seq: 5,
+            ..(*j.party_events("a", 0, 1).expect("first").remove(0)).clone()
+        });
+        j.append(&[again]).expect("a repeated id is stored");
+        let mut all = Vec::new();
+        j.replay(0, &mut |e| all.push(e.seq)).expect("replay");
+        assert_eq!(all, vec![1, 2, 3, 4, 5]);
         let c = lock(&j.reader);
         let version: i32 = c
             .query_row("PRAGMA user_version", [], |r| r.get(0))
