@@ -1,9 +1,9 @@
 //! The durable journal: one SQLite database (`partybus.db`, WAL mode) in the
 //! data directory, written through rusqlite with SQLite bundled.
 //!
-//! Owns the file format: the tables `events`, `snapshots`, `idempotency` and
-//! `meta`, the `application_id`/`user_version` stamp, and the data
-//! directory's lock file. Must not interpret events beyond their envelope,
+//! Owns the file format: the tables `events`, `party_index`, `snapshots`,
+//! `idempotency` and `meta`, the `application_id`/`user_version` stamp, and
+//! the data directory's lock file. Must not interpret events beyond their envelope,
 //! nor snapshot blobs at all.
 //!
 //! Invariants:
@@ -15,6 +15,9 @@
 //!   written to: nothing is written before the checks pass.
 //! - One process per data directory (an exclusive lock on `partybus.lock`);
 //!   read-only openers ([`SqliteJournal::open_read_only`]) need no lock.
+//! - `party_index` holds exactly the events with `seq <= meta.indexed_seq`;
+//!   both move in the same transaction, and a party's history is the index
+//!   plus a scan of the events past it.
 
 use std::fs::File;
 use std::io::Read;
