@@ -365,59 +365,39 @@ impl Store {
                 entry.started_at = ev.timestamp.clone();
                 entry.error = None;
             }
-            Payload::AgentCompleted(p) => {
-                let entry = party
-                    .agents
-                    .entry(p.agent_name)
-                    .or_insert_with(|| AgentState {
-                        agent_name: p.agent_name,
-                        status: AgentStatus::Completed,
-                        result: None,
-                        confidence: 0.0,
-                        execution_time_ms: 0.0,
-                        execution_id: p.execution_id.clone(),
-                        started_at: ev.timestamp.clone(),
-                        completed_at: None,
-                        error: None,
-                        runs: 0,
-                    });
-                entry.status = AgentStatus::Completed;
-                entry.result = Some(p.result.clone());
-                entry.confidence = p.confidence;
-                entry.execution_time_ms = p.execution_time_ms;
-                entry.execution_id = p.execution_id.clone();
-                entry.completed_at = Some(ev.timestamp.clone());
-                entry.error = None;
-                entry.runs += 1;
-            }
-            Payload::AgentFailed(p) => {
-                if p.agent_name.stage() == 1 || p.agent_name.stage() == 2 {
-                    let entry = party
-                        .agents
-                        .entry(p.agent_name)
-                        .or_insert_with(|| AgentState {
-                            agent_name: p.agent_name,
-                            status: AgentStatus::Failed,
-                            result: None,
-                            confidence: 0.0,
-                            execution_time_ms: 0.0,
-                            execution_id: p.execution_id.clone(),
-                            started_at: ev.timestamp.clone(),
-                            completed_at: None,
-                            error: None,
-                            runs: 0,
-                        });
-                    entry.status = AgentStatus::Failed;
-                    entry.result = None;
-                    entry.confidence = 0.0;
-                    entry.execution_id = p.execution_id.clone();
+            // A result counts only for the run this party started (same
+            // `execution_id`): a run of a deleted party that finishes after
+            // a party with the same id was created must not land in it.
+            Payload::AgentCompleted(p) => match party.agents.get_mut(&p.agent_name) {
+                Some(entry) if entry.execution_id == p.execution_id => {
+                    entry.status = AgentStatus::Completed;
+                    entry.result = Some(p.result.clone());
+                    entry.confidence = p.confidence;
+                    entry.execution_time_ms = p.execution_time_ms;
                     entry.completed_at = Some(ev.timestamp.clone());
-                    entry.error = Some(AgentError {
-                        error: p.error.clone(),
-                        error_type: p.error_type,
-                    });
+                    entry.error = None;
+                    entry.runs += 1;
+                }
+                _ => {}
+            },
+            Payload::AgentFailed(p) if p.agent_name.stage() == 1 || p.agent_name.stage() == 2 => {
+                match party.agents.get_mut(&p.agent_name) {
+                    Some(entry) if entry.execution_id == p.execution_id => {
+                        entry.status = AgentStatus::Failed;
+                        entry.result = None;
+                        entry.confidence = 0.0;
+                        entry.completed_at = Some(ev.timestamp.clone());
+                        entry.error = Some(AgentError {
+                            error: p.error.clone(),
+                            error_type: p.error_type,
+                        });
+                    }
+                    _ => {}
                 }
             }
+            // Failures of the later stages are not agent states (the
+            // budget and the plan carry their own).
+            Payload::AgentFailed(_) => {}
             Payload::AgentDataRemoved(p) => {
                 party.agents.remove(&p.agent_name);
             }
@@ -463,8 +443,8 @@ mod tests {
     use super::*;
     use crate::domain::{AgentOutput, ThemeResult};
     use crate::event::{
-        AgentCompleted, AgentDataRemoved, AgentStarted, Draft, InputAdded, InputRemoved,
-        PartyCreated, PartyDeleted, RemovalReason,
+        AgentCompleted, AgentDataRemoved, AgentFailed, AgentStarted, Draft, ErrorType, InputAdded,
+        InputRemoved, PartyCreated, PartyDeleted, RemovalReason,
     };
 
     fn ev(seq: u64, party: &str, payload: Payload) -> Event {
@@ -598,6 +578,49 @@ mod tests {
         s.apply(&added(3, "p", "inp_1"));
         s.apply(&created(4, "p"));
         assert_eq!(s.party("p").map(|p| p.inputs.len()), Some(1));
+    }
+
+    #[test]
+    fn a_run_of_a_deleted_party_does_not_land_in_its_successor() {
+        let mut s = Store::new();
+        s.apply(&created(1, "p"));
+        s.apply(&added(2, "p", "inp_1"));
+        s.apply(&ev(
+            3,
+            "p",
+            Payload::AgentStarted(AgentStarted {
+                agent_name: AgentName::Theme,
+                execution_id: "exec_1".into(),
+                input_count: 1,
+                message: "Analyzing party theme...".into(),
+            }),
+        ));
+        s.apply(&ev(
+            4,
+            "p",
+            Payload::PartyDeleted(PartyDeleted {
+                deleted_by: "user".into(),
+            }),
+        ));
+        s.apply(&created(5, "p"));
+        // exec_1 (the old party's run) finishes now: it is not this party's.
+        s.apply(&theme_done(6, "p"));
+        let p = s.party("p").expect("party");
+        assert!(p.agents.is_empty(), "{:?}", p.agents.keys());
+        assert_eq!(s.stats().total_agent_results, 0);
+        // A failure of it neither.
+        s.apply(&ev(
+            7,
+            "p",
+            Payload::AgentFailed(AgentFailed {
+                agent_name: AgentName::Theme,
+                execution_id: "exec_1".into(),
+                error: "late".into(),
+                error_type: ErrorType::Timeout,
+                retry_count: 0,
+            }),
+        ));
+        assert!(s.party("p").expect("party").agents.is_empty());
     }
 
     #[test]

@@ -517,7 +517,8 @@ mod tests {
     use crate::agents::{self, AgentInput, Product};
     use crate::catalog::Catalog;
     use crate::event::{
-        AgentCompleted, InputAdded, InputRemoved, PartyCreated, RemovalReason, SourceType,
+        AgentCompleted, AgentStarted, InputAdded, InputRemoved, PartyCreated, RemovalReason,
+        SourceType,
     };
     use crate::store::Store;
 
@@ -563,7 +564,7 @@ mod tests {
                     let party = self.store.party(&ev.party_id);
                     next.extend(self.sched.on_event(ev, party.as_deref()));
                     if let Payload::AgentShouldExecute(p) = &ev.payload {
-                        next.push(self.answer(ev, p.agent_name));
+                        next.extend(self.answer(ev, p.agent_name));
                     }
                 }
                 self.log.extend(events);
@@ -571,7 +572,10 @@ mod tests {
             }
         }
 
-        fn answer(&self, ev: &Event, agent: AgentName) -> Draft {
+        /// What the runtime publishes for a request: a domain agent's
+        /// `started` then `completed` (one execution id), or the budget or
+        /// the plan.
+        fn answer(&self, ev: &Event, agent: AgentName) -> Vec<Draft> {
             let party = self.store.party(&ev.party_id).expect("party");
             let facts = extract_facts(&party.inputs, &self.catalog.cities);
             let input = AgentInput {
@@ -579,18 +583,42 @@ mod tests {
                 facts: &facts,
                 catalog: &self.catalog,
             };
-            let payload = match agents::run(agent, &input).expect("runnable") {
-                Product::Output(result, confidence) => Payload::AgentCompleted(AgentCompleted {
-                    agent_name: agent,
-                    execution_id: "exec_x".into(),
-                    result: Arc::new(result),
-                    confidence,
-                    execution_time_ms: 0.0,
-                }),
-                Product::Budget(b) => Payload::BudgetUpdated(Arc::new(b)),
-                Product::Plan(p) => Payload::PlanUpdated(Arc::new(p)),
-            };
-            Draft::caused_by(ev, agent.as_str(), payload)
+            let execution_id = format!("exec_{}", ev.seq);
+            match agents::run(agent, &input).expect("runnable") {
+                Product::Output(result, confidence) => vec![
+                    Draft::caused_by(
+                        ev,
+                        agent.as_str(),
+                        Payload::AgentStarted(AgentStarted {
+                            agent_name: agent,
+                            execution_id: execution_id.clone(),
+                            input_count: 0,
+                            message: String::new(),
+                        }),
+                    ),
+                    Draft::caused_by(
+                        ev,
+                        agent.as_str(),
+                        Payload::AgentCompleted(AgentCompleted {
+                            agent_name: agent,
+                            execution_id,
+                            result: Arc::new(result),
+                            confidence,
+                            execution_time_ms: 0.0,
+                        }),
+                    ),
+                ],
+                Product::Budget(b) => vec![Draft::caused_by(
+                    ev,
+                    agent.as_str(),
+                    Payload::BudgetUpdated(Arc::new(b)),
+                )],
+                Product::Plan(p) => vec![Draft::caused_by(
+                    ev,
+                    agent.as_str(),
+                    Payload::PlanUpdated(Arc::new(p)),
+                )],
+            }
         }
 
         fn create(&mut self, party: &str, texts: &[&str]) {
@@ -954,15 +982,15 @@ mod tests {
         assert_eq!(second.len(), 1, "theme asked again");
         // The first life's theme run answers late, twice: nothing moves.
         let stale = sim.answer(&first[0], Theme);
-        assert!(step(&mut sim, vec![stale.clone()]).is_empty());
-        assert!(step(&mut sim, vec![stale]).is_empty());
+        assert!(step(&mut sim, stale.clone()).is_empty());
+        assert!(step(&mut sim, stale).is_empty());
         // The awaited answer moves the wave on to venue.
         let awaited = sim.answer(&second[0], Theme);
-        let next = step(&mut sim, vec![awaited.clone()]);
+        let next = step(&mut sim, awaited.clone());
         let asked: Vec<AgentName> = next.iter().filter_map(|e| e.payload.agent()).collect();
         assert_eq!(asked, vec![Venue]);
         // Its duplicate does not skip venue.
-        assert!(step(&mut sim, vec![awaited]).is_empty());
+        assert!(step(&mut sim, awaited).is_empty());
     }
 
     /// Property: whatever the interleaving of input changes, deletions and
