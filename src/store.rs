@@ -480,6 +480,19 @@ mod tests {
         )
     }
 
+    fn theme_started(seq: u64, party: &str) -> Event {
+        ev(
+            seq,
+            party,
+            Payload::AgentStarted(AgentStarted {
+                agent_name: AgentName::Theme,
+                execution_id: "exec_1".into(),
+                input_count: 1,
+                message: "Analyzing party theme...".into(),
+            }),
+        )
+    }
+
     fn theme_done(seq: u64, party: &str) -> Event {
         ev(
             seq,
@@ -506,16 +519,7 @@ mod tests {
         let mut s = Store::new();
         s.apply(&created(1, "p"));
         s.apply(&added(2, "p", "inp_1"));
-        s.apply(&ev(
-            3,
-            "p",
-            Payload::AgentStarted(AgentStarted {
-                agent_name: AgentName::Theme,
-                execution_id: "exec_1".into(),
-                input_count: 1,
-                message: "Analyzing party theme...".into(),
-            }),
-        ));
+        s.apply(&theme_started(3, "p"));
         assert_eq!(
             s.party("p").map(|p| p.agents[&AgentName::Theme].status),
             Some(AgentStatus::Running)
@@ -585,16 +589,7 @@ mod tests {
         let mut s = Store::new();
         s.apply(&created(1, "p"));
         s.apply(&added(2, "p", "inp_1"));
-        s.apply(&ev(
-            3,
-            "p",
-            Payload::AgentStarted(AgentStarted {
-                agent_name: AgentName::Theme,
-                execution_id: "exec_1".into(),
-                input_count: 1,
-                message: "Analyzing party theme...".into(),
-            }),
-        ));
+        s.apply(&theme_started(3, "p"));
         s.apply(&ev(
             4,
             "p",

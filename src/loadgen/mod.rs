@@ -769,35 +769,14 @@ impl Worker {
             ws.wait_plan(rule(created.seq), PLAN_TIMEOUT)?;
             self.stats.record(Step::Plan, began.elapsed());
 
-            let extra = script.extra[(n % script.extra.len() as u64) as usize];
-            let body = json!({"content": extra, "source_type": "text", "tags": ["loadgen"]})
-                .to_string()
-                .into_bytes();
             let began = Instant::now();
-            let resp = self.call(
-                Step::AddInput,
-                "POST",
-                &format!("{API_PREFIX}/party/{party}/input"),
-                token,
-                Some(&body),
-            )?;
-            let added: Acked =
-                serde_json::from_slice(&resp.body).map_err(|_| Failure("bad_body".into()))?;
-            let input_id = added.input_id.ok_or_else(|| Failure("bad_body".into()))?;
-            ws.wait_plan(rule(added.seq), PLAN_TIMEOUT)?;
+            let (input_id, seq) = self.add_input(script, n, party, token)?;
+            ws.wait_plan(rule(seq), PLAN_TIMEOUT)?;
             self.stats.record(Step::AddPlan, began.elapsed());
 
             let began = Instant::now();
-            let resp = self.call(
-                Step::RemoveInput,
-                "DELETE",
-                &format!("{API_PREFIX}/party/{party}/input/{input_id}"),
-                token,
-                None,
-            )?;
-            let removed: Acked =
-                serde_json::from_slice(&resp.body).map_err(|_| Failure("bad_body".into()))?;
-            ws.wait_plan(rule(removed.seq), PLAN_TIMEOUT)?;
+            let seq = self.remove_input(party, token, &input_id)?;
+            ws.wait_plan(rule(seq), PLAN_TIMEOUT)?;
             self.stats.record(Step::RemovePlan, began.elapsed());
 
             self.call(
@@ -841,20 +820,7 @@ impl Worker {
     fn input(&mut self, n: u64) -> Result<(), Failure> {
         let p = self.pool_party();
         let script = self.shared.config.scenario.pick(n);
-        let extra = script.extra[(n % script.extra.len() as u64) as usize];
-        let body = json!({"content": extra, "source_type": "text", "tags": ["loadgen"]})
-            .to_string()
-            .into_bytes();
-        let resp = self.call(
-            Step::AddInput,
-            "POST",
-            &format!("{API_PREFIX}/party/{}/input", p.id),
-            p.token.as_deref(),
-            Some(&body),
-        )?;
-        let added: Acked =
-            serde_json::from_slice(&resp.body).map_err(|_| Failure("bad_body".into()))?;
-        let input_id = added.input_id.ok_or_else(|| Failure("bad_body".into()))?;
+        let (input_id, _) = self.add_input(script, n, &p.id, p.token.as_deref())?;
         let mine = self.added.entry(p.id.clone()).or_default();
         mine.push_back(input_id);
         if mine.len() <= KEEP_ADDED {
@@ -863,15 +829,56 @@ impl Worker {
         let Some(oldest) = mine.pop_front() else {
             return Ok(());
         };
-        self.call(
+        self.remove_input(&p.id, p.token.as_deref(), &oldest)
+            .map(|_| ())
+    }
+
+    /// `POST …/input` with the script's `n`th extra text; the new input's id
+    /// and the acknowledgement's `seq`.
+    fn add_input(
+        &mut self,
+        script: &Script,
+        n: u64,
+        party: &str,
+        token: Option<&str>,
+    ) -> Result<(String, Option<u64>), Failure> {
+        let extra = script.extra[(n % script.extra.len() as u64) as usize];
+        let body = json!({"content": extra, "source_type": "text", "tags": ["loadgen"]})
+            .to_string()
+            .into_bytes();
+        let resp = self.call(
+            Step::AddInput,
+            "POST",
+            &format!("{API_PREFIX}/party/{party}/input"),
+            token,
+            Some(&body),
+        )?;
+        let added = acked(&resp)?;
+        let input_id = added.input_id.ok_or_else(|| Failure("bad_body".into()))?;
+        Ok((input_id, added.seq))
+    }
+
+    /// `DELETE …/input/{id}`; the acknowledgement's `seq`.
+    fn remove_input(
+        &mut self,
+        party: &str,
+        token: Option<&str>,
+        input_id: &str,
+    ) -> Result<Option<u64>, Failure> {
+        let resp = self.call(
             Step::RemoveInput,
             "DELETE",
-            &format!("{API_PREFIX}/party/{}/input/{oldest}", p.id),
-            p.token.as_deref(),
+            &format!("{API_PREFIX}/party/{party}/input/{input_id}"),
+            token,
             None,
-        )
-        .map(|_| ())
+        )?;
+        Ok(acked(&resp)?.seq)
     }
+}
+
+/// A command's acknowledgement body.
+fn acked(resp: &Response) -> Result<Acked, Failure> {
+    serde_json::from_slice(&resp.body).map_err(|_| Failure("bad_body".into()))
 }
 
 /// The plan rule for a command acknowledged with this `seq` (if any).
