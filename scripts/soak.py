@@ -11,6 +11,8 @@ start once the abuse stops), and every acknowledged write present at the end,
 and again after a restart on the same data directory (a fresh temp dir).
 
     cargo build --release && SOAK_SECS=60 python3 scripts/soak.py
+
+Exit status: 0 all held; 1 a loss or a leak; 3 only the latency bound failed.
 Only the standard library; loopback only; every loop bounded in time.
 """
 import http.client, json, os, random, shutil, socket, subprocess, sys, tempfile, threading, time
@@ -202,8 +204,12 @@ def main():
     allowed = first_rss * 1.25 + 4096 + 20 * len(acked)
     report["rss_allowed_kib"] = int(allowed)
     print(json.dumps(report, indent=1))
-    ok = p99 < 50 and lost == 0 and lost_after_restart == 0 and last_rss <= allowed and end_threads <= t0_threads + 8
-    sys.exit(0 if ok else 1)
+    sound = lost == 0 and lost_after_restart == 0 and last_rss <= allowed and end_threads <= t0_threads + 8
+    if not sound:
+        sys.exit(1)
+    # Exit 3: only the latency bound failed (no loss, no leak), which a
+    # disk stall on a shared VM can cause; callers may run it again.
+    sys.exit(0 if p99 < 50 else 3)
 
 if __name__ == "__main__":
     main()
