@@ -162,7 +162,6 @@ fn throughput(durability: Durability) {
     let server = serve(
         app.clone(),
         ServerConfig {
-            workers: CONNECTIONS,
             auth: AuthMode::Off,
             // One client IP sends everything; the per-IP limits would
             // measure the limiter.

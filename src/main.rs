@@ -151,9 +151,10 @@ struct ServeArgs {
     /// Log level: off, error, warn, info, debug or trace.
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     log_level: LevelFilter,
-    /// HTTP worker threads [default: the number of cores].
-    #[arg(long, env = "PARTYBUS_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
-    workers: Option<u16>,
+    /// No longer used: each connection's own thread answers its requests.
+    /// Accepted (with a warning) so existing scripts keep working.
+    #[arg(long, env = "PARTYBUS_WORKERS", hide = true)]
+    workers: Option<String>,
     /// A catalog JSON file to use instead of the embedded one.
     #[arg(long, env = "PARTYBUS_CATALOG")]
     catalog: Option<PathBuf>,
@@ -422,12 +423,12 @@ fn serve(args: ServeArgs) -> Result<()> {
     // The server listens while the journal replays: /readyz answers 503
     // until the app runs.
     let app = Arc::new(App::new(config));
+    if args.workers.is_some() {
+        log::warn!("--workers (PARTYBUS_WORKERS) is ignored: each connection's own thread answers its requests");
+    }
     let server_config = ServerConfig {
         host: args.host,
         port: args.port,
-        workers: args
-            .workers
-            .map_or_else(server::default_workers, usize::from),
         auth: match args.auth {
             Auth::On => AuthMode::On,
             Auth::Off => AuthMode::Off,

@@ -46,7 +46,6 @@ fn help_and_version() {
         "--host",
         "--port",
         "--log-level",
-        "--workers",
         "--catalog",
         "--auth",
         "--admin-token",

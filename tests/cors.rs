@@ -17,7 +17,6 @@ const EVIL: &str = "https://evil.example";
 
 fn server_allowing(origins: &[&str]) -> TestServer {
     TestServer::with(ServerConfig {
-        workers: 2,
         cors: CorsConfig::allowing(origins).expect("valid origins"),
         ..ServerConfig::default()
     })
@@ -232,7 +231,6 @@ fn preflights_need_no_token_and_are_not_writes() {
     // One write at once, refilled once in 1,000 s; creating the party uses
     // it up, so a preflight counted as a write would get 429.
     let s = TestServer::with(ServerConfig {
-        workers: 2,
         cors: CorsConfig::allowing([APP]).unwrap(),
         rate_limits: RateLimits {
             writes: Budget {

@@ -594,7 +594,6 @@ fn server_on(dir: &Path) -> (Arc<App>, partybus::server::ServerHandle) {
     let handle = serve(
         app.clone(),
         ServerConfig {
-            workers: 2,
             auth: AuthMode::Off,
             ..ServerConfig::default()
         },
@@ -845,7 +844,6 @@ fn readyz_is_503_until_the_journal_is_replayed() {
     let handle = serve(
         app.clone(),
         ServerConfig {
-            workers: 2,
             auth: AuthMode::Off,
             ..ServerConfig::default()
         },

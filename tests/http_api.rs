@@ -429,7 +429,6 @@ fn delete_party_then_every_route_is_404_and_websockets_are_closed() {
 #[test]
 fn tokens_are_required_and_checked() {
     let s = TestServer::with(ServerConfig {
-        workers: 2,
         admin_token: Some("admin-secret".into()),
         ..ServerConfig::default()
     });
@@ -527,14 +526,6 @@ fn auth_off_is_refused_on_a_non_loopback_host() {
         },
     );
     assert!(matches!(r, Err(ServeError::AuthOffNotLoopback(_))));
-    let r = serve(
-        app.clone(),
-        ServerConfig {
-            workers: 0,
-            ..ServerConfig::default()
-        },
-    );
-    assert!(matches!(r, Err(ServeError::NoWorkers)));
     app.stop();
 }
 
@@ -567,6 +558,9 @@ fn system_routes_and_probes() {
     assert!(status["state_store"]["total_parties"].as_u64().unwrap() >= 1);
     assert!(status["dead_letters"]["total"].is_u64());
     assert!(status["connections"]["websocket_clients"].is_u64());
+    // This very request is in flight on an open connection.
+    assert!(status["connections"]["http_in_flight"].as_u64().unwrap() >= 1);
+    assert!(status["connections"]["http_open"].as_u64().unwrap() >= 1);
 
     let h = s.get(&format!("{API}/system/health"), None);
     assert_eq!(h.status, 200);
@@ -915,6 +909,23 @@ fn shutdown_closes_websockets_and_stops_accepting() {
     assert_eq!(code, Some(1001));
     assert!(TcpStream::connect(addr).is_err(), "the listener is closed");
     assert!(s.app.is_running(), "the app is the caller's to stop");
+}
+
+#[test]
+fn after_shutdown_a_kept_alive_connection_gets_503() {
+    let mut s = TestServer::start();
+    let stream = TcpStream::connect(s.addr).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    let get = format!("GET /livez HTTP/1.1\r\nHost: {}\r\n\r\n", s.addr);
+    writer.write_all(get.as_bytes()).unwrap();
+    assert_eq!(common::read_response(&mut reader, false).status, 200);
+    s.shutdown();
+    // The connection outlives the listener; its next request is refused
+    // with a JSON answer, not left hanging or dropped.
+    writer.write_all(get.as_bytes()).unwrap();
+    common::read_response(&mut reader, false).assert_error(503, "not_ready");
 }
 
 #[test]

@@ -19,7 +19,6 @@ const README_ORIGIN: &str = "https://planner.example.com";
 /// origin of its CORS example.
 fn readme_server() -> TestServer {
     TestServer::with(ServerConfig {
-        workers: 2,
         cors: CorsConfig::allowing([README_ORIGIN]).expect("valid origin"),
         ..ServerConfig::default()
     })

@@ -523,8 +523,8 @@ fn system_status(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
             },
             "connections": {
                 "websocket_clients": ctx.hub.clients(),
-                "http_in_flight": ctx.in_flight.load(std::sync::atomic::Ordering::SeqCst),
-                "http_workers": ctx.workers,
+                "http_in_flight": ctx.in_flight.get(),
+                "http_open": ctx.open_connections(),
             },
         }
     });

@@ -3,9 +3,9 @@
 //! `Origin` check of WebSocket handshakes.
 //!
 //! Owns origin parsing, validation and matching, and nothing else: it never
-//! routes and never touches the app. The worker (`http`) asks it whether an
-//! origin is allowed, routes a preflight with [`super::routes`] like the
-//! request it announces, and adds the headers built here.
+//! routes and never touches the app. `http` asks it whether an origin is
+//! allowed, routes a preflight with [`super::routes`] like the request it
+//! announces, and adds the headers built here.
 //!
 //! # Rules
 //! - No allowed origins (the default): same-origin only. No response carries

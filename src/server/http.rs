@@ -1,18 +1,19 @@
-//! The worker loop and everything between a tiny_http request and a handler:
-//! request ids, routing misses (404/405), CORS preflights and headers (rules
-//! in [`super::cors`]), body limits and JSON decoding, building responses,
-//! panic capture, metrics and the access log.
+//! Everything between a tiny_http request and a handler: request ids,
+//! routing misses (404/405), CORS preflights and headers (rules in
+//! [`super::cors`]), body limits and JSON decoding, building responses, panic
+//! capture, in-flight accounting, metrics and the access log.
 //!
-//! Each worker is a named thread looping on `Server::recv`; no thread per
-//! request. A handler panic becomes a JSON 500 and the worker goes on. The
-//! access log has one line per request and never the query string (it may
-//! carry a token).
+//! [`serve_one`] runs on the request's own connection thread (tiny_http's
+//! `http-conn` pool), which has already read the head and body: no hand-off
+//! to another thread and no thread per request. A handler panic becomes a
+//! JSON 500 and the connection goes on. The access log has one line per
+//! request and never the query string (it may carry a token).
 
 use std::io::Read;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver};
 use serde::Serialize;
@@ -30,12 +31,12 @@ pub const MAX_REQUEST_ID: usize = 128;
 /// whole remainder to discard it, so the connection is abandoned instead.
 pub const MAX_DRAIN_BYTES: usize = 64 * 1024 * 1024;
 
-/// Oversized bodies drained at once on helper threads; beyond it the
-/// connection is abandoned. Keeps workers free of slow uploads.
+/// Oversized bodies drained at once (each buffered whole by tiny_http);
+/// beyond it the connection is abandoned. Bounds memory under abuse.
 pub const MAX_DRAINING: usize = 16;
 
 /// The connection layer's limits (enforced inside tiny_http, before a request
-/// reaches a worker), with its refusals rendered as our JSON errors.
+/// reaches [`serve_one`]), with its refusals rendered as our JSON errors.
 pub(crate) fn connection_limits(config: &super::ServerConfig) -> tiny_http::ConnectionLimits {
     let json = |code: Code, detail: &str| {
         serde_json::to_vec(&serde_json::json!({
@@ -220,8 +221,11 @@ impl Reply {
     }
 }
 
-/// One worker: answers requests until shutdown unblocks it.
-pub(crate) fn worker_loop(server: &tiny_http::Server, ctx: &Arc<Ctx>) {
+/// Watches the listener until shutdown unblocks it: requests never reach
+/// `Server::recv` (the connection threads answer them), but an accept
+/// failure does. Then nothing new will arrive: report not ready so an
+/// orchestrator restarts us, and keep serving the open connections.
+pub(crate) fn watch_listener(server: &tiny_http::Server, ctx: &Arc<Ctx>) {
     loop {
         match server.recv() {
             Ok(rq) => serve_one(ctx, rq),
@@ -229,23 +233,10 @@ pub(crate) fn worker_loop(server: &tiny_http::Server, ctx: &Arc<Ctx>) {
                 if ctx.stopping.load(Ordering::SeqCst) {
                     return;
                 }
-                // tiny_http's accept thread has stopped (e.g. out of file
-                // descriptors): nothing new will arrive. Report not ready so
-                // an orchestrator restarts us; keep serving what is queued.
                 log::error!("the listener failed and accepts no more connections: {e}");
                 ctx.ready.store(false, Ordering::SeqCst);
             }
         }
-    }
-}
-
-/// Answers 503 to requests received after the workers stopped.
-pub(crate) fn refuse_queued(server: &tiny_http::Server, ctx: &Ctx) {
-    while let Ok(Some(rq)) = server.try_recv() {
-        let started = Instant::now();
-        let req = Req::new(&rq);
-        let e = ApiError::NotReady("the server is shutting down".to_string());
-        finish(ctx, rq, &req, metrics::UNMATCHED, Reply::error(&e), started);
     }
 }
 
@@ -267,26 +258,73 @@ pub(crate) fn metrics_loop(ctx: &Ctx, mut sub: Subscription, stop: &Receiver<()>
     }
 }
 
-/// Counts a request in flight for as long as it lives.
-struct InFlight<'a>(&'a AtomicUsize);
+/// Requests being handled right now, and a way to wait until none are.
+#[derive(Debug, Default)]
+pub(crate) struct InFlight {
+    count: Mutex<usize>,
+    idle: Condvar,
+}
 
-impl<'a> InFlight<'a> {
-    fn enter(counter: &'a AtomicUsize) -> InFlight<'a> {
-        counter.fetch_add(1, Ordering::SeqCst);
-        InFlight(counter)
+impl InFlight {
+    /// Requests being handled.
+    pub fn get(&self) -> usize {
+        *lock(&self.count)
+    }
+
+    /// Counts a request until the guard drops.
+    fn enter(&self) -> InFlightGuard<'_> {
+        *lock(&self.count) += 1;
+        InFlightGuard(self)
+    }
+
+    /// Waits until no request is in flight or `grace` has passed; returns
+    /// how many still are.
+    pub fn wait_idle(&self, grace: Duration) -> usize {
+        let deadline = Instant::now() + grace;
+        let mut count = lock(&self.count);
+        while *count > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            count = match self.idle.wait_timeout(count, left) {
+                Ok((c, _)) => c,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        *count
     }
 }
 
-impl Drop for InFlight<'_> {
+/// Counts one request in flight for as long as it lives.
+struct InFlightGuard<'a>(&'a InFlight);
+
+impl Drop for InFlightGuard<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        let mut count = lock(&self.0.count);
+        *count -= 1;
+        if *count == 0 {
+            self.0.idle.notify_all();
+        }
     }
 }
 
-fn serve_one(ctx: &Arc<Ctx>, mut rq: Request) {
+/// Locks `m` even if a panicking thread poisoned it (a count stays valid).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Answers one request, on its connection's thread. Counted in flight from
+/// the start, so shutdown either waits for it or it sees shutdown begun and
+/// answers 503.
+pub(crate) fn serve_one(ctx: &Arc<Ctx>, mut rq: Request) {
     let started = Instant::now();
-    let _in_flight = InFlight::enter(&ctx.in_flight);
+    let _in_flight = ctx.in_flight.enter();
     let req = Req::new(&rq);
+    if ctx.stopping.load(Ordering::SeqCst) {
+        let e = ApiError::NotReady("the server is shutting down".to_string());
+        return finish(ctx, rq, &req, metrics::UNMATCHED, Reply::error(&e), started);
+    }
     if let Some(ip) = rq.remote_addr().map(|a| a.ip()) {
         // OPTIONS (CORS preflights) changes nothing: it is a read.
         let read = matches!(req.method.as_str(), "GET" | "HEAD" | "OPTIONS");
@@ -433,10 +471,11 @@ fn record(ctx: &Ctx, req: &Req, label: &'static str, status: u16, started: Insta
 
 /// 413 for a declared body over the limit, without reading it. tiny_http
 /// discards an unread body when the request is dropped, by reading (and
-/// allocating) all of it; that is done off the worker for moderate sizes and
-/// never for absurd ones, whose connection is abandoned after the answer.
+/// allocating) all of it; that is done (on this connection's own thread) for
+/// moderate sizes and a bounded number at once, and never for absurd ones,
+/// whose connection is abandoned after the answer.
 fn reject_oversized(
-    ctx: &Arc<Ctx>,
+    ctx: &Ctx,
     rq: Request,
     req: &Req,
     reply: Reply,
@@ -447,26 +486,13 @@ fn reject_oversized(
     let response = to_response(ctx, reply, req);
     let draining = ctx.draining.fetch_add(1, Ordering::SeqCst);
     if declared <= MAX_DRAIN_BYTES && draining < MAX_DRAINING {
-        let dctx = ctx.clone();
-        let id = req.id.clone();
-        let spawned = std::thread::Builder::new()
-            .name("http-drain".into())
-            .spawn(move || {
-                if let Err(e) = rq.respond(response) {
-                    log::debug!("request {id}: client went away: {e}");
-                }
-                dctx.draining.fetch_sub(1, Ordering::SeqCst);
-            });
-        if let Err(e) = spawned {
-            // The request went down with the closure: tiny_http answers 500.
-            log::warn!("request {}: cannot spawn a drain thread: {e}", req.id);
-            ctx.draining.fetch_sub(1, Ordering::SeqCst);
+        if let Err(e) = rq.respond(response) {
+            log::debug!("request {}: client went away: {e}", req.id);
         }
     } else {
         // Answer, then keep the stream alive for good rather than let
         // tiny_http allocate the declared size to discard it. Costs one
         // socket and one tiny_http thread; logged.
-        ctx.draining.fetch_sub(1, Ordering::SeqCst);
         log::warn!(
             "request {}: body of {declared} bytes declared; connection abandoned after 413",
             req.id
@@ -474,6 +500,7 @@ fn reject_oversized(
         let stream = rq.upgrade("close", response);
         std::mem::forget(stream);
     }
+    ctx.draining.fetch_sub(1, Ordering::SeqCst);
     record(ctx, req, metrics::UNMATCHED, status, started);
 }
 

@@ -1,12 +1,14 @@
 //! The HTTP and WebSocket front end (`partybus serve`): a tiny_http server
-//! with a fixed pool of named worker threads (`http-0`, ...), routing, JSON
-//! bodies and errors, limits, token auth, Prometheus metrics, the OpenAPI
-//! document, and the WebSocket upgrade handed to [`ws::WsHub`].
+//! whose connection threads (its pool, named `http-conn`) answer their own
+//! requests, routing, JSON bodies and errors, limits, token auth, Prometheus
+//! metrics, the OpenAPI document, and the WebSocket upgrade handed to
+//! [`ws::WsHub`].
 //!
 //! # Layout
 //! - [`routes`]: the route table and the router (one `match`).
 //! - [`error`]: [`error::ApiError`] and its mapping to status and `code`.
-//! - `http`: the worker loop: request ids, body limits, responses, access log.
+//! - `http`: one request from tiny_http to a reply: request ids, body
+//!   limits, responses, in-flight accounting, access log.
 //! - `api`: the handlers, thin: validate, call the [`App`], shape the answer.
 //! - [`body`]: request bodies decoded and checked into commands (pure).
 //! - [`views`]: response shapes built from store snapshots.
@@ -40,11 +42,11 @@ pub mod ws;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
 
 use crate::bus::{Filter, SlowPolicy};
 use crate::event::Topic;
@@ -57,9 +59,9 @@ use ws::{WsConfig, WsHub};
 /// bigger body is a mistake or abuse and gets 413 without being read whole.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// How long shutdown waits for workers to finish in-flight requests. With
-/// the WebSocket grace below it keeps the whole shutdown under 5 s.
-pub const WORKER_GRACE: Duration = Duration::from_secs(3);
+/// How long shutdown waits for in-flight requests to finish. With the
+/// WebSocket grace below it keeps the whole shutdown under 5 s.
+pub const REQUEST_GRACE: Duration = Duration::from_secs(3);
 
 /// How long shutdown waits for WebSocket clients to take their close frame.
 pub const WS_GRACE: Duration = Duration::from_secs(1);
@@ -68,7 +70,7 @@ pub const WS_GRACE: Duration = Duration::from_secs(1);
 pub const LISTEN_BACKLOG: i32 = 1024;
 
 /// Open HTTP connections (WebSocket ones included) at once. tiny_http gives
-/// each connection a thread; beyond the cap a connection gets 503
+/// each connection a thread, which also answers its requests; beyond the cap a connection gets 503
 /// `too_many_connections` and is closed without one. Above the WebSocket
 /// client cap (10,000) so those hit their own, clearer limit first.
 pub const MAX_CONNECTIONS: usize = 12_000;
@@ -83,8 +85,7 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// From a request's first byte until its head and body (up to the body
-/// limit, read on tiny_http's connection thread, never on a worker) have
-/// arrived; a slowloris gets 408 and is closed.
+/// limit) have arrived; a slowloris gets 408 and is closed.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Bytes of request line plus headers: real requests send well under 2 KiB;
@@ -107,8 +108,6 @@ pub struct ServerConfig {
     pub host: String,
     /// Port; 0 picks a free one (see [`ServerHandle::local_addr`]).
     pub port: u16,
-    /// Worker threads answering requests.
-    pub workers: usize,
     /// Token checks on or off.
     pub auth: AuthMode,
     /// Admin token guarding `/system/status` and `/metrics` (and granting
@@ -135,12 +134,11 @@ pub struct ServerConfig {
 }
 
 impl Default for ServerConfig {
-    /// 127.0.0.1 on an ephemeral port, one worker per core, auth on.
+    /// 127.0.0.1 on an ephemeral port, auth on.
     fn default() -> Self {
         ServerConfig {
             host: "127.0.0.1".to_string(),
             port: 0,
-            workers: default_workers(),
             auth: AuthMode::On,
             admin_token: None,
             ws: WsConfig::default(),
@@ -154,11 +152,6 @@ impl Default for ServerConfig {
             cors: CorsConfig::default(),
         }
     }
-}
-
-/// The number of cores (at least 1): the default worker count.
-pub fn default_workers() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// Why the server could not start.
@@ -178,9 +171,6 @@ pub enum ServeError {
     /// `--auth off` on a non-loopback host.
     #[error("refusing --auth off on non-loopback host {0}: anyone on the network could read and change every party; use --auth on or bind to 127.0.0.1")]
     AuthOffNotLoopback(String),
-    /// Zero workers.
-    #[error("workers must be at least 1")]
-    NoWorkers,
     /// The app is not started.
     #[error("the app is not running")]
     NotRunning,
@@ -189,7 +179,7 @@ pub enum ServeError {
     Spawn(String),
 }
 
-/// Shared by every worker: the app, the hub, settings and counters.
+/// Shared by every connection thread: the app, the hub, settings and counters.
 pub(crate) struct Ctx {
     /// The core.
     pub app: Arc<App>,
@@ -205,15 +195,13 @@ pub(crate) struct Ctx {
     pub request_timeout: Duration,
     /// Bound address (fallback for URLs when a request has no Host).
     pub local_addr: SocketAddr,
-    /// Worker count (for /system/status).
-    pub workers: usize,
     /// False while starting, after an accept failure and while shutting down.
     pub ready: AtomicBool,
-    /// Set when shutdown begins; workers exit on their unblock marker.
+    /// Set when shutdown begins: later requests get 503.
     pub stopping: AtomicBool,
     /// Requests being handled right now.
-    pub in_flight: AtomicUsize,
-    /// Oversized bodies being drained off the worker threads.
+    pub in_flight: http::InFlight,
+    /// Oversized bodies being drained (bounded: each is buffered whole).
     pub draining: AtomicUsize,
     /// Counters.
     pub metrics: metrics::Metrics,
@@ -225,6 +213,19 @@ pub(crate) struct Ctx {
     pub status_cache: render_cache::RenderCache,
     /// Allowed browser origins.
     pub cors: CorsConfig,
+    /// The listener, for its connection count (weak: the listener's
+    /// connection threads hold this context).
+    pub listener: std::sync::OnceLock<Weak<tiny_http::Server>>,
+}
+
+impl Ctx {
+    /// Open HTTP connections (WebSocket ones included).
+    pub fn open_connections(&self) -> usize {
+        self.listener
+            .get()
+            .and_then(Weak::upgrade)
+            .map_or(0, |s| s.num_connections())
+    }
 }
 
 /// A running server. Dropping it shuts it down like [`ServerHandle::shutdown`].
@@ -233,10 +234,8 @@ pub struct ServerHandle {
     ctx: Arc<Ctx>,
     /// The listener; dropped last, which closes the listening socket.
     server: Option<Arc<tiny_http::Server>>,
-    /// The workers, joined on shutdown.
-    workers: Vec<JoinHandle<()>>,
-    /// Disconnects when every worker has exited (each holds a sender).
-    workers_done: Receiver<()>,
+    /// Watches the listener for accept failures; joined on shutdown.
+    watcher: Option<JoinHandle<()>>,
     /// Dropping it stops the metrics thread.
     metrics_stop: Option<Sender<()>>,
     /// The agent-metrics subscriber thread.
@@ -252,9 +251,6 @@ const APP_START_POLL: Duration = Duration::from_millis(20);
 /// journal): until it runs, `/readyz` and every party route answer 503.
 /// Returns once it accepts requests.
 pub fn serve(app: Arc<App>, config: ServerConfig) -> Result<ServerHandle, ServeError> {
-    if config.workers == 0 {
-        return Err(ServeError::NoWorkers);
-    }
     let addr = (config.host.as_str(), config.port)
         .to_socket_addrs()
         .ok()
@@ -268,14 +264,7 @@ pub fn serve(app: Arc<App>, config: ServerConfig) -> Result<ServerHandle, ServeE
         reason: e.to_string(),
     };
     let listener = listen(addr).map_err(|e| bind_error(&e))?;
-    let server = tiny_http::Server::from_listener_with_limits(
-        listener,
-        None,
-        http::connection_limits(&config),
-    )
-    .map_err(|e| bind_error(&e))?;
-    let local_addr = server.server_addr().to_ip().unwrap_or(addr);
-    let server = Arc::new(server);
+    let local_addr = listener.local_addr().unwrap_or(addr);
     let ctx = Arc::new(Ctx {
         app,
         hub: WsHub::new(config.ws.clone()),
@@ -284,18 +273,29 @@ pub fn serve(app: Arc<App>, config: ServerConfig) -> Result<ServerHandle, ServeE
         max_body: config.max_body,
         request_timeout: config.request_timeout,
         local_addr,
-        workers: config.workers,
         ready: AtomicBool::new(false),
         stopping: AtomicBool::new(false),
-        in_flight: AtomicUsize::new(0),
+        in_flight: http::InFlight::default(),
         draining: AtomicUsize::new(0),
         metrics: metrics::Metrics::new(),
         limiter: ratelimit::RateLimiter::new(config.rate_limits),
         openapi: openapi::document_bytes(),
         status_cache: render_cache::RenderCache::new(render_cache::DEFAULT_CAPACITY),
         cors: config.cors.clone(),
+        listener: std::sync::OnceLock::new(),
     });
 
+    let hctx = ctx.clone();
+    let handler: tiny_http::Handler = Arc::new(move |rq| http::serve_one(&hctx, rq));
+    let server = tiny_http::Server::from_listener_with_handler(
+        listener,
+        None,
+        http::connection_limits(&config),
+        Some(handler),
+    )
+    .map_err(|e| bind_error(&e))?;
+    let server = Arc::new(server);
+    let _ = ctx.listener.set(Arc::downgrade(&server));
     let (metrics_stop, stop_rx) = bounded::<()>(0);
     let mctx = ctx.clone();
     let metrics_thread = std::thread::Builder::new()
@@ -323,32 +323,22 @@ pub fn serve(app: Arc<App>, config: ServerConfig) -> Result<ServerHandle, ServeE
     let mut handle = ServerHandle {
         ctx: ctx.clone(),
         server: Some(server.clone()),
-        workers: Vec::with_capacity(config.workers),
-        workers_done: bounded(0).1,
+        watcher: None,
         metrics_stop: Some(metrics_stop),
         metrics_thread: Some(metrics_thread),
         stopped: false,
     };
-    let (done_tx, done_rx) = bounded::<()>(0);
-    handle.workers_done = done_rx;
-    for i in 0..config.workers {
-        let (server, ctx, done) = (server.clone(), ctx.clone(), done_tx.clone());
-        let spawned = std::thread::Builder::new()
-            .name(format!("http-{i}"))
-            .spawn(move || {
-                http::worker_loop(&server, &ctx);
-                drop(done);
-            });
-        match spawned {
-            Ok(h) => handle.workers.push(h),
-            Err(e) => {
-                drop(done_tx);
-                handle.stop();
-                return Err(ServeError::Spawn(e.to_string()));
-            }
+    let wctx = ctx.clone();
+    let spawned = std::thread::Builder::new()
+        .name("http-listener".into())
+        .spawn(move || http::watch_listener(&server, &wctx));
+    match spawned {
+        Ok(h) => handle.watcher = Some(h),
+        Err(e) => {
+            handle.stop();
+            return Err(ServeError::Spawn(e.to_string()));
         }
     }
-    drop(done_tx);
     if config.auth == AuthMode::Off {
         log::warn!(
             "authentication is OFF (--auth off): every party is readable and writable without a token; use only for local demos"
@@ -365,8 +355,7 @@ pub fn serve(app: Arc<App>, config: ServerConfig) -> Result<ServerHandle, ServeE
     }
     ctx.ready.store(true, Ordering::SeqCst);
     log::info!(
-        "listening on http://{local_addr} ({} workers, auth {})",
-        config.workers,
+        "listening on http://{local_addr} (auth {})",
         if config.auth == AuthMode::On {
             "on"
         } else {
@@ -402,13 +391,14 @@ impl ServerHandle {
 
     /// Open HTTP connections (WebSocket ones included).
     pub fn connections(&self) -> usize {
-        self.server.as_ref().map_or(0, |s| s.num_connections())
+        self.ctx.open_connections()
     }
 
-    /// Stops gracefully: readyz answers 503, workers finish the requests
-    /// already received and exit, the listener closes, WebSocket clients get
-    /// a 1001 close, and every thread is joined (within [`WORKER_GRACE`] +
-    /// [`WS_GRACE`]). The app keeps running; stop it separately.
+    /// Stops gracefully: readyz and any new request answer 503, requests
+    /// already being handled finish, the listener closes, WebSocket clients
+    /// get a 1001 close, and the server's own threads are joined (within
+    /// [`REQUEST_GRACE`] + [`WS_GRACE`]). The app keeps running; stop it
+    /// separately.
     pub fn shutdown(mut self) {
         self.stop();
     }
@@ -421,28 +411,24 @@ impl ServerHandle {
         let began = Instant::now();
         self.ctx.ready.store(false, Ordering::SeqCst);
         self.ctx.stopping.store(true, Ordering::SeqCst);
+        let left = self.ctx.in_flight.wait_idle(REQUEST_GRACE);
+        if left > 0 {
+            log::warn!(
+                "{left} requests still in flight after {REQUEST_GRACE:?}; not waiting for them"
+            );
+        }
         if let Some(server) = &self.server {
-            for _ in 0..self.workers.len() {
-                server.unblock();
+            server.unblock();
+        }
+        if let Some(w) = self.watcher.take() {
+            if w.join().is_err() {
+                log::error!("the listener watcher panicked");
             }
         }
-        match self.workers_done.recv_timeout(WORKER_GRACE) {
-            Err(RecvTimeoutError::Disconnected) | Ok(()) => {}
-            Err(RecvTimeoutError::Timeout) => log::warn!(
-                "{} requests still in flight after {WORKER_GRACE:?}; leaving their workers behind",
-                self.ctx.in_flight.load(Ordering::SeqCst)
-            ),
-        }
-        for w in self.workers.drain(..) {
-            if w.is_finished() && w.join().is_err() {
-                log::error!("an HTTP worker panicked");
-            }
-        }
-        if let Some(server) = self.server.take() {
-            http::refuse_queued(&server, &self.ctx);
-            // The last reference: dropping it closes the listening socket.
-            drop(server);
-        }
+        // The last reference: dropping it closes the listening socket.
+        // Idle keep-alive connections stay until their read timeout; a
+        // request on one gets 503.
+        self.server.take();
         self.ctx.hub.shutdown(WS_GRACE);
         self.metrics_stop.take();
         if let Some(t) = self.metrics_thread.take() {

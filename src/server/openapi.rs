@@ -606,7 +606,7 @@ fn schemas_4(v: &Vars) -> Value {
                             "connections": {"type": "object", "properties": {
                                 "websocket_clients": {"type": "integer"},
                                 "http_in_flight": {"type": "integer"},
-                                "http_workers": {"type": "integer"},
+                                "http_open": {"type": "integer"},
                             }},
                         },
                     },

@@ -1,14 +1,14 @@
 //! Per-client-IP rate limits: one token bucket per IP and class (reads, i.e.
 //! GET, HEAD and OPTIONS, and writes, everything else), refilled continuously.
 //!
-//! Owns the buckets and nothing else; the worker asks [`RateLimiter::check`]
+//! Owns the buckets and nothing else; `http` asks [`RateLimiter::check`]
 //! before routing and answers 429 `rate_limited` with `Retry-After` on a
 //! refusal. A small bucket of our own rather than the `governor` crate: it is
 //! fifty lines, needs no clock abstraction, and keeps the dependency tree free
 //! of the futures crates governor brings along. Buckets are sharded by IP so
-//! workers rarely contend, and a shard forgets full buckets when it grows past
-//! [`MAX_TRACKED_PER_SHARD`], so spoofed or many clients cannot grow memory
-//! without bound.
+//! connection threads rarely contend, and a shard forgets full buckets when
+//! it grows past [`MAX_TRACKED_PER_SHARD`], so spoofed or many clients cannot
+//! grow memory without bound.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

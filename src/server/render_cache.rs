@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 /// 10 MB at most).
 pub const DEFAULT_CAPACITY: usize = 1024;
 
-/// Shards, so workers reading different parties rarely share a lock.
+/// Shards, so threads reading different parties rarely share a lock.
 const SHARDS: usize = 16;
 
 type Shard = Mutex<HashMap<String, (u64, Arc<[u8]>)>>;
@@ -67,7 +67,7 @@ impl RenderCache {
         let bytes: Arc<[u8]> = encode()?.into();
         let mut map = shard.lock().unwrap_or_else(|e| e.into_inner());
         match map.get_mut(party_id) {
-            // Keep whichever was encoded at the later seq (another worker
+            // Keep whichever was encoded at the later seq (another thread
             // may have raced ahead with a newer party).
             Some(entry) if entry.0 >= last_seq => {}
             Some(entry) => *entry = (last_seq, bytes.clone()),

@@ -47,12 +47,9 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Auth on, no admin token, two workers.
+    /// Auth on, no admin token.
     pub fn start() -> TestServer {
-        TestServer::with(ServerConfig {
-            workers: 2,
-            ..ServerConfig::default()
-        })
+        TestServer::with(ServerConfig::default())
     }
 
     /// A server with the given configuration (host and port forced to 127.0.0.1:0).
@@ -83,7 +80,6 @@ impl TestServer {
     /// Auth off.
     pub fn open() -> TestServer {
         TestServer::with(ServerConfig {
-            workers: 2,
             auth: AuthMode::Off,
             ..ServerConfig::default()
         })

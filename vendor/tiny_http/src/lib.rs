@@ -147,6 +147,10 @@ pub struct Server {
     open: Arc<AtomicUsize>,
 }
 
+/// partybus patch: called with each request on its connection's thread
+/// (see `Server::from_listener_with_handler`).
+pub type Handler = Arc<dyn Fn(Request) + Send + Sync>;
+
 /// partybus patch: limits on connections, applied by the accept thread and
 /// the per-connection threads before a request reaches `recv`.
 ///
@@ -323,6 +327,19 @@ impl Server {
         ssl_config: Option<SslConfig>,
         limits: ConnectionLimits,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
+        Self::from_listener_with_handler(listener, ssl_config, limits, None)
+    }
+
+    /// partybus patch: like `from_listener_with_limits`; with a `handler`,
+    /// each plain-HTTP request is passed to it on its connection's own
+    /// thread (the next request on that connection is read once it returns)
+    /// instead of being queued for `recv`.
+    pub fn from_listener_with_handler<L: Into<Listener>>(
+        listener: L,
+        ssl_config: Option<SslConfig>,
+        limits: ConnectionLimits,
+        handler: Option<Handler>,
+    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         let listener = listener.into();
         let limits = Arc::new(limits);
         let open = Arc::new(AtomicUsize::new(0));
@@ -417,6 +434,7 @@ impl Server {
                 match new_client {
                     Ok((client, guard)) => {
                         let messages = inside_messages.clone();
+                        let handler = handler.clone();
                         let mut client = Some((client, guard));
                         tasks_pool.spawn(Box::new(move || {
                             if let Some((client, _guard)) = client.take() {
@@ -426,6 +444,10 @@ impl Server {
                                     for rq in client {
                                         messages.push(rq.with_notify_sender(sender.clone()).into());
                                         receiver.recv().unwrap();
+                                    }
+                                } else if let Some(handler) = handler.as_ref() {
+                                    for rq in client {
+                                        handler(rq);
                                     }
                                 } else {
                                     for rq in client {
