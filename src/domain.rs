@@ -178,15 +178,39 @@ pub struct Delta {
 }
 
 /// A catalog record with the score and reasons that ranked it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Scored<T> {
-    /// The catalog record (shared with the catalog, never copied).
+    /// The catalog record (shared with the catalog, never copied; decoded
+    /// copies are shared through [`crate::catalog::intern`]).
     #[serde(flatten)]
     pub record: Arc<T>,
     /// Ranking score in 0..=1, higher is better. Deterministic.
     pub match_score: f64,
     /// Human-readable reasons for the rank ("seats 100 for 75 guests").
     pub match_reasons: Vec<String>,
+}
+
+impl<'de, T> Deserialize<'de> for Scored<T>
+where
+    T: crate::catalog::intern::Record + Deserialize<'de>,
+{
+    /// The same JSON as the derived decoder reads; the record is interned,
+    /// so a journal or snapshot read back shares records as planning did.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Wire<T> {
+            #[serde(flatten)]
+            record: T,
+            match_score: f64,
+            match_reasons: Vec<String>,
+        }
+        let w = Wire::<T>::deserialize(d)?;
+        Ok(Scored {
+            record: crate::catalog::intern::intern(w.record),
+            match_score: w.match_score,
+            match_reasons: w.match_reasons,
+        })
+    }
 }
 
 /// Result of `theme_agent`.
