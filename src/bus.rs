@@ -224,7 +224,36 @@ struct Intake {
 #[derive(Default)]
 struct Applied {
     seq: u64,
-    waiters: std::collections::BTreeMap<u64, Vec<Sender<()>>>,
+    waiters: std::collections::BTreeMap<u64, Vec<Arc<Wakeup>>>,
+}
+
+impl Applied {
+    /// Wakes every waiter with "the bus stopped".
+    fn stop_all(&mut self) {
+        for w in std::mem::take(&mut self.waiters).into_values().flatten() {
+            w.fire(Wakeup::STOPPED);
+        }
+    }
+}
+
+/// A one-shot wake-up of a thread waiting for its events to be applied.
+/// The thread parks at once. (A channel's receive spins and yields first:
+/// with dozens of writers waiting for one group commit, their yields took
+/// CPU from the dispatcher they were waiting for.)
+struct Wakeup {
+    state: std::sync::atomic::AtomicU8,
+    thread: std::thread::Thread,
+}
+
+impl Wakeup {
+    const PENDING: u8 = 0;
+    const APPLIED: u8 = 1;
+    const STOPPED: u8 = 2;
+
+    fn fire(&self, state: u8) {
+        self.state.store(state, Ordering::Release);
+        self.thread.unpark();
+    }
 }
 
 /// Called by the dispatcher for each committed batch, before fan-out (the
@@ -343,16 +372,31 @@ impl Bus {
     /// Waits until every event up to `seq` is applied; false on timeout or
     /// when the bus stops first.
     pub fn wait_applied(&self, seq: u64, timeout: Duration) -> bool {
-        let rx = {
+        let deadline = std::time::Instant::now() + timeout;
+        let wakeup = Arc::new(Wakeup {
+            state: Wakeup::PENDING.into(),
+            thread: std::thread::current(),
+        });
+        {
             let mut applied = lock(&self.inner.applied);
             if applied.seq >= seq {
                 return true;
             }
-            let (tx, rx) = bounded(1);
-            applied.waiters.entry(seq).or_default().push(tx);
-            rx
-        };
-        rx.recv_timeout(timeout).is_ok()
+            applied.waiters.entry(seq).or_default().push(wakeup.clone());
+        }
+        loop {
+            match wakeup.state.load(Ordering::Acquire) {
+                Wakeup::APPLIED => return true,
+                Wakeup::STOPPED => return false,
+                _ => {}
+            }
+            // Spurious and stale unparks just loop.
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            std::thread::park_timeout(left);
+        }
     }
 
     /// `seq` of the latest event applied to the read model.
@@ -508,7 +552,7 @@ fn dispatch_loop(inner: &Inner, journal: Arc<dyn Journal>, mut apply: ApplyFn) {
             }
             if intake.queue.is_empty() {
                 drop(intake);
-                lock(&inner.applied).waiters.clear();
+                lock(&inner.applied).stop_all();
                 return;
             }
             let take = intake.queue.len().min(MAX_BATCH);
@@ -532,7 +576,7 @@ fn dispatch_loop(inner: &Inner, journal: Arc<dyn Journal>, mut apply: ApplyFn) {
             log::error!("journal append failed, bus stops: {e}");
             *lock(&inner.journal_error) = Some(e);
             lock(&inner.intake).closed = true;
-            lock(&inner.applied).waiters.clear();
+            lock(&inner.applied).stop_all();
             return;
         }
         apply(&events);
@@ -557,8 +601,8 @@ fn dispatch_loop(inner: &Inner, journal: Arc<dyn Journal>, mut apply: ApplyFn) {
             let later = applied.waiters.split_off(&(last + 1));
             let due = std::mem::replace(&mut applied.waiters, later);
             drop(applied);
-            for tx in due.into_values().flatten() {
-                let _ = tx.try_send(());
+            for w in due.into_values().flatten() {
+                w.fire(Wakeup::APPLIED);
             }
         }
         fan_out(inner, &events);
@@ -826,6 +870,38 @@ mod tests {
     }
 
     const WAIT: Duration = Duration::from_secs(5);
+
+    #[test]
+    fn a_waiter_is_woken_by_its_batch_or_by_shutdown_and_times_out_otherwise() {
+        let bus = Arc::new(bus(BusConfig::default()));
+        // Applied already: no wait at all.
+        let seq = bus
+            .publish(vec![draft("p", 0)], Admission::Internal)
+            .expect("publish");
+        assert!(bus.wait_applied(seq, WAIT));
+        // Never published: the timeout.
+        assert!(!bus.wait_applied(seq + 10, Duration::from_millis(20)));
+        // Published after the waiter parked: woken by its batch.
+        let waiting = |target: u64| {
+            let waiter = bus.clone();
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            std::thread::spawn(move || {
+                tx.send(waiter.wait_applied(target, Duration::from_secs(60)))
+            });
+            while !lock(&bus.inner.applied).waiters.contains_key(&target) {
+                std::thread::yield_now();
+            }
+            rx
+        };
+        let rx = waiting(seq + 1);
+        bus.publish(vec![draft("p", 1)], Admission::Internal)
+            .expect("publish");
+        assert_eq!(rx.recv_timeout(WAIT), Ok(true));
+        // Stopped before its seq came: woken at once with false.
+        let rx = waiting(seq + 100);
+        bus.shutdown();
+        assert_eq!(rx.recv_timeout(WAIT), Ok(false));
+    }
 
     #[test]
     fn seq_is_gap_free_and_fan_out_is_in_order() {
