@@ -227,7 +227,7 @@ fn exit_within(mut child: Child, within: Duration) -> ExitStatus {
 }
 
 fn stops_gracefully_on(sig: &str) {
-    let mut s = spawn_serve(&["--port", "0", "--workers", "2"], &[]);
+    let mut s = spawn_serve(&["--port", "0"], &[]);
     let r = common::request(s.addr, "GET", "/readyz", &[], None);
     assert_eq!(r.status, 200);
     let body = json!({"initial_inputs": [{"content": "space party for 20 kids"}]}).to_string();

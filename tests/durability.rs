@@ -47,7 +47,7 @@ impl Drop for Served {
 
 fn spawn_serve(dir: &Path, extra: &[&str]) -> Served {
     let mut child = Command::new(BIN)
-        .args(["serve", "--port", "0", "--auth", "off", "--workers", "8"])
+        .args(["serve", "--port", "0", "--auth", "off"])
         .arg("--data-dir")
         .arg(dir)
         .args(extra)
