@@ -194,22 +194,125 @@ impl<'de, T> Deserialize<'de> for Scored<T>
 where
     T: crate::catalog::intern::Record + Deserialize<'de>,
 {
-    /// The same JSON as the derived decoder reads; the record is interned,
-    /// so a journal or snapshot read back shares records as planning did.
+    /// The same JSON as a derived, flattened decoder reads, in one pass: the
+    /// record's own decoder reads the object while `match_score` and
+    /// `match_reasons` are taken out of its way (a flattened field would
+    /// buffer the whole object first). The record is interned, so a journal
+    /// or snapshot read back shares records as planning did.
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        struct Wire<T> {
-            #[serde(flatten)]
-            record: T,
-            match_score: f64,
-            match_reasons: Vec<String>,
+        d.deserialize_map(scored_de::ScoredVisitor(std::marker::PhantomData))
+    }
+}
+
+/// The streaming decoder of [`Scored`].
+mod scored_de {
+    use std::borrow::Cow;
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, Visitor};
+    use serde::Deserialize;
+
+    use super::Scored;
+    use crate::catalog::intern::{self, Record};
+
+    pub(super) struct ScoredVisitor<T>(pub PhantomData<T>);
+
+    impl<'de, T: Record + Deserialize<'de>> Visitor<'de> for ScoredVisitor<T> {
+        type Value = Scored<T>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a catalog record with match_score and match_reasons")
         }
-        let w = Wire::<T>::deserialize(d)?;
-        Ok(Scored {
-            record: crate::catalog::intern::intern(w.record),
-            match_score: w.match_score,
-            match_reasons: w.match_reasons,
-        })
+
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Scored<T>, A::Error> {
+            let mut rest = Rest {
+                map,
+                match_score: None,
+                match_reasons: None,
+            };
+            let record = T::deserialize(&mut rest)?;
+            Ok(Scored {
+                record: intern::intern(record),
+                match_score: rest
+                    .match_score
+                    .ok_or_else(|| de::Error::missing_field("match_score"))?,
+                match_reasons: rest
+                    .match_reasons
+                    .ok_or_else(|| de::Error::missing_field("match_reasons"))?,
+            })
+        }
+    }
+
+    /// The object as the record's decoder sees it: every key but ours.
+    struct Rest<A> {
+        map: A,
+        match_score: Option<f64>,
+        match_reasons: Option<Vec<String>>,
+    }
+
+    impl<'de, A: MapAccess<'de>> de::Deserializer<'de> for &mut Rest<A> {
+        type Error = A::Error;
+
+        fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, A::Error> {
+            visitor.visit_map(self)
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map struct enum identifier ignored_any
+        }
+    }
+
+    impl<'de, A: MapAccess<'de>> MapAccess<'de> for &mut Rest<A> {
+        type Error = A::Error;
+
+        fn next_key_seed<K: DeserializeSeed<'de>>(
+            &mut self,
+            seed: K,
+        ) -> Result<Option<K::Value>, A::Error> {
+            while let Some(Key(key)) = self.map.next_key::<Key<'de>>()? {
+                match &*key {
+                    "match_score" => self.match_score = Some(self.map.next_value()?),
+                    "match_reasons" => self.match_reasons = Some(self.map.next_value()?),
+                    other => return seed.deserialize(other.into_deserializer()).map(Some),
+                }
+            }
+            Ok(None)
+        }
+
+        fn next_value_seed<V: DeserializeSeed<'de>>(
+            &mut self,
+            seed: V,
+        ) -> Result<V::Value, A::Error> {
+            self.map.next_value_seed(seed)
+        }
+    }
+
+    /// A key, borrowed from the input when it can be.
+    struct Key<'de>(Cow<'de, str>);
+
+    impl<'de> Deserialize<'de> for Key<'de> {
+        fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct KeyVisitor;
+            impl<'de> Visitor<'de> for KeyVisitor {
+                type Value = Key<'de>;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a field name")
+                }
+                fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                    Ok(Key(Cow::Borrowed(v)))
+                }
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                    Ok(Key(Cow::Owned(v.to_string())))
+                }
+                fn visit_string<E: de::Error>(self, v: String) -> Result<Key<'de>, E> {
+                    Ok(Key(Cow::Owned(v)))
+                }
+            }
+            d.deserialize_str(KeyVisitor)
+        }
     }
 }
 
@@ -468,4 +571,63 @@ pub struct FinalPlan {
     pub checklist_summary: ChecklistSummary,
     /// True when every required area (theme, venue) is planned.
     pub ready: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+
+    #[test]
+    fn scored_records_decode_in_one_pass_whatever_the_key_order() {
+        let catalog = Catalog::embedded();
+        let scored = Scored {
+            record: catalog.venues[0].clone(),
+            match_score: 0.661,
+            match_reasons: vec!["seats 50 for 50 guests".into()],
+        };
+        let json = serde_json::to_string(&scored).unwrap();
+        let back: Scored<Venue> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, scored);
+        // Our keys first, an escaped key, and through a `Value`.
+        let mut v: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&json).unwrap();
+        let mut reordered = serde_json::Map::new();
+        for k in ["match_reasons", "match_score"] {
+            reordered.insert(k.into(), v.remove(k).unwrap());
+        }
+        reordered.extend(v);
+        let text = serde_json::to_string(&reordered)
+            .unwrap()
+            .replace("\"name\"", "\"n\\u0061me\"");
+        let back: Scored<Venue> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, scored);
+        let value = serde_json::Value::Object(reordered);
+        assert_eq!(
+            serde_json::from_value::<Scored<Venue>>(value).unwrap(),
+            scored
+        );
+        // Equal records decoded twice share one allocation.
+        let again: Scored<Venue> = serde_json::from_str(&json).unwrap();
+        assert!(Arc::ptr_eq(&back.record, &again.record));
+    }
+
+    #[test]
+    fn a_scored_record_without_its_score_or_fields_is_an_error() {
+        let catalog = Catalog::embedded();
+        let mut v = serde_json::to_value(Scored {
+            record: catalog.venues[0].clone(),
+            match_score: 0.5,
+            match_reasons: vec![],
+        })
+        .unwrap();
+        let mut missing_score = v.clone();
+        missing_score.as_object_mut().unwrap().remove("match_score");
+        let e = serde_json::from_value::<Scored<Venue>>(missing_score).unwrap_err();
+        assert!(e.to_string().contains("match_score"), "{e}");
+        v.as_object_mut().unwrap().remove("capacity");
+        let e = serde_json::from_value::<Scored<Venue>>(v).unwrap_err();
+        assert!(e.to_string().contains("capacity"), "{e}");
+        assert!(serde_json::from_str::<Scored<Venue>>("[1, 2]").is_err());
+    }
 }
