@@ -178,16 +178,54 @@ pub struct Delta {
 }
 
 /// A catalog record with the score and reasons that ranked it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+///
+/// JSON: the record's fields, then `match_score` and `match_reasons`. Inside
+/// a compaction snapshot the record is cited instead, as `record_ref` (see
+/// [`crate::catalog::intern`]).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Scored<T> {
     /// The catalog record (shared with the catalog, never copied; decoded
     /// copies are shared through [`crate::catalog::intern`]).
-    #[serde(flatten)]
     pub record: Arc<T>,
     /// Ranking score in 0..=1, higher is better. Deterministic.
     pub match_score: f64,
     /// Human-readable reasons for the rank ("seats 100 for 75 guests").
     pub match_reasons: Vec<String>,
+}
+
+impl<T> Serialize for Scored<T>
+where
+    T: crate::catalog::intern::Record + Serialize,
+{
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Inline<'a, T> {
+            #[serde(flatten)]
+            record: &'a T,
+            match_score: f64,
+            match_reasons: &'a [String],
+        }
+        #[derive(Serialize)]
+        struct Cited<'a> {
+            record_ref: u32,
+            match_score: f64,
+            match_reasons: &'a [String],
+        }
+        match crate::catalog::intern::cite(&self.record) {
+            Some(record_ref) => Cited {
+                record_ref,
+                match_score: self.match_score,
+                match_reasons: &self.match_reasons,
+            }
+            .serialize(s),
+            None => Inline {
+                record: &*self.record,
+                match_score: self.match_score,
+                match_reasons: &self.match_reasons,
+            }
+            .serialize(s),
+        }
+    }
 }
 
 impl<'de, T> Deserialize<'de> for Scored<T>
@@ -225,15 +263,37 @@ mod scored_de {
             f.write_str("a catalog record with match_score and match_reasons")
         }
 
-        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Scored<T>, A::Error> {
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scored<T>, A::Error> {
+            let first = map.next_key::<Key<'de>>()?;
             let mut rest = Rest {
                 map,
+                pending: None,
                 match_score: None,
                 match_reasons: None,
             };
-            let record = T::deserialize(&mut rest)?;
+            let record = match first {
+                Some(Key(k)) if k == "record_ref" => {
+                    // Cited in a snapshot: the record is in its table.
+                    let n: u32 = rest.map.next_value()?;
+                    let record = intern::resolve::<T>(n).map_err(de::Error::custom)?;
+                    while let Some(Key(k)) = rest.map.next_key::<Key<'de>>()? {
+                        match &*k {
+                            "match_score" => rest.match_score = Some(rest.map.next_value()?),
+                            "match_reasons" => rest.match_reasons = Some(rest.map.next_value()?),
+                            _ => {
+                                rest.map.next_value::<de::IgnoredAny>()?;
+                            }
+                        }
+                    }
+                    record
+                }
+                first => {
+                    rest.pending = first;
+                    intern::intern(T::deserialize(&mut rest)?)
+                }
+            };
             Ok(Scored {
-                record: intern::intern(record),
+                record,
                 match_score: rest
                     .match_score
                     .ok_or_else(|| de::Error::missing_field("match_score"))?,
@@ -245,13 +305,15 @@ mod scored_de {
     }
 
     /// The object as the record's decoder sees it: every key but ours.
-    struct Rest<A> {
+    struct Rest<'de, A> {
         map: A,
+        /// A key read before the record's decoder started.
+        pending: Option<Key<'de>>,
         match_score: Option<f64>,
         match_reasons: Option<Vec<String>>,
     }
 
-    impl<'de, A: MapAccess<'de>> de::Deserializer<'de> for &mut Rest<A> {
+    impl<'de, A: MapAccess<'de>> de::Deserializer<'de> for &mut Rest<'de, A> {
         type Error = A::Error;
 
         fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, A::Error> {
@@ -265,21 +327,27 @@ mod scored_de {
         }
     }
 
-    impl<'de, A: MapAccess<'de>> MapAccess<'de> for &mut Rest<A> {
+    impl<'de, A: MapAccess<'de>> MapAccess<'de> for &mut Rest<'de, A> {
         type Error = A::Error;
 
         fn next_key_seed<K: DeserializeSeed<'de>>(
             &mut self,
             seed: K,
         ) -> Result<Option<K::Value>, A::Error> {
-            while let Some(Key(key)) = self.map.next_key::<Key<'de>>()? {
+            loop {
+                let key = match self.pending.take() {
+                    Some(Key(key)) => key,
+                    None => match self.map.next_key::<Key<'de>>()? {
+                        Some(Key(key)) => key,
+                        None => return Ok(None),
+                    },
+                };
                 match &*key {
                     "match_score" => self.match_score = Some(self.map.next_value()?),
                     "match_reasons" => self.match_reasons = Some(self.map.next_value()?),
                     other => return seed.deserialize(other.into_deserializer()).map(Some),
                 }
             }
-            Ok(None)
         }
 
         fn next_value_seed<V: DeserializeSeed<'de>>(

@@ -75,6 +75,11 @@ pub enum JournalError {
     Unsupported(&'static str),
 }
 
+/// The key of the snapshot row that holds the records the party rows cite
+/// (see [`crate::catalog::intern`]); no party id can take it. It sorts
+/// before every party id, so it is read first.
+pub const RECORDS_ROW: &str = "#records";
+
 /// Receives snapshot rows: party id and state blob.
 pub type SnapshotVisitor<'a> = &'a mut dyn FnMut(&str, &[u8]) -> Result<(), JournalError>;
 

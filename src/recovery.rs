@@ -15,16 +15,17 @@
 //! stopped (at least once), and nothing when the change affected no agent.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::catalog::intern::{self, Citations, RecordTable};
 use crate::domain::{AgentName, Budget, FinalPlan};
 use crate::event::{Event, Payload};
-use crate::journal::{codec, CompactReport, Journal, JournalError, SnapshotMeta};
+use crate::journal::{codec, CompactReport, Journal, JournalError, SnapshotMeta, RECORDS_ROW};
 use crate::store::{AgentError, AgentState, AgentStatus, Input, Party, PartyStatus, Store};
 
 /// Snapshot rows decoded per parallel chunk.
@@ -199,6 +200,20 @@ struct AgentIn<'a> {
     runs: u32,
 }
 
+/// The record table of a snapshot (none in snapshots written before rows
+/// cited records by reference).
+fn record_table(json: Option<&[u8]>) -> Result<RecordTable, RecoveryError> {
+    json.map_or_else(
+        || Ok(RecordTable::default()),
+        |json| {
+            RecordTable::from_json(json).map_err(|e| RecoveryError::Snapshot {
+                party: RECORDS_ROW.to_string(),
+                reason: e.to_string(),
+            })
+        },
+    )
+}
+
 fn decode_row(json: &[u8]) -> Result<Row, serde_json::Error> {
     let row: RowIn<'_> = serde_json::from_slice(json)?;
     let p = row.party;
@@ -305,6 +320,10 @@ pub fn rebuild(journal: &dyn Journal) -> Result<Rebuilt, RecoveryError> {
         // `snapshot-decode` thread decodes the previous chunk in parallel;
         // decoded chunks are restored here, in order, as they come back.
         type Decoded = Vec<Result<Row, RecoveryError>>;
+        // The records the rows cite: the first row (set before any chunk is
+        // sent); absent in snapshots that stored records inline.
+        let table: OnceLock<Arc<RecordTable>> = OnceLock::new();
+        let table = &table;
         std::thread::scope(|scope| -> Result<(), RecoveryError> {
             let (to_decode, decode_rx) = crossbeam_channel::bounded::<Packed>(2);
             let (to_restore, restore_rx) = crossbeam_channel::unbounded::<(Decoded, Packed)>();
@@ -312,11 +331,13 @@ pub fn rebuild(journal: &dyn Journal) -> Result<Rebuilt, RecoveryError> {
                 .name("snapshot-decode".into())
                 .spawn_scoped(scope, move || {
                     for chunk in decode_rx {
+                        let table = table.get().cloned().unwrap_or_default();
                         let rows: Decoded = (0..chunk.len())
                             .into_par_iter()
                             .map(|i| {
                                 let (party, json) = chunk.get(i);
-                                decode_row(json).map_err(|e| RecoveryError::Snapshot {
+                                let row = intern::resolving(&table, || decode_row(json));
+                                row.map_err(|e| RecoveryError::Snapshot {
                                     party: String::from_utf8_lossy(party).into_owned(),
                                     reason: e.to_string(),
                                 })
@@ -343,6 +364,18 @@ pub fn rebuild(journal: &dyn Journal) -> Result<Rebuilt, RecoveryError> {
             let mut failed: Option<RecoveryError> = None;
             let mut chunk = Packed::default();
             let read = journal.read_snapshots(&mut |party, json| {
+                if party == RECORDS_ROW {
+                    match record_table(Some(json)) {
+                        Ok(t) => {
+                            let _ = table.set(Arc::new(t));
+                            return Ok(());
+                        }
+                        Err(e) => {
+                            failed = Some(e);
+                            return Err(JournalError::Corrupt("snapshot".into()));
+                        }
+                    }
+                }
                 chunk.push(party.as_bytes(), json);
                 if chunk.len() >= SNAPSHOT_CHUNK {
                     while let Ok((rows, mut used)) = restore_rx.try_recv() {
@@ -478,7 +511,10 @@ pub fn write_snapshot(
     let store = &rebuilt.store;
     let seq = store.last_seq().max(rebuilt.snapshot_seq);
     let parties: Vec<&Arc<Party>> = store.parties().collect();
-    let rows: Vec<(String, Vec<u8>)> = parties
+    // Rows cite catalog records by reference into one table, written as the
+    // first row: a record cited by thousands of plans is stored once.
+    let citations = Arc::new(Citations::default());
+    let mut rows: Vec<(String, Vec<u8>)> = parties
         .par_iter()
         .map(|p| {
             let row = Row {
@@ -489,7 +525,7 @@ pub fn write_snapshot(
                     .cloned()
                     .unwrap_or_default(),
             };
-            serde_json::to_vec(&row)
+            intern::citing(&citations, || serde_json::to_vec(&row))
                 .map(|json| (p.party_id.clone(), json))
                 .map_err(|e| RecoveryError::Snapshot {
                     party: p.party_id.clone(),
@@ -497,6 +533,11 @@ pub fn write_snapshot(
                 })
         })
         .collect::<Result<_, _>>()?;
+    let table = citations.to_json().map_err(|e| RecoveryError::Snapshot {
+        party: RECORDS_ROW.to_string(),
+        reason: e.to_string(),
+    })?;
+    rows.insert(0, (RECORDS_ROW.to_string(), table));
     let purge: Vec<(String, u64)> = rebuilt
         .tracker
         .gone
@@ -535,9 +576,14 @@ pub fn party_from_journal(
     let mut s = Store::new();
     if history.is_empty() {
         if let Some(json) = journal.read_snapshot(party_id)? {
-            let row: Row = serde_json::from_slice(&json).map_err(|e| RecoveryError::Snapshot {
-                party: party_id.to_string(),
-                reason: e.to_string(),
+            let table = Arc::new(record_table(
+                journal.read_snapshot(RECORDS_ROW)?.as_deref(),
+            )?);
+            let row = intern::resolving(&table, || decode_row(&json)).map_err(|e| {
+                RecoveryError::Snapshot {
+                    party: party_id.to_string(),
+                    reason: e.to_string(),
+                }
             })?;
             return Ok(Some(row.party));
         }

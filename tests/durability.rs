@@ -585,6 +585,43 @@ fn compaction_then_restart_is_equivalent_and_deleted_parties_are_gone() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The rows cite each catalog record once, by reference into the
+    // snapshot's record table (its first row).
+    {
+        let db = rusqlite::Connection::open(dir.0.join(DB_FILE)).expect("open db");
+        let generation: i64 = db
+            .query_row(
+                "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'snapshot_generation'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("generation");
+        let rows: Vec<(String, String)> = db
+            .prepare("SELECT party_id, json FROM snapshots WHERE generation = ?1 ORDER BY party_id")
+            .and_then(|mut st| {
+                st.query_map([generation], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect()
+            })
+            .expect("rows");
+        assert_eq!(rows[0].0, "#records");
+        let table: Vec<Value> = serde_json::from_str(&rows[0].1).expect("record table");
+        assert!(
+            table.iter().any(|e| e.get("venue").is_some()),
+            "the planned venues are in the table: {table:?}"
+        );
+        let cited: usize = rows[1..]
+            .iter()
+            .map(|(_, json)| json.matches("\"record_ref\"").count())
+            .sum();
+        assert!(
+            cited >= table.len(),
+            "{cited} citations of {} records",
+            table.len()
+        );
+        assert!(rows[1..]
+            .iter()
+            .all(|(_, json)| !json.contains("\"daily_price\"")));
+    }
     let app = sqlite_app(&dir.0);
     assert_eq!(state(&app), before, "state after the second compaction");
 }

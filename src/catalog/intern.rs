@@ -10,9 +10,20 @@
 //! an *equal* one (same id and every field equal): a result planned against
 //! an older catalog keeps its own copy. Bounded ([`MAX_IDS`] ids of
 //! [`MAX_VERSIONS`] versions per type); beyond that copies stay separate.
+//!
+//! # Citing by reference
+//! A compaction snapshot cites each record once: while a row is encoded
+//! inside [`citing`], a [`crate::domain::Scored`] writes `record_ref` (an
+//! index into the snapshot's [`Citations`]) instead of the record's fields,
+//! and while a row is decoded inside [`resolving`], a `record_ref` is looked
+//! up in the snapshot's [`RecordTable`]. Outside those scopes (the API, the
+//! journal's events) records are always written in full.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
+
+use serde::{Deserialize, Serialize};
 
 use super::{Bakery, Caterer, Vendor, Venue};
 
@@ -28,6 +39,125 @@ pub trait Record: PartialEq + Sized + 'static {
     fn record_id(&self) -> u32;
     /// The table for this type.
     fn table() -> &'static Table<Self>;
+    /// The record as an entry of a snapshot's record table.
+    fn entry(record: &Arc<Self>) -> Entry;
+    /// The record in `entry`, if it is of this type.
+    fn of_entry(entry: &Entry) -> Option<&Arc<Self>>;
+}
+
+/// One record of a snapshot's record table, tagged with its type.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Entry {
+    /// A venue.
+    Venue(Arc<Venue>),
+    /// A bakery.
+    Bakery(Arc<Bakery>),
+    /// A caterer.
+    Caterer(Arc<Caterer>),
+    /// A vendor.
+    Vendor(Arc<Vendor>),
+}
+
+/// The records cited while encoding one snapshot (shared by the threads
+/// encoding its rows), each once, by the address of its shared copy.
+#[derive(Default)]
+pub struct Citations {
+    inner: Mutex<(HashMap<usize, u32>, Vec<Entry>)>,
+}
+
+impl Citations {
+    /// The record table to store beside the rows (a JSON array of entries).
+    pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        serde_json::to_vec(&inner.1)
+    }
+
+    /// Records cited so far.
+    pub fn len(&self) -> usize {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).1.len()
+    }
+
+    /// Whether nothing was cited.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A snapshot's record table, as read back.
+#[derive(Debug, Default)]
+pub struct RecordTable {
+    entries: Vec<Entry>,
+}
+
+impl RecordTable {
+    /// Decodes a table written by [`Citations::to_json`]; records are
+    /// interned.
+    pub fn from_json(json: &[u8]) -> Result<RecordTable, serde_json::Error> {
+        let entries: Vec<Entry> = serde_json::from_slice(json)?;
+        let entries = entries
+            .into_iter()
+            .map(|e| match e {
+                Entry::Venue(r) => Entry::Venue(intern(Arc::unwrap_or_clone(r))),
+                Entry::Bakery(r) => Entry::Bakery(intern(Arc::unwrap_or_clone(r))),
+                Entry::Caterer(r) => Entry::Caterer(intern(Arc::unwrap_or_clone(r))),
+                Entry::Vendor(r) => Entry::Vendor(intern(Arc::unwrap_or_clone(r))),
+            })
+            .collect();
+        Ok(RecordTable { entries })
+    }
+}
+
+thread_local! {
+    static CITING: RefCell<Option<Arc<Citations>>> = const { RefCell::new(None) };
+    static RESOLVING: RefCell<Option<Arc<RecordTable>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` (which encodes snapshot rows) with records cited into `into`.
+pub fn citing<R>(into: &Arc<Citations>, f: impl FnOnce() -> R) -> R {
+    let previous = CITING.with(|c| c.replace(Some(into.clone())));
+    let out = f();
+    CITING.with(|c| *c.borrow_mut() = previous);
+    out
+}
+
+/// Runs `f` (which decodes snapshot rows) with references resolved in `table`.
+pub fn resolving<R>(table: &Arc<RecordTable>, f: impl FnOnce() -> R) -> R {
+    let previous = RESOLVING.with(|c| c.replace(Some(table.clone())));
+    let out = f();
+    RESOLVING.with(|c| *c.borrow_mut() = previous);
+    out
+}
+
+/// The index citing `record`, when called inside [`citing`].
+pub fn cite<T: Record>(record: &Arc<T>) -> Option<u32> {
+    let into = CITING.with(|c| c.borrow().clone())?;
+    let mut inner = into.inner.lock().unwrap_or_else(|e| e.into_inner());
+    let key = Arc::as_ptr(record) as usize;
+    if let Some(n) = inner.0.get(&key) {
+        return Some(*n);
+    }
+    let n = u32::try_from(inner.1.len()).ok()?;
+    inner.1.push(T::entry(record));
+    inner.0.insert(key, n);
+    Some(n)
+}
+
+/// The record `n` of the table set by [`resolving`].
+pub fn resolve<T: Record>(n: u32) -> Result<Arc<T>, String> {
+    RESOLVING.with(|c| {
+        let table = c.borrow();
+        let table = table
+            .as_ref()
+            .ok_or_else(|| format!("record_ref {n} outside a snapshot"))?;
+        let entry = usize::try_from(n)
+            .ok()
+            .and_then(|i| table.entries.get(i))
+            .ok_or_else(|| format!("record_ref {n} is not in the snapshot's record table"))?;
+        T::of_entry(entry)
+            .cloned()
+            .ok_or_else(|| format!("record_ref {n} is a record of another kind"))
+    })
 }
 
 /// Interned records of one type: by id, the equal copies seen so far (more
@@ -84,7 +214,7 @@ pub fn intern<T: Record>(record: T) -> Arc<T> {
 }
 
 macro_rules! record {
-    ($t:ty) => {
+    ($t:ty, $variant:ident) => {
         impl Record for $t {
             fn record_id(&self) -> u32 {
                 self.id
@@ -93,14 +223,23 @@ macro_rules! record {
                 static TABLE: OnceLock<Table<$t>> = OnceLock::new();
                 TABLE.get_or_init(Table::new)
             }
+            fn entry(record: &Arc<Self>) -> Entry {
+                Entry::$variant(record.clone())
+            }
+            fn of_entry(entry: &Entry) -> Option<&Arc<Self>> {
+                match entry {
+                    Entry::$variant(r) => Some(r),
+                    _ => None,
+                }
+            }
         }
     };
 }
 
-record!(Venue);
-record!(Bakery);
-record!(Caterer);
-record!(Vendor);
+record!(Venue, Venue);
+record!(Bakery, Bakery);
+record!(Caterer, Caterer);
+record!(Vendor, Vendor);
 
 #[cfg(test)]
 mod tests {
@@ -120,5 +259,26 @@ mod tests {
         assert!(!Arc::ptr_eq(&a, &c));
         assert_eq!(*c, changed);
         assert!(Arc::ptr_eq(&c, &intern(changed)));
+    }
+
+    #[test]
+    fn records_are_cited_once_and_resolved_only_inside_a_snapshot() {
+        let catalog = Catalog::embedded();
+        let (venue, bakery) = (catalog.venues[1].clone(), catalog.bakeries[0].clone());
+        assert_eq!(cite(&venue), None, "outside a snapshot records are inline");
+        let citations = Arc::new(Citations::default());
+        let refs = citing(&citations, || {
+            [cite(&venue), cite(&bakery), cite(&venue)].map(Option::unwrap)
+        });
+        assert_eq!(refs, [0, 1, 0]);
+        assert_eq!(citations.len(), 2);
+        let table = Arc::new(RecordTable::from_json(&citations.to_json().unwrap()).unwrap());
+        resolving(&table, || {
+            assert_eq!(*resolve::<Venue>(0).unwrap(), *venue);
+            assert_eq!(*resolve::<Bakery>(1).unwrap(), *bakery);
+            assert!(resolve::<Bakery>(0).unwrap_err().contains("another kind"));
+            assert!(resolve::<Venue>(7).unwrap_err().contains("not in"));
+        });
+        assert!(resolve::<Venue>(0).unwrap_err().contains("outside"));
     }
 }

@@ -40,8 +40,12 @@ pub const LOCK_FILE: &str = "partybus.lock";
 /// `PRAGMA application_id` of a partybus journal: "PBUS".
 pub const APPLICATION_ID: i32 = 0x5042_5553;
 /// `PRAGMA user_version`: the schema this code writes and reads. Version 1
-/// (an index on `events (party_id, seq)`) is migrated to 2 on open.
-pub const SCHEMA_VERSION: i32 = 2;
+/// (an index on `events (party_id, seq)`) is migrated on open. Version 3
+/// snapshots cite catalog records by reference (the `#records` row, see
+/// [`super::RECORDS_ROW`]); a version-2 file (records inline, still
+/// readable) is stamped 3 on open, so an older build refuses the file
+/// rather than meet a snapshot it cannot read.
+pub const SCHEMA_VERSION: i32 = 3;
 /// Events appended before the party index catches up, in one batch. The
 /// index is written in bulk, sorted by party: an index maintained per event
 /// cost one random 4 KiB page per party per group commit, about a third of
@@ -487,14 +491,24 @@ fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
     .map(|n| n > 0)
 }
 
-/// Brings a version-1 file to version 2 (the per-event index on
+/// Brings a version-1 file to the current schema (the per-event index on
 /// `events (party_id, seq)` becomes the batched `party_index`), in one
-/// transaction; returns the `seq` the party index covers.
+/// transaction, and stamps a version-2 file; returns the `seq` the party
+/// index covers.
 fn migrate(conn: &Connection, path: &Path) -> Result<u64, JournalError> {
     let version: i32 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(storage)?;
     if version >= SCHEMA_VERSION {
+        return Ok(meta_u64(conn, "indexed_seq").map_err(storage)?.unwrap_or(0));
+    }
+    if version == 2 {
+        conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
+            .map_err(storage)?;
+        log::info!(
+            "{}: stamped schema {SCHEMA_VERSION} (its snapshot rows stay readable)",
+            path.display()
+        );
         return Ok(meta_u64(conn, "indexed_seq").map_err(storage)?.unwrap_or(0));
     }
     let began = std::time::Instant::now();
@@ -785,7 +799,7 @@ impl Journal for SqliteJournal {
             .map_err(|e| self.corrupt(e))?
             .unwrap_or(0);
         let mut st = conn
-            .prepare("SELECT party_id, json FROM snapshots WHERE generation = ?1")
+            .prepare("SELECT party_id, json FROM snapshots WHERE generation = ?1 ORDER BY party_id")
             .map_err(|e| self.corrupt(e))?;
         let mut rows = st
             .query([to_i64(generation)?])
@@ -861,7 +875,9 @@ impl Journal for SqliteJournal {
                     let text = String::from_utf8(json).map_err(storage)?;
                     st.execute(params![generation, party, text])
                         .map_err(storage)?;
-                    report.parties += 1;
+                    if party != super::RECORDS_ROW {
+                        report.parties += 1;
+                    }
                 }
             }
             tx.commit().map_err(storage)?;
@@ -1189,6 +1205,29 @@ mod tests {
             .expect("index");
         assert_eq!(old_index, 0);
         drop(c);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_version_2_file_is_stamped_and_keeps_its_index() {
+        let dir = tmp("v2");
+        {
+            let j = SqliteJournal::open(&dir, Durability::Normal).expect("open");
+            j.append(&[ev(1, "a"), ev(2, "b"), ev(3, "a"), ev(4, "a"), ev(5, "b")])
+                .expect("append");
+        }
+        let c = Connection::open(dir.join(DB_FILE)).expect("raw");
+        c.execute_batch("PRAGMA user_version = 2;")
+            .expect("downgrade");
+        drop(c);
+        let j = SqliteJournal::open(&dir, Durability::Normal).expect("stamp");
+        assert_eq!(j.indexed_seq.load(Ordering::Relaxed), 5);
+        assert_eq!(seqs(&j, "a", 0), vec![1, 3, 4]);
+        let version: i32 = lock(&j.reader)
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, SCHEMA_VERSION);
+        drop(j);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
