@@ -2,8 +2,9 @@
 //! compaction snapshot, then every event after it), finding the planning
 //! work a crash interrupted, and writing snapshots.
 //!
-//! Owns the snapshot row format (a party's [`Party`] plus its [`Track`]) and
-//! the rule for "interrupted". Pure apart from the journal calls: no
+//! Owns the snapshot row format (a party's [`Party`] plus its [`Track`],
+//! citing catalog records by reference into the snapshot's `#records` row,
+//! see [`crate::catalog::intern`]) and the rule for "interrupted". Pure apart from the journal calls: no
 //! threads of its own (it uses rayon to decode), no clock but for timing.
 //!
 //! A party's planning was interrupted when its latest wave did not finish

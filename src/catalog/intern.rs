@@ -115,18 +115,36 @@ thread_local! {
 
 /// Runs `f` (which encodes snapshot rows) with records cited into `into`.
 pub fn citing<R>(into: &Arc<Citations>, f: impl FnOnce() -> R) -> R {
-    let previous = CITING.with(|c| c.replace(Some(into.clone())));
-    let out = f();
-    CITING.with(|c| *c.borrow_mut() = previous);
-    out
+    let _scope = Scope::enter(&CITING, into.clone());
+    f()
 }
 
 /// Runs `f` (which decodes snapshot rows) with references resolved in `table`.
 pub fn resolving<R>(table: &Arc<RecordTable>, f: impl FnOnce() -> R) -> R {
-    let previous = RESOLVING.with(|c| c.replace(Some(table.clone())));
-    let out = f();
-    RESOLVING.with(|c| *c.borrow_mut() = previous);
-    out
+    let _scope = Scope::enter(&RESOLVING, table.clone());
+    f()
+}
+
+/// Sets a thread-local for as long as it lives and restores the previous
+/// value on drop, even if the closure panics: a pool thread that unwound
+/// out of a snapshot must not keep citing in later work.
+struct Scope<T: 'static> {
+    key: &'static std::thread::LocalKey<RefCell<Option<Arc<T>>>>,
+    previous: Option<Arc<T>>,
+}
+
+impl<T: 'static> Scope<T> {
+    fn enter(key: &'static std::thread::LocalKey<RefCell<Option<Arc<T>>>>, value: Arc<T>) -> Self {
+        let previous = key.with(|c| c.replace(Some(value)));
+        Scope { key, previous }
+    }
+}
+
+impl<T: 'static> Drop for Scope<T> {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        self.key.with(|c| *c.borrow_mut() = previous);
+    }
 }
 
 /// The index citing `record`, when called inside [`citing`].
@@ -280,5 +298,9 @@ mod tests {
             assert!(resolve::<Venue>(7).unwrap_err().contains("not in"));
         });
         assert!(resolve::<Venue>(0).unwrap_err().contains("outside"));
+        // A panic inside the scope does not leave the thread citing.
+        let unwound = std::panic::catch_unwind(|| citing(&citations, || panic!("mid-row")));
+        assert!(unwound.is_err());
+        assert_eq!(cite(&venue), None);
     }
 }
