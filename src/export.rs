@@ -101,7 +101,7 @@ impl Export {
             note: r.note.clone(),
         };
         let mut budget = Vec::new();
-        if let Some(b) = &p.budget {
+        if let Some(b) = p.budget.as_deref() {
             for (category, r) in &b.breakdown {
                 budget.push(line(category, r));
             }
@@ -119,8 +119,8 @@ impl Export {
             last_seq: p.last_seq,
             theme,
             completion_percent: plan.map_or(0, |f| f.completion_percent),
-            stated_budget: p.budget.as_ref().and_then(|b| b.stated_budget),
-            over_budget: p.budget.as_ref().is_some_and(|b| b.over_budget),
+            stated_budget: p.budget.as_deref().and_then(|b| b.stated_budget),
+            over_budget: p.budget.as_deref().is_some_and(|b| b.over_budget),
             budget,
             checklist: plan
                 .map(|f| {

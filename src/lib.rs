@@ -11,6 +11,7 @@
 //! - [`idempotency`]: `Idempotency-Key` records.
 //! - [`export`]: a party's plan as JSON or CSV.
 //! - [`store`]: the read model, a pure fold over events.
+//! - [`deferred`]: results restored from a snapshot, decoded on first read.
 //! - [`catalog`]: the supplier data set and its search.
 //! - [`agents`]: the pure agents, the scheduler and their thread runtime.
 //! - [`server`]: HTTP routes and WebSocket streams.
@@ -23,6 +24,7 @@ pub mod agents;
 pub mod app;
 pub mod bus;
 pub mod catalog;
+pub mod deferred;
 pub mod domain;
 pub mod event;
 pub mod export;

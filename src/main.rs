@@ -685,7 +685,7 @@ fn range(r: &Range) -> String {
 /// The plan as readable text.
 fn render(p: &Party) -> String {
     let mut o = String::new();
-    let pct = p.final_plan.as_ref().map_or(0, |f| f.completion_percent);
+    let pct = p.final_plan.as_deref().map_or(0, |f| f.completion_percent);
     let _ = writeln!(
         o,
         "Party {} — {} ({pct}% complete)\n",
@@ -790,7 +790,7 @@ fn render(p: &Party) -> String {
             }
         }
     }
-    if let Some(b) = &p.budget {
+    if let Some(b) = p.budget.as_deref() {
         let _ = writeln!(o, "\nBudget: {}", range(&b.total_budget));
         if let Some(stated) = b.stated_budget {
             let verdict = if b.over_budget { "over" } else { "within" };
@@ -810,7 +810,7 @@ fn render(p: &Party) -> String {
             );
         }
     }
-    if let Some(f) = &p.final_plan {
+    if let Some(f) = p.final_plan.as_deref() {
         if !f.recommendations.is_empty() {
             let _ = writeln!(o, "\nRecommendations");
             for r in &f.recommendations {

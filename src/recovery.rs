@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::catalog::intern::{self, Citations, RecordTable};
-use crate::domain::{AgentName, Budget, FinalPlan};
+use crate::deferred::{Deferred, FromSnapshot};
+use crate::domain::{AgentName, AgentOutput, Budget, FinalPlan};
 use crate::event::{Event, Payload};
 use crate::journal::{codec, CompactReport, Journal, JournalError, SnapshotMeta, RECORDS_ROW};
 use crate::store::{AgentError, AgentState, AgentStatus, Input, Party, PartyStatus, Store};
@@ -176,8 +177,10 @@ struct PartyIn<'a> {
     inputs: Vec<Input>,
     #[serde(borrow)]
     agents: BTreeMap<AgentName, AgentIn<'a>>,
-    budget: Option<Arc<Budget>>,
-    final_plan: Option<Arc<FinalPlan>>,
+    #[serde(borrow)]
+    budget: Option<&'a RawValue>,
+    #[serde(borrow)]
+    final_plan: Option<&'a RawValue>,
     created_by: Option<String>,
     token_sha256: Option<String>,
     created_at: String,
@@ -215,14 +218,50 @@ fn record_table(json: Option<&[u8]>) -> Result<RecordTable, RecoveryError> {
     )
 }
 
-fn decode_row(json: &[u8]) -> Result<Row, serde_json::Error> {
+impl FromSnapshot for AgentOutput {
+    type Ctx = AgentName;
+    fn from_snapshot(agent: AgentName, json: &str) -> Result<Self, serde_json::Error> {
+        codec::decode_result(agent, json)
+    }
+}
+
+impl FromSnapshot for Budget {
+    type Ctx = ();
+    fn from_snapshot((): (), json: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+}
+
+impl FromSnapshot for FinalPlan {
+    type Ctx = ();
+    fn from_snapshot((): (), json: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+}
+
+/// Decodes a snapshot row. Agent results, the budget and the plan stay JSON
+/// (syntax checked) until first read: see [`Deferred`].
+fn decode_row(json: &[u8], table: &Arc<RecordTable>) -> Result<Row, serde_json::Error> {
     let row: RowIn<'_> = serde_json::from_slice(json)?;
     let p = row.party;
+    let id: Arc<str> = p.party_id.as_str().into();
+    fn deferred<T: FromSnapshot<Ctx = ()>>(
+        raw: Option<&RawValue>,
+        table: &Arc<RecordTable>,
+        id: &Arc<str>,
+    ) -> Deferred<T> {
+        match raw {
+            Some(raw) => Deferred::raw(raw.get(), (), table.clone(), id.clone()),
+            None => Deferred::absent(),
+        }
+    }
+    let budget = deferred(p.budget, table, &id);
+    let final_plan = deferred(p.final_plan, table, &id);
     let mut agents = BTreeMap::new();
     for (name, a) in p.agents {
         let result = match a.result {
-            Some(raw) => Some(Arc::new(codec::decode_result(a.agent_name, raw.get())?)),
-            None => None,
+            Some(raw) => Deferred::raw(raw.get(), a.agent_name, table.clone(), id.clone()),
+            None => Deferred::absent(),
         };
         agents.insert(
             name,
@@ -246,8 +285,8 @@ fn decode_row(json: &[u8]) -> Result<Row, serde_json::Error> {
             status: p.status,
             inputs: p.inputs,
             agents,
-            budget: p.budget,
-            final_plan: p.final_plan,
+            budget,
+            final_plan,
             created_by: p.created_by,
             token_sha256: p.token_sha256,
             created_at: p.created_at,
@@ -337,7 +376,7 @@ pub fn rebuild(journal: &dyn Journal) -> Result<Rebuilt, RecoveryError> {
                             .into_par_iter()
                             .map(|i| {
                                 let (party, json) = chunk.get(i);
-                                let row = intern::resolving(&table, || decode_row(json));
+                                let row = decode_row(json, &table);
                                 row.map_err(|e| RecoveryError::Snapshot {
                                     party: String::from_utf8_lossy(party).into_owned(),
                                     reason: e.to_string(),
@@ -580,11 +619,9 @@ pub fn party_from_journal(
             let table = Arc::new(record_table(
                 journal.read_snapshot(RECORDS_ROW)?.as_deref(),
             )?);
-            let row = intern::resolving(&table, || decode_row(&json)).map_err(|e| {
-                RecoveryError::Snapshot {
-                    party: party_id.to_string(),
-                    reason: e.to_string(),
-                }
+            let row = decode_row(&json, &table).map_err(|e| RecoveryError::Snapshot {
+                party: party_id.to_string(),
+                reason: e.to_string(),
             })?;
             return Ok(Some(row.party));
         }

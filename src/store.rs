@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::deferred::Deferred;
 use crate::domain::{AgentName, AgentOutput, Budget, FinalPlan};
 use crate::event::{ErrorType, Event, Payload, SourceType};
 
@@ -95,7 +96,7 @@ pub struct AgentState {
     /// Current state.
     pub status: AgentStatus,
     /// Latest result (kept while a re-run is in progress; dropped on failure).
-    pub result: Option<Arc<AgentOutput>>,
+    pub result: Deferred<AgentOutput>,
     /// Confidence of `result`.
     pub confidence: f64,
     /// Execution time of the run that produced `result`.
@@ -124,9 +125,9 @@ pub struct Party {
     /// Domain agents that have run (keyed by name, in dependency order).
     pub agents: BTreeMap<AgentName, AgentState>,
     /// Latest budget.
-    pub budget: Option<Arc<Budget>>,
+    pub budget: Deferred<Budget>,
     /// Latest plan.
-    pub final_plan: Option<Arc<FinalPlan>>,
+    pub final_plan: Deferred<FinalPlan>,
     /// Creator, if named.
     pub created_by: Option<String>,
     /// Hex SHA-256 of the access token.
@@ -290,8 +291,8 @@ impl Store {
                     status: PartyStatus::Planning,
                     inputs: Vec::new(),
                     agents: BTreeMap::new(),
-                    budget: None,
-                    final_plan: None,
+                    budget: Deferred::absent(),
+                    final_plan: Deferred::absent(),
                     created_by: p.created_by.clone(),
                     token_sha256: p.token_sha256.clone(),
                     created_at: ev.timestamp.clone(),
@@ -351,7 +352,7 @@ impl Store {
                     .or_insert_with(|| AgentState {
                         agent_name: p.agent_name,
                         status: AgentStatus::Running,
-                        result: None,
+                        result: Deferred::absent(),
                         confidence: 0.0,
                         execution_time_ms: 0.0,
                         execution_id: String::new(),
@@ -371,7 +372,7 @@ impl Store {
             Payload::AgentCompleted(p) => match party.agents.get_mut(&p.agent_name) {
                 Some(entry) if entry.execution_id == p.execution_id => {
                     entry.status = AgentStatus::Completed;
-                    entry.result = Some(p.result.clone());
+                    entry.result = Deferred::ready(p.result.clone());
                     entry.confidence = p.confidence;
                     entry.execution_time_ms = p.execution_time_ms;
                     entry.completed_at = Some(ev.timestamp.clone());
@@ -384,7 +385,7 @@ impl Store {
                 match party.agents.get_mut(&p.agent_name) {
                     Some(entry) if entry.execution_id == p.execution_id => {
                         entry.status = AgentStatus::Failed;
-                        entry.result = None;
+                        entry.result = Deferred::absent();
                         entry.confidence = 0.0;
                         entry.completed_at = Some(ev.timestamp.clone());
                         entry.error = Some(AgentError {
@@ -402,7 +403,7 @@ impl Store {
                 party.agents.remove(&p.agent_name);
             }
             Payload::BudgetUpdated(b) => {
-                party.budget = Some(b.clone());
+                party.budget = Deferred::ready(b.clone());
             }
             Payload::PartyTokenRotated(t) => {
                 party.token_sha256 = Some(t.token_sha256.clone());
@@ -413,7 +414,7 @@ impl Store {
                 } else {
                     PartyStatus::Planning
                 };
-                party.final_plan = Some(plan.clone());
+                party.final_plan = Deferred::ready(plan.clone());
             }
             Payload::AgentShouldExecute(_)
             | Payload::PartyCreated(_)

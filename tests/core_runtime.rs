@@ -156,7 +156,7 @@ fn a_panicking_agent_fails_its_run_and_the_wave_goes_on() {
     let venue = &p.agents[&AgentName::Venue];
     assert_eq!(venue.status.as_str(), "failed");
     assert!(venue.error.is_some());
-    let plan = p.final_plan.as_ref().expect("plan");
+    let plan = p.final_plan.as_deref().expect("plan");
     assert!(plan.missing_agents.contains(&"venue_agent".to_string()));
     assert_eq!(p.status.as_str(), "planning");
 }
@@ -437,7 +437,7 @@ fn a_custom_agent_result_shape_is_carried_to_the_store() {
     settle(&app, &ack.party_id, ack.seq);
     let p = app.party(&ack.party_id).expect("party");
     assert_eq!(
-        p.final_plan.as_ref().map(|f| f.next_steps.clone()),
+        p.final_plan.as_deref().map(|f| f.next_steps.clone()),
         Some(vec!["stubbed".to_string()])
     );
 }

@@ -517,7 +517,7 @@ fn planning_interrupted_by_a_crash_is_resumed_after_the_restart() {
         Some("completed"),
         "the cake agent ran"
     );
-    let plan = p.final_plan.as_ref().expect("plan");
+    let plan = p.final_plan.as_deref().expect("plan");
     assert!(!plan.missing_agents.contains(&"cake_agent".to_string()));
     assert_eq!(theme_runs(&app), themes, "the theme agent is not affected");
     // Another restart resumes nothing more.
@@ -569,7 +569,13 @@ fn compaction_then_restart_is_equivalent_and_deleted_parties_are_gone() {
         }
     }
     let app = sqlite_app(&dir.0);
+    // Restored parties hold their results as the snapshot's JSON until
+    // something reads them; reading decodes them once.
+    let space = app.party("space").expect("space");
+    assert!(space.final_plan.is_pending() && space.budget.is_pending());
+    assert!(space.agents.values().all(|a| a.result.is_pending()));
     assert_eq!(state(&app), before, "state after compaction and restart");
+    assert!(!space.final_plan.is_pending() && !space.budget.is_pending());
     assert!(app.party("gone").is_none());
     assert!(app.events("gone", 0, 100).expect("events").is_empty());
     // Compacting again, offline, gives the same state too.
@@ -624,6 +630,32 @@ fn compaction_then_restart_is_equivalent_and_deleted_parties_are_gone() {
     }
     let app = sqlite_app(&dir.0);
     assert_eq!(state(&app), before, "state after the second compaction");
+    // Planning goes on from results restored that way: the new wave's
+    // budget adds the new vendor to the venue it restored.
+    let space = app.party("space").expect("space");
+    let ack = app
+        .add_input("space", input("we also want a magician"), None, None)
+        .expect("add");
+    assert!(app.wait_settled("space", ack.seq, WAIT));
+    let after = app.party("space").expect("space");
+    let budget = serde_json::to_value(after.budget.as_deref().expect("budget")).expect("json");
+    let based_on = budget["based_on_agents"].to_string();
+    assert!(
+        based_on.contains("venue_agent") && based_on.contains("vendor_agent"),
+        "{budget}"
+    );
+    assert!(
+        after
+            .final_plan
+            .as_deref()
+            .expect("plan")
+            .completion_percent
+            >= space
+                .final_plan
+                .as_deref()
+                .expect("plan")
+                .completion_percent
+    );
 }
 
 fn server_on(dir: &Path) -> (Arc<App>, partybus::server::ServerHandle) {

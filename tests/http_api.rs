@@ -8,7 +8,7 @@ use std::io::{BufReader, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 
-use common::{poll_until, raw, request, Resp, TestServer, Ws, API, WAIT};
+use common::{poll, raw, request, Resp, TestServer, Ws, API, WAIT};
 use partybus::server::{serve, AuthMode, ServeError, ServerConfig};
 use partybus::{App, Config};
 use serde_json::{json, Value};
@@ -605,16 +605,13 @@ fn metrics_are_prometheus_text_by_route_and_status() {
         "partybus_dead_letters_total 0",
         "partybus_ready 1",
     ];
-    // A worker counts a request after writing its answer, so the client can
-    // ask for /metrics (on another worker) before the count lands.
-    poll_until(
-        "every request is counted",
-        std::time::Instant::now() + WAIT,
-        || {
-            let m = s.get("/metrics", None).text();
-            needles.iter().all(|n| m.contains(n))
-        },
-    );
+    // A request is counted after its answer is written, so the client can
+    // ask for /metrics (on another connection) before the count lands; the
+    // assertions below name whatever is still missing at the deadline.
+    poll(std::time::Instant::now() + WAIT, || {
+        let m = s.get("/metrics", None).text();
+        needles.iter().all(|n| m.contains(n))
+    });
     let r = s.get("/metrics", None);
     assert_eq!(r.status, 200);
     assert!(r.header("content-type").unwrap().starts_with("text/plain"));

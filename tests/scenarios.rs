@@ -73,7 +73,7 @@ fn bakeries(p: &Party) -> Vec<String> {
 }
 
 fn total(p: &Party) -> (u64, u64) {
-    let b = p.budget.as_ref().expect("budget");
+    let b = p.budget.as_deref().expect("budget");
     (b.total_budget.min, b.total_budget.max)
 }
 
@@ -110,7 +110,7 @@ fn event_driven_system_integration() {
     assert_eq!(v[0].0, "Sunshine Garden Park");
 
     // 4. Final plan generated: theme, venue and guest count are planned.
-    let plan = p.final_plan.as_ref().expect("plan");
+    let plan = p.final_plan.as_deref().expect("plan");
     assert_eq!(plan.completion_percent, 55);
     assert!(plan.ready);
     assert_eq!(p.status.as_str(), "ready");
@@ -136,13 +136,13 @@ fn event_driven_system_integration() {
     let p = app.party(&id).expect("party");
     assert_eq!(theme(&p).0, "jungle");
     assert_eq!(bakeries(&p).len(), 3);
-    let budget = p.budget.as_ref().expect("budget");
+    let budget = p.budget.as_deref().expect("budget");
     assert!(budget.breakdown.contains_key("cake"));
     assert!(budget.based_on_agents.contains(&"cake_agent".to_string()));
     let with_cake = total(&p);
     assert!(with_cake.0 > 0);
     assert_eq!(
-        p.final_plan.as_ref().map(|f| f.completion_percent),
+        p.final_plan.as_deref().map(|f| f.completion_percent),
         Some(65)
     );
 
@@ -154,13 +154,13 @@ fn event_driven_system_integration() {
     let p = app.party(&id).expect("party");
     assert!(p.input(&cake.input_ids[0]).is_none());
     assert!(!p.agents.contains_key(&AgentName::Cake));
-    let budget = p.budget.as_ref().expect("budget");
+    let budget = p.budget.as_deref().expect("budget");
     assert!(!budget.breakdown.contains_key("cake"));
     assert_eq!(
         budget.previous_total.as_ref().map(|r| (r.min, r.max)),
         Some(with_cake)
     );
-    let plan = p.final_plan.as_ref().expect("plan");
+    let plan = p.final_plan.as_deref().expect("plan");
     assert_eq!(plan.completion_percent, 55);
     assert!(plan.missing_agents.contains(&"cake_agent".to_string()));
     let evs = app.events(&id, removed.seq - 1, 1000).expect("events");
@@ -210,11 +210,11 @@ fn scenario_jungle() {
             "Organic Treats Bakery"
         ]
     );
-    let b = p.budget.as_ref().expect("budget");
+    let b = p.budget.as_deref().expect("budget");
     assert_eq!(total(&p), (230, 320));
     assert_eq!(b.stated_budget, Some(2000));
     assert!(!b.over_budget);
-    let plan = p.final_plan.as_ref().expect("plan");
+    let plan = p.final_plan.as_deref().expect("plan");
     assert_eq!(plan.completion_percent, 75);
     assert_eq!(plan.missing_agents, vec!["catering_agent", "vendor_agent"]);
     assert_eq!(
@@ -249,7 +249,7 @@ fn scenario_princess() {
         ]
     );
     assert_eq!(total(&p), (130, 160));
-    let plan = p.final_plan.as_ref().expect("plan");
+    let plan = p.final_plan.as_deref().expect("plan");
     assert_eq!(plan.completion_percent, 40);
     assert!(!plan.ready);
     assert_eq!(p.status.as_str(), "planning");
@@ -276,7 +276,7 @@ fn scenario_space() {
     assert!(v.iter().all(|(_, cap, _)| *cap >= 50));
     assert_eq!(bakeries(&p)[0], "Riverside Sweet Shop");
     assert_eq!(total(&p), (190, 400));
-    let plan = p.final_plan.as_ref().expect("plan");
+    let plan = p.final_plan.as_deref().expect("plan");
     assert_eq!(plan.completion_percent, 65);
     assert!(plan.ready);
 }
@@ -358,7 +358,7 @@ fn catering_and_vendors() {
         }
         other => panic!("no vendors: {other:?}"),
     }
-    let b = p.budget.as_ref().expect("budget");
+    let b = p.budget.as_deref().expect("budget");
     for k in ["catering", "decorations", "photography"] {
         assert!(
             b.breakdown.contains_key(k),
@@ -380,10 +380,10 @@ fn over_budget_plans_are_flagged_with_swaps() {
             "total budget $300",
         ],
     );
-    let b = p.budget.as_ref().expect("budget");
+    let b = p.budget.as_deref().expect("budget");
     assert_eq!(b.stated_budget, Some(300));
     assert!(b.over_budget, "{b:?}");
-    let plan = p.final_plan.as_ref().expect("plan");
+    let plan = p.final_plan.as_deref().expect("plan");
     assert!(plan
         .recommendations
         .iter()

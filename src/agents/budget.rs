@@ -148,7 +148,7 @@ pub fn run(input: &AgentInput<'_>) -> Budget {
         );
     }
 
-    let (previous_total, delta) = match &party.budget {
+    let (previous_total, delta) = match party.budget.as_deref() {
         Some(old) => {
             let old = old.total_budget.clone();
             let delta = Delta {

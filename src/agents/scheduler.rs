@@ -777,7 +777,7 @@ mod tests {
         let p = sim.store.party("p").expect("party");
         assert!(p
             .budget
-            .as_ref()
+            .as_deref()
             .expect("budget")
             .breakdown
             .contains_key("cake"));
@@ -791,11 +791,11 @@ mod tests {
         assert!(!p.agents.contains_key(&Cake));
         assert!(!p
             .budget
-            .as_ref()
+            .as_deref()
             .expect("budget")
             .breakdown
             .contains_key("cake"));
-        let plan = p.final_plan.as_ref().expect("plan");
+        let plan = p.final_plan.as_deref().expect("plan");
         assert!(plan.missing_agents.contains(&"cake_agent".to_string()));
     }
 

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::catalog::Catalog;
+use crate::deferred::Deferred;
 use crate::domain::{AgentName, AgentOutput, Budget};
 use crate::event::SourceType;
 use crate::store::{AgentState, AgentStatus, Input, Party, PartyStatus};
@@ -36,8 +37,8 @@ pub(crate) fn party(inputs: &[(&str, &[&str])]) -> Party {
             .map(|(i, (c, t))| input(&format!("inp_{i}"), c, t))
             .collect(),
         agents: BTreeMap::new(),
-        budget: None,
-        final_plan: None,
+        budget: Deferred::absent(),
+        final_plan: Deferred::absent(),
         created_by: None,
         token_sha256: None,
         created_at: "2025-01-01T00:00:00Z".to_string(),
@@ -54,7 +55,7 @@ pub(crate) fn set_result(party: &mut Party, agent: AgentName, result: AgentOutpu
         AgentState {
             agent_name: agent,
             status: AgentStatus::Completed,
-            result: Some(Arc::new(result)),
+            result: Deferred::ready(Arc::new(result)),
             confidence: 0.85,
             execution_time_ms: 1.0,
             execution_id: format!("exec_{}", agent.short()),
@@ -68,7 +69,7 @@ pub(crate) fn set_result(party: &mut Party, agent: AgentName, result: AgentOutpu
 
 /// Stores a budget.
 pub(crate) fn set_budget(party: &mut Party, budget: Budget) {
-    party.budget = Some(Arc::new(budget));
+    party.budget = Deferred::ready(Arc::new(budget));
 }
 
 /// The embedded catalog, parsed once per test binary.

@@ -27,11 +27,20 @@ pub const POLL_EVERY: Duration = Duration::from_millis(10);
 /// passes. Only for conditions nothing signals (another process's readiness,
 /// a thread letting go of an `Arc`, a timer inside the server); the pause
 /// between checks is this file's only sleep.
-pub fn poll_until(what: &str, deadline: Instant, mut ready: impl FnMut() -> bool) {
+pub fn poll_until(what: &str, deadline: Instant, ready: impl FnMut() -> bool) {
+    assert!(poll(deadline, ready), "timed out waiting: {what}");
+}
+
+/// Checks `ready` until it holds or `deadline` passes; returns whether it
+/// held (for a caller whose own assertions say better what is missing).
+pub fn poll(deadline: Instant, mut ready: impl FnMut() -> bool) -> bool {
     while !ready() {
-        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        if Instant::now() >= deadline {
+            return false;
+        }
         std::thread::sleep(POLL_EVERY);
     }
+    true
 }
 
 /// The prefix of the party API.
