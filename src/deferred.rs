@@ -85,11 +85,6 @@ impl<T: FromSnapshot> Deferred<T> {
         self.get().map(|v| &**v)
     }
 
-    /// The value as a shared pointer.
-    pub fn to_arc(&self) -> Option<Arc<T>> {
-        self.get().cloned()
-    }
-
     /// Whether there is a value (still-undecoded JSON counts, without
     /// decoding it).
     pub fn is_some(&self) -> bool {

@@ -245,24 +245,21 @@ fn decode_row(json: &[u8], table: &Arc<RecordTable>) -> Result<Row, serde_json::
     let row: RowIn<'_> = serde_json::from_slice(json)?;
     let p = row.party;
     let id: Arc<str> = p.party_id.as_str().into();
-    fn deferred<T: FromSnapshot<Ctx = ()>>(
+    fn deferred<T: FromSnapshot>(
         raw: Option<&RawValue>,
+        ctx: T::Ctx,
         table: &Arc<RecordTable>,
         id: &Arc<str>,
     ) -> Deferred<T> {
-        match raw {
-            Some(raw) => Deferred::raw(raw.get(), (), table.clone(), id.clone()),
-            None => Deferred::absent(),
-        }
+        raw.map_or_else(Deferred::absent, |raw| {
+            Deferred::raw(raw.get(), ctx, table.clone(), id.clone())
+        })
     }
-    let budget = deferred(p.budget, table, &id);
-    let final_plan = deferred(p.final_plan, table, &id);
+    let budget = deferred(p.budget, (), table, &id);
+    let final_plan = deferred(p.final_plan, (), table, &id);
     let mut agents = BTreeMap::new();
     for (name, a) in p.agents {
-        let result = match a.result {
-            Some(raw) => Deferred::raw(raw.get(), a.agent_name, table.clone(), id.clone()),
-            None => Deferred::absent(),
-        };
+        let result = deferred(a.result, a.agent_name, table, &id);
         agents.insert(
             name,
             AgentState {

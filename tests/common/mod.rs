@@ -25,8 +25,7 @@ pub const POLL_EVERY: Duration = Duration::from_millis(10);
 
 /// Checks `ready` until it holds, panicking with `what` once `deadline`
 /// passes. Only for conditions nothing signals (another process's readiness,
-/// a thread letting go of an `Arc`, a timer inside the server); the pause
-/// between checks is this file's only sleep.
+/// a thread letting go of an `Arc`, a timer inside the server).
 pub fn poll_until(what: &str, deadline: Instant, ready: impl FnMut() -> bool) {
     assert!(poll(deadline, ready), "timed out waiting: {what}");
 }
@@ -38,6 +37,8 @@ pub fn poll(deadline: Instant, mut ready: impl FnMut() -> bool) -> bool {
         if Instant::now() >= deadline {
             return false;
         }
+        // Nothing signals these conditions: pause between checks (this
+        // file's only sleep), bounded by the deadline.
         std::thread::sleep(POLL_EVERY);
     }
     true
