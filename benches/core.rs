@@ -1,5 +1,6 @@
-//! Core benchmarks: bus fan-out, store apply, and the full in-process
-//! pipeline (create a party with the jungle input → final plan applied).
+//! Core benchmarks: thread hand-offs, bus fan-out, store apply, and the full
+//! in-process pipeline (create a party with the jungle input → final plan
+//! applied).
 //!
 //! Run: `cargo bench --bench core`. Quick smoke: `cargo bench --bench core -- --quick`.
 
@@ -25,6 +26,80 @@ fn draft(party: &str, n: u64) -> Draft {
             reason: RemovalReason::UserAction,
         }),
     )
+}
+
+/// What one hand-off between threads costs on this machine: the floor under
+/// every step of a change wave, which crosses threads at each stage.
+/// `thread_ping_pong`: two threads bounce a token over crossbeam channels
+/// (two wake-ups per round trip). `bus_stage_round_trip`: one wave stage
+/// with an agent that does no work: publish, the dispatcher delivers to a
+/// subscriber thread, it publishes a reply, the dispatcher delivers it back
+/// (four wake-ups).
+fn handoff(c: &mut Criterion) {
+    const TRIPS: u64 = 2_000;
+    let mut g = c.benchmark_group("handoff");
+    g.throughput(Throughput::Elements(TRIPS));
+    g.bench_function("thread_ping_pong", |b| {
+        b.iter_custom(|iters| {
+            let (to_peer, peer_rx) = crossbeam_channel::bounded::<u64>(1);
+            let (to_main, main_rx) = crossbeam_channel::bounded::<u64>(1);
+            let peer = thread::spawn(move || {
+                while let Ok(n) = peer_rx.recv() {
+                    if to_main.send(n).is_err() {
+                        return;
+                    }
+                }
+            });
+            let start = Instant::now();
+            for n in 0..iters * TRIPS {
+                to_peer.send(n).expect("send");
+                assert_eq!(main_rx.recv().expect("recv"), n);
+            }
+            let took = start.elapsed();
+            drop(to_peer);
+            peer.join().expect("peer");
+            took
+        })
+    });
+    g.bench_function("bus_stage_round_trip", |b| {
+        b.iter_custom(|iters| {
+            let bus = Bus::start(
+                BusConfig::default(),
+                1,
+                Arc::new(NullJournal),
+                Box::new(|_| {}),
+            );
+            let mut asks = bus.subscribe("agent", Filter::party("ask"), SlowPolicy::Block);
+            let mut answers = bus.subscribe("caller", Filter::party("answer"), SlowPolicy::Block);
+            let agent_bus = bus.clone();
+            let agent = thread::spawn(move || {
+                let mut n = 0;
+                while let Ok(batch) = asks.recv_batch(Duration::from_secs(30)) {
+                    for _ in batch {
+                        n += 1;
+                        let reply = vec![draft("answer", n)];
+                        if agent_bus.publish(reply, Admission::Internal).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+            let start = Instant::now();
+            for n in 0..iters * TRIPS {
+                bus.publish(vec![draft("ask", n)], Admission::Internal)
+                    .expect("publish");
+                let reply = answers
+                    .recv_timeout(Duration::from_secs(30))
+                    .expect("reply");
+                assert_eq!(reply.party_id, "answer");
+            }
+            let took = start.elapsed();
+            bus.shutdown();
+            agent.join().expect("agent");
+            took
+        })
+    });
+    g.finish();
 }
 
 /// Publishes one event at a time; six subscriber threads drain.
@@ -218,6 +293,7 @@ fn pipeline_overlapped(c: &mut Criterion) {
 
 criterion_group!(
     benches,
+    handoff,
     bus_fan_out,
     store_apply,
     pipeline,

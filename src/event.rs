@@ -125,6 +125,17 @@ impl TopicSet {
         TopicSet(self.0 | other.0)
     }
 
+    /// This set less the given topics.
+    pub const fn without(self, topics: &[Topic]) -> TopicSet {
+        let mut bits = self.0;
+        let mut i = 0;
+        while i < topics.len() {
+            bits &= !(1 << (topics[i] as u16));
+            i += 1;
+        }
+        TopicSet(bits)
+    }
+
     /// Whether `t` is in the set.
     pub fn contains(self, t: Topic) -> bool {
         self.0 & t.bit() != 0

@@ -18,7 +18,8 @@ use tungstenite::Utf8Bytes;
 
 use crate::domain::{AgentOutput, Budget, FinalPlan};
 use crate::event::{
-    AgentDataRemoved, ErrorType, Event, InputAdded, InputRemoved, PartyDeleted, Payload,
+    AgentDataRemoved, ErrorType, Event, InputAdded, InputRemoved, PartyDeleted, Payload, Topic,
+    TopicSet,
 };
 
 /// Slots in the encode cache. Clients of one party receive an event within
@@ -80,8 +81,16 @@ struct EventMessage<'a> {
     execution_time_ms: Option<f64>,
 }
 
+/// Topics never forwarded to clients: internal scheduling and token
+/// rotation. A client's subscription leaves them out, so the bus does not
+/// wake a client's thread for a batch it would not write.
+pub const NOT_FORWARDED: [Topic; 2] = [Topic::AgentShouldExecute, Topic::PartyTokenRotated];
+
+/// The topics forwarded to clients: every topic but [`NOT_FORWARDED`].
+pub const FORWARDED: TopicSet = TopicSet::ALL.without(&NOT_FORWARDED);
+
 /// The WebSocket `type` an event is forwarded as, or `None` when the topic
-/// is not forwarded (`party.agent.should_execute`).
+/// is not forwarded ([`NOT_FORWARDED`]).
 pub fn message_type(payload: &Payload) -> Option<&'static str> {
     Some(match payload {
         Payload::PartyCreated(_) => "party_created",
@@ -384,6 +393,14 @@ mod tests {
         );
         assert!(encode_event(&e).is_none());
         assert!(EncodeCache::new(4).message(&e).is_none());
+        assert!(!FORWARDED.contains(e.topic()));
+    }
+
+    #[test]
+    fn clients_subscribe_to_every_topic_but_the_unforwarded_ones() {
+        for t in Topic::ALL {
+            assert_eq!(FORWARDED.contains(t), !NOT_FORWARDED.contains(&t), "{t}");
+        }
     }
 
     #[test]

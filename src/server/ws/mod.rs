@@ -9,7 +9,7 @@
 //!
 //! # Design
 //! - **Handshake.** [`WsHub::upgrade`] validates the request, reserves a slot
-//!   (total and per-party limits), subscribes to the party on the bus
+//!   (total and per-party limits), subscribes to the party's forwarded topics on the bus
 //!   ([`SlowPolicy::Disconnect`]) and spawns the client's thread, which writes
 //!   the `101` and then speaks WebSocket over the upgraded stream. Any refusal
 //!   happens before anything is written, so the request is handed back.
@@ -250,7 +250,11 @@ impl WsHub {
         let name = format!("ws-{party_id}-{}", slot.id);
         let id = slot.id;
         // Subscribed before the thread reads `last_seq` or any history.
-        let sub = bus.subscribe(&name, Filter::party(&party_id), SlowPolicy::Disconnect);
+        let filter = Filter {
+            topics: message::FORWARDED,
+            ..Filter::party(&party_id)
+        };
+        let sub = bus.subscribe(&name, filter, SlowPolicy::Disconnect);
         let (handoff_tx, handoff_rx) = bounded::<tiny_http::Request>(1);
         let conn = client::Conn {
             hub: self.clone(),
