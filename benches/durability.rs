@@ -316,10 +316,14 @@ struct Timed {
     max: AtomicU64,
 }
 
-impl Journal for Timed {
-    fn append(&self, events: &[Arc<Event>]) -> Result<(), partybus::journal::JournalError> {
+impl Timed {
+    fn time(
+        &self,
+        events: &[Arc<Event>],
+        append: impl FnOnce() -> Result<(), partybus::journal::JournalError>,
+    ) -> Result<(), partybus::journal::JournalError> {
         let began = Instant::now();
-        let r = self.inner.append(events);
+        let r = append();
         let ns = began.elapsed().as_nanos() as u64;
         self.nanos.fetch_add(ns, Ordering::Relaxed);
         self.max.fetch_max(ns, Ordering::Relaxed);
@@ -327,6 +331,24 @@ impl Journal for Timed {
         self.events
             .fetch_add(events.len() as u64, Ordering::Relaxed);
         r
+    }
+}
+
+impl Journal for Timed {
+    fn append(&self, events: &[Arc<Event>]) -> Result<(), partybus::journal::JournalError> {
+        self.time(events, || self.inner.append(events))
+    }
+
+    fn stores_json(&self) -> bool {
+        self.inner.stores_json()
+    }
+
+    fn append_encoded(
+        &self,
+        events: &[Arc<Event>],
+        json: &[String],
+    ) -> Result<(), partybus::journal::JournalError> {
+        self.time(events, || self.inner.append_encoded(events, json))
     }
 
     fn replay(

@@ -20,6 +20,7 @@ use crossbeam_channel::{
 use serde::Serialize;
 
 use crate::event::{Draft, Event, Topic, TopicSet};
+use crate::journal::codec::{self, Body};
 use crate::journal::{Journal, JournalError};
 
 /// Default number of events kept in the in-memory history.
@@ -209,6 +210,9 @@ struct Pending {
     draft: Draft,
     seq: u64,
     at: SystemTime,
+    /// The draft's stored JSON less the stamp, encoded by its publisher
+    /// when the journal stores JSON (`None` otherwise, or if that failed).
+    body: Option<Body>,
 }
 
 #[derive(Default)]
@@ -274,6 +278,8 @@ struct Inner {
     dead_count: AtomicU64,
     by_topic: [AtomicU64; Topic::ALL.len()],
     journal_error: Mutex<Option<JournalError>>,
+    /// The journal stores JSON: publishers encode their drafts' bodies.
+    encode: bool,
 }
 
 /// The bus. Cheap to clone; all clones share one dispatcher.
@@ -313,6 +319,7 @@ impl Bus {
             dead_count: AtomicU64::new(0),
             by_topic: Default::default(),
             journal_error: Mutex::new(None),
+            encode: journal.stores_json(),
         });
         let worker = inner.clone();
         let handle = std::thread::Builder::new()
@@ -334,6 +341,13 @@ impl Bus {
         }
         let at = SystemTime::now();
         let n = drafts.len();
+        // Encoded here, on the publisher's thread, not on the dispatcher's.
+        let mut bodies: Vec<Option<Body>> = if self.inner.encode {
+            drafts.iter().map(|d| codec::encode_body(d).ok()).collect()
+        } else {
+            Vec::new()
+        };
+        bodies.resize(n, None);
         let mut intake = lock(&self.inner.intake);
         if intake.closed {
             return Err(PublishError::Closed);
@@ -345,10 +359,15 @@ impl Bus {
             intake.commands += n;
         }
         let was_empty = intake.queue.is_empty();
-        for draft in drafts {
+        for (draft, body) in drafts.into_iter().zip(bodies) {
             let seq = intake.next_seq;
             intake.next_seq += 1;
-            intake.queue.push(Pending { draft, seq, at });
+            intake.queue.push(Pending {
+                draft,
+                seq,
+                at,
+                body,
+            });
         }
         let last = intake.next_seq - 1;
         drop(intake);
@@ -561,17 +580,27 @@ fn dispatch_loop(inner: &Inner, journal: Arc<dyn Journal>, mut apply: ApplyFn) {
             intake.commands = intake.commands.saturating_sub(batch.len());
             batch
         };
-        let events: Vec<Arc<Event>> = pending
-            .into_iter()
-            .map(|p| {
-                let ts = humantime::format_rfc3339_micros(p.at).to_string();
-                Arc::new(p.draft.stamp(p.seq, ts))
-            })
-            .collect();
+        let mut events: Vec<Arc<Event>> = Vec::with_capacity(pending.len());
+        let mut bodies = Vec::with_capacity(pending.len());
+        for p in pending {
+            let ts = humantime::format_rfc3339_micros(p.at).to_string();
+            events.push(Arc::new(p.draft.stamp(p.seq, ts)));
+            bodies.push(p.body);
+        }
         let Some(last) = events.last().map(|e| e.seq) else {
             continue;
         };
-        if let Err(e) = journal.append(&events) {
+        let appended = if inner.encode {
+            events
+                .iter()
+                .zip(bodies)
+                .map(|(e, body)| stored_json(e, body))
+                .collect::<Result<Vec<String>, _>>()
+                .and_then(|json| journal.append_encoded(&events, &json))
+        } else {
+            journal.append(&events)
+        };
+        if let Err(e) = appended {
             // Nothing past this point may be acknowledged: stop dispatching.
             log::error!("journal append failed, bus stops: {e}");
             *lock(&inner.journal_error) = Some(e);
@@ -606,6 +635,15 @@ fn dispatch_loop(inner: &Inner, journal: Arc<dyn Journal>, mut apply: ApplyFn) {
             }
         }
         fan_out(inner, &events);
+    }
+}
+
+/// The JSON the journal stores for `ev`: its publisher's body with the
+/// stamp, or (if the publisher could not encode it) the whole event.
+fn stored_json(ev: &Event, body: Option<Body>) -> Result<String, JournalError> {
+    match body {
+        Some(body) => Ok(codec::finish(&body, ev.seq, &ev.timestamp)),
+        None => serde_json::to_string(ev).map_err(|e| JournalError::Storage(e.to_string())),
     }
 }
 

@@ -112,6 +112,21 @@ pub trait Journal: Send + Sync {
     /// Appends a batch atomically, in order.
     fn append(&self, events: &[Arc<Event>]) -> Result<(), JournalError>;
 
+    /// Whether this journal stores each event's JSON. The bus then has every
+    /// publisher encode its drafts ([`codec::encode_body`]) on its own
+    /// thread and appends with [`Journal::append_encoded`], so the encoding
+    /// stays off the one dispatcher thread.
+    fn stores_json(&self) -> bool {
+        false
+    }
+
+    /// [`Journal::append`] with each event's stored JSON already encoded:
+    /// `json[i]` is `events[i]`'s, as [`codec::finish`] makes it.
+    fn append_encoded(&self, events: &[Arc<Event>], json: &[String]) -> Result<(), JournalError> {
+        let _ = json;
+        self.append(events)
+    }
+
     /// Feeds every stored event with `seq > after`, oldest first, to `f`;
     /// returns the highest `seq` ever stamped that the journal knows of
     /// (0 if none), which may exceed the last event fed after a compaction

@@ -5,8 +5,15 @@
 //! payload left raw, then decodes the payload as the type its `event_type`
 //! (and, for results, its `agent_name`) names. Same values, one pass.
 //!
-//! Owns decoding only; encoding is the derived `Serialize` (the stored JSON
-//! is the event's wire JSON, readable with `json_extract`).
+//! Encoding is split the other way round: the bus stamps `seq` and
+//! `timestamp` on its one dispatcher thread, so the bulk of an event (its
+//! envelope and payload) is encoded by the publisher beforehand
+//! ([`encode_body`]), and the dispatcher only prefixes the stamp
+//! ([`finish`]). The result has the derived `Serialize`'s keys and values
+//! (the stored JSON is the event's wire JSON, readable with `json_extract`),
+//! with `seq` and `timestamp` first.
+//!
+//! Owns the stored JSON's shape; never touches storage.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -14,8 +21,57 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use serde::Serialize;
+
 use crate::domain::{AgentName, AgentOutput};
-use crate::event::{AgentCompleted, Event, Payload, Topic};
+use crate::event::{AgentCompleted, Draft, Event, Payload, Topic};
+
+/// A draft's stored JSON without its stamp: a JSON object missing `seq` and
+/// `timestamp`, which [`finish`] adds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Body(String);
+
+/// The envelope and payload as the derived `Serialize` writes them.
+#[derive(Serialize)]
+struct Unstamped<'a> {
+    event_id: &'a str,
+    party_id: &'a str,
+    correlation_id: &'a str,
+    causation_id: &'a Option<String>,
+    source: &'a str,
+    #[serde(flatten)]
+    payload: &'a Payload,
+}
+
+/// Encodes everything of `draft` but the stamp (done by publishers, off the
+/// dispatcher thread).
+pub fn encode_body(draft: &Draft) -> Result<Body, serde_json::Error> {
+    serde_json::to_string(&Unstamped {
+        event_id: &draft.event_id,
+        party_id: &draft.party_id,
+        correlation_id: &draft.correlation_id,
+        causation_id: &draft.causation_id,
+        source: &draft.source,
+        payload: &draft.payload,
+    })
+    .map(Body)
+}
+
+/// The stored JSON of the event `body`'s draft stamped with `seq` and
+/// `timestamp`.
+pub fn finish(body: &Body, seq: u64, timestamp: &str) -> String {
+    // `body` is a JSON object with at least `event_id`: `{"event_id":...}`.
+    let members = body.0.strip_prefix('{').unwrap_or(&body.0);
+    let mut json = String::with_capacity(body.0.len() + timestamp.len() + 40);
+    json.push_str("{\"seq\":");
+    json.push_str(&seq.to_string());
+    json.push_str(",\"timestamp\":");
+    // RFC 3339 needs no escaping, but the encoder decides that.
+    json.push_str(&serde_json::to_string(timestamp).unwrap_or_else(|_| "\"\"".into()));
+    json.push(',');
+    json.push_str(members);
+    json
+}
 
 #[derive(Deserialize)]
 struct Envelope<'a> {
@@ -170,6 +226,21 @@ mod tests {
             let derived: Event = serde_json::from_slice(&bytes).expect("derived");
             assert_eq!(decode(&bytes).expect("decode"), derived);
             assert_eq!(derived, *e);
+            // Encoded in two halves, the stored JSON holds the same keys
+            // and values as the derived encoding, stamp first.
+            let draft = Draft {
+                event_id: e.event_id.clone(),
+                party_id: e.party_id.clone(),
+                correlation_id: e.correlation_id.clone(),
+                causation_id: e.causation_id.clone(),
+                source: e.source.clone(),
+                payload: e.payload.clone(),
+            };
+            let split = finish(&encode_body(&draft).expect("body"), e.seq, &e.timestamp);
+            let as_value = |b: &[u8]| serde_json::from_slice::<serde_json::Value>(b).expect("json");
+            assert_eq!(as_value(split.as_bytes()), as_value(&bytes));
+            assert!(split.starts_with(&format!("{{\"seq\":{},\"timestamp\":", e.seq)));
+            assert_eq!(decode(split.as_bytes()).expect("decode split"), *e);
         }
         assert!(decode(br#"{"event_type": "nope"}"#).is_err());
     }

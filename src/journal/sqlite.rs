@@ -599,6 +599,21 @@ impl Journal for SqliteJournal {
             .map(|e| serde_json::to_string(&**e))
             .collect::<Result<_, _>>()
             .map_err(storage)?;
+        self.append_encoded(events, &json)
+    }
+
+    fn stores_json(&self) -> bool {
+        true
+    }
+
+    fn append_encoded(&self, events: &[Arc<Event>], json: &[String]) -> Result<(), JournalError> {
+        if json.len() != events.len() {
+            return Err(storage(format!(
+                "{} events came with {} JSON texts",
+                events.len(),
+                json.len()
+            )));
+        }
         let mut conn = self.writer()?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -610,7 +625,7 @@ impl Journal for SqliteJournal {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )
                 .map_err(storage)?;
-            for (e, json) in events.iter().zip(&json) {
+            for (e, json) in events.iter().zip(json) {
                 st.execute(params![
                     to_i64(e.seq)?,
                     e.party_id,
