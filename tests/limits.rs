@@ -143,6 +143,61 @@ fn connections_over_the_cap_get_503_without_a_thread() {
 }
 
 #[test]
+fn connections_opened_together_are_each_answered_while_the_others_stay_open() {
+    use std::time::{Duration, Instant};
+    // Every connection holds a thread of its own until it closes. Opened in
+    // one burst, several used to be queued for the same idle thread and
+    // waited until another connection closed (here: never, since all stay
+    // open; the server's read timeout is set far beyond the test's wait).
+    let s = TestServer::with(ServerConfig {
+        auth: AuthMode::Off,
+        read_timeout: Duration::from_secs(60),
+        ..ServerConfig::default()
+    });
+    // Busy threads keep the cores taken, so that woken connection threads
+    // lag behind the accept loop as they do under load.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy: Vec<_> = (0..4)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    for round in 0..3 {
+        let mut held: Vec<TcpStream> = (0..16)
+            .map(|_| TcpStream::connect(s.addr).unwrap())
+            .collect();
+        let began = Instant::now();
+        for c in &mut held {
+            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            c.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+        }
+        for (i, c) in held.iter().enumerate() {
+            let mut r = BufReader::new(c);
+            assert_eq!(
+                read_response(&mut r, false).status,
+                200,
+                "round {round}, connection {i}"
+            );
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(5),
+            "round {round}: {:?}",
+            began.elapsed()
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for b in busy {
+        b.join().unwrap();
+    }
+}
+
+#[test]
 fn a_flooding_ip_gets_429_with_retry_after_and_reads_have_their_own_budget() {
     use partybus::server::{Budget, RateLimits};
     let s = TestServer::with(ServerConfig {

@@ -69,7 +69,14 @@ impl TaskPool {
     pub fn spawn(&self, code: Box<dyn FnMut() + Send>) {
         let mut queue = self.sharing.todo.lock().unwrap();
 
-        if self.sharing.waiting_tasks.load(Ordering::Acquire) == 0 {
+        // partybus patch: a task here is a whole connection, which keeps its
+        // thread until it closes, so a task may be queued only for an idle
+        // thread that no earlier queued task is already promised to. (Upstream
+        // compared the idle count with zero: connections accepted in a burst
+        // were queued for the same idle thread, and all but one waited until
+        // some other connection closed, seconds later or never.) Waiters
+        // leave `waiting_tasks` only with this lock held, after taking a task.
+        if self.sharing.waiting_tasks.load(Ordering::Acquire) <= queue.len() {
             self.add_thread(Some(code));
         } else {
             queue.push_back(code);
