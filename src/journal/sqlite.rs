@@ -22,9 +22,9 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
@@ -64,6 +64,12 @@ const REPLAY_CHUNK: usize = 8_192;
 /// Snapshot rows (or purged parties' deletions) per transaction during
 /// compaction: short transactions keep appends flowing meanwhile.
 const SNAPSHOT_BATCH: usize = 1_000;
+/// Bytes of snapshot rows per transaction, at most (beyond the first row):
+/// a few milliseconds of writing, the longest a commit waits on compaction.
+const SNAPSHOT_BATCH_BYTES: usize = 1 << 20;
+/// The longest a background writer (compaction) waits between two of its
+/// transactions for the appends queued behind it to go first.
+const STEP_ASIDE_MAX: Duration = Duration::from_millis(100);
 /// Idempotency records are deleted once older than this (the promise is
 /// at least 24 h; the slack keeps a record through a day-boundary retry).
 pub const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(48 * 3600);
@@ -130,6 +136,11 @@ pub struct SqliteJournal {
     idem_puts: AtomicU64,
     /// `party_index` covers every event up to this `seq` (writers only).
     indexed_seq: AtomicU64,
+    /// Appends waiting for the writing connection. A background writer
+    /// (compaction) lets them go first between its transactions
+    /// ([`SqliteJournal::step_aside`]): the mutex is not fair, and the
+    /// thread that releases it would otherwise take it again at once.
+    appends_waiting: AtomicUsize,
     /// A version-1 file opened read-only: `events (party_id, seq)` is
     /// indexed and there is no `party_index`.
     legacy_index: bool,
@@ -141,11 +152,25 @@ pub struct SqliteJournal {
 /// the commit path: with SQLite's automatic checkpoints, the committing
 /// connection (the bus dispatcher) would pay for them.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
-/// WAL size (pages) past which a checkpoint also truncates the WAL file.
+/// WAL size (frames, i.e. pages) past which the checkpointer starts the
+/// WAL file over (truncates it). Under a steady stream of commits a passive
+/// checkpoint never catches up completely, and SQLite only reuses the WAL
+/// from its start once one has: without this the file grows without bound.
 const CHECKPOINT_TRUNCATE_PAGES: i64 = 16_384;
+/// Frames left to copy below which the truncating checkpoint is tried. It
+/// holds up commits while it copies what is left, so passive rounds first
+/// bring that down to a few milliseconds' worth of copying.
+const CHECKPOINT_TRUNCATE_BACKLOG: i64 = 1_024;
+/// Passive rounds in a row, at most, to bring the backlog down.
+const CHECKPOINT_CATCH_UP_ROUNDS: usize = 8;
 
 /// The `journal-checkpoint` thread: its own connection runs a passive
-/// checkpoint every [`CHECKPOINT_EVERY`] (it never blocks the writer).
+/// checkpoint every [`CHECKPOINT_EVERY`], which never blocks the writer.
+/// When the WAL has grown past [`CHECKPOINT_TRUNCATE_PAGES`], it catches up
+/// with further passive rounds and then truncates the WAL without waiting:
+/// a truncating checkpoint that had to wait (for a long read such as a
+/// compaction's replay, or for a commit in progress) would block every
+/// commit while it waited, so it gives up at once and tries again later.
 struct Checkpointer {
     stop: Option<crossbeam_channel::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -175,22 +200,14 @@ impl Checkpointer {
                     rx.recv_timeout(CHECKPOINT_EVERY),
                     Err(crossbeam_channel::RecvTimeoutError::Timeout)
                 );
-                let mode = if last { "TRUNCATE" } else { "PASSIVE" };
-                match conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
-                    Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
-                }) {
-                    Ok((wal, _)) if !last && wal > CHECKPOINT_TRUNCATE_PAGES => {
-                        if let Err(e) =
-                            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-                        {
-                            log::debug!("{name}: truncating checkpoint deferred: {e}");
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => log::warn!("{name}: checkpoint failed: {e}"),
-                }
                 if last {
+                    if let Err(e) = checkpoint(&conn, "TRUNCATE") {
+                        log::warn!("{name}: checkpoint failed: {e}");
+                    }
                     return;
+                }
+                if let Err(e) = checkpoint_round(&conn) {
+                    log::warn!("{name}: checkpoint failed: {e}");
                 }
             })
             .map_err(storage)?;
@@ -199,6 +216,44 @@ impl Checkpointer {
             thread: Some(thread),
         })
     }
+}
+
+/// Runs `PRAGMA wal_checkpoint(mode)`: (busy, frames in the WAL, frames
+/// copied to the database).
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(bool, i64, i64)> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+        Ok((r.get::<_, i64>(0)? != 0, r.get(1)?, r.get(2)?))
+    })
+}
+
+/// One turn of the checkpointer (see [`Checkpointer`]).
+fn checkpoint_round(conn: &Connection) -> rusqlite::Result<()> {
+    let (_, mut wal, mut copied) = checkpoint(conn, "PASSIVE")?;
+    if wal <= CHECKPOINT_TRUNCATE_PAGES {
+        return Ok(());
+    }
+    for _ in 0..CHECKPOINT_CATCH_UP_ROUNDS {
+        if wal - copied <= CHECKPOINT_TRUNCATE_BACKLOG {
+            break;
+        }
+        (_, wal, copied) = checkpoint(conn, "PASSIVE")?;
+    }
+    if wal - copied > CHECKPOINT_TRUNCATE_BACKLOG {
+        // A reader holds old frames (or commits outpace copying): later.
+        return Ok(());
+    }
+    conn.busy_timeout(Duration::ZERO)?;
+    let truncated = checkpoint(conn, "TRUNCATE");
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    match truncated {
+        Ok((true, _, _)) => log::debug!("WAL not truncated: in use"),
+        Ok(_) => {}
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {
+            log::debug!("WAL not truncated: {e}");
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(())
 }
 
 impl Drop for Checkpointer {
@@ -301,6 +356,7 @@ impl SqliteJournal {
             since_snapshot: AtomicU64::new(0),
             idem_puts: AtomicU64::new(IDEMPOTENCY_PURGE_EVERY),
             indexed_seq: AtomicU64::new(indexed),
+            appends_waiting: AtomicUsize::new(0),
             legacy_index: false,
             _checkpointer: Some(checkpointer),
         };
@@ -340,6 +396,7 @@ impl SqliteJournal {
             since_snapshot: AtomicU64::new(0),
             idem_puts: AtomicU64::new(0),
             indexed_seq: AtomicU64::new(0),
+            appends_waiting: AtomicUsize::new(0),
             legacy_index,
             _checkpointer: None,
         })
@@ -355,6 +412,16 @@ impl SqliteJournal {
             .as_ref()
             .map(lock)
             .ok_or_else(|| storage(format!("{} is open read-only", self.path.display())))
+    }
+
+    /// Waits (at most [`STEP_ASIDE_MAX`]) until no append is queued for the
+    /// writing connection: called by background writers between their
+    /// transactions, with the connection released.
+    fn step_aside(&self) {
+        let deadline = Instant::now() + STEP_ASIDE_MAX;
+        while self.appends_waiting.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
     }
 
     fn corrupt(&self, e: impl std::fmt::Display) -> JournalError {
@@ -614,7 +681,10 @@ impl Journal for SqliteJournal {
                 json.len()
             )));
         }
-        let mut conn = self.writer()?;
+        self.appends_waiting.fetch_add(1, Ordering::AcqRel);
+        let conn = self.writer();
+        self.appends_waiting.fetch_sub(1, Ordering::AcqRel);
+        let mut conn = conn?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(storage)?;
@@ -875,7 +945,19 @@ impl Journal for SqliteJournal {
             .execute("DELETE FROM snapshots WHERE generation >= ?1", [generation])
             .map_err(storage)?;
         let mut rows = rows.peekable();
+        let mut batch = Vec::new();
         while rows.peek().is_some() {
+            // The batch is taken from the iterator (which may encode) before
+            // the writing connection is.
+            let mut bytes = 0;
+            while batch.len() < SNAPSHOT_BATCH && (batch.is_empty() || bytes < SNAPSHOT_BATCH_BYTES)
+            {
+                let Some((party, json)) = rows.next() else {
+                    break;
+                };
+                bytes += json.len();
+                batch.push((party, String::from_utf8(json).map_err(storage)?));
+            }
             let mut conn = self.writer()?;
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -886,8 +968,7 @@ impl Journal for SqliteJournal {
                         "INSERT INTO snapshots (generation, party_id, json) VALUES (?1, ?2, ?3)",
                     )
                     .map_err(storage)?;
-                for (party, json) in rows.by_ref().take(SNAPSHOT_BATCH) {
-                    let text = String::from_utf8(json).map_err(storage)?;
+                for (party, text) in batch.drain(..) {
                     st.execute(params![generation, party, text])
                         .map_err(storage)?;
                     if party != super::RECORDS_ROW {
@@ -896,6 +977,8 @@ impl Journal for SqliteJournal {
                 }
             }
             tx.commit().map_err(storage)?;
+            drop(conn);
+            self.step_aside();
         }
         {
             let mut conn = self.writer()?;
@@ -935,6 +1018,7 @@ impl Journal for SqliteJournal {
             if n == 0 {
                 break;
             }
+            self.step_aside();
         }
         for group in purge.chunks(64) {
             let mut conn = self.writer()?;
@@ -964,6 +1048,8 @@ impl Journal for SqliteJournal {
             }
             tx.commit().map_err(storage)?;
             self.indexed_seq.store(covered, Ordering::Relaxed);
+            drop(conn);
+            self.step_aside();
         }
         let (max, _) = self.max_and_snapshot_seq()?;
         self.since_snapshot
