@@ -152,25 +152,39 @@ pub struct SqliteJournal {
 /// the commit path: with SQLite's automatic checkpoints, the committing
 /// connection (the bus dispatcher) would pay for them.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
-/// WAL size (frames, i.e. pages) past which the checkpointer starts the
-/// WAL file over (truncates it). Under a steady stream of commits a passive
-/// checkpoint never catches up completely, and SQLite only reuses the WAL
-/// from its start once one has: without this the file grows without bound.
-const CHECKPOINT_TRUNCATE_PAGES: i64 = 16_384;
-/// Frames left to copy below which the truncating checkpoint is tried. It
-/// holds up commits while it copies what is left, so passive rounds first
-/// bring that down to a few milliseconds' worth of copying.
-const CHECKPOINT_TRUNCATE_BACKLOG: i64 = 1_024;
-/// Passive rounds in a row, at most, to bring the backlog down.
+/// WAL size (frames, i.e. pages: 256 MiB) past which the checkpointer
+/// starts the WAL over. Under a steady stream of commits a passive
+/// checkpoint never copies the last frames, and SQLite reuses the WAL from
+/// its start only once one has: without a restart the file grows without
+/// bound. A restart holds commits up while it copies the last frames and
+/// syncs the database (a few to 50 ms on a busy disk), so it is kept rare.
+#[cfg(not(test))]
+const CHECKPOINT_RESTART_PAGES: i64 = 65_536;
+#[cfg(test)]
+const CHECKPOINT_RESTART_PAGES: i64 = 64;
+/// Frames left to copy below which the restart is tried.
+const CHECKPOINT_RESTART_BACKLOG: i64 = 1_024;
+/// How long a restart waits for a commit in progress to end (and for
+/// readers to move on, holding commits up meanwhile) before giving up.
+const RESTART_WAIT: Duration = Duration::from_millis(10);
+/// Passive rounds in a row, at most, to bring the backlog down first.
 const CHECKPOINT_CATCH_UP_ROUNDS: usize = 8;
+/// The WAL file's size past which a restart also truncates it (SQLite's
+/// `journal_size_limit`): a WAL grown past the restart point during a long
+/// read (a compaction's replay keeps frames from being copied) gives the
+/// space back.
+#[cfg(not(test))]
+const WAL_SIZE_LIMIT: i64 = 320 << 20;
+#[cfg(test)]
+const WAL_SIZE_LIMIT: i64 = 128 << 10;
 
 /// The `journal-checkpoint` thread: its own connection runs a passive
 /// checkpoint every [`CHECKPOINT_EVERY`], which never blocks the writer.
-/// When the WAL has grown past [`CHECKPOINT_TRUNCATE_PAGES`], it catches up
-/// with further passive rounds and then truncates the WAL without waiting:
-/// a truncating checkpoint that had to wait (for a long read such as a
-/// compaction's replay, or for a commit in progress) would block every
-/// commit while it waited, so it gives up at once and tries again later.
+/// When the WAL has grown past [`CHECKPOINT_RESTART_PAGES`], it catches up
+/// with further passive rounds and then restarts the WAL, waiting at most
+/// [`RESTART_WAIT`]: a restart that waits (for a long read such as a
+/// compaction's replay) holds up every commit meanwhile, so it gives up
+/// soon and tries again next round.
 struct Checkpointer {
     stop: Option<crossbeam_channel::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -218,6 +232,24 @@ impl Checkpointer {
     }
 }
 
+/// Busy waits of the writing connection, in [`WRITER_BUSY_PAUSE`] steps.
+const WRITER_BUSY_ATTEMPTS: i32 = (BUSY_TIMEOUT.as_micros() / WRITER_BUSY_PAUSE.as_micros()) as i32;
+/// How long the writing connection pauses before trying a busy database
+/// again. SQLite's default handler sleeps 1, 2, 5, 10, ... up to 100 ms at a
+/// time: a commit held up by a truncating checkpoint that took a few
+/// milliseconds slept 80 ms.
+const WRITER_BUSY_PAUSE: Duration = Duration::from_micros(250);
+
+/// The writing connection's busy handler: try again after
+/// [`WRITER_BUSY_PAUSE`], for [`BUSY_TIMEOUT`] in all.
+fn writer_busy(attempts: i32) -> bool {
+    if attempts >= WRITER_BUSY_ATTEMPTS {
+        return false;
+    }
+    std::thread::sleep(WRITER_BUSY_PAUSE);
+    true
+}
+
 /// Runs `PRAGMA wal_checkpoint(mode)`: (busy, frames in the WAL, frames
 /// copied to the database).
 fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(bool, i64, i64)> {
@@ -229,27 +261,27 @@ fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(bool, i64, i64
 /// One turn of the checkpointer (see [`Checkpointer`]).
 fn checkpoint_round(conn: &Connection) -> rusqlite::Result<()> {
     let (_, mut wal, mut copied) = checkpoint(conn, "PASSIVE")?;
-    if wal <= CHECKPOINT_TRUNCATE_PAGES {
+    if wal <= CHECKPOINT_RESTART_PAGES {
         return Ok(());
     }
     for _ in 0..CHECKPOINT_CATCH_UP_ROUNDS {
-        if wal - copied <= CHECKPOINT_TRUNCATE_BACKLOG {
+        if wal - copied <= CHECKPOINT_RESTART_BACKLOG {
             break;
         }
         (_, wal, copied) = checkpoint(conn, "PASSIVE")?;
     }
-    if wal - copied > CHECKPOINT_TRUNCATE_BACKLOG {
+    if wal - copied > CHECKPOINT_RESTART_BACKLOG {
         // A reader holds old frames (or commits outpace copying): later.
         return Ok(());
     }
-    conn.busy_timeout(Duration::ZERO)?;
-    let truncated = checkpoint(conn, "TRUNCATE");
+    conn.busy_timeout(RESTART_WAIT)?;
+    let restarted = checkpoint(conn, "RESTART");
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    match truncated {
-        Ok((true, _, _)) => log::debug!("WAL not truncated: in use"),
+    match restarted {
+        Ok((true, _, _)) => log::debug!("WAL not restarted: in use"),
         Ok(_) => {}
         Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {
-            log::debug!("WAL not truncated: {e}");
+            log::debug!("WAL not restarted: {e}");
         }
         Err(e) => return Err(e),
     }
@@ -308,7 +340,7 @@ impl SqliteJournal {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| foreign(format!("cannot open: {e}")))?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(storage)?;
+        conn.busy_handler(Some(writer_busy)).map_err(storage)?;
         if existed {
             verify(&conn).map_err(foreign)?;
         } else {
@@ -334,7 +366,8 @@ impl SqliteJournal {
         };
         conn.execute_batch(&format!(
             "PRAGMA synchronous = {sync}; PRAGMA secure_delete = ON; PRAGMA foreign_keys = OFF; \
-             PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 0;"
+             PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 0; \
+             PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"
         ))
         .map_err(storage)?;
         conn.execute_batch(SCHEMA).map_err(storage)?;
@@ -1129,6 +1162,32 @@ impl IdempotencyStore for SqliteJournal {
 mod tests {
     use super::*;
     use crate::event::{Draft, InputAdded, PartyCreated, Payload, SourceType};
+
+    #[test]
+    fn the_wal_starts_over_while_appends_keep_coming() {
+        // Commits never pause here, so a passive checkpoint alone never
+        // copies the last frame and the WAL would only grow; the
+        // checkpointer must restart it (and the size limit then shrinks it).
+        let dir = tmp("walrestart");
+        let j = SqliteJournal::open(&dir, Durability::Normal).expect("open");
+        let wal = dir.join(format!("{DB_FILE}-wal"));
+        let size = || std::fs::metadata(&wal).map_or(0, |m| m.len());
+        let over = (CHECKPOINT_RESTART_PAGES as u64) * 4096;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let (mut seq, mut grew, mut shrank) = (0, false, false);
+        while !shrank && Instant::now() < deadline && size() < 64 << 20 {
+            seq += 1;
+            j.append(&[ev(seq, "a")]).expect("append");
+            // Paces the commits as a busy bus does (a group commit every few
+            // hundred microseconds), leaving the gaps a restart needs.
+            std::thread::sleep(Duration::from_micros(200));
+            grew |= size() > over;
+            shrank = grew && size() <= WAL_SIZE_LIMIT as u64;
+        }
+        assert!(shrank, "WAL at {} bytes after {seq} commits", size());
+        drop(j);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     fn tmp(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!(
