@@ -18,10 +18,8 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-
-use serde::Serialize;
 
 use crate::domain::{AgentName, AgentOutput};
 use crate::event::{AgentCompleted, Draft, Event, Payload, Topic};

@@ -236,8 +236,8 @@ impl Checkpointer {
 const WRITER_BUSY_ATTEMPTS: i32 = (BUSY_TIMEOUT.as_micros() / WRITER_BUSY_PAUSE.as_micros()) as i32;
 /// How long the writing connection pauses before trying a busy database
 /// again. SQLite's default handler sleeps 1, 2, 5, 10, ... up to 100 ms at a
-/// time: a commit held up by a truncating checkpoint that took a few
-/// milliseconds slept 80 ms.
+/// time: a commit held up for a few milliseconds by a checkpoint slept
+/// 78-103 ms.
 const WRITER_BUSY_PAUSE: Duration = Duration::from_micros(250);
 
 /// The writing connection's busy handler: try again after
@@ -1165,9 +1165,9 @@ mod tests {
 
     #[test]
     fn the_wal_starts_over_while_appends_keep_coming() {
-        // Commits never pause here, so a passive checkpoint alone never
-        // copies the last frame and the WAL would only grow; the
-        // checkpointer must restart it (and the size limit then shrinks it).
+        // Commits keep coming, so a passive checkpoint alone never copies
+        // the last frame and the WAL would only grow; the checkpointer must
+        // restart it (and the size limit then shrinks the file).
         let dir = tmp("walrestart");
         let j = SqliteJournal::open(&dir, Durability::Normal).expect("open");
         let wal = dir.join(format!("{DB_FILE}-wal"));
