@@ -156,17 +156,7 @@ fn connections_opened_together_are_each_answered_while_the_others_stay_open() {
     });
     // Busy threads keep the cores taken, so that woken connection threads
     // lag behind the accept loop as they do under load.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let busy: Vec<_> = (0..4)
-        .map(|_| {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    std::hint::spin_loop();
-                }
-            })
-        })
-        .collect();
+    let _busy = Busy::start(4);
     for round in 0..3 {
         let mut held: Vec<TcpStream> = (0..16)
             .map(|_| TcpStream::connect(s.addr).unwrap())
@@ -191,9 +181,37 @@ fn connections_opened_together_are_each_answered_while_the_others_stay_open() {
             began.elapsed()
         );
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for b in busy {
-        b.join().unwrap();
+}
+
+/// Threads that spin until dropped (also when a test fails).
+struct Busy(
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    Vec<std::thread::JoinHandle<()>>,
+);
+
+impl Busy {
+    fn start(n: usize) -> Busy {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..n)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+            .collect();
+        Busy(stop, threads)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.1.drain(..) {
+            let _ = t.join();
+        }
     }
 }
 

@@ -9,8 +9,9 @@
 //!
 //! # Design
 //! - **Handshake.** [`WsHub::upgrade`] validates the request, reserves a slot
-//!   (total and per-party limits), subscribes to the party's forwarded topics on the bus
-//!   ([`SlowPolicy::Disconnect`]) and spawns the client's thread, which writes
+//!   (total and per-party limits), subscribes to the party's forwarded
+//!   topics on the bus ([`SlowPolicy::Disconnect`]; a batch of topics it
+//!   never forwards wakes no client) and spawns the client's thread, which writes
 //!   the `101` and then speaks WebSocket over the upgraded stream. Any refusal
 //!   happens before anything is written, so the request is handed back.
 //! - **Exactly once, in order.** The subscription exists before the party's
