@@ -298,23 +298,33 @@ pub fn serve(app: Arc<App>, config: ServerConfig) -> Result<ServerHandle, ServeE
     let _ = ctx.listener.set(Arc::downgrade(&server));
     let (metrics_stop, stop_rx) = bounded::<()>(0);
     let mctx = ctx.clone();
+    let subscribe = |bus: crate::bus::Bus| {
+        bus.subscribe(
+            "http-metrics",
+            Filter::topics(&[Topic::AgentCompleted, Topic::AgentFailed]),
+            SlowPolicy::Block,
+        )
+    };
+    // Subscribed here when the app runs already, so that no agent run
+    // after the server is up goes uncounted (the thread used to subscribe
+    // once it was scheduled, and under load missed the first runs).
+    let running = ctx.app.bus().ok().map(subscribe);
     let metrics_thread = std::thread::Builder::new()
         .name("http-metrics".into())
         .spawn(move || {
-            // The app may still be replaying its journal (readyz answers 503
-            // meanwhile): subscribe once it runs.
-            let sub = loop {
-                if let Ok(bus) = mctx.app.bus() {
-                    break bus.subscribe(
-                        "http-metrics",
-                        Filter::topics(&[Topic::AgentCompleted, Topic::AgentFailed]),
-                        SlowPolicy::Block,
-                    );
-                }
-                match stop_rx.recv_timeout(APP_START_POLL) {
-                    Err(RecvTimeoutError::Timeout) => {}
-                    _ => return,
-                }
+            let sub = match running {
+                Some(sub) => sub,
+                // The app is still replaying its journal (readyz answers
+                // 503 meanwhile): subscribe once it runs.
+                None => loop {
+                    if let Ok(bus) = mctx.app.bus() {
+                        break subscribe(bus);
+                    }
+                    match stop_rx.recv_timeout(APP_START_POLL) {
+                        Err(RecvTimeoutError::Timeout) => {}
+                        _ => return,
+                    }
+                },
             };
             http::metrics_loop(&mctx, sub, &stop_rx)
         })
