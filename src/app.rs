@@ -576,11 +576,17 @@ impl App {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .take();
-            if let Some(done) = done {
-                // Disconnects when the thread ends (it holds the sender).
-                let _ = done.recv_timeout(COMPACT_STOP_GRACE);
-            }
-            if !h.is_finished() {
+            // Disconnects when the thread returns (it holds the sender); the
+            // thread may not count as finished for a moment after that, so
+            // its return, not `is_finished`, tells whether it is still busy.
+            let returned = match done {
+                Some(done) => matches!(
+                    done.recv_timeout(COMPACT_STOP_GRACE),
+                    Err(RecvTimeoutError::Disconnected)
+                ),
+                None => h.is_finished(),
+            };
+            if !returned {
                 log::warn!(
                     "leaving a compaction in progress behind; it resumes from scratch next time"
                 );
