@@ -28,6 +28,16 @@ fn draft(party: &str, n: u64) -> Draft {
     )
 }
 
+/// A bus with no journal and no read model: only the dispatcher's own work.
+fn bare_bus() -> Bus {
+    Bus::start(
+        BusConfig::default(),
+        1,
+        Arc::new(NullJournal),
+        Box::new(|_| {}),
+    )
+}
+
 /// What one hand-off between threads costs on this machine: the floor under
 /// every step of a change wave, which crosses threads at each stage.
 /// `thread_ping_pong`: two threads bounce a token over crossbeam channels
@@ -63,12 +73,7 @@ fn handoff(c: &mut Criterion) {
     });
     g.bench_function("bus_stage_round_trip", |b| {
         b.iter_custom(|iters| {
-            let bus = Bus::start(
-                BusConfig::default(),
-                1,
-                Arc::new(NullJournal),
-                Box::new(|_| {}),
-            );
+            let bus = bare_bus();
             let mut asks = bus.subscribe("agent", Filter::party("ask"), SlowPolicy::Block);
             let mut answers = bus.subscribe("caller", Filter::party("answer"), SlowPolicy::Block);
             let agent_bus = bus.clone();
@@ -109,12 +114,7 @@ fn bus_fan_out(c: &mut Criterion) {
     g.throughput(Throughput::Elements(EVENTS));
     g.bench_function("publish_to_6_subscribers", |b| {
         b.iter_custom(|iters| {
-            let bus = Bus::start(
-                BusConfig::default(),
-                1,
-                Arc::new(NullJournal),
-                Box::new(|_| {}),
-            );
+            let bus = bare_bus();
             let total = iters * EVENTS;
             let readers: Vec<_> = (0..6)
                 .map(|i| {
