@@ -113,6 +113,26 @@ fn oversized_headers_get_431_json() {
 }
 
 #[test]
+fn unreadable_request_heads_get_400_json_and_a_close() {
+    let s = TestServer::start();
+    for head in [
+        &b"GET /livez HTTP/1.1\r\nHost: x\r\nX-Name: caf\xc3\xa9\r\n\r\n"[..],
+        b"GET /livez HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n",
+        b"NOT A REQUEST LINE\r\n\r\n",
+    ] {
+        let r = common::raw(s.addr, head);
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert!(r
+            .header("content-type")
+            .unwrap()
+            .starts_with("application/json"));
+        assert_eq!(r.json()["code"], "malformed_request", "{}", r.text());
+        assert_eq!(r.json()["success"], false);
+    }
+    assert_eq!(s.get("/livez", None).status, 200);
+}
+
+#[test]
 fn connections_over_the_cap_get_503_without_a_thread() {
     let s = TestServer::with(ServerConfig {
         auth: AuthMode::Off,

@@ -18,6 +18,9 @@ pub enum Code {
     InvalidJson,
     /// 400: a WebSocket route was called without a valid upgrade handshake.
     BadUpgrade,
+    /// 400: the request line or a header cannot be read (not ASCII, or not
+    /// `name: value`); written by the connection layer, which then closes.
+    MalformedRequest,
     /// 401: no token was presented.
     Unauthorized,
     /// 403: the token presented is not the right one.
@@ -66,9 +69,10 @@ pub enum Code {
 
 impl Code {
     /// Every code, in status order.
-    pub const ALL: [Code; 23] = [
+    pub const ALL: [Code; 24] = [
         Code::InvalidJson,
         Code::BadUpgrade,
+        Code::MalformedRequest,
         Code::Unauthorized,
         Code::Forbidden,
         Code::CorsOriginNotAllowed,
@@ -95,8 +99,9 @@ impl Code {
     /// Codes any route can answer with, documented on every operation:
     /// server faults, the connection layer's refusals, and routing misses
     /// (an empty path parameter, e.g. `party//status`, routes nowhere).
-    pub const GLOBAL: [Code; 6] = [
+    pub const GLOBAL: [Code; 7] = [
         Code::Internal,
+        Code::MalformedRequest,
         Code::NotFound,
         Code::MethodNotAllowed,
         Code::RateLimited,
@@ -107,7 +112,7 @@ impl Code {
     /// The HTTP status.
     pub fn status(self) -> u16 {
         match self {
-            Code::InvalidJson | Code::BadUpgrade => 400,
+            Code::InvalidJson | Code::BadUpgrade | Code::MalformedRequest => 400,
             Code::Unauthorized => 401,
             Code::Forbidden | Code::CorsOriginNotAllowed => 403,
             Code::PartyNotFound | Code::InputNotFound | Code::NotFound => 404,
@@ -133,6 +138,7 @@ impl Code {
         match self {
             Code::InvalidJson => "invalid_json",
             Code::BadUpgrade => "bad_upgrade",
+            Code::MalformedRequest => "malformed_request",
             Code::Unauthorized => "unauthorized",
             Code::Forbidden => "forbidden",
             Code::CorsOriginNotAllowed => "cors_origin_not_allowed",
@@ -162,6 +168,9 @@ impl Code {
         match self {
             Code::InvalidJson => "The body is not valid JSON.",
             Code::BadUpgrade => "Not a valid WebSocket upgrade request.",
+            Code::MalformedRequest => {
+                "The request line or a header cannot be read (not ASCII, or not `name: value`); the connection is closed."
+            }
             Code::Unauthorized => "No token: send `Authorization: Bearer <token>` or `?token=`.",
             Code::Forbidden => "The token does not grant access.",
             Code::CorsOriginNotAllowed => {

@@ -70,6 +70,10 @@ pub(crate) fn connection_limits(config: &super::ServerConfig) -> tiny_http::Conn
                 config.max_header_bytes
             ),
         ),
+        bad_request_body: json(
+            Code::MalformedRequest,
+            "the request line or a header cannot be read: it must be ASCII, and each header `name: value`",
+        ),
         read_timeout: Some(config.read_timeout),
         write_timeout: Some(config.write_timeout),
         request_timeout: Some(config.request_timeout),

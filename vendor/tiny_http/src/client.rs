@@ -229,6 +229,21 @@ impl ClientConnection {
     }
 }
 
+impl ClientConnection {
+    /// partybus patch: the 400 answer to a request head that cannot be read,
+    /// with the configured JSON body (upstream: empty).
+    fn bad_request(&self) -> crate::Response<std::io::Cursor<Vec<u8>>> {
+        let mut response = crate::Response::from_data(self.limits.bad_request_body.clone())
+            .with_status_code(crate::StatusCode(400));
+        if !self.limits.bad_request_body.is_empty() {
+            if let Ok(h) = crate::Header::from_bytes(&b"Content-Type"[..], &b"application/json"[..]) {
+                response.add_header(h);
+            }
+        }
+        response
+    }
+}
+
 impl Iterator for ClientConnection {
     type Item = Request;
 
@@ -247,7 +262,7 @@ impl Iterator for ClientConnection {
             let rq = match self.read() {
                 Err(ReadError::WrongRequestLine) => {
                     let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(400));
+                    let response = self.bad_request();
                     response
                         .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
                         .ok();
@@ -257,7 +272,7 @@ impl Iterator for ClientConnection {
 
                 Err(ReadError::WrongHeader(ver)) => {
                     let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(400));
+                    let response = self.bad_request();
                     response.raw_print(writer, ver, &[], false, None).ok();
                     return None; // we don't know where the next request would start,
                                  // se we have to close
@@ -296,7 +311,7 @@ impl Iterator for ClientConnection {
                     // partybus patch: a non-ASCII request line or header gets 400
                     // (upstream closed without an answer), then close
                     let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(400));
+                    let response = self.bad_request();
                     response
                         .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
                         .ok();

@@ -175,6 +175,9 @@ pub struct ConnectionLimits {
     pub max_header_bytes: usize,
     /// JSON body of the 431 answer.
     pub header_too_large_body: Vec<u8>,
+    /// JSON body of the 400 answer to a request line or header that cannot
+    /// be read (empty: no body).
+    pub bad_request_body: Vec<u8>,
     /// Bodies with a `Content-Length` up to this are read whole on the
     /// connection's own thread before the request is handed out, so a slow
     /// upload never holds a `recv` caller.
@@ -191,6 +194,7 @@ impl Default for ConnectionLimits {
             request_timeout: None,
             max_header_bytes: usize::MAX,
             header_too_large_body: Vec::new(),
+            bad_request_body: Vec::new(),
             prebuffer_body: 1024,
         }
     }
