@@ -639,6 +639,40 @@ pub struct FinalPlan {
     pub checklist_summary: ChecklistSummary,
     /// True when every required area (theme, venue) is planned.
     pub ready: bool,
+    /// What the plan understood from the inputs, each fact with where it came
+    /// from: `guests`, `budget`, `theme`, `city`, `setting`, `dietary`, `date`,
+    /// ... (absent when not stated).
+    #[serde(default)]
+    pub facts: BTreeMap<String, PlanFact>,
+}
+
+/// One statement of a fact: its value, the input that stated it and the
+/// exact words.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FactStatement {
+    /// The value as the planner uses it (a number, a string, a list or a bool).
+    pub value: serde_json::Value,
+    /// The input that stated it.
+    pub input_id: String,
+    /// The words of that input the value was read from.
+    pub text: String,
+}
+
+/// A fact of the plan with its provenance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanFact {
+    /// The value as the planner uses it (a number, a string, a list or a bool).
+    pub value: serde_json::Value,
+    /// The input that stated it (for a list: the first item's input).
+    pub input_id: String,
+    /// The words of that input the value was read from.
+    pub text: String,
+    /// For a single-valued fact stated again: the earlier statement it replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced: Option<FactStatement>,
+    /// For a list: items added by other inputs, each statement with its items.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_from: Vec<FactStatement>,
 }
 
 #[cfg(test)]

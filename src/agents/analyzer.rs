@@ -52,13 +52,13 @@
 //! earlier one (latest statement wins); lists are unions in first-mention
 //! order. Number words ("twenty") are not read.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::OnceLock;
 
 use super::keywords;
 use super::memo::Memo;
-use crate::domain::AgentName;
+use crate::domain::{AgentName, FactStatement, PlanFact};
 use crate::store::Input;
 
 /// A planning category of the prototype's classifier, in its order.
@@ -172,6 +172,142 @@ pub struct Facts {
     pub cuisines: Vec<String>,
     /// Vendor categories asked for: decorations, entertainment, photography, rentals.
     pub vendor_categories: Vec<String>,
+    /// Money tied to the venue ("a venue under $300").
+    pub venue_budget: Option<u64>,
+    /// True when the setting was stated as a preference ("ideally outdoors",
+    /// "outdoor preferred"): rank it first, do not filter. False: a need.
+    pub setting_preferred: bool,
+    /// The city as the person wrote it, also one the catalog lacks ("San
+    /// Jose"). `city` is set only when the catalog has suppliers there.
+    pub city_stated: Option<String>,
+    /// The party is a birthday ("birthday", "bday", "turning 6").
+    pub birthday: bool,
+    /// The person said there is no cake ("no cake", "we'll bake our own").
+    pub cake_declined: bool,
+    /// The date as stated, normalised ("March 15", "this Saturday").
+    pub date: Option<String>,
+    /// The time as stated, normalised ("2–5 PM", "noon").
+    pub time: Option<String>,
+    /// The theme the inputs name (a theme table name), if any.
+    pub theme: Option<String>,
+    /// True when the theme was named as the theme ("unicorn party",
+    /// "jungle theme", "dinosaur-themed"), not only mentioned.
+    pub theme_explicit: bool,
+    /// Areas the inputs ask to plan, as the agents that plan them, in
+    /// dependency order (theme, venue, cake, catering, vendor, budget).
+    pub areas: Vec<AgentName>,
+    /// Where each stated fact came from, by fact name (`guests`, `budget`, ...).
+    pub provenance: BTreeMap<&'static str, Provenance>,
+}
+
+/// Where one fact came from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Provenance {
+    /// The input that stated it (for a list: the first item's input).
+    pub input_id: String,
+    /// The exact words the fact was read from.
+    pub text: String,
+    /// The earlier statement a later input replaced: (value, input id, words).
+    pub replaced: Option<(FactValue, String, String)>,
+    /// For a list: the items other inputs added, with their input id and words.
+    pub also_from: Vec<(Vec<String>, String, String)>,
+}
+
+/// A fact's value, as shown in the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FactValue {
+    /// A count or an amount of dollars.
+    Number(u64),
+    /// A word or a phrase.
+    Text(String),
+    /// A list of words.
+    List(Vec<String>),
+    /// Yes or no.
+    Flag(bool),
+}
+
+impl FactValue {
+    fn to_json(&self) -> serde_json::Value {
+        match self {
+            FactValue::Number(n) => serde_json::Value::from(*n),
+            FactValue::Text(t) => serde_json::Value::from(t.as_str()),
+            FactValue::List(l) => serde_json::Value::from(l.clone()),
+            FactValue::Flag(b) => serde_json::Value::from(*b),
+        }
+    }
+}
+
+impl Facts {
+    /// Every stated fact's value, by the name the plan shows it under, in a
+    /// fixed order.
+    pub fn values(&self) -> Vec<(&'static str, FactValue)> {
+        let mut out = Vec::new();
+        let num = |v: Option<u64>| v.map(FactValue::Number);
+        let text = |v: &Option<String>| v.clone().map(FactValue::Text);
+        let list = |v: &Vec<String>| (!v.is_empty()).then(|| FactValue::List(v.clone()));
+        let flag = |v: bool| v.then_some(FactValue::Flag(true));
+        let entries = [
+            ("theme", text(&self.theme)),
+            ("guests", num(self.guest_count.map(u64::from))),
+            (
+                "ages",
+                (!self.ages.is_empty())
+                    .then(|| FactValue::List(self.ages.iter().map(u32::to_string).collect())),
+            ),
+            ("birthday", flag(self.birthday)),
+            ("budget", num(self.budget)),
+            ("venue_budget", num(self.venue_budget)),
+            ("cake_budget", num(self.cake_budget)),
+            ("catering_budget", num(self.catering_budget)),
+            ("city", text(&self.city_stated)),
+            ("setting", text(&self.setting)),
+            ("setting_preferred", flag(self.setting_preferred)),
+            ("dietary", list(&self.dietary)),
+            ("date", text(&self.date)),
+            ("time", text(&self.time)),
+            ("flavors", list(&self.flavors)),
+            ("cuisines", list(&self.cuisines)),
+            ("vendors", list(&self.vendor_categories)),
+            ("no_cake", flag(self.cake_declined)),
+        ];
+        for (name, value) in entries {
+            if let Some(v) = value {
+                out.push((name, v));
+            }
+        }
+        out
+    }
+
+    /// The facts as the plan shows them: value, input id and words of each.
+    pub fn plan_facts(&self) -> BTreeMap<String, PlanFact> {
+        let statement = |(value, input_id, text): &(FactValue, String, String)| FactStatement {
+            value: value.to_json(),
+            input_id: input_id.clone(),
+            text: text.clone(),
+        };
+        self.values()
+            .into_iter()
+            .map(|(name, value)| {
+                let p = self.provenance.get(name).cloned().unwrap_or_default();
+                let fact = PlanFact {
+                    value: value.to_json(),
+                    input_id: p.input_id,
+                    text: p.text,
+                    replaced: p.replaced.as_ref().map(statement),
+                    also_from: p
+                        .also_from
+                        .iter()
+                        .map(|(items, input_id, text)| FactStatement {
+                            value: serde_json::Value::from(items.clone()),
+                            input_id: input_id.clone(),
+                            text: text.clone(),
+                        })
+                        .collect(),
+                };
+                (name.to_string(), fact)
+            })
+            .collect()
+    }
 }
 
 /// Parses the facts of all inputs. `cities` are the catalog's lowercased city names.

@@ -402,6 +402,7 @@ pub fn run(input: &AgentInput<'_>) -> FinalPlan {
             completed_tasks: completed,
             pending_tasks: total - completed,
         },
+        facts: facts.plan_facts(),
         ready: theme_done && venue_done,
     }
 }
