@@ -26,6 +26,7 @@ pub mod bus;
 pub mod catalog;
 pub mod deferred;
 pub mod domain;
+pub mod eval;
 pub mod event;
 pub mod export;
 pub mod idempotency;

@@ -62,6 +62,9 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Plan a party in process from one or more text inputs and print the plan.
     Plan(PlanArgs),
+    /// Measure plan quality: plan every request of a labelled corpus and
+    /// print the accuracy per field (see docs/plan-quality.md).
+    Eval(EvalArgs),
     /// Snapshot the journal so start-up replays less, and physically delete
     /// the events of deleted parties (stop the server first).
     Compact(CompactArgs),
@@ -271,6 +274,28 @@ struct PlanArgs {
     log_level: LevelFilter,
 }
 
+#[derive(Debug, Args)]
+struct EvalArgs {
+    /// A labelled corpus, JSON Lines (data/eval/corpus.jsonl is ours).
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Also list every request with a wrong field.
+    #[arg(long)]
+    misses: bool,
+    /// Exit with status 1 when a field's accuracy is below this percentage.
+    #[arg(long, value_name = "PERCENT")]
+    min_field: Option<f64>,
+    /// Exit with status 1 when the share of fully right requests is below this.
+    #[arg(long, value_name = "PERCENT")]
+    min_fully_right: Option<f64>,
+    /// A catalog JSON file to use instead of the embedded one.
+    #[arg(long, env = "PARTYBUS_CATALOG")]
+    catalog: Option<PathBuf>,
+    /// Log level: off, error, warn, info, debug or trace.
+    #[arg(long, env = "LOG_LEVEL", default_value = "warn")]
+    log_level: LevelFilter,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum LoadMode {
     /// Create, follow the WebSocket to the plan, add and remove an input, read status.
@@ -352,6 +377,7 @@ fn main() {
     let result = match cli.command {
         Command::Serve(args) => serve(*args),
         Command::Plan(args) => plan(args),
+        Command::Eval(args) => eval(args),
         Command::Compact(args) => compact(args),
         Command::Export(args) => export(args),
         Command::Events(args) => events(args),
@@ -596,6 +622,51 @@ fn plan(args: PlanArgs) -> Result<()> {
         .lock()
         .write_all(text.as_bytes())
         .context("writing the plan")?;
+    Ok(())
+}
+
+fn eval(args: EvalArgs) -> Result<()> {
+    init_logging(args.log_level)?;
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("reading {}", args.file.display()))?;
+    let entries = partybus::eval::parse_corpus(&text)
+        .with_context(|| format!("reading the corpus {}", args.file.display()))?;
+    let config = app_config(args.catalog.as_deref(), Arc::new(MemoryJournal::new()))?;
+    let app = App::start_new(config).context("starting partybus")?;
+    let report = partybus::eval::run(&app, &entries).context("planning the corpus")?;
+    app.stop();
+    let mut out = format!(
+        "{} requests from {}\n\n",
+        report.total(),
+        args.file.display()
+    );
+    out.push_str(&report.table());
+    if args.misses {
+        out.push('\n');
+        out.push_str(&report.misses());
+    }
+    std::io::stdout()
+        .lock()
+        .write_all(out.as_bytes())
+        .context("writing the report")?;
+    let low_field = args.min_field.and_then(|min| {
+        partybus::eval::FIELDS
+            .iter()
+            .find(|f| report.accuracy(f) < min)
+            .map(|f| format!("{f} is {:.1} % (< {min} %)", report.accuracy(f)))
+    });
+    let low_full = args
+        .min_fully_right
+        .filter(|min| report.fully_right_percent() < *min)
+        .map(|min| {
+            format!(
+                "fully right is {:.1} % (< {min} %)",
+                report.fully_right_percent()
+            )
+        });
+    if let Some(why) = low_field.or(low_full) {
+        bail!("below the floor: {why}");
+    }
     Ok(())
 }
 

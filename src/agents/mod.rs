@@ -11,7 +11,6 @@ pub mod analyzer;
 pub mod budget;
 pub mod cake;
 pub mod catering;
-pub mod keywords;
 pub mod memo;
 pub mod planner;
 pub mod runtime;

@@ -702,7 +702,7 @@ mod tests {
         let Some(AgentOutput::Theme(t)) = p.result(AgentName::Theme) else {
             panic!("theme missing")
         };
-        assert_eq!((t.primary_theme.as_str(), t.confidence), ("jungle", 0.4));
+        assert_eq!((t.primary_theme.as_str(), t.confidence), ("jungle", 0.8));
         let Some(AgentOutput::Venue(v)) = p.result(AgentName::Venue) else {
             panic!("venue missing")
         };

@@ -19,7 +19,7 @@
 //!   relevant inputs loses its result (`data_removed`) instead of running.
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -27,7 +27,7 @@ use crate::domain::AgentName;
 use crate::event::{AgentDataRemoved, Draft, Event, ExecutionType, Payload, ShouldExecute};
 use crate::store::{AgentStatus, Party};
 
-use super::analyzer::{classify, extract_facts, Facts};
+use super::analyzer::{areas_by_input, extract_facts, theme_points, Facts};
 
 /// Which inputs are relevant to which agent, and what each agent reads.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -48,42 +48,73 @@ const RUNNABLE: [AgentName; 6] = [
     AgentName::Budget,
 ];
 
-/// Classifies every input and fingerprints what each agent reads.
-pub fn relevance(party: &Party, facts: &Facts) -> Relevance {
+/// Which inputs ask for each agent's area (the analyzer's areas: words and
+/// facts), and a fingerprint of what each agent reads.
+pub fn relevance(party: &Party, facts: &Facts, cities: &[String]) -> Relevance {
     let mut inputs: BTreeMap<AgentName, Vec<String>> = BTreeMap::new();
-    for input in &party.inputs {
-        let mut seen = BTreeSet::new();
-        for (cat, _) in classify(&input.content, &input.tags) {
-            let agent = cat.agent();
-            if seen.insert(agent) {
-                inputs
-                    .entry(agent)
-                    .or_default()
-                    .push(input.input_id.clone());
-            }
+    for (input_id, areas) in areas_by_input(&party.inputs, facts, cities) {
+        for agent in areas {
+            inputs.entry(agent).or_default().push(input_id.clone());
         }
     }
+    // With a stated budget, every cost agent shares it with the others, so
+    // each reads every fact the other areas' searches depend on.
+    let shared = facts.budget.map(|budget| {
+        let mut h = DefaultHasher::new();
+        (
+            budget,
+            facts.guest_count,
+            facts.venue_budget,
+            facts.cake_budget,
+            facts.catering_budget,
+            &facts.setting,
+            facts.setting_preferred,
+            &facts.city,
+            &facts.city_stated,
+        )
+            .hash(&mut h);
+        (
+            &facts.dietary,
+            &facts.flavors,
+            &facts.cuisines,
+            &facts.vendor_categories,
+            &facts.areas,
+        )
+            .hash(&mut h);
+        h.finish()
+    });
     let mut signatures = BTreeMap::new();
     for agent in RUNNABLE {
         let mut h = DefaultHasher::new();
         let ids = inputs.get(&agent).map(Vec::as_slice).unwrap_or(&[]);
         ids.hash(&mut h);
+        let place = (&facts.city, &facts.city_stated);
         match agent {
             AgentName::Theme => {
-                // The theme agent reads the content and tags of its inputs.
-                for i in party.inputs.iter().filter(|i| ids.contains(&i.input_id)) {
-                    (&i.content, &i.tags).hash(&mut h);
+                // The theme agent reads the inputs that name a theme.
+                for i in &party.inputs {
+                    if !i.tags.is_empty() || !theme_points(&i.content).is_empty() {
+                        (&i.content, &i.tags).hash(&mut h);
+                    }
                 }
+                facts.theme.hash(&mut h);
             }
-            AgentName::Venue => {
-                (facts.guest_count, facts.budget, &facts.setting, &facts.city).hash(&mut h)
-            }
+            AgentName::Venue => (
+                facts.guest_count,
+                facts.venue_budget,
+                &facts.setting,
+                facts.setting_preferred,
+                place,
+                shared,
+            )
+                .hash(&mut h),
             AgentName::Cake => (
                 facts.guest_count,
                 facts.cake_budget,
                 &facts.dietary,
                 &facts.flavors,
-                &facts.city,
+                place,
+                shared,
             )
                 .hash(&mut h),
             AgentName::Catering => (
@@ -91,15 +122,21 @@ pub fn relevance(party: &Party, facts: &Facts) -> Relevance {
                 facts.catering_budget,
                 &facts.dietary,
                 &facts.cuisines,
-                &facts.city,
+                place,
+                shared,
             )
                 .hash(&mut h),
-            AgentName::Vendor => (facts.budget, &facts.vendor_categories, &facts.city).hash(&mut h),
-            AgentName::Budget => facts.budget.hash(&mut h),
+            AgentName::Vendor => (&facts.vendor_categories, place, shared).hash(&mut h),
+            AgentName::Budget => (facts.budget, shared).hash(&mut h),
             _ => {}
         }
         signatures.insert(agent, h.finish());
     }
+    // The planner shows every fact with its words.
+    let mut h = DefaultHasher::new();
+    facts.values().hash(&mut h);
+    facts.provenance.hash(&mut h);
+    signatures.insert(AgentName::FinalPlanner, h.finish());
     Relevance { inputs, signatures }
 }
 
@@ -312,7 +349,7 @@ impl Scheduler {
             return;
         };
         let facts = extract_facts(&party.inputs, cities);
-        let rel = relevance(party, &facts);
+        let rel = relevance(party, &facts, cities);
         let mut plan = BTreeMap::new();
         let mut lost_cost = false;
         for agent in RUNNABLE {
@@ -365,9 +402,11 @@ impl Scheduler {
         }
         let budget_sig = rel.signatures.get(&AgentName::Budget).copied();
         let budget_forced = lost_cost || budget_sig != sched.last.get(&AgentName::Budget).copied();
+        let facts_changed = rel.signatures.get(&AgentName::FinalPlanner)
+            != sched.last.get(&AgentName::FinalPlanner);
         sched.last = rel.signatures;
         let removed_any = !out.is_empty();
-        if plan.is_empty() && !budget_forced && !removed_any {
+        if plan.is_empty() && !budget_forced && !removed_any && !facts_changed {
             // Nothing this wave would change.
             return;
         }
@@ -498,12 +537,12 @@ impl Scheduler {
 /// What each agent reads from the party, fingerprinted.
 fn signatures(party: &Party, cities: &[String]) -> BTreeMap<AgentName, u64> {
     let facts = extract_facts(&party.inputs, cities);
-    relevance(party, &facts).signatures
+    relevance(party, &facts, cities).signatures
 }
 
 fn input_ids_for(party: &Party, agent: AgentName, cities: &[String]) -> Vec<String> {
     let facts = extract_facts(&party.inputs, cities);
-    relevance(party, &facts)
+    relevance(party, &facts, cities)
         .inputs
         .remove(&agent)
         .unwrap_or_default()
@@ -692,7 +731,11 @@ mod tests {
     fn one_wave_runs_each_affected_agent_once_in_dependency_order() {
         let mut sim = Sim::new();
         sim.create("p", &["jungle theme party for 75 guests"]);
-        assert_eq!(sim.ran_since(0), vec![Theme, Venue, Budget, FinalPlanner]);
+        // A guest count plans a venue and catering.
+        assert_eq!(
+            sim.ran_since(0),
+            vec![Theme, Venue, Catering, Budget, FinalPlanner]
+        );
         assert!(sim.sched.is_idle("p"));
         let p = sim.store.party("p").expect("party");
         assert!(p.final_plan.is_some() && p.budget.is_some());
@@ -711,7 +754,7 @@ mod tests {
         );
         assert_eq!(
             sim.ran_since(0),
-            vec![Theme, Venue, Cake, Budget, FinalPlanner]
+            vec![Theme, Venue, Cake, Catering, Vendor, Budget, FinalPlanner]
         );
     }
 
@@ -750,7 +793,10 @@ mod tests {
             "actually make it an astronaut galaxy rocket theme",
         )]);
         let ran = sim.ran_since(mark);
-        assert_eq!(ran, vec![Theme, Venue, Cake, Budget, FinalPlanner]);
+        assert_eq!(
+            ran,
+            vec![Theme, Venue, Cake, Catering, Budget, FinalPlanner]
+        );
         let recalculated: Vec<ExecutionType> = sim.log[mark..]
             .iter()
             .filter_map(|e| match &e.payload {
@@ -988,7 +1034,7 @@ mod tests {
         let awaited = sim.answer(&second[0], Theme);
         let next = step(&mut sim, awaited.clone());
         let asked: Vec<AgentName> = next.iter().filter_map(|e| e.payload.agent()).collect();
-        assert_eq!(asked, vec![Venue]);
+        assert_eq!(asked, vec![Venue, Catering]);
         // Its duplicate does not skip venue.
         assert!(step(&mut sim, awaited).is_empty());
     }

@@ -8,7 +8,7 @@
 
 use std::sync::OnceLock;
 
-use super::analyzer::Category;
+use super::classify::Category;
 
 /// The theme list's own words, before the variations are appended.
 pub const THEME_BASE: &[&str] = &[

@@ -1,0 +1,133 @@
+//! Ages: "5 year old", "7-year-old", "7yo", "5 y/o", "5th birthday", "sixth
+//! birthday", "turning 6", "age 8", "ages 5-8", "5 to 8 year olds" (1..=120).
+//! Other ordinals ("the 15th") and "18 months" are marked as never guests nor
+//! money. An age is never a guest count.
+
+use super::super::token::{soft, Kind, Tok};
+use super::super::vocabulary::{AGE_LEADS, AGE_UNITS, BIRTHDAY, ORDINALS, SMALL_AGE_UNITS};
+use super::guests::guest_noun_after;
+use super::{int_value, range_partner, unit_after, word, Role};
+use crate::agents::analyzer::MAX_AGE;
+
+/// Ordinals written as words, for "sixth birthday".
+const ORDINAL_WORDS: &[&str] = &[
+    "first",
+    "second",
+    "third",
+    "fourth",
+    "fifth",
+    "sixth",
+    "seventh",
+    "eighth",
+    "ninth",
+    "tenth",
+    "eleventh",
+    "twelfth",
+    "thirteenth",
+    "fourteenth",
+    "fifteenth",
+    "sixteenth",
+    "seventeenth",
+    "eighteenth",
+    "nineteenth",
+    "twentieth",
+];
+
+/// Ages read from a text: (ages, first token, last token, whether one is
+/// the guest of honour's: "turning 6", "5th birthday", "my 5 year old").
+pub(super) type Ages = Option<(Vec<u32>, usize, usize, bool)>;
+
+/// True when number `i` is followed by an age unit ("5 year", "5-year",
+/// "5yo", "5 y/o").
+fn age_unit_after(toks: &[Tok<'_>], i: usize) -> bool {
+    match unit_after(toks, i) {
+        Some("y") => toks
+            .get(i + 2)
+            .is_some_and(|t| t.text == "o" && t.sep == "/"),
+        Some(u) => AGE_UNITS.contains(&u),
+        None => false,
+    }
+}
+
+fn age_value(t: &Tok<'_>) -> Option<u32> {
+    int_value(t)
+        .and_then(|v| u32::try_from(v).ok())
+        .filter(|v| (1..=MAX_AGE).contains(v))
+}
+
+/// Marks ages and the numbers that are never guests nor money; returns the ages.
+pub(super) fn read(toks: &[Tok<'_>], role: &mut [Role]) -> Ages {
+    let mut ages: Vec<u32> = Vec::new();
+    let mut span: Option<(usize, usize)> = None;
+    let mut honour = false;
+    let mut add = |v: u32, first: usize, last: usize| {
+        if !ages.contains(&v) {
+            ages.push(v);
+        }
+        span = Some(span.map_or((first, last), |(f, l)| (f.min(first), l.max(last))));
+    };
+    for i in 0..toks.len() {
+        if toks[i].kind == Kind::Word {
+            // "sixth birthday".
+            if let Some(n) = ORDINAL_WORDS.iter().position(|w| *w == toks[i].text) {
+                if unit_after(toks, i).is_some_and(|w| BIRTHDAY.contains(&w)) {
+                    add(u32::try_from(n + 1).unwrap_or(1), i, i + 1);
+                    honour = true;
+                }
+            }
+            continue;
+        }
+        if toks[i].kind != Kind::Num || role[i] != Role::Free {
+            continue;
+        }
+        let ranged = range_partner(toks, i).is_some_and(|k| age_unit_after(toks, k));
+        if age_unit_after(toks, i) || ranged {
+            // "5 year old", and the lower end of "5-8 year olds".
+            role[i] = Role::Other;
+            if let Some(v) = age_value(&toks[i]) {
+                role[i] = Role::Age;
+                let old = toks.get(i + 2).map(|t| t.text);
+                add(v, i, i + 1 + usize::from(old.is_some_and(|w| w == "old")));
+                // A singular "5 year old" is one child's age: the guest of honour's.
+                honour |= !ranged && old == Some("old");
+            }
+            continue;
+        }
+        if let Some(u) = unit_after(toks, i) {
+            if SMALL_AGE_UNITS.contains(&u) {
+                role[i] = Role::Other;
+                continue;
+            }
+            if ORDINALS.contains(&u) && toks.get(i + 1).is_some_and(|t| t.sep.is_empty()) {
+                role[i] = Role::Other;
+                if unit_after(toks, i + 1).is_some_and(|w| BIRTHDAY.contains(&w)) {
+                    if let Some(v) = age_value(&toks[i]) {
+                        role[i] = Role::Age;
+                        add(v, i, i + 2);
+                        honour = true;
+                    }
+                }
+                continue;
+            }
+        }
+        let Some(v) = age_value(&toks[i]) else {
+            continue;
+        };
+        let lead = (i > 0 && soft(toks[i].sep))
+            .then(|| word(toks, i - 1))
+            .flatten()
+            .filter(|w| AGE_LEADS.contains(w));
+        // The upper end of an age range: "ages 5-8", "ages 5 to 8".
+        let range_end =
+            ((i >= 1 && role[i - 1] == Role::Age && range_partner(toks, i - 1) == Some(i))
+                || (i >= 2 && role[i - 2] == Role::Age && range_partner(toks, i - 2) == Some(i)))
+                && guest_noun_after(toks, i).is_none();
+        if lead.is_some() || range_end {
+            role[i] = Role::Age;
+            add(v, i.saturating_sub(usize::from(lead.is_some())), i);
+            honour |= matches!(lead, Some("turning" | "turns" | "turn"));
+        }
+    }
+    let (first, last) = span?;
+    Some((ages, first, last, honour))
+}

@@ -1,0 +1,635 @@
+//! `input_analyzer`'s pure half: reads each input as people write it and
+//! turns it into facts with their provenance, and decides which planning
+//! areas the inputs ask for.
+//!
+//! Pure: no I/O, no clock, no randomness; same text, same answer. Never
+//! panics on input-derived data.
+//!
+//! # Layout
+//! - [`token`]: lowercased text → words with Snowball stems, numbers (digits
+//!   or number words) and `$` signs; what separators mean.
+//! - [`phrase`]: the one matching rule (stems, word and phrase boundaries)
+//!   every table uses: the classifier's, the fact vocabulary's and the theme
+//!   agent's scoring.
+//! - [`vocabulary`] and [`keywords`]: data only (the fact vocabulary, the
+//!   themes, number words; the prototype's SPEC §6.1 keyword tables).
+//! - [`classify`]: the prototype's per-category scores.
+//! - [`facts`]: one text's facts, one pass a file (dates and times, ages,
+//!   money, guests, setting and city, themes, intent).
+//! - this file: the public API and the rules across inputs.
+//!
+//! # Across inputs
+//! In input order: a single-valued fact stated by a later input replaces the
+//! earlier one, and the plan says what it replaced ("40 guests; an earlier
+//! input said 30"); lists are unions in first-mention order. The theme is the
+//! most strongly stated one (named as the theme > loved > mentioned), the
+//! latest among equals. A cake refused by a later input than any asking for
+//! it is not planned. Removing an input removes what it stated and implied.
+//!
+//! # Areas
+//! An area is planned when some input asks for it ([`Facts::areas`]): by
+//! its words (the classifier's keywords) or by its facts (a guest count or a
+//! setting plans a venue and catering; a city a venue; a birthday a cake
+//! unless refused; money the budget). Tags add their categories.
+
+mod classify;
+mod facts;
+mod keywords;
+mod phrase;
+mod token;
+mod vocabulary;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash, Hasher};
+use std::sync::OnceLock;
+
+use crate::agents::memo::Memo;
+use crate::domain::{AgentName, FactStatement, PlanFact};
+use crate::store::Input;
+
+pub use classify::{classify, Category};
+pub use facts::Strength;
+pub use vocabulary::THEMES;
+
+use facts::{City, CityPhrases, Stated, TextFacts};
+
+/// Facts parsed from all inputs of a party. Later inputs override earlier ones
+/// for single-valued facts (the latest statement wins); lists are unions in
+/// first-mention order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Facts {
+    /// Guests ("75 guests", "for 30 kids", "party of 20"); never an age.
+    pub guest_count: Option<u32>,
+    /// Ages mentioned ("for a 5 year old").
+    pub ages: Vec<u32>,
+    /// Stated total budget in dollars ("budget around $2000", "$2,000", "2k",
+    /// "under 500 dollars"), from an input that is not about one item only.
+    pub budget: Option<u64>,
+    /// Money stated in a cake input ("cake under $60").
+    pub cake_budget: Option<u64>,
+    /// Money stated in a catering input.
+    pub catering_budget: Option<u64>,
+    /// Canonical dietary needs: vegan, vegetarian, gluten-free, dairy-free,
+    /// nut-free, halal, kosher.
+    pub dietary: Vec<String>,
+    /// Setting: outdoor, indoor, park, hall, home, downtown.
+    pub setting: Option<String>,
+    /// A catalog city named by the user (lowercased).
+    pub city: Option<String>,
+    /// Cake flavours: chocolate, vanilla, strawberry, red velvet, lemon, carrot.
+    pub flavors: Vec<String>,
+    /// Cuisines mentioned (e.g. mexican, italian, bbq).
+    pub cuisines: Vec<String>,
+    /// Vendor categories asked for: decorations, entertainment, photography, rentals.
+    pub vendor_categories: Vec<String>,
+    /// Money tied to the venue ("a venue under $300").
+    pub venue_budget: Option<u64>,
+    /// True when the setting was stated as a preference ("ideally outdoors",
+    /// "outdoor preferred"): rank it first, do not filter. False: a need.
+    pub setting_preferred: bool,
+    /// The city as the person wrote it, also one the catalog lacks ("San
+    /// Jose"). `city` is set only when the catalog has suppliers there.
+    pub city_stated: Option<String>,
+    /// The party is a birthday ("birthday", "bday", "turning 6").
+    pub birthday: bool,
+    /// The person said there is no cake ("no cake", "we'll bake our own").
+    pub cake_declined: bool,
+    /// The date as stated, normalised ("March 15", "this Saturday").
+    pub date: Option<String>,
+    /// The time as stated, normalised ("2–5 PM", "noon").
+    pub time: Option<String>,
+    /// The theme the inputs name (a theme table name), if any.
+    pub theme: Option<String>,
+    /// True when the theme was named as the theme ("unicorn party",
+    /// "jungle theme", "dinosaur-themed"), not only mentioned.
+    pub theme_explicit: bool,
+    /// Areas the inputs ask to plan, as the agents that plan them, in
+    /// dependency order (theme, venue, cake, catering, vendor, budget).
+    pub areas: Vec<AgentName>,
+    /// Where each stated fact came from, by fact name (`guests`, `budget`, ...).
+    pub provenance: BTreeMap<&'static str, Provenance>,
+}
+
+/// Where one fact came from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Provenance {
+    /// The input that stated it (for a list: the first item's input).
+    pub input_id: String,
+    /// The exact words the fact was read from.
+    pub text: String,
+    /// The earlier statement a later input replaced: (value, input id, words).
+    pub replaced: Option<(FactValue, String, String)>,
+    /// For a list: the items other inputs added, with their input id and words.
+    pub also_from: Vec<(Vec<String>, String, String)>,
+}
+
+/// A fact's value, as shown in the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FactValue {
+    /// A count or an amount of dollars.
+    Number(u64),
+    /// A word or a phrase.
+    Text(String),
+    /// A list of words.
+    List(Vec<String>),
+    /// Yes or no.
+    Flag(bool),
+}
+
+impl FactValue {
+    fn to_json(&self) -> serde_json::Value {
+        match self {
+            FactValue::Number(n) => serde_json::Value::from(*n),
+            FactValue::Text(t) => serde_json::Value::from(t.as_str()),
+            FactValue::List(l) => serde_json::Value::from(l.clone()),
+            FactValue::Flag(b) => serde_json::Value::from(*b),
+        }
+    }
+}
+
+impl Facts {
+    /// Every stated fact's value, by the name the plan shows it under, in a
+    /// fixed order.
+    pub fn values(&self) -> Vec<(&'static str, FactValue)> {
+        let mut out = Vec::new();
+        let num = |v: Option<u64>| v.map(FactValue::Number);
+        let text = |v: &Option<String>| v.clone().map(FactValue::Text);
+        let list = |v: &Vec<String>| (!v.is_empty()).then(|| FactValue::List(v.clone()));
+        let flag = |v: bool| v.then_some(FactValue::Flag(true));
+        let entries = [
+            ("theme", text(&self.theme)),
+            ("guests", num(self.guest_count.map(u64::from))),
+            (
+                "ages",
+                (!self.ages.is_empty())
+                    .then(|| FactValue::List(self.ages.iter().map(u32::to_string).collect())),
+            ),
+            ("birthday", flag(self.birthday)),
+            ("budget", num(self.budget)),
+            ("venue_budget", num(self.venue_budget)),
+            ("cake_budget", num(self.cake_budget)),
+            ("catering_budget", num(self.catering_budget)),
+            ("city", text(&self.city_stated)),
+            ("setting", text(&self.setting)),
+            ("setting_preferred", flag(self.setting_preferred)),
+            ("dietary", list(&self.dietary)),
+            ("date", text(&self.date)),
+            ("time", text(&self.time)),
+            ("flavors", list(&self.flavors)),
+            ("cuisines", list(&self.cuisines)),
+            ("vendors", list(&self.vendor_categories)),
+            ("no_cake", flag(self.cake_declined)),
+        ];
+        for (name, value) in entries {
+            if let Some(v) = value {
+                out.push((name, v));
+            }
+        }
+        out
+    }
+
+    /// The facts as the plan shows them: value, input id and words of each.
+    pub fn plan_facts(&self) -> BTreeMap<String, PlanFact> {
+        let statement = |(value, input_id, text): &(FactValue, String, String)| FactStatement {
+            value: value.to_json(),
+            input_id: input_id.clone(),
+            text: text.clone(),
+        };
+        self.values()
+            .into_iter()
+            .map(|(name, value)| {
+                let p = self.provenance.get(name).cloned().unwrap_or_default();
+                let fact = PlanFact {
+                    value: value.to_json(),
+                    input_id: p.input_id,
+                    text: p.text,
+                    replaced: p.replaced.as_ref().map(statement),
+                    also_from: p
+                        .also_from
+                        .iter()
+                        .map(|(items, input_id, text)| FactStatement {
+                            value: serde_json::Value::from(items.clone()),
+                            input_id: input_id.clone(),
+                            text: text.clone(),
+                        })
+                        .collect(),
+                };
+                (name.to_string(), fact)
+            })
+            .collect()
+    }
+}
+
+/// Largest guest count accepted; larger stated counts are capped to it.
+pub const MAX_GUESTS: u32 = 10_000;
+
+/// Oldest age accepted; a larger "N years old" is not an age of a guest of honour.
+pub const MAX_AGE: u32 = 120;
+
+/// Largest money amount accepted (dollars); anything larger is noise, not a budget.
+pub const MAX_MONEY: f64 = 1e12;
+
+/// One input's facts, as memoized: the facts and whether their byte ranges
+/// index the original text (lowercasing kept every offset).
+struct PerInput {
+    facts: TextFacts,
+    same_offsets: bool,
+}
+
+/// Analyzes one input's content (memoized on the text and the city list).
+fn per_input(content: &str, cities: &[String]) -> std::sync::Arc<PerInput> {
+    static MEMO: OnceLock<Memo<PerInput>> = OnceLock::new();
+    let memo = MEMO.get_or_init(Memo::default);
+    let salt = {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        cities.hash(&mut h);
+        h.finish()
+    };
+    memo.get(content, &[], salt, || {
+        analyze_text(content, &city_phrases_of(cities))
+    })
+}
+
+fn analyze_text(content: &str, cities: &CityPhrases) -> PerInput {
+    let lower = content.to_lowercase();
+    let same_offsets = lower.len() == content.len();
+    let toks = token::tokenize(&lower);
+    let original = same_offsets.then_some(content);
+    PerInput {
+        facts: facts::analyze(&toks, original, cities),
+        same_offsets,
+    }
+}
+
+fn city_phrases_of(cities: &[String]) -> CityPhrases {
+    facts::city_phrases_of(cities)
+}
+
+/// The words of `content` a fact was read from.
+fn words_of(content: &str, p: &PerInput, from: (usize, usize)) -> String {
+    let text = if p.same_offsets {
+        content.get(from.0..from.1)
+    } else {
+        None
+    };
+    text.unwrap_or(content).trim().to_owned()
+}
+
+/// Parses the facts of all inputs. `cities` are the catalog's lowercased city names.
+///
+/// Only `content` is read for facts (tags name areas, not facts). Each input
+/// is parsed on its own; then, in input order, a single-valued fact stated by
+/// an input replaces the earlier one and list facts are appended when new.
+pub fn extract_facts(inputs: &[Input], cities: &[String]) -> Facts {
+    let per: Vec<std::sync::Arc<PerInput>> = inputs
+        .iter()
+        .map(|i| per_input(&i.content, cities))
+        .collect();
+    let mut m = Merger::default();
+    for (input, p) in inputs.iter().zip(&per) {
+        let t = &p.facts;
+        let src = |s: (usize, usize)| (input.input_id.clone(), words_of(&input.content, p, s));
+        let num = |s: &Option<Stated<u64>>| {
+            s.as_ref()
+                .map(|s| (FactValue::Number(s.value), src(s.from)))
+        };
+        m.single(
+            "guests",
+            t.guests
+                .as_ref()
+                .map(|s| (FactValue::Number(u64::from(s.value)), src(s.from))),
+        );
+        m.single("budget", num(&t.budget));
+        m.single("cake_budget", num(&t.cake_budget));
+        m.single("catering_budget", num(&t.catering_budget));
+        m.single("venue_budget", num(&t.venue_budget));
+        if let Some(s) = &t.setting {
+            m.single(
+                "setting",
+                Some((FactValue::Text(s.value.to_owned()), src(s.from))),
+            );
+            m.flag("setting_preferred", t.setting_preferred, src(s.from));
+        }
+        if let Some(c) = &t.city {
+            let name = match &c.value {
+                City::Catalog(i) => cities.get(*i).map_or_else(String::new, |c| title_case(c)),
+                City::Other(name) => name.clone(),
+            };
+            m.single("city", Some((FactValue::Text(name), src(c.from))));
+            m.city = Some(match &c.value {
+                City::Catalog(i) => cities.get(*i).map(|c| c.to_lowercase()),
+                City::Other(_) => None,
+            });
+        }
+        m.single(
+            "date",
+            t.date
+                .as_ref()
+                .map(|s| (FactValue::Text(s.value.clone()), src(s.from))),
+        );
+        m.single(
+            "time",
+            t.time
+                .as_ref()
+                .map(|s| (FactValue::Text(s.value.clone()), src(s.from))),
+        );
+        if let Some(b) = &t.birthday {
+            m.single("birthday", Some((FactValue::Flag(true), src(b.from))));
+        }
+        if let Some(c) = &t.cake {
+            m.single("no_cake", Some((FactValue::Flag(!c.value), src(c.from))));
+        }
+        if let Some(a) = &t.ages {
+            let items: Vec<String> = a.value.iter().map(u32::to_string).collect();
+            m.list("ages", &items, src(a.from));
+        }
+        for (name, list) in [
+            ("dietary", &t.dietary),
+            ("flavors", &t.flavors),
+            ("cuisines", &t.cuisines),
+            ("vendors", &t.vendor_categories),
+        ] {
+            if let Some(first) = list.first() {
+                let last = list.iter().map(|s| s.from.1).max().unwrap_or(first.from.1);
+                let items: Vec<String> = list.iter().map(|s| s.value.to_owned()).collect();
+                m.list(name, &items, src((first.from.0, last)));
+            }
+        }
+        // The most strongly named theme; the latest among equals.
+        if let Some(best) = t.themes.iter().rev().max_by_key(|s| s.value.strength) {
+            let stronger = m.theme_strength.is_none_or(|s| best.value.strength >= s);
+            if stronger {
+                m.theme_strength = Some(best.value.strength);
+                let name = THEMES.get(best.value.theme).map_or("", |t| t.0).to_owned();
+                m.single("theme", Some((FactValue::Text(name), src(best.from))));
+            }
+        }
+    }
+    m.finish(inputs, &per, cities)
+}
+
+/// Folds the inputs' statements into [`Facts`].
+#[derive(Default)]
+struct Merger {
+    values: BTreeMap<&'static str, FactValue>,
+    provenance: BTreeMap<&'static str, Provenance>,
+    theme_strength: Option<Strength>,
+    /// The latest stated city's catalog name (`Some(None)`: not in the catalog).
+    city: Option<Option<String>>,
+}
+
+impl Merger {
+    /// A single-valued fact: the latest statement wins and keeps what it replaced.
+    fn single(&mut self, name: &'static str, stated: Option<(FactValue, (String, String))>) {
+        let Some((value, (input_id, text))) = stated else {
+            return;
+        };
+        let replaced = match self.values.get(name) {
+            Some(old) if *old != value => self
+                .provenance
+                .get(name)
+                .map(|p| (old.clone(), p.input_id.clone(), p.text.clone())),
+            // The same value stated again keeps what it replaced before.
+            Some(_) => self.provenance.get(name).and_then(|p| p.replaced.clone()),
+            None => None,
+        };
+        self.values.insert(name, value);
+        self.provenance.insert(
+            name,
+            Provenance {
+                input_id,
+                text,
+                replaced,
+                also_from: Vec::new(),
+            },
+        );
+    }
+
+    /// A flag that is stated with another fact (the setting's preference).
+    fn flag(&mut self, name: &'static str, on: bool, (input_id, text): (String, String)) {
+        if on {
+            self.single(name, Some((FactValue::Flag(true), (input_id, text))));
+        } else {
+            self.values.remove(name);
+            self.provenance.remove(name);
+        }
+    }
+
+    /// A list: new items are appended, each input's with its words.
+    fn list(&mut self, name: &'static str, items: &[String], (input_id, text): (String, String)) {
+        let mut list = match self.values.remove(name) {
+            Some(FactValue::List(l)) => l,
+            _ => Vec::new(),
+        };
+        let new: Vec<String> = items
+            .iter()
+            .filter(|i| !list.contains(i))
+            .cloned()
+            .collect();
+        if new.is_empty() {
+            self.values.insert(name, FactValue::List(list));
+            return;
+        }
+        list.extend(new.iter().cloned());
+        self.values.insert(name, FactValue::List(list));
+        match self.provenance.get_mut(name) {
+            Some(p) => p.also_from.push((new, input_id, text)),
+            None => {
+                self.provenance.insert(
+                    name,
+                    Provenance {
+                        input_id,
+                        text,
+                        replaced: None,
+                        also_from: Vec::new(),
+                    },
+                );
+            }
+        }
+    }
+
+    fn finish(
+        mut self,
+        inputs: &[Input],
+        per: &[std::sync::Arc<PerInput>],
+        cities: &[String],
+    ) -> Facts {
+        let _ = cities;
+        let v = &self.values;
+        let num = |n: &str| match v.get(n) {
+            Some(FactValue::Number(x)) => Some(*x),
+            _ => None,
+        };
+        let text = |n: &str| match v.get(n) {
+            Some(FactValue::Text(t)) => Some(t.clone()),
+            _ => None,
+        };
+        let list = |n: &str| match v.get(n) {
+            Some(FactValue::List(l)) => l.clone(),
+            _ => Vec::new(),
+        };
+        let flag = |n: &str| matches!(v.get(n), Some(FactValue::Flag(true)));
+        let cake_declined = flag("no_cake");
+        let mut facts = Facts {
+            guest_count: num("guests").map(|g| u32::try_from(g).unwrap_or(MAX_GUESTS)),
+            ages: list("ages").iter().filter_map(|a| a.parse().ok()).collect(),
+            budget: num("budget"),
+            cake_budget: num("cake_budget"),
+            catering_budget: num("catering_budget"),
+            venue_budget: num("venue_budget"),
+            dietary: list("dietary"),
+            setting: text("setting"),
+            setting_preferred: flag("setting_preferred"),
+            city: self.city.clone().flatten(),
+            city_stated: text("city"),
+            flavors: list("flavors"),
+            cuisines: list("cuisines"),
+            vendor_categories: list("vendors"),
+            birthday: flag("birthday"),
+            cake_declined,
+            date: text("date"),
+            time: text("time"),
+            theme: text("theme").filter(|t| !t.is_empty()),
+            theme_explicit: self.theme_strength == Some(Strength::Named),
+            areas: Vec::new(),
+            provenance: BTreeMap::new(),
+        };
+        // "no_cake: false" (a cake asked for) is no fact to show.
+        if !cake_declined {
+            self.provenance.remove("no_cake");
+        }
+        facts.provenance = std::mem::take(&mut self.provenance);
+        let mut areas = BTreeSet::new();
+        for (input, p) in inputs.iter().zip(per) {
+            areas.extend(input_areas(input, p, cake_declined));
+        }
+        facts.areas = areas.into_iter().collect();
+        facts
+    }
+}
+
+/// Areas one input asks for: its words' and facts' ([`facts`]), its tags'
+/// categories, less the cake when the party refused it.
+fn input_areas(input: &Input, p: &PerInput, cake_declined: bool) -> Vec<AgentName> {
+    let mut out: Vec<AgentName> = p.facts.asks.clone();
+    if !input.tags.is_empty() {
+        let tags_only = classify("", &input.tags);
+        for (cat, _) in tags_only {
+            // A tag-less fallback (`Theme` for nothing) is not asked for.
+            if input.tags.iter().any(|t| !t.trim().is_empty()) {
+                let a = cat.agent();
+                if !out.contains(&a) {
+                    out.push(a);
+                }
+            }
+        }
+    }
+    if cake_declined {
+        out.retain(|a| *a != AgentName::Cake);
+    }
+    if out.is_empty() {
+        // An input that asks for nothing still gets a theme, as the
+        // prototype's classifier gave it one.
+        out.push(AgentName::Theme);
+    }
+    out.sort();
+    out
+}
+
+/// Areas each input asks for, by input id, given the party's facts.
+pub fn areas_by_input(
+    inputs: &[Input],
+    facts: &Facts,
+    cities: &[String],
+) -> Vec<(String, Vec<AgentName>)> {
+    inputs
+        .iter()
+        .map(|i| {
+            let p = per_input(&i.content, cities);
+            (i.input_id.clone(), input_areas(i, &p, facts.cake_declined))
+        })
+        .collect()
+}
+
+fn title_case(s: &str) -> String {
+    s.split(' ')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The largest money amount stated in `text`, whatever it is for ("$2,000",
+/// "2k", "$2.5k", "under 500 dollars", "budget of 1500"; the upper end of a
+/// range). Per-unit prices ("$15 per person", "$200/hr") and numbers that
+/// count guests or give ages are not money.
+pub fn parse_money(text: &str) -> Option<u64> {
+    let t = &analyze_text(text, &Vec::new()).facts;
+    [
+        &t.budget,
+        &t.cake_budget,
+        &t.catering_budget,
+        &t.venue_budget,
+    ]
+    .into_iter()
+    .flatten()
+    .map(|s| s.value)
+    .max()
+}
+
+/// The guest count stated in `text` ("75 guests", "party of 20",
+/// "inviting 40", "for 30"), never an age ("for a 5 year old"); capped at
+/// [`MAX_GUESTS`].
+pub fn parse_guest_count(text: &str) -> Option<u32> {
+    analyze_text(text, &Vec::new())
+        .facts
+        .guests
+        .map(|s| s.value)
+}
+
+/// Theme points of one input's content: (theme index in [`THEMES`], points)
+/// for each theme word that counts, by how strongly it is stated.
+pub fn theme_points(content: &str) -> Vec<(usize, Strength)> {
+    per_input(content, &[])
+        .facts
+        .themes
+        .iter()
+        .map(|s| (s.value.theme, s.value.strength))
+        .collect()
+}
+
+/// Themes a tag names ("Dinosaur", "space theme").
+pub fn tag_themes(tag: &str) -> Vec<usize> {
+    let lower = tag.to_lowercase();
+    let toks = token::tokenize(&lower);
+    let mut out = Vec::new();
+    theme_map().scan(&toks, |_, _, t| {
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    });
+    out
+}
+
+fn theme_map() -> &'static phrase::PhraseMap<usize> {
+    static MAP: OnceLock<phrase::PhraseMap<usize>> = OnceLock::new();
+    MAP.get_or_init(|| {
+        phrase::PhraseMap::new(
+            THEMES
+                .iter()
+                .enumerate()
+                .flat_map(|(i, (name, strong, weak))| {
+                    std::iter::once((*name, i))
+                        .chain(strong.iter().map(move |w| (*w, i)))
+                        .chain(weak.iter().map(move |w| (*w, i)))
+                }),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests;
