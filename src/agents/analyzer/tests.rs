@@ -631,3 +631,204 @@ proptest::proptest! {
         proptest::prop_assert!(f.ages.iter().all(|a| (1..=MAX_AGE).contains(a)));
     }
 }
+
+// ---- requests as people write them (the plan-quality issue's list) ----
+
+#[test]
+fn guests_as_people_write_them() {
+    for (text, want) in [
+        ("30 kids", Some(30)),
+        ("25 children", Some(25)),
+        ("50 people", Some(50)),
+        ("party of 20", Some(20)),
+        ("twelve kids", Some(12)),
+        ("a dozen kids", Some(12)),
+        ("~40 guests", Some(40)),
+        ("about 25 kids", Some(25)),
+        ("20-25 kids", Some(25)),
+        ("15 kids, 20 adults", Some(35)),
+        ("15 kids and 20 adults", Some(35)),
+        ("18 kids and their parents, so roughly 45 people", Some(45)),
+        ("guest list is 18", Some(18)),
+        ("party for my 5 year old", None),
+        ("a 4-year-old", None),
+        ("she is turning 6", None),
+        ("his 10th birthday", None),
+        ("twins who are turning 8", None),
+        ("one kid is gluten free", None),
+    ] {
+        assert_eq!(facts(text).guest_count, want, "{text}");
+    }
+}
+
+#[test]
+fn budgets_as_people_write_them() {
+    for (text, want) in [
+        ("$500", Some(500)),
+        ("$1,000", Some(1000)),
+        ("1.5k", Some(1500)),
+        ("2k", Some(2000)),
+        ("budget 800", Some(800)),
+        ("under $600", Some(600)),
+        ("$300 total", Some(300)),
+        ("budget around $2000", Some(2000)),
+        ("between $500 and $800", Some(800)),
+        ("a $60 cake", None),
+    ] {
+        assert_eq!(facts(text).budget, want, "{text}");
+    }
+    let f = facts("party for 20 kids, budget $500, and a $60 cake");
+    assert_eq!((f.budget, f.cake_budget), (Some(500), Some(60)));
+}
+
+#[test]
+fn themes_as_people_write_them() {
+    for (text, want) in [
+        ("unicorns", "unicorn"),
+        ("princesses", "princess"),
+        ("dinosaurs", "dinosaur"),
+        ("dino", "dinosaur"),
+        ("T-Rex", "dinosaur"),
+        ("t rex", "dinosaur"),
+        ("superheroes", "superhero"),
+        ("mermaids", "ocean"),
+        ("astronauts", "space"),
+        ("she loves unicorns", "unicorn"),
+        ("obsessed with dinosaurs", "dinosaur"),
+        ("space-themed", "space"),
+        (
+            "jungle themed party for 20 kids with a dinosaur cake",
+            "jungle",
+        ),
+    ] {
+        assert_eq!(facts(text).theme.as_deref(), Some(want), "{text}");
+    }
+    assert!(facts("unicorn party").theme_explicit);
+    assert!(!facts("a unicorn cake").theme_explicit);
+    assert_eq!(facts("a party for 20").theme, None);
+    assert_eq!(facts("art supplies for a party").theme, None);
+}
+
+#[test]
+fn cities_settings_diets_and_dates() {
+    let cities = [
+        "hillcrest".to_owned(),
+        "lakewood".to_owned(),
+        "springfield".to_owned(),
+    ];
+    let city = |texts: &[&str]| {
+        let inputs: Vec<Input> = texts.iter().enumerate().map(|(i, c)| input(i, c)).collect();
+        let f = extract_facts(&inputs, &cities);
+        (f.city, f.city_stated)
+    };
+    assert_eq!(
+        city(&["we're in Springfield"]),
+        (Some("springfield".into()), Some("Springfield".into()))
+    );
+    assert_eq!(city(&["Lakewood area"]).0.as_deref(), Some("lakewood"));
+    assert_eq!(
+        city(&["unicorn party", "about 20 kids", "Hillcrest"])
+            .0
+            .as_deref(),
+        Some("hillcrest")
+    );
+    assert_eq!(
+        city(&["party in San Jose"]),
+        (None, Some("San Jose".into()))
+    );
+    assert_eq!(
+        city(&["party in Bellingham for 10"]),
+        (None, Some("Bellingham".into()))
+    );
+    assert_eq!(city(&["a party in March"]), (None, None));
+
+    for (text, setting, preferred) in [
+        ("outdoor venue", Some("outdoor"), false),
+        ("in the backyard", Some("home"), false),
+        ("at a park", Some("park"), false),
+        ("outdoors", Some("outdoor"), false),
+        ("indoor please", Some("indoor"), false),
+        ("outdoor venue preferred", Some("outdoor"), true),
+        ("ideally outdoors", Some("outdoor"), true),
+        ("parking for 10 cars", None, false),
+    ] {
+        let f = facts(text);
+        assert_eq!(
+            (f.setting.as_deref(), f.setting_preferred),
+            (setting, preferred),
+            "{text}"
+        );
+    }
+    for (text, diet) in [
+        ("nut free", "nut-free"),
+        ("no nuts", "nut-free"),
+        ("GF", "gluten-free"),
+        ("one kid is gluten free", "gluten-free"),
+    ] {
+        assert_eq!(facts(text).dietary, [diet], "{text}");
+    }
+    let f = facts("March 15th from 2-5 PM for 20 kids");
+    assert_eq!(
+        (f.date.as_deref(), f.time.as_deref(), f.guest_count),
+        (Some("March 15"), Some("2–5 PM"), Some(20))
+    );
+    assert_eq!(
+        facts("this Saturday").date.as_deref(),
+        Some("this Saturday")
+    );
+}
+
+#[test]
+fn birthdays_plan_a_cake_unless_refused() {
+    let f = facts("turning 6, 20 kids");
+    assert!(f.birthday);
+    assert!(f.areas.contains(&AgentName::Cake));
+    let f = facts_of(&["bday party for 20 kids", "no cake, grandma is baking one"]);
+    assert!(f.birthday && f.cake_declined);
+    assert!(!f.areas.contains(&AgentName::Cake));
+    let f = facts("graduation party for 40 people");
+    assert!(!f.areas.contains(&AgentName::Cake));
+    let f = facts("a cake with no nuts please");
+    assert!(!f.cake_declined && f.areas.contains(&AgentName::Cake));
+}
+
+#[test]
+fn the_latest_statement_wins_and_says_what_it_replaced() {
+    let f = facts_of(&["dinosaur party for 30 kids", "actually make it 40 guests"]);
+    assert_eq!(f.guest_count, Some(40));
+    let p = &f.provenance["guests"];
+    assert_eq!(
+        (p.input_id.as_str(), p.text.as_str()),
+        ("inp_1", "40 guests")
+    );
+    let (old, id, words) = p.replaced.clone().expect("replaced");
+    assert_eq!(
+        (old, id.as_str(), words.as_str()),
+        (FactValue::Number(30), "inp_0", "30 kids")
+    );
+    let plan = f.plan_facts();
+    assert_eq!(plan["guests"].value, serde_json::json!(40));
+    assert_eq!(
+        plan["guests"].replaced.as_ref().map(|r| r.value.clone()),
+        Some(serde_json::json!(30))
+    );
+    // Removing the input that stated it brings the earlier statement back.
+    let f = facts_of(&["dinosaur party for 30 kids"]);
+    assert_eq!(f.guest_count, Some(30));
+}
+
+#[test]
+fn provenance_names_the_words() {
+    let f = facts(
+        "My daughter Lily loves princesses. She is turning 6. We're planning a party in \
+         San Jose for 35 guests (15 kids, 20 adults) with a budget of $1000.",
+    );
+    let words = |k: &str| f.provenance[k].text.clone();
+    assert_eq!(words("guests"), "35 guests (15 kids, 20 adults)");
+    assert_eq!(words("theme"), "loves princesses");
+    assert_eq!(words("city"), "in San Jose");
+    assert_eq!(words("budget"), "budget of $1000");
+    assert_eq!(f.theme.as_deref(), Some("princess"));
+    assert_eq!(f.city_stated.as_deref(), Some("San Jose"));
+    assert_eq!((f.guest_count, f.budget), (Some(35), Some(1000)));
+}
