@@ -1,6 +1,6 @@
 //! Each agent's pure function on a planned jungle party (SPEC §9.2 scenario
 //! 1: three inputs, every upstream result present), plus the analyzer's two
-//! halves (classification and fact extraction). No threads, no bus: the
+//! halves (classification and fact extraction), memoized and afresh. No threads, no bus: the
 //! cost of the domain logic alone, to compare with the pipeline benches.
 //!
 //! Run: `cargo bench --bench agents`. Quick smoke:
@@ -9,7 +9,9 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use partybus::agents::analyzer::{classify, extract_facts};
+use partybus::agents::analyzer::{
+    classify, classify_uncached, extract_facts, extract_facts_uncached,
+};
 use partybus::agents::{self, AgentInput};
 use partybus::app::{NewInput, NewParty};
 use partybus::catalog::Catalog;
@@ -21,6 +23,10 @@ const JUNGLE: [&str; 3] = [
     "need a chocolate cake with animal decorations",
     "outdoor venue preferred, budget around $2000",
 ];
+
+/// A typical one-line request.
+const NEW_LINE_INPUT: &str =
+    "Superhero birthday for 30 kids in Fairview, outdoor park, budget $500";
 
 fn agents_bench(c: &mut Criterion) {
     // Plan the party through the real pipeline once, then keep its snapshot.
@@ -63,6 +69,20 @@ fn agents_bench(c: &mut Criterion) {
     });
     g.bench_function("analyzer_extract_facts", |b| {
         b.iter(|| extract_facts(&party.inputs, &catalog.cities))
+    });
+    // A new one-line input, read afresh (no memo): classify + every fact.
+    // Target (plan-quality issue): <= 5 us.
+    let line = NEW_LINE_INPUT.to_string();
+    let one = [partybus::store::Input {
+        content: line.clone(),
+        ..party.inputs[0].clone()
+    }];
+    g.bench_function("analyzer_one_line_uncached", |b| {
+        b.iter(|| {
+            let cats = classify_uncached(&line, &[]);
+            let facts = extract_facts_uncached(&one, &catalog.cities);
+            (cats.len(), facts.guest_count)
+        })
     });
     for agent in AgentName::ALL {
         if agent == AgentName::InputAnalyzer {

@@ -87,7 +87,12 @@ pub fn relevance(party: &Party, facts: &Facts, cities: &[String]) -> Relevance {
     for agent in RUNNABLE {
         let mut h = DefaultHasher::new();
         let ids = inputs.get(&agent).map(Vec::as_slice).unwrap_or(&[]);
-        ids.hash(&mut h);
+        if agent == AgentName::Theme {
+            // Every input asks for the theme; what it reads is below.
+            ids.is_empty().hash(&mut h);
+        } else {
+            ids.hash(&mut h);
+        }
         let place = (&facts.city, &facts.city_stated);
         match agent {
             AgentName::Theme => {
@@ -401,7 +406,13 @@ impl Scheduler {
             );
         }
         let budget_sig = rel.signatures.get(&AgentName::Budget).copied();
-        let budget_forced = lost_cost || budget_sig != sched.last.get(&AgentName::Budget).copied();
+        // The budget is planned when money is stated or some cost area is.
+        let costs_planned = rel
+            .inputs
+            .keys()
+            .any(|a| *a == AgentName::Budget || AgentName::COST_AGENTS.contains(a));
+        let budget_forced = lost_cost
+            || (costs_planned && budget_sig != sched.last.get(&AgentName::Budget).copied());
         let facts_changed = rel.signatures.get(&AgentName::FinalPlanner)
             != sched.last.get(&AgentName::FinalPlanner);
         sched.last = rel.signatures;

@@ -81,7 +81,8 @@ pub fn classify(content: &str, tags: &[String]) -> Vec<(Category, f64)> {
         .to_vec()
 }
 
-pub(super) fn classify_uncached(content: &str, tags: &[String]) -> Vec<(Category, f64)> {
+/// [`classify`] without the memo (for benchmarks and fuzzing).
+pub fn classify_uncached(content: &str, tags: &[String]) -> Vec<(Category, f64)> {
     let classifier = classifier();
     let mut scores = [0.0_f64; Category::ALL.len()];
 

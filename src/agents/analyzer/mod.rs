@@ -47,7 +47,7 @@ use crate::agents::memo::Memo;
 use crate::domain::{AgentName, FactStatement, PlanFact};
 use crate::store::Input;
 
-pub use classify::{classify, Category};
+pub use classify::{classify, classify_uncached, Category};
 pub use facts::Strength;
 pub use vocabulary::THEMES;
 
@@ -285,8 +285,23 @@ pub fn extract_facts(inputs: &[Input], cities: &[String]) -> Facts {
         .iter()
         .map(|i| per_input(&i.content, cities))
         .collect();
+    merge(inputs, &per, cities)
+}
+
+/// [`extract_facts`] without the memo: every input is read afresh (what a
+/// new input costs; for benchmarks and fuzzing).
+pub fn extract_facts_uncached(inputs: &[Input], cities: &[String]) -> Facts {
+    let phrases = city_phrases_of(cities);
+    let per: Vec<std::sync::Arc<PerInput>> = inputs
+        .iter()
+        .map(|i| std::sync::Arc::new(analyze_text(&i.content, &phrases)))
+        .collect();
+    merge(inputs, &per, cities)
+}
+
+fn merge(inputs: &[Input], per: &[std::sync::Arc<PerInput>], cities: &[String]) -> Facts {
     let mut m = Merger::default();
-    for (input, p) in inputs.iter().zip(&per) {
+    for (input, p) in inputs.iter().zip(per) {
         let t = &p.facts;
         let src = |s: (usize, usize)| (input.input_id.clone(), words_of(&input.content, p, s));
         let num = |s: &Option<Stated<u64>>| {
@@ -365,7 +380,7 @@ pub fn extract_facts(inputs: &[Input], cities: &[String]) -> Facts {
             }
         }
     }
-    m.finish(inputs, &per, cities)
+    m.finish(inputs, per)
 }
 
 /// Folds the inputs' statements into [`Facts`].
@@ -448,13 +463,7 @@ impl Merger {
         }
     }
 
-    fn finish(
-        mut self,
-        inputs: &[Input],
-        per: &[std::sync::Arc<PerInput>],
-        cities: &[String],
-    ) -> Facts {
-        let _ = cities;
+    fn finish(mut self, inputs: &[Input], per: &[std::sync::Arc<PerInput>]) -> Facts {
         let v = &self.values;
         let num = |n: &str| match v.get(n) {
             Some(FactValue::Number(x)) => Some(*x),
@@ -527,9 +536,9 @@ fn input_areas(input: &Input, p: &PerInput, cake_declined: bool) -> Vec<AgentNam
     if cake_declined {
         out.retain(|a| *a != AgentName::Cake);
     }
-    if out.is_empty() {
-        // An input that asks for nothing still gets a theme, as the
-        // prototype's classifier gave it one.
+    // Every input counts for the theme: every party gets one ("general" at
+    // worst, as the prototype's classifier gave), kept while any input is.
+    if !out.contains(&AgentName::Theme) {
         out.push(AgentName::Theme);
     }
     out.sort();

@@ -460,8 +460,14 @@ fn money_is_routed_to_cake_catering_or_total() {
     assert_eq!((f.budget, f.cake_budget), (Some(3000), None));
     let f = facts("budget around $2000, cake under $100");
     assert_eq!((f.budget, f.cake_budget), (Some(2000), Some(100)));
-    let f = facts("We have a budget of $1,500 total. Need pizza for 30 kids, under $300");
+    let f = facts("We have a budget of $1,500 total. Need pizza, under $300");
     assert_eq!((f.budget, f.catering_budget), (Some(1500), Some(300)));
+    // A sentence that counts guests is about the party, unless an item
+    // stands right next to the amount.
+    let f = facts("Retirement lunch for about 30 people downtown, under $600");
+    assert_eq!((f.budget, f.catering_budget), (Some(600), None));
+    let f = facts("Need pizza for 30 kids, pizza under $300");
+    assert_eq!((f.budget, f.catering_budget), (None, Some(300)));
     let f = facts("3 tier cake, red velvet, serves 40, around $150");
     assert_eq!((f.cake_budget, f.guest_count), (Some(150), Some(40)));
     let f = facts("cake and food under $300");

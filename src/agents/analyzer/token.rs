@@ -14,6 +14,8 @@
 //! - Every word carries its Snowball English stem, so "princesses",
 //!   "unicorns" and "superheroes" meet "princess", "unicorn" and
 //!   "superhero" in a phrase table, while "party" never holds "art".
+//! - A long word one edit from a word people often misspell ("dinosuar",
+//!   "prinsess", "birtday") takes that word's stem.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -21,6 +23,8 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
+
+use super::vocabulary::TYPO_TARGETS;
 
 /// Kind of a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +88,10 @@ pub(super) fn stem(word: &str) -> Cow<'_, str> {
     let stemmed: Option<Box<str>> = match cached {
         Some(s) => s,
         None => {
-            let s = stemmer().stem(word);
+            let s = match typo_target(word) {
+                Some(target) => stemmer().stem(target),
+                None => stemmer().stem(word),
+            };
             let s = (s != word).then(|| Box::from(s.as_ref()));
             CACHE.with(|c| {
                 let mut c = c.borrow_mut();
@@ -100,6 +107,25 @@ pub(super) fn stem(word: &str) -> Cow<'_, str> {
         Some(s) => Cow::Owned(s.into_string()),
         None => Cow::Borrowed(word),
     }
+}
+
+/// Shortest word a typo is corrected in; shorter words are too often other
+/// real words one edit away.
+const MIN_TYPO_LEN: usize = 6;
+
+/// The word of [`TYPO_TARGETS`] that `word` misspells by one edit (a
+/// letter added, dropped, changed, or two swapped; never the first letter).
+fn typo_target(word: &str) -> Option<&'static str> {
+    if word.len() < MIN_TYPO_LEN {
+        return None;
+    }
+    let first = word.chars().next()?;
+    TYPO_TARGETS.iter().copied().find(|t| {
+        t.starts_with(first)
+            && t.len().abs_diff(word.len()) <= 1
+            && *t != word
+            && strsim::osa_distance(t, word) == 1
+    })
 }
 
 /// Splits `s` (lowercased) into words, numbers and `$` signs; everything
@@ -326,9 +352,13 @@ fn scan_number(b: &[u8], mut i: usize) -> usize {
 /// Separator that keeps two words in one phrase: whitespace and hyphens only.
 pub(super) fn joinable(sep: &str) -> bool {
     !sep.is_empty()
-        && sep
-            .chars()
-            .all(|c| c.is_whitespace() || matches!(c, '-' | '\u{2010}' | '\u{2011}' | '\u{2013}'))
+        && sep.chars().all(|c| {
+            c.is_whitespace()
+                || matches!(
+                    c,
+                    '-' | '\u{2010}' | '\u{2011}' | '\u{2013}' | '\'' | '\u{2019}'
+                )
+        })
 }
 
 /// Separator between a number and its unit: glued, whitespace or hyphen.

@@ -184,14 +184,8 @@ pub const THEMES: &[(&str, &[&str], &[&str])] = &[
     ),
     (
         "art",
-        &[
-            "painting",
-            "paint party",
-            "artist",
-            "arts and crafts",
-            "art party",
-        ],
-        &["art", "crafts", "craft"],
+        &["paint party", "artist", "arts and crafts", "art party"],
+        &["art", "crafts", "craft", "painting"],
     ),
 ];
 
@@ -219,6 +213,9 @@ pub(super) enum Term {
     Prefer,
     /// A word that makes an area's mention a refusal ("no", "without", "skip").
     Negation,
+    /// Something to keep out of the food ("nuts", "dairy"): a dietary need
+    /// when refused ("nothing with nuts or dairy").
+    Allergen(&'static str),
 }
 
 /// The clause/input speaks about the whole party ("budget", "total", "party").
@@ -245,6 +242,11 @@ pub(super) fn vocabulary() -> &'static PhraseMap<Term> {
             &[
                 "gluten free",
                 "gf",
+                "can t have gluten",
+                "cannot have gluten",
+                "can t eat gluten",
+                "allergic to gluten",
+                "avoid gluten",
                 "gluten friendly",
                 "no gluten",
                 "without gluten",
@@ -259,6 +261,8 @@ pub(super) fn vocabulary() -> &'static PhraseMap<Term> {
         add(
             &[
                 "dairy free",
+                "can t have dairy",
+                "allergic to dairy",
                 "lactose free",
                 "no dairy",
                 "without dairy",
@@ -311,6 +315,16 @@ pub(super) fn vocabulary() -> &'static PhraseMap<Term> {
                 "my place",
                 "backyard",
                 "back yard",
+                "her house",
+                "his house",
+                "their house",
+                "her place",
+                "his place",
+                "their place",
+                "her home",
+                "their home",
+                "grandma s house",
+                "house party",
                 "garden at home",
             ],
             Term::Setting(4),
@@ -403,6 +417,22 @@ pub(super) fn vocabulary() -> &'static PhraseMap<Term> {
                 "total",
                 "overall",
                 "party",
+                "event",
+                "celebration",
+                "shower",
+                "retirement",
+                "graduation",
+                "reunion",
+                "gathering",
+                "get together",
+                "bash",
+                "housewarming",
+                "anniversary",
+                "fundraiser",
+                "festival",
+                "picnic",
+                "birthday",
+                "bday",
                 "everything",
                 "entire",
                 "altogether",
@@ -466,22 +496,21 @@ pub(super) fn vocabulary() -> &'static PhraseMap<Term> {
         );
         add(
             &[
-                "no",
-                "not",
-                "without",
-                "skip",
-                "dont",
-                "don't",
-                "do not",
-                "won't",
-                "wont",
-                "don t",
-                "won t",
-                "instead of",
-                "own",
+                "no", "not", "without", "skip", "dont", "don't", "do not", "won't", "wont",
+                "don t", "won t", "own",
             ],
             Term::Negation,
         );
+        add(
+            &["nuts", "nut", "peanuts", "peanut", "tree nuts"],
+            Term::Allergen("nut-free"),
+        );
+        add(
+            &["dairy", "milk", "lactose", "cheese"],
+            Term::Allergen("dairy-free"),
+        );
+        add(&["gluten", "wheat"], Term::Allergen("gluten-free"));
+        add(&["meat"], Term::Allergen("vegetarian"));
         for (t, (_, strong, weak)) in THEMES.iter().enumerate() {
             let t = u8::try_from(t).expect("fewer than 256 themes");
             add(strong, Term::Theme(t, true));
@@ -503,7 +532,8 @@ pub(super) const ORDINALS: &[&str] = &["th", "st", "nd", "rd"];
 /// Words after an ordinal that make it an age ("5th birthday").
 pub(super) const BIRTHDAY: &[&str] = &["birthday", "birthdays", "bday"];
 /// Words before a number that make it an age ("turning 6", "age 8", "ages 5-8").
-pub(super) const AGE_LEADS: &[&str] = &["turning", "turns", "turn", "age", "aged", "ages"];
+pub(super) const AGE_LEADS: &[&str] =
+    &["turning", "turns", "turn", "turned", "age", "aged", "ages"];
 
 /// Nouns that make the number before them a guest count: (noun, class).
 pub(super) const GUEST_NOUNS: &[(&str, GuestClass)] = &[
@@ -518,6 +548,19 @@ pub(super) const GUEST_NOUNS: &[(&str, GuestClass)] = &[
     ("invitees", GuestClass::Generic),
     ("friends", GuestClass::Generic),
     ("pax", GuestClass::Generic),
+    ("ppl", GuestClass::Generic),
+    ("folks", GuestClass::Generic),
+    ("members", GuestClass::Generic),
+    ("colleagues", GuestClass::Generic),
+    ("coworkers", GuestClass::Generic),
+    ("employees", GuestClass::Generic),
+    ("staff", GuestClass::Generic),
+    ("relatives", GuestClass::Generic),
+    ("cousins", GuestClass::Generic),
+    ("women", GuestClass::Generic),
+    ("men", GuestClass::Generic),
+    ("ladies", GuestClass::Generic),
+    ("couples", GuestClass::Generic),
     ("kid", GuestClass::Kids),
     ("kids", GuestClass::Kids),
     ("child", GuestClass::Kids),
@@ -528,14 +571,30 @@ pub(super) const GUEST_NOUNS: &[(&str, GuestClass)] = &[
     ("boys", GuestClass::Kids),
     ("girls", GuestClass::Kids),
     ("students", GuestClass::Kids),
+    ("classmates", GuestClass::Kids),
+    ("players", GuestClass::Kids),
+    ("scouts", GuestClass::Kids),
+    ("campers", GuestClass::Kids),
+    ("kiddos", GuestClass::Kids),
+    ("preschoolers", GuestClass::Kids),
+    ("teammates", GuestClass::Kids),
+    ("tweens", GuestClass::Kids),
+    ("babies", GuestClass::Kids),
+    ("grandkids", GuestClass::Kids),
+    ("grandchildren", GuestClass::Kids),
     ("adult", GuestClass::Adults),
     ("adults", GuestClass::Adults),
     ("parents", GuestClass::Adults),
     ("grownups", GuestClass::Adults),
+    ("teachers", GuestClass::Adults),
+    ("moms", GuestClass::Adults),
+    ("dads", GuestClass::Adults),
+    ("grandparents", GuestClass::Adults),
 ];
 /// Adjectives allowed between a number and its guest noun ("30 little kids").
 pub(super) const GUEST_FILLERS: &[&str] = &[
-    "little", "young", "small", "hungry", "happy", "excited", "total",
+    "little", "young", "small", "hungry", "happy", "excited", "total", "family", "close", "other",
+    "more", "extra", "adult", "ish",
 ];
 /// Hedges skipped when looking back from a number for its lead word.
 pub(super) const HEDGES: &[&str] = &[
@@ -594,7 +653,7 @@ pub(super) const GUEST_LEADS: &[&str] = &[
     "seats",
 ];
 /// "<x> of N" leads ("party of 20", "group of 15").
-pub(super) const GUEST_OF_LEADS: &[&str] = &["party", "group"];
+pub(super) const GUEST_OF_LEADS: &[&str] = &["party", "group", "class", "team", "crew", "total"];
 /// "<x> count/size N" leads ("guest count 60", "party size 20", "head count 12").
 pub(super) const GUEST_COUNT_LEADS: &[&str] = &["guest", "party", "group", "head"];
 /// Nouns a count may follow ("guests: 60", "number of people is 40").
@@ -691,3 +750,37 @@ pub(super) enum GuestClass {
     Kids,
     Adults,
 }
+
+/// Words a typo is corrected to when a word of six or more letters is one
+/// edit from one of them (and no word of the tables itself): themes people
+/// misspell and "birthday".
+pub(super) const TYPO_TARGETS: &[&str] = &[
+    "birthday",
+    "dinosaur",
+    "princess",
+    "unicorn",
+    "superhero",
+    "mermaid",
+    "astronaut",
+    "pirate",
+    "jungle",
+    "safari",
+    "galaxy",
+    "spiderman",
+    "batman",
+    "rainbow",
+    "tractor",
+    "science",
+    "jurassic",
+    "catering",
+    "decorations",
+    "vegetarian",
+    "vegan",
+    "gluten",
+    "balloons",
+    "magician",
+    "photographer",
+    "budget",
+    "guests",
+    "children",
+];

@@ -55,6 +55,23 @@ fn age_value(t: &Tok<'_>) -> Option<u32> {
         .filter(|v| (1..=MAX_AGE).contains(v))
 }
 
+/// Words that may follow "my wife's 40th" (a birthday party).
+const PARTY_AFTER: &[&str] = &["party", "bash", "celebration", "dinner", "bday", "b"];
+
+/// "my wife's 40th", "her 50th", "my bro's 21st": an ordinal after a
+/// possessive, with no noun after it, is someone's birthday.
+fn someones_ordinal(toks: &[Tok<'_>], i: usize) -> bool {
+    let possessive = match i.checked_sub(1).and_then(|j| toks.get(j)) {
+        Some(p) if p.text == "s" && p.sep.contains(['\'', '\u{2019}']) => true,
+        Some(p) => matches!(p.text, "my" | "his" | "her" | "their" | "our" | "your"),
+        None => false,
+    };
+    // Only "her 50th", "her 50th party": any other word makes it another
+    // ordinal ("my 3rd graders", "our 10th anniversary").
+    let fits = unit_after(toks, i + 1).is_none_or(|w| PARTY_AFTER.contains(&w));
+    possessive && fits
+}
+
 /// Marks ages and the numbers that are never guests nor money; returns the ages.
 pub(super) fn read(toks: &[Tok<'_>], role: &mut [Role]) -> Ages {
     let mut ages: Vec<u32> = Vec::new();
@@ -100,10 +117,11 @@ pub(super) fn read(toks: &[Tok<'_>], role: &mut [Role]) -> Ages {
             }
             if ORDINALS.contains(&u) && toks.get(i + 1).is_some_and(|t| t.sep.is_empty()) {
                 role[i] = Role::Other;
-                if unit_after(toks, i + 1).is_some_and(|w| BIRTHDAY.contains(&w)) {
+                let birthday = unit_after(toks, i + 1).is_some_and(|w| BIRTHDAY.contains(&w));
+                if birthday || someones_ordinal(toks, i) {
                     if let Some(v) = age_value(&toks[i]) {
                         role[i] = Role::Age;
-                        add(v, i, i + 2);
+                        add(v, i, i + 1 + usize::from(birthday));
                         honour = true;
                     }
                 }
@@ -122,10 +140,22 @@ pub(super) fn read(toks: &[Tok<'_>], role: &mut [Role]) -> Ages {
             ((i >= 1 && role[i - 1] == Role::Age && range_partner(toks, i - 1) == Some(i))
                 || (i >= 2 && role[i - 2] == Role::Age && range_partner(toks, i - 2) == Some(i)))
                 && guest_noun_after(toks, i).is_none();
+        // "he'll be 4", "she will be 6": someone's coming age.
+        let will_be = i >= 2
+            && word(toks, i - 1) == Some("be")
+            && matches!(word(toks, i - 2), Some("ll" | "will" | "gonna"))
+            && guest_noun_after(toks, i).is_none()
+            && unit_after(toks, i).is_none_or(|w| !matches!(w, "pm" | "am" | "o"));
+        if will_be {
+            role[i] = Role::Age;
+            add(v, i - 1, i);
+            honour = true;
+            continue;
+        }
         if lead.is_some() || range_end {
             role[i] = Role::Age;
             add(v, i.saturating_sub(usize::from(lead.is_some())), i);
-            honour |= matches!(lead, Some("turning" | "turns" | "turn"));
+            honour |= matches!(lead, Some("turning" | "turns" | "turn" | "turned"));
         }
     }
     let (first, last) = span?;

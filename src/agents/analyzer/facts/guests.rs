@@ -27,6 +27,19 @@ fn guest_noun_at(toks: &[Tok<'_>], end: usize) -> Option<(GuestClass, usize)> {
     if let Some(c) = class(w) {
         return Some((c, end + 1));
     }
+    // "16 total", "15 of them", "20 in total": a count of everyone.
+    let dollar = |k: usize| toks.get(k).is_some_and(|t| t.kind == Kind::Dollar);
+    let priced = (end >= 1 && dollar(end - 1)) || (end >= 2 && dollar(end - 2));
+    let ends_clause = toks
+        .get(end + 2)
+        .is_none_or(|t| t.kind == Kind::End || super::super::token::clause_break(t.sep));
+    let plain = toks.get(end).is_some_and(|t| t.kind == Kind::Num);
+    if matches!(w, "total" | "altogether") && plain && !priced && ends_clause {
+        return Some((GuestClass::Generic, end + 1));
+    }
+    if w == "of" && matches!(word(toks, end + 2), Some("them" | "us")) {
+        return Some((GuestClass::Generic, end + 2));
+    }
     if GUEST_FILLERS.contains(&w) {
         return unit_after(toks, end + 1)
             .and_then(class)
@@ -62,7 +75,13 @@ pub(super) fn read(toks: &[Tok<'_>], role: &[Role]) -> Option<Stated<u32>> {
                 GuestClass::Kids => &mut kids,
                 GuestClass::Adults => &mut adults,
             };
-            slot.get_or_insert((v, lead_start(toks, i), noun));
+            // Several generic counts: the largest is the total the others
+            // are parts of ("150 employees plus families, so 300 people").
+            if class != GuestClass::Generic || slot.is_none_or(|(old, _, _)| old < v) {
+                if class == GuestClass::Generic || slot.is_none() {
+                    *slot = Some((v, lead_start(toks, i), noun));
+                }
+            }
             continue;
         }
         if mult != 1 {
@@ -70,7 +89,7 @@ pub(super) fn read(toks: &[Tok<'_>], role: &[Role]) -> Option<Stated<u32>> {
         }
         if let Some(lead) = strong_guest_lead(toks, i) {
             generic.get_or_insert((v, lead, i));
-        } else if bare.is_none() && bare_for(toks, i, v) {
+        } else if bare.is_none() && (bare_for(toks, i, v) || revised(toks, i)) {
             // "for 20-25" / "for 20 to 25": the upper end.
             let upper = range_partner(toks, i)
                 .filter(|&k| role[k] == Role::Free)
@@ -157,6 +176,23 @@ fn strong_guest_lead(toks: &[Tok<'_>], i: usize) -> Option<usize> {
         }
     }
     None
+}
+
+/// Phrases that revise an earlier count: "make it 25", "closer to 60",
+/// "more like 40" (read as guests only when nothing else claims the number).
+fn revised(toks: &[Tok<'_>], i: usize) -> bool {
+    let before = |k: usize| i.checked_sub(k).and_then(|j| word(toks, j));
+    let next_is_unit = unit_after(toks, i).is_some_and(|w| NOT_GUEST_UNITS.contains(&w));
+    !next_is_unit
+        && toks.get(i).is_some_and(|t| soft(t.sep))
+        && matches!(
+            (before(2), before(1)),
+            (Some("make"), Some("it" | "that"))
+                | (Some("closer"), Some("to"))
+                | (Some("more"), Some("like"))
+                | (Some("up"), Some("to"))
+                | (Some("bump"), Some("to"))
+        )
 }
 
 /// A bare "for N" that counts guests: not followed by a unit, "$", "%", a

@@ -11,7 +11,7 @@
 //!   that say nothing about an area on their own ("service", "where", a
 //!   venue word inside a theme: "space party"); facts imply the rest: a guest
 //!   count or a setting plans a venue and catering, a city a venue, a
-//!   birthday a cake, any money the budget, a dietary need the food.
+//!   birthday a cake, any money the budget, a cuisine the food.
 
 use super::super::classify::{keyword_hits, Category};
 use super::super::token::Tok;
@@ -101,7 +101,11 @@ const REFUSAL_FILLERS: &[&str] = &[
 
 /// Reads the birthday, the cake stance and the areas asked for.
 pub(super) fn read(toks: &[Tok<'_>], scan: &Scan, ages: &Ages, out: &mut TextFacts) {
-    if let Some(&(first, last)) = scan.birthday_at.first() {
+    let said = scan
+        .birthday_at
+        .iter()
+        .find(|(first, _)| !denied(toks, scan, *first));
+    if let Some(&(first, last)) = said {
         out.birthday = Some(Stated::new((), toks, first, last));
     } else if let Some((_, first, last, true)) = ages {
         out.birthday = Some(Stated::new((), toks, *first, *last));
@@ -124,7 +128,10 @@ pub(super) fn read(toks: &[Tok<'_>], scan: &Scan, ages: &Ages, out: &mut TextFac
             return;
         }
         match cat {
-            Category::Venue | Category::Guest if in_theme(first) => {}
+            Category::Venue if in_theme(first) => {}
+            // A guest word without a count ("what do people do") plans
+            // nothing; counts are facts.
+            Category::Guest => {}
             Category::Cake => {} // decided by the cake stance below
             Category::Theme => ask(AgentName::Theme),
             _ => ask(cat.agent()),
@@ -140,7 +147,7 @@ pub(super) fn read(toks: &[Tok<'_>], scan: &Scan, ages: &Ages, out: &mut TextFac
     if out.city.is_some() || out.venue_budget.is_some() {
         ask(AgentName::Venue);
     }
-    if out.catering_budget.is_some() || !out.dietary.is_empty() || !out.cuisines.is_empty() {
+    if out.catering_budget.is_some() || !out.cuisines.is_empty() {
         ask(AgentName::Catering);
     }
     let cake_refused = out.cake.as_ref().is_some_and(|c| !c.value);
@@ -168,6 +175,25 @@ pub(super) fn read(toks: &[Tok<'_>], scan: &Scan, ages: &Ages, out: &mut TextFac
         .filter(|(_, on)| *on)
         .map(|(a, _)| *a)
         .collect();
+}
+
+/// Words before "birthday" that say the party is not one ("nothing to do
+/// with a birthday", "not a birthday").
+const NOT_A: &[&str] = &["not", "nothing", "isn", "no", "without"];
+/// How far before "birthday" such a word reaches.
+const NOT_A_REACH: usize = 5;
+
+/// True when the birthday word at `at` is denied in its clause ("not a
+/// birthday party"), but not when a cake is refused ("no birthday cake").
+fn denied(toks: &[Tok<'_>], scan: &Scan, at: usize) -> bool {
+    let clause = scan.clause[at];
+    let cake_next = scan
+        .domain_at
+        .get(at + 1)
+        .is_some_and(|d| d & super::super::vocabulary::DOMAIN_CAKE != 0);
+    !cake_next
+        && (at.saturating_sub(NOT_A_REACH)..at)
+            .any(|k| scan.clause[k] == clause && NOT_A.contains(&toks[k].text))
 }
 
 /// The areas a text can ask for, in dependency order.

@@ -143,6 +143,7 @@ pub(super) fn analyze(toks: &[Tok<'_>], original: Option<&str>, cities: &CityPhr
         theme_words: Vec::new(),
         settings: Vec::new(),
     };
+    let mut allergens: Vec<(usize, usize, &'static str)> = Vec::new();
     vocabulary().scan(toks, |first, last, term| match term {
         Term::Diet(d) => push_unique(&mut out.dietary, d, toks, first, last),
         Term::Setting(s) => scan.settings.push((first, last, s)),
@@ -154,7 +155,13 @@ pub(super) fn analyze(toks: &[Tok<'_>], original: Option<&str>, cities: &CityPhr
         Term::Birthday => scan.birthday_at.push((first, last)),
         Term::Prefer => scan.prefer_at.push(first),
         Term::Negation => scan.negation_at.push(first),
+        Term::Allergen(d) => allergens.push((first, last, d)),
     });
+    for (first, last, diet) in allergens {
+        if refused(toks, &scan, first, last) {
+            push_unique(&mut out.dietary, diet, toks, first, last);
+        }
+    }
 
     let mut role = vec![Role::Free; toks.len()];
     when::read(toks, &mut role, &mut out);
@@ -169,6 +176,40 @@ pub(super) fn analyze(toks: &[Tok<'_>], original: Option<&str>, cities: &CityPhr
         out.ages = Some(Stated::new(values, toks, first, last));
     }
     out
+}
+
+/// Words before an allergen that keep it out ("nothing with nuts", "no
+/// nuts or dairy", "allergic to milk", "can't have gluten").
+const KEEP_OUT_BEFORE: &[&str] = &[
+    "no",
+    "nothing",
+    "without",
+    "avoid",
+    "avoiding",
+    "allergic",
+    "allergy",
+    "allergies",
+    "cannot",
+    "t",
+    "zero",
+    "skip",
+    "free",
+];
+/// Words after an allergen that keep it out ("nut and dairy free").
+const KEEP_OUT_AFTER: &[&str] = &["free", "allergy", "allergies", "allergic", "intolerance"];
+/// How far a keep-out word reaches ("no peanuts, tree nuts or dairy").
+const KEEP_OUT_REACH: usize = 5;
+
+/// True when the allergen at `first..=last` is kept out of the food.
+fn refused(toks: &[Tok<'_>], scan: &Scan, first: usize, last: usize) -> bool {
+    let sentence = scan.sentence[first];
+    let before = (first.saturating_sub(KEEP_OUT_REACH)..first)
+        .any(|k| scan.sentence[k] == sentence && KEEP_OUT_BEFORE.contains(&toks[k].text));
+    let after = (last + 1..=last + 3).any(|k| {
+        toks.get(k)
+            .is_some_and(|t| scan.sentence[k] == sentence && KEEP_OUT_AFTER.contains(&t.text))
+    });
+    before || after
 }
 
 fn push_unique(

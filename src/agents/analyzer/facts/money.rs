@@ -6,14 +6,15 @@
 //!
 //! Each amount goes to one budget: the item named right next to it ("a $60
 //! cake", "venue under $300", "$300 total", "budget $500"), else the narrowest
-//! scope naming a domain (clause, sentence, input) decides; a total word, or
-//! several items, or nothing, make it the party's total budget. Several
+//! scope naming a domain (clause, then sentence and input unless they count
+//! guests) decides; a total word, or several items, or nothing, make it the
+//! party's total budget. Several
 //! amounts for one budget in one text: the largest.
 
 use super::super::token::{joinable, soft, Kind, Tok};
 use super::super::vocabulary::{
-    DOMAIN_CAKE, DOMAIN_CATERING, DOMAIN_TOTAL, DOMAIN_VENUE, HEDGES, MONEY_LEADS, MONEY_SKIPS,
-    MONEY_WORDS, PER_UNIT_NOUNS,
+    DOMAIN_CAKE, DOMAIN_CATERING, DOMAIN_TOTAL, DOMAIN_VENUE, GUEST_NOUNS, HEDGES, MONEY_LEADS,
+    MONEY_SKIPS, MONEY_WORDS, PER_UNIT_NOUNS,
 };
 use super::guests::guest_noun_after;
 use super::{lead_before, route, unit_after, word, Role, Scan, Stated, TextFacts};
@@ -32,11 +33,25 @@ pub(super) fn read(toks: &[Tok<'_>], role: &mut [Role], scan: &Scan, out: &mut T
         sentence_domain[scan.sentence[pos]] |= d;
     }
     let input_domain = clause_domain.iter().fold(0, |a, d| a | d);
+    // A sentence or text that counts guests is about the party: an amount
+    // there is the party's unless an item stands right next to it.
+    let mut counts_guests = vec![false; sentence_domain.len()];
+    for (k, t) in toks.iter().enumerate() {
+        if t.kind == Kind::Word && GUEST_NOUNS.iter().any(|(n, _)| *n == t.text) {
+            counts_guests[scan.sentence[k]] = true;
+        }
+    }
+    let text_counts_guests = counts_guests.iter().any(|c| *c);
     read_amounts(toks, role, |first, last, amount| {
+        let sentence = scan.sentence[first];
         let dest = item_next_to(toks, scan, first, last)
             .or(route(clause_domain[scan.clause[first]]))
-            .or(route(sentence_domain[scan.sentence[first]]))
-            .or(route(input_domain))
+            .or_else(|| {
+                (!counts_guests[sentence])
+                    .then(|| route(sentence_domain[sentence]))
+                    .flatten()
+            })
+            .or_else(|| (!text_counts_guests).then(|| route(input_domain)).flatten())
             .unwrap_or(DOMAIN_TOTAL);
         let slot = match dest {
             DOMAIN_CAKE => &mut out.cake_budget,
