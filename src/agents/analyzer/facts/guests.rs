@@ -76,11 +76,14 @@ pub(super) fn read(toks: &[Tok<'_>], role: &[Role]) -> Option<Stated<u32>> {
                 GuestClass::Adults => &mut adults,
             };
             // Several generic counts: the largest is the total the others
-            // are parts of ("150 employees plus families, so 300 people").
-            if class != GuestClass::Generic || slot.is_none_or(|(old, _, _)| old < v) {
-                if class == GuestClass::Generic || slot.is_none() {
-                    *slot = Some((v, lead_start(toks, i), noun));
-                }
+            // are parts of ("150 employees plus families, so 300 people");
+            // of kids or adults, the first.
+            let replace = match class {
+                GuestClass::Generic => slot.is_none_or(|(old, _, _)| old < v),
+                GuestClass::Kids | GuestClass::Adults => slot.is_none(),
+            };
+            if replace {
+                *slot = Some((v, lead_start(toks, i), noun));
             }
             continue;
         }
