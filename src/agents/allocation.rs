@@ -22,17 +22,20 @@
 //!    (city). `None` when nothing meets them.
 //! 3. **Fit**: with a stated budget `B` and `M` = Σ of the minimums, some
 //!    combination fits iff `M <= B`. Then the slack `B − M` is shared by the
-//!    [`SHARES`] weights, renormalised over the active areas that have a
-//!    minimum: `cap = min + ⌊slack × w / Σw⌋`. Vendors split their slack
-//!    equally across their categories (`cap_c = min_c + ⌊slack_v / n⌋`). So
-//!    Σ caps <= B, and since each agent's top pick costs at most its cap, Σ
-//!    top picks <= B.
+//!    [`SHARES`] weights, renormalised over the active areas:
+//!    `cap = min + ⌊slack × w / Σw⌋`. Vendors split their slack equally
+//!    across their categories (`cap_c = min_c + ⌊slack_v / n⌋`). So Σ caps
+//!    <= B, and since each agent's top pick costs at most its cap, Σ top
+//!    picks <= B.
 //! 4. **No fit** (`M > B`): every cap is the area's minimum: agents show
 //!    their cheapest options, labelled as over the area's share. The area to
 //!    cut is the one whose minimum exceeds its share (`B × w / Σw`) the most
 //!    ([`Allocation::cut_area`]).
-//! 5. An area with no minimum gets its share as cap (its agent shows nearest
-//!    options, never a recommendation). An item budget (`venue_budget`,
+//! 5. An area with no minimum (nothing meets its needs: its agent shows
+//!    nearest options, never a recommendation) keeps its part of the slack
+//!    as cap (`⌊slack × w / Σw⌋`; its share `B × w / Σw` when nothing fits),
+//!    so a default estimate within that cap keeps the budget's total within
+//!    B too. An item budget (`venue_budget`,
 //!    `cake_budget`, `catering_budget`) caps its area too: `min(cap, item)`.
 //!    An active area not in `facts.areas` is never shared into (its cap is the
 //!    item budget alone). Without a stated total budget, caps are the item
@@ -308,11 +311,6 @@ pub fn allocation(facts: &Facts, catalog: &Catalog) -> Allocation {
 
     if let Some(budget) = facts.budget {
         let all_weight: u64 = areas.iter().map(|a| a.weight).sum();
-        let with_min_weight: u64 = areas
-            .iter()
-            .filter(|a| a.min.is_some())
-            .map(|a| a.weight)
-            .sum();
         let total_min = areas
             .iter()
             .filter_map(|a| a.min)
@@ -323,10 +321,11 @@ pub fn allocation(facts: &Facts, catalog: &Catalog) -> Allocation {
             a.share = Some(share);
             a.cap = Some(match (a.min, slack) {
                 (Some(min), Some(slack)) => {
-                    min.saturating_add(part_of(slack, a.weight, with_min_weight))
+                    min.saturating_add(part_of(slack, a.weight, all_weight))
                 }
                 (Some(min), None) => min,
-                (None, _) => share,
+                (None, Some(slack)) => part_of(slack, a.weight, all_weight),
+                (None, None) => share,
             });
         }
     }
@@ -336,19 +335,9 @@ pub fn allocation(facts: &Facts, catalog: &Catalog) -> Allocation {
             continue;
         }
         let n = a.parts.len() as u64;
-        let with_min = a.parts.iter().filter(|p| p.min.is_some()).count() as u64;
-        let slack = match (a.cap, a.min) {
-            (Some(cap), Some(min)) => Some(cap.saturating_sub(min)),
-            _ => None,
-        };
+        let slack = a.cap.map(|cap| cap.saturating_sub(a.min.unwrap_or(0)));
         for p in &mut a.parts {
-            p.cap = match (p.min, a.cap, slack) {
-                (Some(min), Some(_), Some(slack)) => {
-                    Some(min.saturating_add(part_of(slack, 1, with_min)))
-                }
-                (None, Some(cap), _) => Some(part_of(cap, 1, n)),
-                _ => None,
-            };
+            p.cap = slack.map(|slack| p.min.unwrap_or(0).saturating_add(part_of(slack, 1, n)));
         }
     }
     Allocation {
@@ -643,5 +632,303 @@ mod tests {
         );
         f.city = Some("austin".into());
         assert_eq!(missing_city_note(&f, "venues", ["Springfield"]), None);
+    }
+}
+#[cfg(test)]
+mod plan_tests {
+    //! The whole stage: the four cost agents on the real embedded catalog,
+    //! then the budget agent, held against the allocation.
+    use super::*;
+    use crate::agents::testutil::{agent_input, catalog, facts, party, set_result};
+    use crate::agents::{budget, cake, catering, planner, vendor, venue};
+    use crate::catalog::{BakeryQuery, CatererQuery, VendorQuery, VenueQuery};
+    use crate::domain::{AgentOutput, Priority};
+    use crate::store::Party;
+
+    /// Runs the active cost agents (each on the same snapshot, as one
+    /// stage), then the budget agent.
+    fn stage(f: &Facts) -> Party {
+        let c = catalog();
+        let mut p = party(&[("party", &[])]);
+        let snapshot = p.clone();
+        let i = agent_input(&snapshot, f, &c);
+        for area in active_areas(f) {
+            let out = match area {
+                AgentName::Venue => AgentOutput::Venue(venue::run(&i)),
+                AgentName::Cake => AgentOutput::Cake(cake::run(&i)),
+                AgentName::Catering => AgentOutput::Catering(catering::run(&i)),
+                _ => AgentOutput::Vendor(vendor::run(&i)),
+            };
+            set_result(&mut p, area, out);
+        }
+        let b = budget::run(&agent_input(&p, f, &c));
+        crate::agents::testutil::set_budget(&mut p, b);
+        p
+    }
+
+    /// Σ of the top picks of the active areas.
+    fn picks_total(p: &Party, f: &Facts) -> u64 {
+        let active: Vec<&str> = active_areas(f).into_iter().map(area_name).collect();
+        budget::top_picks(p)
+            .into_iter()
+            .filter(|(area, _)| active.contains(area))
+            .map(|(_, price)| price)
+            .sum()
+    }
+
+    #[test]
+    fn a_shared_allocation_fits_where_independent_picks_do_not() {
+        let c = catalog();
+        let f = facts(Some(100), Some(2000));
+        // Before: each agent alone under the whole budget (vendors 15 % per
+        // category) picked its best match; together they cost more than $2000.
+        let g = 100;
+        let venue = c.search_venues(&VenueQuery {
+            guests: g,
+            max_price: Some(2000),
+            limit: 1,
+            ..VenueQuery::default()
+        });
+        let bakery = c.search_bakeries(&BakeryQuery {
+            size: "large".into(),
+            limit: 1,
+            ..BakeryQuery::default()
+        });
+        let caterer = c.search_caterers(&CatererQuery {
+            guests: g,
+            limit: 1,
+            ..CatererQuery::default()
+        });
+        let mut independent = venue.hits[0].record.daily_price
+            + bakery.hits[0].record.price_range.large
+            + caterer.hits[0].record.price_per_person * u64::from(g);
+        for category in crate::catalog::VENDOR_CATEGORIES {
+            let v = c.search_vendors(&VendorQuery {
+                category: category.into(),
+                max_price: Some(300),
+                limit: 1,
+                ..VendorQuery::default()
+            });
+            independent += v.hits.first().map_or(0, |h| h.record.avg_price);
+        }
+        assert!(independent > 2000, "{independent}");
+        // Now: the cheapest combination ($1940) fits, so the picks do.
+        let a = allocation(&f, &c);
+        assert_eq!((a.cheapest_total(), a.fits()), (1940, Some(true)));
+        let p = stage(&f);
+        let total = picks_total(&p, &f);
+        assert!(total <= 2000, "{total}");
+        let b = p.budget.as_deref().unwrap_or_else(|| panic!("budget"));
+        assert!(!b.over_budget);
+        let fit = b.fit.as_ref().unwrap_or_else(|| panic!("fit"));
+        assert!(fit.fits && fit.overrun == 0 && fit.cut_area.is_none());
+        assert_eq!(fit.areas.len(), 4);
+        assert!(b.recommendations.iter().any(|r| r.starts_with(&format!(
+            "Your top picks total ${total}, within your $2000 budget (shares: venue up to $"
+        ))));
+    }
+
+    #[test]
+    fn a_budget_no_combination_meets_names_the_overrun_and_the_area_to_cut() {
+        let c = catalog();
+        // Superhero birthday, 30 kids, outdoor, $500: all four areas.
+        let mut f = facts(Some(30), Some(500));
+        f.setting = Some("outdoor".into());
+        let a = allocation(&f, &c);
+        let cheapest = a.cheapest_total();
+        assert!(cheapest > 500);
+        let p = stage(&f);
+        // Every agent still recommends its cheapest option, labelled.
+        assert_eq!(picks_total(&p, &f), cheapest);
+        if let Some(AgentOutput::Venue(v)) = p.result(AgentName::Venue) {
+            let note = v.note.clone().unwrap_or_default();
+            assert!(
+                note.starts_with("No plan in the catalog fits your $500 budget"),
+                "{note}"
+            );
+            assert!(v.recommended_venues.iter().all(|x| x.record.outdoor));
+        }
+        let b = p.budget.as_deref().unwrap_or_else(|| panic!("budget"));
+        let fit = b.fit.as_ref().unwrap_or_else(|| panic!("fit"));
+        assert_eq!((fit.fits, fit.overrun), (false, cheapest - 500));
+        assert_eq!(fit.cut_area.as_deref(), Some("vendors"));
+        assert!(b.over_budget);
+        let line = format!(
+            "No combination in the catalog fits your $500 budget: the cheapest plan costs \
+             ${cheapest}, ${} over; cut the vendors first",
+            cheapest - 500
+        );
+        assert!(
+            b.recommendations.iter().any(|r| r.starts_with(&line)),
+            "{:?}",
+            b.recommendations
+        );
+        // The plan says it too.
+        let plan = planner::run(&agent_input(&p, &f, &c));
+        assert!(plan
+            .recommendations
+            .iter()
+            .any(|r| r.priority == Priority::Critical
+                && r.description
+                    == format!(
+                        "No combination in the catalog fits your $500 budget: the cheapest plan \
+                     costs ${cheapest}, ${} over; cut the vendors first or raise the budget",
+                        cheapest - 500
+                    )));
+        assert!(plan.next_steps.iter().any(|s| s
+            == &format!(
+                "Cut the vendors or raise the budget by ${} so the plan fits",
+                cheapest - 500
+            )));
+    }
+
+    #[test]
+    fn a_city_the_catalog_lacks_is_named_by_every_search_agent() {
+        let mut f = facts(Some(75), Some(4000));
+        f.city_stated = Some("Austin".into());
+        let p = stage(&f);
+        let notes: Vec<(&str, Option<String>, Vec<String>)> = vec![
+            match p.result(AgentName::Venue) {
+                Some(AgentOutput::Venue(v)) => (
+                    "venues",
+                    v.note.clone(),
+                    v.recommended_venues
+                        .iter()
+                        .map(|x| x.record.city.clone())
+                        .collect(),
+                ),
+                _ => panic!("venue"),
+            },
+            match p.result(AgentName::Cake) {
+                Some(AgentOutput::Cake(v)) => (
+                    "bakeries",
+                    v.note.clone(),
+                    v.recommended_bakeries
+                        .iter()
+                        .map(|x| x.record.city.clone())
+                        .collect(),
+                ),
+                _ => panic!("cake"),
+            },
+            match p.result(AgentName::Catering) {
+                Some(AgentOutput::Catering(v)) => (
+                    "caterers",
+                    v.note.clone(),
+                    v.recommended_caterers
+                        .iter()
+                        .map(|x| x.record.city.clone())
+                        .collect(),
+                ),
+                _ => panic!("catering"),
+            },
+            match p.result(AgentName::Vendor) {
+                Some(AgentOutput::Vendor(v)) => (
+                    "vendors",
+                    v.note.clone(),
+                    v.vendors_by_category
+                        .values()
+                        .flatten()
+                        .map(|x| x.record.city.clone())
+                        .collect(),
+                ),
+                _ => panic!("vendor"),
+            },
+        ];
+        for (what, note, cities) in notes {
+            assert!(!cities.is_empty(), "{what}");
+            let mut distinct: Vec<String> = Vec::new();
+            for c in cities {
+                if !distinct.contains(&c) {
+                    distinct.push(c);
+                }
+            }
+            let expected = format!(
+                "No suppliers in Austin yet; showing {what} in {}",
+                join_and(&distinct)
+            );
+            assert_eq!(
+                note.as_deref()
+                    .map(|n| n.split("; ").take(2).collect::<Vec<_>>().join("; ")),
+                Some(expected)
+            );
+        }
+    }
+
+    /// Property over the real catalog: whenever the per-area minimums sum
+    /// within the budget, the top picks do too; and every area that has an
+    /// option recommends one.
+    #[test]
+    fn top_picks_fit_whenever_some_combination_does() {
+        let c = catalog();
+        let area_sets: [&[AgentName]; 6] = [
+            &[],
+            &[AgentName::Venue, AgentName::Catering],
+            &[AgentName::Venue, AgentName::Cake],
+            &[AgentName::Vendor],
+            &[AgentName::Cake, AgentName::Catering, AgentName::Vendor],
+            &[
+                AgentName::Theme,
+                AgentName::Venue,
+                AgentName::Cake,
+                AgentName::Catering,
+                AgentName::Vendor,
+                AgentName::Budget,
+            ],
+        ];
+        let cities = [
+            None,
+            Some("springfield"),
+            Some("hillcrest"),
+            Some("maplewood"),
+            Some("fairview"),
+        ];
+        let (mut checked, mut fitting, mut not_fitting) = (0, 0, 0);
+        for guests in [8u32, 25, 45, 75, 120, 220] {
+            for budget in [300u64, 900, 1600, 2400, 3500, 6000] {
+                for city in cities {
+                    for (k, areas) in area_sets.iter().enumerate() {
+                        let mut f = facts(Some(guests), Some(budget));
+                        f.city = city.map(str::to_string);
+                        f.areas = areas.to_vec();
+                        if (guests as usize + k) % 3 == 0 {
+                            f.setting = Some("outdoor".into());
+                        }
+                        if (budget as usize / 100 + k) % 4 == 0 {
+                            f.dietary = vec!["vegetarian".into()];
+                        }
+                        if k % 2 == 1 {
+                            f.vendor_categories =
+                                vec!["decorations".into(), "entertainment".into()];
+                        }
+                        let a = allocation(&f, &c);
+                        let p = stage(&f);
+                        let total = picks_total(&p, &f);
+                        checked += 1;
+                        let ctx = format!("{guests} guests ${budget} {city:?} {areas:?}: picks ${total}, cheapest ${}", a.cheapest_total());
+                        if a.fits() == Some(true) {
+                            fitting += 1;
+                            assert!(total <= budget, "{ctx}");
+                            let b = p.budget.as_deref().unwrap_or_else(|| panic!("budget"));
+                            assert!(!b.over_budget, "{ctx}");
+                        } else {
+                            not_fitting += 1;
+                            assert_eq!(total, a.cheapest_total(), "{ctx}");
+                        }
+                        // Every area with an option recommends one.
+                        let picked: Vec<&str> =
+                            budget::top_picks(&p).into_iter().map(|(n, _)| n).collect();
+                        for x in &a.areas {
+                            if x.min.is_some() {
+                                assert!(picked.contains(&area_name(x.area)), "{ctx}: {:?}", x.area);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            fitting > 100 && not_fitting > 100,
+            "{checked}: {fitting} fit, {not_fitting} do not"
+        );
     }
 }

@@ -96,8 +96,18 @@ pub fn run(input: &AgentInput<'_>) -> CateringResult {
             .map(|c| c.max_guests)
             .max()
             .unwrap_or(0);
+        let smallest = catalog
+            .caterers
+            .iter()
+            .map(|c| c.min_guests)
+            .min()
+            .unwrap_or(0);
         if largest < guests {
             problem.push_str(&format!(" (the largest caterer serves {largest})"));
+        } else if guests < smallest {
+            problem.push_str(&format!(
+                " (the smallest party a caterer serves is {smallest})"
+            ));
         }
         notes.push(r.note(problem, "caterers", |c, price| match c {
             Constraint::Budget => match (price, cap) {

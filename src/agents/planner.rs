@@ -815,4 +815,42 @@ mod tests {
             assert!(s.saves > 0);
         }
     }
+
+    #[test]
+    fn stated_date_and_time_are_shown_not_booked() {
+        let mut f = facts(Some(30), None);
+        f.date = Some("March 15".into());
+        f.time = Some("2–5 PM".into());
+        let p = party(&[("party on March 15, 2-5 PM", &[])]);
+        let plan = plan(&p, &f);
+        let item = plan.checklist.iter().find(|t| t.id == "confirm_date");
+        let item = item.unwrap_or_else(|| panic!("no confirm_date in {:?}", plan.checklist));
+        assert_eq!(item.task, "Confirm the date: March 15, 2–5 PM");
+        assert_eq!(item.category, "date");
+        assert!(!item.done);
+        let rec = plan.recommendations.iter().find(|r| r.category == "Date");
+        assert_eq!(
+            rec.map(|r| r.description.as_str()),
+            Some("Planned for March 15, 2–5 PM (not booked yet: confirm it with each supplier)")
+        );
+        assert!(plan
+            .next_steps
+            .iter()
+            .all(|s| !s.contains("March 15") || s.starts_with("Confirm the date")));
+        // Only a time.
+        f.date = None;
+        let plan = super::run(&agent_input(&p, &f, &catalog()));
+        let item = plan.checklist.iter().find(|t| t.id == "confirm_date");
+        assert_eq!(
+            item.map(|t| t.task.as_str()),
+            Some("Confirm the time: 2–5 PM")
+        );
+        // Nothing stated: no item, and the weights are untouched.
+        f.time = None;
+        let plan = super::run(&agent_input(&p, &f, &catalog()));
+        assert!(plan.checklist.iter().all(|t| t.id != "confirm_date"));
+        assert!(plan.recommendations.iter().all(|r| r.category != "Date"));
+        assert_eq!(plan.completion_percent, 10);
+        assert_eq!(plan.facts, f.plan_facts());
+    }
 }
