@@ -408,7 +408,8 @@ pub struct VenueCriteria {
     pub guest_count: u32,
     /// Whether the guest count came from the inputs (false = default).
     pub guest_count_stated: bool,
-    /// The user's stated total budget, if any (price filter).
+    /// The user's stated total budget, if any. The venue's price filter is
+    /// its part of it, `VenueResult::budget_cap`.
     pub budget: Option<u64>,
     /// Upstream theme, if known.
     pub theme: Option<String>,

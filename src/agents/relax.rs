@@ -80,7 +80,13 @@ impl<T> Relaxation<T> {
     }
 }
 
-/// Tries lifting every non-empty subset of `keys` (at most 4): singles first,
+/// Constraints one relaxation considers at most: 2^4 − 1 = 15 searches of a
+/// catalog collection in the worst case, which only runs when nothing fits.
+/// Agents list at most three (setting or dietary, budget, city).
+const MAX_RELAXABLE: usize = 4;
+
+/// Tries lifting every non-empty subset of `keys` (the first
+/// [`MAX_RELAXABLE`]): singles first,
 /// then pairs, ...; `search(lifted)` runs the agent's search with those
 /// constraints lifted. `price` orders nearest options when the budget is
 /// lifted, so the cheapest above the cap come first.
@@ -90,7 +96,7 @@ pub(crate) fn relax<T>(
     price: impl Fn(&T) -> u64,
     search: impl Fn(&[Constraint]) -> Hits<T>,
 ) -> Relaxation<T> {
-    let n = keys.len().min(4);
+    let n = keys.len().min(MAX_RELAXABLE);
     let mut masks: Vec<u32> = (1..(1u32 << n)).collect();
     // Fewest constraints first; among equals, the earlier-listed first.
     masks.sort_by_key(|m| {
