@@ -408,7 +408,8 @@ pub struct VenueCriteria {
     pub guest_count: u32,
     /// Whether the guest count came from the inputs (false = default).
     pub guest_count_stated: bool,
-    /// The user's stated total budget, if any (price filter).
+    /// The user's stated total budget, if any. The venue's price filter is
+    /// its part of it, `VenueResult::budget_cap`.
     pub budget: Option<u64>,
     /// Upstream theme, if known.
     pub theme: Option<String>,
@@ -416,6 +417,10 @@ pub struct VenueCriteria {
     pub location: Option<String>,
     /// Catalog city the user named.
     pub city: Option<String>,
+    /// True when the setting is a need (a hard filter), false when it is a
+    /// preference (matching venues ranked first) or absent.
+    #[serde(default)]
+    pub setting_required: bool,
 }
 
 /// Result of `venue_agent`.
@@ -432,6 +437,17 @@ pub struct VenueResult {
     /// Explanation when constraints had to be relaxed or nothing matched.
     #[serde(default)]
     pub note: Option<String>,
+    /// When no venue meets every hard constraint: the nearest options, with
+    /// the constraints named in `relaxed` lifted. Never a recommendation.
+    #[serde(default)]
+    pub nearest: Vec<Scored<Venue>>,
+    /// What `nearest` relaxed (e.g. `setting`, `budget and city`).
+    #[serde(default)]
+    pub relaxed: Option<String>,
+    /// The price cap the venue search applied: the venue's part of the
+    /// shared budget (see `agents::allocation`) or the stated venue budget.
+    #[serde(default)]
+    pub budget_cap: Option<u64>,
 }
 
 /// Result of `cake_agent`.
@@ -462,6 +478,17 @@ pub struct CakeResult {
     /// Explanation when constraints had to be relaxed or nothing matched.
     #[serde(default)]
     pub note: Option<String>,
+    /// When no bakery meets every hard constraint: the nearest options, with
+    /// the constraints named in `relaxed` lifted. Never a recommendation.
+    #[serde(default)]
+    pub nearest: Vec<Scored<Bakery>>,
+    /// What `nearest` relaxed (e.g. `dietary needs`, `city`).
+    #[serde(default)]
+    pub relaxed: Option<String>,
+    /// The price cap for the cake: its part of the shared budget or the
+    /// stated cake budget.
+    #[serde(default)]
+    pub budget_cap: Option<u64>,
 }
 
 /// Result of `catering_agent`.
@@ -484,6 +511,17 @@ pub struct CateringResult {
     /// Explanation when constraints had to be relaxed or nothing matched.
     #[serde(default)]
     pub note: Option<String>,
+    /// When no caterer meets every hard constraint: the nearest options,
+    /// with the constraints named in `relaxed` lifted. Never a recommendation.
+    #[serde(default)]
+    pub nearest: Vec<Scored<Caterer>>,
+    /// What `nearest` relaxed (e.g. `budget`, `city`).
+    #[serde(default)]
+    pub relaxed: Option<String>,
+    /// The cap on `price_per_person × guests`: catering's part of the shared
+    /// budget or the stated catering budget.
+    #[serde(default)]
+    pub budget_cap: Option<u64>,
 }
 
 /// Result of `vendor_agent`.
@@ -500,6 +538,16 @@ pub struct VendorResult {
     /// Explanation when constraints had to be relaxed or nothing matched.
     #[serde(default)]
     pub note: Option<String>,
+    /// Per category with no vendor meeting every hard constraint: the
+    /// nearest options, with the constraints named in `relaxed` lifted.
+    #[serde(default)]
+    pub nearest_by_category: BTreeMap<String, Vec<Scored<Vendor>>>,
+    /// What `nearest_by_category` relaxed, per category.
+    #[serde(default)]
+    pub relaxed: BTreeMap<String, String>,
+    /// The price cap per category: its part of the vendors' share.
+    #[serde(default)]
+    pub budget_caps: BTreeMap<String, u64>,
 }
 
 /// The result of one domain agent run.
@@ -556,6 +604,44 @@ pub struct Budget {
     pub over_budget: bool,
     /// Cheaper alternatives, when over budget.
     pub swaps: Vec<Swap>,
+    /// With a stated budget: how it is shared across the cost areas and
+    /// whether any combination in the catalog fits it.
+    #[serde(default)]
+    pub fit: Option<BudgetFit>,
+}
+
+/// How the stated budget is shared across the active cost areas (see
+/// `agents::allocation`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetFit {
+    /// The stated total budget.
+    pub budget: u64,
+    /// Σ over the active areas of the cheapest option meeting their needs.
+    pub cheapest_total: u64,
+    /// `cheapest_total <= budget`: some combination fits.
+    pub fits: bool,
+    /// `cheapest_total − budget` when nothing fits, else 0.
+    pub overrun: u64,
+    /// When nothing fits: the area whose cheapest option exceeds its share
+    /// the most (venue, cake, catering, vendors).
+    pub cut_area: Option<String>,
+    /// Every active cost area.
+    pub areas: Vec<AreaShare>,
+}
+
+/// One cost area's share of the stated budget.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AreaShare {
+    /// venue, cake, catering or vendors.
+    pub area: String,
+    /// Weight in sharing the budget, percent.
+    pub weight_percent: u64,
+    /// The cheapest option meeting the area's needs, if any.
+    pub min: Option<u64>,
+    /// `budget × weight / Σ weights`.
+    pub share: u64,
+    /// The price cap the area's agent applied.
+    pub cap: Option<u64>,
 }
 
 /// Recommendation priority.

@@ -14,15 +14,26 @@
 //! The stated budget is the user's (`facts.budget`), never a computed one.
 //! A total whose upper bound exceeds the stated budget gets a warning first.
 //! Over budget (`total.min > stated`) adds a recommendation and, per category,
-//! the cheapest catalog alternative that still meets the constraints (guests,
-//! size, dietary needs, category), saving `current max − alternative max`.
+//! the cheapest catalog alternative that still meets the hard constraints
+//! (guests, size, dietary needs, category, the named city, a required
+//! setting), saving `current max − alternative max`.
+//!
+//! # Fit
+//! With a stated budget, `fit` is the shared allocation the cost agents
+//! filtered by ([`allocation`]): each active area's cheapest option, share and
+//! cap, and whether any combination fits. The recommendations lead with it:
+//! when some combination fits, the top picks' total against the budget and
+//! each area's cap; when none does, by how much the cheapest combination
+//! exceeds the budget and which area to cut (its minimum exceeds its share
+//! the most).
 //! Pure: no clock, no randomness.
 
 use std::collections::BTreeMap;
 
 use crate::catalog::{BakeryQuery, CatererQuery, Hits, VendorQuery, VenueQuery};
-use crate::domain::{AgentName, AgentOutput, Budget, Delta, Range, Swap};
+use crate::domain::{AgentName, AgentOutput, Budget, BudgetFit, Delta, Range, Swap};
 
+use super::allocation::{self, area_name};
 use super::cake::price_for;
 use super::vendor::price_range;
 use super::AgentInput;
@@ -131,6 +142,10 @@ pub fn run(input: &AgentInput<'_>) -> Budget {
     let stated = input.facts.budget;
     let over_budget = stated.is_some_and(|s| total.min > s);
     let mut recommendations = recommendations_for(total.max);
+    let fit = allocation::allocation(input.facts, input.catalog).to_fit();
+    if let Some(line) = fit.as_ref().and_then(|f| fit_line(f, &top_picks(party))) {
+        recommendations.insert(0, line);
+    }
     let mut swaps = Vec::new();
     if let (true, Some(s)) = (over_budget, stated) {
         recommendations.insert(
@@ -172,21 +187,102 @@ pub fn run(input: &AgentInput<'_>) -> Budget {
         stated_budget: stated,
         over_budget,
         swaps,
+        fit,
     }
+}
+
+/// The price of each cost agent's top pick, by area name, from the results
+/// the party has (vendors: the sum over categories).
+pub fn top_picks(party: &crate::store::Party) -> Vec<(&'static str, u64)> {
+    let mut out = Vec::new();
+    if let Some(AgentOutput::Venue(v)) = party.result(AgentName::Venue) {
+        if let Some(top) = v.recommended_venues.first() {
+            out.push((area_name(AgentName::Venue), top.record.daily_price));
+        }
+    }
+    if let Some(AgentOutput::Cake(c)) = party.result(AgentName::Cake) {
+        if let Some(top) = c.recommended_bakeries.first() {
+            out.push((
+                area_name(AgentName::Cake),
+                price_for(&top.record, &c.size_recommendation),
+            ));
+        }
+    }
+    if let Some(AgentOutput::Catering(c)) = party.result(AgentName::Catering) {
+        if let Some(top) = c.recommended_caterers.first() {
+            out.push((
+                area_name(AgentName::Catering),
+                top.record
+                    .price_per_person
+                    .saturating_mul(u64::from(c.guest_count)),
+            ));
+        }
+    }
+    if let Some(AgentOutput::Vendor(v)) = party.result(AgentName::Vendor) {
+        let tops: Vec<u64> = v
+            .vendors_by_category
+            .values()
+            .filter_map(|l| l.first().map(|t| t.record.avg_price))
+            .collect();
+        if !tops.is_empty() {
+            out.push((
+                area_name(AgentName::Vendor),
+                tops.iter().fold(0, |a, b| a.saturating_add(*b)),
+            ));
+        }
+    }
+    out
+}
+
+/// The recommendation on the fit: the top picks against the budget and the
+/// caps, or the overrun and the area to cut.
+fn fit_line(fit: &BudgetFit, picks: &[(&str, u64)]) -> Option<String> {
+    let b = fit.budget;
+    if !fit.fits {
+        let cut = fit
+            .areas
+            .iter()
+            .find(|a| Some(&a.area) == fit.cut_area.as_ref());
+        let mut line = format!(
+            "No combination in the catalog fits your ${b} budget: the cheapest plan costs ${}, ${} over",
+            fit.cheapest_total, fit.overrun
+        );
+        if let Some(a) = cut {
+            line.push_str(&format!(
+                "; cut the {} first (its cheapest option costs ${}, its share is ${})",
+                a.area,
+                a.min.unwrap_or(0),
+                a.share
+            ));
+        }
+        return Some(line);
+    }
+    let caps: Vec<String> = fit
+        .areas
+        .iter()
+        .filter_map(|a| a.cap.map(|c| format!("{} up to ${c}", a.area)))
+        .collect();
+    let caps = if caps.is_empty() {
+        String::new()
+    } else {
+        format!(" (shares: {})", caps.join(", "))
+    };
+    if picks.is_empty() {
+        return Some(format!("Your ${b} budget is shared across the plan{caps}"));
+    }
+    let total = picks.iter().fold(0u64, |a, (_, p)| a.saturating_add(*p));
+    Some(if total <= b {
+        format!("Your top picks total ${total}, within your ${b} budget{caps}")
+    } else {
+        format!(
+            "Your top picks total ${total}, ${} over your ${b} budget{caps}",
+            total - b
+        )
+    })
 }
 
 fn signed(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-/// Runs a search with the user's city, then without it when that finds nothing.
-fn near_first<T>(city: &Option<String>, search: impl Fn(Option<String>) -> Hits<T>) -> Hits<T> {
-    let hits = search(city.clone());
-    if hits.hits.is_empty() && city.is_some() {
-        search(None)
-    } else {
-        hits
-    }
 }
 
 /// The cheapest record of `hits` by `price` (ties: best ranked first).
@@ -211,15 +307,14 @@ fn find_swaps(input: &AgentInput<'_>) -> Vec<Swap> {
             .filter(|t| t.record.daily_price > 0)
         {
             let p = top.record.daily_price;
-            let hits = near_first(&v.search_criteria.city, |city| {
-                catalog.search_venues(&VenueQuery {
-                    guests: v.search_criteria.guest_count,
-                    max_price: Some(p - 1),
-                    theme: v.search_criteria.theme.clone(),
-                    city,
-                    setting: None,
-                    limit: catalog.venues.len(),
-                })
+            let hits = catalog.search_venues(&VenueQuery {
+                guests: v.search_criteria.guest_count,
+                max_price: Some(p - 1),
+                theme: v.search_criteria.theme.clone(),
+                city: v.search_criteria.city.clone(),
+                setting: v.search_criteria.location.clone(),
+                setting_required: v.search_criteria.setting_required,
+                limit: catalog.venues.len(),
             });
             let guests = v.search_criteria.guest_count;
             let hits = Hits {
@@ -229,6 +324,7 @@ fn find_swaps(input: &AgentInput<'_>) -> Vec<Swap> {
                     .filter(|h| h.record.capacity >= guests && h.record.daily_price < p)
                     .collect(),
                 total_matches: 0,
+                min_price: None,
             };
             if let Some((alt, a)) = cheapest(&hits, |r| r.daily_price) {
                 swaps.push(Swap {
@@ -249,17 +345,15 @@ fn find_swaps(input: &AgentInput<'_>) -> Vec<Swap> {
             .map(|b| (b.record.as_ref(), price_for(&b.record, size)))
             .reduce(|best, x| if x.1 > best.1 { x } else { best });
         if let Some((cur, cm)) = dearest.filter(|d| d.1 > 0) {
-            let hits = near_first(city, |city| {
-                catalog.search_bakeries(&BakeryQuery {
-                    size: size.to_string(),
-                    max_price: Some(cm - 1),
-                    theme: Some(c.theme.clone()),
-                    themed: c.cake_style == "themed" && cur.custom_designs,
-                    dietary: c.dietary_needs.clone(),
-                    flavors: c.flavors.clone(),
-                    city,
-                    limit: catalog.bakeries.len(),
-                })
+            let hits = catalog.search_bakeries(&BakeryQuery {
+                size: size.to_string(),
+                max_price: Some(cm - 1),
+                theme: Some(c.theme.clone()),
+                themed: c.cake_style == "themed" && cur.custom_designs,
+                dietary: c.dietary_needs.clone(),
+                flavors: c.flavors.clone(),
+                city: city.clone(),
+                limit: catalog.bakeries.len(),
             });
             let found = cheapest(&hits, |b| price_for(b, size)).filter(|(b, a)| {
                 *a < cm && super::cake::meets_dietary(&b.dietary_options, &c.dietary_needs)
@@ -283,16 +377,14 @@ fn find_swaps(input: &AgentInput<'_>) -> Vec<Swap> {
             .map(|r| (r.record.as_ref(), r.record.price_per_person * guests))
             .reduce(|best, x| if x.1 > best.1 { x } else { best });
         if let Some((cur, cm)) = dearest.filter(|d| d.1 > 0) {
-            let hits = near_first(city, |city| {
-                catalog.search_caterers(&CatererQuery {
-                    guests: c.guest_count,
-                    max_total: Some(cm - 1),
-                    dietary: c.dietary_needs.clone(),
-                    cuisines: c.cuisine_preferences.clone(),
-                    theme: None,
-                    city,
-                    limit: catalog.caterers.len(),
-                })
+            let hits = catalog.search_caterers(&CatererQuery {
+                guests: c.guest_count,
+                max_total: Some(cm - 1),
+                dietary: c.dietary_needs.clone(),
+                cuisines: c.cuisine_preferences.clone(),
+                theme: None,
+                city: city.clone(),
+                limit: catalog.caterers.len(),
             });
             let found = cheapest(&hits, |r| r.price_per_person * guests).filter(|(r, a)| {
                 *a < cm
@@ -317,14 +409,12 @@ fn find_swaps(input: &AgentInput<'_>) -> Vec<Swap> {
                 continue;
             };
             let p = top.record.avg_price;
-            let hits = near_first(city, |city| {
-                catalog.search_vendors(&VendorQuery {
-                    category: category.clone(),
-                    max_price: Some(p - 1),
-                    theme: None,
-                    city,
-                    limit: catalog.vendors.len(),
-                })
+            let hits = catalog.search_vendors(&VendorQuery {
+                category: category.clone(),
+                max_price: Some(p - 1),
+                theme: None,
+                city: city.clone(),
+                limit: catalog.vendors.len(),
             });
             let found = cheapest(&hits, |r| r.avg_price)
                 .filter(|(r, a)| *a < p && r.category.eq_ignore_ascii_case(category));
@@ -381,9 +471,13 @@ mod tests {
                 theme: None,
                 location: None,
                 city: None,
+                setting_required: false,
             },
             data_source: "catalog".into(),
             note: None,
+            nearest: vec![],
+            relaxed: None,
+            budget_cap: None,
         })
     }
 
@@ -401,6 +495,9 @@ mod tests {
             cake_budget: None,
             data_source: "catalog".into(),
             note: None,
+            nearest: vec![],
+            relaxed: None,
+            budget_cap: None,
         })
     }
 
@@ -517,7 +614,9 @@ mod tests {
             "Within your $250 budget at the low end, but up to $50 over at the high end"
         );
         let b = budget_of(&p, &facts(None, Some(300)));
-        assert_eq!(b.recommendations[0], "Focus on essential items first");
+        // The fit leads: no plan of all four areas fits $300.
+        assert!(b.recommendations[0].starts_with("No combination in the catalog fits your $300"));
+        assert_eq!(b.recommendations[1], "Focus on essential items first");
     }
 
     #[test]

@@ -2,19 +2,25 @@
 //!
 //! Size by guests (SPEC §6.4: < 20 small, < 50 medium, else large; unknown →
 //! 50 → large). A cake is `themed` when the upstream theme is known and is
-//! not `general`; themed cakes need a bakery with custom designs. Hard rules:
-//! every dietary need is met and the price of the chosen size stays within the
-//! stated cake budget. Relaxed in this order, each with a note, when nothing
-//! matches: the custom-design requirement, then the city. The estimated cost
-//! spans the recommended bakeries' prices for the chosen size, so
-//! `min <= max` always holds (D8).
+//! not `general`; themed cakes want a bakery with custom designs (a wish:
+//! dropped with a note when no such bakery fits). Hard rules, never lifted
+//! for `recommended_bakeries`: every dietary need is met, the bakery is in the
+//! named catalog city, and the price of the chosen size stays within the
+//! cake's cap (its part of the shared budget from [`allocation`], or the
+//! stated cake budget). When nothing meets them, the note says which to relax
+//! (the budget: by how much, the city, the dietary needs, in that order) and
+//! `nearest` holds the nearest bakeries with `relaxed` naming what they lift.
+//! A city the catalog lacks is named in the note with the cities shown. The
+//! estimated cost spans the recommended bakeries' prices for the chosen size,
+//! so `min <= max` always holds (D8).
 //! Pure: no clock, no randomness.
 
-use crate::catalog::{Bakery, BakeryQuery, Hits};
-use crate::domain::{CakeResult, Range};
+use crate::catalog::{Bakery, BakeryQuery};
+use crate::domain::{AgentName, CakeResult, Range};
 
+use super::allocation::{self, display_city};
+use super::relax::{relax, Constraint};
 use super::theme::GENERAL;
-use super::venue::DEFAULT_GUESTS;
 use super::{upstream_theme, AgentInput};
 
 /// Confidence reported for this agent's results.
@@ -76,82 +82,122 @@ pub(crate) fn meets_dietary(offered: &[String], needs: &[String]) -> bool {
 /// Runs the agent.
 pub fn run(input: &AgentInput<'_>) -> CakeResult {
     let facts = input.facts;
-    let guests = facts.guest_count.unwrap_or(DEFAULT_GUESTS);
-    let size = size_for(guests);
+    let catalog = input.catalog;
+    let alloc = allocation::allocation(facts, catalog);
+    let cap = alloc.cap(AgentName::Cake, facts);
+    let base = allocation::bakery_query(facts);
+    let size = size_for(allocation::guests(facts));
     let theme = upstream_theme(input.party).map(str::to_string);
     let themed = theme.as_deref().is_some_and(|t| t != GENERAL);
     let query = BakeryQuery {
-        size: size.to_string(),
-        max_price: facts.cake_budget,
+        max_price: cap,
         theme: theme.clone(),
         themed,
-        dietary: facts.dietary.clone(),
         flavors: facts.flavors.clone(),
-        city: facts.city.clone(),
         limit: LIMIT,
+        ..base
     };
-    // Attempts, strictest first: (keep custom designs, keep city).
-    let attempts = [(true, true), (false, true), (true, false), (false, false)];
     let mut notes: Vec<String> = Vec::new();
-    let mut hits = None;
-    for (keep_themed, keep_city) in attempts {
-        if (!keep_themed && !themed) || (!keep_city && query.city.is_none()) {
-            continue; // nothing to relax: same query as an earlier attempt
-        }
-        let q = BakeryQuery {
-            themed: themed && keep_themed,
-            city: if keep_city { query.city.clone() } else { None },
+    let mut hits = catalog.search_bakeries(&query);
+    if hits.hits.is_empty() && themed {
+        // Custom designs are a wish, not a need: relaxed with a note.
+        let plain = catalog.search_bakeries(&BakeryQuery {
+            themed: false,
             ..query.clone()
-        };
-        let found = input.catalog.search_bakeries(&q);
-        if !found.hits.is_empty() {
-            if !keep_themed {
-                notes.push(
-                    "No bakery with custom designs matched; showing bakeries without custom designs"
-                        .to_string(),
-                );
-            }
-            if let (false, Some(city)) = (keep_city, &query.city) {
-                notes.push(format!(
-                    "No suitable bakery in {city}; showing bakeries in other cities"
-                ));
-            }
-            hits = Some(found);
-            break;
+        });
+        if !plain.hits.is_empty() {
+            notes.push(
+                "No bakery with custom designs matched; showing bakeries without custom designs"
+                    .to_string(),
+            );
+            hits = plain;
         }
-        hits.get_or_insert(found);
     }
-    let mut hits = hits.unwrap_or(Hits {
-        hits: Vec::new(),
-        total_matches: 0,
-    });
-    // Defence in depth: the hard constraints hold whatever the search returns.
-    hits.hits.retain(|b| {
-        facts
-            .cake_budget
-            .is_none_or(|max| price_for(&b.record, size) <= max)
-            && meets_dietary(&b.record.dietary_options, &facts.dietary)
-    });
-    hits.hits.truncate(LIMIT);
+    let (mut nearest, mut relaxed) = (Vec::new(), None);
+    if hits.hits.is_empty() {
+        let mut keys = Vec::new();
+        if cap.is_some() {
+            keys.push(Constraint::Budget);
+        }
+        if query.city.is_some() {
+            keys.push(Constraint::City);
+        }
+        if !facts.dietary.is_empty() {
+            keys.push(Constraint::Dietary);
+        }
+        let city_name = query.city.as_deref().map(|c| display_city(catalog, c));
+        let r = relax(
+            &keys,
+            LIMIT,
+            |b: &Bakery| price_for(b, size),
+            |lifted| {
+                catalog.search_bakeries(&BakeryQuery {
+                    themed: false,
+                    max_price: cap.filter(|_| !lifted.contains(&Constraint::Budget)),
+                    city: query
+                        .city
+                        .clone()
+                        .filter(|_| !lifted.contains(&Constraint::City)),
+                    dietary: if lifted.contains(&Constraint::Dietary) {
+                        Vec::new()
+                    } else {
+                        query.dietary.clone()
+                    },
+                    limit: catalog.bakeries.len(),
+                    ..query.clone()
+                })
+            },
+        );
+        let mut problem = String::from("No bakery");
+        if let Some(city) = &city_name {
+            problem.push_str(&format!(" in {city}"));
+        }
+        problem.push_str(&format!(" makes a {size} cake"));
+        if !facts.dietary.is_empty() {
+            problem.push_str(&format!(" that is {}", facts.dietary.join(", ")));
+        }
+        if let Some(b) = cap {
+            problem.push_str(&format!(" within ${b}"));
+        }
+        notes.push(r.note(problem, "bakeries", |c, price| match c {
+            Constraint::Budget => match (price, cap) {
+                (Some(p), Some(c)) => format!("allow ${p} for the cake (now ${c})"),
+                _ => "raise the cake budget".to_string(),
+            },
+            Constraint::City => {
+                format!("look beyond {}", city_name.as_deref().unwrap_or("the city"))
+            }
+            Constraint::Dietary => "relax the dietary needs".to_string(),
+            Constraint::Setting => String::new(),
+        }));
+        relaxed = r.relaxed();
+        if let Some((_, h)) = r.nearest {
+            nearest = h.hits;
+        }
+    } else if let Some(label) = allocation::over_share_note(&alloc, AgentName::Cake, "bakeries") {
+        notes.push(label);
+    }
+    let shown = if hits.hits.is_empty() {
+        &nearest
+    } else {
+        &hits.hits
+    };
+    if let Some(n) = allocation::missing_city_note(
+        facts,
+        "bakeries",
+        shown.iter().map(|b| b.record.city.as_str()),
+    ) {
+        notes.insert(0, n);
+    }
 
     let prices = hits.hits.iter().map(|b| price_for(&b.record, size));
     let estimated_cost = match (prices.clone().min(), prices.max()) {
         (Some(lo), Some(hi)) => Range::new(lo, hi),
         _ => {
-            let hi = facts.cake_budget.unwrap_or(FALLBACK_MAX);
+            let hi = cap.unwrap_or(FALLBACK_MAX);
             Range::new(FALLBACK_MIN.min(hi), hi).with_note("Estimate: no bakery matched")
         }
     };
-    if hits.hits.is_empty() {
-        let mut why = format!("No bakery makes a {size} cake");
-        if !facts.dietary.is_empty() {
-            why.push_str(&format!(" that is {}", facts.dietary.join(", ")));
-        }
-        if let Some(b) = facts.cake_budget {
-            why.push_str(&format!(" within ${b}"));
-        }
-        notes.push(why);
-    }
     let theme_name = theme.unwrap_or_else(|| GENERAL.to_string());
     CakeResult {
         total_matches: hits.total_matches.max(hits.hits.len()),
@@ -169,6 +215,9 @@ pub fn run(input: &AgentInput<'_>) -> CakeResult {
         cake_budget: facts.cake_budget,
         data_source: "catalog".to_string(),
         note: (!notes.is_empty()).then(|| notes.join("; ")),
+        nearest,
+        relaxed,
+        budget_cap: cap,
     }
 }
 
@@ -304,8 +353,20 @@ mod tests {
         assert_eq!((r.estimated_cost.min, r.estimated_cost.max), (1, 1));
         assert_eq!(
             r.note.as_deref(),
-            Some("No bakery makes a large cake within $1")
+            Some(
+                "No bakery makes a large cake within $1: allow $115 for the cake (now $1); \
+                 showing the nearest bakeries (budget relaxed)"
+            )
         );
+        assert_eq!(r.relaxed.as_deref(), Some("budget"));
+        // Nearest: the cheapest large cakes first.
+        let prices: Vec<u64> = r
+            .nearest
+            .iter()
+            .map(|b| b.record.price_range.large)
+            .collect();
+        assert_eq!(prices.first(), Some(&115));
+        assert!(prices.windows(2).all(|w| w[0] <= w[1]));
     }
 
     #[test]

@@ -1,18 +1,23 @@
 //! `catering_agent`: searches caterers that feed every guest and meet every dietary need.
 //!
-//! Hard rules, never relaxed: the caterer serves the guest count (its
-//! min..=max guests), offers every dietary need, and `price_per_person ×
-//! guests` stays within the stated catering budget. Only the city is relaxed,
-//! with a note. The estimated total spans the cheapest to the dearest
+//! Hard rules, never lifted for `recommended_caterers`: the caterer serves
+//! the guest count (its min..=max guests), offers every dietary need, is in
+//! the named catalog city, and `price_per_person × guests` stays within
+//! catering's cap (its part of the shared budget from [`allocation`], or the
+//! stated catering budget). When nothing meets them, the note says which to
+//! relax (the budget: by how much, the city, the dietary needs) and `nearest`
+//! holds the nearest caterers with `relaxed` naming what they lift; the guest
+//! range is never lifted. A city the catalog lacks is named in the note with
+//! the cities shown. The estimated total spans the cheapest to the dearest
 //! recommended caterer × guests; with no caterer it is the prototype's default
-//! {300, 800} (capped by the catering budget) with a note.
+//! {300, 800} (capped by the cap) with a note.
 //! Pure: no clock, no randomness.
 
-use crate::catalog::CatererQuery;
-use crate::domain::{CateringResult, Range};
+use crate::catalog::{Caterer, CatererQuery};
+use crate::domain::{AgentName, CateringResult, Range};
 
-use super::cake::meets_dietary;
-use super::venue::DEFAULT_GUESTS;
+use super::allocation::{self, display_city};
+use super::relax::{relax, Constraint};
 use super::{upstream_theme, AgentInput};
 
 /// Confidence reported for this agent's results.
@@ -27,61 +32,127 @@ const FALLBACK: (u64, u64) = (300, 800);
 /// Runs the agent.
 pub fn run(input: &AgentInput<'_>) -> CateringResult {
     let facts = input.facts;
-    let guests = facts.guest_count.unwrap_or(DEFAULT_GUESTS);
-    let mut query = CatererQuery {
-        guests,
-        max_total: facts.catering_budget,
-        dietary: facts.dietary.clone(),
+    let catalog = input.catalog;
+    let alloc = allocation::allocation(facts, catalog);
+    let cap = alloc.cap(AgentName::Catering, facts);
+    let guests = allocation::guests(facts);
+    let query = CatererQuery {
+        max_total: cap,
         cuisines: facts.cuisines.clone(),
         theme: upstream_theme(input.party).map(str::to_string),
-        city: facts.city.clone(),
         limit: LIMIT,
+        ..allocation::caterer_query(facts)
     };
     let mut notes = Vec::new();
-    let mut hits = input.catalog.search_caterers(&query);
+    let hits = catalog.search_caterers(&query);
+    let (mut nearest, mut relaxed) = (Vec::new(), None);
     if hits.hits.is_empty() {
-        if let Some(city) = query.city.take() {
-            let relaxed = input.catalog.search_caterers(&query);
-            if !relaxed.hits.is_empty() {
-                notes.push(format!(
-                    "No suitable caterer in {city}; showing caterers in other cities"
-                ));
-                hits = relaxed;
-            }
+        let mut keys = Vec::new();
+        if cap.is_some() {
+            keys.push(Constraint::Budget);
         }
+        if query.city.is_some() {
+            keys.push(Constraint::City);
+        }
+        if !facts.dietary.is_empty() {
+            keys.push(Constraint::Dietary);
+        }
+        let city_name = query.city.as_deref().map(|c| display_city(catalog, c));
+        let r = relax(
+            &keys,
+            LIMIT,
+            |c: &Caterer| c.price_per_person,
+            |lifted| {
+                catalog.search_caterers(&CatererQuery {
+                    max_total: cap.filter(|_| !lifted.contains(&Constraint::Budget)),
+                    city: query
+                        .city
+                        .clone()
+                        .filter(|_| !lifted.contains(&Constraint::City)),
+                    dietary: if lifted.contains(&Constraint::Dietary) {
+                        Vec::new()
+                    } else {
+                        query.dietary.clone()
+                    },
+                    limit: catalog.caterers.len(),
+                    ..query.clone()
+                })
+            },
+        );
+        let mut problem = String::from("No caterer");
+        if let Some(city) = &city_name {
+            problem.push_str(&format!(" in {city}"));
+        }
+        problem.push_str(&format!(" serves {guests} guests"));
+        if !facts.dietary.is_empty() {
+            problem.push_str(&format!(" with {} options", facts.dietary.join(", ")));
+        }
+        if let Some(b) = cap {
+            problem.push_str(&format!(" within ${b}"));
+        }
+        let largest = catalog
+            .caterers
+            .iter()
+            .map(|c| c.max_guests)
+            .max()
+            .unwrap_or(0);
+        let smallest = catalog
+            .caterers
+            .iter()
+            .map(|c| c.min_guests)
+            .min()
+            .unwrap_or(0);
+        if largest < guests {
+            problem.push_str(&format!(" (the largest caterer serves {largest})"));
+        } else if guests < smallest {
+            problem.push_str(&format!(
+                " (the smallest party a caterer serves is {smallest})"
+            ));
+        }
+        notes.push(r.note(problem, "caterers", |c, price| match c {
+            Constraint::Budget => match (price, cap) {
+                (Some(p), Some(c)) => format!(
+                    "allow ${} for catering (now ${c})",
+                    p.saturating_mul(u64::from(guests))
+                ),
+                _ => "raise the catering budget".to_string(),
+            },
+            Constraint::City => {
+                format!("look beyond {}", city_name.as_deref().unwrap_or("the city"))
+            }
+            Constraint::Dietary => "relax the dietary needs".to_string(),
+            Constraint::Setting => String::new(),
+        }));
+        relaxed = r.relaxed();
+        if let Some((_, h)) = r.nearest {
+            nearest = h.hits;
+        }
+    } else if let Some(label) = allocation::over_share_note(&alloc, AgentName::Catering, "caterers")
+    {
+        notes.push(label);
     }
-    // Defence in depth: the hard constraints hold whatever the search returns.
-    hits.hits.retain(|c| {
-        let c = &c.record;
-        c.min_guests <= guests
-            && guests <= c.max_guests
-            && meets_dietary(&c.dietary_options, &facts.dietary)
-            && facts
-                .catering_budget
-                .is_none_or(|max| c.price_per_person * u64::from(guests) <= max)
-    });
-    hits.hits.truncate(LIMIT);
+    let shown = if hits.hits.is_empty() {
+        &nearest
+    } else {
+        &hits.hits
+    };
+    if let Some(n) = allocation::missing_city_note(
+        facts,
+        "caterers",
+        shown.iter().map(|c| c.record.city.as_str()),
+    ) {
+        notes.insert(0, n);
+    }
 
     let per_person = hits.hits.iter().map(|c| c.record.price_per_person);
+    let g = u64::from(guests);
     let estimated_total_cost = match (per_person.clone().min(), per_person.max()) {
-        (Some(lo), Some(hi)) => Range::new(lo * u64::from(guests), hi * u64::from(guests)),
+        (Some(lo), Some(hi)) => Range::new(lo.saturating_mul(g), hi.saturating_mul(g)),
         _ => {
-            let hi = facts
-                .catering_budget
-                .map_or(FALLBACK.1, |b| b.min(FALLBACK.1));
+            let hi = cap.map_or(FALLBACK.1, |b| b.min(FALLBACK.1));
             Range::new(FALLBACK.0.min(hi), hi).with_note("Default estimate: no caterer matched")
         }
     };
-    if hits.hits.is_empty() {
-        let mut why = format!("No caterer serves {guests} guests");
-        if !facts.dietary.is_empty() {
-            why.push_str(&format!(" with {} options", facts.dietary.join(", ")));
-        }
-        if let Some(b) = facts.catering_budget {
-            why.push_str(&format!(" within ${b}"));
-        }
-        notes.push(why);
-    }
     CateringResult {
         total_matches: hits.total_matches.max(hits.hits.len()),
         recommended_caterers: hits.hits,
@@ -91,12 +162,16 @@ pub fn run(input: &AgentInput<'_>) -> CateringResult {
         estimated_total_cost,
         data_source: "catalog".to_string(),
         note: (!notes.is_empty()).then(|| notes.join("; ")),
+        nearest,
+        relaxed,
+        budget_cap: cap,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agents::cake::meets_dietary;
     use crate::agents::testutil::{agent_input, catalog, facts, party};
     use crate::agents::Facts;
 
@@ -174,8 +249,12 @@ mod tests {
         assert!(r.recommended_caterers.is_empty());
         assert_eq!(
             r.note.as_deref(),
-            Some("No caterer serves 50 guests within $5")
+            Some(
+                "No caterer serves 50 guests within $5: allow $400 for catering (now $5); \
+                 showing the nearest caterers (budget relaxed)"
+            )
         );
+        assert!(!r.nearest.is_empty());
         assert_eq!(
             (r.estimated_total_cost.min, r.estimated_total_cost.max),
             (5, 5)

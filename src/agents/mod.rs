@@ -7,12 +7,14 @@
 //! Pure parts must not touch sockets, files, the clock or randomness; only
 //! `runtime` talks to the bus and the store.
 
+pub mod allocation;
 pub mod analyzer;
 pub mod budget;
 pub mod cake;
 pub mod catering;
 pub mod memo;
 pub mod planner;
+mod relax;
 pub mod runtime;
 pub mod scheduler;
 #[cfg(test)]

@@ -16,6 +16,11 @@
 //! another result or another known fact can only add weight. `ready` = theme
 //! and venue done (D10). Recommendations, next steps and the checklist name
 //! the chosen suppliers; SPEC §6.6 strings are kept verbatim where they exist.
+//!
+//! A stated date or time is shown as a recommendation and a `confirm_date`
+//! checklist item: nothing is booked, the person confirms it. When the budget
+//! says no combination in the catalog fits (`Budget::fit`), the plan says by
+//! how much the cheapest combination exceeds the budget and which area to cut.
 //! Pure: no clock, no randomness.
 
 use crate::domain::{
@@ -95,6 +100,17 @@ fn task(id: String, category: &str, task: String) -> ChecklistItem {
         task,
         done: false,
     }
+}
+
+/// The stated date and time, e.g. "March 15, 2–5 PM".
+fn when(facts: &crate::agents::Facts) -> Option<String> {
+    let parts: Vec<&str> = [facts.date.as_deref(), facts.time.as_deref()]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 /// Computes the plan.
@@ -222,6 +238,29 @@ pub fn run(input: &AgentInput<'_>) -> FinalPlan {
             ));
         }
     }
+    if let Some(f) = budget.and_then(|b| b.fit.as_ref()).filter(|f| !f.fits) {
+        let cut = f
+            .cut_area
+            .as_ref()
+            .map(|a| format!("; cut the {a} first or raise the budget"))
+            .unwrap_or_default();
+        recommendations.push(rec(
+            "Budget",
+            Priority::Critical,
+            format!(
+                "No combination in the catalog fits your ${} budget: the cheapest plan costs ${}, ${} over{cut}",
+                f.budget, f.cheapest_total, f.overrun
+            ),
+        ));
+    }
+    let when = when(facts);
+    if let Some(when) = &when {
+        recommendations.push(rec(
+            "Date",
+            Priority::High,
+            format!("Planned for {when} (not booked yet: confirm it with each supplier)"),
+        ));
+    }
     if recommendations.is_empty() {
         recommendations.push(rec(
             "General",
@@ -273,6 +312,18 @@ pub fn run(input: &AgentInput<'_>) -> FinalPlan {
             "Review {} cheaper swaps to fit your budget",
             b.swaps.len()
         ));
+    }
+    if let Some(f) = budget.and_then(|b| b.fit.as_ref()).filter(|f| !f.fits) {
+        next_steps.push(match &f.cut_area {
+            Some(a) => format!(
+                "Cut the {a} or raise the budget by ${} so the plan fits",
+                f.overrun
+            ),
+            None => format!("Raise the budget by ${} so the plan fits", f.overrun),
+        });
+    }
+    if let Some(when) = &when {
+        next_steps.push(format!("Confirm the date with the suppliers: {when}"));
     }
     if theme_done {
         next_steps.push("Review theme colors and decorations".to_string());
@@ -362,6 +413,17 @@ pub fn run(input: &AgentInput<'_>) -> FinalPlan {
                 t.primary_theme,
                 t.decorations.join(", ")
             ),
+        ));
+    }
+    if let Some(when) = &when {
+        let what = match (&facts.date, &facts.time) {
+            (Some(_), _) => "date",
+            _ => "time",
+        };
+        checklist.push(task(
+            "confirm_date".into(),
+            "date",
+            format!("Confirm the {what}: {when}"),
         ));
     }
     if let Some(b) = budget {
@@ -752,5 +814,43 @@ mod tests {
         for s in &b.swaps {
             assert!(s.saves > 0);
         }
+    }
+
+    #[test]
+    fn stated_date_and_time_are_shown_not_booked() {
+        let mut f = facts(Some(30), None);
+        f.date = Some("March 15".into());
+        f.time = Some("2–5 PM".into());
+        let p = party(&[("party on March 15, 2-5 PM", &[])]);
+        let plan = plan(&p, &f);
+        let item = plan.checklist.iter().find(|t| t.id == "confirm_date");
+        let item = item.unwrap_or_else(|| panic!("no confirm_date in {:?}", plan.checklist));
+        assert_eq!(item.task, "Confirm the date: March 15, 2–5 PM");
+        assert_eq!(item.category, "date");
+        assert!(!item.done);
+        let rec = plan.recommendations.iter().find(|r| r.category == "Date");
+        assert_eq!(
+            rec.map(|r| r.description.as_str()),
+            Some("Planned for March 15, 2–5 PM (not booked yet: confirm it with each supplier)")
+        );
+        assert!(plan
+            .next_steps
+            .iter()
+            .all(|s| !s.contains("March 15") || s.starts_with("Confirm the date")));
+        // Only a time.
+        f.date = None;
+        let plan = super::run(&agent_input(&p, &f, &catalog()));
+        let item = plan.checklist.iter().find(|t| t.id == "confirm_date");
+        assert_eq!(
+            item.map(|t| t.task.as_str()),
+            Some("Confirm the time: 2–5 PM")
+        );
+        // Nothing stated: no item, and the weights are untouched.
+        f.time = None;
+        let plan = super::run(&agent_input(&p, &f, &catalog()));
+        assert!(plan.checklist.iter().all(|t| t.id != "confirm_date"));
+        assert!(plan.recommendations.iter().all(|r| r.category != "Date"));
+        assert_eq!(plan.completion_percent, 10);
+        assert_eq!(plan.facts, f.plan_facts());
     }
 }

@@ -1,21 +1,27 @@
 //! `vendor_agent`: decorations, entertainment, photography and rentals that
 //! suit the theme and the budget.
 //!
-//! Categories are the ones the user asked for, or all four of
-//! [`VENDOR_CATEGORIES`] when none was named. Per category the two best
-//! vendors (catalog ranking, theme-aware) are kept. Price cap rule: when the
-//! user stated a total budget, each category may take at most
-//! [`CATEGORY_SHARE_PERCENT`] % of it (integer dollars, rounded down); the cap
-//! is hard. Only the city is relaxed, with a note. The estimate is the sum,
-//! over categories, of the top vendor's `avg_price` ±20 %
+//! Categories are the ones the person asked for, or all four of
+//! [`VENDOR_CATEGORIES`](crate::catalog::VENDOR_CATEGORIES) when none was named. Per category the two best
+//! vendors (catalog ranking, theme-aware) are kept. Hard rules, never lifted
+//! for `vendors_by_category`: the vendor is in the named catalog city and its
+//! `avg_price` is within the category's cap: the category's part of the
+//! vendors' share of the budget ([`allocation`]: the cheapest vendor of the
+//! category plus an equal split of the vendors' slack). A category with no
+//! vendor meeting them gets a note saying what to relax (the budget: by how
+//! much, the city) and its nearest vendors in `nearest_by_category`. A city the
+//! catalog lacks is named in the note with the cities shown. The estimate is
+//! the sum, over categories, of the top vendor's `avg_price` ±20 %
 //! (`min = ⌊0.8 p⌋`, `max = ⌊1.2 p⌋` per category, as the budget agent computes it).
 //! Pure: no clock, no randomness.
 
 use std::collections::BTreeMap;
 
-use crate::catalog::{VendorQuery, VENDOR_CATEGORIES};
-use crate::domain::{Range, VendorResult};
+use crate::catalog::{Vendor, VendorQuery};
+use crate::domain::{AgentName, Range, VendorResult};
 
+use super::allocation::{self, display_city};
+use super::relax::{relax, Constraint};
 use super::{upstream_theme, AgentInput};
 
 /// Confidence reported for this agent's results.
@@ -24,88 +30,110 @@ pub const CONFIDENCE: f64 = 0.85;
 /// Vendors kept per category.
 const PER_CATEGORY: usize = 2;
 
-/// Share of the stated total budget one vendor category may take, percent.
-/// Four categories at 15 % leave 40 % for venue, cake and food.
-pub const CATEGORY_SHARE_PERCENT: u64 = 15;
-
 /// The ±20 % range of a vendor's average price: `{⌊0.8 p⌋, ⌊1.2 p⌋}`.
 pub fn price_range(avg_price: u64) -> Range {
-    Range::new(avg_price * 8 / 10, avg_price * 12 / 10)
-}
-
-/// The per-category price cap for a stated total budget.
-pub fn category_cap(budget: Option<u64>) -> Option<u64> {
-    budget.map(|b| b * CATEGORY_SHARE_PERCENT / 100)
+    Range::new(
+        avg_price.saturating_mul(8) / 10,
+        avg_price.saturating_mul(12) / 10,
+    )
 }
 
 /// Runs the agent.
 pub fn run(input: &AgentInput<'_>) -> VendorResult {
     let facts = input.facts;
-    let mut categories: Vec<String> = Vec::new();
-    for c in &facts.vendor_categories {
-        let c = c.to_lowercase();
-        if !categories.contains(&c) {
-            categories.push(c);
-        }
-    }
-    if categories.is_empty() {
-        categories = VENDOR_CATEGORIES.iter().map(|c| c.to_string()).collect();
-    }
-    let cap = category_cap(facts.budget);
+    let catalog = input.catalog;
+    let alloc = allocation::allocation(facts, catalog);
+    let categories = allocation::vendor_categories(facts);
     let theme = upstream_theme(input.party).map(str::to_string);
 
     let mut by_category = BTreeMap::new();
-    let mut relaxed_city = Vec::new();
-    let mut unmatched = Vec::new();
+    let mut nearest_by_category = BTreeMap::new();
+    let mut relaxed_by_category = BTreeMap::new();
+    let mut budget_caps = BTreeMap::new();
+    let mut notes = Vec::new();
+    let mut shown_cities: Vec<String> = Vec::new();
     let (mut lo, mut hi) = (0u64, 0u64);
     for category in &categories {
-        let mut query = VendorQuery {
-            category: category.clone(),
+        let cap = alloc.vendor_cap(category);
+        if let Some(c) = cap {
+            budget_caps.insert(category.clone(), c);
+        }
+        let query = VendorQuery {
             max_price: cap,
             theme: theme.clone(),
-            city: facts.city.clone(),
             limit: PER_CATEGORY,
+            ..allocation::vendor_query(facts, category)
         };
-        let mut hits = input.catalog.search_vendors(&query);
-        if hits.hits.is_empty() && query.city.take().is_some() {
-            let relaxed = input.catalog.search_vendors(&query);
-            if !relaxed.hits.is_empty() {
-                relaxed_city.push(category.as_str());
-                hits = relaxed;
-            }
-        }
-        // Defence in depth: the hard constraints hold whatever the search returns.
-        hits.hits.retain(|v| {
-            v.record.category.eq_ignore_ascii_case(category)
-                && cap.is_none_or(|c| v.record.avg_price <= c)
-        });
-        hits.hits.truncate(PER_CATEGORY);
+        let hits = catalog.search_vendors(&query);
         match hits.hits.first() {
             Some(top) => {
                 let r = price_range(top.record.avg_price);
-                lo += r.min;
-                hi += r.max;
+                lo = lo.saturating_add(r.min);
+                hi = hi.saturating_add(r.max);
+                shown_cities.extend(hits.hits.iter().map(|v| v.record.city.clone()));
             }
-            None => unmatched.push(category.as_str()),
+            None => {
+                let mut keys = Vec::new();
+                if cap.is_some() {
+                    keys.push(Constraint::Budget);
+                }
+                if query.city.is_some() {
+                    keys.push(Constraint::City);
+                }
+                let city_name = query.city.as_deref().map(|c| display_city(catalog, c));
+                let r = relax(
+                    &keys,
+                    PER_CATEGORY,
+                    |v: &Vendor| v.avg_price,
+                    |lifted| {
+                        catalog.search_vendors(&VendorQuery {
+                            max_price: cap.filter(|_| !lifted.contains(&Constraint::Budget)),
+                            city: query
+                                .city
+                                .clone()
+                                .filter(|_| !lifted.contains(&Constraint::City)),
+                            limit: catalog.vendors.len(),
+                            ..query.clone()
+                        })
+                    },
+                );
+                let mut problem = format!("No {category} vendor");
+                if let Some(city) = &city_name {
+                    problem.push_str(&format!(" in {city}"));
+                }
+                if let Some(c) = cap {
+                    problem.push_str(&format!(" within ${c}"));
+                }
+                notes.push(r.note(problem, "vendors", |c, price| match c {
+                    Constraint::Budget => match (price, cap) {
+                        (Some(p), Some(c)) => format!("allow ${p} for {category} (now ${c})"),
+                        _ => "raise the vendor budget".to_string(),
+                    },
+                    Constraint::City => {
+                        format!("look beyond {}", city_name.as_deref().unwrap_or("the city"))
+                    }
+                    _ => String::new(),
+                }));
+                if let Some(rel) = r.relaxed() {
+                    relaxed_by_category.insert(category.clone(), rel);
+                }
+                if let Some((_, h)) = r.nearest {
+                    shown_cities.extend(h.hits.iter().map(|v| v.record.city.clone()));
+                    nearest_by_category.insert(category.clone(), h.hits);
+                }
+            }
         }
         by_category.insert(category.clone(), hits.hits);
     }
-
-    let mut notes = Vec::new();
-    if let (false, Some(city)) = (relaxed_city.is_empty(), &facts.city) {
-        notes.push(format!(
-            "No {} vendor in {city}; showing vendors in other cities",
-            relaxed_city.join(", ")
-        ));
-    }
-    if !unmatched.is_empty() {
-        let mut why = format!("No vendor found for {}", unmatched.join(", "));
-        if let Some(c) = cap {
-            why.push_str(&format!(
-                " within ${c} ({CATEGORY_SHARE_PERCENT}% of your budget per category)"
-            ));
+    if by_category.values().any(|v| !v.is_empty()) {
+        if let Some(label) = allocation::over_share_note(&alloc, AgentName::Vendor, "vendors") {
+            notes.push(label);
         }
-        notes.push(why);
+    }
+    if let Some(n) =
+        allocation::missing_city_note(facts, "vendors", shown_cities.iter().map(String::as_str))
+    {
+        notes.insert(0, n);
     }
     VendorResult {
         vendors_by_category: by_category,
@@ -113,6 +141,9 @@ pub fn run(input: &AgentInput<'_>) -> VendorResult {
         estimated_cost: Range::new(lo, hi),
         data_source: "catalog".to_string(),
         note: (!notes.is_empty()).then(|| notes.join("; ")),
+        nearest_by_category,
+        relaxed: relaxed_by_category,
+        budget_caps,
     }
 }
 
@@ -121,6 +152,8 @@ mod tests {
     use super::*;
     use crate::agents::testutil::{agent_input, catalog, facts, party};
     use crate::agents::Facts;
+    use crate::catalog::VENDOR_CATEGORIES;
+    use crate::domain::AgentName;
 
     fn run_with(f: &Facts) -> VendorResult {
         let p = party(&[("vendors", &[])]);
@@ -132,8 +165,6 @@ mod tests {
     fn price_range_is_plus_minus_twenty_percent() {
         assert_eq!(price_range(500), Range::new(400, 600));
         assert_eq!(price_range(333), Range::new(266, 399));
-        assert_eq!(category_cap(Some(2000)), Some(300));
-        assert_eq!(category_cap(None), None);
     }
 
     #[test]
@@ -169,19 +200,61 @@ mod tests {
         let r = run_with(&f);
         assert_eq!(r.categories_requested, ["photography", "decorations"]);
         assert_eq!(r.vendors_by_category.len(), 2);
-        for vs in r.vendors_by_category.values() {
+        assert_eq!(r.budget_caps.len(), 2);
+        for (cat, vs) in &r.vendors_by_category {
+            assert!(!vs.is_empty());
             for v in vs {
-                assert!(v.record.avg_price <= 300);
+                assert!(v.record.avg_price <= r.budget_caps[cat]);
             }
         }
+        // $10 fits no plan: the cheapest rentals vendor, labelled over its share.
         let mut f = facts(None, Some(10));
         f.vendor_categories = vec!["rentals".into()];
         let r = run_with(&f);
-        assert!(r.vendors_by_category["rentals"].is_empty());
-        assert_eq!(r.estimated_cost, Range::new(0, 0));
-        assert_eq!(
-            r.note.as_deref(),
-            Some("No vendor found for rentals within $1 (15% of your budget per category)")
+        let top = &r.vendors_by_category["rentals"][0].record;
+        assert_eq!(top.avg_price, 250);
+        assert_eq!(r.budget_caps["rentals"], 250);
+        let note = r.note.unwrap_or_default();
+        assert!(
+            note.starts_with("No plan in the catalog fits your $10 budget"),
+            "{note}"
         );
+        assert!(note.ends_with("showing the cheapest vendors (the vendors share is $2)"));
+    }
+
+    #[test]
+    fn a_category_missing_in_the_city_says_what_to_relax() {
+        // Springfield's rentals vendor costs $325 and $400: with an item-less
+        // $1000 budget on vendors only, each category gets its cheapest plus
+        // an equal split of the slack, so both categories fit.
+        let mut f = facts(Some(30), Some(1000));
+        f.city = Some("springfield".into());
+        f.areas = vec![AgentName::Vendor];
+        f.vendor_categories = vec!["rentals".into(), "photography".into()];
+        let r = run_with(&f);
+        let total: u64 = r
+            .vendors_by_category
+            .values()
+            .filter_map(|v| v.first().map(|t| t.record.avg_price))
+            .sum();
+        assert!(total <= 1000);
+        assert!(r
+            .vendors_by_category
+            .values()
+            .flatten()
+            .all(|v| v.record.city == "Springfield"));
+        // A city the catalog lacks: named, with the cities shown.
+        let mut f = facts(Some(30), None);
+        f.city_stated = Some("Austin".into());
+        f.vendor_categories = vec!["rentals".into()];
+        let r = run_with(&f);
+        let note = r.note.unwrap_or_default();
+        assert!(
+            note.starts_with("No suppliers in Austin yet; showing vendors in "),
+            "{note}"
+        );
+        for v in &r.vendors_by_category["rentals"] {
+            assert!(note.contains(&v.record.city));
+        }
     }
 }

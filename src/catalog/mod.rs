@@ -29,7 +29,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use search::{
-    BakeryQuery, CatererQuery, Hits, VendorQuery, VenueQuery, DEFAULT_LIMIT, VENDOR_CATEGORIES,
+    setting_filters, venue_in_setting, BakeryQuery, CatererQuery, Hits, VendorQuery, VenueQuery,
+    DEFAULT_LIMIT, VENDOR_CATEGORIES,
 };
 
 /// The embedded default data set.

@@ -13,11 +13,14 @@
 //!    `W_*` constants below), rounded to 3 decimals so it serialises stably.
 //!    Rating and price always count; theme, setting, flavours and cuisines
 //!    count only when asked for. The theme `general` counts as no theme.
-//! 3. **Order**: `match_score` desc, rating desc, price asc, (vendors: review
-//!    count desc), id asc, then position in the catalog, so the order is total
-//!    and identical on the sequential and the rayon path.
+//! 3. **Order**: (venues with a preferred setting: matching venues first),
+//!    `match_score` desc, rating desc, price asc, (vendors: review count
+//!    desc), id asc, then position in the catalog, so the order is total and
+//!    identical on the sequential and the rayon path.
 //! 4. The first `limit` records (0 means [`DEFAULT_LIMIT`]) are returned with
-//!    human-readable `match_reasons`.
+//!    human-readable `match_reasons`, plus `min_price`: the lowest price among
+//!    ALL survivors (what the budget allocation needs: the cheapest option
+//!    that meets the hard constraints).
 //!
 //! Query words (theme, city, dietary needs, size, setting, category) are
 //! compared trimmed and lowercased; dietary needs also map spaces and
@@ -89,18 +92,38 @@ pub struct Hits<T> {
     pub hits: Vec<Scored<T>>,
     /// How many records passed the hard filters.
     pub total_matches: usize,
+    /// The lowest price among every record that passed the hard filters (not
+    /// only the returned ones): venue daily price, bakery price of the size,
+    /// caterer price PER PERSON, vendor average price. `None` when none passed.
+    pub min_price: Option<u64>,
+}
+
+impl<T> Hits<T> {
+    /// No hits.
+    pub fn none() -> Hits<T> {
+        Hits {
+            hits: Vec::new(),
+            total_matches: 0,
+            min_price: None,
+        }
+    }
 }
 
 /// Venue search. Hard filters: capacity >= guests; daily_price <= max_price
-/// (when given); city (when given). Ranking: theme fit, capacity fit, setting
-/// (outdoor/indoor/venue type) match, rating, price, id.
+/// (when given); city (when given); the setting when `setting_required` and
+/// the setting is one of outdoor, indoor, park, hall ([`setting_filters`]).
+/// Ranking: a setting that is not a filter is a preference, and venues that
+/// match it come first; then theme fit, capacity fit, setting match, rating,
+/// price, id.
 ///
 /// Capacity fit prefers the smallest venue that fits: with
 /// `waste = (capacity - guests) / guests`, a waste up to 0.5 is a good fit
 /// (0.9..=1), beyond it the fit falls linearly to 0 at a waste of 3.5.
-/// Settings: `outdoor`/`indoor` match [`Venue::outdoor`]; `park`, `hall` and
-/// `home` match when the venue type contains the word; `downtown` when the
-/// address contains it (any case). Other setting words are ignored.
+/// Settings: `outdoor`/`indoor` match [`Venue::outdoor`]; `park` matches an
+/// outdoor venue whose type contains `park` (a trampoline park is not a
+/// park); `hall` and `home` match when the venue type contains the word;
+/// `downtown` when the address contains it (any case). Other setting words
+/// are ignored.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct VenueQuery {
     /// Guests to seat. Never recommend a venue below this.
@@ -113,6 +136,10 @@ pub struct VenueQuery {
     pub city: Option<String>,
     /// Setting word: outdoor, indoor, park, hall, home, downtown.
     pub setting: Option<String>,
+    /// The setting is a need (hard filter) rather than a preference (matching
+    /// venues first). Only outdoor, indoor, park and hall can filter; home and
+    /// downtown always rank.
+    pub setting_required: bool,
     /// How many hits to return.
     pub limit: usize,
 }
@@ -205,10 +232,12 @@ impl Catalog {
         let theme = theme_word(q.theme.as_deref());
         let city = q.city.as_deref().map(word);
         let setting = q.setting.as_deref().and_then(Setting::parse);
+        let filter = setting.filter(|s| q.setting_required && s.filters());
         let assess = |index: usize, v: &Venue| {
             if v.capacity < q.guests
                 || q.max_price.is_some_and(|max| v.daily_price > max)
                 || !city_matches(&v.city, city.as_deref())
+                || filter.is_some_and(|s| !s.matches(v))
             {
                 return None;
             }
@@ -229,6 +258,7 @@ impl Catalog {
             );
             Some(Candidate {
                 index,
+                tier: u8::from(setting_fit == Some(false)),
                 score: score.finish(),
                 rating: v.rating,
                 price: v.daily_price,
@@ -292,6 +322,7 @@ impl Catalog {
             );
             Some(Candidate {
                 index,
+                tier: 0,
                 score: score.finish(),
                 rating: b.rating,
                 price,
@@ -367,6 +398,7 @@ impl Catalog {
             score.add(W_CATERER_PRICE, price);
             Some(Candidate {
                 index,
+                tier: 0,
                 score: score.finish(),
                 rating: c.rating,
                 price: c.price_per_person,
@@ -435,6 +467,7 @@ impl Catalog {
             );
             Some(Candidate {
                 index,
+                tier: 0,
                 score: score.finish(),
                 rating: v.rating,
                 price: v.avg_price,
@@ -492,6 +525,9 @@ impl Exec {
 struct Candidate<F> {
     /// Position in the collection: the last tie-breaker and the record's handle.
     index: usize,
+    /// Lower first, before the score (venues: 1 when a preferred setting
+    /// does not match; otherwise 0).
+    tier: u8,
     /// Rounded `match_score`.
     score: f64,
     rating: f64,
@@ -506,8 +542,9 @@ struct Candidate<F> {
 impl<F> Candidate<F> {
     /// Best first; a total order, so both paths give the same ranking.
     fn rank_order(a: &Self, b: &Self) -> Ordering {
-        b.score
-            .total_cmp(&a.score)
+        a.tier
+            .cmp(&b.tier)
+            .then_with(|| b.score.total_cmp(&a.score))
             .then_with(|| b.rating.total_cmp(&a.rating))
             .then_with(|| a.price.cmp(&b.price))
             .then_with(|| b.popularity.cmp(&a.popularity))
@@ -539,6 +576,7 @@ where
             .collect()
     };
     let total_matches = found.len();
+    let min_price = found.iter().map(|c| c.price).min();
     let limit = if limit == 0 { DEFAULT_LIMIT } else { limit };
     if found.len() > limit {
         // Partition around the limit first: O(n) instead of sorting everything.
@@ -560,6 +598,7 @@ where
     Hits {
         hits,
         total_matches,
+        min_price,
     }
 }
 
@@ -696,9 +735,23 @@ impl Setting {
         match self {
             Setting::Outdoor => v.outdoor,
             Setting::Indoor => !v.outdoor,
+            Setting::VenueType("park") => v.outdoor && v.venue_type.to_lowercase().contains("park"),
             Setting::VenueType(kind) => v.venue_type.to_lowercase().contains(kind),
             Setting::Downtown => v.address.to_lowercase().contains("downtown"),
         }
+    }
+
+    /// Whether a required setting of this kind filters venues: outdoor,
+    /// indoor, park and hall do; home (the person's own home needs no venue)
+    /// and downtown (a part of town) only rank.
+    fn filters(self) -> bool {
+        matches!(
+            self,
+            Setting::Outdoor
+                | Setting::Indoor
+                | Setting::VenueType("park")
+                | Setting::VenueType("hall")
+        )
     }
 
     fn reason(self) -> &'static str {
@@ -711,6 +764,17 @@ impl Setting {
             Setting::Downtown => "downtown",
         }
     }
+}
+
+/// Whether a stated setting word filters venues when it is a need (outdoor,
+/// indoor, park, hall), as [`VenueQuery::setting_required`] applies it.
+pub fn setting_filters(setting: &str) -> bool {
+    Setting::parse(setting).is_some_and(Setting::filters)
+}
+
+/// Whether a venue is in the setting; `None` for a word that is no setting.
+pub fn venue_in_setting(venue: &Venue, setting: &str) -> Option<bool> {
+    Setting::parse(setting).map(|s| s.matches(venue))
 }
 
 /// The cake size whose price a bakery query is about.
@@ -803,16 +867,35 @@ mod tests {
     }
 
     fn assert_scores_well_formed<T>(hits: &Hits<T>) {
+        assert_scores_in_range(hits);
+        assert!(hits
+            .hits
+            .windows(2)
+            .all(|w| w[0].match_score >= w[1].match_score));
+    }
+
+    fn assert_scores_in_range<T>(hits: &Hits<T>) {
         assert!(hits.hits.len() <= hits.total_matches);
         for h in &hits.hits {
             assert!((0.0..=1.0).contains(&h.match_score), "{}", h.match_score);
             assert_eq!((h.match_score * 1000.0).round() / 1000.0, h.match_score);
             assert!(!h.match_reasons.is_empty());
         }
-        assert!(hits
-            .hits
-            .windows(2)
-            .all(|w| w[0].match_score >= w[1].match_score));
+    }
+
+    /// Venues with a preferred setting: matching venues first, then by score
+    /// within each group.
+    fn assert_venue_order(hits: &Hits<Venue>, setting: Option<&str>) {
+        assert_scores_in_range(hits);
+        let tier = |v: &Venue| {
+            setting
+                .and_then(|s| venue_in_setting(v, s))
+                .is_some_and(|m| !m)
+        };
+        assert!(hits.hits.windows(2).all(|w| {
+            let (a, b) = (tier(&w[0].record), tier(&w[1].record));
+            (!a && b) || (a == b && w[0].match_score >= w[1].match_score)
+        }));
     }
 
     #[test]
@@ -839,9 +922,78 @@ mod tests {
                 let fitting = c.venues.iter().filter(|v| v.capacity >= guests).count();
                 assert_eq!(hits.total_matches, fitting);
                 assert_eq!(hits.hits.len(), fitting.min(100));
-                assert_scores_well_formed(&hits);
+                assert_venue_order(&hits, q.setting.as_deref());
             }
         }
+    }
+
+    #[test]
+    fn a_required_setting_filters_a_preferred_one_ranks_first() {
+        let c = catalog();
+        for setting in ["outdoor", "indoor", "park", "hall", "home", "downtown"] {
+            for guests in [10, 60, 150] {
+                let q = VenueQuery {
+                    setting: Some(setting.into()),
+                    limit: 100,
+                    ..venue_query(guests)
+                };
+                let preferred = c.search_venues(&q);
+                assert_venue_order(&preferred, Some(setting));
+                let required = c.search_venues(&VenueQuery {
+                    setting_required: true,
+                    ..q.clone()
+                });
+                let matching = |v: &Venue| venue_in_setting(v, setting) == Some(true);
+                if setting_filters(setting) {
+                    assert!(
+                        required.hits.iter().all(|h| matching(&h.record)),
+                        "{setting}"
+                    );
+                    let n = c
+                        .venues
+                        .iter()
+                        .filter(|v| v.capacity >= guests && matching(v))
+                        .count();
+                    assert_eq!(required.total_matches, n, "{setting}");
+                    // Preferred: the same venues lead.
+                    assert_eq!(preferred.hits[..n], required.hits[..]);
+                } else {
+                    assert_eq!(required, preferred, "{setting} never filters");
+                }
+            }
+        }
+        // A trampoline park (indoor) is not a park.
+        let tramp = c.venues.iter().find(|v| v.venue_type == "trampoline_park");
+        let tramp = tramp.unwrap_or_else(|| panic!("catalog has a trampoline park"));
+        assert_eq!(venue_in_setting(tramp, "park"), Some(false));
+        assert_eq!(venue_in_setting(tramp, "nowhere"), None);
+        assert!(!setting_filters("home") && !setting_filters("downtown"));
+    }
+
+    #[test]
+    fn min_price_covers_every_survivor_not_only_the_returned() {
+        let c = catalog();
+        let hits = c.search_venues(&VenueQuery {
+            theme: Some("superhero".into()),
+            limit: 1,
+            ..venue_query(30)
+        });
+        assert_eq!(hits.hits.len(), 1);
+        assert_eq!(hits.min_price, Some(0));
+        let hits = c.search_caterers(&CatererQuery {
+            guests: 75,
+            limit: 1,
+            ..CatererQuery::default()
+        });
+        let cheapest = c
+            .caterers
+            .iter()
+            .filter(|k| k.min_guests <= 75 && 75 <= k.max_guests)
+            .map(|k| k.price_per_person)
+            .min();
+        assert_eq!(hits.min_price, cheapest);
+        let none = c.search_venues(&venue_query(100_000));
+        assert_eq!((none.min_price, none.total_matches), (None, 0));
     }
 
     #[test]
@@ -1140,6 +1292,7 @@ mod tests {
                 max_price: Some(1500),
                 theme: Some("ocean".into()),
                 setting: Some("outdoor".into()),
+                setting_required: guests % 2 == 1,
                 city: None,
                 limit: all,
             };
