@@ -608,8 +608,12 @@
         .map((k) => [k, cap(k.replace(/_/g, ' '))]));
     const rows = order.map(([name, label]) => {
       const f = facts[name];
-      const sources = [factSource('fact-source', f, '')].concat((Array.isArray(f.also_from) ? f.also_from : [])
-        .map((a) => factSource('fact-source also', a, factValue(name, a.value)))).filter(Boolean);
+      // Items other inputs added, each with where it came from (an item
+      // without provenance is already in the value: nothing to add).
+      const also = (Array.isArray(f.also_from) ? f.also_from : [])
+        .filter((a) => a && (words(a.text) || a.input_id))
+        .map((a) => factSource('fact-source also', a, factValue(name, a.value)));
+      const sources = [factSource('fact-source', f, '')].concat(also).filter(Boolean);
       const r = f.replaced;
       return el('div', { class: 'fact', 'data-fact': name, 'data-input-id': f.input_id || null },
         el('dt', { text: label }),
