@@ -753,8 +753,106 @@ fn range(r: &Range) -> String {
     }
 }
 
-/// The plan as readable text.
+/// The plan as readable text: the inputs, what the plan understood from them
+/// (each fact with the words it was read from), every agent's result and
+/// note, the budget and the plan. Missing provenance is left out, never shown
+/// as empty quotes.
 fn render(p: &Party) -> String {
+    use serde_json::Value;
+
+    /// Fact names in the order they read best, with their labels; names not
+    /// listed here follow in name order.
+    const FACT_ORDER: [(&str, &str); 18] = [
+        ("theme", "Theme"),
+        ("guests", "Guests"),
+        ("ages", "Ages"),
+        ("birthday", "Birthday"),
+        ("date", "Date"),
+        ("time", "Time"),
+        ("city", "City"),
+        ("setting", "Setting"),
+        ("setting_preferred", "Setting is a preference"),
+        ("budget", "Budget"),
+        ("venue_budget", "Venue budget"),
+        ("cake_budget", "Cake budget"),
+        ("catering_budget", "Catering budget"),
+        ("dietary", "Dietary needs"),
+        ("flavors", "Cake flavors"),
+        ("cuisines", "Cuisines"),
+        ("vendors", "Vendors wanted"),
+        ("no_cake", "No cake"),
+    ];
+
+    /// User words on one line: whitespace runs (newlines too) become one
+    /// space, control characters go.
+    fn one_line(s: &str) -> String {
+        s.split_whitespace()
+            .map(|w| w.chars().filter(|c| !c.is_control()).collect::<String>())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// A fact's value as a person reads it: dollars for the budgets, lists
+    /// comma-joined, booleans as yes or no.
+    fn fact_value(name: &str, v: &Value) -> String {
+        match v {
+            Value::Number(n) => match n.as_u64() {
+                Some(d) if name.ends_with("budget") => money(d),
+                _ => n.to_string(),
+            },
+            Value::String(s) => one_line(s),
+            Value::Bool(b) => if *b { "yes" } else { "no" }.to_string(),
+            Value::Array(items) => items
+                .iter()
+                .map(|i| fact_value(name, i))
+                .collect::<Vec<_>>()
+                .join(", "),
+            Value::Null => "unknown".to_string(),
+            Value::Object(_) => v.to_string(),
+        }
+    }
+
+    /// `from "words"`, or `from input ID` without words, or nothing.
+    fn source(input_id: &str, text: &str) -> Option<String> {
+        let text = one_line(text);
+        if !text.is_empty() {
+            Some(format!("from \"{text}\""))
+        } else if !input_id.trim().is_empty() {
+            Some(format!("from input {}", one_line(input_id)))
+        } else {
+            None
+        }
+    }
+
+    /// One line of "What we understood".
+    fn fact_line(name: &str, label: &str, f: &partybus::domain::PlanFact) -> String {
+        let mut line = format!("{label}: {}", fact_value(name, &f.value));
+        let mut sources: Vec<String> = source(&f.input_id, &f.text).into_iter().collect();
+        for also in &f.also_from {
+            if let Some(from) = source(&also.input_id, &also.text) {
+                sources.push(format!("{} {from}", fact_value(name, &also.value)));
+            }
+        }
+        if !sources.is_empty() {
+            let _ = write!(line, " — {}", sources.join("; "));
+        }
+        if let Some(r) = &f.replaced {
+            let _ = write!(line, " (replaces {}", fact_value(name, &r.value));
+            if let Some(from) = source(&r.input_id, &r.text) {
+                let _ = write!(line, " {from}");
+            }
+            line.push(')');
+        }
+        line
+    }
+
+    /// An agent's note, under its section.
+    fn note(o: &mut String, note: Option<&String>) {
+        if let Some(n) = note.map(|n| one_line(n)).filter(|n| !n.is_empty()) {
+            let _ = writeln!(o, "  Note: {n}");
+        }
+    }
+
     let mut o = String::new();
     let pct = p.final_plan.as_deref().map_or(0, |f| f.completion_percent);
     let _ = writeln!(
@@ -766,6 +864,24 @@ fn render(p: &Party) -> String {
     let _ = writeln!(o, "Inputs");
     for i in &p.inputs {
         let _ = writeln!(o, "  {}  {}", i.input_id, i.content);
+    }
+    let facts = p.final_plan.as_deref().map(|f| &f.facts);
+    if let Some(facts) = facts.filter(|f| !f.is_empty()) {
+        let _ = writeln!(o, "\nWhat we understood");
+        for (name, label) in FACT_ORDER {
+            if let Some(f) = facts.get(name) {
+                let _ = writeln!(o, "  {}", fact_line(name, label, f));
+            }
+        }
+        for (name, f) in facts {
+            if FACT_ORDER.iter().all(|(known, _)| known != name) {
+                let mut label = name.replace('_', " ");
+                if let Some(first) = label.get(..1).map(str::to_uppercase) {
+                    label.replace_range(..1, &first);
+                }
+                let _ = writeln!(o, "  {}", fact_line(name, &label, f));
+            }
+        }
     }
     for state in p.agents.values() {
         if state.status == AgentStatus::Failed {
@@ -803,9 +919,7 @@ fn render(p: &Party) -> String {
                         r.rating
                     );
                 }
-                if let Some(note) = &v.note {
-                    let _ = writeln!(o, "  Note: {note}");
-                }
+                note(&mut o, v.note.as_ref());
             }
             AgentOutput::Cake(c) => {
                 let _ = writeln!(
@@ -826,6 +940,7 @@ fn render(p: &Party) -> String {
                         s.record.rating
                     );
                 }
+                note(&mut o, c.note.as_ref());
             }
             AgentOutput::Catering(c) => {
                 let _ = writeln!(
@@ -844,6 +959,7 @@ fn render(p: &Party) -> String {
                         s.record.rating
                     );
                 }
+                note(&mut o, c.note.as_ref());
             }
             AgentOutput::Vendor(v) => {
                 let _ = writeln!(o, "\nVendors (about {})", range(&v.estimated_cost));
@@ -858,6 +974,7 @@ fn render(p: &Party) -> String {
                         );
                     }
                 }
+                note(&mut o, v.note.as_ref());
             }
         }
     }
@@ -922,6 +1039,148 @@ mod tests {
         assert_eq!(money(2000), "$2,000");
         assert_eq!(money(1234567), "$1,234,567");
         assert_eq!(range(&Range::new(80, 200)), "$80–$200");
+    }
+
+    /// A party as the store would hold it: two inputs, the given agent
+    /// results (wire name to result JSON) and a plan with these facts.
+    fn party_with(facts: serde_json::Value, results: serde_json::Value) -> Party {
+        let input = |id: &str, content: &str| {
+            serde_json::json!({
+                "input_id": id, "content": content, "source_type": "text", "tags": [],
+                "added_by": "cli", "added_at": "2026-01-01T00:00:00Z", "metadata": {},
+                "image_url": null
+            })
+        };
+        let mut agents = serde_json::Map::new();
+        for (name, result) in results.as_object().expect("results by agent") {
+            let state = serde_json::json!({
+                "agent_name": name, "status": "completed", "result": result,
+                "confidence": 0.9, "execution_time_ms": 1.0, "execution_id": "exec_1",
+                "started_at": "2026-01-01T00:00:00Z", "completed_at": "2026-01-01T00:00:00Z",
+                "error": null, "runs": 1
+            });
+            agents.insert(name.clone(), state);
+        }
+        let plan = serde_json::json!({
+            "completion_percent": 40, "areas": [], "recommendations": [], "next_steps": [],
+            "active_agents": [], "missing_agents": [], "checklist": [],
+            "checklist_summary": {"total_tasks": 0, "completed_tasks": 0, "pending_tasks": 0},
+            "ready": false, "facts": facts
+        });
+        serde_json::from_value(serde_json::json!({
+            "party_id": "p1", "status": "planning",
+            "inputs": [input("inp_1", "budget $800"), input("inp_2", "35 guests, budget of $1000")],
+            "agents": agents, "budget": null, "final_plan": plan, "created_by": null,
+            "token_sha256": null, "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z", "version": 5, "last_seq": 5
+        }))
+        .expect("a well-formed party")
+    }
+
+    /// The lines of one section of the rendered plan (after its title, up to
+    /// the blank line that ends it).
+    fn section<'a>(text: &'a str, title: &str) -> Vec<&'a str> {
+        text.lines()
+            .skip_while(|l| *l != title)
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .collect()
+    }
+
+    #[test]
+    fn the_plan_says_what_it_understood_and_from_which_words() {
+        let facts = serde_json::json!({
+            "guests": {"value": 35, "input_id": "inp_2", "text": "35 guests (15 kids, 20 adults)"},
+            "budget": {"value": 1000, "input_id": "inp_2", "text": "budget of $1000",
+                       "replaced": {"value": 800, "input_id": "inp_1", "text": "budget $800"}},
+            "theme": {"value": "princess", "input_id": "inp_2", "text": "loves princesses"},
+            "city": {"value": "San Jose", "input_id": "inp_2", "text": "in San\nJose"},
+            "dietary": {"value": ["vegan", "nut-free"], "input_id": "inp_2", "text": "vegan",
+                        "also_from": [{"value": ["nut-free"], "input_id": "inp_1", "text": "no nuts"}]},
+            "cake_budget": {"value": 60, "input_id": "inp_1", "text": ""},
+            "birthday": {"value": true, "input_id": "", "text": ""},
+            "date": {"value": "March 15", "input_id": "", "text": ""},
+            "party_size_hint": {"value": "small", "input_id": "", "text": ""}
+        });
+        let text = render(&party_with(facts, serde_json::json!({})));
+        assert_eq!(
+            section(&text, "What we understood"),
+            [
+                "  Theme: princess — from \"loves princesses\"",
+                "  Guests: 35 — from \"35 guests (15 kids, 20 adults)\"",
+                "  Birthday: yes",
+                "  Date: March 15",
+                "  City: San Jose — from \"in San Jose\"",
+                "  Budget: $1,000 — from \"budget of $1000\" (replaces $800 from \"budget $800\")",
+                "  Cake budget: $60 — from input inp_1",
+                "  Dietary needs: vegan, nut-free — from \"vegan\"; nut-free from \"no nuts\"",
+                "  Party size hint: small",
+            ],
+            "{text}"
+        );
+        // The section sits between the inputs and the agents' results.
+        let inputs = text.find("\nInputs\n").expect("inputs");
+        let understood = text.find("\nWhat we understood\n").expect("facts");
+        let plan = text.find("\nNext steps\n").expect("plan");
+        assert!(inputs < understood && understood < plan, "{text}");
+    }
+
+    #[test]
+    fn a_plan_without_facts_has_no_understood_section() {
+        let text = render(&party_with(serde_json::json!({}), serde_json::json!({})));
+        assert!(!text.contains("What we understood"), "{text}");
+    }
+
+    #[test]
+    fn every_supplier_agent_shows_its_note() {
+        let cost = serde_json::json!({"min": 0, "max": 0, "note": null});
+        let results = serde_json::json!({
+            "venue_agent": {
+                "recommended_venues": [], "total_matches": 0, "data_source": "catalog",
+                "search_criteria": {"guest_count": 35, "guest_count_stated": true, "budget": null,
+                                    "theme": null, "location": null, "city": null},
+                "note": "No suppliers in Austin yet; showing venues in Springfield"
+            },
+            "cake_agent": {
+                "recommended_bakeries": [], "total_matches": 0, "cake_style": "themed",
+                "theme": "princess", "decorations": [], "estimated_cost": cost,
+                "size_recommendation": "medium", "flavors": [], "dietary_needs": [],
+                "cake_budget": null, "data_source": "catalog",
+                "note": "No bakery within $60; showing the cheapest"
+            },
+            "catering_agent": {
+                "recommended_caterers": [], "total_matches": 0, "guest_count": 35,
+                "dietary_needs": ["vegan"], "cuisine_preferences": [],
+                "estimated_total_cost": cost, "data_source": "catalog",
+                "note": "No vegan caterer in Austin"
+            },
+            "vendor_agent": {
+                "vendors_by_category": {}, "categories_requested": ["photography"],
+                "estimated_cost": cost, "data_source": "catalog",
+                "note": "  "
+            }
+        });
+        let text = render(&party_with(serde_json::json!({}), results));
+        for (title, note) in [
+            (
+                "Venues (0 matching)",
+                "  Note: No suppliers in Austin yet; showing venues in Springfield",
+            ),
+            (
+                "Cake: medium themed cake, princess (about $0)",
+                "  Note: No bakery within $60; showing the cheapest",
+            ),
+            (
+                "Catering for 35 guests (about $0)",
+                "  Note: No vegan caterer in Austin",
+            ),
+        ] {
+            assert_eq!(section(&text, title), [note], "{text}");
+        }
+        assert!(
+            section(&text, "Vendors (about $0)").is_empty(),
+            "a blank note is not shown: {text}"
+        );
     }
 
     #[test]

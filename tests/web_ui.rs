@@ -7,7 +7,11 @@
 //! compares the rendered state, drops the WebSocket and checks that the page
 //! reconnects by itself and receives every event sent meanwhile exactly
 //! once, then checks a phone-sized layout and the API reference page.
-//! Screenshots go to `target/web-screenshots/`.
+//! A second test checks the "What we understood" panel against the plan's
+//! `final_plan.facts` as the API returns it (values, quoted words, input ids,
+//! replaced statements), live as inputs change, and, through a status answer
+//! rewritten in the page, every kind of provenance, the agents' notes and
+//! user words that are markup. Screenshots go to `target/web-screenshots/`.
 //!
 //! Every wait polls a condition in the page with a deadline. Without
 //! `chromium` (or `$CHROMIUM`) the test fails and says how to install it.
@@ -875,4 +879,269 @@ fn assets_are_served_with_types_and_revalidation() {
     // Only the exact root is the page; anything else under it stays a JSON 404.
     common::request(s.addr, "GET", "/index.html", &[], None).assert_error(404, "not_found");
     common::request(s.addr, "POST", "/", &[], None).assert_error(405, "method_not_allowed");
+}
+
+/// A fact's value as the "What we understood" panel shows it: dollars for
+/// the budgets, lists comma-joined, booleans as yes or no.
+fn shown_value(name: &str, v: &Value) -> String {
+    match v {
+        Value::Number(n) => match n.as_u64() {
+            Some(d) if name.ends_with("budget") => {
+                let digits = d.to_string();
+                let mut out = String::from("$");
+                for (i, c) in digits.chars().enumerate() {
+                    if i > 0 && (digits.len() - i) % 3 == 0 {
+                        out.push(',');
+                    }
+                    out.push(c);
+                }
+                out
+            }
+            _ => n.to_string(),
+        },
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => if *b { "yes" } else { "no" }.to_string(),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| shown_value(name, i))
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    }
+}
+
+/// What the "What we understood" panel shows, one object per fact.
+const FACTS_SHOWN: &str = "[...document.querySelectorAll('#facts-list .fact')].map(e => {
+  const src = e.querySelector('.fact-source:not(.also)');
+  const rep = e.querySelector('.fact-replaced');
+  return {
+    name: e.dataset.fact,
+    value: e.querySelector('.fact-value').textContent,
+    source: src ? src.textContent : null,
+    quoted: src && src.querySelector('q') ? src.querySelector('q').textContent : null,
+    source_id: src ? (src.dataset.inputId || '') : null,
+    also: [...e.querySelectorAll('.fact-source.also')].map(a => a.textContent),
+    replaced: rep ? rep.textContent : null,
+  };
+})";
+
+/// Waits until the panel lists exactly the facts of `facts` (a plan's
+/// `final_plan.facts`) with their values, then checks each one's sources.
+fn assert_panel_shows(b: &mut Browser, what: &str, facts: &Value) {
+    let facts = facts.as_object().expect("facts object");
+    let mut want: Vec<(String, String)> = facts
+        .iter()
+        .map(|(name, f)| (name.clone(), shown_value(name, &f["value"])))
+        .collect();
+    want.sort();
+    let want = serde_json::to_string(&want).expect("JSON");
+    b.wait_for(
+        what,
+        &format!(
+            "((want) => JSON.stringify({FACTS_SHOWN}.map(f => [f.name, f.value])\
+             .sort((x, y) => (x[0] < y[0] ? -1 : 1))) === JSON.stringify(want))({want})"
+        ),
+    );
+    // The page shows words on one line, whitespace runs as one space.
+    let words = |v: &Value| {
+        v.as_str()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let shown = b.eval(FACTS_SHOWN);
+    for row in shown.as_array().expect("facts shown") {
+        let name = row["name"].as_str().expect("name");
+        let f = &facts[name];
+        let text = words(&f["text"]);
+        let id = f["input_id"].as_str().unwrap_or("");
+        if !text.is_empty() {
+            assert_eq!(row["quoted"], json!(text), "{name}: the quoted words");
+            assert_eq!(row["source_id"], json!(id), "{name}: the input id");
+        } else if !id.is_empty() {
+            assert_eq!(row["source"], json!(format!("from input {id}")), "{name}");
+        } else {
+            assert_eq!(row["source"], Value::Null, "{name}: no empty provenance");
+        }
+        let also: Vec<&Value> = f["also_from"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|s| s["text"] != "" || s["input_id"] != "")
+                    .collect()
+            })
+            .unwrap_or_default();
+        let shown_also = row["also"].as_array().expect("also");
+        assert_eq!(
+            shown_also.len(),
+            also.len(),
+            "{name}: items added by other inputs"
+        );
+        for (s, a) in shown_also.iter().zip(also) {
+            let s = s.as_str().expect("text");
+            assert!(
+                s.starts_with(&shown_value(name, &a["value"])),
+                "{name}: {s}"
+            );
+            assert!(s.contains(&words(&a["text"])), "{name}: {s}");
+        }
+        match f.get("replaced") {
+            Some(r) => {
+                let shown = row["replaced"].as_str().expect("the replaced statement");
+                let head = format!("replaces {}", shown_value(name, &r["value"]));
+                assert!(shown.starts_with(&head), "{name}: {shown}");
+                assert!(shown.contains(&words(&r["text"])), "{name}: {shown}");
+            }
+            None => assert_eq!(row["replaced"], Value::Null, "{name}"),
+        }
+    }
+}
+
+/// Facts with every kind of provenance, and words that are markup.
+fn constructed_facts() -> Value {
+    json!({
+        "guests": {"value": 35, "input_id": "inp_a", "text": "35 guests (15 kids, 20 adults)"},
+        "budget": {"value": 1000, "input_id": "inp_b", "text": "budget of $1000",
+                   "replaced": {"value": 800, "input_id": "inp_a", "text": "budget $800"}},
+        "theme": {"value": "princess", "input_id": "inp_a",
+                  "text": "loves <img src=x onerror=\"window.__pwned=1\">princesses"},
+        "city": {"value": "San Jose", "input_id": "inp_a", "text": "in San Jose"},
+        "dietary": {"value": ["vegan", "nut-free", "halal"], "input_id": "inp_a", "text": "vegan",
+                    "also_from": [{"value": ["nut-free"], "input_id": "inp_b", "text": "no  nuts\n"},
+                                  {"value": ["halal"], "input_id": "", "text": ""}]},
+        "cake_budget": {"value": 60, "input_id": "inp_b", "text": ""},
+        "birthday": {"value": true, "input_id": "", "text": ""},
+        "time": {"value": "2–5 PM", "input_id": "inp_b", "text": "2-5pm"}
+    })
+}
+
+#[test]
+fn the_understood_panel_shows_the_plans_facts_live() {
+    let s = TestServer::start();
+    let base = format!("http://{}", s.addr);
+    let (party, token, created) = s.create(json!({"initial_inputs": [
+        {"content": "princess birthday party for 35 guests in Springfield"},
+        {"content": "budget $800"},
+        {"content": "budget of $1000, vegan and no nuts, outdoors, on March 15 from 2-5 PM"},
+        {"content": "chocolate cake, catering and a photographer"},
+    ]}));
+    let seq = created["seq"].as_u64().unwrap_or(0);
+    s.settle(&party, seq);
+    let status = settled_status(&s, &party, &token);
+    let last = status["last_seq"].as_u64().expect("last_seq");
+
+    let mut b = Browser::launch();
+    b.navigate(&format!("{base}/#party={party}&token={token}"));
+    b.wait_for(
+        "the page to load the party",
+        &format!("window.__partybus && window.__partybus.info().live && window.__partybus.info().lastSeq >= {last}"),
+    );
+    assert_panel_shows(&mut b, "the plan's facts", &status["final_plan"]["facts"]);
+
+    // A new input: the panel follows the plan the events bring.
+    let added = s.call(
+        "POST",
+        &format!("{API}/party/{party}/input"),
+        Some(&token),
+        Some(&json!({"content": "actually 50 guests, budget $1500, gluten-free", "tags": []})),
+    );
+    assert_eq!(added.status, 201, "{}", added.text());
+    let status = settled_status(&s, &party, &token);
+    let last = status["last_seq"].as_u64().expect("last_seq");
+    b.wait_for(
+        "the page to receive the new plan",
+        &format!("window.__partybus.info().lastSeq >= {last}"),
+    );
+    assert_panel_shows(
+        &mut b,
+        "the new plan's facts",
+        &status["final_plan"]["facts"],
+    );
+    b.screenshot_from("07-understood-live", Some("#inputs-card"), 1400.0);
+
+    // Provenance of every kind, and user words that are markup, through a
+    // status answer rewritten in the page (today's analyzer leaves most
+    // provenance empty). No events follow the snapshot, so it stays.
+    let facts = constructed_facts();
+    let notes = json!({
+        "venue_agent": "No suppliers in Austin yet; showing venues in Springfield",
+        "cake_agent": "No bakery within <b>$60</b>; showing the cheapest",
+        "catering_agent": "No nut-free caterer; showing vegan ones",
+        "vendor_agent": "No photographer within $150",
+    });
+    let rewrite = format!(
+        "(() => {{
+  const facts = {facts};
+  const notes = {notes};
+  const real = window.fetch;
+  window.fetch = async (url, opts) => {{
+    const r = await real(url, opts);
+    if (!String(url).endsWith('/status') || !r.ok) return r;
+    const data = await r.json();
+    data.party.final_plan.facts = facts;
+    for (const [agent, note] of Object.entries(notes)) {{
+      const a = data.party.agents[agent];
+      if (a && a.result) a.result.note = note;
+    }}
+    return new Response(JSON.stringify(data), {{ status: 200, headers: {{ 'Content-Type': 'application/json' }} }});
+  }};
+}})()"
+    );
+    let script = b.call(
+        "Page.addScriptToEvaluateOnNewDocument",
+        json!({"source": rewrite}),
+    );
+    b.reload();
+    b.wait_for(
+        "the page to load the rewritten status",
+        "window.__partybus && window.__partybus.info().live && document.querySelector('#facts-list [data-fact=time]')",
+    );
+    assert_panel_shows(&mut b, "the constructed facts", &facts);
+    assert_eq!(
+        b.eval(
+            "document.querySelector('#facts-list [data-fact=budget] .fact-replaced').textContent"
+        ),
+        json!("replaces $800 from budget $800"),
+        "the replaced statement, quoted (the quotes come from <q>)"
+    );
+    assert_eq!(
+        b.eval("document.querySelector('#facts-list [data-fact=guests] .fact-source').title"),
+        json!("From input inp_a")
+    );
+    assert_eq!(
+        b.eval("window.__pwned === undefined && !document.querySelector('#understood img, #understood b, #suppliers b')"),
+        json!(true),
+        "user words are text, never markup"
+    );
+    let shown_notes = b.eval(
+        "Object.fromEntries([...document.querySelectorAll('#agent-notes li')].map(e => [e.dataset.agent, e.textContent]))",
+    );
+    let labels = [
+        ("venue_agent", "Venues"),
+        ("cake_agent", "Cake"),
+        ("catering_agent", "Catering"),
+        ("vendor_agent", "Vendors"),
+    ];
+    for (agent, label) in labels {
+        if status["agents"][agent]["result"].is_object() {
+            assert_eq!(
+                shown_notes[agent],
+                json!(format!("{label}: {}", notes[agent].as_str().expect("note"))),
+                "{agent}'s note in the panel"
+            );
+        }
+    }
+    // The venues are there and so is the venue agent's note, above them.
+    assert_eq!(
+        b.eval("document.querySelector('#suppliers [data-note=venue]').textContent"),
+        notes["venue_agent"]
+    );
+    b.screenshot_from("08-understood-provenance", Some("#inputs-card"), 1400.0);
+    b.screenshot_from("09-supplier-notes", Some("#suppliers-card"), 900.0);
+    b.call(
+        "Page.removeScriptToEvaluateOnNewDocument",
+        json!({"identifier": script["identifier"]}),
+    );
+    assert!(b.errors.is_empty(), "page errors: {:#?}", b.errors);
 }

@@ -424,6 +424,7 @@
     renderAgents();
     renderBudget(party.budget);
     renderPlan(party.final_plan);
+    renderFacts(party.final_plan);
     renderTheme(result('theme_agent'));
     renderSuppliers();
   }
@@ -557,6 +558,82 @@
     ]);
   }
 
+  // Fact names in the order they read best, with their labels; names not
+  // listed here follow in name order.
+  const FACTS = [
+    ['theme', 'Theme'], ['guests', 'Guests'], ['ages', 'Ages'], ['birthday', 'Birthday'],
+    ['date', 'Date'], ['time', 'Time'], ['city', 'City'], ['setting', 'Setting'],
+    ['setting_preferred', 'Setting is a preference'], ['budget', 'Budget'],
+    ['venue_budget', 'Venue budget'], ['cake_budget', 'Cake budget'],
+    ['catering_budget', 'Catering budget'], ['dietary', 'Dietary needs'],
+    ['flavors', 'Cake flavors'], ['cuisines', 'Cuisines'], ['vendors', 'Vendors wanted'],
+    ['no_cake', 'No cake'],
+  ];
+  const NOTE_AGENTS = [['venue_agent', 'Venues'], ['cake_agent', 'Cake'],
+    ['catering_agent', 'Catering'], ['vendor_agent', 'Vendors']];
+
+  // A fact's value as a person reads it: dollars for the budgets, lists
+  // comma-joined, booleans as yes or no.
+  function factValue(name, v) {
+    if (Array.isArray(v)) return v.map((x) => factValue(name, x)).join(', ');
+    if (typeof v === 'number') return /budget$/.test(name) ? money(v) : String(v);
+    if (typeof v === 'boolean') return v ? 'yes' : 'no';
+    if (v === null || v === undefined) return 'unknown';
+    return typeof v === 'object' ? JSON.stringify(v) : String(v);
+  }
+
+  const words = (t) => (typeof t === 'string' ? t.replace(/\s+/g, ' ').trim() : '');
+
+  // “from "words"” with the input id as a tooltip; without words, the input
+  // id; without either, nothing.
+  function factSource(cls, stmt, prefix) {
+    const text = words(stmt.text);
+    const id = typeof stmt.input_id === 'string' ? stmt.input_id : '';
+    if (!text && !id) return prefix ? el('span', { class: cls, text: prefix }) : null;
+    return el('span', {
+      class: cls, 'data-input-id': id || null, title: id ? `From input ${id}` : null,
+    }, prefix ? `${prefix} ` : '', text ? ['from ', el('q', { text })] : `from input ${id}`);
+  }
+
+  function renderFacts(plan) {
+    const box = $('understood');
+    if (!plan) {
+      replace(box, [el('p', { class: 'empty', text: 'What the planner read from your inputs appears with the plan.' })]);
+      return;
+    }
+    const facts = plan.facts && typeof plan.facts === 'object' ? plan.facts : {};
+    const known = new Set(FACTS.map(([k]) => k));
+    const order = FACTS.filter(([k]) => facts[k])
+      .concat(Object.keys(facts).filter((k) => !known.has(k) && facts[k]).sort()
+        .map((k) => [k, cap(k.replace(/_/g, ' '))]));
+    const rows = order.map(([name, label]) => {
+      const f = facts[name];
+      // Items other inputs added, each with where it came from (an item
+      // without provenance is already in the value: nothing to add).
+      const also = (Array.isArray(f.also_from) ? f.also_from : [])
+        .filter((a) => a && (words(a.text) || a.input_id))
+        .map((a) => factSource('fact-source also', a, factValue(name, a.value)));
+      const sources = [factSource('fact-source', f, '')].concat(also).filter(Boolean);
+      const r = f.replaced;
+      return el('div', { class: 'fact', 'data-fact': name, 'data-input-id': f.input_id || null },
+        el('dt', { text: label }),
+        el('dd', {},
+          el('span', { class: 'fact-value', text: factValue(name, f.value) }),
+          sources,
+          r ? factSource('fact-replaced', r, `replaces ${factValue(name, r.value)}`) : null));
+    });
+    const notes = NOTE_AGENTS.map(([agent, label]) => {
+      const r = result(agent);
+      const note = r ? words(r.note) : '';
+      return note ? el('li', { 'data-agent': agent }, el('strong', { text: `${label}: ` }), note) : null;
+    }).filter(Boolean);
+    replace(box, [
+      rows.length ? el('dl', { class: 'understood', id: 'facts-list' }, rows)
+        : el('p', { class: 'empty', text: 'Nothing stated yet: mention guests, a budget, a city or a date.' }),
+      notes.length ? [el('h3', { text: 'Notes from the agents' }), el('ul', { class: 'notes', id: 'agent-notes' }, notes)] : null,
+    ]);
+  }
+
   function renderTheme(t) {
     const box = $('theme');
     if (!t) {
@@ -588,11 +665,15 @@
       (s.match_reasons || []).length ? el('p', { class: 'why', text: s.match_reasons.slice(0, 2).join(' · ') }) : null);
   }
 
-  function group(title, id, kind, items, make, note) {
+  // A group of supplier cards. The agent's note (why the search was
+  // relaxed, or found nothing) shows above the cards, or instead of them.
+  function group(title, id, kind, items, make, note, waiting) {
+    const said = words(note);
     return el('section', { class: 'group', 'aria-labelledby': `${id}-h` },
       el('h3', { id: `${id}-h`, text: title }),
+      items.length && said ? el('p', { class: 'note', 'data-note': kind, text: said }) : null,
       items.length ? el('ul', { class: 'cards', id }, items.map((s) => make(kind, s)))
-        : el('p', { class: 'empty', text: note || 'Nothing yet.' }));
+        : el('p', { class: 'empty', 'data-note': said ? kind : null, text: said || waiting || 'Nothing yet.' }));
   }
 
   function renderSuppliers() {
@@ -622,11 +703,11 @@
     ], v.services);
     const sub = (r, label) => (r ? el('p', { class: 'hint', text: label }) : null);
     replace($('suppliers'), [
-      group('Venues', 'venues', 'venue', venues, venueCard, venue && venue.note ? venue.note : 'Waiting for the venue agent…'),
+      group('Venues', 'venues', 'venue', venues, venueCard, venue && venue.note, 'Waiting for the venue agent…'),
       sub(cake, cake ? `Cake: ${cake.size_recommendation} ${cake.cake_style}, about ${range(cake.estimated_cost)}` : ''),
-      group('Bakeries', 'bakeries', 'bakery', bakeries, bakeryCard, cake && cake.note ? cake.note : 'Mention a cake to get bakery suggestions.'),
-      group('Caterers', 'caterers', 'caterer', caterers, catererCard, catering && catering.note ? catering.note : 'Mention food or catering to get caterers.'),
-      group('Vendors', 'vendors', 'vendor', vendors, vendorCard, vendor && vendor.note ? vendor.note : 'Mention decorations, entertainment or photos to get vendors.'),
+      group('Bakeries', 'bakeries', 'bakery', bakeries, bakeryCard, cake && cake.note, 'Mention a cake to get bakery suggestions.'),
+      group('Caterers', 'caterers', 'caterer', caterers, catererCard, catering && catering.note, 'Mention food or catering to get caterers.'),
+      group('Vendors', 'vendors', 'vendor', vendors, vendorCard, vendor && vendor.note, 'Mention decorations, entertainment or photos to get vendors.'),
     ]);
   }
 
