@@ -59,28 +59,9 @@ pub fn relevance(party: &Party, facts: &Facts, cities: &[String]) -> Relevance {
     }
     // With a stated budget, every cost agent shares it with the others, so
     // each reads every fact the other areas' searches depend on.
-    let shared = facts.budget.map(|budget| {
+    let shared = facts.budget.map(|_| {
         let mut h = DefaultHasher::new();
-        (
-            budget,
-            facts.guest_count,
-            facts.venue_budget,
-            facts.cake_budget,
-            facts.catering_budget,
-            &facts.setting,
-            facts.setting_preferred,
-            &facts.city,
-            &facts.city_stated,
-        )
-            .hash(&mut h);
-        (
-            &facts.dietary,
-            &facts.flavors,
-            &facts.cuisines,
-            &facts.vendor_categories,
-            &facts.areas,
-        )
-            .hash(&mut h);
+        super::allocation::hash_inputs(facts, &mut h);
         h.finish()
     });
     let mut signatures = BTreeMap::new();
