@@ -459,6 +459,10 @@ fn schemas_3(v: &Vars) -> Value {
                     "stated_budget": {"type": ["integer", "null"]},
                     "over_budget": {"type": "boolean"},
                     "swaps": {"type": "array", "items": {"type": "object"}},
+                    "fit": {
+                        "type": ["object", "null"],
+                        "description": "How the stated budget is shared across the planned areas, whether some combination fits, and by how much the cheapest one is over (with the area to cut).",
+                    },
                 },
             },
             "FinalPlan": {
@@ -477,6 +481,34 @@ fn schemas_3(v: &Vars) -> Value {
                     "checklist": {"type": "array", "items": {"type": "object"}},
                     "checklist_summary": {"type": "object"},
                     "ready": {"type": "boolean"},
+                    "facts": {
+                        "type": "object",
+                        "description": "What the plan understood from the inputs, by fact (theme, guests, ages, birthday, budget, venue_budget, cake_budget, catering_budget, city, setting, setting_preferred, dietary, date, time, flavors, cuisines, vendors, no_cake), each with the input and the words it came from.",
+                        "additionalProperties": {"$ref": "#/components/schemas/PlanFact"},
+                    },
+                },
+            },
+            "PlanFact": {
+                "type": "object",
+                "required": ["value", "input_id", "text"],
+                "properties": {
+                    "value": {"description": "A number, a string, a list of strings or a boolean."},
+                    "input_id": {"type": "string"},
+                    "text": {"type": "string", "description": "The words of the input the value was read from."},
+                    "replaced": {
+                        "type": "object",
+                        "description": "The earlier statement a later input replaced.",
+                        "properties": {
+                            "value": {},
+                            "input_id": {"type": "string"},
+                            "text": {"type": "string"},
+                        },
+                    },
+                    "also_from": {
+                        "type": "array",
+                        "description": "For a list: the items other inputs added.",
+                        "items": {"type": "object"},
+                    },
                 },
             },
             "Party": {

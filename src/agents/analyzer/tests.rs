@@ -662,6 +662,9 @@ fn guests_as_people_write_them() {
         ("his 10th birthday", None),
         ("twins who are turning 8", None),
         ("one kid is gluten free", None),
+        ("two guests are vegan", None),
+        ("3 kids have nut allergies", None),
+        ("20 kids are coming", Some(20)),
     ] {
         assert_eq!(facts(text).guest_count, want, "{text}");
     }

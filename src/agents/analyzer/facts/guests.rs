@@ -10,7 +10,7 @@ use super::super::vocabulary::{
     GUEST_OF_LEADS, HEDGES, LINKS, NOT_GUEST_UNITS,
 };
 use super::money::multiplier;
-use super::{int_value, lead_before, range_partner, unit_after, word, Role, Stated};
+use super::{int_value, lead_before, range_partner, unit_after, word, Role, Scan, Stated};
 use crate::agents::analyzer::MAX_GUESTS;
 
 /// The guest class of the noun after the amount ending at `end`, if any
@@ -52,7 +52,7 @@ fn guest_noun_at(toks: &[Tok<'_>], end: usize) -> Option<(GuestClass, usize)> {
 /// ("75 guests", "party of 20", "inviting 40"); else the sum of the first
 /// kids and first adults counts ("20 kids and 10 adults" → 30); else a bare
 /// "for N" ("table for 30").
-pub(super) fn read(toks: &[Tok<'_>], role: &[Role]) -> Option<Stated<u32>> {
+pub(super) fn read(toks: &[Tok<'_>], role: &[Role], scan: &Scan) -> Option<Stated<u32>> {
     let mut generic: Option<(u32, usize, usize)> = None;
     let mut kids: Option<(u32, usize, usize)> = None;
     let mut adults: Option<(u32, usize, usize)> = None;
@@ -70,6 +70,9 @@ pub(super) fn read(toks: &[Tok<'_>], role: &[Role]) -> Option<Stated<u32>> {
         }
         let v = u32::try_from(v.min(u64::from(MAX_GUESTS))).unwrap_or(MAX_GUESTS);
         if let Some((class, noun)) = guest_noun_at(toks, end) {
+            if some_of_them(toks, scan, noun) {
+                continue;
+            }
             let slot = match class {
                 GuestClass::Generic => &mut generic,
                 GuestClass::Kids => &mut kids,
@@ -122,6 +125,23 @@ pub(super) fn read(toks: &[Tok<'_>], role: &[Role]) -> Option<Stated<u32>> {
         }
     }
     Some(stated)
+}
+
+/// Verbs after a count's noun that describe some of the guests ("two
+/// guests are vegan", "3 kids have nut allergies").
+const DESCRIBING: &[&str] = &[
+    "are", "is", "have", "has", "need", "needs", "who", "can", "cannot", "don", "eat", "eats",
+];
+
+/// True when the count ending at `noun` describes some guests' diet rather
+/// than counting everyone: a describing verb, then a dietary word in the clause.
+fn some_of_them(toks: &[Tok<'_>], scan: &Scan, noun: usize) -> bool {
+    let clause = scan.clause[noun];
+    word(toks, noun + 1).is_some_and(|w| DESCRIBING.contains(&w))
+        && scan
+            .diet_at
+            .iter()
+            .any(|&d| d > noun && scan.clause[d] == clause)
 }
 
 /// A "~" or hedge right before a count belongs to its words ("about 25 kids").

@@ -117,6 +117,8 @@ pub(super) struct Scan {
     pub theme_words: Vec<(usize, usize, u8, bool)>,
     /// Settings: (first, last, index into SETTINGS).
     pub settings: Vec<(usize, usize, usize)>,
+    /// Dietary words' positions ("vegan", "gluten free", "nuts").
+    pub diet_at: Vec<usize>,
 }
 
 /// Parses the facts of one tokenized text. `original` is the text before
@@ -142,10 +144,14 @@ pub(super) fn analyze(toks: &[Tok<'_>], original: Option<&str>, cities: &CityPhr
         birthday_at: Vec::new(),
         theme_words: Vec::new(),
         settings: Vec::new(),
+        diet_at: Vec::new(),
     };
     let mut allergens: Vec<(usize, usize, &'static str)> = Vec::new();
     vocabulary().scan(toks, |first, last, term| match term {
-        Term::Diet(d) => push_unique(&mut out.dietary, d, toks, first, last),
+        Term::Diet(d) => {
+            scan.diet_at.push(first);
+            push_unique(&mut out.dietary, d, toks, first, last);
+        }
         Term::Setting(s) => scan.settings.push((first, last, s)),
         Term::Flavor(f) => push_unique(&mut out.flavors, f, toks, first, last),
         Term::Cuisine(c) => push_unique(&mut out.cuisines, c, toks, first, last),
@@ -155,7 +161,10 @@ pub(super) fn analyze(toks: &[Tok<'_>], original: Option<&str>, cities: &CityPhr
         Term::Birthday => scan.birthday_at.push((first, last)),
         Term::Prefer => scan.prefer_at.push(first),
         Term::Negation => scan.negation_at.push(first),
-        Term::Allergen(d) => allergens.push((first, last, d)),
+        Term::Allergen(d) => {
+            scan.diet_at.push(first);
+            allergens.push((first, last, d));
+        }
     });
     for (first, last, diet) in allergens {
         if refused(toks, &scan, first, last) {
@@ -167,7 +176,7 @@ pub(super) fn analyze(toks: &[Tok<'_>], original: Option<&str>, cities: &CityPhr
     when::read(toks, &mut role, &mut out);
     let ages = age::read(toks, &mut role);
     money::read(toks, &mut role, &scan, &mut out);
-    out.guests = guests::read(toks, &role);
+    out.guests = guests::read(toks, &role, &scan);
     place::read_setting(toks, &scan, &mut out);
     out.city = place::read_city(toks, original, cities);
     out.themes = theme::read(toks, &scan);
