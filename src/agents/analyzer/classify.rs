@@ -125,7 +125,7 @@ pub(super) fn classifier() -> &'static Classifier {
             // Deduplicate on the token sequence, so spelling variants that
             // tokenize alike ("t-rex"/"t rex") cannot double-count either.
             let mut seen: Vec<String> = Vec::new();
-            for &kw in keywords::keywords(cat) {
+            for &kw in keywords(cat) {
                 // An "-ing" entry matches other words than its stem's noun.
                 let gerund = if kw.ends_with("ing") { " ing" } else { "" };
                 let key = phrase_stems(kw).join(" ") + gerund;
@@ -174,4 +174,17 @@ pub(super) fn keyword_hits(toks: &[Tok<'_>], mut f: impl FnMut(usize, usize, Cat
     c.map.scan(toks, |first, last, id| {
         f(first, last, c.category[usize::from(id)])
     });
+}
+
+/// The keyword list of one category.
+pub(super) fn keywords(category: Category) -> &'static [&'static str] {
+    match category {
+        Category::Theme => keywords::theme_keywords(),
+        Category::Cake => keywords::CAKE,
+        Category::Venue => keywords::VENUE,
+        Category::Catering => keywords::CATERING,
+        Category::Vendor => keywords::VENDOR,
+        Category::Budget => keywords::BUDGET,
+        Category::Guest => keywords::GUEST,
+    }
 }

@@ -1,14 +1,12 @@
 //! The prototype's classification keyword tables (SPEC §6.1), deduplicated.
 //!
-//! Owns data only: the per-category keyword lists and the theme variations
+//! Owns data only (no imports from the analyzer): the per-category keyword lists and the theme variations
 //! whose union extends the theme list. Matching lives in `analyzer`; every
 //! entry is matched there on word and phrase boundaries (a hyphen separates
 //! words, so `t-rex` is the phrase `t rex`). Invariant: no list holds the same
 //! entry twice (the prototype's repeated venue words double-counted, D6).
 
 use std::sync::OnceLock;
-
-use super::classify::Category;
 
 /// The theme list's own words, before the variations are appended.
 pub const THEME_BASE: &[&str] = &[
@@ -631,17 +629,4 @@ pub fn theme_keywords() -> &'static [&'static str] {
         }
         all
     })
-}
-
-/// The keyword list of one category.
-pub fn keywords(category: Category) -> &'static [&'static str] {
-    match category {
-        Category::Theme => theme_keywords(),
-        Category::Cake => CAKE,
-        Category::Venue => VENUE,
-        Category::Catering => CATERING,
-        Category::Vendor => VENDOR,
-        Category::Budget => BUDGET,
-        Category::Guest => GUEST,
-    }
 }

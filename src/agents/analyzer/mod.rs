@@ -7,7 +7,8 @@
 //!
 //! # Layout
 //! - [`token`]: lowercased text → words with Snowball stems, numbers (digits
-//!   or number words) and `$` signs; what separators mean.
+//!   or number words) and `$` signs; what separators mean. [`typo`]: the
+//!   misspellings it reads as meant.
 //! - [`phrase`]: the one matching rule (stems, word and phrase boundaries)
 //!   every table uses: the classifier's, the fact vocabulary's and the theme
 //!   agent's scoring.
@@ -37,6 +38,7 @@ mod facts;
 mod keywords;
 mod phrase;
 mod token;
+mod typo;
 mod vocabulary;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -86,7 +86,7 @@ fn tables_are_deduplicated_and_sized_as_the_prototype() {
     assert_eq!(keywords::theme_keywords().len(), 320);
     assert_eq!(keywords::VENUE.len(), 20);
     for cat in Category::ALL {
-        let list = keywords::keywords(cat);
+        let list = super::classify::keywords(cat);
         for (i, kw) in list.iter().enumerate() {
             assert!(!list[..i].contains(kw), "{cat:?} repeats {kw}");
         }
@@ -97,7 +97,7 @@ fn tables_are_deduplicated_and_sized_as_the_prototype() {
 #[test]
 fn every_keyword_matches_itself() {
     for cat in Category::ALL {
-        for kw in keywords::keywords(cat) {
+        for kw in super::classify::keywords(cat) {
             assert!(cats(kw, &[]).contains(&cat), "{kw} does not match {cat:?}");
         }
     }

@@ -24,7 +24,7 @@ use std::sync::OnceLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
 
-use super::vocabulary::TYPO_TARGETS;
+use super::typo::typo_target;
 
 /// Kind of a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,25 +107,6 @@ pub(super) fn stem(word: &str) -> Cow<'_, str> {
         Some(s) => Cow::Owned(s.into_string()),
         None => Cow::Borrowed(word),
     }
-}
-
-/// Shortest word a typo is corrected in; shorter words are too often other
-/// real words one edit away.
-const MIN_TYPO_LEN: usize = 6;
-
-/// The word of [`TYPO_TARGETS`] that `word` misspells by one edit (a
-/// letter added, dropped, changed, or two swapped; never the first letter).
-fn typo_target(word: &str) -> Option<&'static str> {
-    if word.len() < MIN_TYPO_LEN {
-        return None;
-    }
-    let first = word.chars().next()?;
-    TYPO_TARGETS.iter().copied().find(|t| {
-        t.starts_with(first)
-            && t.len().abs_diff(word.len()) <= 1
-            && *t != word
-            && strsim::osa_distance(t, word) == 1
-    })
 }
 
 /// Splits `s` (lowercased) into words, numbers and `$` signs; everything

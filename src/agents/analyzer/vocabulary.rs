@@ -750,37 +750,3 @@ pub(super) enum GuestClass {
     Kids,
     Adults,
 }
-
-/// Words a typo is corrected to when a word of six or more letters is one
-/// edit from one of them (and no word of the tables itself): themes people
-/// misspell and "birthday".
-pub(super) const TYPO_TARGETS: &[&str] = &[
-    "birthday",
-    "dinosaur",
-    "princess",
-    "unicorn",
-    "superhero",
-    "mermaid",
-    "astronaut",
-    "pirate",
-    "jungle",
-    "safari",
-    "galaxy",
-    "spiderman",
-    "batman",
-    "rainbow",
-    "tractor",
-    "science",
-    "jurassic",
-    "catering",
-    "decorations",
-    "vegetarian",
-    "vegan",
-    "gluten",
-    "balloons",
-    "magician",
-    "photographer",
-    "budget",
-    "guests",
-    "children",
-];

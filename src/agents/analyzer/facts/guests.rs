@@ -9,8 +9,10 @@ use super::super::vocabulary::{
     GuestClass, GUEST_COUNT_LEADS, GUEST_FILLERS, GUEST_LEADS, GUEST_NOUNS, GUEST_NOUN_LEADS,
     GUEST_OF_LEADS, HEDGES, LINKS, NOT_GUEST_UNITS,
 };
-use super::money::multiplier;
-use super::{int_value, lead_before, range_partner, unit_after, word, Role, Scan, Stated};
+
+use super::{
+    int_value, lead_before, multiplier, range_partner, unit_after, word, Role, Scan, Stated,
+};
 use crate::agents::analyzer::MAX_GUESTS;
 
 /// The guest class of the noun after the amount ending at `end`, if any

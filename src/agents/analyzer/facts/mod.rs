@@ -16,7 +16,7 @@ mod place;
 mod theme;
 mod when;
 
-use super::token::{clause_break, sentence_break, soft, Kind, Tok};
+use super::token::{clause_break, joinable, sentence_break, soft, Kind, Tok};
 use super::vocabulary::{
     vocabulary, Term, DOMAIN_CAKE, DOMAIN_CATERING, DOMAIN_TOTAL, DOMAIN_VENUE, SETTINGS,
 };
@@ -302,4 +302,19 @@ fn range_partner(toks: &[Tok<'_>], i: usize) -> Option<usize> {
 /// SETTINGS index → name.
 fn setting_name(i: usize) -> &'static str {
     SETTINGS.get(i).copied().unwrap_or("outdoor")
+}
+
+/// A number's multiplier suffix: glued "k" ("2k", "$2.5k"), or a following
+/// "thousand"/"grand". Returns (multiplier, last token of the amount, is money).
+fn multiplier(toks: &[Tok<'_>], i: usize) -> (u32, usize, bool) {
+    match toks.get(i + 1) {
+        Some(t) if t.kind == Kind::Word && t.sep.is_empty() && t.text == "k" => (1000, i + 1, true),
+        Some(t) if t.kind == Kind::Word && joinable(t.sep) && t.text == "thousand" => {
+            (1000, i + 1, false)
+        }
+        Some(t) if t.kind == Kind::Word && joinable(t.sep) && t.text == "grand" => {
+            (1000, i + 1, true)
+        }
+        _ => (1, i, false),
+    }
 }

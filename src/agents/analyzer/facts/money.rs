@@ -17,7 +17,7 @@ use super::super::vocabulary::{
     MONEY_SKIPS, MONEY_WORDS, PER_UNIT_NOUNS,
 };
 use super::guests::guest_noun_after;
-use super::{lead_before, route, unit_after, word, Role, Scan, Stated, TextFacts};
+use super::{lead_before, multiplier, route, unit_after, word, Role, Scan, Stated, TextFacts};
 use crate::agents::analyzer::MAX_MONEY;
 
 /// How many words an item noun may stand from its amount ("a $60 birthday
@@ -143,21 +143,6 @@ const ITEM_FILLERS: &[&str] = &[
 ];
 /// Words between an item and its amount ("cake for $60", "venue budget $300").
 const ITEM_LINKS: &[&str] = &["for", "budget", "of", "is", "costs", "cost", "max", "tops"];
-
-/// A number's multiplier suffix: glued "k" ("2k", "$2.5k"), or a following
-/// "thousand"/"grand". Returns (multiplier, last token of the amount, is money).
-pub(super) fn multiplier(toks: &[Tok<'_>], i: usize) -> (u32, usize, bool) {
-    match toks.get(i + 1) {
-        Some(t) if t.kind == Kind::Word && t.sep.is_empty() && t.text == "k" => (1000, i + 1, true),
-        Some(t) if t.kind == Kind::Word && joinable(t.sep) && t.text == "thousand" => {
-            (1000, i + 1, false)
-        }
-        Some(t) if t.kind == Kind::Word && joinable(t.sep) && t.text == "grand" => {
-            (1000, i + 1, true)
-        }
-        _ => (1, i, false),
-    }
-}
 
 /// The amount starting at number token `i`: (value, last token), with a "$"
 /// or money word after it included in the span.
