@@ -838,6 +838,46 @@ mod tests {
     }
 
     #[test]
+    fn areas_follow_the_facts_that_imply_them() {
+        let mut sim = Sim::new();
+        sim.create("p", &["unicorn party"]);
+        assert_eq!(sim.ran_since(0), vec![Theme, FinalPlanner]);
+        // A guest count alone plans a venue and catering.
+        let mark = sim.log.len();
+        sim.run(vec![add("p", "inp_g", "about 20 kids")]);
+        assert_eq!(
+            sim.ran_since(mark),
+            vec![Venue, Catering, Budget, FinalPlanner]
+        );
+        // A date changes no search, but the plan shows it.
+        let mark = sim.log.len();
+        sim.run(vec![add("p", "inp_d", "March 15th from 2-5 PM")]);
+        assert_eq!(sim.ran_since(mark), vec![FinalPlanner]);
+        let p = sim.store.party("p").expect("party");
+        let plan = p.final_plan.as_deref().expect("plan");
+        assert_eq!(plan.facts["date"].value, serde_json::json!("March 15"));
+        // A birthday plans a cake; a refusal in a later input takes it away.
+        sim.run(vec![add("p", "inp_b", "it's for her 6th birthday")]);
+        assert!(sim
+            .store
+            .party("p")
+            .expect("party")
+            .agents
+            .contains_key(&Cake));
+        let mark = sim.log.len();
+        sim.run(vec![add("p", "inp_n", "no cake please, grandma bakes one")]);
+        assert_eq!(sim.removed_since(mark), vec![Cake]);
+        // Removing the input that stated the count removes what it implied.
+        let mark = sim.log.len();
+        sim.run(vec![remove("p", "inp_g")]);
+        assert_eq!(sim.removed_since(mark), vec![Venue, Catering]);
+        let p = sim.store.party("p").expect("party");
+        assert!(!p.agents.contains_key(&Venue) && !p.agents.contains_key(&Catering));
+        let plan = p.final_plan.as_deref().expect("plan");
+        assert!(!plan.facts.contains_key("guests"));
+    }
+
+    #[test]
     fn changes_during_a_wave_are_coalesced_into_the_next() {
         let mut sim = Sim::new();
         sim.create("p", &[]);
