@@ -570,6 +570,7 @@ pub const VENDOR: &[&str] = &[
     "face painting",
     "clown",
     "bouncy house",
+    "bouncy castle",
     "inflatable",
     "photo booth",
     "videographer",

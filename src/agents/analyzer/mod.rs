@@ -53,7 +53,7 @@ pub use classify::{classify, classify_uncached, Category};
 pub use facts::Strength;
 pub use vocabulary::THEMES;
 
-use facts::{City, CityPhrases, Stated, TextFacts};
+use facts::{City, CityPhrases, GuestCount, Stated, TextFacts};
 
 /// Facts parsed from all inputs of a party. Later inputs override earlier ones
 /// for single-valued facts (the latest statement wins); lists are unions in
@@ -310,13 +310,42 @@ fn merge(inputs: &[Input], per: &[std::sync::Arc<PerInput>], cities: &[String]) 
             s.as_ref()
                 .map(|s| (FactValue::Number(s.value), src(s.from)))
         };
-        m.single(
-            "guests",
-            t.guests
-                .as_ref()
-                .map(|s| (FactValue::Number(u64::from(s.value)), src(s.from))),
-        );
+        if let Some(g) = &t.guests {
+            let count = g.value.after(m.guests);
+            m.guests = Some(count);
+            let value = FactValue::Number(u64::from(count.value()));
+            m.single("guests", Some((value, src(g.from))));
+        }
         m.single("budget", num(&t.budget));
+        // Which of the two the text stated last, for a later correction.
+        let last_stated = match (&t.guests, &t.budget) {
+            (Some(g), Some(b)) => Some(if g.from.0 > b.from.0 {
+                "guests"
+            } else {
+                "budget"
+            }),
+            (Some(_), None) => Some("guests"),
+            (None, Some(_)) => Some("budget"),
+            (None, None) => None,
+        };
+        // A bare correction ("wait no, 35") corrects what the party stated
+        // last, unless this text states that itself: then the other one.
+        let target = match (m.last_number, &t.guests, &t.budget) {
+            (Some("guests"), Some(_), _) => m.stated_budget.then_some("budget"),
+            (Some("budget"), _, Some(_)) => m.guests.map(|_| "guests"),
+            (last, _, _) => last,
+        };
+        if let Some(name) = last_stated {
+            m.last_number = Some(name);
+        }
+        if let (Some(target), Some(r)) = (target, &t.revision) {
+            let stated = Some((FactValue::Number(u64::from(r.value)), src(r.from)));
+            if target == "guests" {
+                m.guests = Some(GuestCount::Total(r.value));
+            }
+            m.single(target, stated);
+        }
+        m.stated_budget |= t.budget.is_some();
         m.single("cake_budget", num(&t.cake_budget));
         m.single("catering_budget", num(&t.catering_budget));
         m.single("venue_budget", num(&t.venue_budget));
@@ -393,6 +422,12 @@ struct Merger {
     theme_strength: Option<Strength>,
     /// The latest stated city's catalog name (`Some(None)`: not in the catalog).
     city: Option<Option<String>>,
+    /// The guests as stated so far (kids and adults kept apart when stated so).
+    guests: Option<GuestCount>,
+    /// Which of guests and budget was stated last, for a bare correction.
+    last_number: Option<&'static str>,
+    /// Whether any input stated a budget.
+    stated_budget: bool,
 }
 
 impl Merger {
@@ -599,7 +634,7 @@ pub fn parse_guest_count(text: &str) -> Option<u32> {
     analyze_text(text, &Vec::new())
         .facts
         .guests
-        .map(|s| s.value)
+        .map(|s| s.value.value())
 }
 
 /// Theme points of one input's content: (theme index in [`THEMES`], points)

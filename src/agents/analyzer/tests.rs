@@ -547,7 +547,10 @@ fn cities() {
     assert_eq!(f.city.as_deref(), Some("lake view"));
     let f = extract_facts(&[input(0, "springfield or lake view")], &cities);
     assert_eq!(f.city.as_deref(), Some("springfield"));
-    let f = extract_facts(&[input(0, "springfields")], &cities);
+    // One letter off a catalog city is that city; two words are not.
+    let f = extract_facts(&[input(0, "sprinfield")], &cities);
+    assert_eq!(f.city.as_deref(), Some("springfield"));
+    let f = extract_facts(&[input(0, "spring fields")], &cities);
     assert_eq!(f.city, None);
     // Longest name at one position wins.
     let cities = vec!["lake".to_owned(), "lake view".to_owned()];
@@ -840,4 +843,92 @@ fn provenance_names_the_words() {
     assert_eq!(f.theme.as_deref(), Some("princess"));
     assert_eq!(f.city_stated.as_deref(), Some("San Jose"));
     assert_eq!((f.guest_count, f.budget), (Some(35), Some(1000)));
+}
+
+#[test]
+fn counts_in_a_sentence_add_up_unless_one_is_everyone() {
+    for (text, want) in [
+        ("my 3 kids plus 10 friends", Some(13)),
+        ("4 grandparents, 3 aunts, 2 uncles and 5 cousins", Some(14)),
+        ("11 kids from his class and his 2 best friends", Some(13)),
+        ("about 20 children and 15 mums and dads", Some(35)),
+        ("a couple dozen kids plus 6 teachers", Some(30)),
+        ("2 dozen kids", Some(24)),
+        ("about fifteen or so people", Some(15)),
+        ("40ish people", Some(40)),
+        (
+            "22 of us in the team but 3 can't make it, so 19 people",
+            Some(19),
+        ),
+        (
+            "150 employees plus families, so call it 300 people",
+            Some(300),
+        ),
+        ("8 toddlers and their moms, so 16 total", Some(16)),
+        ("50 people including 20 kids", Some(50)),
+        ("12 kids, maybe 14", Some(14)),
+        (
+            "the guest list is 70, maybe 75 if the cousins come",
+            Some(75),
+        ),
+        ("15 of them", Some(15)),
+    ] {
+        assert_eq!(facts(text).guest_count, want, "{text}");
+    }
+}
+
+#[test]
+fn later_inputs_correct_part_of_a_count_or_the_last_number() {
+    let f = facts_of(&["12 kids + 8 adults", "actually make it 10 adults"]);
+    assert_eq!(f.guest_count, Some(22));
+    let f = facts_of(&["guests: 14 kids", "and about 10 adults"]);
+    assert_eq!(f.guest_count, Some(24));
+    let f = facts_of(&["space party", "40 ppl", "wait no, 35"]);
+    assert_eq!(f.guest_count, Some(35));
+    assert_eq!(f.provenance["guests"].text, "35");
+    let f = facts_of(&["40 people", "budget 700", "actually 650"]);
+    assert_eq!((f.guest_count, f.budget), (Some(40), Some(650)));
+    let f = facts_of(&[
+        "Roughly 18 people",
+        "Budget is $900",
+        "Update: a few more signed up, 23 now and the budget went up to $1,100",
+    ]);
+    assert_eq!((f.guest_count, f.budget), (Some(23), Some(1100)));
+}
+
+#[test]
+fn cakes_cities_days_and_themes_people_correct() {
+    let f = facts("his dad is picking up the cake from costco so no cake needed");
+    assert!(f.cake_declined);
+    let f = facts("we want cupcakes, not a big cake");
+    assert!(!f.cake_declined && f.areas.contains(&AgentName::Cake));
+    let f = facts_of(&["jungle party", "actually, make it dinosaur"]);
+    assert_eq!(f.theme.as_deref(), Some("dinosaur"));
+    assert_eq!(facts("royal tea party").theme.as_deref(), Some("princess"));
+    assert_eq!(facts("he's football mad").theme.as_deref(), Some("sports"));
+    assert_eq!(facts("looking for a space for a party of 30").theme, None);
+    assert_eq!(
+        facts("UNDER THE SEA!!! SAT!!!").date.as_deref(),
+        Some("Saturday")
+    );
+    assert_eq!(
+        facts("this sat, park").date.as_deref(),
+        Some("this Saturday")
+    );
+    assert_eq!(facts("we sat down to plan").date, None);
+    assert_eq!(facts("at home, tmrw").date.as_deref(), Some("tomorrow"));
+    let city = |t: &str| facts(t).city_stated;
+    assert_eq!(
+        city("80s party in downtown Chicago").as_deref(),
+        Some("Chicago")
+    );
+    assert_eq!(
+        city("Batman party, 20 guests, Chicago, May 9th").as_deref(),
+        Some("Chicago")
+    );
+    assert_eq!(city("my daughter Madison loves unicorns"), None);
+    assert!(facts("galaxy themed sweet 16").birthday);
+    assert!(facts("it's my own 35th").birthday);
+    assert!(facts("for my daughters 5th").birthday);
+    assert!(!facts("our 10th anniversary").birthday);
 }

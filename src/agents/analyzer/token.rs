@@ -222,6 +222,20 @@ fn join_number_words<'a>(s: &'a str, toks: Vec<Tok<'a>>) -> Vec<Tok<'a>> {
     let mut out: Vec<Tok<'a>> = Vec::with_capacity(toks.len());
     let mut i = 0;
     while i < toks.len() {
+        // "2 dozen": digits times a dozen.
+        if toks[i].kind == Kind::Word && toks[i].text == "dozen" && joinable(toks[i].sep) {
+            if let Some(prev) = out.last_mut().filter(|p| p.kind == Kind::Num && !p.spelled) {
+                if let Some(v) = prev.value {
+                    let end = toks[i].end();
+                    prev.text = &s[prev.start..end];
+                    prev.stem = Cow::Borrowed(prev.text);
+                    prev.value = Some(v * 12.0);
+                    prev.spelled = true;
+                    i += 1;
+                    continue;
+                }
+            }
+        }
         match read_number_words(&toks, i) {
             Some((value, last)) => {
                 let first = &toks[i];
@@ -263,6 +277,14 @@ fn read_number_words(toks: &[Tok<'_>], i: usize) -> Option<(u32, usize)> {
     }
     if word(i) == Some("dozen") {
         return Some((12, i));
+    }
+    // "a couple dozen", "a few dozen".
+    if word(i + 1) == Some("dozen") {
+        match word(i) {
+            Some("couple") => return Some((24, i + 1)),
+            Some("few") => return Some((36, i + 1)),
+            _ => {}
+        }
     }
     let mut value: u32 = 0;
     let mut k = i;
@@ -405,6 +427,8 @@ mod tests {
         assert_eq!(nums("a dozen kids"), [12.0]);
         assert_eq!(nums("two dozen kids"), [24.0]);
         assert_eq!(nums("half a dozen kids"), [6.0]);
+        assert_eq!(nums("2 dozen kids"), [24.0]);
+        assert_eq!(nums("a couple dozen kids"), [24.0]);
         assert_eq!(nums("twenty-five guests"), [25.0]);
         assert_eq!(nums("twenty five guests"), [25.0]);
         assert_eq!(nums("a hundred and twenty people"), [120.0]);

@@ -125,6 +125,9 @@ pub const THEMES: &[(&str, &[&str], &[&str])] = &[
             "shark",
             "sea creatures",
             "little mermaid",
+            "sea life",
+            "marine life",
+            "whales",
             "dolphin",
             "octopus",
         ],
@@ -404,6 +407,9 @@ pub(super) fn vocabulary() -> &'static PhraseMap<Term> {
                 "tent",
                 "tents",
                 "bouncy house",
+                "bouncy castle",
+                "bounce castle",
+                "jumping castle",
                 "bounce house",
                 "inflatable",
                 "inflatables",
@@ -578,6 +584,12 @@ pub(super) const GUEST_NOUNS: &[(&str, GuestClass)] = &[
     ("kiddos", GuestClass::Kids),
     ("preschoolers", GuestClass::Kids),
     ("teammates", GuestClass::Kids),
+    ("nieces", GuestClass::Kids),
+    ("nephews", GuestClass::Kids),
+    ("siblings", GuestClass::Kids),
+    ("lads", GuestClass::Kids),
+    ("girlfriends", GuestClass::Generic),
+    ("buddies", GuestClass::Generic),
     ("tweens", GuestClass::Kids),
     ("babies", GuestClass::Kids),
     ("grandkids", GuestClass::Kids),
@@ -586,6 +598,13 @@ pub(super) const GUEST_NOUNS: &[(&str, GuestClass)] = &[
     ("adults", GuestClass::Adults),
     ("parents", GuestClass::Adults),
     ("grownups", GuestClass::Adults),
+    ("mums", GuestClass::Adults),
+    ("aunts", GuestClass::Adults),
+    ("uncles", GuestClass::Adults),
+    ("grandmas", GuestClass::Adults),
+    ("grandpas", GuestClass::Adults),
+    ("neighbors", GuestClass::Adults),
+    ("neighbours", GuestClass::Adults),
     ("teachers", GuestClass::Adults),
     ("moms", GuestClass::Adults),
     ("dads", GuestClass::Adults),
@@ -594,7 +613,7 @@ pub(super) const GUEST_NOUNS: &[(&str, GuestClass)] = &[
 /// Adjectives allowed between a number and its guest noun ("30 little kids").
 pub(super) const GUEST_FILLERS: &[&str] = &[
     "little", "young", "small", "hungry", "happy", "excited", "total", "family", "close", "other",
-    "more", "extra", "adult", "ish",
+    "more", "extra", "adult", "ish", "best", "special",
 ];
 /// Hedges skipped when looking back from a number for its lead word.
 pub(super) const HEDGES: &[&str] = &[
@@ -738,6 +757,15 @@ pub(super) const MONEY_SKIPS: &[&str] = &[
     "are",
     "was",
     "tops",
+    "went",
+    "goes",
+    "increased",
+    "raised",
+    "now",
+    "changed",
+    "updated",
+    "new",
+    "roughly",
 ];
 /// Words after an amount that make it a per-unit price ("$15 per person").
 pub(super) const PER_UNIT_NOUNS: &[&str] = &[

@@ -55,21 +55,77 @@ fn age_value(t: &Tok<'_>) -> Option<u32> {
         .filter(|v| (1..=MAX_AGE).contains(v))
 }
 
-/// Words that may follow "my wife's 40th" (a birthday party).
-const PARTY_AFTER: &[&str] = &["party", "bash", "celebration", "dinner", "bday", "b"];
+/// Words after "my wife's 40th" that make the ordinal something else than
+/// a birthday ("our 10th anniversary", "my 3rd graders", "her 2nd year").
+const ORDINAL_NOUNS: &[&str] = &[
+    "anniversary",
+    "anniversaries",
+    "grade",
+    "grader",
+    "graders",
+    "street",
+    "floor",
+    "day",
+    "days",
+    "time",
+    "times",
+    "year",
+    "years",
+    "place",
+    "century",
+    "of",
+    "class",
+    "season",
+    "wedding",
+    "reunion",
+    "annual",
+    "edition",
+    "game",
+    "round",
+    "child",
+    "kid",
+    "baby",
+    "week",
+    "month",
+    "attempt",
+    "try",
+];
+/// Family words that own an ordinal even without an apostrophe ("my
+/// daughters 5th").
+const FAMILY: &[&str] = &[
+    "daughters",
+    "sons",
+    "wifes",
+    "husbands",
+    "moms",
+    "dads",
+    "mums",
+    "kids",
+    "sisters",
+    "brothers",
+    "bros",
+    "grandmas",
+    "grandpas",
+    "nieces",
+    "nephews",
+];
 
-/// "my wife's 40th", "her 50th", "my bro's 21st": an ordinal after a
-/// possessive, with no noun after it, is someone's birthday.
+/// "my wife's 40th", "her 50th", "my own 35th", "my bro's 21st": an ordinal
+/// after a possessive is someone's birthday, unless a noun makes it another
+/// ordinal.
 fn someones_ordinal(toks: &[Tok<'_>], i: usize) -> bool {
     let possessive = match i.checked_sub(1).and_then(|j| toks.get(j)) {
         Some(p) if p.text == "s" && p.sep.contains(['\'', '\u{2019}']) => true,
-        Some(p) => matches!(p.text, "my" | "his" | "her" | "their" | "our" | "your"),
+        Some(p) => {
+            matches!(
+                p.text,
+                "my" | "his" | "her" | "their" | "our" | "your" | "own"
+            ) || FAMILY.contains(&p.text)
+        }
         None => false,
     };
-    // Only "her 50th", "her 50th party": any other word makes it another
-    // ordinal ("my 3rd graders", "our 10th anniversary").
-    let fits = unit_after(toks, i + 1).is_none_or(|w| PARTY_AFTER.contains(&w));
-    possessive && fits
+    let other = unit_after(toks, i + 1).is_some_and(|w| ORDINAL_NOUNS.contains(&w));
+    possessive && !other
 }
 
 /// Marks ages and the numbers that are never guests nor money; returns the ages.
@@ -140,6 +196,13 @@ pub(super) fn read(toks: &[Tok<'_>], role: &mut [Role]) -> Ages {
             ((i >= 1 && role[i - 1] == Role::Age && range_partner(toks, i - 1) == Some(i))
                 || (i >= 2 && role[i - 2] == Role::Age && range_partner(toks, i - 2) == Some(i)))
                 && guest_noun_after(toks, i).is_none();
+        // "sweet 16": a sixteenth birthday.
+        if i >= 1 && word(toks, i - 1) == Some("sweet") && v == 16 {
+            role[i] = Role::Age;
+            add(v, i - 1, i);
+            honour = true;
+            continue;
+        }
         // "he'll be 4", "she will be 6": someone's coming age.
         let will_be = i >= 2
             && word(toks, i - 1) == Some("be")

@@ -206,9 +206,13 @@ pub(in crate::agents::analyzer) const AREAS: [AgentName; 6] = [
     AgentName::Budget,
 ];
 
-/// The last cake word's stance: wanted, or refused.
+/// The cake stance: wanted when any cake word is ("cupcakes, not a big
+/// cake"), refused when every one is ("no cake, grandma bakes one").
 fn cake_stance(toks: &[Tok<'_>], scan: &Scan) -> Option<Stated<bool>> {
-    let mut stance = None;
+    // Per word (stem): its latest stance ("picking up the cake… so no cake
+    // needed" refuses the cake); one word wanted while another is refused is
+    // wanted ("cupcakes, not a big cake").
+    let mut stances: Vec<(&str, Stated<bool>)> = Vec::new();
     for (k, d) in scan.domain_at.iter().enumerate() {
         if d & super::super::vocabulary::DOMAIN_CAKE == 0 {
             continue;
@@ -230,11 +234,17 @@ fn cake_stance(toks: &[Tok<'_>], scan: &Scan) -> Option<Stated<bool>> {
             .negation_at
             .iter()
             .any(|&n| n > k && n - k <= 2 && scan.clause[n] == clause && toks[n].text == "not");
-        stance = Some(match (refused_before, refused_after) {
+        let this = match (refused_before, refused_after) {
             (Some(n), _) => Stated::new(false, toks, n, k),
             (None, true) => Stated::new(false, toks, k, k + 2),
             (None, false) => Stated::new(true, toks, k, k),
-        });
+        };
+        let stem = toks[k].stem.as_ref();
+        match stances.iter_mut().find(|(s, _)| *s == stem) {
+            Some((_, old)) => *old = this,
+            None => stances.push((stem, this)),
+        }
     }
-    stance
+    let wanted = stances.iter().find(|(_, s)| s.value);
+    wanted.or(stances.last()).map(|(_, s)| s.clone())
 }

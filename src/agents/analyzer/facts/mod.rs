@@ -22,6 +22,7 @@ use super::vocabulary::{
 };
 use crate::domain::AgentName;
 
+pub use guests::GuestCount;
 pub(super) use place::{city_phrases_of, CityPhrases};
 pub use theme::Strength;
 
@@ -66,7 +67,9 @@ pub(super) struct ThemeMention {
 /// Facts of one text.
 #[derive(Debug, Default)]
 pub(super) struct TextFacts {
-    pub guests: Option<Stated<u32>>,
+    pub guests: Option<Stated<GuestCount>>,
+    /// A bare number correcting whatever was stated last ("wait no, 35").
+    pub revision: Option<Stated<u32>>,
     pub ages: Option<Stated<Vec<u32>>>,
     pub budget: Option<Stated<u64>>,
     pub cake_budget: Option<Stated<u64>>,
@@ -176,7 +179,7 @@ pub(super) fn analyze(toks: &[Tok<'_>], original: Option<&str>, cities: &CityPhr
     when::read(toks, &mut role, &mut out);
     let ages = age::read(toks, &mut role);
     money::read(toks, &mut role, &scan, &mut out);
-    out.guests = guests::read(toks, &role, &scan);
+    (out.guests, out.revision) = guests::read(toks, &role, &scan);
     place::read_setting(toks, &scan, &mut out);
     out.city = place::read_city(toks, original, cities);
     out.themes = theme::read(toks, &scan);
@@ -314,6 +317,9 @@ fn multiplier(toks: &[Tok<'_>], i: usize) -> (u32, usize, bool) {
         }
         Some(t) if t.kind == Kind::Word && joinable(t.sep) && t.text == "grand" => {
             (1000, i + 1, true)
+        }
+        Some(t) if t.kind == Kind::Word && joinable(t.sep) && t.text == "dozen" => {
+            (12, i + 1, false)
         }
         _ => (1, i, false),
     }

@@ -111,6 +111,20 @@ fn item_next_to(toks: &[Tok<'_>], scan: &Scan, first: usize, last: usize) -> Opt
     for _ in 0..ITEM_REACH {
         k = k.checked_sub(1)?;
         if let Some(d) = domain(k) {
+            // "catering budget is $2,500": the budget of the item before it.
+            if toks[k].text == "budget" {
+                let item = k
+                    .checked_sub(1)
+                    .and_then(domain)
+                    .filter(|d| *d & DOMAIN_TOTAL == 0);
+                if let Some(item) = item {
+                    return if coordinated(k - 1) {
+                        None
+                    } else {
+                        route(item)
+                    };
+                }
+            }
             return if coordinated(k) { None } else { route(d) };
         }
         let w = word(toks, k)?;

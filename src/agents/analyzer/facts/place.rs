@@ -9,7 +9,7 @@
 //!   capitalised name after "in", "near" or "around" ("party in Bellingham").
 //!   A city the catalog lacks is kept as written.
 
-use super::super::token::{joinable, Kind, Tok};
+use super::super::token::{clause_break, joinable, Kind, Tok};
 use super::{setting_name, City, Scan, Stated, TextFacts};
 
 /// Each catalog city's index and its lowercased words.
@@ -299,29 +299,52 @@ pub(super) fn read_city(
 ) -> Option<Stated<City>> {
     // (position, words, city).
     let mut best: Option<(usize, usize, City)> = None;
-    let mut consider = |pos: usize, len: usize, city: City| {
-        let better = match &best {
+    // The first-mentioned, the longest at one position.
+    let consider = |best: &mut Option<(usize, usize, City)>, pos: usize, len: usize, city| {
+        let better = match best {
             None => true,
             Some((p, n, _)) => pos < *p || (pos == *p && len > *n),
         };
         if better {
-            best = Some((pos, len, city));
+            *best = Some((pos, len, city));
         }
     };
     for (index, words) in cities {
         if let Some(pos) = find(toks, words) {
-            consider(pos, words.len(), City::Catalog(*index));
+            consider(&mut best, pos, words.len(), City::Catalog(*index));
         }
     }
-    for words in other_cities() {
-        // A catalog city of the same name wins (a user's catalog may have it).
-        if cities.iter().any(|(_, c)| c == words) {
-            continue;
+    // A catalog city anywhere wins; then a well-known city (a one-word name
+    // only after "in", "near"… or alone: "Madison" may be a person); then a
+    // catalog city misspelt by one letter ("Sprinfield"); then a capitalised
+    // name after "in"/"near".
+    if best.is_none() {
+        for words in other_cities() {
+            // A catalog city of the same name wins (a user's catalog may have it).
+            if cities.iter().any(|(_, c)| c == words) {
+                continue;
+            }
+            let Some(pos) = find(toks, words) else {
+                continue;
+            };
+            let led = pos.checked_sub(1).is_some_and(|j| {
+                PLACE_LEADS.contains(&toks[j].text)
+                    || matches!(toks[j].text, "from" | "to" | "downtown" | "outside")
+            });
+            let end = pos + words.len();
+            let starts_clause = pos == 0 || clause_break(toks[pos].sep);
+            let ends_clause = toks
+                .get(end)
+                .is_none_or(|t| t.kind == Kind::End || clause_break(t.sep) || t.text == "area");
+            if words.len() > 1 || led || (starts_clause && ends_clause) {
+                let name = display(toks, original, pos, pos + words.len() - 1);
+                consider(&mut best, pos, words.len(), City::Other(name));
+            }
         }
-        if let Some(pos) = find(toks, words) {
-            let name = display(toks, original, pos, pos + words.len() - 1);
-            consider(pos, words.len(), City::Other(name));
-        }
+    }
+    if best.is_none() {
+        best =
+            misspelt_catalog_city(toks, cities).map(|(pos, index)| (pos, 1, City::Catalog(index)));
     }
     if best.is_none() {
         if let Some((pos, last)) = original.and_then(|o| capitalised_place(toks, o)) {
@@ -335,6 +358,27 @@ pub(super) fn read_city(
         _ => pos,
     };
     Some(Stated::new(city, toks, first, pos + len - 1))
+}
+
+/// Shortest catalog city name read with a typo ("Sprinfield", "lakewod").
+const MIN_MISSPELT_CITY: usize = 6;
+
+/// The first word one edit from a one-word catalog city: (position, index).
+fn misspelt_catalog_city(toks: &[Tok<'_>], cities: &CityPhrases) -> Option<(usize, usize)> {
+    toks.iter().enumerate().find_map(|(pos, t)| {
+        if t.kind != Kind::Word || t.text.len() < MIN_MISSPELT_CITY {
+            return None;
+        }
+        cities.iter().find_map(|(index, words)| {
+            let [name] = words.as_slice() else {
+                return None;
+            };
+            (name.len() >= MIN_MISSPELT_CITY
+                && name.starts_with(t.text.get(..1)?)
+                && strsim::osa_distance(name, t.text) == 1)
+                .then_some((pos, *index))
+        })
+    })
 }
 
 /// A run of one to three capitalised words after "in"/"near"/"around" that

@@ -63,6 +63,22 @@ fn weekday(w: &str) -> Option<usize> {
     WEEKDAYS.iter().position(|(d, _)| *d == w)
 }
 
+/// A weekday's abbreviation ("sat", "thurs"); read only after "this",
+/// "next", "on", "coming", or as a text's last word ("SAT!!!"), since "sat",
+/// "sun" and "wed" are words too.
+fn weekday_abbreviation(w: &str) -> Option<usize> {
+    Some(match w {
+        "mon" => 0,
+        "tue" | "tues" => 1,
+        "wed" | "weds" => 2,
+        "thu" | "thur" | "thurs" => 3,
+        "fri" => 4,
+        "sat" => 5,
+        "sun" => 6,
+        _ => return None,
+    })
+}
+
 fn day_of(t: &Tok<'_>) -> Option<u64> {
     int_value(t).filter(|d| (1..=31).contains(d))
 }
@@ -119,7 +135,14 @@ fn date_at(toks: &[Tok<'_>], i: usize) -> Option<(String, usize, usize)> {
                 }
                 return Some((format!("{} {day}", MONTHS[m].1), i, last));
             }
-            if let Some(d) = weekday(t.text) {
+            let prefixed = i
+                .checked_sub(1)
+                .and_then(|j| word(toks, j))
+                .is_some_and(|w| matches!(w, "this" | "next" | "on" | "coming"));
+            let last_word = toks.get(i + 1).is_none_or(|n| n.kind == Kind::End);
+            let day = weekday(t.text)
+                .or_else(|| weekday_abbreviation(t.text).filter(|_| prefixed || last_word));
+            if let Some(d) = day {
                 let prefix = i
                     .checked_sub(1)
                     .and_then(|j| word(toks, j).filter(|_| joinable(t.sep)).map(|w| (j, w)));
@@ -133,6 +156,9 @@ fn date_at(toks: &[Tok<'_>], i: usize) -> Option<(String, usize, usize)> {
             }
             match t.text {
                 "tomorrow" | "today" | "tonight" => Some((t.text.to_owned(), i, i)),
+                "tmrw" | "tmr" | "tomorow" | "tommorow" | "tommorrow" => {
+                    Some(("tomorrow".to_owned(), i, i))
+                }
                 "weekend" => {
                     let j = i.checked_sub(1)?;
                     let w = word(toks, j).filter(|w| matches!(*w, "this" | "next"))?;
