@@ -70,19 +70,26 @@ fn agents_bench(c: &mut Criterion) {
     g.bench_function("analyzer_extract_facts", |b| {
         b.iter(|| extract_facts(&party.inputs, &catalog.cities))
     });
-    // A new one-line input, read afresh (no memo): classify + every fact.
-    // Target (plan-quality issue): <= 5 us.
+    // What the scheduler and every agent of a wave call: one hash of the inputs.
+    g.bench_function("analyzer_party_facts", |b| {
+        b.iter(|| partybus::agents::analyzer::party_facts(&party.inputs, &catalog.cities))
+    });
+    // A new one-line input, read afresh (no memo): the areas it asks for
+    // (the classifier's keywords and the facts) and every fact with its
+    // words, which is all the pipeline reads of a new input. Target
+    // (plan-quality issue): <= 5 us.
     let line = NEW_LINE_INPUT.to_string();
     let one = [partybus::store::Input {
         content: line.clone(),
         ..party.inputs[0].clone()
     }];
     g.bench_function("analyzer_one_line_uncached", |b| {
-        b.iter(|| {
-            let cats = classify_uncached(&line, &[]);
-            let facts = extract_facts_uncached(&one, &catalog.cities);
-            (cats.len(), facts.guest_count)
-        })
+        b.iter(|| extract_facts_uncached(&one, &catalog.cities).guest_count)
+    });
+    // The prototype's per-category scores alone (no longer on the pipeline's
+    // path; tags still use them).
+    g.bench_function("analyzer_classify_uncached", |b| {
+        b.iter(|| classify_uncached(&line, &[]).len())
     });
     for agent in AgentName::ALL {
         if agent == AgentName::InputAnalyzer {

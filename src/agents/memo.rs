@@ -1,5 +1,5 @@
 //! A bounded, process-wide memo for pure per-input functions (classification,
-//! fact parsing, theme points). Every wave re-reads all of a party's inputs,
+//! fact parsing, theme points) and per-party ones (the party's facts). Every wave re-reads all of a party's inputs,
 //! and a long-lived party holds dozens; without the memo each wave would
 //! re-tokenize every one of them in the scheduler and in each agent.
 //!
@@ -22,23 +22,78 @@ const PER_SHARD: usize = 256;
 /// they are rare, and they would dominate the memo's memory.
 pub const MAX_KEY_BYTES: usize = 2_048;
 
-struct Entry<V> {
-    content: Box<str>,
-    tags: Box<[String]>,
-    salt: u64,
-    value: Arc<V>,
+/// A bounded memo whose key type `K` the caller chooses: the caller hashes
+/// the key (without building it) and says how to compare a stored key with
+/// the one it looks up, so a hit allocates nothing.
+pub struct KeyedMemo<K, V> {
+    shards: Vec<Shard<K, V>>,
+}
+
+/// One lock's share of a [`KeyedMemo`]: entries by key hash.
+type Shard<K, V> = Mutex<HashMap<u64, (K, Arc<V>)>>;
+
+/// A [`Memo`]'s key: content, tags and salt.
+type TextKey = (Box<str>, Box<[String]>, u64);
+
+impl<K, V> Default for KeyedMemo<K, V> {
+    fn default() -> Self {
+        KeyedMemo {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+}
+
+impl<K, V> KeyedMemo<K, V> {
+    /// The value kept under `hash` when `same` accepts its key; else
+    /// computed (outside any lock) and kept with the key `key()` builds.
+    pub fn get(
+        &self,
+        hash: u64,
+        same: impl Fn(&K) -> bool,
+        key: impl FnOnce() -> K,
+        compute: impl FnOnce() -> V,
+    ) -> Arc<V> {
+        let shard = &self.shards[(hash as usize) % SHARDS];
+        if let Some((k, v)) = lock(shard).get(&hash) {
+            if same(k) {
+                return v.clone();
+            }
+        }
+        let value = Arc::new(compute());
+        let mut map = lock(shard);
+        if map.len() >= PER_SHARD && !map.contains_key(&hash) {
+            if let Some(&victim) = map.keys().next() {
+                map.remove(&victim);
+            }
+        }
+        // A colliding different key keeps its slot; this one is just not kept.
+        if map.get(&hash).is_none_or(|(k, _)| same(k)) {
+            map.insert(hash, (key(), value.clone()));
+        }
+        value
+    }
+
+    /// Entries held (all shards).
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| lock(s).len()).sum()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// One memoized function of `(content, tags, salt)`; `salt` stands for any
 /// other argument the function reads (a catalog's city list, say).
 pub struct Memo<V> {
-    shards: Vec<Mutex<HashMap<u64, Entry<V>>>>,
+    inner: KeyedMemo<TextKey, V>,
 }
 
 impl<V> Default for Memo<V> {
     fn default() -> Self {
         Memo {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            inner: KeyedMemo::default(),
         }
     }
 }
@@ -59,44 +114,22 @@ impl<V> Memo<V> {
         }
         let mut h = DefaultHasher::new();
         (content, tags, salt).hash(&mut h);
-        let hash = h.finish();
-        let shard = &self.shards[(hash as usize) % SHARDS];
-        let same = |e: &Entry<V>| *e.content == *content && *e.tags == *tags && e.salt == salt;
-        if let Some(e) = lock(shard).get(&hash) {
-            if same(e) {
-                return e.value.clone();
-            }
-        }
-        let value = Arc::new(compute());
-        let mut map = lock(shard);
-        if map.len() >= PER_SHARD && !map.contains_key(&hash) {
-            if let Some(&victim) = map.keys().next() {
-                map.remove(&victim);
-            }
-        }
-        // A colliding different key keeps its slot; this one is just not kept.
-        if map.get(&hash).is_none_or(same) {
-            map.insert(
-                hash,
-                Entry {
-                    content: content.into(),
-                    tags: tags.into(),
-                    salt,
-                    value: value.clone(),
-                },
-            );
-        }
-        value
+        self.inner.get(
+            h.finish(),
+            |(c, t, s)| **c == *content && **t == *tags && *s == salt,
+            || (content.into(), tags.into(), salt),
+            compute,
+        )
     }
 
     /// Entries held (all shards).
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| lock(s).len()).sum()
+        self.inner.len()
     }
 
     /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.inner.is_empty()
     }
 }
 

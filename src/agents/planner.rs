@@ -464,7 +464,7 @@ pub fn run(input: &AgentInput<'_>) -> FinalPlan {
             completed_tasks: completed,
             pending_tasks: total - completed,
         },
-        facts: facts.plan_facts(),
+        facts: facts.plan_facts(&party.inputs),
         ready: theme_done && venue_done,
     }
 }
@@ -851,6 +851,6 @@ mod tests {
         assert!(plan.checklist.iter().all(|t| t.id != "confirm_date"));
         assert!(plan.recommendations.iter().all(|r| r.category != "Date"));
         assert_eq!(plan.completion_percent, 10);
-        assert_eq!(plan.facts, f.plan_facts());
+        assert_eq!(plan.facts, f.plan_facts(&p.inputs));
     }
 }

@@ -27,7 +27,7 @@ use crate::event::{
 use crate::recovery::Recovery;
 use crate::store::Store;
 
-use super::analyzer::extract_facts;
+use super::analyzer::party_facts;
 use super::scheduler::Scheduler;
 use super::{AgentInput, Product};
 
@@ -597,7 +597,7 @@ fn run_one(
             },
         );
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let facts = extract_facts(&party.inputs, &shared.catalog.cities);
+        let facts = party_facts(&party.inputs, &shared.catalog.cities);
         let input = AgentInput {
             party: &party,
             facts: &facts,

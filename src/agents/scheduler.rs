@@ -27,7 +27,7 @@ use crate::domain::AgentName;
 use crate::event::{AgentDataRemoved, Draft, Event, ExecutionType, Payload, ShouldExecute};
 use crate::store::{AgentStatus, Party};
 
-use super::analyzer::{areas_by_input, extract_facts, theme_points, Facts};
+use super::analyzer::{areas_by_input, party_facts, theme_points, Facts};
 
 /// Which inputs are relevant to which agent, and what each agent reads.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -334,7 +334,7 @@ impl Scheduler {
         let Some(cause) = sched.dirty.take() else {
             return;
         };
-        let facts = extract_facts(&party.inputs, cities);
+        let facts = party_facts(&party.inputs, cities);
         let rel = relevance(party, &facts, cities);
         let mut plan = BTreeMap::new();
         let mut lost_cost = false;
@@ -528,12 +528,12 @@ impl Scheduler {
 
 /// What each agent reads from the party, fingerprinted.
 fn signatures(party: &Party, cities: &[String]) -> BTreeMap<AgentName, u64> {
-    let facts = extract_facts(&party.inputs, cities);
+    let facts = party_facts(&party.inputs, cities);
     relevance(party, &facts, cities).signatures
 }
 
 fn input_ids_for(party: &Party, agent: AgentName, cities: &[String]) -> Vec<String> {
-    let facts = extract_facts(&party.inputs, cities);
+    let facts = party_facts(&party.inputs, cities);
     relevance(party, &facts, cities)
         .inputs
         .remove(&agent)
@@ -608,7 +608,7 @@ mod tests {
         /// the plan.
         fn answer(&self, ev: &Event, agent: AgentName) -> Vec<Draft> {
             let party = self.store.party(&ev.party_id).expect("party");
-            let facts = extract_facts(&party.inputs, &self.catalog.cities);
+            let facts = crate::agents::analyzer::extract_facts(&party.inputs, &self.catalog.cities);
             let input = AgentInput {
                 party: &party,
                 facts: &facts,
@@ -1258,7 +1258,8 @@ mod tests {
                     out.push(failed("agent panicked: injected", ErrorType::Internal));
                 } else {
                     let catalog = testutil::catalog();
-                    let facts = extract_facts(&party.inputs, &catalog.cities);
+                    let facts =
+                        crate::agents::analyzer::extract_facts(&party.inputs, &catalog.cities);
                     let input = testutil::agent_input(&party, &facts, &catalog);
                     let payload = match agents::run(agent, &input).expect("runnable") {
                         Product::Output(result, confidence) => {

@@ -41,11 +41,11 @@ mod token;
 mod typo;
 mod vocabulary;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::sync::OnceLock;
 
-use crate::agents::memo::Memo;
+use crate::agents::memo::{KeyedMemo, Memo};
 use crate::domain::{AgentName, FactStatement, PlanFact};
 use crate::store::Input;
 
@@ -53,7 +53,7 @@ pub use classify::{classify, classify_uncached, Category};
 pub use facts::Strength;
 pub use vocabulary::THEMES;
 
-use facts::{City, CityPhrases, GuestCount, Stated, TextFacts};
+use facts::{City, CityPhrases, GuestCount, Stated, TextFacts, AREAS};
 
 /// Facts parsed from all inputs of a party. Later inputs override earlier ones
 /// for single-valued facts (the latest statement wins); lists are unions in
@@ -109,20 +109,121 @@ pub struct Facts {
     /// dependency order (theme, venue, cake, catering, vendor, budget).
     pub areas: Vec<AgentName>,
     /// Where each stated fact came from, by fact name (`guests`, `budget`, ...).
-    pub provenance: BTreeMap<&'static str, Provenance>,
+    pub provenance: BTreeMap<Fact, Provenance>,
+}
+
+/// The facts the plan shows, in the order it shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Fact {
+    /// The theme (a theme table name).
+    Theme,
+    /// The head count.
+    Guests,
+    /// Ages stated.
+    Ages,
+    /// A birthday.
+    Birthday,
+    /// The party's total budget.
+    Budget,
+    /// Money tied to the venue.
+    VenueBudget,
+    /// Money tied to the cake.
+    CakeBudget,
+    /// Money tied to the food.
+    CateringBudget,
+    /// The city as stated.
+    City,
+    /// The setting.
+    Setting,
+    /// The setting is a preference, not a need.
+    SettingPreferred,
+    /// Dietary needs.
+    Dietary,
+    /// The date.
+    Date,
+    /// The time.
+    Time,
+    /// Cake flavours.
+    Flavors,
+    /// Cuisines.
+    Cuisines,
+    /// Vendor categories.
+    Vendors,
+    /// The cake was refused.
+    NoCake,
+}
+
+impl Fact {
+    /// The name the plan shows it under (`final_plan.facts`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Fact::Theme => "theme",
+            Fact::Guests => "guests",
+            Fact::Ages => "ages",
+            Fact::Birthday => "birthday",
+            Fact::Budget => "budget",
+            Fact::VenueBudget => "venue_budget",
+            Fact::CakeBudget => "cake_budget",
+            Fact::CateringBudget => "catering_budget",
+            Fact::City => "city",
+            Fact::Setting => "setting",
+            Fact::SettingPreferred => "setting_preferred",
+            Fact::Dietary => "dietary",
+            Fact::Date => "date",
+            Fact::Time => "time",
+            Fact::Flavors => "flavors",
+            Fact::Cuisines => "cuisines",
+            Fact::Vendors => "vendors",
+            Fact::NoCake => "no_cake",
+        }
+    }
+}
+
+/// Where one statement stands: which input, and which words of it. Kept as
+/// positions (no text is copied while facts are folded); [`Source::words`]
+/// reads them from the party's inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Source {
+    /// Index of the input in the inputs the facts were read from.
+    pub input: usize,
+    /// Byte range of the words in the input's content; `None` when
+    /// lowercasing moved offsets (the whole content is shown then).
+    pub from: Option<(usize, usize)>,
+}
+
+impl Source {
+    /// The id of the input that stated it.
+    pub fn input_id<'a>(&self, inputs: &'a [Input]) -> &'a str {
+        inputs.get(self.input).map_or("", |i| i.input_id.as_str())
+    }
+
+    /// The exact words it was read from.
+    pub fn words<'a>(&self, inputs: &'a [Input]) -> &'a str {
+        let content = inputs.get(self.input).map_or("", |i| i.content.as_str());
+        self.from
+            .and_then(|(a, b)| content.get(a..b))
+            .unwrap_or(content)
+            .trim()
+    }
+
+    fn statement(&self, value: serde_json::Value, inputs: &[Input]) -> FactStatement {
+        FactStatement {
+            value,
+            input_id: self.input_id(inputs).to_owned(),
+            text: self.words(inputs).to_owned(),
+        }
+    }
 }
 
 /// Where one fact came from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Provenance {
-    /// The input that stated it (for a list: the first item's input).
-    pub input_id: String,
-    /// The exact words the fact was read from.
-    pub text: String,
-    /// The earlier statement a later input replaced: (value, input id, words).
-    pub replaced: Option<(FactValue, String, String)>,
-    /// For a list: the items other inputs added, with their input id and words.
-    pub also_from: Vec<(Vec<String>, String, String)>,
+    /// The statement that set it (for a list: the first item's).
+    pub source: Source,
+    /// The earlier statement a later input replaced, with its value.
+    pub replaced: Option<(FactValue, Source)>,
+    /// For a list: the items other inputs added, with where.
+    pub also_from: Vec<(Vec<String>, Source)>,
 }
 
 /// A fact's value, as shown in the plan.
@@ -152,35 +253,35 @@ impl FactValue {
 impl Facts {
     /// Every stated fact's value, by the name the plan shows it under, in a
     /// fixed order.
-    pub fn values(&self) -> Vec<(&'static str, FactValue)> {
+    pub fn values(&self) -> Vec<(Fact, FactValue)> {
         let mut out = Vec::new();
         let num = |v: Option<u64>| v.map(FactValue::Number);
         let text = |v: &Option<String>| v.clone().map(FactValue::Text);
         let list = |v: &Vec<String>| (!v.is_empty()).then(|| FactValue::List(v.clone()));
         let flag = |v: bool| v.then_some(FactValue::Flag(true));
         let entries = [
-            ("theme", text(&self.theme)),
-            ("guests", num(self.guest_count.map(u64::from))),
+            (Fact::Theme, text(&self.theme)),
+            (Fact::Guests, num(self.guest_count.map(u64::from))),
             (
-                "ages",
+                Fact::Ages,
                 (!self.ages.is_empty())
                     .then(|| FactValue::List(self.ages.iter().map(u32::to_string).collect())),
             ),
-            ("birthday", flag(self.birthday)),
-            ("budget", num(self.budget)),
-            ("venue_budget", num(self.venue_budget)),
-            ("cake_budget", num(self.cake_budget)),
-            ("catering_budget", num(self.catering_budget)),
-            ("city", text(&self.city_stated)),
-            ("setting", text(&self.setting)),
-            ("setting_preferred", flag(self.setting_preferred)),
-            ("dietary", list(&self.dietary)),
-            ("date", text(&self.date)),
-            ("time", text(&self.time)),
-            ("flavors", list(&self.flavors)),
-            ("cuisines", list(&self.cuisines)),
-            ("vendors", list(&self.vendor_categories)),
-            ("no_cake", flag(self.cake_declined)),
+            (Fact::Birthday, flag(self.birthday)),
+            (Fact::Budget, num(self.budget)),
+            (Fact::VenueBudget, num(self.venue_budget)),
+            (Fact::CakeBudget, num(self.cake_budget)),
+            (Fact::CateringBudget, num(self.catering_budget)),
+            (Fact::City, text(&self.city_stated)),
+            (Fact::Setting, text(&self.setting)),
+            (Fact::SettingPreferred, flag(self.setting_preferred)),
+            (Fact::Dietary, list(&self.dietary)),
+            (Fact::Date, text(&self.date)),
+            (Fact::Time, text(&self.time)),
+            (Fact::Flavors, list(&self.flavors)),
+            (Fact::Cuisines, list(&self.cuisines)),
+            (Fact::Vendors, list(&self.vendor_categories)),
+            (Fact::NoCake, flag(self.cake_declined)),
         ];
         for (name, value) in entries {
             if let Some(v) = value {
@@ -191,32 +292,29 @@ impl Facts {
     }
 
     /// The facts as the plan shows them: value, input id and words of each.
-    pub fn plan_facts(&self) -> BTreeMap<String, PlanFact> {
-        let statement = |(value, input_id, text): &(FactValue, String, String)| FactStatement {
-            value: value.to_json(),
-            input_id: input_id.clone(),
-            text: text.clone(),
-        };
+    /// `inputs` are the inputs the facts were read from.
+    pub fn plan_facts(&self, inputs: &[Input]) -> BTreeMap<String, PlanFact> {
         self.values()
             .into_iter()
             .map(|(name, value)| {
-                let p = self.provenance.get(name).cloned().unwrap_or_default();
+                let p = self.provenance.get(&name).cloned().unwrap_or_default();
                 let fact = PlanFact {
                     value: value.to_json(),
-                    input_id: p.input_id,
-                    text: p.text,
-                    replaced: p.replaced.as_ref().map(statement),
+                    input_id: p.source.input_id(inputs).to_owned(),
+                    text: p.source.words(inputs).to_owned(),
+                    replaced: p
+                        .replaced
+                        .as_ref()
+                        .map(|(v, src)| src.statement(v.to_json(), inputs)),
                     also_from: p
                         .also_from
                         .iter()
-                        .map(|(items, input_id, text)| FactStatement {
-                            value: serde_json::Value::from(items.clone()),
-                            input_id: input_id.clone(),
-                            text: text.clone(),
+                        .map(|(items, src)| {
+                            src.statement(serde_json::Value::from(items.clone()), inputs)
                         })
                         .collect(),
                 };
-                (name.to_string(), fact)
+                (name.name().to_string(), fact)
             })
             .collect()
     }
@@ -238,15 +336,11 @@ struct PerInput {
     same_offsets: bool,
 }
 
-/// Analyzes one input's content (memoized on the text and the city list).
-fn per_input(content: &str, cities: &[String]) -> std::sync::Arc<PerInput> {
+/// Analyzes one input's content (memoized on the text and the city list,
+/// whose hash `salt` is).
+fn per_input(content: &str, cities: &[String], salt: u64) -> std::sync::Arc<PerInput> {
     static MEMO: OnceLock<Memo<PerInput>> = OnceLock::new();
     let memo = MEMO.get_or_init(Memo::default);
-    let salt = {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        cities.hash(&mut h);
-        h.finish()
-    };
     memo.get(content, &[], salt, || {
         analyze_text(content, &city_phrases_of(cities))
     })
@@ -263,18 +357,21 @@ fn analyze_text(content: &str, cities: &CityPhrases) -> PerInput {
     }
 }
 
-fn city_phrases_of(cities: &[String]) -> CityPhrases {
-    facts::city_phrases_of(cities)
-}
-
-/// The words of `content` a fact was read from.
-fn words_of(content: &str, p: &PerInput, from: (usize, usize)) -> String {
-    let text = if p.same_offsets {
-        content.get(from.0..from.1)
-    } else {
-        None
-    };
-    text.unwrap_or(content).trim().to_owned()
+/// The catalog cities' words, kept for the last city list seen (a server
+/// has one catalog): read once, not on every new input.
+fn city_phrases_of(cities: &[String]) -> std::sync::Arc<CityPhrases> {
+    static LAST: std::sync::Mutex<Option<(u64, std::sync::Arc<CityPhrases>)>> =
+        std::sync::Mutex::new(None);
+    let salt = cities_salt(cities);
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    match &*last {
+        Some((s, phrases)) if *s == salt => phrases.clone(),
+        _ => {
+            let phrases = std::sync::Arc::new(facts::city_phrases_of(cities));
+            *last = Some((salt, phrases.clone()));
+            phrases
+        }
+    }
 }
 
 /// Parses the facts of all inputs. `cities` are the catalog's lowercased city names.
@@ -283,11 +380,61 @@ fn words_of(content: &str, p: &PerInput, from: (usize, usize)) -> String {
 /// is parsed on its own; then, in input order, a single-valued fact stated by
 /// an input replaces the earlier one and list facts are appended when new.
 pub fn extract_facts(inputs: &[Input], cities: &[String]) -> Facts {
+    let salt = cities_salt(cities);
     let per: Vec<std::sync::Arc<PerInput>> = inputs
         .iter()
-        .map(|i| per_input(&i.content, cities))
+        .map(|i| per_input(&i.content, cities, salt))
         .collect();
     merge(inputs, &per, cities)
+}
+
+/// Inputs whose contents add up to more than this (bytes) are not memoized
+/// as a party: rare, and they would dominate the memo's memory.
+const MAX_PARTY_KEY_BYTES: usize = 16 * 1024;
+
+/// [`extract_facts`], memoized for the whole party: the scheduler and every
+/// agent of a wave read the same inputs, and a hit costs one hash of them.
+pub fn party_facts(inputs: &[Input], cities: &[String]) -> std::sync::Arc<Facts> {
+    type Key = (Vec<(String, String, Vec<String>)>, u64);
+    static MEMO: OnceLock<KeyedMemo<Key, Facts>> = OnceLock::new();
+    let size: usize = inputs
+        .iter()
+        .map(|i| i.content.len() + i.input_id.len())
+        .sum();
+    if size > MAX_PARTY_KEY_BYTES {
+        return std::sync::Arc::new(extract_facts(inputs, cities));
+    }
+    let salt = cities_salt(cities);
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for i in inputs {
+        (&i.input_id, &i.content, &i.tags).hash(&mut h);
+    }
+    salt.hash(&mut h);
+    MEMO.get_or_init(KeyedMemo::default).get(
+        h.finish(),
+        |(key, s)| {
+            *s == salt
+                && key.len() == inputs.len()
+                && key
+                    .iter()
+                    .zip(inputs)
+                    .all(|((id, c, t), i)| *id == i.input_id && *c == i.content && *t == i.tags)
+        },
+        || {
+            let key = inputs
+                .iter()
+                .map(|i| (i.input_id.clone(), i.content.clone(), i.tags.clone()))
+                .collect();
+            (key, salt)
+        },
+        || extract_facts(inputs, cities),
+    )
+}
+
+fn cities_salt(cities: &[String]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    cities.hash(&mut h);
+    h.finish()
 }
 
 /// [`extract_facts`] without the memo: every input is read afresh (what a
@@ -303,9 +450,12 @@ pub fn extract_facts_uncached(inputs: &[Input], cities: &[String]) -> Facts {
 
 fn merge(inputs: &[Input], per: &[std::sync::Arc<PerInput>], cities: &[String]) -> Facts {
     let mut m = Merger::default();
-    for (input, p) in inputs.iter().zip(per) {
+    for (index, p) in per.iter().enumerate() {
         let t = &p.facts;
-        let src = |s: (usize, usize)| (input.input_id.clone(), words_of(&input.content, p, s));
+        let src = |s: (usize, usize)| Source {
+            input: index,
+            from: p.same_offsets.then_some(s),
+        };
         let num = |s: &Option<Stated<u64>>| {
             s.as_ref()
                 .map(|s| (FactValue::Number(s.value), src(s.from)))
@@ -314,25 +464,25 @@ fn merge(inputs: &[Input], per: &[std::sync::Arc<PerInput>], cities: &[String]) 
             let count = g.value.after(m.guests);
             m.guests = Some(count);
             let value = FactValue::Number(u64::from(count.value()));
-            m.single("guests", Some((value, src(g.from))));
+            m.single(Fact::Guests, Some((value, src(g.from))));
         }
-        m.single("budget", num(&t.budget));
+        m.single(Fact::Budget, num(&t.budget));
         // Which of the two the text stated last, for a later correction.
         let last_stated = match (&t.guests, &t.budget) {
             (Some(g), Some(b)) => Some(if g.from.0 > b.from.0 {
-                "guests"
+                Fact::Guests
             } else {
-                "budget"
+                Fact::Budget
             }),
-            (Some(_), None) => Some("guests"),
-            (None, Some(_)) => Some("budget"),
+            (Some(_), None) => Some(Fact::Guests),
+            (None, Some(_)) => Some(Fact::Budget),
             (None, None) => None,
         };
         // A bare correction ("wait no, 35") corrects what the party stated
         // last, unless this text states that itself: then the other one.
         let target = match (m.last_number, &t.guests, &t.budget) {
-            (Some("guests"), Some(_), _) => m.stated_budget.then_some("budget"),
-            (Some("budget"), _, Some(_)) => m.guests.map(|_| "guests"),
+            (Some(Fact::Guests), Some(_), _) => m.stated_budget.then_some(Fact::Budget),
+            (Some(Fact::Budget), _, Some(_)) => m.guests.map(|_| Fact::Guests),
             (last, _, _) => last,
         };
         if let Some(name) = last_stated {
@@ -340,60 +490,60 @@ fn merge(inputs: &[Input], per: &[std::sync::Arc<PerInput>], cities: &[String]) 
         }
         if let (Some(target), Some(r)) = (target, &t.revision) {
             let stated = Some((FactValue::Number(u64::from(r.value)), src(r.from)));
-            if target == "guests" {
+            if target == Fact::Guests {
                 m.guests = Some(GuestCount::Total(r.value));
             }
             m.single(target, stated);
         }
         m.stated_budget |= t.budget.is_some();
-        m.single("cake_budget", num(&t.cake_budget));
-        m.single("catering_budget", num(&t.catering_budget));
-        m.single("venue_budget", num(&t.venue_budget));
+        m.single(Fact::CakeBudget, num(&t.cake_budget));
+        m.single(Fact::CateringBudget, num(&t.catering_budget));
+        m.single(Fact::VenueBudget, num(&t.venue_budget));
         if let Some(s) = &t.setting {
             m.single(
-                "setting",
+                Fact::Setting,
                 Some((FactValue::Text(s.value.to_owned()), src(s.from))),
             );
-            m.flag("setting_preferred", t.setting_preferred, src(s.from));
+            m.flag(Fact::SettingPreferred, t.setting_preferred, src(s.from));
         }
         if let Some(c) = &t.city {
             let name = match &c.value {
                 City::Catalog(i) => cities.get(*i).map_or_else(String::new, |c| title_case(c)),
                 City::Other(name) => name.clone(),
             };
-            m.single("city", Some((FactValue::Text(name), src(c.from))));
+            m.single(Fact::City, Some((FactValue::Text(name), src(c.from))));
             m.city = Some(match &c.value {
                 City::Catalog(i) => cities.get(*i).map(|c| c.to_lowercase()),
                 City::Other(_) => None,
             });
         }
         m.single(
-            "date",
+            Fact::Date,
             t.date
                 .as_ref()
                 .map(|s| (FactValue::Text(s.value.clone()), src(s.from))),
         );
         m.single(
-            "time",
+            Fact::Time,
             t.time
                 .as_ref()
                 .map(|s| (FactValue::Text(s.value.clone()), src(s.from))),
         );
         if let Some(b) = &t.birthday {
-            m.single("birthday", Some((FactValue::Flag(true), src(b.from))));
+            m.single(Fact::Birthday, Some((FactValue::Flag(true), src(b.from))));
         }
         if let Some(c) = &t.cake {
-            m.single("no_cake", Some((FactValue::Flag(!c.value), src(c.from))));
+            m.single(Fact::NoCake, Some((FactValue::Flag(!c.value), src(c.from))));
         }
         if let Some(a) = &t.ages {
             let items: Vec<String> = a.value.iter().map(u32::to_string).collect();
-            m.list("ages", &items, src(a.from));
+            m.list(Fact::Ages, &items, src(a.from));
         }
         for (name, list) in [
-            ("dietary", &t.dietary),
-            ("flavors", &t.flavors),
-            ("cuisines", &t.cuisines),
-            ("vendors", &t.vendor_categories),
+            (Fact::Dietary, &t.dietary),
+            (Fact::Flavors, &t.flavors),
+            (Fact::Cuisines, &t.cuisines),
+            (Fact::Vendors, &t.vendor_categories),
         ] {
             if let Some(first) = list.first() {
                 let last = list.iter().map(|s| s.from.1).max().unwrap_or(first.from.1);
@@ -407,50 +557,73 @@ fn merge(inputs: &[Input], per: &[std::sync::Arc<PerInput>], cities: &[String]) 
             if stronger {
                 m.theme_strength = Some(best.value.strength);
                 let name = THEMES.get(best.value.theme).map_or("", |t| t.0).to_owned();
-                m.single("theme", Some((FactValue::Text(name), src(best.from))));
+                m.single(Fact::Theme, Some((FactValue::Text(name), src(best.from))));
             }
         }
     }
     m.finish(inputs, per)
 }
 
+/// One slot per [`Fact`], by its discriminant: no allocation, no string
+/// comparison while inputs are folded.
+struct FactSlots<T>([Option<T>; FACTS]);
+
+/// How many kinds of fact there are.
+const FACTS: usize = Fact::NoCake as usize + 1;
+
+impl<T> Default for FactSlots<T> {
+    fn default() -> Self {
+        FactSlots(std::array::from_fn(|_| None))
+    }
+}
+
+impl<T> FactSlots<T> {
+    fn get(&self, f: &Fact) -> Option<&T> {
+        self.0[*f as usize].as_ref()
+    }
+    fn insert(&mut self, f: Fact, v: T) {
+        self.0[f as usize] = Some(v);
+    }
+    fn remove(&mut self, f: &Fact) -> Option<T> {
+        self.0[*f as usize].take()
+    }
+}
+
 /// Folds the inputs' statements into [`Facts`].
 #[derive(Default)]
 struct Merger {
-    values: BTreeMap<&'static str, FactValue>,
-    provenance: BTreeMap<&'static str, Provenance>,
+    values: FactSlots<FactValue>,
+    provenance: BTreeMap<Fact, Provenance>,
     theme_strength: Option<Strength>,
     /// The latest stated city's catalog name (`Some(None)`: not in the catalog).
     city: Option<Option<String>>,
     /// The guests as stated so far (kids and adults kept apart when stated so).
     guests: Option<GuestCount>,
     /// Which of guests and budget was stated last, for a bare correction.
-    last_number: Option<&'static str>,
+    last_number: Option<Fact>,
     /// Whether any input stated a budget.
     stated_budget: bool,
 }
 
 impl Merger {
     /// A single-valued fact: the latest statement wins and keeps what it replaced.
-    fn single(&mut self, name: &'static str, stated: Option<(FactValue, (String, String))>) {
-        let Some((value, (input_id, text))) = stated else {
+    fn single(&mut self, name: Fact, stated: Option<(FactValue, Source)>) {
+        let Some((value, source)) = stated else {
             return;
         };
-        let replaced = match self.values.get(name) {
-            Some(old) if *old != value => self
-                .provenance
-                .get(name)
-                .map(|p| (old.clone(), p.input_id.clone(), p.text.clone())),
+        let replaced = match self.values.get(&name) {
+            Some(old) if *old != value => {
+                self.provenance.get(&name).map(|p| (old.clone(), p.source))
+            }
             // The same value stated again keeps what it replaced before.
-            Some(_) => self.provenance.get(name).and_then(|p| p.replaced.clone()),
+            Some(_) => self.provenance.get(&name).and_then(|p| p.replaced.clone()),
             None => None,
         };
         self.values.insert(name, value);
         self.provenance.insert(
             name,
             Provenance {
-                input_id,
-                text,
+                source,
                 replaced,
                 also_from: Vec::new(),
             },
@@ -458,18 +631,18 @@ impl Merger {
     }
 
     /// A flag that is stated with another fact (the setting's preference).
-    fn flag(&mut self, name: &'static str, on: bool, (input_id, text): (String, String)) {
+    fn flag(&mut self, name: Fact, on: bool, source: Source) {
         if on {
-            self.single(name, Some((FactValue::Flag(true), (input_id, text))));
+            self.single(name, Some((FactValue::Flag(true), source)));
         } else {
-            self.values.remove(name);
-            self.provenance.remove(name);
+            self.values.remove(&name);
+            self.provenance.remove(&name);
         }
     }
 
     /// A list: new items are appended, each input's with its words.
-    fn list(&mut self, name: &'static str, items: &[String], (input_id, text): (String, String)) {
-        let mut list = match self.values.remove(name) {
+    fn list(&mut self, name: Fact, items: &[String], source: Source) {
+        let mut list = match self.values.remove(&name) {
             Some(FactValue::List(l)) => l,
             _ => Vec::new(),
         };
@@ -484,14 +657,13 @@ impl Merger {
         }
         list.extend(new.iter().cloned());
         self.values.insert(name, FactValue::List(list));
-        match self.provenance.get_mut(name) {
-            Some(p) => p.also_from.push((new, input_id, text)),
+        match self.provenance.get_mut(&name) {
+            Some(p) => p.also_from.push((new, source)),
             None => {
                 self.provenance.insert(
                     name,
                     Provenance {
-                        input_id,
-                        text,
+                        source,
                         replaced: None,
                         also_from: Vec::new(),
                     },
@@ -501,55 +673,70 @@ impl Merger {
     }
 
     fn finish(mut self, inputs: &[Input], per: &[std::sync::Arc<PerInput>]) -> Facts {
-        let v = &self.values;
-        let num = |n: &str| match v.get(n) {
-            Some(FactValue::Number(x)) => Some(*x),
+        // The values move into the facts: nothing is copied.
+        let v = &mut self.values;
+        let num = |v: &mut FactSlots<FactValue>, n: Fact| match v.remove(&n) {
+            Some(FactValue::Number(x)) => Some(x),
             _ => None,
         };
-        let text = |n: &str| match v.get(n) {
-            Some(FactValue::Text(t)) => Some(t.clone()),
+        let text = |v: &mut FactSlots<FactValue>, n: Fact| match v.remove(&n) {
+            Some(FactValue::Text(t)) => Some(t),
             _ => None,
         };
-        let list = |n: &str| match v.get(n) {
-            Some(FactValue::List(l)) => l.clone(),
+        let list = |v: &mut FactSlots<FactValue>, n: Fact| match v.remove(&n) {
+            Some(FactValue::List(l)) => l,
             _ => Vec::new(),
         };
-        let flag = |n: &str| matches!(v.get(n), Some(FactValue::Flag(true)));
-        let cake_declined = flag("no_cake");
+        let flag = |v: &mut FactSlots<FactValue>, n: Fact| {
+            matches!(v.remove(&n), Some(FactValue::Flag(true)))
+        };
+        let cake_declined = flag(v, Fact::NoCake);
         let mut facts = Facts {
-            guest_count: num("guests").map(|g| u32::try_from(g).unwrap_or(MAX_GUESTS)),
-            ages: list("ages").iter().filter_map(|a| a.parse().ok()).collect(),
-            budget: num("budget"),
-            cake_budget: num("cake_budget"),
-            catering_budget: num("catering_budget"),
-            venue_budget: num("venue_budget"),
-            dietary: list("dietary"),
-            setting: text("setting"),
-            setting_preferred: flag("setting_preferred"),
-            city: self.city.clone().flatten(),
-            city_stated: text("city"),
-            flavors: list("flavors"),
-            cuisines: list("cuisines"),
-            vendor_categories: list("vendors"),
-            birthday: flag("birthday"),
+            guest_count: num(v, Fact::Guests).map(|g| u32::try_from(g).unwrap_or(MAX_GUESTS)),
+            ages: list(v, Fact::Ages)
+                .iter()
+                .filter_map(|a| a.parse().ok())
+                .collect(),
+            budget: num(v, Fact::Budget),
+            cake_budget: num(v, Fact::CakeBudget),
+            catering_budget: num(v, Fact::CateringBudget),
+            venue_budget: num(v, Fact::VenueBudget),
+            dietary: list(v, Fact::Dietary),
+            setting: text(v, Fact::Setting),
+            setting_preferred: flag(v, Fact::SettingPreferred),
+            city: self.city.take().flatten(),
+            city_stated: text(v, Fact::City),
+            flavors: list(v, Fact::Flavors),
+            cuisines: list(v, Fact::Cuisines),
+            vendor_categories: list(v, Fact::Vendors),
+            birthday: flag(v, Fact::Birthday),
             cake_declined,
-            date: text("date"),
-            time: text("time"),
-            theme: text("theme").filter(|t| !t.is_empty()),
+            date: text(v, Fact::Date),
+            time: text(v, Fact::Time),
+            theme: text(v, Fact::Theme).filter(|t| !t.is_empty()),
             theme_explicit: self.theme_strength == Some(Strength::Named),
             areas: Vec::new(),
             provenance: BTreeMap::new(),
         };
         // "no_cake: false" (a cake asked for) is no fact to show.
         if !cake_declined {
-            self.provenance.remove("no_cake");
+            self.provenance.remove(&Fact::NoCake);
         }
         facts.provenance = std::mem::take(&mut self.provenance);
-        let mut areas = BTreeSet::new();
+        let mut areas = [false; AREAS.len()];
         for (input, p) in inputs.iter().zip(per) {
-            areas.extend(input_areas(input, p, cake_declined));
+            for a in input_areas(input, p, cake_declined) {
+                if let Some(i) = AREAS.iter().position(|x| *x == a) {
+                    areas[i] = true;
+                }
+            }
         }
-        facts.areas = areas.into_iter().collect();
+        facts.areas = AREAS
+            .iter()
+            .zip(areas)
+            .filter(|(_, on)| *on)
+            .map(|(a, _)| *a)
+            .collect();
         facts
     }
 }
@@ -588,10 +775,11 @@ pub fn areas_by_input(
     facts: &Facts,
     cities: &[String],
 ) -> Vec<(String, Vec<AgentName>)> {
+    let salt = cities_salt(cities);
     inputs
         .iter()
         .map(|i| {
-            let p = per_input(&i.content, cities);
+            let p = per_input(&i.content, cities, salt);
             (i.input_id.clone(), input_areas(i, &p, facts.cake_declined))
         })
         .collect()
@@ -640,7 +828,7 @@ pub fn parse_guest_count(text: &str) -> Option<u32> {
 /// Theme points of one input's content: (theme index in [`THEMES`], points)
 /// for each theme word that counts, by how strongly it is stated.
 pub fn theme_points(content: &str) -> Vec<(usize, Strength)> {
-    per_input(content, &[])
+    per_input(content, &[], cities_salt(&[]))
         .facts
         .themes
         .iter()

@@ -8,7 +8,7 @@
 //! not hold "art". An "-ing" word matches only an "-ing" entry ("parking"
 //! is no "park").
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use super::token::{joinable, tokenize, Kind, Tok};
 
@@ -16,7 +16,7 @@ use super::token::{joinable, tokenize, Kind, Tok};
 pub(super) struct PhraseMap<V> {
     /// By first stem: the rest's stems, whether the first word is itself an
     /// "-ing" form, and the value.
-    by_first: HashMap<String, Vec<(Vec<String>, bool, V)>>,
+    by_first: FxHashMap<String, Vec<(Vec<String>, bool, V)>>,
 }
 
 /// The stems of a phrase's words.
@@ -32,7 +32,7 @@ pub(super) fn phrase_stems(phrase: &str) -> Vec<String> {
 impl<V: Copy> PhraseMap<V> {
     /// A table of `(phrase, value)` entries; a phrase may map to several values.
     pub fn new<'p>(entries: impl IntoIterator<Item = (&'p str, V)>) -> Self {
-        let mut by_first: HashMap<String, Vec<(Vec<String>, bool, V)>> = HashMap::new();
+        let mut by_first: FxHashMap<String, Vec<(Vec<String>, bool, V)>> = FxHashMap::default();
         for (phrase, v) in entries {
             let words = phrase_stems(phrase);
             let gerund = phrase
@@ -56,7 +56,7 @@ impl<V: Copy> PhraseMap<V> {
             if !matches!(t.kind, Kind::Word | Kind::Dollar) {
                 continue;
             }
-            let Some(candidates) = self.by_first.get(t.stem.as_ref()) else {
+            let Some(candidates) = self.by_first.get(&*t.stem) else {
                 continue;
             };
             // An "-ing" form is a verb, not an inflection of a noun: "parking"
@@ -68,7 +68,7 @@ impl<V: Copy> PhraseMap<V> {
                 }
                 let hit = rest.iter().enumerate().all(|(k, w)| {
                     toks.get(i + 1 + k).is_some_and(|n| {
-                        n.kind == Kind::Word && n.stem.as_ref() == w.as_str() && joinable(n.sep)
+                        n.kind == Kind::Word && &*n.stem == w.as_str() && joinable(n.sep)
                     })
                 });
                 if hit {

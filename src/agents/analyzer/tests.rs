@@ -73,6 +73,16 @@ fn facts_of(contents: &[&str]) -> Facts {
     extract_facts(&inputs, &[])
 }
 
+/// The plan's facts (with their words) of these inputs.
+fn plan_of(contents: &[&str]) -> BTreeMap<String, crate::domain::PlanFact> {
+    let inputs: Vec<Input> = contents
+        .iter()
+        .enumerate()
+        .map(|(i, c)| input(i, c))
+        .collect();
+    extract_facts(&inputs, &[]).plan_facts(&inputs)
+}
+
 fn facts(content: &str) -> Facts {
     facts_of(&[content])
 }
@@ -806,19 +816,25 @@ fn birthdays_plan_a_cake_unless_refused() {
 
 #[test]
 fn the_latest_statement_wins_and_says_what_it_replaced() {
-    let f = facts_of(&["dinosaur party for 30 kids", "actually make it 40 guests"]);
+    let texts = ["dinosaur party for 30 kids", "actually make it 40 guests"];
+    let f = facts_of(&texts);
     assert_eq!(f.guest_count, Some(40));
-    let p = &f.provenance["guests"];
+    let plan = plan_of(&texts);
+    let g = &plan["guests"];
     assert_eq!(
-        (p.input_id.as_str(), p.text.as_str()),
+        (g.input_id.as_str(), g.text.as_str()),
         ("inp_1", "40 guests")
     );
-    let (old, id, words) = p.replaced.clone().expect("replaced");
+    let r = g.replaced.as_ref().expect("replaced");
     assert_eq!(
-        (old, id.as_str(), words.as_str()),
-        (FactValue::Number(30), "inp_0", "30 kids")
+        (r.value.clone(), r.input_id.as_str(), r.text.as_str()),
+        (serde_json::json!(30), "inp_0", "30 kids")
     );
-    let plan = f.plan_facts();
+    let (old, _) = f.provenance[&Fact::Guests]
+        .replaced
+        .clone()
+        .expect("replaced");
+    assert_eq!(old, FactValue::Number(30));
     assert_eq!(plan["guests"].value, serde_json::json!(40));
     assert_eq!(
         plan["guests"].replaced.as_ref().map(|r| r.value.clone()),
@@ -831,11 +847,11 @@ fn the_latest_statement_wins_and_says_what_it_replaced() {
 
 #[test]
 fn provenance_names_the_words() {
-    let f = facts(
-        "My daughter Lily loves princesses. She is turning 6. We're planning a party in \
-         San Jose for 35 guests (15 kids, 20 adults) with a budget of $1000.",
-    );
-    let words = |k: &str| f.provenance[k].text.clone();
+    let text = "My daughter Lily loves princesses. She is turning 6. We're planning a party in \
+         San Jose for 35 guests (15 kids, 20 adults) with a budget of $1000.";
+    let f = facts(text);
+    let plan = plan_of(&[text]);
+    let words = |k: &str| plan[k].text.clone();
     assert_eq!(words("guests"), "35 guests (15 kids, 20 adults)");
     assert_eq!(words("theme"), "loves princesses");
     assert_eq!(words("city"), "in San Jose");
@@ -885,7 +901,10 @@ fn later_inputs_correct_part_of_a_count_or_the_last_number() {
     assert_eq!(f.guest_count, Some(24));
     let f = facts_of(&["space party", "40 ppl", "wait no, 35"]);
     assert_eq!(f.guest_count, Some(35));
-    assert_eq!(f.provenance["guests"].text, "35");
+    assert_eq!(
+        plan_of(&["space party", "40 ppl", "wait no, 35"])["guests"].text,
+        "35"
+    );
     let f = facts_of(&["40 people", "budget 700", "actually 650"]);
     assert_eq!((f.guest_count, f.budget), (Some(40), Some(650)));
     let f = facts_of(&[

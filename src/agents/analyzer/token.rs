@@ -17,9 +17,10 @@
 //! - A long word one edit from a word people often misspell ("dinosuar",
 //!   "prinsess", "birtday") takes that word's stem.
 
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::ops::Deref;
+use std::rc::Rc;
 use std::sync::OnceLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
@@ -46,7 +47,7 @@ pub(super) struct Tok<'a> {
     /// The token's text ("" for [`Kind::End`]).
     pub text: &'a str,
     /// The word's Snowball stem (the text itself for other kinds).
-    pub stem: Cow<'a, str>,
+    pub stem: Stem<'a>,
     /// The raw text between the previous token and this one ("" when glued,
     /// as "k" in "2k" or "th" in "5th").
     pub sep: &'a str,
@@ -65,6 +66,32 @@ impl Tok<'_> {
     }
 }
 
+/// A word's stem: the word itself, or the stem the thread's cache holds
+/// (shared, so a token costs no allocation).
+#[derive(Debug, Clone)]
+pub(super) enum Stem<'a> {
+    /// The word is its own stem.
+    Same(&'a str),
+    /// Another stem, from the cache.
+    Cached(Rc<str>),
+}
+
+impl Deref for Stem<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match self {
+            Stem::Same(s) => s,
+            Stem::Cached(s) => s,
+        }
+    }
+}
+
+impl AsRef<str> for Stem<'_> {
+    fn as_ref(&self) -> &str {
+        self
+    }
+}
+
 /// Distinct words whose stems one thread keeps; past it the cache starts
 /// over, so memory stays bounded whatever text arrives.
 const STEM_CACHE_WORDS: usize = 20_000;
@@ -76,23 +103,24 @@ fn stemmer() -> &'static Stemmer {
     STEMMER.get_or_init(|| Stemmer::create(Algorithm::English))
 }
 
-/// The Snowball English stem of a lowercased word.
-pub(super) fn stem(word: &str) -> Cow<'_, str> {
+/// The Snowball English stem of a lowercased word (a misspelt word's:
+/// the word it misspells).
+pub(super) fn stem(word: &str) -> Stem<'_> {
     thread_local! {
-        static CACHE: RefCell<HashMap<Box<str>, Option<Box<str>>>> = RefCell::new(HashMap::new());
+        static CACHE: RefCell<HashMap<Box<str>, Option<Rc<str>>>> = RefCell::new(HashMap::new());
     }
     if word.len() <= 3 || word.len() > MAX_STEM_LEN {
-        return Cow::Borrowed(word);
+        return Stem::Same(word);
     }
     let cached = CACHE.with(|c| c.borrow().get(word).cloned());
-    let stemmed: Option<Box<str>> = match cached {
+    let stemmed: Option<Rc<str>> = match cached {
         Some(s) => s,
         None => {
             let s = match typo_target(word) {
                 Some(target) => stemmer().stem(target),
                 None => stemmer().stem(word),
             };
-            let s = (s != word).then(|| Box::from(s.as_ref()));
+            let s: Option<Rc<str>> = (s != word).then(|| Rc::from(s.as_ref()));
             CACHE.with(|c| {
                 let mut c = c.borrow_mut();
                 if c.len() >= STEM_CACHE_WORDS {
@@ -104,8 +132,8 @@ pub(super) fn stem(word: &str) -> Cow<'_, str> {
         }
     };
     match stemmed {
-        Some(s) => Cow::Owned(s.into_string()),
-        None => Cow::Borrowed(word),
+        Some(s) => Stem::Cached(s),
+        None => Stem::Same(word),
     }
 }
 
@@ -143,7 +171,7 @@ pub(super) fn tokenize(s: &str) -> Vec<Tok<'_>> {
             text,
             stem: match kind {
                 Kind::Word => stem(text),
-                _ => Cow::Borrowed(text),
+                _ => Stem::Same(text),
             },
             sep: &s[prev_end..start],
             start,
@@ -158,7 +186,7 @@ pub(super) fn tokenize(s: &str) -> Vec<Tok<'_>> {
     toks.push(Tok {
         kind: Kind::End,
         text: "",
-        stem: Cow::Borrowed(""),
+        stem: Stem::Same(""),
         sep: &s[prev_end..],
         start: s.len(),
         value: None,
@@ -228,7 +256,7 @@ fn join_number_words<'a>(s: &'a str, toks: Vec<Tok<'a>>) -> Vec<Tok<'a>> {
                 if let Some(v) = prev.value {
                     let end = toks[i].end();
                     prev.text = &s[prev.start..end];
-                    prev.stem = Cow::Borrowed(prev.text);
+                    prev.stem = Stem::Same(prev.text);
                     prev.value = Some(v * 12.0);
                     prev.spelled = true;
                     i += 1;
@@ -243,7 +271,7 @@ fn join_number_words<'a>(s: &'a str, toks: Vec<Tok<'a>>) -> Vec<Tok<'a>> {
                 out.push(Tok {
                     kind: Kind::Num,
                     text: &s[first.start..end],
-                    stem: Cow::Borrowed(&s[first.start..end]),
+                    stem: Stem::Same(&s[first.start..end]),
                     sep: first.sep,
                     start: first.start,
                     value: Some(f64::from(value)),

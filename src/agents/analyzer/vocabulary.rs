@@ -542,7 +542,7 @@ pub(super) const AGE_LEADS: &[&str] =
     &["turning", "turns", "turn", "turned", "age", "aged", "ages"];
 
 /// Nouns that make the number before them a guest count: (noun, class).
-pub(super) const GUEST_NOUNS: &[(&str, GuestClass)] = &[
+const GUEST_NOUNS: &[(&str, GuestClass)] = &[
     ("guest", GuestClass::Generic),
     ("guests", GuestClass::Generic),
     ("people", GuestClass::Generic),
@@ -777,4 +777,12 @@ pub(super) enum GuestClass {
     Generic,
     Kids,
     Adults,
+}
+
+/// The guest class of a noun ("kids" → kids), by one hash look-up.
+pub(super) fn guest_class(noun: &str) -> Option<GuestClass> {
+    static MAP: OnceLock<rustc_hash::FxHashMap<&'static str, GuestClass>> = OnceLock::new();
+    MAP.get_or_init(|| GUEST_NOUNS.iter().copied().collect())
+        .get(noun)
+        .copied()
 }

@@ -12,7 +12,7 @@
 
 use super::super::token::{adjacent, joinable, soft, Kind, Tok};
 use super::super::vocabulary::{
-    GuestClass, GUEST_COUNT_LEADS, GUEST_FILLERS, GUEST_LEADS, GUEST_NOUNS, GUEST_NOUN_LEADS,
+    guest_class, GuestClass, GUEST_COUNT_LEADS, GUEST_FILLERS, GUEST_LEADS, GUEST_NOUN_LEADS,
     GUEST_OF_LEADS, HEDGES, LINKS, NOT_GUEST_UNITS,
 };
 
@@ -30,7 +30,7 @@ pub(super) fn guest_noun_after(toks: &[Tok<'_>], end: usize) -> Option<GuestClas
 /// The guest class of the noun after the amount ending at `end`, and the
 /// noun's token.
 fn guest_noun_at(toks: &[Tok<'_>], end: usize) -> Option<(GuestClass, usize)> {
-    let class = |w: &str| GUEST_NOUNS.iter().find(|(n, _)| *n == w).map(|(_, c)| *c);
+    let class = guest_class;
     let w = unit_after(toks, end)?;
     // "16 total", "15 of them", "20 in total": a count of everyone.
     let dollar = |k: usize| toks.get(k).is_some_and(|t| t.kind == Kind::Dollar);

@@ -13,7 +13,7 @@
 
 use super::super::token::{joinable, soft, Kind, Tok};
 use super::super::vocabulary::{
-    DOMAIN_CAKE, DOMAIN_CATERING, DOMAIN_TOTAL, DOMAIN_VENUE, GUEST_NOUNS, HEDGES, MONEY_LEADS,
+    guest_class, DOMAIN_CAKE, DOMAIN_CATERING, DOMAIN_TOTAL, DOMAIN_VENUE, HEDGES, MONEY_LEADS,
     MONEY_SKIPS, MONEY_WORDS, PER_UNIT_NOUNS,
 };
 use super::guests::guest_noun_after;
@@ -37,7 +37,7 @@ pub(super) fn read(toks: &[Tok<'_>], role: &mut [Role], scan: &Scan, out: &mut T
     // there is the party's unless an item stands right next to it.
     let mut counts_guests = vec![false; sentence_domain.len()];
     for (k, t) in toks.iter().enumerate() {
-        if t.kind == Kind::Word && GUEST_NOUNS.iter().any(|(n, _)| *n == t.text) {
+        if t.kind == Kind::Word && guest_class(t.text).is_some() {
             counts_guests[scan.sentence[k]] = true;
         }
     }

@@ -9,6 +9,10 @@
 //!   capitalised name after "in", "near" or "around" ("party in Bellingham").
 //!   A city the catalog lacks is kept as written.
 
+use std::sync::OnceLock;
+
+use rustc_hash::FxHashMap;
+
 use super::super::token::{clause_break, joinable, Kind, Tok};
 use super::{setting_name, City, Scan, Stated, TextFacts};
 
@@ -260,9 +264,39 @@ fn words_of(phrase: &str) -> Vec<String> {
         .collect()
 }
 
-fn other_cities() -> &'static [Vec<String>] {
-    static OTHER: std::sync::OnceLock<Vec<Vec<String>>> = std::sync::OnceLock::new();
-    OTHER.get_or_init(|| OTHER_CITIES.iter().map(|c| words_of(c)).collect())
+/// The well-known cities by first word: each city's words.
+fn other_cities() -> &'static FxHashMap<String, Vec<Vec<String>>> {
+    static OTHER: OnceLock<FxHashMap<String, Vec<Vec<String>>>> = OnceLock::new();
+    OTHER.get_or_init(|| {
+        let mut map: FxHashMap<String, Vec<Vec<String>>> = FxHashMap::default();
+        for words in OTHER_CITIES.iter().map(|c| words_of(c)) {
+            if let Some(first) = words.first() {
+                map.entry(first.clone()).or_default().push(words);
+            }
+        }
+        map
+    })
+}
+
+/// Each well-known city the text names: (position, its words), in text order.
+fn other_cities_in(toks: &[Tok<'_>]) -> Vec<(usize, &'static [String])> {
+    let map = other_cities();
+    let mut out = Vec::new();
+    for (pos, t) in toks.iter().enumerate() {
+        let Some(candidates) = (t.kind == Kind::Word).then(|| map.get(t.text)).flatten() else {
+            continue;
+        };
+        for words in candidates {
+            let rest_matches = words[1..].iter().enumerate().all(|(k, w)| {
+                toks.get(pos + 1 + k)
+                    .is_some_and(|n| n.text == w && joinable(n.sep))
+            });
+            if rest_matches {
+                out.push((pos, words.as_slice()));
+            }
+        }
+    }
+    out
 }
 
 /// Reads the setting and whether it is a preference.
@@ -319,14 +353,11 @@ pub(super) fn read_city(
     // catalog city misspelt by one letter ("Sprinfield"); then a capitalised
     // name after "in"/"near".
     if best.is_none() {
-        for words in other_cities() {
+        for (pos, words) in other_cities_in(toks) {
             // A catalog city of the same name wins (a user's catalog may have it).
-            if cities.iter().any(|(_, c)| c == words) {
+            if cities.iter().any(|(_, c)| c.as_slice() == words) {
                 continue;
             }
-            let Some(pos) = find(toks, words) else {
-                continue;
-            };
             let led = pos.checked_sub(1).is_some_and(|j| {
                 PLACE_LEADS.contains(&toks[j].text)
                     || matches!(toks[j].text, "from" | "to" | "downtown" | "outside")
@@ -374,6 +405,7 @@ fn misspelt_catalog_city(toks: &[Tok<'_>], cities: &CityPhrases) -> Option<(usiz
                 return None;
             };
             (name.len() >= MIN_MISSPELT_CITY
+                && name.len().abs_diff(t.text.len()) <= 1
                 && name.starts_with(t.text.get(..1)?)
                 && strsim::osa_distance(name, t.text) == 1)
                 .then_some((pos, *index))
