@@ -335,16 +335,28 @@ mod tests {
     }
 
     /// The floors the plan-quality issue holds: every field ≥ 95 %, fully
-    /// right ≥ 90 %, over the labelled corpus in `data/eval/`.
+    /// right ≥ 90 %, over each labelled set in `data/eval/` (the corpus of at
+    /// least 150 requests, and the sets written apart from it).
     #[test]
-    fn the_corpus_meets_the_floors() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/eval/corpus.jsonl");
-        let text = std::fs::read_to_string(path).expect("the corpus is in data/eval");
-        let entries = parse_corpus(&text).expect("the corpus parses");
-        assert!(entries.len() >= 150, "{} entries", entries.len());
+    fn every_labelled_set_meets_the_floors() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/eval");
         let app = App::start_new(crate::app::Config::default()).expect("app starts");
-        let report = run(&app, &entries).expect("the corpus runs");
+        for (file, at_least) in [
+            ("corpus.jsonl", 150),
+            ("holdout.jsonl", 50),
+            ("probe1.jsonl", 80),
+            ("probe2.jsonl", 60),
+        ] {
+            let text = std::fs::read_to_string(format!("{dir}/{file}")).expect("the set is there");
+            let entries = parse_corpus(&text).expect("the set parses");
+            assert!(entries.len() >= at_least, "{file}: {} entries", entries.len());
+            let report = run(&app, &entries).expect("the set runs");
+            assert_floors(file, &report);
+        }
         app.stop();
+    }
+
+    fn assert_floors(file: &str, report: &Report) {
         let low: Vec<String> = FIELDS
             .iter()
             .filter(|f| report.accuracy(f) < 95.0)
@@ -352,7 +364,7 @@ mod tests {
             .collect();
         assert!(
             low.is_empty() && report.fully_right_percent() >= 90.0,
-            "below the floors: {low:?}, fully right {:.1} %\n{}\n{}",
+            "{file} is below the floors: {low:?}, fully right {:.1} %\n{}\n{}",
             report.fully_right_percent(),
             report.table(),
             report.misses()

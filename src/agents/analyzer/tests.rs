@@ -888,6 +888,9 @@ fn counts_in_a_sentence_add_up_unless_one_is_everyone() {
             Some(75),
         ),
         ("15 of them", Some(15)),
+        ("12 kids confirmed and maybe 3 more", Some(15)),
+        ("20 boys from his team + 4 coaches", Some(24)),
+        ("about 12 little ones", Some(12)),
     ] {
         assert_eq!(facts(text).guest_count, want, "{text}");
     }
@@ -905,6 +908,8 @@ fn later_inputs_correct_part_of_a_count_or_the_last_number() {
         plan_of(&["space party", "40 ppl", "wait no, 35"])["guests"].text,
         "35"
     );
+    let f = facts_of(&["pirate party. 25 guests.", "sorry, 28 not 25"]);
+    assert_eq!(f.guest_count, Some(28));
     let f = facts_of(&["40 people", "budget 700", "actually 650"]);
     assert_eq!((f.guest_count, f.budget), (Some(40), Some(650)));
     let f = facts_of(&[

@@ -134,6 +134,11 @@ const TOTAL_LEADS: &[&str] = &["so", "total", "altogether", "overall", "everyone
 const BREAKDOWN_LEADS: &[&str] = &["including", "incl", "inc", "includes", "include"];
 /// Words that offer an upper bound right after a count ("12 kids, maybe 14").
 const UPPER_LEADS: &[&str] = &["maybe", "possibly", "perhaps", "or", "to", "up"];
+/// Words an offered upper bound may stand from its count.
+const UPPER_REACH: usize = 4;
+/// Words that may lead to "N more" after a count ("12 kids confirmed and
+/// maybe 3 more", "20 plus 5 more").
+const MORE_LEADS: &[&str] = &["and", "plus", "confirmed"];
 
 /// The guest count of one text and a bare number that corrects an earlier
 /// count or budget ("wait no, 35"). Within a sentence, counts add up ("15
@@ -338,19 +343,32 @@ fn upper_bound(
     let sentence = scan.sentence[end];
     let mut k = end + 1;
     let mut led = false;
-    while k < toks.len() && k <= end + 3 && scan.sentence[k] == sentence {
+    let mut led_more = false;
+    while k < toks.len() && k <= end + UPPER_REACH && scan.sentence[k] == sentence {
         match toks[k].kind {
             Kind::Word if UPPER_LEADS.contains(&toks[k].text) || toks[k].text == "if" => {
                 led |= toks[k].text != "if";
                 k += 1;
             }
-            Kind::Num if led && role[k] == Role::Free => {
+            Kind::Word if MORE_LEADS.contains(&toks[k].text) => {
+                led_more = true;
+                k += 1;
+            }
+            Kind::Num if (led || led_more) && role[k] == Role::Free => {
                 let unit = unit_after(toks, k);
+                // "12 kids confirmed and maybe 3 more": more on top.
+                if unit == Some("more") {
+                    let more = int_value(&toks[k]).and_then(|u| u32::try_from(u).ok());
+                    if let Some(more) = more.filter(|m| *m <= MAX_GUESTS) {
+                        taken[k] = true;
+                        return (v.saturating_add(more).min(MAX_GUESTS), k + 1);
+                    }
+                }
                 let same_kind =
                     unit.is_none_or(|w| guest_noun_after(toks, k).is_some() || w == "if");
                 let value = int_value(&toks[k]).and_then(|u| u32::try_from(u).ok());
                 return match value {
-                    Some(u) if same_kind && u > v && u <= MAX_GUESTS => {
+                    Some(u) if led && same_kind && u > v && u <= MAX_GUESTS => {
                         taken[k] = true;
                         let last = if guest_noun_after(toks, k).is_some() {
                             k + 1
@@ -388,9 +406,11 @@ const CORRECTIONS: &[&str] = &[
     "oops",
 ];
 
-/// A bare number: no unit or noun right after it ("35", "23 now").
+/// A bare number: no unit or noun right after it ("35", "23 now", "28 not
+/// 25"), and not the one a correction rejects ("not 25").
 fn bare_number(toks: &[Tok<'_>], i: usize) -> bool {
-    unit_after(toks, i).is_none_or(|w| w == "now" || w == "instead")
+    let rejected = i.checked_sub(1).and_then(|j| word(toks, j)) == Some("not");
+    !rejected && unit_after(toks, i).is_none_or(|w| matches!(w, "now" | "instead" | "not"))
 }
 
 /// Verbs after a count's noun that describe some of the guests ("two

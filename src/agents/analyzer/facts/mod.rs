@@ -123,6 +123,8 @@ pub(super) struct Scan {
     pub settings: Vec<(usize, usize, usize)>,
     /// Dietary words' positions ("vegan", "gluten free", "nuts").
     pub diet_at: Vec<usize>,
+    /// Sentences that speak of the party ("party", "shower", "birthday").
+    pub event_sentences: Vec<usize>,
 }
 
 /// Parses the facts of one tokenized text. `original` is the text before
@@ -149,6 +151,7 @@ pub(super) fn analyze(toks: &[Tok<'_>], original: Option<&str>, cities: &CityPhr
         theme_words: Vec::new(),
         settings: Vec::new(),
         diet_at: Vec::new(),
+        event_sentences: Vec::new(),
     };
     let mut allergens: Vec<(usize, usize, &'static str)> = Vec::new();
     vocabulary().scan(toks, |first, last, term| match term {
@@ -160,7 +163,12 @@ pub(super) fn analyze(toks: &[Tok<'_>], original: Option<&str>, cities: &CityPhr
         Term::Flavor(f) => push_unique(&mut out.flavors, f, toks, first, last),
         Term::Cuisine(c) => push_unique(&mut out.cuisines, c, toks, first, last),
         Term::Vendor(v) => push_unique(&mut out.vendor_categories, v, toks, first, last),
-        Term::Domain(d) => scan.domain_at[first] |= d,
+        Term::Domain(d) => {
+            scan.domain_at[first] |= d;
+            if d == DOMAIN_TOTAL && !matches!(toks[first].text, "budget" | "total") {
+                scan.event_sentences.push(scan.sentence[first]);
+            }
+        }
         Term::Theme(t, strong) => scan.theme_words.push((first, last, t, strong)),
         Term::Birthday => scan.birthday_at.push((first, last)),
         Term::Prefer => scan.prefer_at.push(first),
@@ -177,7 +185,7 @@ pub(super) fn analyze(toks: &[Tok<'_>], original: Option<&str>, cities: &CityPhr
     }
 
     let mut role = vec![Role::Free; toks.len()];
-    when::read(toks, &mut role, &mut out);
+    when::read(toks, &mut role, &scan, &mut out);
     let ages = age::read(toks, &mut role);
     money::read(toks, &mut role, &scan, &mut out);
     (out.guests, out.revision) = guests::read(toks, &role, &scan);

@@ -198,6 +198,32 @@ fn per_unit_after(toks: &[Tok<'_>], end: usize) -> bool {
     }
 }
 
+/// "we spent $1,100 on a fridge", "paid $300 for", "$900 in repairs".
+fn spent_elsewhere(toks: &[Tok<'_>], lead_from: usize, end: usize) -> bool {
+    let before = (lead_from.saturating_sub(2)..lead_from)
+        .any(|k| matches!(word(toks, k), Some("spent" | "paid")));
+    let after = word(toks, end + 1) == Some("in") && word(toks, end + 2) == Some("repairs");
+    before || after
+}
+
+/// A bare number after a cap ("no more than 450", "450 max", "450 tops"):
+/// money when it has no unit and is too large for a head count of a party
+/// people cap this way.
+fn capped_amount(toks: &[Tok<'_>], lead_from: usize, end: usize, value: f64) -> bool {
+    let no_unit = unit_after(toks, end).is_none_or(|w| matches!(w, "max" | "tops" | "maximum"));
+    let before = |k: usize| lead_from.checked_sub(k).and_then(|j| word(toks, j));
+    let cap_before = matches!(
+        (before(3), before(2), before(1)),
+        (Some("no"), Some("more"), Some("than"))
+    ) || matches!(before(1), Some("max" | "maximum"));
+    let cap_after = matches!(unit_after(toks, end), Some("max" | "tops" | "maximum"));
+    no_unit && (cap_before || cap_after) && value >= MIN_CAPPED_AMOUNT
+}
+
+/// Smallest bare capped number read as money ("no more than 450"); below it
+/// "no more than 20" is more likely a head count.
+const MIN_CAPPED_AMOUNT: f64 = 100.0;
+
 /// Reads money amounts and reports (position, dollars) for each total or
 /// item amount; per-unit prices are marked but not reported.
 fn read_amounts(toks: &[Tok<'_>], role: &mut [Role], mut report: impl FnMut(usize, usize, u64)) {
@@ -218,10 +244,16 @@ fn read_amounts(toks: &[Tok<'_>], role: &mut [Role], mut report: impl FnMut(usiz
         let led = lead_before(toks, lead_from, &[MONEY_SKIPS])
             .and_then(|j| word(toks, j))
             .is_some_and(|w| MONEY_LEADS.contains(&w));
-        if !(dollar || suffix_money || led || budget_after) {
+        let capped = capped_amount(toks, lead_from, end, first);
+        if !(dollar || suffix_money || led || budget_after || capped) {
             continue;
         }
         role[i] = Role::Money;
+        // Money spent on something else ("we spent $1,100 on a new fridge",
+        // "$900 in repairs") is no budget.
+        if spent_elsewhere(toks, lead_from, end) {
+            continue;
+        }
         let mut amount = first;
 
         // The upper end of a range: "$1,500-$2,000", "500 to 800 dollars",

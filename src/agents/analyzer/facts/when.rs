@@ -12,7 +12,7 @@
 //! Numbers read as dates or times are never guests, ages or money.
 
 use super::super::token::{joinable, Kind, Tok};
-use super::{int_value, word, Role, Stated, TextFacts};
+use super::{int_value, word, Role, Scan, Stated, TextFacts};
 
 const MONTHS: [(&str, &str); 12] = [
     ("january", "January"),
@@ -91,17 +91,35 @@ fn ordinal_after(toks: &[Tok<'_>], i: usize) -> Option<usize> {
 }
 
 /// Reads the first date and the first time; marks their numbers.
-pub(super) fn read(toks: &[Tok<'_>], role: &mut [Role], out: &mut TextFacts) {
-    for i in 0..toks.len() {
-        if out.date.is_none() {
-            if let Some((date, first, last)) = date_at(toks, i) {
-                for r in role.iter_mut().take(last + 1).skip(first) {
-                    *r = Role::Other;
-                }
-                out.date = Some(Stated::new(date, toks, first, last));
-                continue;
+pub(super) fn read(toks: &[Tok<'_>], role: &mut [Role], scan: &Scan, out: &mut TextFacts) {
+    // Every date is marked (never a count); the party's is the one said most
+    // clearly (a month and day, or "this/next/on" a weekday, over a bare
+    // weekday as in "Sunday school"), in a sentence about the party over
+    // one about something else ("she's getting married on June 14"), the
+    // last among equals.
+    let mut best: Option<(u8, Stated<String>)> = None;
+    let mut i = 0;
+    while i < toks.len() {
+        if let Some((date, first, last)) = date_at(toks, i) {
+            for r in role.iter_mut().take(last + 1).skip(first) {
+                *r = Role::Other;
             }
+            let clear = toks[first].kind == Kind::Num
+                || MONTHS.iter().any(|(_, m)| date.starts_with(m))
+                || date.contains(' ')
+                || matches!(date.as_str(), "tomorrow" | "today" | "tonight");
+            let about_party = scan.event_sentences.contains(&scan.sentence[first]);
+            let score = u8::from(clear) * 2 + u8::from(about_party);
+            if best.as_ref().is_none_or(|(s, _)| score >= *s) {
+                best = Some((score, Stated::new(date, toks, first, last)));
+            }
+            i = last + 1;
+            continue;
         }
+        i += 1;
+    }
+    out.date = best.map(|(_, d)| d);
+    for i in 0..toks.len() {
         if out.time.is_none() {
             if let Some((time, first, last)) = time_at(toks, i) {
                 for r in role.iter_mut().take(last + 1).skip(first) {
