@@ -10,7 +10,9 @@
 //! when nothing matched; guest counts, ages and money are within their
 //! documented bounds; `parse_guest_count` / `parse_money` agree with
 //! `extract_facts`; across inputs the latest statement of a single-valued
-//! fact wins and lists are unions in first-mention order.
+//! fact wins (guests and the budget only after some input stated them: a
+//! later bare number or part may correct them) and lists are unions in
+//! first-mention order.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -102,7 +104,7 @@ fuzz_target!(|data: &[u8]| {
             let f = extract_facts(&[input(i, l)], cities());
             check_bounds(&f);
             assert_eq!(parse_guest_count(l), f.guest_count, "{l:?}");
-            let money = [f.budget, f.cake_budget, f.catering_budget]
+            let money = [f.budget, f.cake_budget, f.catering_budget, f.venue_budget]
                 .into_iter()
                 .flatten()
                 .max();
@@ -116,18 +118,26 @@ fuzz_target!(|data: &[u8]| {
     check_bounds(&all);
     assert_eq!(all, extract_facts(&inputs, cities()), "deterministic");
     let latest = |get: fn(&Facts) -> Option<u64>| each.iter().rev().find_map(get);
-    assert_eq!(
-        all.guest_count,
-        each.iter().rev().find_map(|f| f.guest_count)
-    );
-    assert_eq!(all.budget, latest(|f| f.budget));
+    // Guests and the budget can be corrected by a later bare number ("wait
+    // no, 35") or, for guests, part by part ("actually 10 adults"), but only
+    // after some input stated them.
+    if each.iter().all(|f| f.guest_count.is_none()) {
+        assert_eq!(all.guest_count, None);
+    }
+    if each.iter().all(|f| f.budget.is_none()) {
+        assert_eq!(all.budget, None);
+    }
     assert_eq!(all.cake_budget, latest(|f| f.cake_budget));
     assert_eq!(all.catering_budget, latest(|f| f.catering_budget));
     assert_eq!(
         all.setting,
         each.iter().rev().find_map(|f| f.setting.clone())
     );
-    assert_eq!(all.city, each.iter().rev().find_map(|f| f.city.clone()));
+    // The latest city stated wins, also one the catalog lacks (then no
+    // catalog city is searched).
+    let last_city = each.iter().rev().find(|f| f.city_stated.is_some());
+    assert_eq!(all.city_stated, last_city.and_then(|f| f.city_stated.clone()));
+    assert_eq!(all.city, last_city.and_then(|f| f.city.clone()));
     let lists: [fn(&Facts) -> &Vec<String>; 4] = [
         |f| &f.dietary,
         |f| &f.flavors,
