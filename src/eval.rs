@@ -349,7 +349,11 @@ mod tests {
         ] {
             let text = std::fs::read_to_string(format!("{dir}/{file}")).expect("the set is there");
             let entries = parse_corpus(&text).expect("the set parses");
-            assert!(entries.len() >= at_least, "{file}: {} entries", entries.len());
+            assert!(
+                entries.len() >= at_least,
+                "{file}: {} entries",
+                entries.len()
+            );
             let report = run(&app, &entries).expect("the set runs");
             assert_floors(file, &report);
         }

@@ -489,6 +489,23 @@ pub fn missing_city_note<'a>(
     })
 }
 
+/// Puts the missing-city note ([`missing_city_note`]) first among `notes`,
+/// naming the cities of the records shown: the hits, or the nearest options
+/// when nothing meets every need.
+pub fn lead_with_missing_city<T>(
+    notes: &mut Vec<String>,
+    facts: &Facts,
+    what: &str,
+    hits: &[crate::domain::Scored<T>],
+    nearest: &[crate::domain::Scored<T>],
+    city: impl Fn(&T) -> &str,
+) {
+    let shown = if hits.is_empty() { nearest } else { hits };
+    if let Some(n) = missing_city_note(facts, what, shown.iter().map(|s| city(&s.record))) {
+        notes.insert(0, n);
+    }
+}
+
 /// The label on a search agent's note when no combination fits the budget.
 pub fn over_share_note(alloc: &Allocation, area: AgentName, what: &str) -> Option<String> {
     if !alloc.over_share(area) {

@@ -177,18 +177,9 @@ pub fn run(input: &AgentInput<'_>) -> CakeResult {
     } else if let Some(label) = allocation::over_share_note(&alloc, AgentName::Cake, "bakeries") {
         notes.push(label);
     }
-    let shown = if hits.hits.is_empty() {
-        &nearest
-    } else {
-        &hits.hits
-    };
-    if let Some(n) = allocation::missing_city_note(
-        facts,
-        "bakeries",
-        shown.iter().map(|b| b.record.city.as_str()),
-    ) {
-        notes.insert(0, n);
-    }
+    allocation::lead_with_missing_city(&mut notes, facts, "bakeries", &hits.hits, &nearest, |r| {
+        r.city.as_str()
+    });
 
     let prices = hits.hits.iter().map(|b| price_for(&b.record, size));
     let estimated_cost = match (prices.clone().min(), prices.max()) {

@@ -131,18 +131,9 @@ pub fn run(input: &AgentInput<'_>) -> CateringResult {
     {
         notes.push(label);
     }
-    let shown = if hits.hits.is_empty() {
-        &nearest
-    } else {
-        &hits.hits
-    };
-    if let Some(n) = allocation::missing_city_note(
-        facts,
-        "caterers",
-        shown.iter().map(|c| c.record.city.as_str()),
-    ) {
-        notes.insert(0, n);
-    }
+    allocation::lead_with_missing_city(&mut notes, facts, "caterers", &hits.hits, &nearest, |r| {
+        r.city.as_str()
+    });
 
     let per_person = hits.hits.iter().map(|c| c.record.price_per_person);
     let g = u64::from(guests);

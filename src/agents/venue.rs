@@ -127,18 +127,9 @@ pub fn run(input: &AgentInput<'_>) -> VenueResult {
     } else if let Some(label) = allocation::over_share_note(&alloc, AgentName::Venue, "venues") {
         notes.push(label);
     }
-    let shown = if hits.hits.is_empty() {
-        &nearest
-    } else {
-        &hits.hits
-    };
-    if let Some(n) = allocation::missing_city_note(
-        facts,
-        "venues",
-        shown.iter().map(|v| v.record.city.as_str()),
-    ) {
-        notes.insert(0, n);
-    }
+    allocation::lead_with_missing_city(&mut notes, facts, "venues", &hits.hits, &nearest, |r| {
+        r.city.as_str()
+    });
     VenueResult {
         total_matches: hits.total_matches.max(hits.hits.len()),
         recommended_venues: hits.hits,
