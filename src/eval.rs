@@ -346,6 +346,7 @@ mod tests {
             ("holdout.jsonl", 50),
             ("probe1.jsonl", 80),
             ("probe2.jsonl", 60),
+            ("probe3.jsonl", 60),
         ] {
             let text = std::fs::read_to_string(format!("{dir}/{file}")).expect("the set is there");
             let entries = parse_corpus(&text).expect("the set parses");

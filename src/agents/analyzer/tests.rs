@@ -955,4 +955,10 @@ fn cakes_cities_days_and_themes_people_correct() {
     assert!(facts("it's my own 35th").birthday);
     assert!(facts("for my daughters 5th").birthday);
     assert!(!facts("our 10th anniversary").birthday);
+    assert!(!facts("a science party for my 10-year-old's class").birthday);
+    assert!(facts("balloons for my 5 year old's party").birthday);
+    assert!(facts("No cake please, I hate cake.").cake_declined);
+    let f = facts_of(&["Jungle party", "Actually, he now wants dinosaurs instead"]);
+    assert_eq!(f.theme.as_deref(), Some("dinosaur"));
+    assert_eq!(facts("11 girls and 2 leaders").guest_count, Some(13));
 }

@@ -509,7 +509,7 @@ pub(super) fn vocabulary() -> &'static PhraseMap<Term> {
         add(
             &[
                 "no", "not", "without", "skip", "dont", "don't", "do not", "won't", "wont",
-                "don t", "won t", "own",
+                "don t", "won t", "own", "hate", "hates", "dislike", "dislikes",
             ],
             Term::Negation,
         );
@@ -576,6 +576,9 @@ const GUEST_NOUNS: &[(&str, GuestClass)] = &[
     ("clients", GuestClass::Generic),
     ("customers", GuestClass::Generic),
     ("volunteers", GuestClass::Adults),
+    ("leaders", GuestClass::Adults),
+    ("counselors", GuestClass::Adults),
+    ("instructors", GuestClass::Adults),
     ("coaches", GuestClass::Adults),
     ("chaperones", GuestClass::Adults),
     ("helpers", GuestClass::Adults),

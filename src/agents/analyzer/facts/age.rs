@@ -161,8 +161,15 @@ pub(super) fn read(toks: &[Tok<'_>], role: &mut [Role]) -> Ages {
                 role[i] = Role::Age;
                 let old = toks.get(i + 2).map(|t| t.text);
                 add(v, i, i + 1 + usize::from(old.is_some_and(|w| w == "old")));
-                // A singular "5 year old" is one child's age: the guest of honour's.
-                honour |= !ranged && old == Some("old");
+                // A singular "5 year old" is one child's age: the guest of
+                // honour's, unless the party is for that child's group ("my
+                // 10-year-old's class").
+                let owns = toks
+                    .get(i + 3)
+                    .is_some_and(|t| t.text == "s" && t.sep.contains(['\'', '\u{2019}']))
+                    && unit_after(toks, i + 3)
+                        .is_some_and(|w| !matches!(w, "party" | "birthday" | "bday" | "bash"));
+                honour |= !ranged && old == Some("old") && !owns;
             }
             continue;
         }

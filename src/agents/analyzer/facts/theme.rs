@@ -81,6 +81,9 @@ const RENAMING: &[(&str, &str)] = &[
     ("go", "with"),
     ("going", "with"),
 ];
+/// Words that make a sentence a correction of the plan ("actually…
+/// instead").
+const CORRECTING: &[&str] = &["instead", "actually", "changed", "switched", "rather"];
 /// Words that may stand between a theme word and its naming word: other
 /// theme words ("princess castle theme") and joiners ("space and astronaut").
 const NAMING_GAP: &[&str] = &["and", "or", "&"];
@@ -98,6 +101,13 @@ const LOVING_REACH: usize = 4;
 /// Every theme mention that counts, in text order.
 pub(super) fn read(toks: &[Tok<'_>], scan: &Scan) -> Vec<Stated<ThemeMention>> {
     let mut out = Vec::new();
+    // Sentences that correct the plan.
+    let mut correcting = vec![false; scan.sentence.last().map_or(1, |s| s + 1)];
+    for (k, t) in toks.iter().enumerate() {
+        if CORRECTING.contains(&t.text) {
+            correcting[scan.sentence[k]] = true;
+        }
+    }
     let mut theme_word = vec![false; toks.len()];
     for &(first, last, _, _) in &scan.theme_words {
         for w in theme_word.iter_mut().take(last + 1).skip(first) {
@@ -130,9 +140,12 @@ pub(super) fn read(toks: &[Tok<'_>], scan: &Scan) -> Vec<Stated<ThemeMention>> {
                 break;
             }
         }
-        let renamed = first >= 2
+        let renamed = (first >= 2
             && RENAMING.contains(&(toks[first - 2].text, toks[first - 1].text))
-            && in_clause(first - 2);
+            && in_clause(first - 2))
+            // "actually, he now wants dinosaurs instead": a theme word in a
+            // sentence that corrects the plan names the new theme.
+            || (strong && correcting[scan.sentence[first]]);
         let loved_after = toks
             .get(last + 1)
             .is_some_and(|t| joinable(t.sep) && LOVING_AFTER.contains(&t.text));
