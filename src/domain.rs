@@ -62,6 +62,17 @@ impl AgentName {
         AgentName::Vendor,
     ];
 
+    /// The agents that plan an area of a party, which inputs ask for and the
+    /// scheduler runs (all but the analyzer and the final planner).
+    pub const AREAS: [AgentName; 6] = [
+        AgentName::Theme,
+        AgentName::Venue,
+        AgentName::Cake,
+        AgentName::Catering,
+        AgentName::Vendor,
+        AgentName::Budget,
+    ];
+
     /// The domain agents that produce a `party.agent.completed` result.
     pub const DOMAIN: [AgentName; 5] = [
         AgentName::Theme,

@@ -39,14 +39,7 @@ pub struct Relevance {
 }
 
 /// Agents the scheduler may run, in dependency order (not the analyzer).
-const RUNNABLE: [AgentName; 6] = [
-    AgentName::Theme,
-    AgentName::Venue,
-    AgentName::Cake,
-    AgentName::Catering,
-    AgentName::Vendor,
-    AgentName::Budget,
-];
+const RUNNABLE: [AgentName; 6] = AgentName::AREAS;
 
 /// Which inputs ask for each agent's area (the analyzer's areas: words and
 /// facts), and a fingerprint of what each agent reads.

@@ -197,14 +197,7 @@ fn denied(toks: &[Tok<'_>], scan: &Scan, at: usize) -> bool {
 }
 
 /// The areas a text can ask for, in dependency order.
-pub(in crate::agents::analyzer) const AREAS: [AgentName; 6] = [
-    AgentName::Theme,
-    AgentName::Venue,
-    AgentName::Cake,
-    AgentName::Catering,
-    AgentName::Vendor,
-    AgentName::Budget,
-];
+pub(in crate::agents::analyzer) const AREAS: [AgentName; 6] = AgentName::AREAS;
 
 /// The cake stance: wanted when any cake word is ("cupcakes, not a big
 /// cake"), refused when every one is ("no cake, grandma bakes one").
