@@ -958,6 +958,11 @@ fn cakes_cities_days_and_themes_people_correct() {
     assert!(!facts("a science party for my 10-year-old's class").birthday);
     assert!(facts("balloons for my 5 year old's party").birthday);
     assert!(facts("No cake please, I hate cake.").cake_declined);
+    // A theme word first in a correcting text (no words before it).
+    assert_eq!(
+        facts("dinosaurs instead").theme.as_deref(),
+        Some("dinosaur")
+    );
     let f = facts_of(&["Jungle party", "Actually, he now wants dinosaurs instead"]);
     assert_eq!(f.theme.as_deref(), Some("dinosaur"));
     assert_eq!(facts("11 girls and 2 leaders").guest_count, Some(13));

@@ -140,12 +140,17 @@ pub(super) fn read(toks: &[Tok<'_>], scan: &Scan) -> Vec<Stated<ThemeMention>> {
                 break;
             }
         }
-        let renamed = (first >= 2
+        // "make it dinosaur": the words from "make"; "actually, he now wants
+        // dinosaurs instead" (a theme word in a sentence that corrects the
+        // plan names the new theme): the theme word's.
+        let renamed = if first >= 2
             && RENAMING.contains(&(toks[first - 2].text, toks[first - 1].text))
-            && in_clause(first - 2))
-            // "actually, he now wants dinosaurs instead": a theme word in a
-            // sentence that corrects the plan names the new theme.
-            || (strong && correcting[scan.sentence[first]]);
+            && in_clause(first - 2)
+        {
+            Some(first - 2)
+        } else {
+            (strong && correcting[scan.sentence[first]]).then_some(first)
+        };
         let loved_after = toks
             .get(last + 1)
             .is_some_and(|t| joinable(t.sep) && LOVING_AFTER.contains(&t.text));
@@ -161,8 +166,8 @@ pub(super) fn read(toks: &[Tok<'_>], scan: &Scan) -> Vec<Stated<ThemeMention>> {
             });
         let (strength, from, to) = if let Some(k) = named_after {
             (Strength::Named, first, k)
-        } else if renamed {
-            (Strength::Named, first - 2, last)
+        } else if let Some(from) = renamed {
+            (Strength::Named, from, last)
         } else if let Some(k) = named_before {
             (Strength::Named, k, last)
         } else if let Some(k) = loved {
