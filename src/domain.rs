@@ -5,6 +5,8 @@
 //! small accessors; every type here is serialisable and round-trips through JSON.
 
 use std::collections::BTreeMap;
+
+use litemap::LiteMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -600,7 +602,7 @@ pub struct Budget {
     /// `total_budget - previous_total`, if a budget existed before.
     pub delta: Option<Delta>,
     /// Cost per category.
-    pub breakdown: BTreeMap<String, Range>,
+    pub breakdown: LiteMap<String, Range>,
     /// Agents whose results fed the numbers, or `default_estimates`.
     pub based_on_agents: Vec<String>,
     /// Advice by total size and budget fit.
@@ -740,7 +742,7 @@ pub struct FinalPlan {
     /// from: `guests`, `budget`, `theme`, `city`, `setting`, `dietary`, `date`,
     /// ... (absent when not stated).
     #[serde(default)]
-    pub facts: BTreeMap<String, PlanFact>,
+    pub facts: LiteMap<String, PlanFact>,
 }
 
 /// One statement of a fact: its value, the input that stated it and the

@@ -28,7 +28,7 @@
 //! the most).
 //! Pure: no clock, no randomness.
 
-use std::collections::BTreeMap;
+use litemap::LiteMap;
 
 use crate::catalog::{BakeryQuery, CatererQuery, Hits, VendorQuery, VenueQuery};
 use crate::domain::{AgentName, AgentOutput, Budget, BudgetFit, Delta, Range, Swap};
@@ -89,7 +89,7 @@ fn recommendations_for(total_max: u64) -> Vec<String> {
 /// Computes the budget.
 pub fn run(input: &AgentInput<'_>) -> Budget {
     let party = input.party;
-    let mut breakdown: BTreeMap<String, Range> = BTreeMap::new();
+    let mut breakdown: LiteMap<String, Range> = LiteMap::new();
     let mut based_on: Vec<String> = Vec::new();
 
     if let Some(AgentOutput::Venue(v)) = party.result(AgentName::Venue) {
@@ -514,7 +514,7 @@ mod tests {
         assert_eq!(b.based_on_agents, ["default_estimates"]);
         assert_eq!(b.data_source, "default_estimates");
         assert_eq!(b.breakdown.len(), 6);
-        assert_eq!(b.breakdown["catering"], Range::new(300, 800));
+        assert_eq!(*b.breakdown.get("catering").unwrap(), Range::new(300, 800));
         assert_eq!(
             b.recommendations,
             [
@@ -550,8 +550,8 @@ mod tests {
             .find(|v| v.name == "Grand Hotel Conference Center")
             .map(|v| v.daily_price)
             .unwrap_or(0);
-        assert_eq!(b.breakdown["venue"], Range::exact(hotel));
-        assert_eq!(b.breakdown["cake"], Range::new(80, 200));
+        assert_eq!(*b.breakdown.get("venue").unwrap(), Range::exact(hotel));
+        assert_eq!(*b.breakdown.get("cake").unwrap(), Range::new(80, 200));
         assert_eq!(b.total_budget, Range::new(hotel + 80, hotel + 200));
         assert_eq!(b.based_on_agents, ["venue_agent", "cake_agent"]);
         assert_eq!(b.data_source, "actual_agent_results");
@@ -591,7 +591,7 @@ mod tests {
         set_result(&mut p, AgentName::Venue, venue_named(&c, &free, 10));
         let b = budget_of(&p, &Facts::default());
         assert_eq!(
-            b.breakdown["venue"],
+            *b.breakdown.get("venue").unwrap(),
             Range::exact(0).with_note(FREE_VENUE_NOTE)
         );
         assert_eq!(b.total_budget, Range::new(0, 0));
@@ -673,12 +673,18 @@ mod tests {
             for (cat, vs) in &v.vendors_by_category {
                 if let Some(top) = vs.first() {
                     let pr = top.record.avg_price;
-                    assert_eq!(b.breakdown[cat], Range::new(pr * 8 / 10, pr * 12 / 10));
+                    assert_eq!(
+                        *b.breakdown.get(cat).unwrap(),
+                        Range::new(pr * 8 / 10, pr * 12 / 10)
+                    );
                 }
             }
         }
         if let Some(AgentOutput::Catering(cr)) = p.result(AgentName::Catering) {
-            assert_eq!(b.breakdown["catering"], cr.estimated_total_cost);
+            assert_eq!(
+                *b.breakdown.get("catering").unwrap(),
+                cr.estimated_total_cost
+            );
         }
         let sum_min: u64 = b.breakdown.values().map(|r| r.min).sum();
         let sum_max: u64 = b.breakdown.values().map(|r| r.max).sum();

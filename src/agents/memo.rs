@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 /// Shards (independent locks): the scheduler and seven agent threads look up
 /// at once.
 const SHARDS: usize = 16;
-/// Entries per shard; when full an arbitrary entry makes room.
+/// Entries per shard by default; when full an arbitrary entry makes room.
 const PER_SHARD: usize = 256;
 /// Texts longer than this (content plus tags, bytes) are computed every time:
 /// they are rare, and they would dominate the memo's memory.
@@ -27,6 +27,7 @@ pub const MAX_KEY_BYTES: usize = 2_048;
 /// the one it looks up, so a hit allocates nothing.
 pub struct KeyedMemo<K, V> {
     shards: Vec<Shard<K, V>>,
+    per_shard: usize,
 }
 
 /// One lock's share of a [`KeyedMemo`]: entries by key hash.
@@ -37,13 +38,20 @@ type TextKey = (Box<str>, Box<[String]>, u64);
 
 impl<K, V> Default for KeyedMemo<K, V> {
     fn default() -> Self {
-        KeyedMemo {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-        }
+        KeyedMemo::holding(SHARDS * PER_SHARD)
     }
 }
 
 impl<K, V> KeyedMemo<K, V> {
+    /// A memo holding at most `entries` (rounded up to a multiple of the
+    /// shard count).
+    pub fn holding(entries: usize) -> Self {
+        KeyedMemo {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            per_shard: entries.div_ceil(SHARDS).max(1),
+        }
+    }
+
     /// The value kept under `hash` when `same` accepts its key; else
     /// computed (outside any lock) and kept with the key `key()` builds.
     pub fn get(
@@ -61,7 +69,7 @@ impl<K, V> KeyedMemo<K, V> {
         }
         let value = Arc::new(compute());
         let mut map = lock(shard);
-        if map.len() >= PER_SHARD && !map.contains_key(&hash) {
+        if map.len() >= self.per_shard && !map.contains_key(&hash) {
             if let Some(&victim) = map.keys().next() {
                 map.remove(&victim);
             }
@@ -168,5 +176,20 @@ mod tests {
         let before = memo.len();
         assert_eq!(*memo.get(&long, &[], 0, || 5), 5);
         assert_eq!(memo.len(), before);
+    }
+
+    #[test]
+    fn a_keyed_memo_holds_what_it_was_sized_for() {
+        let memo: KeyedMemo<u64, u64> = KeyedMemo::holding(40);
+        for i in 0..1_000u64 {
+            let got = memo.get(
+                i.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                |k| *k == i,
+                || i,
+                || i * 2,
+            );
+            assert_eq!(*got, i * 2);
+        }
+        assert!(memo.len() <= 48, "{} held", memo.len());
     }
 }

@@ -584,17 +584,18 @@ where
         found.truncate(limit);
     }
     found.sort_unstable_by(Candidate::rank_order);
-    let hits = found
-        .into_iter()
-        .map(|c| {
-            let record = &records[c.index];
-            Scored {
-                record: Arc::clone(record),
-                match_score: c.score,
-                match_reasons: reasons(record, &c.facts),
-            }
-        })
-        .collect();
+    // Not `found.into_iter().map(..).collect()`: that collect reuses
+    // `found`'s buffer, sized for every candidate, and the hits live as long
+    // as the party (3 KiB per party, benches/memory.rs).
+    let mut hits = Vec::with_capacity(found.len());
+    hits.extend(found.into_iter().map(|c| {
+        let record = &records[c.index];
+        Scored {
+            record: Arc::clone(record),
+            match_score: c.score,
+            match_reasons: reasons(record, &c.facts),
+        }
+    }));
     Hits {
         hits,
         total_matches,

@@ -41,6 +41,7 @@ mod token;
 mod typo;
 mod vocabulary;
 
+use litemap::LiteMap;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::sync::OnceLock;
@@ -293,7 +294,7 @@ impl Facts {
 
     /// The facts as the plan shows them: value, input id and words of each.
     /// `inputs` are the inputs the facts were read from.
-    pub fn plan_facts(&self, inputs: &[Input]) -> BTreeMap<String, PlanFact> {
+    pub fn plan_facts(&self, inputs: &[Input]) -> LiteMap<String, PlanFact> {
         self.values()
             .into_iter()
             .map(|(name, value)| {
@@ -392,6 +393,12 @@ pub fn extract_facts(inputs: &[Input], cities: &[String]) -> Facts {
 /// as a party: rare, and they would dominate the memo's memory.
 const MAX_PARTY_KEY_BYTES: usize = 16 * 1024;
 
+/// Parties whose facts are kept. A party's facts are read by the scheduler
+/// and by each agent of one wave, within milliseconds, so this need only
+/// cover the parties in flight; each entry holds the party's inputs and
+/// facts with provenance (1 to 3 KiB).
+const PARTY_MEMO_ENTRIES: usize = 512;
+
 /// [`extract_facts`], memoized for the whole party: the scheduler and every
 /// agent of a wave read the same inputs, and a hit costs one hash of them.
 pub fn party_facts(inputs: &[Input], cities: &[String]) -> std::sync::Arc<Facts> {
@@ -410,25 +417,26 @@ pub fn party_facts(inputs: &[Input], cities: &[String]) -> std::sync::Arc<Facts>
         (&i.input_id, &i.content, &i.tags).hash(&mut h);
     }
     salt.hash(&mut h);
-    MEMO.get_or_init(KeyedMemo::default).get(
-        h.finish(),
-        |(key, s)| {
-            *s == salt
-                && key.len() == inputs.len()
-                && key
+    MEMO.get_or_init(|| KeyedMemo::holding(PARTY_MEMO_ENTRIES))
+        .get(
+            h.finish(),
+            |(key, s)| {
+                *s == salt
+                    && key.len() == inputs.len()
+                    && key
+                        .iter()
+                        .zip(inputs)
+                        .all(|((id, c, t), i)| *id == i.input_id && *c == i.content && *t == i.tags)
+            },
+            || {
+                let key = inputs
                     .iter()
-                    .zip(inputs)
-                    .all(|((id, c, t), i)| *id == i.input_id && *c == i.content && *t == i.tags)
-        },
-        || {
-            let key = inputs
-                .iter()
-                .map(|i| (i.input_id.clone(), i.content.clone(), i.tags.clone()))
-                .collect();
-            (key, salt)
-        },
-        || extract_facts(inputs, cities),
-    )
+                    .map(|i| (i.input_id.clone(), i.content.clone(), i.tags.clone()))
+                    .collect();
+                (key, salt)
+            },
+            || extract_facts(inputs, cities),
+        )
 }
 
 fn cities_salt(cities: &[String]) -> u64 {

@@ -74,7 +74,7 @@ fn facts_of(contents: &[&str]) -> Facts {
 }
 
 /// The plan's facts (with their words) of these inputs.
-fn plan_of(contents: &[&str]) -> BTreeMap<String, crate::domain::PlanFact> {
+fn plan_of(contents: &[&str]) -> litemap::LiteMap<String, crate::domain::PlanFact> {
     let inputs: Vec<Input> = contents
         .iter()
         .enumerate()
@@ -820,7 +820,7 @@ fn the_latest_statement_wins_and_says_what_it_replaced() {
     let f = facts_of(&texts);
     assert_eq!(f.guest_count, Some(40));
     let plan = plan_of(&texts);
-    let g = &plan["guests"];
+    let g = &plan.get("guests").unwrap();
     assert_eq!(
         (g.input_id.as_str(), g.text.as_str()),
         ("inp_1", "40 guests")
@@ -835,9 +835,13 @@ fn the_latest_statement_wins_and_says_what_it_replaced() {
         .clone()
         .expect("replaced");
     assert_eq!(old, FactValue::Number(30));
-    assert_eq!(plan["guests"].value, serde_json::json!(40));
+    assert_eq!(plan.get("guests").unwrap().value, serde_json::json!(40));
     assert_eq!(
-        plan["guests"].replaced.as_ref().map(|r| r.value.clone()),
+        plan.get("guests")
+            .unwrap()
+            .replaced
+            .as_ref()
+            .map(|r| r.value.clone()),
         Some(serde_json::json!(30))
     );
     // Removing the input that stated it brings the earlier statement back.
@@ -851,7 +855,7 @@ fn provenance_names_the_words() {
          San Jose for 35 guests (15 kids, 20 adults) with a budget of $1000.";
     let f = facts(text);
     let plan = plan_of(&[text]);
-    let words = |k: &str| plan[k].text.clone();
+    let words = |k: &str| plan.get(k).unwrap().text.clone();
     assert_eq!(words("guests"), "35 guests (15 kids, 20 adults)");
     assert_eq!(words("theme"), "loves princesses");
     assert_eq!(words("city"), "in San Jose");
@@ -905,7 +909,10 @@ fn later_inputs_correct_part_of_a_count_or_the_last_number() {
     let f = facts_of(&["space party", "40 ppl", "wait no, 35"]);
     assert_eq!(f.guest_count, Some(35));
     assert_eq!(
-        plan_of(&["space party", "40 ppl", "wait no, 35"])["guests"].text,
+        plan_of(&["space party", "40 ppl", "wait no, 35"])
+            .get("guests")
+            .unwrap()
+            .text,
         "35"
     );
     let f = facts_of(&["pirate party. 25 guests.", "sorry, 28 not 25"]);
