@@ -105,9 +105,8 @@ impl ClientConnection {
     ) -> Result<AsciiString, ReadError> {
         let mut buf = Vec::new();
         let mut prev_byte_was_cr = false;
-        let timed_out = || {
-            ReadError::ReadIoError(IoError::new(ErrorKind::TimedOut, "request head too slow"))
-        };
+        let timed_out =
+            || ReadError::ReadIoError(IoError::new(ErrorKind::TimedOut, "request head too slow"));
 
         loop {
             let byte = self.next_header_source.by_ref().bytes().next();
@@ -133,7 +132,7 @@ impl ClientConnection {
             budget.bytes -= 1;
             let line_end = byte == b'\n' && prev_byte_was_cr;
             if (line_end || budget.bytes % 8 == 0)
-                && budget.deadline.map_or(false, |d| Instant::now() > d)
+                && budget.deadline.is_some_and(|d| Instant::now() > d)
             {
                 return Err(timed_out());
             }
@@ -236,7 +235,8 @@ impl ClientConnection {
         let mut response = crate::Response::from_data(self.limits.bad_request_body.clone())
             .with_status_code(crate::StatusCode(400));
         if !self.limits.bad_request_body.is_empty() {
-            if let Ok(h) = crate::Header::from_bytes(&b"Content-Type"[..], &b"application/json"[..]) {
+            if let Ok(h) = crate::Header::from_bytes(&b"Content-Type"[..], &b"application/json"[..])
+            {
                 response.add_header(h);
             }
         }
@@ -281,9 +281,12 @@ impl Iterator for ClientConnection {
                 Err(ReadError::HeaderTooLarge(ver)) => {
                     // partybus patch: 431 with the configured JSON body, then close
                     let writer = self.sink.next().unwrap();
-                    let mut response = Response::from_data(self.limits.header_too_large_body.clone())
-                        .with_status_code(StatusCode(431));
-                    if let Ok(h) = crate::Header::from_bytes(&b"Content-Type"[..], &b"application/json"[..]) {
+                    let mut response =
+                        Response::from_data(self.limits.header_too_large_body.clone())
+                            .with_status_code(StatusCode(431));
+                    if let Ok(h) =
+                        crate::Header::from_bytes(&b"Content-Type"[..], &b"application/json"[..])
+                    {
                         response.add_header(h);
                     }
                     response.raw_print(writer, ver, &[], false, None).ok();

@@ -212,7 +212,7 @@ where
                 offset += read;
                 // partybus patch: the whole request must arrive by the deadline
                 if offset != content_length
-                    && deadline.map_or(false, |d| std::time::Instant::now() > d)
+                    && deadline.is_some_and(|d| std::time::Instant::now() > d)
                 {
                     let err = IoError::new(ErrorKind::TimedOut, "request body too slow");
                     return Err(RequestCreationError::CreationIoError(err));
@@ -347,9 +347,10 @@ impl Request {
     /// # Example
     ///
     /// ```no_run
-    /// # extern crate rustc_serialize;
+    /// # // partybus adaptation: serde_json in place of the deprecated rustc-serialize.
+    /// # extern crate serde_json;
     /// # extern crate tiny_http;
-    /// # use rustc_serialize::json::Json;
+    /// # use serde_json::Value as Json;
     /// # use std::io::Read;
     /// # fn get_content_type(_: &tiny_http::Request) -> &'static str { "" }
     /// # fn main() {
