@@ -16,7 +16,9 @@
 //! - [`agents`]: the pure agents, the scheduler and their thread runtime.
 //! - [`server`]: HTTP routes and WebSocket streams.
 //! - [`app`]: the wired system, as the binary, the tests and the benches start it.
-//! - [`loadgen`]: the load generator (`partybus loadgen`), a client of the API only.
+//! - [`loadgen`]: re-export of the `loadgen` crate (crates/loadgen), the load
+//!   generator behind `partybus loadgen`; a client of the API only, it
+//!   depends on nothing here.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -31,9 +33,12 @@ pub mod event;
 pub mod export;
 pub mod idempotency;
 pub mod journal;
-pub mod loadgen;
 pub mod recovery;
 pub mod server;
 pub mod store;
 
 pub use app::{App, AppError, Config};
+/// The load generator crate, re-exported so that `partybus::loadgen::...`
+/// paths (tests/loadgen.rs, benches/http.rs) keep working; new code should
+/// name the `loadgen` crate itself.
+pub use loadgen;

@@ -11,7 +11,7 @@
 //!   party's plan or event log straight from the data directory.
 //! - `partybus loadgen --url ...`: drives a running server with concurrent
 //!   clients and prints throughput and latency per step (see
-//!   [`partybus::loadgen`]).
+//!   the `loadgen` crate).
 //!
 //! Owns configuration, signals and presentation only; everything a test
 //! needs lives in the library. `anyhow` is used here and nowhere else.
@@ -518,7 +518,7 @@ fn serve(args: ServeArgs) -> Result<()> {
 }
 
 fn loadgen(args: LoadgenArgs) -> Result<()> {
-    use partybus::loadgen::{self, LoadConfig, Mode, Scenario, TokenMode};
+    use loadgen::{LoadConfig, Mode, Scenario, TokenMode};
     if args.server_pid.is_some() && args.url.len() > 1 {
         bail!("--server-pid needs a single --url");
     }

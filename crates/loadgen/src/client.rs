@@ -17,19 +17,20 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 /// How long a read or a write may block before the request fails.
-pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Longest status line or header line accepted: real servers send well under
 /// 1 KiB; more is a broken peer.
-pub const MAX_LINE: usize = 16 * 1024;
+pub(crate) const MAX_LINE: usize = 16 * 1024;
 
 /// Most header lines accepted in one response.
-pub const MAX_HEADERS: usize = 128;
+pub(crate) const MAX_HEADERS: usize = 128;
 
 /// Largest body accepted (a party's full status is tens of KiB).
-pub const MAX_BODY: usize = 64 * 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 64 * 1024 * 1024;
 
-/// Why a request failed. [`ClientError::kind`] names it for error tables.
+/// Why a request failed; the load generator counts each under a short
+/// stable name (`connect`, `timeout`, `io`, `malformed`).
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The TCP connection could not be opened.
@@ -49,7 +50,7 @@ pub enum ClientError {
 impl ClientError {
     /// A short stable name for error tables (`connect`, `timeout`, `io`,
     /// `malformed`).
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             ClientError::Connect(_) => "connect",
             ClientError::Timeout => "timeout",
@@ -66,7 +67,7 @@ impl ClientError {
     }
 }
 
-/// A response: status, the few headers a client acts on, and the body.
+/// A response: status, headers and body, read whole.
 #[derive(Debug, Clone, Default)]
 pub struct Response {
     /// Status code.
@@ -79,7 +80,7 @@ pub struct Response {
 
 impl Response {
     /// The first header with this (case-insensitive) name.
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -87,7 +88,7 @@ impl Response {
     }
 
     /// Whether the status is 2xx.
-    pub fn is_success(&self) -> bool {
+    pub(crate) fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
 }
@@ -119,16 +120,6 @@ impl HttpClient {
             line: String::with_capacity(256),
             connects: 0,
         }
-    }
-
-    /// The server's address.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Connections opened so far.
-    pub fn connects(&self) -> u64 {
-        self.connects
     }
 
     /// Sends one request and reads its response. `headers` are added as
@@ -185,11 +176,6 @@ impl HttpClient {
             .map(|a| vec![("Authorization", a)])
             .unwrap_or_default();
         self.request("GET", path, &headers, None)
-    }
-
-    /// Drops the connection (the next request opens a new one).
-    pub fn disconnect(&mut self) {
-        self.conn = None;
     }
 
     fn connect(&mut self) -> Result<&mut BufReader<TcpStream>, ClientError> {
@@ -492,7 +478,7 @@ mod tests {
         assert_eq!(r.body, b"yo");
         let r = c.get("/c", None).expect("third");
         assert_eq!(r.body, b"to the end");
-        assert_eq!(c.connects(), 3);
+        assert_eq!(c.connects, 3);
     }
 
     #[test]

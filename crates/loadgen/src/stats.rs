@@ -2,7 +2,7 @@
 //! (hdrhistogram, microseconds, 3 significant digits), errors by kind, and
 //! the process's CPU time from `/proc`.
 //!
-//! Each worker thread records into its own [`Stats`]; they are merged once
+//! Each worker thread records into its own [`LoadStats`]; they are merged once
 //! at the end, so recording takes no lock. Owns no I/O beyond reading
 //! `/proc/self/stat`, `/proc/<pid>/stat` and `/proc/loadavg`.
 
@@ -14,15 +14,15 @@ use serde::Serialize;
 
 /// Largest latency recorded, in microseconds (60 s): anything slower is
 /// clamped; every wait in the load generator times out before that.
-pub const MAX_LATENCY_US: u64 = 60_000_000;
+pub(crate) const MAX_LATENCY_US: u64 = 60_000_000;
 
 /// Clock ticks per second of `/proc/*/stat` times (`USER_HZ`, 100 on every
 /// Linux architecture this runs on).
-pub const CLOCK_TICKS_PER_SEC: f64 = 100.0;
+pub(crate) const CLOCK_TICKS_PER_SEC: f64 = 100.0;
 
 /// One measured step of a client's work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Step {
+pub(crate) enum Step {
     /// `POST /party`.
     Create,
     /// The WebSocket upgrade plus its `connection` greeting.
@@ -45,7 +45,7 @@ pub enum Step {
 
 impl Step {
     /// Every step, in table order.
-    pub const ALL: [Step; 9] = [
+    pub(crate) const ALL: [Step; 9] = [
         Step::Create,
         Step::WsConnect,
         Step::Plan,
@@ -58,7 +58,7 @@ impl Step {
     ];
 
     /// The step's name in tables and JSON.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Step::Create => "create",
             Step::WsConnect => "ws_connect",
@@ -77,24 +77,25 @@ impl Step {
     }
 }
 
-/// One worker's (or the merged) measurements.
-pub struct Stats {
+/// One worker's (or the merged) measurements: named apart from the
+/// server's own metrics, which count from the inside.
+pub(crate) struct LoadStats {
     /// Latency per step, microseconds; indexed by [`Step`].
     steps: Vec<Histogram<u64>>,
     /// Errors by kind.
     errors: BTreeMap<String, u64>,
 }
 
-impl Default for Stats {
+impl Default for LoadStats {
     fn default() -> Self {
-        Stats::new()
+        LoadStats::new()
     }
 }
 
-impl Stats {
-    /// Empty.
-    pub fn new() -> Stats {
-        Stats {
+impl LoadStats {
+    /// No samples and no errors yet.
+    pub(crate) fn new() -> LoadStats {
+        LoadStats {
             steps: Step::ALL
                 .iter()
                 .map(|_| {
@@ -107,7 +108,7 @@ impl Stats {
     }
 
     /// Records one step's latency.
-    pub fn record(&mut self, step: Step, took: Duration) {
+    pub(crate) fn record(&mut self, step: Step, took: Duration) {
         let us = u64::try_from(took.as_micros())
             .unwrap_or(MAX_LATENCY_US)
             .clamp(1, MAX_LATENCY_US);
@@ -115,12 +116,12 @@ impl Stats {
     }
 
     /// Counts one error of this kind.
-    pub fn error(&mut self, kind: &str) {
+    pub(crate) fn error(&mut self, kind: &str) {
         *self.errors.entry(kind.to_string()).or_default() += 1;
     }
 
     /// Adds another worker's measurements.
-    pub fn merge(&mut self, other: &Stats) {
+    pub(crate) fn merge(&mut self, other: &LoadStats) {
         for (mine, theirs) in self.steps.iter_mut().zip(&other.steps) {
             // Same bounds on both sides, so adding cannot fail.
             let _ = mine.add(theirs);
@@ -130,13 +131,8 @@ impl Stats {
         }
     }
 
-    /// How many times the step was recorded.
-    pub fn count(&self, step: Step) -> u64 {
-        self.steps[step.index()].len()
-    }
-
     /// The summary of one step, if it was recorded at all.
-    pub fn summary(&self, step: Step) -> Option<StepSummary> {
+    pub(crate) fn summary(&self, step: Step) -> Option<StepSummary> {
         let h = &self.steps[step.index()];
         if h.is_empty() {
             return None;
@@ -153,12 +149,12 @@ impl Stats {
     }
 
     /// Errors by kind.
-    pub fn errors(&self) -> &BTreeMap<String, u64> {
+    pub(crate) fn errors(&self) -> &BTreeMap<String, u64> {
         &self.errors
     }
 
     /// Total errors.
-    pub fn error_count(&self) -> u64 {
+    pub(crate) fn error_count(&self) -> u64 {
         self.errors.values().sum()
     }
 }
@@ -166,23 +162,24 @@ impl Stats {
 /// Latency figures of one step, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct StepSummary {
-    /// Samples.
+    /// Times the step completed; a failed step is counted as an error,
+    /// not timed.
     pub count: u64,
-    /// Mean.
+    /// Mean latency.
     pub mean_ms: f64,
-    /// Median.
+    /// Median latency.
     pub p50_ms: f64,
-    /// 95th percentile.
+    /// 95th percentile latency.
     pub p95_ms: f64,
-    /// 99th percentile.
+    /// 99th percentile latency.
     pub p99_ms: f64,
-    /// Slowest.
+    /// Slowest sample (clamped at 60 s, the histogram's top).
     pub max_ms: f64,
 }
 
 /// User plus system CPU time of a process, from `/proc/<pid>/stat`; `None`
 /// where `/proc` is not available.
-pub fn cpu_time(pid: Option<u32>) -> Option<Duration> {
+pub(crate) fn cpu_time(pid: Option<u32>) -> Option<Duration> {
     let path = match pid {
         Some(p) => format!("/proc/{p}/stat"),
         None => "/proc/self/stat".to_string(),
@@ -204,7 +201,7 @@ fn parse_cpu_ticks(stat: &str) -> Option<u64> {
 }
 
 /// The 1, 5 and 15 minute load averages, from `/proc/loadavg`.
-pub fn load_average() -> Option<[f64; 3]> {
+pub(crate) fn load_average() -> Option<[f64; 3]> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
     let mut it = text.split_whitespace().map(|v| v.parse::<f64>().ok());
     Some([it.next()??, it.next()??, it.next()??])
@@ -216,8 +213,8 @@ mod tests {
 
     #[test]
     fn percentiles_and_merge() {
-        let mut a = Stats::new();
-        let mut b = Stats::new();
+        let mut a = LoadStats::new();
+        let mut b = LoadStats::new();
         for ms in 1..=100u64 {
             a.record(Step::Create, Duration::from_millis(ms));
         }

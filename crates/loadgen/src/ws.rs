@@ -16,9 +16,11 @@ use serde::Deserialize;
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
 
-/// Why a WebSocket step failed. [`WsError::kind`] names it for error tables.
+/// Why a WebSocket step failed; the load generator counts each under a
+/// short stable name (`ws_handshake`, `ws_closed`, `plan_timeout`,
+/// `ws_error`).
 #[derive(Debug, thiserror::Error)]
-pub enum WsError {
+pub enum WsClientError {
     /// TCP connect or the HTTP upgrade failed.
     #[error("WebSocket handshake: {0}")]
     Handshake(String),
@@ -33,14 +35,15 @@ pub enum WsError {
     Failed(String),
 }
 
-impl WsError {
-    /// A short stable name for error tables.
-    pub fn kind(&self) -> &'static str {
+impl WsClientError {
+    /// A short stable name for error tables (`ws_handshake`, `ws_closed`,
+    /// `plan_timeout`, `ws_error`).
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
-            WsError::Handshake(_) => "ws_handshake",
-            WsError::Closed => "ws_closed",
-            WsError::Timeout => "plan_timeout",
-            WsError::Failed(_) => "ws_error",
+            WsClientError::Handshake(_) => "ws_handshake",
+            WsClientError::Closed => "ws_closed",
+            WsClientError::Timeout => "plan_timeout",
+            WsClientError::Failed(_) => "ws_error",
         }
     }
 }
@@ -77,39 +80,37 @@ pub struct WsClient {
     ws: WebSocket<TcpStream>,
     /// Text messages read so far (the `connection` greeting included).
     messages: u64,
-    /// The highest `seq` seen.
-    last_seq: u64,
 }
 
 impl WsClient {
     /// Connects to `addr` and upgrades `path` (with its query string), then
     /// reads the server's first message (the `connection` greeting) within
     /// `timeout`.
-    pub fn connect(addr: SocketAddr, path: &str, timeout: Duration) -> Result<WsClient, WsError> {
+    pub fn connect(
+        addr: SocketAddr,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<WsClient, WsClientError> {
         let deadline = Instant::now() + timeout;
         let stream = TcpStream::connect_timeout(&addr, timeout)
-            .map_err(|e| WsError::Handshake(format!("connecting: {e}")))?;
+            .map_err(|e| WsClientError::Handshake(format!("connecting: {e}")))?;
         let setup = stream
             .set_nodelay(true)
             .and_then(|()| stream.set_read_timeout(Some(timeout)))
             .and_then(|()| stream.set_write_timeout(Some(timeout)));
-        setup.map_err(|e| WsError::Handshake(e.to_string()))?;
+        setup.map_err(|e| WsClientError::Handshake(e.to_string()))?;
         let url = format!("ws://{addr}{path}");
         let config = WebSocketConfig::default().read_buffer_size(16 * 1024);
         let (ws, _) = tungstenite::client::client_with_config(url.as_str(), stream, Some(config))
-            .map_err(|e| WsError::Handshake(e.to_string()))?;
-        let mut client = WsClient {
-            ws,
-            messages: 0,
-            last_seq: 0,
-        };
+            .map_err(|e| WsClientError::Handshake(e.to_string()))?;
+        let mut client = WsClient { ws, messages: 0 };
         client.next_text(deadline, |_, _| true)?;
         Ok(client)
     }
 
     /// Waits until the plan the rule describes arrives; returns its `seq`
     /// (0 for a server without `seq`).
-    pub fn wait_plan(&mut self, rule: PlanRule, timeout: Duration) -> Result<u64, WsError> {
+    pub fn wait_plan(&mut self, rule: PlanRule, timeout: Duration) -> Result<u64, WsClientError> {
         let deadline = Instant::now() + timeout;
         self.next_text(deadline, |kind, seq| {
             kind == Some("plan_updated")
@@ -122,13 +123,8 @@ impl WsClient {
     }
 
     /// Text messages read so far.
-    pub fn messages(&self) -> u64 {
+    pub(crate) fn messages(&self) -> u64 {
         self.messages
-    }
-
-    /// The highest `seq` seen so far.
-    pub fn last_seq(&self) -> u64 {
-        self.last_seq
     }
 
     /// Sends a close frame and drops the connection without waiting for
@@ -144,16 +140,16 @@ impl WsClient {
         &mut self,
         deadline: Instant,
         mut done: impl FnMut(Option<&str>, Option<u64>) -> bool,
-    ) -> Result<Option<u64>, WsError> {
+    ) -> Result<Option<u64>, WsClientError> {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(WsError::Timeout);
+                return Err(WsClientError::Timeout);
             }
             self.ws
                 .get_ref()
                 .set_read_timeout(Some(left))
-                .map_err(|e| WsError::Failed(e.to_string()))?;
+                .map_err(|e| WsClientError::Failed(e.to_string()))?;
             match self.ws.read() {
                 Ok(Message::Text(t)) => {
                     self.messages += 1;
@@ -162,21 +158,18 @@ impl WsClient {
                         // The prototype's `pong` is plain text.
                         Err(_) => (None, None),
                     };
-                    if let Some(s) = seq {
-                        self.last_seq = self.last_seq.max(s);
-                    }
                     if done(kind.as_deref(), seq) {
                         return Ok(seq);
                     }
                 }
-                Ok(Message::Close(_)) => return Err(WsError::Closed),
+                Ok(Message::Close(_)) => return Err(WsClientError::Closed),
                 Ok(_) => {}
                 Err(tungstenite::Error::Io(e))
                     if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
                 Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
-                    return Err(WsError::Closed)
+                    return Err(WsClientError::Closed)
                 }
-                Err(e) => return Err(WsError::Failed(e.to_string())),
+                Err(e) => return Err(WsClientError::Failed(e.to_string())),
             }
         }
     }

@@ -1,11 +1,20 @@
-//! `partybus loadgen`: a synchronous, multi-threaded load generator for any
-//! server that speaks the party API (partybus with auth on or off, or the
-//! prototype), driving it as real clients do.
+//! The load generator behind `partybus loadgen`: a synchronous,
+//! multi-threaded client for any server that speaks the party API (partybus
+//! with auth on or off, or the prototype), driving it as real clients do.
+//!
+//! Its own crate because it is a client of the API only: it shares no code
+//! with the server, so it cannot lean on server internals, and it measures
+//! the server from the outside. It must not depend on the `partybus`
+//! library; the binary parses the flags and calls [`LoadConfig::new`],
+//! [`run`] and [`comparison`].
 //!
 //! # Layout
-//! - [`client`]: a keep-alive HTTP/1.1 client over a std `TcpStream`.
-//! - [`ws`]: a blocking WebSocket client and the rule for "the plan arrived".
-//! - [`stats`]: latency histograms per step, errors by kind, CPU time.
+//! - [`client`]: a keep-alive HTTP/1.1 client over a std `TcpStream` (also
+//!   used by partybus's HTTP benches).
+//! - [`ws`]: a blocking WebSocket client and the rule for "the plan arrived"
+//!   (also used by the benches).
+//! - `stats`: latency histograms per step, errors by kind, CPU time
+//!   ([`StepSummary`] is what a [`Report`] carries per step).
 //! - this file: the validated [`LoadConfig`], the modes, the worker threads,
 //!   the live progress line and the final [`Report`].
 //!
@@ -36,10 +45,14 @@
 //! --auth off` allows the same). In e2e mode, `auto` first creates one probe
 //! party; a server that hands out no token (the prototype) is then driven
 //! as with `none`, so one command line can load both servers.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod client;
-pub mod stats;
+mod stats;
 pub mod ws;
+
+pub use stats::StepSummary;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
@@ -54,18 +67,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use client::{ClientError, HttpClient, Response};
-use stats::{Stats, Step, StepSummary};
-use ws::{PlanRule, WsClient, WsError};
+use stats::{LoadStats, Step};
+use ws::{PlanRule, WsClient, WsClientError};
 
 /// The API prefix of every party route.
-pub const API_PREFIX: &str = "/api/v1/event-driven";
+pub(crate) const API_PREFIX: &str = "/api/v1/event-driven";
 
 /// How long one wave's plan may take to arrive before the party counts as
 /// failed (`plan_timeout`).
-pub const PLAN_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const PLAN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a WebSocket handshake may take.
-pub const WS_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const WS_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The run length when neither `--duration` nor `--parties` is given.
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
@@ -81,17 +94,19 @@ pub const MAX_CONCURRENCY: usize = 4096;
 /// Pool parties per worker in `read` and `input` modes (at least
 /// [`MIN_POOL`], at most [`MAX_POOL`]): enough that workers rarely touch
 /// the same party at once.
-pub const POOL_PER_WORKER: usize = 4;
+pub(crate) const POOL_PER_WORKER: usize = 4;
 /// Input mode: inputs a worker keeps on one party before it removes its
 /// oldest (well under the server's default limit of 200 per party).
-pub const KEEP_ADDED: usize = 40;
-/// Smallest pool.
-pub const MIN_POOL: usize = 16;
-/// Largest pool.
-pub const MAX_POOL: usize = 4096;
+pub(crate) const KEEP_ADDED: usize = 40;
+/// Smallest pool: below this, a handful of workers would still collide on
+/// the same parties.
+pub(crate) const MIN_POOL: usize = 16;
+/// Largest pool: bounds the setup phase, which creates and plans every pool
+/// party before the clock starts.
+pub(crate) const MAX_POOL: usize = 4096;
 
 /// How long the pool's parties may take to be planned before the run.
-pub const POOL_SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const POOL_SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What each worker does per unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -108,8 +123,8 @@ pub enum Mode {
 }
 
 impl Mode {
-    /// The mode's name.
-    pub fn name(self) -> &'static str {
+    /// The name the report table and `--mode` use.
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Mode::E2e => "e2e",
             Mode::Create => "create",
@@ -134,8 +149,8 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    /// The scenario's name.
-    pub fn name(self) -> &'static str {
+    /// The name the report table and `--scenario` use.
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Scenario::Jungle => "jungle",
             Scenario::Princess => "princess",
@@ -209,8 +224,8 @@ pub enum TokenMode {
 }
 
 impl TokenMode {
-    /// The mode's name.
-    pub fn name(self) -> &'static str {
+    /// The name the report table and `--token-mode` use.
+    pub(crate) fn name(self) -> &'static str {
         match self {
             TokenMode::Auto => "auto",
             TokenMode::None => "none",
@@ -233,9 +248,9 @@ pub enum LoadgenError {
     /// The server does not answer `/livez` (or `/health`).
     #[error("the server at {addr} does not answer: {reason}")]
     Unreachable {
-        /// Where.
+        /// The address the URL resolved to.
         addr: SocketAddr,
-        /// Why.
+        /// The connection error or the status the probe got, as text.
         reason: String,
     },
     /// The pool for `read`/`input` could not be prepared.
@@ -249,9 +264,9 @@ pub enum LoadgenError {
 /// A validated run description.
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
-    /// The URL as given (for the report).
+    /// The URL as given, for the report and error messages.
     pub url: String,
-    /// The server's address.
+    /// The address `url` resolved to, once, before the run.
     pub addr: SocketAddr,
     /// Worker threads (1..=[`MAX_CONCURRENCY`]).
     pub concurrency: usize,
@@ -259,11 +274,12 @@ pub struct LoadConfig {
     pub duration: Duration,
     /// Stop after this many units.
     pub units: Option<u64>,
-    /// What the parties are.
+    /// Which party every create (and every added input) describes.
     pub scenario: Scenario,
-    /// What each unit is.
+    /// What each unit of work is.
     pub mode: Mode,
-    /// Token use.
+    /// Whether to use party tokens, and so whether to create before or
+    /// after subscribing.
     pub token_mode: TokenMode,
     /// Print the live progress line on stderr once per second.
     pub progress: bool,
@@ -318,7 +334,7 @@ impl LoadConfig {
 }
 
 /// `http://host[:port][/]` → the first address it resolves to.
-pub fn parse_url(url: &str) -> Result<SocketAddr, LoadgenError> {
+pub(crate) fn parse_url(url: &str) -> Result<SocketAddr, LoadgenError> {
     let bad = || LoadgenError::BadUrl(url.to_string());
     let rest = url.strip_prefix("http://").ok_or_else(bad)?;
     let authority = rest.strip_suffix('/').unwrap_or(rest);
@@ -340,26 +356,26 @@ pub fn parse_url(url: &str) -> Result<SocketAddr, LoadgenError> {
 /// All the figures of a run (what `--json` writes).
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    /// The target.
+    /// The server's URL as given.
     pub url: String,
-    /// The mode.
+    /// What each unit of work was.
     pub mode: Mode,
-    /// The scenario.
+    /// Which party the clients planned.
     pub scenario: Scenario,
     /// Token use (in e2e mode, what `auto` resolved to).
     pub token_mode: TokenMode,
-    /// Worker threads.
+    /// Worker threads, each with its own keep-alive connection.
     pub concurrency: usize,
     /// Wall time of the measured phase, seconds.
     pub elapsed_s: f64,
     /// Parties that went through their whole unit (e2e: planned, changed
     /// twice and read; create: created).
     pub parties: u64,
-    /// Parties per second.
+    /// `parties` per second of `elapsed_s`.
     pub parties_per_s: f64,
     /// HTTP requests sent (answered or not).
     pub requests: u64,
-    /// HTTP requests per second.
+    /// `requests` per second of `elapsed_s`.
     pub requests_per_s: f64,
     /// WebSocket text messages received.
     pub ws_messages: u64,
@@ -380,11 +396,12 @@ pub struct Report {
 pub struct CpuReport {
     /// The load generator's user + system time, seconds.
     pub loadgen_s: Option<f64>,
-    /// The same, in cores (CPU seconds per wall second).
+    /// `loadgen_s` in cores (CPU seconds per wall second).
     pub loadgen_cores: Option<f64>,
-    /// The server's, when its pid was given.
+    /// The server's user + system time, seconds, when its pid was given
+    /// (`--server-pid`).
     pub server_s: Option<f64>,
-    /// The same, in cores.
+    /// `server_s` in cores.
     pub server_cores: Option<f64>,
 }
 
@@ -395,7 +412,7 @@ pub struct MachineReport {
     pub nproc: usize,
     /// 1/5/15-minute load averages before the run.
     pub load_before: Option<[f64; 3]>,
-    /// The same after the run.
+    /// 1/5/15-minute load averages after the run.
     pub load_after: Option<[f64; 3]>,
 }
 
@@ -515,14 +532,21 @@ struct Live {
     ws_messages: AtomicU64,
 }
 
-/// Hands out units until the deadline or the count runs out.
-struct Budget {
+/// Hands out units of work until the deadline or the count runs out
+/// (not a party's money budget: this one budgets load).
+/// Shared by every worker of one run (or of the pool setup) and dropped with
+/// it.
+struct LoadBudget {
+    /// No unit is handed out at or after this instant.
     deadline: Instant,
+    /// At most this many units, when the run is bounded by count.
     units: Option<u64>,
+    /// Units handed out so far (may overshoot `units` by the number of
+    /// workers; the overshoot is never handed out).
     claimed: AtomicU64,
 }
 
-impl Budget {
+impl LoadBudget {
     /// The next unit's number, or `None` when the run is over.
     fn claim(&self) -> Option<u64> {
         if Instant::now() >= self.deadline {
@@ -546,7 +570,7 @@ struct PoolParty {
 /// What every worker shares.
 struct Shared {
     config: LoadConfig,
-    budget: Budget,
+    budget: LoadBudget,
     live: Live,
     pool: Vec<PoolParty>,
     /// Makes client-chosen party ids unique to this run.
@@ -562,8 +586,8 @@ impl From<ClientError> for Failure {
     }
 }
 
-impl From<WsError> for Failure {
-    fn from(e: WsError) -> Failure {
+impl From<WsClientError> for Failure {
+    fn from(e: WsClientError) -> Failure {
         Failure(e.kind().to_string())
     }
 }
@@ -599,7 +623,7 @@ struct Worker {
     shared: Arc<Shared>,
     index: usize,
     http: HttpClient,
-    stats: Stats,
+    stats: LoadStats,
     /// Units done by this worker (spreads pool access).
     done: u64,
     /// Input mode: the inputs this worker added, oldest first, per party.
@@ -607,7 +631,7 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(mut self) -> Stats {
+    fn run(mut self) -> LoadStats {
         while let Some(n) = self.shared.budget.claim() {
             let began = Instant::now();
             let result = match self.shared.config.mode {
@@ -942,7 +966,7 @@ fn prepare_pool(config: &LoadConfig, run_tag: &str) -> Result<Vec<PoolParty>, Lo
     let deadline = Instant::now() + POOL_SETTLE_TIMEOUT;
     let shared = Arc::new(Shared {
         config: config.clone(),
-        budget: Budget {
+        budget: LoadBudget {
             deadline,
             units: Some(size as u64),
             claimed: AtomicU64::new(0),
@@ -960,7 +984,7 @@ fn prepare_pool(config: &LoadConfig, run_tag: &str) -> Result<Vec<PoolParty>, Lo
                         http: HttpClient::new(shared.config.addr),
                         shared: shared.clone(),
                         index,
-                        stats: Stats::new(),
+                        stats: LoadStats::new(),
                         done: 0,
                         added: HashMap::new(),
                     };
@@ -1068,7 +1092,7 @@ pub fn run(config: &LoadConfig) -> Result<Report, LoadgenError> {
     let started = Instant::now();
     let shared = Arc::new(Shared {
         config: config.clone(),
-        budget: Budget {
+        budget: LoadBudget {
             deadline: started + config.duration,
             units: config.units,
             claimed: AtomicU64::new(0),
@@ -1097,7 +1121,7 @@ pub fn run(config: &LoadConfig) -> Result<Report, LoadgenError> {
             http: HttpClient::new(config.addr),
             shared: shared.clone(),
             index,
-            stats: Stats::new(),
+            stats: LoadStats::new(),
             done: 0,
             added: HashMap::new(),
         };
@@ -1113,7 +1137,7 @@ pub fn run(config: &LoadConfig) -> Result<Report, LoadgenError> {
             }
         }
     }
-    let mut total = Stats::new();
+    let mut total = LoadStats::new();
     for h in handles {
         match h.join() {
             Ok(s) => total.merge(&s),
@@ -1268,13 +1292,13 @@ mod tests {
 
     #[test]
     fn budgets_end_on_count_and_time() {
-        let b = Budget {
+        let b = LoadBudget {
             deadline: Instant::now() + Duration::from_secs(60),
             units: Some(2),
             claimed: AtomicU64::new(0),
         };
         assert_eq!((b.claim(), b.claim(), b.claim()), (Some(0), Some(1), None));
-        let b = Budget {
+        let b = LoadBudget {
             deadline: Instant::now(),
             units: None,
             claimed: AtomicU64::new(0),
