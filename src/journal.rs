@@ -3,8 +3,8 @@
 //!
 //! Only the bus dispatcher appends events; start-up and compaction (both in
 //! [`crate::recovery`]) replay; history reads serve the events route and
-//! WebSocket replays; the idempotency records ([`crate::idempotency`]) share
-//! the database. Appends are whole batches (one group commit each); a failed
+//! WebSocket replays; the idempotency records ([`idempotency`], used by
+//! [`crate::idempotency`] on top) share the database. Appends are whole batches (one group commit each); a failed
 //! append must leave nothing of its batch visible. [`MemoryJournal`] keeps everything in process (for
 //! `--ephemeral`, tests and benches); it survives an `App` restart in the same
 //! process but not the process. [`SqliteJournal`] is the durable default.
@@ -15,6 +15,7 @@
 //! journal stores those blobs; it never interprets them.
 
 pub mod codec;
+pub mod idempotency;
 pub mod sqlite;
 
 use std::collections::HashMap;
@@ -173,10 +174,10 @@ pub trait Journal: Send + Sync {
         0
     }
 
-    /// The journal's store for idempotency records (see
-    /// [`crate::idempotency`]); `None` from a journal that keeps none, so the
-    /// caller keeps them in memory.
-    fn idempotency(&self) -> Option<&dyn crate::idempotency::IdempotencyStore> {
+    /// The journal's store for idempotency records (see [`idempotency`]);
+    /// `None` from a journal that keeps none, so the caller keeps them in
+    /// memory.
+    fn idempotency(&self) -> Option<&dyn idempotency::IdempotencyStore> {
         None
     }
 }

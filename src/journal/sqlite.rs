@@ -24,14 +24,14 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
+use super::idempotency::{oldest_kept, IdempotencyStore, Stored};
 use super::{CompactReport, Durability, Journal, JournalError, SnapshotMeta, SnapshotVisitor};
 use crate::event::Event;
-use crate::idempotency::{IdempotencyStore, Stored};
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "partybus.db";
@@ -70,9 +70,6 @@ const SNAPSHOT_BATCH_BYTES: usize = 1 << 20;
 /// The longest a background writer (compaction) waits between two of its
 /// transactions for the appends queued behind it to go first.
 const STEP_ASIDE_MAX: Duration = Duration::from_millis(100);
-/// Idempotency records are deleted once older than this (the promise is
-/// at least 24 h; the slack keeps a record through a day-boundary retry).
-pub const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(48 * 3600);
 /// Old idempotency records are purged every this many stores.
 const IDEMPOTENCY_PURGE_EVERY: u64 = 1_000;
 
@@ -1100,16 +1097,10 @@ impl Journal for SqliteJournal {
     }
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 impl IdempotencyStore for SqliteJournal {
     fn get(&self, key: &str) -> Result<Option<Stored>, JournalError> {
         let conn = lock(&self.reader);
-        let oldest = now_secs().saturating_sub(IDEMPOTENCY_RETENTION.as_secs());
+        let oldest = oldest_kept();
         conn.query_row(
             "SELECT route, status, body, created_at FROM idempotency WHERE key = ?1 AND created_at >= ?2",
             params![key, to_i64(oldest)?],
@@ -1143,7 +1134,7 @@ impl IdempotencyStore for SqliteJournal {
         .map_err(storage)?;
         if self.idem_puts.fetch_add(1, Ordering::Relaxed) + 1 >= IDEMPOTENCY_PURGE_EVERY {
             self.idem_puts.store(0, Ordering::Relaxed);
-            let oldest = now_secs().saturating_sub(IDEMPOTENCY_RETENTION.as_secs());
+            let oldest = oldest_kept();
             let n = conn
                 .execute(
                     "DELETE FROM idempotency WHERE created_at < ?1",
