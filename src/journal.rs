@@ -50,15 +50,55 @@ impl Durability {
     }
 }
 
-/// Why the journal failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// An underlying error of any kind, for [`JournalError`]'s sources.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why the journal failed. The display is short and says what the journal
+/// was doing; the underlying error (SQLite's, the file system's, the
+/// decoder's), when there is one, is the [`std::error::Error::source`]:
+/// print the whole chain ([`Chain`]) to see it.
+#[derive(Debug, thiserror::Error)]
 pub enum JournalError {
-    /// The storage failed; nothing of the batch was written.
+    /// An SQLite call failed; nothing of the batch was written.
+    #[error("journal storage failed: {context}")]
+    Sqlite {
+        /// What the journal was doing, e.g. `appending events`.
+        context: String,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A file-system call or a thread start failed.
+    #[error("journal storage failed: {context}")]
+    Io {
+        /// What the journal was doing, e.g. `cannot create data directory ...`.
+        context: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Data to store could not be encoded; nothing of the batch was written.
+    #[error("journal storage failed: {context}")]
+    Encode {
+        /// What was being encoded.
+        context: String,
+        /// The encoder's error.
+        #[source]
+        source: BoxError,
+    },
+    /// The journal refused on its own account (read-only, full, a value
+    /// that does not fit); nothing of the batch was written.
     #[error("journal storage failed: {0}")]
     Storage(String),
-    /// Stored data could not be decoded.
-    #[error("journal data is corrupt: {0}")]
-    Corrupt(String),
+    /// Stored data could not be read or decoded.
+    #[error("journal data is corrupt: {context}")]
+    Corrupt {
+        /// Where (the database file, and what was read).
+        context: String,
+        /// The reader's or decoder's error, if any.
+        #[source]
+        source: Option<BoxError>,
+    },
     /// The database file is not a partybus journal (or is damaged); it was
     /// left untouched.
     #[error("{path}: {reason}; refusing to use it (the file was not modified)")]
@@ -74,6 +114,22 @@ pub enum JournalError {
     /// The journal cannot do this (e.g. compaction in memory).
     #[error("this journal does not support {0}")]
     Unsupported(&'static str),
+}
+
+/// Displays an error followed by its sources, `": "`-separated, as a log
+/// line should: `journal storage failed: appending events: disk I/O error`.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(e) = source {
+            write!(f, ": {e}")?;
+            source = e.source();
+        }
+        Ok(())
+    }
 }
 
 /// The key of the snapshot row that holds the records the party rows cite

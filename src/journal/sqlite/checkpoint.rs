@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{storage, BUSY_TIMEOUT};
+use super::{io, sqlite, BUSY_TIMEOUT};
 use crate::journal::{Durability, JournalError};
 
 /// How often the checkpointer copies the WAL into the database file. Off
@@ -65,15 +65,16 @@ impl Checkpointer {
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .map_err(storage)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(storage)?;
+        .map_err(sqlite("opening the checkpointer's connection"))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(sqlite("setting up the checkpointer's connection"))?;
         let sync = if durability == Durability::Full {
             "FULL"
         } else {
             "NORMAL"
         };
         conn.execute_batch(&format!("PRAGMA synchronous = {sync};"))
-            .map_err(storage)?;
+            .map_err(sqlite("setting up the checkpointer's connection"))?;
         let (tx, rx) = crossbeam_channel::bounded::<()>(0);
         let name = path.display().to_string();
         let thread = std::thread::Builder::new()
@@ -93,7 +94,7 @@ impl Checkpointer {
                     log::warn!("{name}: checkpoint failed: {e}");
                 }
             })
-            .map_err(storage)?;
+            .map_err(io("starting the checkpoint thread"))?;
         Ok(Checkpointer {
             stop: Some(tx),
             thread: Some(thread),

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 
 use rusqlite::{params, OptionalExtension};
 
-use super::{lock, storage, to_i64, to_u64, SqliteJournal};
+use super::{lock, sqlite, to_i64, to_u64, SqliteJournal};
 use crate::journal::idempotency::{oldest_kept, IdempotencyStore, Stored};
 use crate::journal::JournalError;
 
@@ -50,7 +50,7 @@ impl IdempotencyStore for SqliteJournal {
                 to_i64(stored.created_at)?
             ],
         )
-        .map_err(storage)?;
+        .map_err(sqlite("storing an idempotency record"))?;
         if self.idem_puts.fetch_add(1, Ordering::Relaxed) + 1 >= IDEMPOTENCY_PURGE_EVERY {
             self.idem_puts.store(0, Ordering::Relaxed);
             let oldest = oldest_kept();
@@ -59,7 +59,7 @@ impl IdempotencyStore for SqliteJournal {
                     "DELETE FROM idempotency WHERE created_at < ?1",
                     [to_i64(oldest)?],
                 )
-                .map_err(storage)?;
+                .map_err(sqlite("purging expired idempotency records"))?;
             if n > 0 {
                 log::debug!("purged {n} expired idempotency keys");
             }

@@ -42,7 +42,8 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 
 use super::idempotency::IdempotencyStore;
 use super::{
-    codec, CompactReport, Durability, Journal, JournalError, SnapshotMeta, SnapshotVisitor,
+    codec, BoxError, CompactReport, Durability, Journal, JournalError, SnapshotMeta,
+    SnapshotVisitor,
 };
 use crate::event::Event;
 
@@ -159,8 +160,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn storage(e: impl std::fmt::Display) -> JournalError {
-    JournalError::Storage(e.to_string())
+/// Maps an SQLite error met while doing `context` to
+/// [`JournalError::Sqlite`].
+fn sqlite(context: &'static str) -> impl Fn(rusqlite::Error) -> JournalError {
+    move |source| JournalError::Sqlite {
+        context: context.to_string(),
+        source,
+    }
+}
+
+/// Maps an OS error met while doing `context` to [`JournalError::Io`].
+fn io(context: &'static str) -> impl Fn(std::io::Error) -> JournalError {
+    move |source| JournalError::Io {
+        context: context.to_string(),
+        source,
+    }
 }
 
 fn to_i64(v: u64) -> Result<i64, JournalError> {
@@ -185,11 +199,9 @@ impl SqliteJournal {
         durability: Durability,
         options: SqliteOptions,
     ) -> Result<SqliteJournal, JournalError> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            storage(format!(
-                "cannot create data directory {}: {e}",
-                dir.display()
-            ))
+        std::fs::create_dir_all(dir).map_err(|source| JournalError::Io {
+            context: format!("cannot create data directory {}", dir.display()),
+            source,
         })?;
         let lock = lock_dir(dir)?;
         let path = dir.join(DB_FILE);
@@ -205,7 +217,8 @@ impl SqliteJournal {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| foreign(format!("cannot open: {e}")))?;
-        conn.busy_handler(Some(writer_busy)).map_err(storage)?;
+        conn.busy_handler(Some(writer_busy))
+            .map_err(sqlite("setting up the writing connection"))?;
         if existed {
             verify(&conn).map_err(foreign)?;
         } else {
@@ -214,13 +227,13 @@ impl SqliteJournal {
             conn.execute_batch(&format!(
                 "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
             ))
-            .map_err(storage)?;
+            .map_err(sqlite("stamping a new journal"))?;
         }
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(storage)?;
+            .map_err(sqlite("switching to WAL mode"))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(storage(format!(
+            return Err(JournalError::Storage(format!(
                 "{}: cannot switch to WAL mode (got {mode})",
                 path.display()
             )));
@@ -235,15 +248,16 @@ impl SqliteJournal {
              PRAGMA journal_size_limit = {};",
             options.wal_size_limit
         ))
-        .map_err(storage)?;
-        conn.execute_batch(SCHEMA).map_err(storage)?;
+        .map_err(sqlite("setting up the writing connection"))?;
+        conn.execute_batch(SCHEMA)
+            .map_err(sqlite("creating the tables"))?;
         let indexed = migrate(&conn, &path)?;
         if !existed {
             conn.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('created_at', ?1), ('created_by', ?2)",
                 params![crate::event::now_rfc3339(), concat!("partybus ", env!("CARGO_PKG_VERSION"))],
             )
-            .map_err(storage)?;
+            .map_err(sqlite("recording the journal's creation"))?;
         }
         let reader = open_reader(&path)?;
         let checkpointer =
@@ -288,7 +302,8 @@ impl SqliteJournal {
             path: path.display().to_string(),
             reason,
         })?;
-        let legacy_index = !has_table(&reader, "party_index").map_err(storage)?;
+        let legacy_index =
+            !has_table(&reader, "party_index").map_err(sqlite("reading the schema"))?;
         Ok(SqliteJournal {
             path,
             writer: None,
@@ -310,14 +325,25 @@ impl SqliteJournal {
     }
 
     fn writer(&self) -> Result<MutexGuard<'_, Connection>, JournalError> {
-        self.writer
-            .as_ref()
-            .map(lock)
-            .ok_or_else(|| storage(format!("{} is open read-only", self.path.display())))
+        self.writer.as_ref().map(lock).ok_or_else(|| {
+            JournalError::Storage(format!("{} is open read-only", self.path.display()))
+        })
     }
 
-    fn corrupt(&self, e: impl std::fmt::Display) -> JournalError {
-        JournalError::Corrupt(format!("{}: {e}", self.path.display()))
+    /// A failed read of the database file.
+    fn corrupt(&self, source: impl Into<BoxError>) -> JournalError {
+        JournalError::Corrupt {
+            context: self.path.display().to_string(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// A stored event that does not decode.
+    fn undecodable(&self, source: serde_json::Error) -> JournalError {
+        JournalError::Corrupt {
+            context: format!("{}: undecodable event", self.path.display()),
+            source: Some(Box::new(source)),
+        }
     }
 
     fn max_and_snapshot_seq(&self) -> Result<(u64, u64), JournalError> {
@@ -343,9 +369,12 @@ impl SqliteJournal {
 /// kept in an exclusive transaction (portable, and no unsafe code).
 fn lock_dir(dir: &Path) -> Result<Connection, JournalError> {
     let path = dir.join(LOCK_FILE);
-    let conn = Connection::open(&path)
-        .map_err(|e| storage(format!("cannot open {}: {e}", path.display())))?;
-    conn.busy_timeout(Duration::ZERO).map_err(storage)?;
+    let conn = Connection::open(&path).map_err(|source| JournalError::Sqlite {
+        context: format!("cannot open {}", path.display()),
+        source,
+    })?;
+    conn.busy_timeout(Duration::ZERO)
+        .map_err(sqlite("setting up the lock"))?;
     let taken = conn.execute_batch(
         "PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; \
          CREATE TABLE IF NOT EXISTS holder (note TEXT);",
@@ -360,7 +389,10 @@ fn lock_dir(dir: &Path) -> Result<Connection, JournalError> {
         {
             Err(JournalError::Locked(dir.display().to_string()))
         }
-        Err(e) => Err(storage(format!("cannot lock {}: {e}", path.display()))),
+        Err(source) => Err(JournalError::Sqlite {
+            context: format!("cannot lock {}", path.display()),
+            source,
+        }),
     }
 }
 
@@ -373,10 +405,11 @@ fn open_reader(path: &Path) -> Result<Connection, JournalError> {
         path: path.display().to_string(),
         reason: format!("cannot open: {e}"),
     })?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(storage)?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(sqlite("setting up a reading connection"))?;
     // Bigger cache and memory-mapped reads make replay mostly memcpy.
     conn.execute_batch("PRAGMA cache_size = -65536; PRAGMA mmap_size = 1073741824;")
-        .map_err(storage)?;
+        .map_err(sqlite("setting up a reading connection"))?;
     Ok(conn)
 }
 
@@ -410,7 +443,10 @@ impl Journal for SqliteJournal {
             .iter()
             .map(|e| serde_json::to_string(&**e))
             .collect::<Result<_, _>>()
-            .map_err(storage)?;
+            .map_err(|source| JournalError::Encode {
+                context: "encoding events".into(),
+                source: Box::new(source),
+            })?;
         self.append_encoded(events, &json)
     }
 
@@ -420,7 +456,7 @@ impl Journal for SqliteJournal {
 
     fn append_encoded(&self, events: &[Arc<Event>], json: &[String]) -> Result<(), JournalError> {
         if json.len() != events.len() {
-            return Err(storage(format!(
+            return Err(JournalError::Storage(format!(
                 "{} events came with {} JSON texts",
                 events.len(),
                 json.len()
@@ -432,14 +468,14 @@ impl Journal for SqliteJournal {
         let mut conn = conn?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(storage)?;
+            .map_err(sqlite("appending events"))?;
         {
             let mut st = tx
                 .prepare_cached(
                     "INSERT INTO events (seq, party_id, event_type, event_id, timestamp, json) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )
-                .map_err(storage)?;
+                .map_err(sqlite("appending events"))?;
             for (e, json) in events.iter().zip(json) {
                 st.execute(params![
                     to_i64(e.seq)?,
@@ -449,27 +485,30 @@ impl Journal for SqliteJournal {
                     e.timestamp,
                     json
                 ])
-                .map_err(|err| {
+                .map_err(|source| {
                     // Name the event: a constraint failure stops the bus,
                     // and the operator needs to know which one it was.
-                    storage(format!(
-                        "{err} (event {} seq {}, {} of party {})",
-                        e.event_id,
-                        e.seq,
-                        e.topic().as_str(),
-                        e.party_id
-                    ))
+                    JournalError::Sqlite {
+                        context: format!(
+                            "appending event {} seq {}, {} of party {}",
+                            e.event_id,
+                            e.seq,
+                            e.topic().as_str(),
+                            e.party_id
+                        ),
+                        source,
+                    }
                 })?;
             }
         }
         let indexed = self.indexed_seq.load(Ordering::Relaxed);
         let last = events.last().map_or(0, |e| e.seq);
         let reindexed = if last.saturating_sub(indexed) >= self.options.index_batch {
-            Some(index_tail(&tx, indexed).map_err(storage)?)
+            Some(index_tail(&tx, indexed).map_err(sqlite("indexing events"))?)
         } else {
             None
         };
-        tx.commit().map_err(storage)?;
+        tx.commit().map_err(sqlite("appending events"))?;
         if let Some(covered) = reindexed {
             self.indexed_seq.store(covered, Ordering::Relaxed);
         }
@@ -514,10 +553,10 @@ impl Journal for SqliteJournal {
                         }
                     }
                 })
-                .map_err(storage)?;
+                .map_err(io("starting the replay decoder"))?;
             let mut in_flight = 0usize;
             let mut apply = |decoded: Decoded| -> Result<(), JournalError> {
-                for ev in decoded.map_err(|e| self.corrupt(format!("undecodable event: {e}")))? {
+                for ev in decoded.map_err(|e| self.undecodable(e))? {
                     f(&Arc::new(ev));
                 }
                 Ok(())
@@ -548,14 +587,14 @@ impl Journal for SqliteJournal {
                     std::mem::replace(&mut ends, Vec::with_capacity(REPLAY_CHUNK)),
                 );
                 if to_decode.send(chunk).is_err() {
-                    return Err(storage("the replay decoder stopped"));
+                    return Err(JournalError::Storage("the replay decoder stopped".into()));
                 }
                 in_flight += 1;
                 // Keep one chunk decoding while the next one is read.
                 if in_flight > 1 {
                     let decoded = apply_rx
                         .recv()
-                        .map_err(|_| storage("the replay decoder stopped"))?;
+                        .map_err(|_| JournalError::Storage("the replay decoder stopped".into()))?;
                     in_flight -= 1;
                     apply(decoded)?;
                 }
@@ -603,8 +642,7 @@ impl Journal for SqliteJournal {
         let mut out = Vec::new();
         for row in rows {
             let bytes = row.map_err(|e| self.corrupt(e))?;
-            let ev = codec::decode(&bytes)
-                .map_err(|e| self.corrupt(format!("undecodable event: {e}")))?;
+            let ev = codec::decode(&bytes).map_err(|e| self.undecodable(e))?;
             out.push(Arc::new(ev));
         }
         Ok(out)
@@ -716,7 +754,26 @@ mod tests {
             event_id: "evt_000000000001".into(),
             ..(*dup).clone()
         });
-        assert!(j.append(&[ev(6, "c"), same_seq]).is_err());
+        let err = j
+            .append(&[ev(6, "c"), same_seq])
+            .expect_err("a repeated seq is refused");
+        // The error names the event and keeps SQLite's as its source.
+        let JournalError::Sqlite { ref source, .. } = err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(
+            source.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::ConstraintViolation)
+        );
+        assert_eq!(
+            err.to_string(),
+            "journal storage failed: appending event evt_000000000001 seq 2, party.input.added of party a"
+        );
+        let chain = crate::journal::Chain(&err).to_string();
+        assert!(
+            chain.contains("of party a: UNIQUE constraint failed: events.seq"),
+            "{chain}"
+        );
         assert_eq!(j.count_events().expect("count"), 4);
         // Event ids are 48 random bits: a long-lived journal will see two
         // alike, and that must not stop the bus. They are stored.

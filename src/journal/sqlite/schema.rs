@@ -12,7 +12,7 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
-use super::{meta_u64, storage};
+use super::{meta_u64, sqlite};
 use crate::journal::JournalError;
 
 /// `PRAGMA application_id` of a partybus journal: "PBUS".
@@ -139,18 +139,22 @@ pub(super) fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool>
 pub(super) fn migrate(conn: &Connection, path: &Path) -> Result<u64, JournalError> {
     let version: i32 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(storage)?;
+        .map_err(sqlite("reading the schema version"))?;
     if version >= SCHEMA_VERSION {
-        return Ok(meta_u64(conn, "indexed_seq").map_err(storage)?.unwrap_or(0));
+        return Ok(meta_u64(conn, "indexed_seq")
+            .map_err(sqlite("reading the party index's coverage"))?
+            .unwrap_or(0));
     }
     if version == 2 {
         conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
-            .map_err(storage)?;
+            .map_err(sqlite("stamping the schema version"))?;
         log::info!(
             "{}: stamped schema {SCHEMA_VERSION} (its snapshot rows stay readable)",
             path.display()
         );
-        return Ok(meta_u64(conn, "indexed_seq").map_err(storage)?.unwrap_or(0));
+        return Ok(meta_u64(conn, "indexed_seq")
+            .map_err(sqlite("reading the party index's coverage"))?
+            .unwrap_or(0));
     }
     let began = std::time::Instant::now();
     // Files written before 27 Nov 2026 declared `event_id ... UNIQUE`: a
@@ -162,7 +166,7 @@ pub(super) fn migrate(conn: &Connection, path: &Path) -> Result<u64, JournalErro
             [],
             |r| r.get(0),
         )
-        .map_err(storage)?;
+        .map_err(sqlite("reading the schema"))?;
     let rebuild = if unique_ids > 0 {
         "CREATE TABLE events_v2 (
              seq        INTEGER PRIMARY KEY,
@@ -190,11 +194,12 @@ pub(super) fn migrate(conn: &Connection, path: &Path) -> Result<u64, JournalErro
          PRAGMA user_version = {SCHEMA_VERSION};
          COMMIT;"
     ))
-    .map_err(|e| {
-        storage(format!(
-            "{}: migrating schema {version} to {SCHEMA_VERSION}: {e}",
+    .map_err(|source| JournalError::Sqlite {
+        context: format!(
+            "{}: migrating schema {version} to {SCHEMA_VERSION}",
             path.display()
-        ))
+        ),
+        source,
     })?;
     log::info!(
         "{}: migrated the journal from schema {version} to {SCHEMA_VERSION}{} in {:?}",
@@ -206,7 +211,9 @@ pub(super) fn migrate(conn: &Connection, path: &Path) -> Result<u64, JournalErro
         },
         began.elapsed()
     );
-    Ok(meta_u64(conn, "indexed_seq").map_err(storage)?.unwrap_or(0))
+    Ok(meta_u64(conn, "indexed_seq")
+        .map_err(sqlite("reading the party index's coverage"))?
+        .unwrap_or(0))
 }
 
 #[cfg(test)]

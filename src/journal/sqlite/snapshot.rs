@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
-use super::{index_tail, lock, meta_u64, open_reader, storage, to_i64, SqliteJournal};
+use super::{index_tail, lock, meta_u64, open_reader, sqlite, to_i64, SqliteJournal};
 use crate::journal::{CompactReport, JournalError, SnapshotMeta, SnapshotVisitor, RECORDS_ROW};
 
 /// Snapshot rows (or purged parties' deletions) per transaction during
@@ -114,13 +114,13 @@ impl SqliteJournal {
         let current = {
             let conn = self.writer()?;
             meta_u64(&conn, "snapshot_generation")
-                .map_err(storage)?
+                .map_err(sqlite("writing a snapshot"))?
                 .unwrap_or(0)
         };
         let generation = to_i64(current + 1)?;
         self.writer()?
             .execute("DELETE FROM snapshots WHERE generation >= ?1", [generation])
-            .map_err(storage)?;
+            .map_err(sqlite("writing a snapshot"))?;
         let mut rows = rows.peekable();
         let mut batch = Vec::new();
         while rows.peek().is_some() {
@@ -133,27 +133,31 @@ impl SqliteJournal {
                     break;
                 };
                 bytes += json.len();
-                batch.push((party, String::from_utf8(json).map_err(storage)?));
+                let text = String::from_utf8(json).map_err(|source| JournalError::Encode {
+                    context: format!("snapshot row of party {party} is not UTF-8"),
+                    source: Box::new(source),
+                })?;
+                batch.push((party, text));
             }
             let mut conn = self.writer()?;
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(storage)?;
+                .map_err(sqlite("writing a snapshot"))?;
             {
                 let mut st = tx
                     .prepare_cached(
                         "INSERT INTO snapshots (generation, party_id, json) VALUES (?1, ?2, ?3)",
                     )
-                    .map_err(storage)?;
+                    .map_err(sqlite("writing a snapshot"))?;
                 for (party, text) in batch.drain(..) {
                     st.execute(params![generation, party, text])
-                        .map_err(storage)?;
+                        .map_err(sqlite("writing a snapshot"))?;
                     if party != RECORDS_ROW {
                         report.parties += 1;
                     }
                 }
             }
-            tx.commit().map_err(storage)?;
+            tx.commit().map_err(sqlite("writing a snapshot"))?;
             drop(conn);
             self.step_aside();
         }
@@ -161,7 +165,7 @@ impl SqliteJournal {
             let mut conn = self.writer()?;
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(storage)?;
+                .map_err(sqlite("writing a snapshot"))?;
             for (k, v) in [
                 ("snapshot_seq", meta.seq),
                 ("events_applied", meta.events_applied),
@@ -173,15 +177,15 @@ impl SqliteJournal {
                      ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                     params![k, v.to_string()],
                 )
-                .map_err(storage)?;
+                .map_err(sqlite("writing a snapshot"))?;
             }
             tx.execute(
                 "INSERT INTO meta (key, value) VALUES ('compacted_at', ?1) \
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 [crate::event::now_rfc3339()],
             )
-            .map_err(storage)?;
-            tx.commit().map_err(storage)?;
+            .map_err(sqlite("writing a snapshot"))?;
+            tx.commit().map_err(sqlite("writing a snapshot"))?;
         }
         loop {
             let n = self
@@ -191,7 +195,7 @@ impl SqliteJournal {
                      (SELECT party_id FROM snapshots WHERE generation <> ?1 LIMIT ?2)",
                     params![generation, SNAPSHOT_BATCH as i64],
                 )
-                .map_err(storage)?;
+                .map_err(sqlite("deleting the previous snapshot"))?;
             if n == 0 {
                 break;
             }
@@ -201,29 +205,34 @@ impl SqliteJournal {
             let mut conn = self.writer()?;
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(storage)?;
+                .map_err(sqlite("purging deleted parties' events"))?;
             // Index the tail first: every event to delete is then found
             // through `party_index`.
-            let covered =
-                index_tail(&tx, self.indexed_seq.load(Ordering::Relaxed)).map_err(storage)?;
+            let covered = index_tail(&tx, self.indexed_seq.load(Ordering::Relaxed))
+                .map_err(sqlite("purging deleted parties' events"))?;
             {
                 let mut del = tx
                     .prepare_cached(
                         "DELETE FROM events WHERE seq IN \
                          (SELECT seq FROM party_index WHERE party_id = ?1 AND seq <= ?2)",
                     )
-                    .map_err(storage)?;
+                    .map_err(sqlite("purging deleted parties' events"))?;
                 let mut unindex = tx
                     .prepare_cached("DELETE FROM party_index WHERE party_id = ?1 AND seq <= ?2")
-                    .map_err(storage)?;
+                    .map_err(sqlite("purging deleted parties' events"))?;
                 for (party, up_to) in group {
                     let up_to = to_i64((*up_to).min(meta.seq))?;
-                    report.events_deleted +=
-                        del.execute(params![party, up_to]).map_err(storage)? as u64;
-                    unindex.execute(params![party, up_to]).map_err(storage)?;
+                    report.events_deleted += del
+                        .execute(params![party, up_to])
+                        .map_err(sqlite("purging deleted parties' events"))?
+                        as u64;
+                    unindex
+                        .execute(params![party, up_to])
+                        .map_err(sqlite("purging deleted parties' events"))?;
                 }
             }
-            tx.commit().map_err(storage)?;
+            tx.commit()
+                .map_err(sqlite("purging deleted parties' events"))?;
             self.indexed_seq.store(covered, Ordering::Relaxed);
             drop(conn);
             self.step_aside();
