@@ -4,15 +4,28 @@
 //! Only the bus dispatcher appends events; start-up and compaction (both in
 //! [`crate::recovery`]) replay; history reads serve the events route and
 //! WebSocket replays; the idempotency records ([`idempotency`], used by
-//! [`crate::idempotency`] on top) share the database. Appends are whole batches (one group commit each); a failed
-//! append must leave nothing of its batch visible. [`MemoryJournal`] keeps everything in process (for
-//! `--ephemeral`, tests and benches); it survives an `App` restart in the same
-//! process but not the process. [`SqliteJournal`] is the durable default.
+//! [`crate::idempotency`] on top) share the database. Appends are whole
+//! batches (one group commit each); a failed append must leave nothing of
+//! its batch visible. [`MemoryJournal`] keeps everything in process (for
+//! `--ephemeral`, tests and benches); it survives an `App` restart in the
+//! same process but not the process. [`SqliteJournal`] is the durable
+//! default.
 //!
 //! Besides events, a journal may keep a compaction snapshot: opaque per-party
 //! state blobs written by [`crate::recovery`], covering every event up to
 //! [`SnapshotMeta::seq`], so start-up replays only what came after. The
 //! journal stores those blobs; it never interprets them.
+//!
+//! Storage at the bottom: this module and its children import nothing of
+//! the policies above them ([`crate::recovery`], [`crate::idempotency`],
+//! the app); those depend on the journal, never the other way round.
+//!
+//! # Layout
+//! - [`codec`]: the stored JSON of an event, encoded off the dispatcher.
+//! - [`idempotency`]: idempotency records as storage, and the in-memory
+//!   store.
+//! - [`sqlite`]: the durable journal (schema, checkpointer, snapshots,
+//!   idempotency rows).
 
 pub mod codec;
 pub mod idempotency;
@@ -23,7 +36,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::event::Event;
 
-pub use sqlite::{SqliteJournal, DB_FILE, LOCK_FILE};
+pub use sqlite::{SqliteJournal, SqliteOptions, DB_FILE, LOCK_FILE};
 
 /// How hard a commit tries to reach the disk (`--durability`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

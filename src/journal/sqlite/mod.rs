@@ -22,12 +22,12 @@
 //! # Layout
 //! - this file: opening and locking the data directory, the connections,
 //!   appending events (with the batched party index), replay and history.
-//! - [`schema`]: the tables, the file stamp, the checks that refuse a
+//! - `schema.rs`: the tables, the file stamp, the checks that refuse a
 //!   foreign file, and migrations.
-//! - [`checkpoint`]: the background WAL checkpointer.
-//! - [`snapshot`]: compaction snapshot rows and the purge of deleted
+//! - `checkpoint.rs`: the background WAL checkpointer.
+//! - `snapshot.rs`: compaction snapshot rows and the purge of deleted
 //!   parties' events.
-//! - [`idempotency`]: idempotency record rows.
+//! - `idempotency.rs`: idempotency record rows.
 //!
 //! Tuning a test needs (smaller batches, an earlier WAL restart) is passed as
 //! [`SqliteOptions`]; its [`Default`] is the production setting.
@@ -660,7 +660,7 @@ impl Journal for SqliteJournal {
         self.read_snapshot_row(party_id)
     }
 
-    /// See [`SqliteJournal::write_snapshot_rows`].
+    /// Short transactions; see `snapshot.rs`.
     fn write_snapshot(
         &self,
         meta: &SnapshotMeta,
