@@ -25,7 +25,7 @@ use crate::event::{
     Payload, RemovalReason, SourceType,
 };
 use crate::idempotency::Idempotency;
-use crate::journal::{CompactReport, Journal, JournalError, MemoryJournal};
+use crate::journal::{Chain, CompactReport, Journal, JournalError, MemoryJournal};
 use crate::recovery::{self, RecoveryError};
 use crate::store::{Party, Stats, Store};
 
@@ -246,9 +246,9 @@ pub enum AppError {
     /// The events were admitted but not applied in time.
     #[error("the command was accepted but not applied within {0:?}")]
     Timeout(Duration),
-    /// The journal failed.
-    #[error("{0}")]
-    Journal(String),
+    /// The journal failed; its error is the source.
+    #[error(transparent)]
+    Journal(JournalFailure),
     /// The app already holds its maximum number of parties.
     #[error("partybus holds its maximum of {max} parties; delete one or retry later")]
     Capacity {
@@ -284,13 +284,93 @@ impl From<PublishError> for AppError {
 
 impl From<JournalError> for AppError {
     fn from(e: JournalError) -> Self {
-        AppError::Journal(e.to_string())
+        AppError::Journal(JournalFailure::from(e))
     }
 }
 
 impl From<RecoveryError> for AppError {
     fn from(e: RecoveryError) -> Self {
-        AppError::Journal(e.to_string())
+        AppError::Journal(JournalFailure::from(e))
+    }
+}
+
+/// A journal failure as [`AppError::Journal`] carries it: the journal's (or
+/// recovery's) error, shared so that an `AppError` stays `Clone`. Displays
+/// as that error and hands on its source, so the chain reads
+/// `journal storage failed: appending events: disk I/O error`.
+///
+/// Two are equal when they display alike: a storage error has no identity
+/// beyond what it says.
+#[derive(Debug, Clone)]
+pub struct JournalFailure(Arc<FailureCause>);
+
+/// What [`JournalFailure`] holds.
+#[derive(Debug, thiserror::Error)]
+enum FailureCause {
+    /// The journal's error.
+    #[error(transparent)]
+    Journal(JournalError),
+    /// Recovery's (or compaction's) error.
+    #[error(transparent)]
+    Recovery(RecoveryError),
+    /// Only the message is known (the bus reports its stopping error as
+    /// text).
+    #[error("{0}")]
+    Reported(String),
+}
+
+impl JournalFailure {
+    /// The journal's error, when it was one (and not recovery's, or a
+    /// message only).
+    pub fn journal_error(&self) -> Option<&JournalError> {
+        match &*self.0 {
+            FailureCause::Journal(e) | FailureCause::Recovery(RecoveryError::Journal(e)) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for JournalFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for JournalFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for JournalFailure {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for JournalFailure {}
+
+impl From<JournalError> for JournalFailure {
+    fn from(e: JournalError) -> Self {
+        JournalFailure(Arc::new(FailureCause::Journal(e)))
+    }
+}
+
+impl From<RecoveryError> for JournalFailure {
+    fn from(e: RecoveryError) -> Self {
+        JournalFailure(Arc::new(FailureCause::Recovery(e)))
+    }
+}
+
+impl From<String> for JournalFailure {
+    fn from(message: String) -> Self {
+        JournalFailure(Arc::new(FailureCause::Reported(message)))
+    }
+}
+
+impl From<&str> for JournalFailure {
+    fn from(message: &str) -> Self {
+        JournalFailure::from(message.to_string())
     }
 }
 
@@ -514,7 +594,7 @@ impl App {
                         began.elapsed()
                     ),
                     Err(RecoveryError::Journal(JournalError::Unsupported(_))) => return,
-                    Err(e) => log::error!("automatic compaction failed: {e}"),
+                    Err(e) => log::error!("automatic compaction failed: {}", Chain(&e)),
                 }
             });
         match spawned {
@@ -905,7 +985,7 @@ impl App {
             return Ok(ack);
         }
         if let Some(e) = r.bus.journal_error() {
-            return Err(AppError::Journal(e));
+            return Err(AppError::Journal(JournalFailure::from(e)));
         }
         Err(AppError::Timeout(self.config.ack_timeout))
     }
@@ -944,4 +1024,50 @@ fn input_draft(
         }),
     );
     (id, draft)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn a_journal_failure_keeps_its_cause_and_stays_comparable() {
+        let io = std::io::Error::other("disk on fire");
+        let e = AppError::from(JournalError::Io {
+            context: "starting the replay decoder".into(),
+            source: io,
+        });
+        assert_eq!(
+            e.to_string(),
+            "journal storage failed: starting the replay decoder"
+        );
+        let AppError::Journal(failure) = &e else {
+            panic!("{e:?}");
+        };
+        assert!(matches!(
+            failure.journal_error(),
+            Some(JournalError::Io { .. })
+        ));
+        let cause = e.source().expect("the OS error is the source");
+        assert_eq!(cause.to_string(), "disk on fire");
+        assert!(cause.downcast_ref::<std::io::Error>().is_some());
+        assert_eq!(
+            Chain(&e).to_string(),
+            "journal storage failed: starting the replay decoder: disk on fire"
+        );
+        assert_eq!(e.clone(), e);
+        assert_eq!(
+            AppError::Journal("journal storage failed: starting the replay decoder".into()),
+            e
+        );
+        let recovery = AppError::from(RecoveryError::Journal(JournalError::Unsupported(
+            "compaction",
+        )));
+        assert_eq!(
+            recovery.to_string(),
+            "this journal does not support compaction"
+        );
+    }
 }

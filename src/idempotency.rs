@@ -2,82 +2,29 @@
 //! `Idempotency-Key` gets the original response (status and body) and
 //! nothing new happens.
 //!
-//! Owns the records and the in-flight set; stores them in the journal's
-//! database when it keeps one ([`crate::journal::Journal::idempotency`]), in
-//! memory otherwise (`--ephemeral`). Records live at least 24 hours (see
-//! [`crate::journal::sqlite::IDEMPOTENCY_RETENTION`]). Knows nothing of HTTP
-//! beyond a status code and body bytes.
+//! Owns the policy: the keys in flight, the route a key is bound to, and
+//! which response is replayed. The records themselves are storage, kept by
+//! the journal ([`crate::journal::idempotency`]): in its database when it
+//! keeps one ([`crate::journal::Journal::idempotency`]), in memory otherwise
+//! (`--ephemeral`); they live at least 24 hours (see
+//! [`crate::journal::idempotency::RETENTION`]). This module depends on the
+//! journal, never the other way round. Knows nothing of HTTP beyond a status
+//! code and body bytes.
 //!
 //! Limits of the promise: the record is stored right after the command is
 //! acknowledged, in its own commit; a crash in the microseconds between the
 //! command's commit and the record's lets a retry run the command again.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::journal::sqlite::IDEMPOTENCY_RETENTION;
+use crate::journal::idempotency::now_secs;
 use crate::journal::{Journal, JournalError};
+
+pub use crate::journal::idempotency::{IdempotencyStore, MemoryIdempotency, Stored, MEMORY_CAP};
 
 /// Longest key accepted (a UUID is 36).
 pub const MAX_KEY_LEN: usize = 255;
-/// Most records the in-memory store keeps; past it expired ones are purged,
-/// then the oldest dropped (ephemeral mode only).
-pub const MEMORY_CAP: usize = 100_000;
-
-/// A stored response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stored {
-    /// Method and path the key was first used with, e.g. `POST /api/.../party`.
-    pub route: String,
-    /// Status code.
-    pub status: u16,
-    /// Body bytes (JSON).
-    pub body: Vec<u8>,
-    /// Unix seconds when stored.
-    pub created_at: u64,
-}
-
-/// Where records are kept.
-pub trait IdempotencyStore: Send + Sync {
-    /// The unexpired record for `key`.
-    fn get(&self, key: &str) -> Result<Option<Stored>, JournalError>;
-    /// Stores (or replaces) the record for `key`.
-    fn put(&self, key: &str, stored: &Stored) -> Result<(), JournalError>;
-}
-
-/// Records in memory, for `--ephemeral`.
-#[derive(Default)]
-pub struct MemoryIdempotency {
-    map: Mutex<HashMap<String, Stored>>,
-}
-
-impl IdempotencyStore for MemoryIdempotency {
-    fn get(&self, key: &str) -> Result<Option<Stored>, JournalError> {
-        let oldest = now_secs().saturating_sub(IDEMPOTENCY_RETENTION.as_secs());
-        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(map.get(key).filter(|s| s.created_at >= oldest).cloned())
-    }
-
-    fn put(&self, key: &str, stored: &Stored) -> Result<(), JournalError> {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= MEMORY_CAP {
-            let oldest = now_secs().saturating_sub(IDEMPOTENCY_RETENTION.as_secs());
-            map.retain(|_, s| s.created_at >= oldest);
-            if map.len() >= MEMORY_CAP {
-                if let Some(k) = map
-                    .iter()
-                    .min_by_key(|(_, s)| s.created_at)
-                    .map(|(k, _)| k.clone())
-                {
-                    map.remove(&k);
-                }
-            }
-        }
-        map.insert(key.to_string(), stored.clone());
-        Ok(())
-    }
-}
 
 /// What to do with a request that carries a key.
 pub enum Begin<'a> {
@@ -172,12 +119,6 @@ impl Idempotency {
 /// Whether a key is acceptable: 1 to [`MAX_KEY_LEN`] visible ASCII characters.
 pub fn valid_key(key: &str) -> bool {
     !key.is_empty() && key.len() <= MAX_KEY_LEN && key.bytes().all(|b| (0x21..=0x7e).contains(&b))
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

@@ -3,18 +3,32 @@
 //!
 //! Only the bus dispatcher appends events; start-up and compaction (both in
 //! [`crate::recovery`]) replay; history reads serve the events route and
-//! WebSocket replays; the idempotency records ([`crate::idempotency`]) share
-//! the database. Appends are whole batches (one group commit each); a failed
-//! append must leave nothing of its batch visible. [`MemoryJournal`] keeps everything in process (for
-//! `--ephemeral`, tests and benches); it survives an `App` restart in the same
-//! process but not the process. [`SqliteJournal`] is the durable default.
+//! WebSocket replays; the idempotency records ([`idempotency`], used by
+//! [`crate::idempotency`] on top) share the database. Appends are whole
+//! batches (one group commit each); a failed append must leave nothing of
+//! its batch visible. [`MemoryJournal`] keeps everything in process (for
+//! `--ephemeral`, tests and benches); it survives an `App` restart in the
+//! same process but not the process. [`SqliteJournal`] is the durable
+//! default.
 //!
 //! Besides events, a journal may keep a compaction snapshot: opaque per-party
 //! state blobs written by [`crate::recovery`], covering every event up to
 //! [`SnapshotMeta::seq`], so start-up replays only what came after. The
 //! journal stores those blobs; it never interprets them.
+//!
+//! Storage at the bottom: this module and its children import nothing of
+//! the policies above them ([`crate::recovery`], [`crate::idempotency`],
+//! the app); those depend on the journal, never the other way round.
+//!
+//! # Layout
+//! - [`codec`]: the stored JSON of an event, encoded off the dispatcher.
+//! - [`idempotency`]: idempotency records as storage, and the in-memory
+//!   store.
+//! - [`sqlite`]: the durable journal (schema, checkpointer, snapshots,
+//!   idempotency rows).
 
 pub mod codec;
+pub mod idempotency;
 pub mod sqlite;
 
 use std::collections::HashMap;
@@ -22,7 +36,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::event::Event;
 
-pub use sqlite::{SqliteJournal, DB_FILE, LOCK_FILE};
+pub use sqlite::{SqliteJournal, SqliteOptions, DB_FILE, LOCK_FILE};
 
 /// How hard a commit tries to reach the disk (`--durability`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -49,15 +63,55 @@ impl Durability {
     }
 }
 
-/// Why the journal failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// An underlying error of any kind, for [`JournalError`]'s sources.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why the journal failed. The display is short and says what the journal
+/// was doing; the underlying error (SQLite's, the file system's, the
+/// decoder's), when there is one, is the [`std::error::Error::source`]:
+/// print the whole chain ([`Chain`]) to see it.
+#[derive(Debug, thiserror::Error)]
 pub enum JournalError {
-    /// The storage failed; nothing of the batch was written.
+    /// An SQLite call failed; nothing of the batch was written.
+    #[error("journal storage failed: {context}")]
+    Sqlite {
+        /// What the journal was doing, e.g. `appending events`.
+        context: String,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A file-system call or a thread start failed.
+    #[error("journal storage failed: {context}")]
+    Io {
+        /// What the journal was doing, e.g. `cannot create data directory ...`.
+        context: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Data to store could not be encoded; nothing of the batch was written.
+    #[error("journal storage failed: {context}")]
+    Encode {
+        /// What was being encoded.
+        context: String,
+        /// The encoder's error.
+        #[source]
+        source: BoxError,
+    },
+    /// The journal refused on its own account (read-only, full, a value
+    /// that does not fit); nothing of the batch was written.
     #[error("journal storage failed: {0}")]
     Storage(String),
-    /// Stored data could not be decoded.
-    #[error("journal data is corrupt: {0}")]
-    Corrupt(String),
+    /// Stored data could not be read or decoded.
+    #[error("journal data is corrupt: {context}")]
+    Corrupt {
+        /// Where (the database file, and what was read).
+        context: String,
+        /// The reader's or decoder's error, if any.
+        #[source]
+        source: Option<BoxError>,
+    },
     /// The database file is not a partybus journal (or is damaged); it was
     /// left untouched.
     #[error("{path}: {reason}; refusing to use it (the file was not modified)")]
@@ -73,6 +127,22 @@ pub enum JournalError {
     /// The journal cannot do this (e.g. compaction in memory).
     #[error("this journal does not support {0}")]
     Unsupported(&'static str),
+}
+
+/// Displays an error followed by its sources, `": "`-separated, as a log
+/// line should: `journal storage failed: appending events: disk I/O error`.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(e) = source {
+            write!(f, ": {e}")?;
+            source = e.source();
+        }
+        Ok(())
+    }
 }
 
 /// The key of the snapshot row that holds the records the party rows cite
@@ -173,10 +243,10 @@ pub trait Journal: Send + Sync {
         0
     }
 
-    /// The journal's store for idempotency records (see
-    /// [`crate::idempotency`]); `None` from a journal that keeps none, so the
-    /// caller keeps them in memory.
-    fn idempotency(&self) -> Option<&dyn crate::idempotency::IdempotencyStore> {
+    /// The journal's store for idempotency records (see [`idempotency`]);
+    /// `None` from a journal that keeps none, so the caller keeps them in
+    /// memory.
+    fn idempotency(&self) -> Option<&dyn idempotency::IdempotencyStore> {
         None
     }
 }

@@ -387,7 +387,12 @@ pub fn rebuild(journal: &dyn Journal) -> Result<Rebuilt, RecoveryError> {
                         }
                     }
                 })
-                .map_err(|e| RecoveryError::Journal(JournalError::Storage(e.to_string())))?;
+                .map_err(|source| {
+                    RecoveryError::Journal(JournalError::Io {
+                        context: "starting the snapshot decoder".into(),
+                        source,
+                    })
+                })?;
             let mut spare: Vec<Packed> = Vec::new();
             let mut restore = |rows: Decoded| -> Result<(), RecoveryError> {
                 for row in rows {
@@ -409,7 +414,10 @@ pub fn rebuild(journal: &dyn Journal) -> Result<Rebuilt, RecoveryError> {
                         }
                         Err(e) => {
                             failed = Some(e);
-                            return Err(JournalError::Corrupt("snapshot".into()));
+                            return Err(JournalError::Corrupt {
+                                context: "snapshot".into(),
+                                source: None,
+                            });
                         }
                     }
                 }
@@ -420,7 +428,10 @@ pub fn rebuild(journal: &dyn Journal) -> Result<Rebuilt, RecoveryError> {
                         spare.push(used);
                         if let Err(e) = restore(rows) {
                             failed = Some(e);
-                            return Err(JournalError::Corrupt("snapshot".into()));
+                            return Err(JournalError::Corrupt {
+                                context: "snapshot".into(),
+                                source: None,
+                            });
                         }
                     }
                     let full = std::mem::replace(&mut chunk, spare.pop().unwrap_or_default());
