@@ -394,7 +394,7 @@ fn init_logging(level: LevelFilter) -> Result<()> {
         .set_time_format_rfc3339()
         .set_thread_level(LevelFilter::Off)
         .set_target_level(LevelFilter::Off)
-        .add_filter_ignore_str("tiny_http")
+        .add_filter_ignore_str(server::HTTP_LIBRARY_LOG_TARGET)
         .build();
     // One write per line (simplelog writes a line in pieces).
     let stderr = std::io::LineWriter::new(std::io::stderr());

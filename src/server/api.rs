@@ -2,6 +2,12 @@
 //! command, calls the [`crate::App`], and shapes the answer. Thin by design:
 //! rules about parties live in the app, JSON shapes in [`super::views`].
 //!
+//! Owns what each routed request gets back. [`handle`] takes our own
+//! [`Request`] and [`Body`] and returns a [`Reply`] or an [`ApiError`], so it
+//! is unit-tested on hand-built requests ([`Request::fake_http`]). Must not
+//! see the HTTP library or a socket, and must not route: it is called with
+//! the route already resolved (by `dispatch`).
+//!
 //! Validation happens before any command is sent, and the app validates again
 //! before publishing, so a rejected request changes nothing. The request id
 //! is passed to the app as the correlation id of every event a request causes.
@@ -10,16 +16,18 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-use tiny_http::Request;
 
 use super::auth;
 use super::body;
+use super::config::AuthMode;
+use super::ctx::Ctx;
 use super::error::ApiError;
-use super::http::{read_body, Reply, Req};
+use super::reply::Reply;
+use super::request::{Body, Request};
 use super::routes::{Params, RouteId, API_PREFIX};
 use super::views::{PartyView, PlanView};
+use super::web;
 use super::ws::WsError;
-use super::{AuthMode, Ctx};
 use crate::domain::AgentName;
 use crate::event::{self, Event};
 use crate::export::{Export, Format};
@@ -38,15 +46,15 @@ pub(crate) fn handle(
     ctx: &Ctx,
     route: RouteId,
     params: &Params,
-    rq: &mut Request,
-    req: &Req,
+    req: &Request,
+    body: &mut Body<'_>,
 ) -> Result<Reply, ApiError> {
     let party_id = params.party_id.as_deref().unwrap_or("");
     match route {
-        RouteId::CreateParty => idempotent(ctx, req, || create_party(ctx, rq, req)),
+        RouteId::CreateParty => idempotent(ctx, req, || create_party(ctx, req, body)),
         RouteId::AddInput => {
             authorize_party(ctx, party_id, req)?;
-            idempotent(ctx, req, || add_input(ctx, party_id, rq, req))
+            idempotent(ctx, req, || add_input(ctx, party_id, req, body))
         }
         RouteId::PartyExport => {
             let party = authorize_party(ctx, party_id, req)?;
@@ -57,8 +65,8 @@ pub(crate) fn handle(
             let input_id = params.input_id.as_deref().unwrap_or("");
             let ack = ctx
                 .app
-                .remove_input(party_id, input_id, None, Some(&req.id))
-                .map_err(|e| ApiError::from_app(e, &req.id))?;
+                .remove_input(party_id, input_id, None, Some(req.id()))
+                .map_err(|e| ApiError::from_app(e, req.id()))?;
             Ok(Reply::json(
                 200,
                 &json!({
@@ -78,8 +86,8 @@ pub(crate) fn handle(
                     serde_json::to_vec(&StatusResponse::new(&party))
                 })
                 .map_err(|e| {
-                    log::error!("request {}: cannot encode the status: {e}", req.id);
-                    ApiError::Internal(req.id.clone())
+                    log::error!("request {}: cannot encode the status: {e}", req.id());
+                    ApiError::Internal(req.id().to_string())
                 })?;
             Ok(Reply::json_bytes(200, body.to_vec()))
         }
@@ -95,8 +103,8 @@ pub(crate) fn handle(
             authorize_party(ctx, party_id, req)?;
             let ack = ctx
                 .app
-                .delete_party(party_id, None, Some(&req.id))
-                .map_err(|e| ApiError::from_app(e, &req.id))?;
+                .delete_party(party_id, None, Some(req.id()))
+                .map_err(|e| ApiError::from_app(e, req.id()))?;
             Ok(Reply::json(
                 200,
                 &json!({
@@ -110,13 +118,13 @@ pub(crate) fn handle(
         RouteId::RotateToken => {
             authorize_party(ctx, party_id, req)?;
             let token = auth::new_token().map_err(|e| {
-                log::error!("request {}: the OS random generator failed: {e}", req.id);
-                ApiError::Internal(req.id.clone())
+                log::error!("request {}: the OS random generator failed: {e}", req.id());
+                ApiError::Internal(req.id().to_string())
             })?;
             let ack = ctx
                 .app
-                .rotate_token(party_id, auth::sha256_hex(&token), Some(&req.id))
-                .map_err(|e| ApiError::from_app(e, &req.id))?;
+                .rotate_token(party_id, auth::sha256_hex(&token), Some(req.id()))
+                .map_err(|e| ApiError::from_app(e, req.id()))?;
             Ok(Reply::json(
                 200,
                 &json!({
@@ -186,8 +194,8 @@ pub(crate) fn handle(
         | RouteId::WebAppJs
         | RouteId::WebAppCss
         | RouteId::WebDocs
-        | RouteId::WebDocsJs => super::web::serve(route, req.if_none_match.as_deref())
-            .ok_or_else(|| ApiError::Internal(req.id.clone())),
+        | RouteId::WebDocsJs => web::serve(route, req.header("If-None-Match"))
+            .ok_or_else(|| ApiError::Internal(req.id().to_string())),
         RouteId::WebSocket => Err(ApiError::BadUpgrade(
             "the WebSocket route needs an upgrade request".to_string(),
         )),
@@ -201,10 +209,10 @@ pub(crate) fn handle(
 /// so a retry can still succeed.
 fn idempotent(
     ctx: &Ctx,
-    req: &Req,
+    req: &Request,
     run: impl FnOnce() -> Result<Reply, ApiError>,
 ) -> Result<Reply, ApiError> {
-    let Some(key) = req.idempotency_key.as_deref() else {
+    let Some(key) = req.header("Idempotency-Key") else {
         return run();
     };
     if !idempotency::valid_key(key) {
@@ -216,10 +224,10 @@ fn idempotent(
             ),
         ));
     }
-    let route = format!("{} {}", req.method, req.path);
+    let route = format!("{} {}", req.method(), req.path());
     let journal_failed = |e: crate::journal::JournalError| {
-        log::error!("request {}: idempotency store failed: {e}", req.id);
-        ApiError::Internal(req.id.clone())
+        log::error!("request {}: idempotency store failed: {e}", req.id());
+        ApiError::Internal(req.id().to_string())
     };
     match ctx
         .app
@@ -256,7 +264,7 @@ fn idempotent(
 }
 
 /// `GET .../export`: the plan as JSON or CSV.
-fn export(party: &Party, req: &Req) -> Result<Reply, ApiError> {
+fn export(party: &Party, req: &Request) -> Result<Reply, ApiError> {
     let format = match req.query("format") {
         None | Some("") => Format::Json,
         Some(f) => Format::parse(f)
@@ -277,7 +285,7 @@ fn export(party: &Party, req: &Req) -> Result<Reply, ApiError> {
 /// Access to a party: 503 when the core is down, 404 when the party does not
 /// exist, then (auth on) 401 without a token and 403 with a wrong one. The
 /// admin token, when set, opens every party.
-fn authorize_party(ctx: &Ctx, party_id: &str, req: &Req) -> Result<Arc<Party>, ApiError> {
+fn authorize_party(ctx: &Ctx, party_id: &str, req: &Request) -> Result<Arc<Party>, ApiError> {
     if !ctx.app.is_running() {
         return Err(ApiError::NotReady("partybus is not running".to_string()));
     }
@@ -288,7 +296,7 @@ fn authorize_party(ctx: &Ctx, party_id: &str, req: &Req) -> Result<Arc<Party>, A
     if ctx.auth == AuthMode::Off {
         return Ok(party);
     }
-    let token = auth::presented(req.authorization.as_deref(), req.query("token"))
+    let token = auth::presented(req.header("Authorization"), req.query("token"))
         .ok_or(ApiError::Unauthorized)?;
     let admin = ctx
         .admin_sha256
@@ -306,11 +314,11 @@ fn authorize_party(ctx: &Ctx, party_id: &str, req: &Req) -> Result<Arc<Party>, A
 }
 
 /// Access to admin routes: open unless an admin token is configured.
-fn authorize_admin(ctx: &Ctx, req: &Req) -> Result<(), ApiError> {
+fn authorize_admin(ctx: &Ctx, req: &Request) -> Result<(), ApiError> {
     let Some(expected) = ctx.admin_sha256.as_deref() else {
         return Ok(());
     };
-    let token = auth::presented(req.authorization.as_deref(), req.query("token"))
+    let token = auth::presented(req.header("Authorization"), req.query("token"))
         .ok_or(ApiError::Unauthorized)?;
     if auth::verify(token, expected) {
         Ok(())
@@ -325,7 +333,7 @@ fn authorize_admin(ctx: &Ctx, req: &Req) -> Result<(), ApiError> {
 pub(crate) fn authorize_ws(
     ctx: &Ctx,
     params: &Params,
-    req: &Req,
+    req: &Request,
 ) -> Result<(String, Option<u64>), ApiError> {
     let party_id = params.party_id.as_deref().unwrap_or("");
     let since = match req.query("since") {
@@ -371,22 +379,21 @@ struct CreatePartyResponse<'a> {
     seq: u64,
 }
 
-fn create_party(ctx: &Ctx, rq: &mut Request, req: &Req) -> Result<Reply, ApiError> {
-    let body = read_body(rq, ctx.max_body, ctx.request_timeout)?;
-    let mut cmd = body::create_party(body.as_deref())?;
+fn create_party(ctx: &Ctx, req: &Request, body: &mut Body<'_>) -> Result<Reply, ApiError> {
+    let bytes = body.read_json(req, ctx.max_body, ctx.request_timeout)?;
+    let mut cmd = body::create_party(bytes.as_deref())?;
     let token = auth::new_token().map_err(|e| {
-        log::error!("request {}: the OS random generator failed: {e}", req.id);
-        ApiError::Internal(req.id.clone())
+        log::error!("request {}: the OS random generator failed: {e}", req.id());
+        ApiError::Internal(req.id().to_string())
     })?;
     cmd.token_sha256 = Some(auth::sha256_hex(&token));
     let ack = ctx
         .app
-        .create_party(cmd, Some(&req.id))
-        .map_err(|e| ApiError::from_app(e, &req.id))?;
+        .create_party(cmd, Some(req.id()))
+        .map_err(|e| ApiError::from_app(e, req.id()))?;
     let host = req
-        .host
-        .clone()
-        .unwrap_or_else(|| ctx.local_addr.to_string());
+        .host()
+        .map_or_else(|| ctx.local_addr.to_string(), str::to_string);
     let status_path = format!("{API_PREFIX}/party/{}/status", ack.party_id);
     let response = CreatePartyResponse {
         success: true,
@@ -401,13 +408,18 @@ fn create_party(ctx: &Ctx, rq: &mut Request, req: &Req) -> Result<Reply, ApiErro
     Ok(Reply::json(201, &response).with_header("Location", status_path))
 }
 
-fn add_input(ctx: &Ctx, party_id: &str, rq: &mut Request, req: &Req) -> Result<Reply, ApiError> {
-    let body = read_body(rq, ctx.max_body, ctx.request_timeout)?;
-    let input = body::add_input(body.as_deref())?;
+fn add_input(
+    ctx: &Ctx,
+    party_id: &str,
+    req: &Request,
+    body: &mut Body<'_>,
+) -> Result<Reply, ApiError> {
+    let bytes = body.read_json(req, ctx.max_body, ctx.request_timeout)?;
+    let input = body::add_input(bytes.as_deref())?;
     let ack = ctx
         .app
-        .add_input(party_id, input, None, Some(&req.id))
-        .map_err(|e| ApiError::from_app(e, &req.id))?;
+        .add_input(party_id, input, None, Some(req.id()))
+        .map_err(|e| ApiError::from_app(e, req.id()))?;
     let input_id = ack.input_ids.first().map(String::as_str).unwrap_or("");
     Ok(Reply::json(
         201,
@@ -448,7 +460,7 @@ struct EventsPage<'a> {
     last_seq: u64,
 }
 
-fn events(ctx: &Ctx, party: &Party, req: &Req) -> Result<Reply, ApiError> {
+fn events(ctx: &Ctx, party: &Party, req: &Request) -> Result<Reply, ApiError> {
     let since = match req.query("since") {
         None | Some("") => 0,
         Some(s) => s.parse::<u64>().map_err(|_| {
@@ -474,7 +486,7 @@ fn events(ctx: &Ctx, party: &Party, req: &Req) -> Result<Reply, ApiError> {
     let mut events = ctx
         .app
         .events(&party.party_id, since, limit + 1)
-        .map_err(|e| ApiError::from_app(e, &req.id))?;
+        .map_err(|e| ApiError::from_app(e, req.id()))?;
     let has_more = events.len() > limit;
     events.truncate(limit);
     let page = EventsPage {
@@ -488,11 +500,11 @@ fn events(ctx: &Ctx, party: &Party, req: &Req) -> Result<Reply, ApiError> {
     Ok(Reply::json(200, &page))
 }
 
-fn system_status(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
+fn system_status(ctx: &Ctx, req: &Request) -> Result<Reply, ApiError> {
     let s = ctx
         .app
         .system_status()
-        .map_err(|e| ApiError::from_app(e, &req.id))?;
+        .map_err(|e| ApiError::from_app(e, req.id()))?;
     let dead = ctx.app.bus().map(|b| b.dead_letters()).unwrap_or_default();
     let recent = &dead[dead.len().saturating_sub(DEAD_LETTERS_SHOWN)..];
     let agents: Map<String, Value> = AgentName::ALL

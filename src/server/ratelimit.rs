@@ -1,7 +1,7 @@
 //! Per-client-IP rate limits: one token bucket per IP and class (reads, i.e.
 //! GET, HEAD and OPTIONS, and writes, everything else), refilled continuously.
 //!
-//! Owns the buckets and nothing else; `http` asks [`RateLimiter::check`]
+//! Owns the buckets and nothing else; `dispatch` asks [`RateLimiter::check`]
 //! before routing and answers 429 `rate_limited` with `Retry-After` on a
 //! refusal. A small bucket of our own rather than the `governor` crate: it is
 //! fifty lines, needs no clock abstraction, and keeps the dependency tree free
