@@ -542,3 +542,228 @@ fn system_status(ctx: &Ctx, req: &Request) -> Result<Reply, ApiError> {
     });
     Ok(Reply::json(200, &body))
 }
+
+#[cfg(test)]
+mod tests {
+    //! Handlers called on hand-built requests, no socket: routed with
+    //! [`super::super::routes::resolve`], answered by [`handle`], errors
+    //! rendered as the HTTP layer renders them.
+
+    use super::super::config::ServerConfig;
+    use super::super::routes;
+    use super::*;
+
+    const JSON: (&str, &str) = ("Content-Type", "application/json");
+
+    /// A started app behind a context; stops the app when dropped.
+    struct Fixture(Ctx);
+
+    impl Fixture {
+        fn new(config: ServerConfig) -> Fixture {
+            Fixture(Ctx::for_tests(&config))
+        }
+
+        /// Answers one request as the server would (minus the transport).
+        fn call(&self, method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+            let (req, mut body) = Request::fake_http(method, url, headers, body.as_bytes());
+            let (spec, params) = routes::resolve(req.method(), req.path()).expect("a route");
+            handle(&self.0, spec.id, &params, &req, &mut body).unwrap_or_else(|e| Reply::error(&e))
+        }
+
+        /// Creates a party; returns its id and token.
+        fn create(&self) -> (String, String) {
+            let body = r#"{"initial_inputs": [{"content": "jungle party for 20 guests"}]}"#;
+            let r = self.call("POST", &format!("{API_PREFIX}/party"), &[JSON], body);
+            assert_eq!(r.status, 201, "{}", text(&r));
+            let v = json_of(&r);
+            let id = v["party_id"].as_str().expect("party_id").to_string();
+            let token = v["party_token"].as_str().expect("party_token").to_string();
+            (id, token)
+        }
+    }
+
+    impl Drop for Fixture {
+        fn drop(&mut self) {
+            self.0.app.stop();
+        }
+    }
+
+    fn text(r: &Reply) -> String {
+        String::from_utf8_lossy(&r.body).into_owned()
+    }
+
+    fn json_of(r: &Reply) -> Value {
+        serde_json::from_slice(&r.body).expect("a JSON body")
+    }
+
+    /// The status and stable `code` of an error reply.
+    fn error_of(r: &Reply) -> (u16, String) {
+        let v = json_of(r);
+        assert_eq!(v["success"], false, "{v}");
+        (r.status, v["code"].as_str().expect("code").to_string())
+    }
+
+    #[test]
+    fn create_party_answers_201_with_a_token_and_urls_from_the_host() {
+        let f = Fixture::new(ServerConfig::default());
+        let body = r#"{"initial_inputs": [{"content": "jungle party for 20 guests"}]}"#;
+        let url = format!("{API_PREFIX}/party");
+        let r = f.call("POST", &url, &[JSON, ("Host", "party.example:8080")], body);
+        assert_eq!(r.status, 201, "{}", text(&r));
+        assert_eq!(r.content_type, "application/json");
+        let v = json_of(&r);
+        assert_eq!(v["success"], true);
+        let id = v["party_id"].as_str().expect("party_id");
+        let token = v["party_token"].as_str().expect("party_token");
+        assert_eq!(token.len(), 32);
+        assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(v["input_ids"].as_array().map(Vec::len), Some(1));
+        let status_path = format!("{API_PREFIX}/party/{id}/status");
+        assert_eq!(r.header("Location"), Some(status_path.as_str()));
+        assert_eq!(
+            v["websocket_url"],
+            format!("ws://party.example:8080{API_PREFIX}/ws/{id}")
+        );
+        assert_eq!(
+            v["status_url"],
+            format!("http://party.example:8080{status_path}")
+        );
+        // Only the token's hash is kept.
+        let party = f.0.app.party(id).expect("stored");
+        assert_eq!(
+            party.token_sha256.as_deref(),
+            Some(auth::sha256_hex(token).as_str())
+        );
+    }
+
+    #[test]
+    fn without_a_host_the_urls_use_the_bound_address() {
+        let f = Fixture::new(ServerConfig::default());
+        let r = f.call("POST", &format!("{API_PREFIX}/party"), &[], "");
+        assert_eq!(r.status, 201, "{}", text(&r));
+        let url = json_of(&r)["status_url"].as_str().unwrap_or("").to_string();
+        assert!(url.starts_with("http://127.0.0.1:8080/"), "{url}");
+    }
+
+    #[test]
+    fn add_input_needs_the_token_and_answers_201() {
+        let f = Fixture::new(ServerConfig::default());
+        let (id, token) = f.create();
+        let url = format!("{API_PREFIX}/party/{id}/input");
+        let body = r#"{"content": "chocolate cake please"}"#;
+        let r = f.call("POST", &url, &[JSON], body);
+        assert_eq!(error_of(&r), (401, "unauthorized".to_string()));
+        let bearer = format!("Bearer {token}");
+        let r = f.call("POST", &url, &[JSON, ("Authorization", &bearer)], body);
+        assert_eq!(r.status, 201, "{}", text(&r));
+        let v = json_of(&r);
+        assert_eq!(v["party_id"], id.as_str());
+        assert_eq!(v["message"], "Input added successfully");
+        assert!(!v["input_id"].as_str().unwrap_or("").is_empty());
+        let party = f.0.app.party(&id).expect("stored");
+        assert_eq!(party.inputs.len(), 2);
+    }
+
+    #[test]
+    fn status_with_and_without_a_token() {
+        let f = Fixture::new(ServerConfig::default());
+        let (id, token) = f.create();
+        let url = format!("{API_PREFIX}/party/{id}/status");
+        let r = f.call("GET", &url, &[], "");
+        assert_eq!(error_of(&r), (401, "unauthorized".to_string()));
+        assert!(r.header("WWW-Authenticate").is_some());
+        let r = f.call("GET", &url, &[("Authorization", "Bearer 0000")], "");
+        assert_eq!(error_of(&r), (403, "forbidden".to_string()));
+        let bearer = format!("Bearer {token}");
+        let r = f.call("GET", &url, &[("Authorization", &bearer)], "");
+        assert_eq!(r.status, 200, "{}", text(&r));
+        let v = json_of(&r);
+        assert_eq!(v["success"], true);
+        assert_eq!(v["party"]["party_id"], id.as_str());
+        // The token may come in the query instead.
+        let r = f.call("GET", &format!("{url}?token={token}"), &[], "");
+        assert_eq!(r.status, 200, "{}", text(&r));
+    }
+
+    #[test]
+    fn status_needs_no_token_with_auth_off() {
+        let f = Fixture::new(ServerConfig {
+            auth: AuthMode::Off,
+            ..ServerConfig::default()
+        });
+        let (id, _) = f.create();
+        let r = f.call("GET", &format!("{API_PREFIX}/party/{id}/status"), &[], "");
+        assert_eq!(r.status, 200, "{}", text(&r));
+    }
+
+    #[test]
+    fn an_unknown_party_is_404_before_any_token_check() {
+        let f = Fixture::new(ServerConfig::default());
+        for (method, url, body) in [
+            ("GET", format!("{API_PREFIX}/party/nope/status"), ""),
+            ("POST", format!("{API_PREFIX}/party/nope/input"), "not json"),
+            ("DELETE", format!("{API_PREFIX}/party/nope"), ""),
+        ] {
+            let r = f.call(method, &url, &[JSON], body);
+            assert_eq!(error_of(&r), (404, "party_not_found".to_string()), "{url}");
+        }
+    }
+
+    #[test]
+    fn bad_bodies_get_their_status_and_code() {
+        let f = Fixture::new(ServerConfig::default());
+        let url = format!("{API_PREFIX}/party");
+        let r = f.call("POST", &url, &[JSON], "{not json");
+        assert_eq!(error_of(&r), (400, "invalid_json".to_string()));
+        let r = f.call("POST", &url, &[("Content-Type", "text/plain")], "{}");
+        assert_eq!(error_of(&r), (415, "unsupported_media_type".to_string()));
+        let big = format!("\"{}\"", "x".repeat(MAX_BODY));
+        let r = f.call("POST", &url, &[JSON], &big);
+        assert_eq!(error_of(&r), (413, "payload_too_large".to_string()));
+        let r = f.call("POST", &url, &[JSON], r#"{"initial_inputs": 5}"#);
+        assert_eq!(error_of(&r), (422, "validation_error".to_string()));
+
+        let (id, token) = f.create();
+        let bearer = format!("Bearer {token}");
+        let auth = ("Authorization", bearer.as_str());
+        let input = format!("{API_PREFIX}/party/{id}/input");
+        let r = f.call("POST", &input, &[JSON, auth], "[1,");
+        assert_eq!(error_of(&r), (400, "invalid_json".to_string()));
+        // Nothing was added.
+        assert_eq!(f.0.app.party(&id).map(|p| p.inputs.len()), Some(1));
+    }
+
+    /// The body limit the default config sets.
+    const MAX_BODY: usize = super::super::config::MAX_BODY_BYTES;
+
+    #[test]
+    fn an_idempotency_key_replays_the_first_answer() {
+        let f = Fixture::new(ServerConfig::default());
+        let url = format!("{API_PREFIX}/party");
+        let key = ("Idempotency-Key", "key-1");
+        let first = f.call("POST", &url, &[JSON, key], "{}");
+        assert_eq!(first.status, 201, "{}", text(&first));
+        let again = f.call("POST", &url, &[JSON, key], "{}");
+        assert_eq!(again.status, 201);
+        assert_eq!(again.body, first.body);
+        assert_eq!(again.header("Idempotent-Replayed"), Some("true"));
+    }
+
+    #[test]
+    fn the_websocket_check_reads_since_and_the_token() {
+        let f = Fixture::new(ServerConfig::default());
+        let (id, token) = f.create();
+        let url = format!("{API_PREFIX}/ws/{id}");
+        let (spec, params) = routes::resolve("GET", &url).expect("a route");
+        assert_eq!(spec.id, RouteId::WebSocket);
+        let check = |url: &str| {
+            let (req, _) = Request::fake_http("GET", url, &[], b"");
+            authorize_ws(&f.0, &params, &req)
+        };
+        assert_eq!(check(&url), Err(ApiError::Unauthorized));
+        let ok = check(&format!("{url}?token={token}&since=7"));
+        assert_eq!(ok, Ok((id.clone(), Some(7))));
+        let bad = check(&format!("{url}?token={token}&since=-1"));
+        assert_eq!(bad.map_err(|e| e.code().as_str()), Err("validation_error"));
+    }
+}

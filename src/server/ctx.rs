@@ -158,3 +158,19 @@ impl Drop for InFlightGuard<'_> {
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+#[cfg(test)]
+impl Ctx {
+    /// A ready context over a fresh, started in-memory app, without a
+    /// listener: for handler tests. Stop the app when done.
+    pub fn for_tests(config: &ServerConfig) -> Ctx {
+        let app = App::start_new(crate::app::Config::default()).expect("the app starts");
+        let ctx = Ctx::new(
+            Arc::new(app),
+            config,
+            SocketAddr::from(([127, 0, 0, 1], 8080)),
+        );
+        ctx.ready.store(true, std::sync::atomic::Ordering::SeqCst);
+        ctx
+    }
+}

@@ -223,7 +223,147 @@ fn printable(s: &str) -> std::borrow::Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::config::ServerConfig;
+    use super::super::routes::API_PREFIX;
     use super::*;
+
+    /// Dispatches a hand-built request on `ctx`.
+    fn call(ctx: &Ctx, method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> Outcome {
+        let (req, mut body) = Request::fake_http(method, url, headers, body.as_bytes());
+        dispatch(ctx, &req, &mut body, Instant::now())
+    }
+
+    /// The label, status and `code` of an error answer.
+    fn refusal(outcome: Outcome) -> (&'static str, u16, String) {
+        let Outcome::Reply { label, reply } = outcome else {
+            panic!("not a reply: {outcome:?}");
+        };
+        let v: serde_json::Value = serde_json::from_slice(&reply.body).expect("JSON");
+        (
+            label,
+            reply.status,
+            v["code"].as_str().unwrap_or("").to_string(),
+        )
+    }
+
+    #[test]
+    fn routing_misses_are_404_and_405() {
+        let ctx = Ctx::for_tests(&ServerConfig::default());
+        let r = refusal(call(&ctx, "GET", "/nowhere", &[], ""));
+        assert_eq!(r, (metrics::UNMATCHED, 404, "not_found".to_string()));
+        let Outcome::Reply { reply, .. } = call(&ctx, "PUT", "/livez", &[], "") else {
+            panic!("not a reply");
+        };
+        assert_eq!(reply.status, 405);
+        assert_eq!(reply.header("Allow"), Some("GET, HEAD"));
+        ctx.app.stop();
+    }
+
+    #[test]
+    fn a_routed_request_is_labelled_with_its_template() {
+        let ctx = Ctx::for_tests(&ServerConfig::default());
+        let url = format!("{API_PREFIX}/party/nope/status");
+        let r = refusal(call(&ctx, "GET", &url, &[], ""));
+        let template = "/api/v1/event-driven/party/{party_id}/status";
+        assert_eq!(r, (template, 404, "party_not_found".to_string()));
+        let Outcome::Reply { label, reply } = call(&ctx, "GET", "/livez", &[], "") else {
+            panic!("not a reply");
+        };
+        assert_eq!((label, reply.status), ("/livez", 200));
+        ctx.app.stop();
+    }
+
+    #[test]
+    fn shutdown_and_oversized_bodies_are_refused_before_routing() {
+        let ctx = Ctx::for_tests(&ServerConfig {
+            max_body: 10,
+            ..ServerConfig::default()
+        });
+        let url = format!("{API_PREFIX}/party");
+        let json = [("Content-Type", "application/json")];
+        match call(&ctx, "POST", &url, &json, "{\"user_id\": \"ana\"}") {
+            Outcome::Oversized { reply, declared } => {
+                assert_eq!((reply.status, declared), (413, 18));
+            }
+            other => panic!("not refused: {other:?}"),
+        }
+        ctx.stopping.store(true, Ordering::SeqCst);
+        let r = refusal(call(&ctx, "GET", "/livez", &[], ""));
+        assert_eq!(r, (metrics::UNMATCHED, 503, "not_ready".to_string()));
+        ctx.app.stop();
+    }
+
+    #[test]
+    fn a_preflight_from_an_unknown_origin_is_403() {
+        let ctx = Ctx::for_tests(&ServerConfig::default());
+        let headers = [
+            ("Origin", "https://elsewhere.example"),
+            ("Access-Control-Request-Method", "POST"),
+        ];
+        let url = format!("{API_PREFIX}/party");
+        let r = refusal(call(&ctx, "OPTIONS", &url, &headers, ""));
+        assert_eq!(
+            r,
+            (
+                metrics::UNMATCHED,
+                403,
+                "cors_origin_not_allowed".to_string()
+            )
+        );
+        ctx.app.stop();
+    }
+
+    #[test]
+    fn a_websocket_request_is_checked_then_handed_over() {
+        let ctx = Ctx::for_tests(&ServerConfig {
+            auth: super::super::config::AuthMode::Off,
+            ..ServerConfig::default()
+        });
+        let url = format!("{API_PREFIX}/ws/p1?since=3");
+        match call(&ctx, "GET", &url, &[], "") {
+            Outcome::WebSocket {
+                party_id, since, ..
+            } => assert_eq!((party_id.as_str(), since), ("p1", Some(3))),
+            other => panic!("not handed over: {other:?}"),
+        }
+        let other_site = [
+            ("Origin", "https://elsewhere.example"),
+            ("Host", "127.0.0.1"),
+        ];
+        let r = refusal(call(&ctx, "GET", &url, &other_site, ""));
+        assert_eq!((r.1, r.2.as_str()), (403, "cors_origin_not_allowed"));
+        ctx.app.stop();
+    }
+
+    #[test]
+    fn every_reply_carries_the_request_id_and_no_store() {
+        let ctx = Ctx::for_tests(&ServerConfig::default());
+        let (req, _) = Request::fake_http("GET", "/livez", &[("X-Request-Id", "rid-7")], b"");
+        let reply = Reply::json(200, &serde_json::json!({}));
+        let headers = wire_headers(&ctx, &reply, &req);
+        let names: Vec<&str> = headers.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            names,
+            [
+                "Content-Type",
+                "X-Request-Id",
+                "Cache-Control",
+                "X-Content-Type-Options"
+            ]
+        );
+        assert_eq!(headers[1].1, "rid-7");
+        assert_eq!(headers[2].1, "no-store");
+        let cached = Reply::empty(304).with_header("Cache-Control", "no-cache".to_string());
+        let headers = wire_headers(&ctx, &cached, &req);
+        let cache: Vec<&str> = headers
+            .iter()
+            .filter(|(k, _)| *k == "Cache-Control")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(cache, ["no-cache"]);
+        assert!(!headers.iter().any(|(k, _)| *k == "Content-Type"));
+        ctx.app.stop();
+    }
 
     #[test]
     fn log_fields_lose_control_characters() {

@@ -307,3 +307,62 @@ impl Session {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_of(method: &str, headers: &[(&str, &str)]) -> Result<String, String> {
+        let (req, _) = Request::fake_http(method, "/ws/p1", headers, b"");
+        handshake_key(&req)
+    }
+
+    const UPGRADE: [(&str, &str); 4] = [
+        ("Upgrade", "WebSocket"),
+        ("Connection", "keep-alive, Upgrade"),
+        ("Sec-WebSocket-Version", "13"),
+        ("Sec-WebSocket-Key", " dGhlIHNhbXBsZSBub25jZQ== "),
+    ];
+
+    #[test]
+    fn a_valid_handshake_yields_its_key() {
+        assert_eq!(
+            key_of("GET", &UPGRADE),
+            Ok("dGhlIHNhbXBsZSBub25jZQ==".to_string())
+        );
+    }
+
+    #[test]
+    fn each_missing_piece_is_named() {
+        assert_eq!(
+            key_of("POST", &UPGRADE),
+            Err("the method must be GET".into())
+        );
+        for (i, why) in [
+            "the Upgrade header must be websocket",
+            "the Connection header must include upgrade",
+            "Sec-WebSocket-Version must be 13",
+            "Sec-WebSocket-Key is missing",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut headers = UPGRADE.to_vec();
+            headers.remove(i);
+            assert_eq!(key_of("GET", &headers), Err(why.to_string()));
+        }
+    }
+
+    #[test]
+    fn http_1_0_is_refused() {
+        let headers = UPGRADE
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let req = Request::new("GET", "/ws/p1", (1, 0), headers, None, None);
+        assert_eq!(
+            handshake_key(&req),
+            Err("HTTP/1.1 or later is required".into())
+        );
+    }
+}
