@@ -5,8 +5,8 @@
 //! [`ws::WsHub`].
 //!
 //! # Layout
-//! Listed from the edge inwards; each module uses only those below it, never
-//! this one, so the modules form no cycle.
+//! Listed from the edge inwards. The modules use one another, never this
+//! one, and their `use` edges form no cycle.
 //! - `http`: the only module that names the HTTP library: starts
 //!   the listener, converts its requests to ours, writes our replies back,
 //!   drains or abandons oversized bodies, switches WebSockets over.
@@ -16,9 +16,9 @@
 //!   and the access log.
 //! - `api`: the handlers, thin: validate, call the [`App`], shape the
 //!   answer. Unit-tested on hand-built requests.
-//! - [`request`] and [`reply`]: our own request and response types.
+//! - [`request`] and `reply`: our own request and response types.
 //! - `ctx`: the state every request shares, and the in-flight count.
-//! - [`config`]: [`ServerConfig`], [`AuthMode`] and the named limits.
+//! - `config`: [`ServerConfig`], [`AuthMode`] and the named limits.
 //! - [`routes`]: the route table and the router (one `match`).
 //! - [`error`]: [`error::ApiError`] and its mapping to status and `code`.
 //! - [`body`]: request bodies decoded and checked into commands (pure).
@@ -42,7 +42,7 @@
 mod api;
 mod auth;
 pub mod body;
-pub mod config;
+mod config;
 pub mod cors;
 mod ctx;
 mod dispatch;
@@ -52,7 +52,7 @@ mod metrics;
 pub mod openapi;
 mod ratelimit;
 mod render_cache;
-pub mod reply;
+mod reply;
 pub mod request;
 pub mod routes;
 pub mod views;

@@ -80,6 +80,7 @@ impl Reply {
     }
 
     /// The value of the first extra header named `name` (case ignored).
+    #[cfg(test)]
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
