@@ -3,7 +3,7 @@
 //! checked and a wrong one named in the error (`initial_inputs[1].tags[0]`).
 //!
 //! Owns the decoding and checking of those bodies. Pure: bytes in, a
-//! command or an [`ApiError`] out; no I/O ([`super::request::Body`] reads
+//! command or an [`ApiError`] out; no I/O (`request::Body` reads
 //! the bytes, with the size limit, the content type check and the
 //! deadline). The app checks its own limits (content length, tags,
 //! inputs per party) again before it publishes. Public so that the fuzz

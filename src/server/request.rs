@@ -231,7 +231,7 @@ impl<'a> Body<'a> {
     /// reading, so it is never read whole), 415 unless `application/json`
     /// (or `+json`). `None` when there is no body at all. A chunked body
     /// must arrive within `timeout` (on top of the socket's per-read
-    /// timeout). Decoding (400 when malformed) is [`super::body`]'s.
+    /// timeout). Decoding (400 when malformed) is `body`'s.
     pub fn read_json(
         &mut self,
         req: &Request,
