@@ -37,7 +37,7 @@ use partybus::export::{Export, Format};
 use partybus::journal::{Durability, Journal, MemoryJournal, SqliteJournal};
 use partybus::server::views::PartyView;
 use partybus::server::ws::WsConfig;
-use partybus::server::{self, AuthMode, Budget, CorsConfig, RateLimits, ServerConfig};
+use partybus::server::{self, AuthMode, CorsConfig, RateBudget, RateLimits, ServerConfig};
 use partybus::store::{AgentStatus, Party};
 use partybus::{App, Config};
 
@@ -394,7 +394,7 @@ fn init_logging(level: LevelFilter) -> Result<()> {
         .set_time_format_rfc3339()
         .set_thread_level(LevelFilter::Off)
         .set_target_level(LevelFilter::Off)
-        .add_filter_ignore_str("tiny_http")
+        .add_filter_ignore_str(server::HTTP_LIBRARY_LOG_TARGET)
         .build();
     // One write per line (simplelog writes a line in pieces).
     let stderr = std::io::LineWriter::new(std::io::stderr());
@@ -467,11 +467,11 @@ fn serve(args: ServeArgs) -> Result<()> {
         write_timeout: args.limits.write_timeout,
         request_timeout: args.limits.request_timeout,
         rate_limits: RateLimits {
-            reads: Budget {
+            reads: RateBudget {
                 per_second: args.limits.rate_reads,
                 burst: args.limits.rate_read_burst,
             },
-            writes: Budget {
+            writes: RateBudget {
                 per_second: args.limits.rate_writes,
                 burst: args.limits.rate_write_burst,
             },

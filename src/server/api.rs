@@ -2,6 +2,12 @@
 //! command, calls the [`crate::App`], and shapes the answer. Thin by design:
 //! rules about parties live in the app, JSON shapes in [`super::views`].
 //!
+//! Owns what each routed request gets back. [`handle`] takes our own
+//! [`Request`] and [`Body`] and returns a [`Reply`] or an [`ApiError`], so it
+//! is unit-tested on hand-built requests ([`Request::fake_http`]). Must not
+//! see the HTTP library or a socket, and must not route: it is called with
+//! the route already resolved (by `dispatch`).
+//!
 //! Validation happens before any command is sent, and the app validates again
 //! before publishing, so a rejected request changes nothing. The request id
 //! is passed to the app as the correlation id of every event a request causes.
@@ -10,16 +16,18 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-use tiny_http::Request;
 
 use super::auth;
 use super::body;
+use super::config::AuthMode;
+use super::ctx::Ctx;
 use super::error::ApiError;
-use super::http::{read_body, Reply, Req};
+use super::reply::Reply;
+use super::request::{Body, Request};
 use super::routes::{Params, RouteId, API_PREFIX};
 use super::views::{PartyView, PlanView};
+use super::web;
 use super::ws::WsError;
-use super::{AuthMode, Ctx};
 use crate::domain::AgentName;
 use crate::event::{self, Event};
 use crate::export::{Export, Format};
@@ -38,15 +46,15 @@ pub(crate) fn handle(
     ctx: &Ctx,
     route: RouteId,
     params: &Params,
-    rq: &mut Request,
-    req: &Req,
+    req: &Request,
+    body: &mut Body<'_>,
 ) -> Result<Reply, ApiError> {
     let party_id = params.party_id.as_deref().unwrap_or("");
     match route {
-        RouteId::CreateParty => idempotent(ctx, req, || create_party(ctx, rq, req)),
+        RouteId::CreateParty => idempotent(ctx, req, || create_party(ctx, req, body)),
         RouteId::AddInput => {
             authorize_party(ctx, party_id, req)?;
-            idempotent(ctx, req, || add_input(ctx, party_id, rq, req))
+            idempotent(ctx, req, || add_input(ctx, party_id, req, body))
         }
         RouteId::PartyExport => {
             let party = authorize_party(ctx, party_id, req)?;
@@ -57,8 +65,8 @@ pub(crate) fn handle(
             let input_id = params.input_id.as_deref().unwrap_or("");
             let ack = ctx
                 .app
-                .remove_input(party_id, input_id, None, Some(&req.id))
-                .map_err(|e| ApiError::from_app(e, &req.id))?;
+                .remove_input(party_id, input_id, None, Some(req.id()))
+                .map_err(|e| ApiError::from_app(e, req.id()))?;
             Ok(Reply::json(
                 200,
                 &json!({
@@ -78,8 +86,8 @@ pub(crate) fn handle(
                     serde_json::to_vec(&StatusResponse::new(&party))
                 })
                 .map_err(|e| {
-                    log::error!("request {}: cannot encode the status: {e}", req.id);
-                    ApiError::Internal(req.id.clone())
+                    log::error!("request {}: cannot encode the status: {e}", req.id());
+                    ApiError::Internal(req.id().to_string())
                 })?;
             Ok(Reply::json_bytes(200, body.to_vec()))
         }
@@ -95,8 +103,8 @@ pub(crate) fn handle(
             authorize_party(ctx, party_id, req)?;
             let ack = ctx
                 .app
-                .delete_party(party_id, None, Some(&req.id))
-                .map_err(|e| ApiError::from_app(e, &req.id))?;
+                .delete_party(party_id, None, Some(req.id()))
+                .map_err(|e| ApiError::from_app(e, req.id()))?;
             Ok(Reply::json(
                 200,
                 &json!({
@@ -110,13 +118,13 @@ pub(crate) fn handle(
         RouteId::RotateToken => {
             authorize_party(ctx, party_id, req)?;
             let token = auth::new_token().map_err(|e| {
-                log::error!("request {}: the OS random generator failed: {e}", req.id);
-                ApiError::Internal(req.id.clone())
+                log::error!("request {}: the OS random generator failed: {e}", req.id());
+                ApiError::Internal(req.id().to_string())
             })?;
             let ack = ctx
                 .app
-                .rotate_token(party_id, auth::sha256_hex(&token), Some(&req.id))
-                .map_err(|e| ApiError::from_app(e, &req.id))?;
+                .rotate_token(party_id, auth::sha256_hex(&token), Some(req.id()))
+                .map_err(|e| ApiError::from_app(e, req.id()))?;
             Ok(Reply::json(
                 200,
                 &json!({
@@ -186,8 +194,8 @@ pub(crate) fn handle(
         | RouteId::WebAppJs
         | RouteId::WebAppCss
         | RouteId::WebDocs
-        | RouteId::WebDocsJs => super::web::serve(route, req.if_none_match.as_deref())
-            .ok_or_else(|| ApiError::Internal(req.id.clone())),
+        | RouteId::WebDocsJs => web::serve(route, req.header("If-None-Match"))
+            .ok_or_else(|| ApiError::Internal(req.id().to_string())),
         RouteId::WebSocket => Err(ApiError::BadUpgrade(
             "the WebSocket route needs an upgrade request".to_string(),
         )),
@@ -201,10 +209,10 @@ pub(crate) fn handle(
 /// so a retry can still succeed.
 fn idempotent(
     ctx: &Ctx,
-    req: &Req,
+    req: &Request,
     run: impl FnOnce() -> Result<Reply, ApiError>,
 ) -> Result<Reply, ApiError> {
-    let Some(key) = req.idempotency_key.as_deref() else {
+    let Some(key) = req.header("Idempotency-Key") else {
         return run();
     };
     if !idempotency::valid_key(key) {
@@ -216,10 +224,10 @@ fn idempotent(
             ),
         ));
     }
-    let route = format!("{} {}", req.method, req.path);
+    let route = format!("{} {}", req.method(), req.path());
     let journal_failed = |e: crate::journal::JournalError| {
-        log::error!("request {}: idempotency store failed: {e}", req.id);
-        ApiError::Internal(req.id.clone())
+        log::error!("request {}: idempotency store failed: {e}", req.id());
+        ApiError::Internal(req.id().to_string())
     };
     match ctx
         .app
@@ -256,7 +264,7 @@ fn idempotent(
 }
 
 /// `GET .../export`: the plan as JSON or CSV.
-fn export(party: &Party, req: &Req) -> Result<Reply, ApiError> {
+fn export(party: &Party, req: &Request) -> Result<Reply, ApiError> {
     let format = match req.query("format") {
         None | Some("") => Format::Json,
         Some(f) => Format::parse(f)
@@ -277,7 +285,7 @@ fn export(party: &Party, req: &Req) -> Result<Reply, ApiError> {
 /// Access to a party: 503 when the core is down, 404 when the party does not
 /// exist, then (auth on) 401 without a token and 403 with a wrong one. The
 /// admin token, when set, opens every party.
-fn authorize_party(ctx: &Ctx, party_id: &str, req: &Req) -> Result<Arc<Party>, ApiError> {
+fn authorize_party(ctx: &Ctx, party_id: &str, req: &Request) -> Result<Arc<Party>, ApiError> {
     if !ctx.app.is_running() {
         return Err(ApiError::NotReady("partybus is not running".to_string()));
     }
@@ -288,7 +296,7 @@ fn authorize_party(ctx: &Ctx, party_id: &str, req: &Req) -> Result<Arc<Party>, A
     if ctx.auth == AuthMode::Off {
         return Ok(party);
     }
-    let token = auth::presented(req.authorization.as_deref(), req.query("token"))
+    let token = auth::presented(req.header("Authorization"), req.query("token"))
         .ok_or(ApiError::Unauthorized)?;
     let admin = ctx
         .admin_sha256
@@ -306,11 +314,11 @@ fn authorize_party(ctx: &Ctx, party_id: &str, req: &Req) -> Result<Arc<Party>, A
 }
 
 /// Access to admin routes: open unless an admin token is configured.
-fn authorize_admin(ctx: &Ctx, req: &Req) -> Result<(), ApiError> {
+fn authorize_admin(ctx: &Ctx, req: &Request) -> Result<(), ApiError> {
     let Some(expected) = ctx.admin_sha256.as_deref() else {
         return Ok(());
     };
-    let token = auth::presented(req.authorization.as_deref(), req.query("token"))
+    let token = auth::presented(req.header("Authorization"), req.query("token"))
         .ok_or(ApiError::Unauthorized)?;
     if auth::verify(token, expected) {
         Ok(())
@@ -325,7 +333,7 @@ fn authorize_admin(ctx: &Ctx, req: &Req) -> Result<(), ApiError> {
 pub(crate) fn authorize_ws(
     ctx: &Ctx,
     params: &Params,
-    req: &Req,
+    req: &Request,
 ) -> Result<(String, Option<u64>), ApiError> {
     let party_id = params.party_id.as_deref().unwrap_or("");
     let since = match req.query("since") {
@@ -371,22 +379,21 @@ struct CreatePartyResponse<'a> {
     seq: u64,
 }
 
-fn create_party(ctx: &Ctx, rq: &mut Request, req: &Req) -> Result<Reply, ApiError> {
-    let body = read_body(rq, ctx.max_body, ctx.request_timeout)?;
-    let mut cmd = body::create_party(body.as_deref())?;
+fn create_party(ctx: &Ctx, req: &Request, body: &mut Body<'_>) -> Result<Reply, ApiError> {
+    let bytes = body.read_json(req, ctx.max_body, ctx.request_timeout)?;
+    let mut cmd = body::create_party(bytes.as_deref())?;
     let token = auth::new_token().map_err(|e| {
-        log::error!("request {}: the OS random generator failed: {e}", req.id);
-        ApiError::Internal(req.id.clone())
+        log::error!("request {}: the OS random generator failed: {e}", req.id());
+        ApiError::Internal(req.id().to_string())
     })?;
     cmd.token_sha256 = Some(auth::sha256_hex(&token));
     let ack = ctx
         .app
-        .create_party(cmd, Some(&req.id))
-        .map_err(|e| ApiError::from_app(e, &req.id))?;
+        .create_party(cmd, Some(req.id()))
+        .map_err(|e| ApiError::from_app(e, req.id()))?;
     let host = req
-        .host
-        .clone()
-        .unwrap_or_else(|| ctx.local_addr.to_string());
+        .host()
+        .map_or_else(|| ctx.local_addr.to_string(), str::to_string);
     let status_path = format!("{API_PREFIX}/party/{}/status", ack.party_id);
     let response = CreatePartyResponse {
         success: true,
@@ -401,13 +408,18 @@ fn create_party(ctx: &Ctx, rq: &mut Request, req: &Req) -> Result<Reply, ApiErro
     Ok(Reply::json(201, &response).with_header("Location", status_path))
 }
 
-fn add_input(ctx: &Ctx, party_id: &str, rq: &mut Request, req: &Req) -> Result<Reply, ApiError> {
-    let body = read_body(rq, ctx.max_body, ctx.request_timeout)?;
-    let input = body::add_input(body.as_deref())?;
+fn add_input(
+    ctx: &Ctx,
+    party_id: &str,
+    req: &Request,
+    body: &mut Body<'_>,
+) -> Result<Reply, ApiError> {
+    let bytes = body.read_json(req, ctx.max_body, ctx.request_timeout)?;
+    let input = body::add_input(bytes.as_deref())?;
     let ack = ctx
         .app
-        .add_input(party_id, input, None, Some(&req.id))
-        .map_err(|e| ApiError::from_app(e, &req.id))?;
+        .add_input(party_id, input, None, Some(req.id()))
+        .map_err(|e| ApiError::from_app(e, req.id()))?;
     let input_id = ack.input_ids.first().map(String::as_str).unwrap_or("");
     Ok(Reply::json(
         201,
@@ -448,7 +460,7 @@ struct EventsPage<'a> {
     last_seq: u64,
 }
 
-fn events(ctx: &Ctx, party: &Party, req: &Req) -> Result<Reply, ApiError> {
+fn events(ctx: &Ctx, party: &Party, req: &Request) -> Result<Reply, ApiError> {
     let since = match req.query("since") {
         None | Some("") => 0,
         Some(s) => s.parse::<u64>().map_err(|_| {
@@ -474,7 +486,7 @@ fn events(ctx: &Ctx, party: &Party, req: &Req) -> Result<Reply, ApiError> {
     let mut events = ctx
         .app
         .events(&party.party_id, since, limit + 1)
-        .map_err(|e| ApiError::from_app(e, &req.id))?;
+        .map_err(|e| ApiError::from_app(e, req.id()))?;
     let has_more = events.len() > limit;
     events.truncate(limit);
     let page = EventsPage {
@@ -488,11 +500,11 @@ fn events(ctx: &Ctx, party: &Party, req: &Req) -> Result<Reply, ApiError> {
     Ok(Reply::json(200, &page))
 }
 
-fn system_status(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
+fn system_status(ctx: &Ctx, req: &Request) -> Result<Reply, ApiError> {
     let s = ctx
         .app
         .system_status()
-        .map_err(|e| ApiError::from_app(e, &req.id))?;
+        .map_err(|e| ApiError::from_app(e, req.id()))?;
     let dead = ctx.app.bus().map(|b| b.dead_letters()).unwrap_or_default();
     let recent = &dead[dead.len().saturating_sub(DEAD_LETTERS_SHOWN)..];
     let agents: Map<String, Value> = AgentName::ALL
@@ -529,4 +541,229 @@ fn system_status(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
         }
     });
     Ok(Reply::json(200, &body))
+}
+
+#[cfg(test)]
+mod tests {
+    //! Handlers called on hand-built requests, no socket: routed with
+    //! [`super::super::routes::resolve`], answered by [`handle`], errors
+    //! rendered as the HTTP layer renders them.
+
+    use super::super::config::ServerConfig;
+    use super::super::routes;
+    use super::*;
+
+    const JSON: (&str, &str) = ("Content-Type", "application/json");
+
+    /// A started app behind a context; stops the app when dropped.
+    struct Fixture(Ctx);
+
+    impl Fixture {
+        fn new(config: ServerConfig) -> Fixture {
+            Fixture(Ctx::for_tests(&config))
+        }
+
+        /// Answers one request as the server would (minus the transport).
+        fn call(&self, method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+            let (req, mut body) = Request::fake_http(method, url, headers, body.as_bytes());
+            let (spec, params) = routes::resolve(req.method(), req.path()).expect("a route");
+            handle(&self.0, spec.id, &params, &req, &mut body).unwrap_or_else(|e| Reply::error(&e))
+        }
+
+        /// Creates a party; returns its id and token.
+        fn create(&self) -> (String, String) {
+            let body = r#"{"initial_inputs": [{"content": "jungle party for 20 guests"}]}"#;
+            let r = self.call("POST", &format!("{API_PREFIX}/party"), &[JSON], body);
+            assert_eq!(r.status, 201, "{}", text(&r));
+            let v = json_of(&r);
+            let id = v["party_id"].as_str().expect("party_id").to_string();
+            let token = v["party_token"].as_str().expect("party_token").to_string();
+            (id, token)
+        }
+    }
+
+    impl Drop for Fixture {
+        fn drop(&mut self) {
+            self.0.app.stop();
+        }
+    }
+
+    fn text(r: &Reply) -> String {
+        String::from_utf8_lossy(&r.body).into_owned()
+    }
+
+    fn json_of(r: &Reply) -> Value {
+        serde_json::from_slice(&r.body).expect("a JSON body")
+    }
+
+    /// The status and stable `code` of an error reply.
+    fn error_of(r: &Reply) -> (u16, String) {
+        let v = json_of(r);
+        assert_eq!(v["success"], false, "{v}");
+        (r.status, v["code"].as_str().expect("code").to_string())
+    }
+
+    #[test]
+    fn create_party_answers_201_with_a_token_and_urls_from_the_host() {
+        let f = Fixture::new(ServerConfig::default());
+        let body = r#"{"initial_inputs": [{"content": "jungle party for 20 guests"}]}"#;
+        let url = format!("{API_PREFIX}/party");
+        let r = f.call("POST", &url, &[JSON, ("Host", "party.example:8080")], body);
+        assert_eq!(r.status, 201, "{}", text(&r));
+        assert_eq!(r.content_type, "application/json");
+        let v = json_of(&r);
+        assert_eq!(v["success"], true);
+        let id = v["party_id"].as_str().expect("party_id");
+        let token = v["party_token"].as_str().expect("party_token");
+        assert_eq!(token.len(), 32);
+        assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(v["input_ids"].as_array().map(Vec::len), Some(1));
+        let status_path = format!("{API_PREFIX}/party/{id}/status");
+        assert_eq!(r.header("Location"), Some(status_path.as_str()));
+        assert_eq!(
+            v["websocket_url"],
+            format!("ws://party.example:8080{API_PREFIX}/ws/{id}")
+        );
+        assert_eq!(
+            v["status_url"],
+            format!("http://party.example:8080{status_path}")
+        );
+        // Only the token's hash is kept.
+        let party = f.0.app.party(id).expect("stored");
+        assert_eq!(
+            party.token_sha256.as_deref(),
+            Some(auth::sha256_hex(token).as_str())
+        );
+    }
+
+    #[test]
+    fn without_a_host_the_urls_use_the_bound_address() {
+        let f = Fixture::new(ServerConfig::default());
+        let r = f.call("POST", &format!("{API_PREFIX}/party"), &[], "");
+        assert_eq!(r.status, 201, "{}", text(&r));
+        let url = json_of(&r)["status_url"].as_str().unwrap_or("").to_string();
+        assert!(url.starts_with("http://127.0.0.1:8080/"), "{url}");
+    }
+
+    #[test]
+    fn add_input_needs_the_token_and_answers_201() {
+        let f = Fixture::new(ServerConfig::default());
+        let (id, token) = f.create();
+        let url = format!("{API_PREFIX}/party/{id}/input");
+        let body = r#"{"content": "chocolate cake please"}"#;
+        let r = f.call("POST", &url, &[JSON], body);
+        assert_eq!(error_of(&r), (401, "unauthorized".to_string()));
+        let bearer = format!("Bearer {token}");
+        let r = f.call("POST", &url, &[JSON, ("Authorization", &bearer)], body);
+        assert_eq!(r.status, 201, "{}", text(&r));
+        let v = json_of(&r);
+        assert_eq!(v["party_id"], id.as_str());
+        assert_eq!(v["message"], "Input added successfully");
+        assert!(!v["input_id"].as_str().unwrap_or("").is_empty());
+        let party = f.0.app.party(&id).expect("stored");
+        assert_eq!(party.inputs.len(), 2);
+    }
+
+    #[test]
+    fn status_with_and_without_a_token() {
+        let f = Fixture::new(ServerConfig::default());
+        let (id, token) = f.create();
+        let url = format!("{API_PREFIX}/party/{id}/status");
+        let r = f.call("GET", &url, &[], "");
+        assert_eq!(error_of(&r), (401, "unauthorized".to_string()));
+        assert!(r.header("WWW-Authenticate").is_some());
+        let r = f.call("GET", &url, &[("Authorization", "Bearer 0000")], "");
+        assert_eq!(error_of(&r), (403, "forbidden".to_string()));
+        let bearer = format!("Bearer {token}");
+        let r = f.call("GET", &url, &[("Authorization", &bearer)], "");
+        assert_eq!(r.status, 200, "{}", text(&r));
+        let v = json_of(&r);
+        assert_eq!(v["success"], true);
+        assert_eq!(v["party"]["party_id"], id.as_str());
+        // The token may come in the query instead.
+        let r = f.call("GET", &format!("{url}?token={token}"), &[], "");
+        assert_eq!(r.status, 200, "{}", text(&r));
+    }
+
+    #[test]
+    fn status_needs_no_token_with_auth_off() {
+        let f = Fixture::new(ServerConfig {
+            auth: AuthMode::Off,
+            ..ServerConfig::default()
+        });
+        let (id, _) = f.create();
+        let r = f.call("GET", &format!("{API_PREFIX}/party/{id}/status"), &[], "");
+        assert_eq!(r.status, 200, "{}", text(&r));
+    }
+
+    #[test]
+    fn an_unknown_party_is_404_before_any_token_check() {
+        let f = Fixture::new(ServerConfig::default());
+        for (method, url, body) in [
+            ("GET", format!("{API_PREFIX}/party/nope/status"), ""),
+            ("POST", format!("{API_PREFIX}/party/nope/input"), "not json"),
+            ("DELETE", format!("{API_PREFIX}/party/nope"), ""),
+        ] {
+            let r = f.call(method, &url, &[JSON], body);
+            assert_eq!(error_of(&r), (404, "party_not_found".to_string()), "{url}");
+        }
+    }
+
+    #[test]
+    fn bad_bodies_get_their_status_and_code() {
+        let f = Fixture::new(ServerConfig::default());
+        let url = format!("{API_PREFIX}/party");
+        let r = f.call("POST", &url, &[JSON], "{not json");
+        assert_eq!(error_of(&r), (400, "invalid_json".to_string()));
+        let r = f.call("POST", &url, &[("Content-Type", "text/plain")], "{}");
+        assert_eq!(error_of(&r), (415, "unsupported_media_type".to_string()));
+        let big = format!("\"{}\"", "x".repeat(MAX_BODY));
+        let r = f.call("POST", &url, &[JSON], &big);
+        assert_eq!(error_of(&r), (413, "payload_too_large".to_string()));
+        let r = f.call("POST", &url, &[JSON], r#"{"initial_inputs": 5}"#);
+        assert_eq!(error_of(&r), (422, "validation_error".to_string()));
+
+        let (id, token) = f.create();
+        let bearer = format!("Bearer {token}");
+        let auth = ("Authorization", bearer.as_str());
+        let input = format!("{API_PREFIX}/party/{id}/input");
+        let r = f.call("POST", &input, &[JSON, auth], "[1,");
+        assert_eq!(error_of(&r), (400, "invalid_json".to_string()));
+        // Nothing was added.
+        assert_eq!(f.0.app.party(&id).map(|p| p.inputs.len()), Some(1));
+    }
+
+    /// The body limit the default config sets.
+    const MAX_BODY: usize = super::super::config::MAX_BODY_BYTES;
+
+    #[test]
+    fn an_idempotency_key_replays_the_first_answer() {
+        let f = Fixture::new(ServerConfig::default());
+        let url = format!("{API_PREFIX}/party");
+        let key = ("Idempotency-Key", "key-1");
+        let first = f.call("POST", &url, &[JSON, key], "{}");
+        assert_eq!(first.status, 201, "{}", text(&first));
+        let again = f.call("POST", &url, &[JSON, key], "{}");
+        assert_eq!(again.status, 201);
+        assert_eq!(again.body, first.body);
+        assert_eq!(again.header("Idempotent-Replayed"), Some("true"));
+    }
+
+    #[test]
+    fn the_websocket_check_reads_since_and_the_token() {
+        let f = Fixture::new(ServerConfig::default());
+        let (id, token) = f.create();
+        let url = format!("{API_PREFIX}/ws/{id}");
+        let (spec, params) = routes::resolve("GET", &url).expect("a route");
+        assert_eq!(spec.id, RouteId::WebSocket);
+        let check = |url: &str| {
+            let (req, _) = Request::fake_http("GET", url, &[], b"");
+            authorize_ws(&f.0, &params, &req)
+        };
+        assert_eq!(check(&url), Err(ApiError::Unauthorized));
+        let ok = check(&format!("{url}?token={token}&since=7"));
+        assert_eq!(ok, Ok((id.clone(), Some(7))));
+        let bad = check(&format!("{url}?token={token}&since=-1"));
+        assert_eq!(bad.map_err(|e| e.code().as_str()), Err("validation_error"));
+    }
 }

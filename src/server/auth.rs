@@ -2,7 +2,8 @@
 //! generator, hex), hashing it (only the SHA-256 is ever stored), finding the
 //! token a request presents, and checking it in constant time.
 //!
-//! Must never log, store or echo a token; only its hash leaves this module.
+//! Owns token minting and checking; must never log, store or echo a token:
+//! only its hash leaves this module.
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;

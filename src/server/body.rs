@@ -2,9 +2,10 @@
 //! decoded into the app's commands ([`NewParty`], [`NewInput`]), every field
 //! checked and a wrong one named in the error (`initial_inputs[1].tags[0]`).
 //!
-//! Pure: bytes in, a command or an [`ApiError`] out; no I/O (`http` reads
-//! the bytes off the socket, with the size limit, the content type check and
-//! the deadline). The app checks its own limits (content length, tags,
+//! Owns the decoding and checking of those bodies. Pure: bytes in, a
+//! command or an [`ApiError`] out; no I/O (`request::Body` reads
+//! the bytes, with the size limit, the content type check and the
+//! deadline). The app checks its own limits (content length, tags,
 //! inputs per party) again before it publishes. Public so that the fuzz
 //! targets in `fuzz/` drive exactly what the server runs. Never panics on
 //! any input.

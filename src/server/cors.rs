@@ -3,7 +3,7 @@
 //! `Origin` check of WebSocket handshakes.
 //!
 //! Owns origin parsing, validation and matching, and nothing else: it never
-//! routes and never touches the app. `http` asks it whether an origin is
+//! routes and never touches the app. `dispatch` asks it whether an origin is
 //! allowed, routes a preflight with [`super::routes`] like the request it
 //! announces, and adds the headers built here.
 //!

@@ -12,6 +12,9 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::{select, Receiver};
+
+use crate::bus::Subscription;
 use crate::domain::AgentName;
 use crate::event::{Event, Payload};
 use crate::App;
@@ -116,6 +119,25 @@ impl Metrics {
         http.entry((route, method, status))
             .or_default()
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Feeds agent completions and failures from `sub` to the counters until
+    /// `stop` disconnects (or the bus drops the subscription).
+    pub fn follow_agents(&self, mut sub: Subscription, stop: &Receiver<()>) {
+        let rx = sub.receiver().clone();
+        loop {
+            select! {
+                recv(rx) -> batch => match batch {
+                    Ok(batch) => {
+                        for ev in sub.accept(batch) {
+                            self.observe_agent_event(&ev);
+                        }
+                    }
+                    Err(_) => return,
+                },
+                recv(stop) -> _ => return,
+            }
+        }
     }
 
     /// Counts an agent's completed or failed run.

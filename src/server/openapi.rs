@@ -3,7 +3,8 @@
 //! documented and nothing undocumented is served; the component schemas
 //! describe every request body, response body and error.
 //!
-//! Owns the document only; it is built once at startup.
+//! Owns the document only; it is built once at startup and must not be
+//! edited by hand to describe a route the table lacks.
 
 use serde_json::{json, Map, Value};
 

@@ -1,7 +1,7 @@
 //! Per-client-IP rate limits: one token bucket per IP and class (reads, i.e.
 //! GET, HEAD and OPTIONS, and writes, everything else), refilled continuously.
 //!
-//! Owns the buckets and nothing else; `http` asks [`RateLimiter::check`]
+//! Owns the buckets and nothing else; `dispatch` asks [`RateLimiter::check`]
 //! before routing and answers 429 `rate_limited` with `Retry-After` on a
 //! refusal. A small bucket of our own rather than the `governor` crate: it is
 //! fifty lines, needs no clock abstraction, and keeps the dependency tree free
@@ -23,16 +23,16 @@ pub const MAX_TRACKED_PER_SHARD: usize = 4_096;
 
 /// One budget: a steady rate and a burst. A rate of 0 disables it.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Budget {
+pub struct RateBudget {
     /// Requests per second, refilled continuously.
     pub per_second: f64,
     /// Bucket size: requests allowed at once after a quiet spell.
     pub burst: f64,
 }
 
-impl Budget {
+impl RateBudget {
     /// No limit.
-    pub const OFF: Budget = Budget {
+    pub const OFF: RateBudget = RateBudget {
         per_second: 0.0,
         burst: 0.0,
     };
@@ -46,17 +46,17 @@ impl Budget {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RateLimits {
     /// GET, HEAD and OPTIONS (CORS preflights).
-    pub reads: Budget,
+    pub reads: RateBudget,
     /// Every other method.
-    pub writes: Budget,
+    pub writes: RateBudget,
 }
 
 impl RateLimits {
     /// No limits at all: for benchmarks and load runs from one IP, where
     /// the limiter would otherwise be what is measured.
     pub const OFF: RateLimits = RateLimits {
-        reads: Budget::OFF,
-        writes: Budget::OFF,
+        reads: RateBudget::OFF,
+        writes: RateBudget::OFF,
     };
 }
 
@@ -66,11 +66,11 @@ impl Default for RateLimits {
     /// on loopback, yet a single IP cannot flood the command path.
     fn default() -> Self {
         RateLimits {
-            reads: Budget {
+            reads: RateBudget {
                 per_second: 50_000.0,
                 burst: 100_000.0,
             },
-            writes: Budget {
+            writes: RateBudget {
                 per_second: 1_000.0,
                 burst: 2_000.0,
             },
@@ -144,7 +144,7 @@ impl RateLimiter {
     }
 }
 
-fn refill(b: &Bucket, budget: Budget, now: Instant) -> f64 {
+fn refill(b: &Bucket, budget: RateBudget, now: Instant) -> f64 {
     let elapsed = now.saturating_duration_since(b.last).as_secs_f64();
     (b.tokens + elapsed * budget.per_second).min(budget.burst)
 }
@@ -167,11 +167,11 @@ mod tests {
     #[test]
     fn burst_then_steady_rate_and_classes_are_separate() {
         let l = RateLimiter::new(RateLimits {
-            reads: Budget {
+            reads: RateBudget {
                 per_second: 10.0,
                 burst: 5.0,
             },
-            writes: Budget {
+            writes: RateBudget {
                 per_second: 1.0,
                 burst: 2.0,
             },
@@ -196,8 +196,8 @@ mod tests {
     #[test]
     fn off_never_refuses_and_the_table_stays_bounded() {
         let l = RateLimiter::new(RateLimits {
-            reads: Budget::OFF,
-            writes: Budget {
+            reads: RateBudget::OFF,
+            writes: RateBudget {
                 per_second: 1.0,
                 burst: 1.0,
             },

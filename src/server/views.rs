@@ -2,8 +2,9 @@
 //! plus version, last_seq, each input's `added_by`, and every agent's full
 //! result and error), the plan view, and the prototype's agent summaries.
 //!
-//! Views borrow from the snapshot and are serialised straight to bytes. They
-//! never expose the party's token hash. Public so `partybus plan --json`
+//! Owns those shapes only. Views borrow from the snapshot and are serialised
+//! straight to bytes; they do no I/O and never expose the party's token
+//! hash. Public so `partybus plan --json`
 //! prints exactly what `GET .../status` returns.
 
 use std::collections::BTreeMap;

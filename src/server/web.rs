@@ -10,7 +10,7 @@
 
 use std::sync::OnceLock;
 
-use super::http::Reply;
+use super::reply::Reply;
 use super::routes::RouteId;
 
 /// The planning page.

@@ -3,7 +3,9 @@
 //! turns (see the design in [`super`]).
 //!
 //! Owns the client's socket, subscription and watermark; nothing here is
-//! shared with other clients except the hub's encode cache.
+//! shared with other clients except the hub's encode cache. Must not block
+//! the bus: it only drains its own subscription. Also checks that a request
+//! is a WebSocket handshake ([`handshake_key`]), on our own request type.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,9 +15,12 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tungstenite::{Message, WebSocket};
 
-use super::{message, WsHub, MAX_CLIENT_MESSAGE, READ_BUFFER, REPLAY_PAGE, WRITE_BUFFER};
+use super::{
+    message, Stream, Upgrade, WsHub, MAX_CLIENT_MESSAGE, READ_BUFFER, REPLAY_PAGE, WRITE_BUFFER,
+};
 use crate::bus::Subscription;
 use crate::event::{Event, Topic};
+use crate::server::request::Request;
 use crate::App;
 
 /// Frames read in one turn before the thread goes back to writing, so a
@@ -24,7 +29,7 @@ const MAX_FRAMES_PER_TURN: usize = 64;
 /// Frames read after our close frame while waiting for the client's.
 const MAX_FRAMES_AFTER_CLOSE: usize = 64;
 
-type Socket = WebSocket<Box<dyn tiny_http::ReadWrite + Send>>;
+type Socket = WebSocket<Box<dyn Stream>>;
 
 /// Why the connection ends.
 enum End {
@@ -45,21 +50,15 @@ impl From<tungstenite::Error> for End {
 }
 
 /// Checks that `request` is a WebSocket upgrade and returns its key.
-pub(super) fn handshake_key(request: &tiny_http::Request) -> Result<String, String> {
-    let header = |name: &'static str| {
-        request
-            .headers()
-            .iter()
-            .find(|h| h.field.equiv(name))
-            .map(|h| h.value.as_str().trim())
-    };
+pub(super) fn handshake_key(request: &Request) -> Result<String, String> {
+    let header = |name: &'static str| request.header(name).map(str::trim);
     let has_token = |value: Option<&str>, token: &str| {
         value.is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
     };
-    if *request.method() != tiny_http::Method::Get {
+    if request.method() != "GET" {
         return Err("the method must be GET".into());
     }
-    if *request.http_version() < tiny_http::HTTPVersion(1, 1) {
+    if request.http_version() < (1, 1) {
         return Err("HTTP/1.1 or later is required".into());
     }
     if !has_token(header("Upgrade"), "websocket") {
@@ -109,16 +108,9 @@ struct Session {
 
 impl Conn {
     /// Writes the `101`, then serves the client until it ends.
-    pub(super) fn serve(self, request: tiny_http::Request) {
+    pub(super) fn serve(self, request: impl Upgrade) {
         let accept = tungstenite::handshake::derive_accept_key(self.key.as_bytes());
-        let response =
-            tiny_http::Response::empty(tiny_http::StatusCode(101)).with_header(tiny_http::Header {
-                field: "Sec-WebSocket-Accept"
-                    .parse()
-                    .expect("static header name is valid"),
-                value: accept.parse().expect("base64 is a valid header value"),
-            });
-        let stream = request.upgrade("websocket", response);
+        let stream = request.switch(&accept);
         let config = WebSocketConfig::default()
             .read_buffer_size(READ_BUFFER)
             .write_buffer_size(WRITE_BUFFER)
@@ -313,5 +305,64 @@ impl Session {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_of(method: &str, headers: &[(&str, &str)]) -> Result<String, String> {
+        let (req, _) = Request::fake_http(method, "/ws/p1", headers, b"");
+        handshake_key(&req)
+    }
+
+    const UPGRADE: [(&str, &str); 4] = [
+        ("Upgrade", "WebSocket"),
+        ("Connection", "keep-alive, Upgrade"),
+        ("Sec-WebSocket-Version", "13"),
+        ("Sec-WebSocket-Key", " dGhlIHNhbXBsZSBub25jZQ== "),
+    ];
+
+    #[test]
+    fn a_valid_handshake_yields_its_key() {
+        assert_eq!(
+            key_of("GET", &UPGRADE),
+            Ok("dGhlIHNhbXBsZSBub25jZQ==".to_string())
+        );
+    }
+
+    #[test]
+    fn each_missing_piece_is_named() {
+        assert_eq!(
+            key_of("POST", &UPGRADE),
+            Err("the method must be GET".into())
+        );
+        for (i, why) in [
+            "the Upgrade header must be websocket",
+            "the Connection header must include upgrade",
+            "Sec-WebSocket-Version must be 13",
+            "Sec-WebSocket-Key is missing",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut headers = UPGRADE.to_vec();
+            headers.remove(i);
+            assert_eq!(key_of("GET", &headers), Err(why.to_string()));
+        }
+    }
+
+    #[test]
+    fn http_1_0_is_refused() {
+        let headers = UPGRADE
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let req = Request::new("GET", "/ws/p1", (1, 0), headers, None, None);
+        assert_eq!(
+            handshake_key(&req),
+            Err("HTTP/1.1 or later is required".into())
+        );
     }
 }

@@ -2,10 +2,12 @@
 //! fed by its own bus subscription to the party. Replays a party's events
 //! after `since`, then streams live ones, each exactly once, in `seq` order.
 //!
-//! Owns the WebSocket handshake, the per-client threads, their accounting
+//! Owns the WebSocket handshake checks, the per-client threads, their accounting
 //! (limits, [`WsHub::clients`]) and their shutdown. Must not hold party state:
 //! everything comes from the [`App`] (its bus and its event history). A client
-//! that cannot keep up is disconnected, never allowed to slow the bus.
+//! that cannot keep up is disconnected, never allowed to slow the bus. Must
+//! not name the HTTP library: the connection to switch comes in as an
+//! [`Upgrade`], which the HTTP layer implements.
 //!
 //! # Design
 //! - **Handshake.** [`WsHub::upgrade`] validates the request, reserves a slot
@@ -20,8 +22,8 @@
 //!   thread keeps a watermark, the last `seq` sent, and drops any event at or
 //!   below it: replay pages first, then live batches. Without `since` the
 //!   watermark starts at the `last_seq` of the `connection` message.
-//! - **One thread per client, taking turns.** tiny_http hands back the upgraded
-//!   connection as a single `Box<dyn ReadWrite + Send>`: no socket to clone,
+//! - **One thread per client, taking turns.** The HTTP layer hands back the
+//!   upgraded connection as a single [`Stream`]: no socket to clone,
 //!   no read timeout, and a blocked `read` cannot be interrupted. Two threads
 //!   would have to share it behind a lock that a blocked reader never
 //!   releases, so one thread does both, and only reads when the client owes
@@ -53,19 +55,20 @@
 //! close (1000, "party deleted").
 //!
 //! # Limits
-//! A blocked socket read or write cannot be cut short through tiny_http's
-//! upgraded stream, so a peer that keeps its TCP connection open but never
+//! A blocked socket read or write cannot be cut short through the HTTP
+//! layer's upgraded stream, so a peer that keeps its TCP connection open but never
 //! reads nor answers holds its thread (and its slot) until it goes away; a
 //! vanished peer is reaped by TCP's retransmission timeout (a ping is always
 //! in flight when the thread blocks in a read). A client that disconnects is
 //! noticed at its next write or turn. Such threads are not waited for past
-//! the shutdown deadline. tiny_http also keeps one of its own pool threads per
-//! upgraded connection until it closes. The bus is never affected.
+//! the shutdown deadline. The HTTP library also keeps one of its own pool
+//! threads per upgraded connection until it closes. The bus is never affected.
 
 mod client;
 pub mod message;
 
 use std::collections::{HashMap, HashSet};
+use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -74,6 +77,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::bus::{Filter, SlowPolicy};
+use crate::server::request::Request;
 use crate::App;
 
 /// The longest a client goes without a read turn (a ping and the reads up to
@@ -140,6 +144,23 @@ pub enum WsError {
     /// The app is not running.
     #[error("partybus is not running")]
     NotRunning,
+}
+
+/// A byte stream a WebSocket runs over: an upgraded HTTP connection.
+pub trait Stream: Read + Write + Send {}
+
+impl<T: Read + Write + Send + ?Sized> Stream for T {}
+
+/// The HTTP side of an upgrade: a request still waiting for its answer, on a
+/// connection that can be switched to WebSocket. The HTTP layer implements
+/// it for its own request type; nothing is written before [`Upgrade::switch`].
+pub trait Upgrade: Send + Sized + 'static {
+    /// The request's head, for the handshake checks.
+    fn request(&self) -> Request;
+
+    /// Answers `101 Switching Protocols` with `Upgrade: websocket` and
+    /// `Sec-WebSocket-Accept: accept`, and returns the connection.
+    fn switch(self, accept: &str) -> Box<dyn Stream>;
 }
 
 /// Client accounting, under one lock held for microseconds.
@@ -223,14 +244,14 @@ impl WsHub {
     /// and serves the client on its own thread. `since`: replay events with
     /// `seq > since` first. On refusal the request is handed back unanswered.
     #[allow(clippy::result_large_err)]
-    pub fn upgrade(
+    pub fn upgrade<U: Upgrade>(
         self: &Arc<Self>,
         app: Arc<App>,
-        request: tiny_http::Request,
+        request: U,
         party_id: String,
         since: Option<u64>,
-    ) -> Result<(), (WsError, tiny_http::Request)> {
-        let key = match client::handshake_key(&request) {
+    ) -> Result<(), (WsError, U)> {
+        let key = match client::handshake_key(&request.request()) {
             Ok(key) => key,
             Err(why) => return Err((WsError::BadUpgrade(why), request)),
         };
@@ -256,7 +277,7 @@ impl WsHub {
             ..Filter::party(&party_id)
         };
         let sub = bus.subscribe(&name, filter, SlowPolicy::Disconnect);
-        let (handoff_tx, handoff_rx) = bounded::<tiny_http::Request>(1);
+        let (handoff_tx, handoff_rx) = bounded::<U>(1);
         let conn = client::Conn {
             hub: self.clone(),
             app,
