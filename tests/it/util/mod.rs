@@ -5,6 +5,8 @@
 //! conditions that nothing signals.
 #![allow(dead_code)]
 
+pub mod hub;
+
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;

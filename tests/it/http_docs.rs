@@ -3,11 +3,9 @@
 //! describes once as cross-cutting), and every curl example in README.md runs
 //! against a real server and returns the status the README promises.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use common::{request, TestServer};
+use crate::util::{request, TestServer};
 use partybus::server::routes::{sample_path, ROUTES};
 use partybus::server::{CorsConfig, ServerConfig};
 use serde_json::Value;
@@ -164,7 +162,7 @@ struct Example {
 
 /// The `sh` blocks of README.md that call curl.
 fn readme_examples() -> Vec<(String, u16)> {
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../../README.md");
     let mut out = Vec::new();
     let mut block: Option<Vec<&str>> = None;
     for line in readme.lines() {

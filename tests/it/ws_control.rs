@@ -2,18 +2,16 @@
 //! client dropped without slowing the bus or a fast client, shutdown with
 //! 1001, client limits and refused upgrades.
 
-mod ws_common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use crate::util::hub::{config, seq, Harness, WAIT};
 use partybus::bus::{Admission, BusConfig};
 use partybus::domain::AgentName;
 use partybus::event::{AgentStarted, Draft, Payload};
 use partybus::server::ws::WsConfig;
 use tungstenite::Message;
-use ws_common::{config, seq, Harness, WAIT};
 
 fn fast_pings() -> WsConfig {
     WsConfig {

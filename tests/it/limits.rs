@@ -3,12 +3,10 @@
 //! field), HTTP connections (503 `too_many_connections`) and header size
 //! (431 `header_too_large`). Black-box over loopback.
 
-mod common;
-
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
 
-use common::{read_response, request, TestServer, API, WAIT};
+use crate::util::{self, read_response, request, TestServer, API, WAIT};
 use partybus::app::Limits;
 use partybus::server::{AuthMode, ServerConfig};
 use partybus::Config;
@@ -120,7 +118,7 @@ fn unreadable_request_heads_get_400_json_and_a_close() {
         b"GET /livez HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n",
         b"NOT A REQUEST LINE\r\n\r\n",
     ] {
-        let r = common::raw(s.addr, head);
+        let r = util::raw(s.addr, head);
         assert_eq!(r.status, 400, "{}", r.text());
         assert!(r
             .header("content-type")
@@ -157,7 +155,7 @@ fn connections_over_the_cap_get_503_without_a_thread() {
     // Closing one frees a slot (the count drops once tiny_http sees EOF).
     drop(held.pop());
     let deadline = std::time::Instant::now() + WAIT;
-    common::poll_until("a connection slot to be freed", deadline, || {
+    util::poll_until("a connection slot to be freed", deadline, || {
         request(s.addr, "GET", "/livez", &[], None).status == 200
     });
 }

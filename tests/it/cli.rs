@@ -3,8 +3,6 @@
 //! and SIGINT. Waits are channel receives with deadlines, and a bounded
 //! `/readyz` poll while the journal replays.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -12,6 +10,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+use crate::util;
 
 const BIN: &str = env!("CARGO_BIN_EXE_partybus");
 
@@ -161,8 +161,8 @@ fn spawn_serve(args: &[&str], env: &[(&str, &str)]) -> Served {
                 if let Some(rest) = line.split("listening on http://").nth(1) {
                     let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
                     // The server listens while the journal replays: wait for readiness.
-                    common::poll_until("the server to be ready", deadline, || {
-                        common::request(addr, "GET", "/readyz", &[], None).status == 200
+                    util::poll_until("the server to be ready", deadline, || {
+                        util::request(addr, "GET", "/readyz", &[], None).status == 200
                     });
                     return Served {
                         child: Some(child),
@@ -228,10 +228,10 @@ fn exit_within(mut child: Child, within: Duration) -> ExitStatus {
 
 fn stops_gracefully_on(sig: &str) {
     let mut s = spawn_serve(&["--port", "0"], &[]);
-    let r = common::request(s.addr, "GET", "/readyz", &[], None);
+    let r = util::request(s.addr, "GET", "/readyz", &[], None);
     assert_eq!(r.status, 200);
     let body = json!({"initial_inputs": [{"content": "space party for 20 kids"}]}).to_string();
-    let r = common::request(
+    let r = util::request(
         s.addr,
         "POST",
         "/api/v1/event-driven/party",
@@ -239,7 +239,7 @@ fn stops_gracefully_on(sig: &str) {
         Some(body.as_bytes()),
     );
     assert_eq!(r.status, 201);
-    let mut ws = common::Ws::connect(&format!(
+    let mut ws = util::Ws::connect(&format!(
         "ws://{}/api/v1/event-driven/ws/{}?token={}",
         s.addr,
         r.json()["party_id"].as_str().unwrap(),
@@ -281,7 +281,7 @@ fn serve_reads_its_settings_from_the_environment() {
             ("LOG_LEVEL", "info"),
         ],
     );
-    let r = common::request(
+    let r = util::request(
         s.addr,
         "POST",
         "/api/v1/event-driven/party",
@@ -289,7 +289,7 @@ fn serve_reads_its_settings_from_the_environment() {
         Some(br#"{"party_id": "env-party"}"#),
     );
     assert_eq!(r.status, 201);
-    let r = common::request(
+    let r = util::request(
         s.addr,
         "GET",
         "/api/v1/event-driven/party/env-party/status",
@@ -297,9 +297,9 @@ fn serve_reads_its_settings_from_the_environment() {
         None,
     );
     assert_eq!(r.status, 200, "auth is off: no token needed");
-    let r = common::request(s.addr, "GET", "/metrics", &[], None);
+    let r = util::request(s.addr, "GET", "/metrics", &[], None);
     assert_eq!(r.status, 401, "the admin token still guards /metrics");
-    let r = common::request(
+    let r = util::request(
         s.addr,
         "GET",
         "/metrics",
@@ -349,7 +349,7 @@ fn cors_origins_come_from_the_flag_or_the_environment_and_are_validated() {
         )],
     );
     let preflight = |origin: &str| {
-        common::request(
+        util::request(
             s.addr,
             "OPTIONS",
             "/api/v1/event-driven/party",
@@ -375,7 +375,7 @@ fn cors_origins_come_from_the_flag_or_the_environment_and_are_validated() {
         )],
     );
     let preflight = |origin: &str| {
-        common::request(
+        util::request(
             s.addr,
             "OPTIONS",
             "/api/v1/event-driven/party",

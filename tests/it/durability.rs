@@ -6,9 +6,7 @@
 //!
 //! Loopback only; every loop is bounded in count and time.
 
-mod common;
-
-use common::TempDir;
+use crate::util::{self, TempDir};
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -80,7 +78,7 @@ fn spawn_serve(dir: &Path, extra: &[&str]) -> Served {
                 .expect("address");
         }
     };
-    common::poll_until("the server to be ready", deadline, || {
+    util::poll_until("the server to be ready", deadline, || {
         try_call(addr, "GET", "/readyz", None, &[])
             .map(|r| r.0)
             .ok()
@@ -707,7 +705,7 @@ fn idempotent_retries_return_the_original_response_even_after_a_restart() {
     assert_eq!(bad.expect("post").0, 422);
     handle.shutdown();
     app.stop();
-    common::poll_until(
+    util::poll_until(
         "the server to let go of the app",
         Instant::now() + WAIT,
         || Arc::strong_count(&app) == 1,
@@ -887,7 +885,7 @@ fn the_server_compacts_by_itself_past_the_threshold() {
     let before = state(&app);
     // The compaction thread looks every 5 s.
     let deadline = Instant::now() + Duration::from_secs(15);
-    common::poll_until("an automatic compaction", deadline, || {
+    util::poll_until("an automatic compaction", deadline, || {
         journal.snapshot_meta().expect("meta").is_some()
     });
     app.stop();

@@ -16,8 +16,6 @@
 //! Every wait polls a condition in the page with a deadline. Without
 //! `chromium` (or `$CHROMIUM`) the test fails and says how to install it.
 
-mod common;
-
 use std::io::{BufRead, BufReader, ErrorKind};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -25,7 +23,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{TestServer, API};
+use crate::util::{self, TestServer, API};
 use serde_json::{json, Value};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
@@ -868,7 +866,7 @@ fn assets_are_served_with_types_and_revalidation() {
         );
         assert_eq!(r.header("cache-control"), Some("no-cache"), "{path}");
         let tag = r.header("etag").expect("etag").to_string();
-        let again = common::request(s.addr, "GET", path, &[("If-None-Match", &tag)], None);
+        let again = util::request(s.addr, "GET", path, &[("If-None-Match", &tag)], None);
         assert_eq!(again.status, 304, "{path}");
         assert!(again.body.is_empty());
         if kind == "text/html" {
@@ -877,8 +875,8 @@ fn assets_are_served_with_types_and_revalidation() {
         }
     }
     // Only the exact root is the page; anything else under it stays a JSON 404.
-    common::request(s.addr, "GET", "/index.html", &[], None).assert_error(404, "not_found");
-    common::request(s.addr, "POST", "/", &[], None).assert_error(405, "method_not_allowed");
+    util::request(s.addr, "GET", "/index.html", &[], None).assert_error(404, "not_found");
+    util::request(s.addr, "POST", "/", &[], None).assert_error(405, "method_not_allowed");
 }
 
 /// A fact's value as the "What we understood" panel shows it: dollars for
