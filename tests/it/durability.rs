@@ -6,15 +6,14 @@
 //!
 //! Loopback only; every loop is bounded in count and time.
 
-use crate::util::{self, TempDir};
+use crate::util::{self, Served, TempDir, API, BIN, WAIT};
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use partybus::app::{NewInput, NewParty};
@@ -24,71 +23,13 @@ use partybus::server::{serve, AuthMode, ServerConfig};
 use partybus::{App, Config};
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_partybus");
-const API: &str = "/api/v1/event-driven";
-const WAIT: Duration = Duration::from_secs(20);
-
 // ---- the binary -------------------------------------------------------------
 
-struct Served {
-    child: Child,
-    addr: SocketAddr,
-    log: mpsc::Receiver<String>,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// `partybus serve` on `dir` (auth off), ready.
 fn spawn_serve(dir: &Path, extra: &[&str]) -> Served {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--port", "0", "--auth", "off"])
-        .arg("--data-dir")
-        .arg(dir)
-        .args(extra)
-        .env_remove("PARTYBUS_EPHEMERAL")
-        .env_remove("PARTYBUS_DURABILITY")
-        .env("LOG_LEVEL", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + WAIT;
-    let addr: SocketAddr = loop {
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("serve logs its address");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest
-                .split_whitespace()
-                .next()
-                .and_then(|a| a.parse().ok())
-                .expect("address");
-        }
-    };
-    util::poll_until("the server to be ready", deadline, || {
-        try_call(addr, "GET", "/readyz", None, &[])
-            .map(|r| r.0)
-            .ok()
-            == Some(200)
-    });
-    Served {
-        child,
-        addr,
-        log: rx,
-    }
+    let dir = dir.to_str().expect("a UTF-8 temp dir");
+    let args = [&["--port", "0", "--auth", "off", "--data-dir", dir], extra].concat();
+    Served::start(&args, &[])
 }
 
 /// One request over a fresh connection; `Err` when the server is gone.
@@ -99,53 +40,19 @@ fn try_call(
     body: Option<&Value>,
     headers: &[(&str, &str)],
 ) -> Result<(u16, Vec<u8>), std::io::Error> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
+    let body = body.map(|b| b.to_string());
+    let mut headers = headers.to_vec();
+    if body.is_some() {
+        headers.push(("Content-Type", "application/json"));
     }
-    if !body.is_empty() {
-        head.push_str("Content-Type: application/json\r\n");
-    }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    s.write_all(head.as_bytes())?;
-    s.write_all(body.as_bytes())?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw);
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other("no status line"))?;
-    let at = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(raw.len(), |p| p + 4);
-    let head = String::from_utf8_lossy(&raw[..at]).to_ascii_lowercase();
-    let mut body = raw[at..].to_vec();
-    if head.contains("transfer-encoding: chunked") {
-        body = dechunk(&body);
-    }
-    Ok((status, body))
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
-        let size = std::str::from_utf8(&b[..eol])
-            .ok()
-            .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
-            .unwrap_or(0);
-        if size == 0 || b.len() < eol + 2 + size {
-            break;
-        }
-        out.extend_from_slice(&b[eol + 2..eol + 2 + size]);
-        b = &b[(eol + 4 + size).min(b.len())..];
-    }
-    out
+    let r = util::try_request(
+        addr,
+        method,
+        path,
+        &headers,
+        body.as_deref().map(str::as_bytes),
+    )?;
+    Ok((r.status, r.body))
 }
 
 fn call(addr: SocketAddr, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
@@ -857,18 +764,13 @@ fn readyz_and_the_recovery_log() {
     assert_eq!(s, 201);
     drop(served);
     let served = spawn_serve(&dir.0, &[]);
-    let mut lines = Vec::new();
-    let deadline = Instant::now() + WAIT;
-    while let Ok(l) = served
-        .log
-        .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-    {
-        if l.contains("recovered 1 parties") && l.contains("events replayed") {
-            return;
-        }
-        lines.push(l);
-    }
-    panic!("no recovery line: {lines:?}");
+    // Recovery is logged before `ready`, so among the early lines.
+    let recovered = |l: &String| l.contains("recovered 1 parties") && l.contains("events replayed");
+    assert!(
+        served.early.iter().any(recovered),
+        "no recovery line: {:?}",
+        served.early
+    );
 }
 
 #[test]

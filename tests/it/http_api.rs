@@ -402,7 +402,7 @@ fn delete_party_then_every_route_is_404_and_websockets_are_closed() {
     let r = s.call("DELETE", &format!("{API}/party/{id}"), Some(&token), None);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["success"], true);
-    let (msgs, code) = ws.until_close();
+    let (msgs, code) = ws.until_close_code();
     assert!(
         msgs.iter().any(|m| m["type"] == "party_deleted"),
         "{msgs:?}"
@@ -900,7 +900,7 @@ fn shutdown_closes_websockets_and_stops_accepting() {
     assert_eq!(ws.next_json()["type"], "connection");
     let addr = s.addr;
     s.shutdown();
-    let (_, code) = ws.until_close();
+    let (_, code) = ws.until_close_code();
     assert_eq!(code, Some(1001));
     assert!(TcpStream::connect(addr).is_err(), "the listener is closed");
     assert!(s.app.is_running(), "the app is the caller's to stop");

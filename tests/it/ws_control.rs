@@ -6,7 +6,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::util::hub::{config, seq, Harness, WAIT};
+use crate::util::hub::{config, seq, Harness};
+use crate::util::WAIT;
 use partybus::bus::{Admission, BusConfig};
 use partybus::domain::AgentName;
 use partybus::event::{AgentStarted, Draft, Payload};

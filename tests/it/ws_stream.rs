@@ -170,7 +170,7 @@ fn party_deletion_sends_party_deleted_then_a_normal_close() {
     assert_eq!(frame.reason.as_str(), "party deleted");
     // The slot is released once the client's thread ends.
     drop(c);
-    let deadline = std::time::Instant::now() + hub::WAIT;
+    let deadline = std::time::Instant::now() + crate::util::WAIT;
     while h.hub.clients() > 0 {
         assert!(std::time::Instant::now() < deadline, "client not released");
         std::thread::yield_now();

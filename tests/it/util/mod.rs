@@ -1,33 +1,47 @@
-//! Helpers for the HTTP tests: a server started in process on 127.0.0.1:0
-//! with the real [`App`], a minimal HTTP/1.1 client over `std::net`, and a
-//! blocking WebSocket client whose reads have deadlines. Every wait is a
-//! blocking read or receive with a deadline, except [`poll_until`], for
-//! conditions that nothing signals.
+//! The harness every integration test shares: the one wait constant
+//! ([`WAIT`]) and the one helper for conditions nothing signals
+//! ([`poll_until`]); the real server in process on 127.0.0.1:0
+//! ([`TestServer`]); the built binary serving on a loopback port
+//! ([`Served`]); one HTTP/1.1 client over `std::net` ([`request`],
+//! [`try_request`], [`raw`]); one WebSocket client whose every read has a
+//! deadline ([`Ws`]); child processes waited for with deadlines
+//! ([`exit_within`], [`output_within`]); temp dirs ([`TempDir`]). [`hub`] is a
+//! WebSocket hub behind a one-route server, for the hub's own tests.
+//!
+//! Every wait is a blocking read or receive with a deadline (a response, a
+//! WebSocket message, a log line, a child's exit), except [`poll_until`],
+//! for conditions that nothing signals. It must not assert timings: a test
+//! asserts behaviour, and [`WAIT`] only bounds how long a failure takes.
 #![allow(dead_code)]
 
 pub mod hub;
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use partybus::server::{serve, AuthMode, ServerConfig, ServerHandle};
 use partybus::{App, Config};
 use serde_json::Value;
+use tungstenite::protocol::CloseFrame;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
-/// How long any single response or message may take.
-pub const WAIT: Duration = Duration::from_secs(15);
+/// How long anything a test waits for may take: a response, a message, a
+/// party settling, a child starting or exiting, a page condition in the
+/// browser. Generous, since the whole suite shares two busy cores; only a
+/// failing test ever waits this long.
+pub const WAIT: Duration = Duration::from_secs(30);
 
 /// Interval between two checks of [`poll_until`].
 pub const POLL_EVERY: Duration = Duration::from_millis(10);
 
 /// Checks `ready` until it holds, panicking with `what` once `deadline`
-/// passes. Only for conditions nothing signals (another process's readiness,
-/// a thread letting go of an `Arc`, a timer inside the server).
+/// passes. Only for conditions nothing signals (a thread letting go of an
+/// `Arc`, a count inside tiny_http, a timer inside the server).
 pub fn poll_until(what: &str, deadline: Instant, ready: impl FnMut() -> bool) {
     assert!(poll(deadline, ready), "timed out waiting: {what}");
 }
@@ -39,8 +53,8 @@ pub fn poll(deadline: Instant, mut ready: impl FnMut() -> bool) -> bool {
         if Instant::now() >= deadline {
             return false;
         }
-        // Nothing signals these conditions: pause between checks (this
-        // file's only sleep), bounded by the deadline.
+        // Nothing signals these conditions: pause between checks (the
+        // suite's only sleep), bounded by the deadline.
         std::thread::sleep(POLL_EVERY);
     }
     true
@@ -218,6 +232,19 @@ pub fn request(
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
 ) -> Resp {
+    try_request(addr, method, path, headers, body)
+        .unwrap_or_else(|e| panic!("{method} {path} failed: {e}"))
+}
+
+/// Like [`request`], but a refused connection or a response cut short (the
+/// server died) is an `Err` rather than a panic.
+pub fn try_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> io::Result<Resp> {
     let has = |name: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
     let mut head = format!("{method} {path} HTTP/1.1\r\n");
     if !has("Host") {
@@ -237,10 +264,10 @@ pub fn request(
     if let Some(b) = body {
         bytes.extend_from_slice(b);
     }
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream.set_read_timeout(Some(WAIT)).expect("timeout");
-    stream.write_all(&bytes).expect("write request");
-    read_response(&mut BufReader::new(stream), method == "HEAD")
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(WAIT))?;
+    stream.write_all(&bytes)?;
+    try_read_response(&mut BufReader::new(stream), method == "HEAD")
 }
 
 /// Sends raw bytes and reads one response (status line, headers, and a body
@@ -254,17 +281,29 @@ pub fn raw(addr: SocketAddr, bytes: &[u8]) -> Resp {
 
 /// Reads a response's status line and headers.
 pub fn read_head<R: Read>(r: &mut BufReader<R>) -> Resp {
+    try_read_head(r).unwrap_or_else(|e| panic!("reading a response head: {e}"))
+}
+
+/// Reads one response from a buffered stream (`head`: the request was HEAD,
+/// so there is no body).
+pub fn read_response<R: Read>(r: &mut BufReader<R>, head: bool) -> Resp {
+    try_read_response(r, head).unwrap_or_else(|e| panic!("reading a response: {e}"))
+}
+
+fn try_read_head<R: Read>(r: &mut BufReader<R>) -> io::Result<Resp> {
     let mut line = String::new();
-    r.read_line(&mut line).expect("status line");
+    r.read_line(&mut line)?;
     let status: u16 = line
         .split(' ')
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line {line:?}"));
+        .ok_or_else(|| io::Error::other(format!("bad status line {line:?}")))?;
     let mut headers = Vec::new();
     loop {
         let mut h = String::new();
-        r.read_line(&mut h).expect("header line");
+        if r.read_line(&mut h)? == 0 {
+            return Err(io::Error::new(ErrorKind::UnexpectedEof, "head cut short"));
+        }
         let h = h.trim_end();
         if h.is_empty() {
             break;
@@ -273,19 +312,17 @@ pub fn read_head<R: Read>(r: &mut BufReader<R>) -> Resp {
             headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
         }
     }
-    Resp {
+    Ok(Resp {
         status,
         headers,
         body: Vec::new(),
-    }
+    })
 }
 
-/// Reads one response from a buffered stream (`head`: the request was HEAD,
-/// so there is no body).
-pub fn read_response<R: Read>(r: &mut BufReader<R>, head: bool) -> Resp {
-    let mut resp = read_head(r);
+fn try_read_response<R: Read>(r: &mut BufReader<R>, head: bool) -> io::Result<Resp> {
+    let mut resp = try_read_head(r)?;
     if head || resp.status == 101 || resp.status == 204 || resp.status == 304 {
-        return resp;
+        return Ok(resp);
     }
     if resp
         .header("transfer-encoding")
@@ -293,10 +330,11 @@ pub fn read_response<R: Read>(r: &mut BufReader<R>, head: bool) -> Resp {
     {
         loop {
             let mut size = String::new();
-            r.read_line(&mut size).expect("chunk size");
-            let n = usize::from_str_radix(size.trim(), 16).expect("hex chunk size");
+            r.read_line(&mut size)?;
+            let n = usize::from_str_radix(size.trim(), 16)
+                .map_err(|_| io::Error::other(format!("bad chunk size {size:?}")))?;
             let mut chunk = vec![0; n + 2];
-            r.read_exact(&mut chunk).expect("chunk");
+            r.read_exact(&mut chunk)?;
             if n == 0 {
                 break;
             }
@@ -307,21 +345,22 @@ pub fn read_response<R: Read>(r: &mut BufReader<R>, head: bool) -> Resp {
         .and_then(|v| v.parse::<usize>().ok())
     {
         let mut body = vec![0; n];
-        r.read_exact(&mut body).expect("body");
+        r.read_exact(&mut body)?;
         resp.body = body;
     } else {
-        r.read_to_end(&mut resp.body).expect("body to EOF");
+        r.read_to_end(&mut resp.body)?;
     }
-    resp
+    Ok(resp)
 }
 
-/// A WebSocket client whose every read has a deadline.
+/// The one WebSocket client: blocking, and every read has a deadline.
 pub struct Ws {
-    ws: WebSocket<MaybeTlsStream<TcpStream>>,
+    /// The socket, for tests that send frames of their own.
+    pub ws: WebSocket<MaybeTlsStream<TcpStream>>,
 }
 
 impl Ws {
-    /// Connects to `url` (ws://...).
+    /// Connects to `url` (ws://...); the handshake error when refused.
     pub fn connect(url: &str) -> Result<Ws, tungstenite::Error> {
         let (ws, _) = tungstenite::connect(url)?;
         Ok(Ws { ws })
@@ -334,13 +373,15 @@ impl Ws {
         }
     }
 
-    /// The next frame, within [`WAIT`].
-    pub fn recv(&mut self) -> Message {
-        let deadline = Instant::now() + WAIT;
+    /// The next frame of any kind (pings included), within `within`.
+    pub fn recv_within(&mut self, within: Duration) -> Message {
+        let deadline = Instant::now() + within;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             assert!(!left.is_zero(), "timed out waiting for a WebSocket message");
-            self.tcp().set_read_timeout(Some(left)).expect("timeout");
+            self.tcp()
+                .set_read_timeout(Some(left))
+                .expect("set read timeout");
             match self.ws.read() {
                 Ok(m) => return m,
                 Err(tungstenite::Error::Io(e))
@@ -350,7 +391,12 @@ impl Ws {
         }
     }
 
-    /// The next text message as JSON (control frames skipped).
+    /// The next frame of any kind, within [`WAIT`].
+    pub fn recv(&mut self) -> Message {
+        self.recv_within(WAIT)
+    }
+
+    /// The next text message as JSON, skipping pings and pongs.
     pub fn next_json(&mut self) -> Value {
         loop {
             match self.recv() {
@@ -361,18 +407,206 @@ impl Ws {
         }
     }
 
-    /// Messages until the close frame; the messages and the close code.
-    pub fn until_close(&mut self) -> (Vec<Value>, Option<u16>) {
+    /// Reads messages until `stop` says so; returns them all.
+    pub fn events_until(&mut self, mut stop: impl FnMut(&Value) -> bool) -> Vec<Value> {
+        let mut got = Vec::new();
+        loop {
+            let v = self.next_json();
+            let done = stop(&v);
+            got.push(v);
+            if done {
+                return got;
+            }
+        }
+    }
+
+    /// Reads (and returns) messages until the close frame; returns both.
+    pub fn until_close(&mut self) -> (Vec<Value>, Option<CloseFrame>) {
         let mut got = Vec::new();
         loop {
             match self.recv() {
                 Message::Text(t) => got.push(serde_json::from_str(t.as_str()).expect("JSON")),
                 Message::Close(frame) => {
+                    // Send tungstenite's queued close reply.
                     let _ = self.ws.flush();
-                    return (got, frame.map(|f| u16::from(f.code)));
+                    return (got, frame);
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// Messages until the close frame, and the close code.
+    pub fn until_close_code(&mut self) -> (Vec<Value>, Option<u16>) {
+        let (got, frame) = self.until_close();
+        (got, frame.map(|f| u16::from(f.code)))
+    }
+
+    /// Sends a text message.
+    pub fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).expect("send");
+    }
+}
+
+/// The built binary.
+pub const BIN: &str = env!("CARGO_BIN_EXE_partybus");
+
+/// The settings `partybus` reads from the environment: removed from every
+/// child, so that a test sets exactly the ones it means.
+const BIN_ENV: [&str; 8] = [
+    "API_HOST",
+    "API_PORT",
+    "LOG_LEVEL",
+    "PARTYBUS_AUTH",
+    "PARTYBUS_ADMIN_TOKEN",
+    "PARTYBUS_CORS_ORIGINS",
+    "PARTYBUS_DURABILITY",
+    "PARTYBUS_EPHEMERAL",
+];
+
+/// `partybus <args>` with a clean environment plus `env`.
+pub fn bin_command(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env("RUST_BACKTRACE", "0");
+    for k in BIN_ENV {
+        cmd.env_remove(k);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// A `partybus serve` child on a loopback port, ready. Dropping it (a test
+/// failed midway) kills the child, so no server outlives its test.
+pub struct Served {
+    /// The child, until a test takes it to wait for its exit.
+    child: Option<Child>,
+    /// The address it logged.
+    pub addr: SocketAddr,
+    /// Log lines up to and including `ready`.
+    pub early: Vec<String>,
+    /// Later log lines, as the server writes them.
+    pub lines: mpsc::Receiver<String>,
+}
+
+impl Served {
+    /// Starts `partybus serve <args>` (the caller picks `--port 0` or its
+    /// environment twin) and waits, within [`WAIT`], for its `listening on`
+    /// line (the address) and then its `ready` line (the journal is
+    /// replayed: `/readyz` answers 200, which is checked).
+    pub fn start(args: &[&str], env: &[(&str, &str)]) -> Served {
+        let mut cmd = bin_command(&[&["serve"], args].concat(), env);
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + WAIT;
+        let mut early = Vec::new();
+        let mut addr = None;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match rx.recv_timeout(left) {
+                Ok(line) => line,
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("serve was not ready ({e}); its log: {early:#?}");
+                }
+            };
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                addr = rest.split_whitespace().next().and_then(|a| a.parse().ok());
+            }
+            let ready = line.trim_end().ends_with(" ready");
+            early.push(line);
+            if let (true, Some(addr)) = (ready, addr) {
+                let r = request(addr, "GET", "/readyz", &[], None);
+                assert_eq!(r.status, 200, "/readyz after `ready`: {}", r.text());
+                return Served {
+                    child: Some(child),
+                    addr,
+                    early,
+                    lines: rx,
+                };
+            }
+        }
+    }
+
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// Takes the child out (its exit is then the caller's to wait for).
+    pub fn take(&mut self) -> Child {
+        self.child.take().expect("child still owned")
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Sends `sig` (`-TERM`, `-KILL`, ...) to a process with kill(1).
+pub fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(ok.success());
+}
+
+/// Waits for the child's exit, at most `within`; kills it and fails otherwise.
+pub fn exit_within(mut child: Child, within: Duration) -> ExitStatus {
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    match rx.recv_timeout(within) {
+        Ok(status) => status.expect("wait"),
+        Err(_) => {
+            signal(pid, "-KILL");
+            panic!("pid {pid} did not exit within {within:?}");
+        }
+    }
+}
+
+/// Waits for the child's exit and collects its piped output, at most
+/// `within`; kills it and fails with `what` and its output otherwise.
+pub fn output_within(child: Child, what: &str, within: Duration) -> Output {
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(within) {
+        Ok(out) => out.expect("wait for output"),
+        Err(_) => {
+            signal(pid, "-KILL");
+            let out = rx.recv_timeout(WAIT).ok().and_then(Result::ok);
+            let (stdout, stderr) = out.map_or((String::new(), String::new()), |o| {
+                (
+                    String::from_utf8_lossy(&o.stdout).into_owned(),
+                    String::from_utf8_lossy(&o.stderr).into_owned(),
+                )
+            });
+            panic!("{what} did not finish within {within:?}:\n{stdout}\n{stderr}");
         }
     }
 }
