@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use partybus::app::{NewInput, NewParty};
@@ -92,6 +92,9 @@ fn kill_9_during_concurrent_writes_loses_nothing_acknowledged() {
         acked_parties.lock().unwrap().push(format!("r{round}"));
         attempted_parties.lock().unwrap().push(format!("r{round}"));
         let stop = Arc::new(AtomicBool::new(false));
+        // Each acknowledged input is also reported here, so that the kill can
+        // wait for the writers' progress rather than for time to pass.
+        let (acked_tx, acked_rx) = mpsc::channel::<()>();
         let writers: Vec<_> = (0..WRITERS)
             .map(|w| {
                 let (acked_inputs, acked_parties, attempted) = (
@@ -100,8 +103,9 @@ fn kill_9_during_concurrent_writes_loses_nothing_acknowledged() {
                     attempted_parties.clone(),
                 );
                 let stop = stop.clone();
+                let acked_tx = acked_tx.clone();
                 std::thread::spawn(move || {
-                    let deadline = Instant::now() + Duration::from_secs(5);
+                    let deadline = Instant::now() + WAIT;
                     for n in 0.. {
                         if stop.load(Ordering::Relaxed) || Instant::now() > deadline {
                             return;
@@ -127,6 +131,7 @@ fn kill_9_during_concurrent_writes_loses_nothing_acknowledged() {
                             match try_call(addr, "POST", &path, Some(&body), &[]) {
                                 Ok((201, _)) => {
                                     acked_inputs.lock().unwrap().push((format!("r{round}"), id));
+                                    let _ = acked_tx.send(());
                                     true
                                 }
                                 _ => false,
@@ -139,10 +144,17 @@ fn kill_9_during_concurrent_writes_loses_nothing_acknowledged() {
                 })
             })
             .collect();
-        // Kill at a pseudo-random moment while the writers are busy: the
-        // sleep is the point (it picks the moment).
+        drop(acked_tx);
+        // Kill at a pseudo-random point while the writers are busy: after
+        // 11 to 40 acknowledged inputs of this round (so more than 50 over
+        // the rounds), whatever the machine's speed.
         let nanos = Instant::now().elapsed().subsec_nanos() ^ began.elapsed().subsec_nanos();
-        std::thread::sleep(Duration::from_millis(150 + u64::from(nanos % 350)));
+        let kill_after = 11 + nanos % 30;
+        for n in 0..kill_after {
+            if let Err(e) = acked_rx.recv_timeout(WAIT) {
+                panic!("round {round}: the writers stopped after {n} acknowledgements ({e})");
+            }
+        }
         drop(served); // SIGKILL
         stop.store(true, Ordering::Relaxed);
         for w in writers {
