@@ -32,8 +32,6 @@ use serde_json::{json, Value};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
-/// How long any one condition may take to become true.
-const DEADLINE: Duration = WAIT;
 /// How often the page re-checks a condition that no DOM change signals
 /// (a variable of the app script, a WebSocket's state); in the page's own
 /// timer, so that the test itself waits for the answer.
@@ -129,7 +127,7 @@ impl Browser {
                 let _ = line_tx.send(line);
             }
         });
-        let url = match url_rx.recv_timeout(DEADLINE) {
+        let url = match url_rx.recv_timeout(WAIT) {
             Ok(url) => url,
             Err(_) => {
                 let _ = child.kill();
@@ -137,7 +135,7 @@ impl Browser {
                 let _ = std::fs::remove_dir_all(&profile);
                 let lines: Vec<String> = line_rx.try_iter().collect();
                 panic!(
-                    "chromium did not print its DevTools address within {DEADLINE:?}; stderr:\n{}",
+                    "chromium did not print its DevTools address within {WAIT:?}; stderr:\n{}",
                     lines.join("\n")
                 );
             }
@@ -208,7 +206,7 @@ impl Browser {
         self.ws
             .send(Message::text(msg.to_string()))
             .unwrap_or_else(|e| panic!("DevTools send {method}: {e}"));
-        let deadline = Instant::now() + DEADLINE;
+        let deadline = Instant::now() + WAIT;
         loop {
             let v = self.next_message(deadline, method);
             if v["id"].as_u64() == Some(id) {
@@ -294,7 +292,7 @@ impl Browser {
     /// page goes away meanwhile (a navigation), the wait resumes in the
     /// next page once its execution context is created.
     fn wait_for(&mut self, what: &str, expr: &str) -> Value {
-        let deadline = Instant::now() + DEADLINE;
+        let deadline = Instant::now() + WAIT;
         let mut last = Err("no answer".to_string());
         while Instant::now() < deadline {
             let contexts = self.contexts;
@@ -349,7 +347,7 @@ impl Browser {
         let stderr: Vec<String> = self.stderr.try_iter().collect();
         let tail = &stderr[stderr.len().saturating_sub(20)..];
         panic!(
-            "timed out after {DEADLINE:?} waiting for {what} (`{expr}` is {now:?}; \
+            "timed out after {WAIT:?} waiting for {what} (`{expr}` is {now:?}; \
              the last wait answered {last:?}); errors: {:?}\n\
              page text:\n{}\nchromium stderr (last lines):\n{}",
             self.errors,
@@ -568,7 +566,7 @@ fn planning_page_end_to_end_in_headless_chromium() {
 
     // The harness sees page errors (the last assertion relies on it).
     b.eval("console.error('harness self-check')");
-    let deadline = Instant::now() + DEADLINE;
+    let deadline = Instant::now() + WAIT;
     while b.errors.is_empty() && Instant::now() < deadline {
         b.eval("1");
     }
