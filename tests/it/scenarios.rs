@@ -5,7 +5,6 @@
 //! filters, dependency order, removal semantics).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use partybus::app::{NewInput, NewParty};
 use partybus::domain::{AgentName, AgentOutput};
@@ -13,7 +12,7 @@ use partybus::event::{Payload, Topic};
 use partybus::store::Party;
 use partybus::{App, Config};
 
-const WAIT: Duration = Duration::from_secs(20);
+use crate::util::WAIT;
 
 fn input(text: &str, tags: &[&str]) -> NewInput {
     NewInput {

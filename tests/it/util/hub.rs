@@ -1,26 +1,20 @@
-//! A self-contained WebSocket test harness: an [`App`], a [`WsHub`] and a
-//! tiny_http server whose only route is `/api/v1/event-driven/ws/{id}`
-//! (query `since=`), plus a blocking tungstenite client whose every read has
-//! a deadline. No sleeps: tests wait on messages.
-#![allow(dead_code)]
+//! A WebSocket hub on its own, for the hub's tests: an [`App`], a [`WsHub`]
+//! and a tiny_http server whose only route is `/api/v1/event-driven/ws/{id}`
+//! (query `since=`), so a test can reach the hub itself (client counts,
+//! shutdown). Clients are the harness's one [`Ws`]; tests wait on messages.
 
-use std::io::ErrorKind;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use partybus::app::{NewInput, NewParty};
 use partybus::event::Topic;
 use partybus::server::ws::{WsConfig, WsError, WsHub};
 use partybus::{App, Config};
 use serde_json::Value;
-use tungstenite::protocol::CloseFrame;
-use tungstenite::stream::MaybeTlsStream;
-use tungstenite::{Message, WebSocket};
 
-/// How long any single expected message may take.
-pub const WAIT: Duration = Duration::from_secs(10);
+use super::Ws;
 
 /// Router threads of the harness server.
 const ROUTERS: usize = 2;
@@ -85,7 +79,7 @@ impl Harness {
     }
 
     /// Connects and reads the `connection` message.
-    pub fn connect(&self, party: &str, since: Option<u64>) -> (Client, Value) {
+    pub fn connect(&self, party: &str, since: Option<u64>) -> (Ws, Value) {
         let mut client = self.try_connect(party, since).expect("upgrade accepted");
         let hello = client.next_json();
         assert_eq!(hello["type"], "connection", "{hello}");
@@ -95,13 +89,8 @@ impl Harness {
     }
 
     /// Connects; the handshake error when refused.
-    pub fn try_connect(
-        &self,
-        party: &str,
-        since: Option<u64>,
-    ) -> Result<Client, tungstenite::Error> {
-        let (ws, _) = tungstenite::connect(self.url(party, since))?;
-        Ok(Client { ws })
+    pub fn try_connect(&self, party: &str, since: Option<u64>) -> Result<Ws, tungstenite::Error> {
+        Ws::connect(&self.url(party, since))
     }
 
     /// Creates a party without inputs.
@@ -179,88 +168,6 @@ fn route(app: &Arc<App>, hub: &Arc<WsHub>, rq: tiny_http::Request) {
         };
         let _ =
             rq.respond(tiny_http::Response::from_string(e.to_string()).with_status_code(status));
-    }
-}
-
-/// A test client; every read waits at most [`WAIT`].
-pub struct Client {
-    pub ws: WebSocket<MaybeTlsStream<TcpStream>>,
-}
-
-impl Client {
-    fn tcp(&self) -> &TcpStream {
-        match self.ws.get_ref() {
-            MaybeTlsStream::Plain(s) => s,
-            _ => unreachable!("plain TCP only"),
-        }
-    }
-
-    /// The next frame of any kind (pings included), within `within`.
-    pub fn recv_within(&mut self, within: Duration) -> Message {
-        let deadline = Instant::now() + within;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "timed out waiting for a WebSocket message");
-            self.tcp()
-                .set_read_timeout(Some(left))
-                .expect("set read timeout");
-            match self.ws.read() {
-                Ok(m) => return m,
-                Err(tungstenite::Error::Io(e))
-                    if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-                Err(e) => panic!("WebSocket read failed: {e}"),
-            }
-        }
-    }
-
-    /// The next frame of any kind.
-    pub fn recv(&mut self) -> Message {
-        self.recv_within(WAIT)
-    }
-
-    /// The next text message as JSON, skipping pings and pongs.
-    pub fn next_json(&mut self) -> Value {
-        loop {
-            match self.recv() {
-                Message::Text(t) => return serde_json::from_str(t.as_str()).expect("JSON"),
-                Message::Ping(_) | Message::Pong(_) => {}
-                other => panic!("expected a text message, got {other:?}"),
-            }
-        }
-    }
-
-    /// Reads event messages until `stop` says so; returns them all.
-    pub fn events_until(&mut self, mut stop: impl FnMut(&Value) -> bool) -> Vec<Value> {
-        let mut got = Vec::new();
-        loop {
-            let v = self.next_json();
-            let done = stop(&v);
-            got.push(v);
-            if done {
-                return got;
-            }
-        }
-    }
-
-    /// Reads (and returns) messages until the close frame; returns both.
-    pub fn until_close(&mut self) -> (Vec<Value>, Option<CloseFrame>) {
-        let mut got = Vec::new();
-        loop {
-            match self.recv() {
-                Message::Text(t) => got.push(serde_json::from_str(t.as_str()).expect("JSON")),
-                Message::Close(frame) => {
-                    // Send tungstenite's queued close reply.
-                    let _ = self.ws.flush();
-                    return (got, frame);
-                }
-                _ => {}
-            }
-        }
-    }
-
-    /// Sends a text message.
-    pub fn send_text(&mut self, text: &str) {
-        self.ws.send(Message::text(text)).expect("send");
     }
 }
 

@@ -3,11 +3,9 @@
 //! describes once as cross-cutting), and every curl example in README.md runs
 //! against a real server and returns the status the README promises.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use common::{request, TestServer};
+use crate::util::{output_within, request, TestServer, WAIT};
 use partybus::server::routes::{sample_path, ROUTES};
 use partybus::server::{CorsConfig, ServerConfig};
 use serde_json::Value;
@@ -164,7 +162,7 @@ struct Example {
 
 /// The `sh` blocks of README.md that call curl.
 fn readme_examples() -> Vec<(String, u16)> {
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../../README.md");
     let mut out = Vec::new();
     let mut block: Option<Vec<&str>> = None;
     for line in readme.lines() {
@@ -372,31 +370,15 @@ fn readme_javascript_example_runs_under_node() {
     std::fs::create_dir_all(&dir).expect("tmp dir");
     let file = dir.join("example.mjs");
     std::fs::write(&file, script).expect("write script");
-    let mut child = std::process::Command::new("node")
+    let child = std::process::Command::new("node")
         .arg("--experimental-websocket")
         .arg(&file)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("node (Node.js 20+) must be installed to run the README's JavaScript example");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for node") {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            panic!(
-                "the JavaScript example did not finish within 30 s:\n{}\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        // Polling a child process: there is no channel to wait on.
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    let out = child.wait_with_output().expect("output");
+    let out = output_within(child, "the JavaScript example", WAIT);
+    let status = out.status;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(status.success(), "node failed: {stdout}\n{stderr}");

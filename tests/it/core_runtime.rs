@@ -15,7 +15,7 @@ use partybus::event::{ErrorType, Event, Payload, Topic};
 use partybus::journal::MemoryJournal;
 use partybus::{App, AppError, Config};
 
-const WAIT: Duration = Duration::from_secs(20);
+use crate::util::WAIT;
 
 fn input(text: &str) -> NewInput {
     NewInput {

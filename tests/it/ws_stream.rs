@@ -3,12 +3,10 @@
 //! order, no gap), 200 clients on one party, deletion, and parties that do
 //! not exist yet.
 
-mod ws_common;
-
 use std::collections::HashSet;
 use std::sync::mpsc;
 
-use ws_common::{is_input, seq, Harness};
+use crate::util::hub::{self, is_input, seq, Harness};
 
 #[test]
 fn connection_message_reports_the_party_last_seq() {
@@ -76,7 +74,7 @@ fn replay_then_live_is_exactly_once_in_order_under_concurrent_publishing() {
                 max_inputs_per_party: N,
                 ..Default::default()
             },
-            ..ws_common::config()
+            ..hub::config()
         },
         Default::default(),
     );
@@ -172,11 +170,10 @@ fn party_deletion_sends_party_deleted_then_a_normal_close() {
     assert_eq!(frame.reason.as_str(), "party deleted");
     // The slot is released once the client's thread ends.
     drop(c);
-    let deadline = std::time::Instant::now() + ws_common::WAIT;
-    while h.hub.clients() > 0 {
-        assert!(std::time::Instant::now() < deadline, "client not released");
-        std::thread::yield_now();
-    }
+    let deadline = std::time::Instant::now() + crate::util::WAIT;
+    crate::util::poll_until("the client to be released", deadline, || {
+        h.hub.clients() == 0
+    });
 }
 
 #[test]

@@ -2,13 +2,11 @@
 //! errors, token checks, auth-off mode, request ids as correlation ids, body
 //! limits, and the rule that a rejected request changes nothing.
 
-mod common;
-
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 
-use common::{poll, raw, request, Resp, TestServer, Ws, API, WAIT};
+use crate::util::{self, poll, raw, request, Resp, TestServer, Ws, API, WAIT};
 use partybus::server::{serve, AuthMode, ServeError, ServerConfig};
 use partybus::{App, Config};
 use serde_json::{json, Value};
@@ -404,7 +402,7 @@ fn delete_party_then_every_route_is_404_and_websockets_are_closed() {
     let r = s.call("DELETE", &format!("{API}/party/{id}"), Some(&token), None);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["success"], true);
-    let (msgs, code) = ws.until_close();
+    let (msgs, code) = ws.until_close_code();
     assert!(
         msgs.iter().any(|m| m["type"] == "party_deleted"),
         "{msgs:?}"
@@ -813,7 +811,7 @@ fn bad_bodies_get_json_errors_and_change_nothing() {
     .unwrap();
     // tiny_http would allocate the declared size to discard it, so the
     // connection is abandoned after the answer: read the head only.
-    let head = common::read_head(&mut BufReader::new(stream));
+    let head = util::read_head(&mut BufReader::new(stream));
     assert_eq!(head.status, 413);
     assert!(head.header("x-request-id").is_some());
     assert_eq!(s.get("/livez", None).status, 200);
@@ -827,7 +825,7 @@ fn bad_bodies_get_json_errors_and_change_nothing() {
 #[test]
 fn unknown_routes_are_404_and_wrong_methods_405_with_allow() {
     let s = TestServer::start();
-    // `/` is the planning page (tests/web_ui.rs); nothing else at the root is.
+    // `/` is the planning page (the `web_ui` module); nothing else at the root is.
     for path in [
         "/index.html",
         "/nope",
@@ -902,7 +900,7 @@ fn shutdown_closes_websockets_and_stops_accepting() {
     assert_eq!(ws.next_json()["type"], "connection");
     let addr = s.addr;
     s.shutdown();
-    let (_, code) = ws.until_close();
+    let (_, code) = ws.until_close_code();
     assert_eq!(code, Some(1001));
     assert!(TcpStream::connect(addr).is_err(), "the listener is closed");
     assert!(s.app.is_running(), "the app is the caller's to stop");
@@ -917,12 +915,12 @@ fn after_shutdown_a_kept_alive_connection_gets_503() {
     let mut writer = stream;
     let get = format!("GET /livez HTTP/1.1\r\nHost: {}\r\n\r\n", s.addr);
     writer.write_all(get.as_bytes()).unwrap();
-    assert_eq!(common::read_response(&mut reader, false).status, 200);
+    assert_eq!(util::read_response(&mut reader, false).status, 200);
     s.shutdown();
     // The connection outlives the listener; its next request is refused
     // with a JSON answer, not left hanging or dropped.
     writer.write_all(get.as_bytes()).unwrap();
-    common::read_response(&mut reader, false).assert_error(503, "not_ready");
+    util::read_response(&mut reader, false).assert_error(503, "not_ready");
 }
 
 #[test]

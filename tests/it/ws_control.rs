@@ -2,18 +2,17 @@
 //! client dropped without slowing the bus or a fast client, shutdown with
 //! 1001, client limits and refused upgrades.
 
-mod ws_common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use crate::util::hub::{config, seq, Harness};
+use crate::util::{poll_until, WAIT};
 use partybus::bus::{Admission, BusConfig};
 use partybus::domain::AgentName;
 use partybus::event::{AgentStarted, Draft, Payload};
 use partybus::server::ws::WsConfig;
 use tungstenite::Message;
-use ws_common::{config, seq, Harness, WAIT};
 
 fn fast_pings() -> WsConfig {
     WsConfig {
@@ -185,11 +184,9 @@ fn client_limits_are_enforced_per_party_and_in_total() {
     assert_eq!(refused_status(&h, "p-b"), 503);
     assert_eq!(h.hub.clients(), 3);
     drop(a1);
-    let deadline = Instant::now() + WAIT;
-    while h.hub.clients() > 2 {
-        assert!(Instant::now() < deadline, "slot not released");
-        std::thread::yield_now();
-    }
+    poll_until("the slot to be released", Instant::now() + WAIT, || {
+        h.hub.clients() <= 2
+    });
     let (_a3, _) = h.connect("p-a", None);
 }
 
@@ -226,9 +223,7 @@ fn a_client_that_never_answers_pings_is_dropped_after_the_idle_timeout() {
     while c.ws.send(Message::text("hello")).is_ok() {
         assert!(started.elapsed() < WAIT, "the client was never dropped");
     }
-    let deadline = Instant::now() + WAIT;
-    while h.hub.clients() > 0 {
-        assert!(Instant::now() < deadline, "slot not released");
-        std::thread::yield_now();
-    }
+    poll_until("the slot to be released", Instant::now() + WAIT, || {
+        h.hub.clients() == 0
+    });
 }

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use partybus::agents::runtime::RuntimeConfig;
 use partybus::agents::{self};
@@ -13,7 +12,7 @@ use partybus::domain::AgentName;
 use partybus::event::{Event, Topic};
 use partybus::{App, Config};
 
-const WAIT: Duration = Duration::from_secs(20);
+use crate::util::WAIT;
 
 fn all_topics_events() -> Vec<Arc<Event>> {
     // The vendor agent panics once so that `party.agent.failed` appears too.

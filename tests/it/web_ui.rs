@@ -13,10 +13,12 @@
 //! rewritten in the page, every kind of provenance, the agents' notes and
 //! user words that are markup. Screenshots go to `target/web-screenshots/`.
 //!
-//! Every wait polls a condition in the page with a deadline. Without
-//! `chromium` (or `$CHROMIUM`) the test fails and says how to install it.
-
-mod common;
+//! Every wait is for a DevTools message with a deadline: a condition in the
+//! page is checked by the page itself (on each DOM change, and every
+//! [`PAGE_CHECK_EVERY`] for state outside the DOM), which answers once it
+//! holds; a navigation is waited for by its new execution context; the
+//! browser's exit by the end of its stderr. Without `chromium` (or
+//! `$CHROMIUM`) the test fails and says how to install it.
 
 use std::io::{BufRead, BufReader, ErrorKind};
 use std::net::TcpStream;
@@ -25,15 +27,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{TestServer, API};
+use crate::util::{self, TestServer, API, WAIT};
 use serde_json::{json, Value};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
-/// How long any one condition may take to become true.
-const DEADLINE: Duration = Duration::from_secs(30);
-/// Interval between two checks of a condition.
-const POLL: Duration = Duration::from_millis(40);
+/// How often the page re-checks a condition that no DOM change signals
+/// (a variable of the app script, a WebSocket's state); in the page's own
+/// timer, so that the test itself waits for the answer.
+const PAGE_CHECK_EVERY: Duration = Duration::from_millis(40);
 
 /// The chromium binary: `$CHROMIUM`, else the first of the usual names on PATH.
 fn find_chromium() -> PathBuf {
@@ -65,8 +67,12 @@ struct Browser {
     next_id: u64,
     /// JavaScript exceptions and console/log errors seen so far.
     errors: Vec<String>,
-    /// The last lines Chromium wrote to stderr (for failure messages).
+    /// The last lines Chromium wrote to stderr (for failure messages);
+    /// disconnected once every Chromium process has closed it.
     stderr: mpsc::Receiver<String>,
+    /// Execution contexts created so far (one per page load): a wait whose
+    /// context went away with a navigation resumes in the next one.
+    contexts: u64,
 }
 
 impl Browser {
@@ -121,7 +127,7 @@ impl Browser {
                 let _ = line_tx.send(line);
             }
         });
-        let url = match url_rx.recv_timeout(DEADLINE) {
+        let url = match url_rx.recv_timeout(WAIT) {
             Ok(url) => url,
             Err(_) => {
                 let _ = child.kill();
@@ -129,7 +135,7 @@ impl Browser {
                 let _ = std::fs::remove_dir_all(&profile);
                 let lines: Vec<String> = line_rx.try_iter().collect();
                 panic!(
-                    "chromium did not print its DevTools address within {DEADLINE:?}; stderr:\n{}",
+                    "chromium did not print its DevTools address within {WAIT:?}; stderr:\n{}",
                     lines.join("\n")
                 );
             }
@@ -143,6 +149,7 @@ impl Browser {
             next_id: 0,
             errors: Vec::new(),
             stderr: line_rx,
+            contexts: 0,
         };
         let target = b.browser_call("Target.createTarget", json!({"url": "about:blank"}));
         let target_id = target["targetId"].as_str().expect("targetId").to_string();
@@ -199,22 +206,9 @@ impl Browser {
         self.ws
             .send(Message::text(msg.to_string()))
             .unwrap_or_else(|e| panic!("DevTools send {method}: {e}"));
-        let deadline = Instant::now() + DEADLINE;
+        let deadline = Instant::now() + WAIT;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "DevTools {method} timed out");
-            self.tcp().set_read_timeout(Some(left)).expect("timeout");
-            let frame = match self.ws.read() {
-                Ok(Message::Text(t)) => t,
-                Ok(_) => continue,
-                Err(tungstenite::Error::Io(e))
-                    if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
-                {
-                    continue
-                }
-                Err(e) => panic!("DevTools read during {method}: {e}"),
-            };
-            let v: Value = serde_json::from_str(frame.as_str()).expect("DevTools JSON");
+            let v = self.next_message(deadline, method);
             if v["id"].as_u64() == Some(id) {
                 if let Some(err) = v.get("error") {
                     return Err(err.clone());
@@ -225,9 +219,30 @@ impl Browser {
         }
     }
 
+    /// The next DevTools message, by `deadline` (panics naming `during`).
+    fn next_message(&mut self, deadline: Instant, during: &str) -> Value {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "DevTools timed out during {during}");
+            self.tcp().set_read_timeout(Some(left)).expect("timeout");
+            let frame = match self.ws.read() {
+                Ok(Message::Text(t)) => t,
+                Ok(_) => continue,
+                Err(tungstenite::Error::Io(e))
+                    if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+                {
+                    continue
+                }
+                Err(e) => panic!("DevTools read during {during}: {e}"),
+            };
+            return serde_json::from_str(frame.as_str()).expect("DevTools JSON");
+        }
+    }
+
     /// Keeps page errors: exceptions, console errors, failed loads, CSP reports.
     fn observe(&mut self, v: &Value) {
         match v["method"].as_str() {
+            Some("Runtime.executionContextCreated") => self.contexts += 1,
             Some("Runtime.exceptionThrown") => {
                 let d = &v["params"]["exceptionDetails"];
                 self.errors.push(format!(
@@ -271,34 +286,69 @@ impl Browser {
         Ok(r["result"]["value"].clone())
     }
 
-    /// Polls `expr` until it is truthy; returns its value.
+    /// Waits until `expr` is truthy in the page; returns its value. The page
+    /// checks it on each DOM change and every [`PAGE_CHECK_EVERY`], and
+    /// answers once it holds (or with `null` at the deadline). When the
+    /// page goes away meanwhile (a navigation), the wait resumes in the
+    /// next page once its execution context is created.
     fn wait_for(&mut self, what: &str, expr: &str) -> Value {
-        let deadline = Instant::now() + DEADLINE;
-        let mut last = Value::Null;
+        let deadline = Instant::now() + WAIT;
+        let mut last = Err("no answer".to_string());
         while Instant::now() < deadline {
-            // Mid-navigation the page may have no context to evaluate in yet.
-            last = self.try_eval(expr).unwrap_or(Value::Null);
-            let truthy = match &last {
-                Value::Null => false,
-                Value::Bool(b) => *b,
-                Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-                Value::String(s) => !s.is_empty(),
-                _ => true,
-            };
-            if truthy {
-                return last;
+            let contexts = self.contexts;
+            // The page answers a little before the deadline, so that its
+            // answer is read before this side gives up.
+            let page_ms = deadline
+                .saturating_duration_since(Instant::now())
+                .saturating_sub(Duration::from_secs(1))
+                .as_millis();
+            let every_ms = PAGE_CHECK_EVERY.as_millis();
+            let waiter = format!(
+                "new Promise((resolve) => {{
+                  const until = Date.now() + {page_ms};
+                  let done = false, observer = null, timer = null;
+                  const finish = (v) => {{
+                    if (done) return;
+                    done = true;
+                    if (observer) observer.disconnect();
+                    clearInterval(timer);
+                    resolve(v);
+                  }};
+                  const check = () => {{
+                    let v = null;
+                    try {{ v = ({expr}); }} catch (e) {{ v = null; }}
+                    if (v) finish(v); else if (Date.now() > until) finish(null);
+                  }};
+                  observer = new MutationObserver(check);
+                  observer.observe(document, {{subtree: true, childList: true, attributes: true, characterData: true}});
+                  timer = setInterval(check, {every_ms});
+                  check();
+                }})"
+            );
+            last = self.try_eval(&waiter);
+            match &last {
+                Ok(v) if truthy(v) => return v.clone(),
+                // The page's own deadline passed.
+                Ok(_) => break,
+                // No context to evaluate in (mid-navigation), or it went away
+                // with a navigation: wait for the next page's context.
+                Err(_) => {
+                    while self.contexts == contexts && Instant::now() < deadline {
+                        let v = self.next_message(deadline, what);
+                        self.observe(&v);
+                    }
+                }
             }
-            // DevTools signals no event for an arbitrary page condition:
-            // evaluate it again after a pause.
-            std::thread::sleep(POLL);
         }
         let page = self
             .try_eval("document.body ? document.body.innerText.slice(0, 3000) : ''")
             .unwrap_or_default();
+        let now = self.try_eval(expr);
         let stderr: Vec<String> = self.stderr.try_iter().collect();
         let tail = &stderr[stderr.len().saturating_sub(20)..];
         panic!(
-            "timed out after {DEADLINE:?} waiting for {what} (`{expr}` was {last}); errors: {:?}\n\
+            "timed out after {WAIT:?} waiting for {what} (`{expr}` is {now:?}; \
+             the last wait answered {last:?}); errors: {:?}\n\
              page text:\n{}\nchromium stderr (last lines):\n{}",
             self.errors,
             page.as_str().unwrap_or(""),
@@ -404,22 +454,30 @@ impl Drop for Browser {
         self.next_id += 1;
         let msg = json!({"id": self.next_id, "method": "Browser.close"});
         let _ = self.ws.send(Message::text(msg.to_string()));
+        // Every Chromium process (helpers included) holds its stderr: the
+        // end of it is the end of them all, and so of their open files.
         let deadline = Instant::now() + Duration::from_secs(5);
-        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-            // A child's exit is not signalled to us: poll it, bounded.
-            std::thread::sleep(POLL);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            // Lines until the end (disconnected), or the deadline.
+            if self.stderr.recv_timeout(left).is_err() {
+                break;
+            }
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        // Helper processes may still be letting go of files for a moment.
-        for _ in 0..50 {
-            if std::fs::remove_dir_all(&self.profile).is_ok() || !self.profile.exists() {
-                break;
-            }
-            // Nothing signals that the helpers closed their files: retry, bounded.
-            std::thread::sleep(POLL);
-        }
-        let _ = self.stderr.try_iter().count();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// JavaScript's truthiness for a value DevTools returned by value.
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        _ => true,
     }
 }
 
@@ -508,7 +566,7 @@ fn planning_page_end_to_end_in_headless_chromium() {
 
     // The harness sees page errors (the last assertion relies on it).
     b.eval("console.error('harness self-check')");
-    let deadline = Instant::now() + DEADLINE;
+    let deadline = Instant::now() + WAIT;
     while b.errors.is_empty() && Instant::now() < deadline {
         b.eval("1");
     }
@@ -868,7 +926,7 @@ fn assets_are_served_with_types_and_revalidation() {
         );
         assert_eq!(r.header("cache-control"), Some("no-cache"), "{path}");
         let tag = r.header("etag").expect("etag").to_string();
-        let again = common::request(s.addr, "GET", path, &[("If-None-Match", &tag)], None);
+        let again = util::request(s.addr, "GET", path, &[("If-None-Match", &tag)], None);
         assert_eq!(again.status, 304, "{path}");
         assert!(again.body.is_empty());
         if kind == "text/html" {
@@ -877,8 +935,8 @@ fn assets_are_served_with_types_and_revalidation() {
         }
     }
     // Only the exact root is the page; anything else under it stays a JSON 404.
-    common::request(s.addr, "GET", "/index.html", &[], None).assert_error(404, "not_found");
-    common::request(s.addr, "POST", "/", &[], None).assert_error(405, "method_not_allowed");
+    util::request(s.addr, "GET", "/index.html", &[], None).assert_error(404, "not_found");
+    util::request(s.addr, "POST", "/", &[], None).assert_error(405, "method_not_allowed");
 }
 
 /// A fact's value as the "What we understood" panel shows it: dollars for

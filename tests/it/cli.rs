@@ -1,35 +1,22 @@
 //! The built binary: `--help`, `--version`, `plan` (text and JSON), `serve`
 //! flags and environment fallbacks, refusals, and graceful exit on SIGTERM
-//! and SIGINT. Waits are channel receives with deadlines, and a bounded
-//! `/readyz` poll while the journal replays.
+//! and SIGINT. Waits are channel receives with deadlines (log lines, a
+//! child's exit): see [`util::Served`].
 
-mod common;
-
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_partybus");
+use crate::util::{self, exit_within, signal, Served};
 
-/// How long the server may take to start.
-const START: Duration = Duration::from_secs(20);
 /// How long shutdown may take (the contract says 5 s).
 const STOP: Duration = Duration::from_secs(5);
 
+/// Every child here keeps its journal in memory.
+const EPHEMERAL: (&str, &str) = ("PARTYBUS_EPHEMERAL", "true");
+
 fn run(args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .args(args)
-        .env_remove("API_HOST")
-        .env_remove("API_PORT")
-        .env_remove("PARTYBUS_AUTH")
-        .env_remove("PARTYBUS_ADMIN_TOKEN")
-        .env_remove("PARTYBUS_CORS_ORIGINS")
-        .env("PARTYBUS_EPHEMERAL", "true")
-        .env("RUST_BACKTRACE", "0")
+    util::bin_command(args, &[EPHEMERAL])
         .output()
         .expect("run partybus")
 }
@@ -115,123 +102,17 @@ fn plan_prints_readable_text() {
     }
 }
 
-/// A `partybus serve` child and the address it logged. Dropping it (a test
-/// failed midway) kills the child, so no server outlives its test.
-struct Served {
-    child: Option<Child>,
-    addr: SocketAddr,
-    /// Log lines up to the `listening on` one.
-    early: Vec<String>,
-    /// Later log lines.
-    lines: mpsc::Receiver<String>,
-}
-
+/// `partybus serve <args>`, in memory, ready.
 fn spawn_serve(args: &[&str], env: &[(&str, &str)]) -> Served {
-    let mut cmd = Command::new(BIN);
-    cmd.arg("serve")
-        .args(args)
-        .env_remove("API_HOST")
-        .env_remove("API_PORT")
-        .env_remove("PARTYBUS_AUTH")
-        .env_remove("PARTYBUS_ADMIN_TOKEN")
-        .env_remove("PARTYBUS_CORS_ORIGINS")
-        .env("PARTYBUS_EPHEMERAL", "true")
-        .env("RUST_BACKTRACE", "0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + START;
-    let mut early = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
-                    // The server listens while the journal replays: wait for readiness.
-                    common::poll_until("the server to be ready", deadline, || {
-                        common::request(addr, "GET", "/readyz", &[], None).status == 200
-                    });
-                    return Served {
-                        child: Some(child),
-                        addr,
-                        early,
-                        lines: rx,
-                    };
-                }
-                early.push(line);
-            }
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("serve did not log its address in time: {early:?}");
-            }
-        }
-    }
-}
-
-impl Served {
-    fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
-    }
-
-    /// Takes the child out (its exit is then the caller's to wait for).
-    fn take(&mut self) -> Child {
-        self.child.take().expect("child still owned")
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .expect("run kill");
-    assert!(ok.success());
-}
-
-/// Waits for the child's exit, at most `within`; kills it and fails otherwise.
-fn exit_within(mut child: Child, within: Duration) -> ExitStatus {
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait());
-    });
-    match rx.recv_timeout(within) {
-        Ok(status) => status.expect("wait"),
-        Err(_) => {
-            signal(pid, "-KILL");
-            panic!("partybus did not exit within {within:?}");
-        }
-    }
+    Served::start(args, &[&[EPHEMERAL], env].concat())
 }
 
 fn stops_gracefully_on(sig: &str) {
     let mut s = spawn_serve(&["--port", "0"], &[]);
-    let r = common::request(s.addr, "GET", "/readyz", &[], None);
+    let r = util::request(s.addr, "GET", "/readyz", &[], None);
     assert_eq!(r.status, 200);
     let body = json!({"initial_inputs": [{"content": "space party for 20 kids"}]}).to_string();
-    let r = common::request(
+    let r = util::request(
         s.addr,
         "POST",
         "/api/v1/event-driven/party",
@@ -239,7 +120,7 @@ fn stops_gracefully_on(sig: &str) {
         Some(body.as_bytes()),
     );
     assert_eq!(r.status, 201);
-    let mut ws = common::Ws::connect(&format!(
+    let mut ws = util::Ws::connect(&format!(
         "ws://{}/api/v1/event-driven/ws/{}?token={}",
         s.addr,
         r.json()["party_id"].as_str().unwrap(),
@@ -249,7 +130,7 @@ fn stops_gracefully_on(sig: &str) {
     assert_eq!(ws.next_json()["type"], "connection");
     let began = Instant::now();
     signal(s.pid(), sig);
-    let (_, code) = ws.until_close();
+    let (_, code) = ws.until_close_code();
     assert_eq!(code, Some(1001), "WebSockets are closed with 1001");
     let status = exit_within(s.take(), STOP);
     assert!(status.success(), "exit status {status:?}");
@@ -281,7 +162,7 @@ fn serve_reads_its_settings_from_the_environment() {
             ("LOG_LEVEL", "info"),
         ],
     );
-    let r = common::request(
+    let r = util::request(
         s.addr,
         "POST",
         "/api/v1/event-driven/party",
@@ -289,7 +170,7 @@ fn serve_reads_its_settings_from_the_environment() {
         Some(br#"{"party_id": "env-party"}"#),
     );
     assert_eq!(r.status, 201);
-    let r = common::request(
+    let r = util::request(
         s.addr,
         "GET",
         "/api/v1/event-driven/party/env-party/status",
@@ -297,9 +178,9 @@ fn serve_reads_its_settings_from_the_environment() {
         None,
     );
     assert_eq!(r.status, 200, "auth is off: no token needed");
-    let r = common::request(s.addr, "GET", "/metrics", &[], None);
+    let r = util::request(s.addr, "GET", "/metrics", &[], None);
     assert_eq!(r.status, 401, "the admin token still guards /metrics");
-    let r = common::request(
+    let r = util::request(
         s.addr,
         "GET",
         "/metrics",
@@ -349,7 +230,7 @@ fn cors_origins_come_from_the_flag_or_the_environment_and_are_validated() {
         )],
     );
     let preflight = |origin: &str| {
-        common::request(
+        util::request(
             s.addr,
             "OPTIONS",
             "/api/v1/event-driven/party",
@@ -375,7 +256,7 @@ fn cors_origins_come_from_the_flag_or_the_environment_and_are_validated() {
         )],
     );
     let preflight = |origin: &str| {
-        common::request(
+        util::request(
             s.addr,
             "OPTIONS",
             "/api/v1/event-driven/party",

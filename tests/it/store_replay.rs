@@ -11,9 +11,7 @@
 //! with a separate reference count. The planning tracks recovery keeps for
 //! resuming interrupted waves survive the snapshot too.
 
-mod common;
-
-use common::TempDir;
+use crate::util::TempDir;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 
@@ -29,6 +27,7 @@ use partybus::journal::{Durability, Journal, MemoryJournal, SqliteJournal};
 use partybus::recovery::{self, Tracker};
 use partybus::store::{Party, PartyStatus, Store};
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 
 /// Parties the generator picks from; the last one is rarely created, so many
 /// of its events hit a party that does not exist.
@@ -407,8 +406,20 @@ fn arb_ops(max: usize) -> impl Strategy<Value = Vec<(u8, Op)>> {
     proptest::collection::vec(arb_party_op(), 0..max)
 }
 
+/// `cases` per property. Failures are kept in `store_replay.proptest-regressions`
+/// beside this file and replayed first (proptest's default would look in
+/// `tests/proptest-regressions/`, beside `main.rs`'s directory).
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
+        ..ProptestConfig::with_cases(cases)
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(config(256))]
 
     /// Incremental apply equals a replay of the journal, and both agree
     /// with the reference count.
@@ -441,7 +452,7 @@ proptest! {
 
 proptest! {
     // Each case opens a SQLite journal on disk: fewer cases.
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    #![proptest_config(config(48))]
 
     /// A store rebuilt from a compaction snapshot plus the events after it
     /// equals the store fed live, whatever the point(s) of compaction.

@@ -4,11 +4,9 @@
 //! prototype's way). Asserts zero errors, the counts, and the JSON shape;
 //! never timings.
 
-mod common;
-
 use std::time::Duration;
 
-use common::TestServer;
+use crate::util::TestServer;
 use partybus::loadgen::{self, LoadConfig, Mode, Report, Scenario, TokenMode};
 use serde_json::Value;
 

@@ -4,9 +4,7 @@
 //! and their responses readable; preflights need no token and are not
 //! writes; WebSocket handshakes from other sites are refused.
 
-mod common;
-
-use common::{request, Resp, TestServer, API};
+use crate::util::{request, Resp, TestServer, API};
 use partybus::server::{Budget, CorsConfig, RateLimits, ServerConfig};
 use serde_json::json;
 

@@ -6,15 +6,12 @@
 //!
 //! Loopback only; every loop is bounded in count and time.
 
-mod common;
-
-use common::TempDir;
+use crate::util::{self, Served, TempDir, API, BIN, WAIT};
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -26,71 +23,13 @@ use partybus::server::{serve, AuthMode, ServerConfig};
 use partybus::{App, Config};
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_partybus");
-const API: &str = "/api/v1/event-driven";
-const WAIT: Duration = Duration::from_secs(20);
-
 // ---- the binary -------------------------------------------------------------
 
-struct Served {
-    child: Child,
-    addr: SocketAddr,
-    log: mpsc::Receiver<String>,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// `partybus serve` on `dir` (auth off), ready.
 fn spawn_serve(dir: &Path, extra: &[&str]) -> Served {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--port", "0", "--auth", "off"])
-        .arg("--data-dir")
-        .arg(dir)
-        .args(extra)
-        .env_remove("PARTYBUS_EPHEMERAL")
-        .env_remove("PARTYBUS_DURABILITY")
-        .env("LOG_LEVEL", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + WAIT;
-    let addr: SocketAddr = loop {
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("serve logs its address");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest
-                .split_whitespace()
-                .next()
-                .and_then(|a| a.parse().ok())
-                .expect("address");
-        }
-    };
-    common::poll_until("the server to be ready", deadline, || {
-        try_call(addr, "GET", "/readyz", None, &[])
-            .map(|r| r.0)
-            .ok()
-            == Some(200)
-    });
-    Served {
-        child,
-        addr,
-        log: rx,
-    }
+    let dir = dir.to_str().expect("a UTF-8 temp dir");
+    let args = [&["--port", "0", "--auth", "off", "--data-dir", dir], extra].concat();
+    Served::start(&args, &[])
 }
 
 /// One request over a fresh connection; `Err` when the server is gone.
@@ -101,53 +40,19 @@ fn try_call(
     body: Option<&Value>,
     headers: &[(&str, &str)],
 ) -> Result<(u16, Vec<u8>), std::io::Error> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
+    let body = body.map(|b| b.to_string());
+    let mut headers = headers.to_vec();
+    if body.is_some() {
+        headers.push(("Content-Type", "application/json"));
     }
-    if !body.is_empty() {
-        head.push_str("Content-Type: application/json\r\n");
-    }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    s.write_all(head.as_bytes())?;
-    s.write_all(body.as_bytes())?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw);
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other("no status line"))?;
-    let at = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(raw.len(), |p| p + 4);
-    let head = String::from_utf8_lossy(&raw[..at]).to_ascii_lowercase();
-    let mut body = raw[at..].to_vec();
-    if head.contains("transfer-encoding: chunked") {
-        body = dechunk(&body);
-    }
-    Ok((status, body))
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
-        let size = std::str::from_utf8(&b[..eol])
-            .ok()
-            .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
-            .unwrap_or(0);
-        if size == 0 || b.len() < eol + 2 + size {
-            break;
-        }
-        out.extend_from_slice(&b[eol + 2..eol + 2 + size]);
-        b = &b[(eol + 4 + size).min(b.len())..];
-    }
-    out
+    let r = util::try_request(
+        addr,
+        method,
+        path,
+        &headers,
+        body.as_deref().map(str::as_bytes),
+    )?;
+    Ok((r.status, r.body))
 }
 
 fn call(addr: SocketAddr, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
@@ -187,6 +92,9 @@ fn kill_9_during_concurrent_writes_loses_nothing_acknowledged() {
         acked_parties.lock().unwrap().push(format!("r{round}"));
         attempted_parties.lock().unwrap().push(format!("r{round}"));
         let stop = Arc::new(AtomicBool::new(false));
+        // Each acknowledged input is also reported here, so that the kill can
+        // wait for the writers' progress rather than for time to pass.
+        let (acked_tx, acked_rx) = mpsc::channel::<()>();
         let writers: Vec<_> = (0..WRITERS)
             .map(|w| {
                 let (acked_inputs, acked_parties, attempted) = (
@@ -195,8 +103,9 @@ fn kill_9_during_concurrent_writes_loses_nothing_acknowledged() {
                     attempted_parties.clone(),
                 );
                 let stop = stop.clone();
+                let acked_tx = acked_tx.clone();
                 std::thread::spawn(move || {
-                    let deadline = Instant::now() + Duration::from_secs(5);
+                    let deadline = Instant::now() + WAIT;
                     for n in 0.. {
                         if stop.load(Ordering::Relaxed) || Instant::now() > deadline {
                             return;
@@ -222,6 +131,7 @@ fn kill_9_during_concurrent_writes_loses_nothing_acknowledged() {
                             match try_call(addr, "POST", &path, Some(&body), &[]) {
                                 Ok((201, _)) => {
                                     acked_inputs.lock().unwrap().push((format!("r{round}"), id));
+                                    let _ = acked_tx.send(());
                                     true
                                 }
                                 _ => false,
@@ -234,10 +144,17 @@ fn kill_9_during_concurrent_writes_loses_nothing_acknowledged() {
                 })
             })
             .collect();
-        // Kill at a pseudo-random moment while the writers are busy: the
-        // sleep is the point (it picks the moment).
+        drop(acked_tx);
+        // Kill at a pseudo-random point while the writers are busy: after
+        // 11 to 40 acknowledged inputs of this round (so more than 50 over
+        // the rounds), whatever the machine's speed.
         let nanos = Instant::now().elapsed().subsec_nanos() ^ began.elapsed().subsec_nanos();
-        std::thread::sleep(Duration::from_millis(150 + u64::from(nanos % 350)));
+        let kill_after = 11 + nanos % 30;
+        for n in 0..kill_after {
+            if let Err(e) = acked_rx.recv_timeout(WAIT) {
+                panic!("round {round}: the writers stopped after {n} acknowledgements ({e})");
+            }
+        }
         drop(served); // SIGKILL
         stop.store(true, Ordering::Relaxed);
         for w in writers {
@@ -707,7 +624,7 @@ fn idempotent_retries_return_the_original_response_even_after_a_restart() {
     assert_eq!(bad.expect("post").0, 422);
     handle.shutdown();
     app.stop();
-    common::poll_until(
+    util::poll_until(
         "the server to let go of the app",
         Instant::now() + WAIT,
         || Arc::strong_count(&app) == 1,
@@ -859,18 +776,13 @@ fn readyz_and_the_recovery_log() {
     assert_eq!(s, 201);
     drop(served);
     let served = spawn_serve(&dir.0, &[]);
-    let mut lines = Vec::new();
-    let deadline = Instant::now() + WAIT;
-    while let Ok(l) = served
-        .log
-        .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-    {
-        if l.contains("recovered 1 parties") && l.contains("events replayed") {
-            return;
-        }
-        lines.push(l);
-    }
-    panic!("no recovery line: {lines:?}");
+    // Recovery is logged before `ready`, so among the early lines.
+    let recovered = |l: &String| l.contains("recovered 1 parties") && l.contains("events replayed");
+    assert!(
+        served.early.iter().any(recovered),
+        "no recovery line: {:?}",
+        served.early
+    );
 }
 
 #[test]
@@ -887,7 +799,7 @@ fn the_server_compacts_by_itself_past_the_threshold() {
     let before = state(&app);
     // The compaction thread looks every 5 s.
     let deadline = Instant::now() + Duration::from_secs(15);
-    common::poll_until("an automatic compaction", deadline, || {
+    util::poll_until("an automatic compaction", deadline, || {
         journal.snapshot_meta().expect("meta").is_some()
     });
     app.stop();

@@ -1,0 +1,36 @@
+//! partybus's one integration-test binary: black-box tests of the library,
+//! the in-process server on `127.0.0.1:0` and the built `partybus` binary.
+//! One module per area, one shared harness ([`util`]): one link step for the
+//! whole suite instead of one per file.
+//!
+//! # Layout
+//! - [`util`]: the harness. The one wait constant and wait helper, the
+//!   in-process server, the spawned binary, the HTTP and WebSocket clients,
+//!   temp dirs; [`util::hub`] is a WebSocket hub behind a one-route server.
+//! - [`cli`]: the built binary's commands, flags, environment and signals.
+//! - [`core_runtime`], [`scenarios`], [`event_serde`]: the app in process.
+//! - [`store_replay`]: property tests of the read model against replay.
+//! - [`durability`]: the SQLite journal, `kill -9`, restart and compaction.
+//! - [`http_api`], [`cors`], [`limits`], [`http_docs`]: the REST API.
+//! - [`ws_stream`], [`ws_control`]: the WebSocket hub.
+//! - [`loadgen`]: `partybus loadgen` against a real server.
+//! - [`web_ui`]: the planning page in headless Chromium.
+//!
+//! Run one area with `cargo test --test it <module>::`.
+
+mod util;
+
+mod cli;
+mod core_runtime;
+mod cors;
+mod durability;
+mod event_serde;
+mod http_api;
+mod http_docs;
+mod limits;
+mod loadgen;
+mod scenarios;
+mod store_replay;
+mod web_ui;
+mod ws_control;
+mod ws_stream;
