@@ -164,7 +164,11 @@ struct Example {
 
 /// The `sh` blocks of README.md that call curl.
 fn readme_examples() -> Vec<(String, u16)> {
-    let readme = include_str!("../README.md");
+    let readme = concat!(
+        include_str!("../README.md"),
+        include_str!("../docs/api.md"),
+        include_str!("../docs/operations.md")
+    );
     let mut out = Vec::new();
     let mut block: Option<Vec<&str>> = None;
     for line in readme.lines() {
@@ -361,9 +365,9 @@ fn every_readme_curl_example_runs_and_returns_its_status() {
 /// The README's JavaScript example, run by Node.js against a real server.
 #[test]
 fn readme_javascript_example_runs_under_node() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .expect("README.md");
-    let start = readme.find("```js\n").expect("a ```js block in README.md") + 6;
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/api.md"))
+        .expect("docs/api.md");
+    let start = readme.find("```js\n").expect("a ```js block in api.md") + 6;
     let len = readme[start..].find("```").expect("end of the js block");
     let s = TestServer::start();
     let script =
