@@ -1,8 +1,9 @@
-//! Writes `BENCHMARKS.md` from a benchmark run (used by `scripts/bench.sh`):
-//! the machine (cores, CPU model, load), rustc and the git commit, then one
-//! table of `partybus loadgen` runs and one of criterion benchmarks.
+//! Adds one benchmark run to `BENCHMARKS.md` (used by `scripts/bench.sh`): a
+//! dated section with the machine (cores, CPU model), rustc and the git
+//! commit, then one table of `partybus loadgen` runs, one of criterion
+//! benchmarks and the summary lines of the benches with their own `main`.
 //!
-//! Usage: `cargo run --release --example bench_report -- RUN_DIR OUT.md [SINCE_EPOCH_S [README.md]]`
+//! Usage: `cargo run --release --example bench_report -- RUN_DIR OUT.md [SINCE_EPOCH_S]`
 //! - `RUN_DIR/runs.tsv`: one line per loadgen run, `name<TAB>description`,
 //!   with the run's `--json` output in `RUN_DIR/<name>.json`;
 //! - criterion results under `target/criterion/*/new/` whose files are newer
@@ -10,12 +11,13 @@
 //! - `RUN_DIR/extra.txt`, if present: the summary lines of the benches with
 //!   their own `main` (memory, ws_clients), quoted as they are.
 //!
-//! - `README.md`, if given: the machine and loadgen tables replace what
-//!   stands between its `<!-- loadgen:begin -->` and `<!-- loadgen:end -->`
-//!   lines, so the README embeds the latest run.
+//! `OUT.md` is a record of dated runs, newest first, and keeps every earlier
+//! one: the new section goes right below its [`MARKER`] line. A missing
+//! `OUT.md` is created with a header and the marker; an existing one without
+//! the marker is refused, never overwritten.
 //!
-//! Reads files and runs `rustc --version` and `git`; writes only `OUT.md`
-//! (and the marked part of the README when one is given).
+//! Reads files and runs `rustc --version`, `date` and `git`; writes only
+//! `OUT.md` (never the README: it links to `BENCHMARKS.md`).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -23,6 +25,14 @@ use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
+
+/// The line of `BENCHMARKS.md` below which each new run is inserted.
+const MARKER: &str = "<!-- scripts/bench.sh adds each new run below this line, newest first -->";
+
+/// What a new `BENCHMARKS.md` starts with, above the marker.
+const HEADER: &str = "# partybus benchmarks\n\n\
+Dated benchmark runs, newest first. `scripts/bench.sh` adds a section for each run \
+below the marker line; nothing above or below it is rewritten.\n";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -37,47 +47,44 @@ fn main() {
     let mut md = String::new();
     machine(&mut md);
     loadgen(&mut md, Path::new(run_dir));
-    if let Some(readme) = args.get(3) {
-        // The README has its own heading: embed from the machine table on,
-        // with this report's section headings demoted below the README's.
-        let from = md.find("| |").unwrap_or(0);
-        let tables = md[from..].replace("\n## ", "\n#### ");
-        if let Err(e) = embed(Path::new(readme), &tables) {
-            eprintln!("bench_report: {readme}: {e}");
-            std::process::exit(1);
-        }
-        println!("updated {readme}");
-    }
     criterion(&mut md, Path::new("target/criterion"), since);
     if let Ok(extra) = std::fs::read_to_string(Path::new(run_dir).join("extra.txt")) {
         if !extra.trim().is_empty() {
             let _ = writeln!(
                 md,
-                "\n## memory and WebSocket fan-out (`cargo bench --bench memory`, `--bench ws_clients`)\n"
+                "\n### memory and WebSocket fan-out (`cargo bench --bench memory`, `--bench ws_clients`)\n"
             );
             let _ = writeln!(md, "```\n{}\n```", extra.trim());
         }
     }
-    if let Err(e) = std::fs::write(out, md) {
-        eprintln!("bench_report: writing {out}: {e}");
+    if let Err(e) = insert_run(Path::new(out), &md) {
+        eprintln!("bench_report: {out}: {e}");
         std::process::exit(1);
     }
-    println!("wrote {out}");
+    println!("added the run to {out}");
 }
 
-/// Replaces the lines between the README's loadgen markers with `tables`.
-fn embed(readme: &Path, tables: &str) -> Result<(), String> {
-    const BEGIN: &str = "<!-- loadgen:begin -->";
-    const END: &str = "<!-- loadgen:end -->";
-    let text = std::fs::read_to_string(readme).map_err(|e| e.to_string())?;
-    let (Some(b), Some(e)) = (text.find(BEGIN), text.find(END)) else {
-        return Err(format!("no {BEGIN} … {END} lines"));
+/// Inserts `run` right below the marker line of `out`, creating the file
+/// (header and marker) when it does not exist.
+fn insert_run(out: &Path, run: &str) -> Result<(), String> {
+    let text = match std::fs::read_to_string(out) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => format!("{HEADER}\n{MARKER}\n"),
+        Err(e) => return Err(e.to_string()),
     };
-    if e < b {
-        return Err(format!("{END} comes before {BEGIN}"));
-    }
-    let updated = format!("{}{BEGIN}\n{}\n{}", &text[..b], tables.trim(), &text[e..]);
-    std::fs::write(readme, updated).map_err(|e| e.to_string())
+    let Some(at) = text.find(MARKER) else {
+        return Err(format!("no line {MARKER:?} to add the run below"));
+    };
+    let after = at + MARKER.len();
+    let rest = text[after..].trim_start_matches('\n');
+    let updated = format!(
+        "{}\n\n{}\n{}{}",
+        &text[..after],
+        run.trim(),
+        if rest.is_empty() { "" } else { "\n" },
+        rest
+    );
+    std::fs::write(out, updated).map_err(|e| e.to_string())
 }
 
 fn command(program: &str, args: &[&str]) -> String {
@@ -90,6 +97,7 @@ fn command(program: &str, args: &[&str]) -> String {
         .unwrap_or_else(|| "unknown".to_string())
 }
 
+/// The run's heading (its date) and the machine it ran on.
 fn machine(md: &mut String) {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -104,13 +112,14 @@ fn machine(md: &mut String) {
     let commit = command("git", &["rev-parse", "--short=12", "HEAD"]);
     let dirty = !command("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty();
     let branch = command("git", &["rev-parse", "--abbrev-ref", "HEAD"]);
-    let _ = writeln!(md, "# partybus benchmarks\n");
+    let date = command("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
+    let _ = writeln!(md, "## {date}: `scripts/bench.sh`\n");
     let _ = writeln!(
         md,
-        "Made by `scripts/bench.sh` (loadgen against a release `partybus serve --port 0` \
-         on the same machine, then the criterion suite). Figures depend on the machine \
-         and on what else it was running: each loadgen row gives the 1-minute load \
-         average before and after it.\n"
+        "Loadgen against a release `partybus serve --port 0` on the same machine (a \
+         fresh server and journal per row, default durability `normal`), then the \
+         criterion suite. Figures depend on the machine and on what else it was \
+         running: each loadgen row gives the 1-minute load average before and after it.\n"
     );
     let _ = writeln!(md, "| | |\n|---|---|");
     let _ = writeln!(md, "| machine | {nproc} cores, {cpu} |");
@@ -119,11 +128,6 @@ fn machine(md: &mut String) {
         md,
         "| commit | `{commit}`{} ({branch}) |",
         if dirty { " + local changes" } else { "" }
-    );
-    let _ = writeln!(
-        md,
-        "| date | {} |",
-        command("date", &["-u", "+%Y-%m-%d %H:%M UTC"])
     );
     let _ = writeln!(md);
 }
@@ -136,7 +140,7 @@ fn loadgen(md: &mut String, dir: &Path) {
     let Ok(runs) = std::fs::read_to_string(dir.join("runs.tsv")) else {
         return;
     };
-    let _ = writeln!(md, "## partybus loadgen\n");
+    let _ = writeln!(md, "### partybus loadgen\n");
     let _ = writeln!(
         md,
         "| run | conc. | parties/s | req/s | step | p50 ms | p95 ms | p99 ms | max ms | errors | loadgen CPU | server CPU | load before → after |"
@@ -192,7 +196,8 @@ fn loadgen(md: &mut String, dir: &Path) {
         "\n`plan` is the time from sending `POST /party` to receiving the wave's \
          `plan_updated` on the party's WebSocket (the first one with a `seq` above the \
          create acknowledgement's). Per-step figures of every run are in the JSON files \
-         `scripts/bench.sh` leaves in `target/bench/`.\n"
+         `scripts/bench.sh` leaves in `{}/`.",
+        dir.display()
     );
 }
 
@@ -255,7 +260,7 @@ fn criterion(md: &mut String, root: &Path, since: Option<SystemTime>) {
         return;
     }
     rows.sort_by(|a, b| a.0.cmp(&b.0));
-    let _ = writeln!(md, "## criterion (`cargo bench`)\n");
+    let _ = writeln!(md, "\n### criterion (`cargo bench`)\n");
     let _ = writeln!(md, "| benchmark | mean time per iteration | throughput |");
     let _ = writeln!(md, "|---|---|---|");
     for (id, mean, thrpt) in rows {

@@ -3,11 +3,11 @@
 #
 #   scripts/bench.sh            full run: loadgen (10 s per run) against a release
 #                               `partybus serve --port 0`, then `cargo bench` (core,
-#                               http, agents, memory, ws_clients); writes BENCHMARKS.md
-#                               and the loadgen tables embedded in README.md
+#                               http, agents, memory, ws_clients); adds a dated section
+#                               for the run to BENCHMARKS.md, keeping the earlier ones
 #   scripts/bench.sh --smoke    CI smoke: ~1 s loadgen runs (failing on any error)
 #                               and the criterion benches in quick mode; asserts no
-#                               timings; writes target/bench-smoke/BENCHMARKS.md
+#                               timings; writes a fresh target/bench-smoke/BENCHMARKS.md
 #
 # Options: --duration D (loadgen run length, default 10s), --out FILE,
 #          --no-criterion (loadgen only).
@@ -138,9 +138,7 @@ else
 fi
 
 echo "== report"
-if [ "$SMOKE" = 1 ]; then
-  target/release/examples/bench_report "$RUN_DIR" "$OUT" "$STARTED"
-else
-  # A full run also refreshes the loadgen tables embedded in the README.
-  target/release/examples/bench_report "$RUN_DIR" "$OUT" "$STARTED" README.md
-fi
+# The smoke report starts afresh each time; a full run is added to the record
+# of dated runs in BENCHMARKS.md (the README only links to it).
+if [ "$SMOKE" = 1 ]; then rm -f "$OUT"; fi
+target/release/examples/bench_report "$RUN_DIR" "$OUT" "$STARTED"

@@ -1,7 +1,8 @@
 //! The documentation is executable: the served OpenAPI document and the
 //! router agree both ways (CORS preflights included, which the document
-//! describes once as cross-cutting), and every curl example in README.md runs
-//! against a real server and returns the status the README promises.
+//! describes once as cross-cutting), and every curl example in README.md, docs/api.md and
+//! docs/operations.md runs against a real server and returns the status the
+//! example promises.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -160,9 +161,14 @@ struct Example {
     text: String,
 }
 
-/// The `sh` blocks of README.md that call curl.
+/// The `sh` blocks of README.md, docs/api.md and docs/operations.md that
+/// call curl.
 fn readme_examples() -> Vec<(String, u16)> {
-    let readme = include_str!("../../README.md");
+    let readme = concat!(
+        include_str!("../../README.md"),
+        include_str!("../../docs/api.md"),
+        include_str!("../../docs/operations.md")
+    );
     let mut out = Vec::new();
     let mut block: Option<Vec<&str>> = None;
     for line in readme.lines() {
@@ -359,9 +365,9 @@ fn every_readme_curl_example_runs_and_returns_its_status() {
 /// The README's JavaScript example, run by Node.js against a real server.
 #[test]
 fn readme_javascript_example_runs_under_node() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .expect("README.md");
-    let start = readme.find("```js\n").expect("a ```js block in README.md") + 6;
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/api.md"))
+        .expect("docs/api.md");
+    let start = readme.find("```js\n").expect("a ```js block in api.md") + 6;
     let len = readme[start..].find("```").expect("end of the js block");
     let s = TestServer::start();
     let script =
