@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use partybus::journal::NullJournal;
-use partybus::loadgen::client::HttpClient;
-use partybus::loadgen::ws::{PlanRule, WsClient};
+use loadgen::client::HttpClient;
+use loadgen::ws::{PlanRule, WsClient};
 use partybus::server::{serve, RateLimits, ServerConfig, ServerHandle};
 use partybus::{App, Config};
 use serde_json::Value;

@@ -427,7 +427,7 @@ impl Bus {
     pub fn journal_error(&self) -> Option<String> {
         lock(&self.inner.journal_error)
             .as_ref()
-            .map(|e| e.to_string())
+            .map(|e| crate::journal::Chain(e).to_string())
     }
 
     /// Subscribes. `name` labels the subscriber in metrics and dead letters.
@@ -602,7 +602,10 @@ fn dispatch_loop(inner: &Inner, journal: Arc<dyn Journal>, mut apply: ApplyFn) {
         };
         if let Err(e) = appended {
             // Nothing past this point may be acknowledged: stop dispatching.
-            log::error!("journal append failed, bus stops: {e}");
+            log::error!(
+                "journal append failed, bus stops: {}",
+                crate::journal::Chain(&e)
+            );
             *lock(&inner.journal_error) = Some(e);
             lock(&inner.intake).closed = true;
             lock(&inner.applied).stop_all();
@@ -643,7 +646,10 @@ fn dispatch_loop(inner: &Inner, journal: Arc<dyn Journal>, mut apply: ApplyFn) {
 fn stored_json(ev: &Event, body: Option<Body>) -> Result<String, JournalError> {
     match body {
         Some(body) => Ok(codec::finish(&body, ev.seq, &ev.timestamp)),
-        None => serde_json::to_string(ev).map_err(|e| JournalError::Storage(e.to_string())),
+        None => serde_json::to_string(ev).map_err(|e| JournalError::Encode {
+            context: format!("event {}", ev.event_id),
+            source: Box::new(e),
+        }),
     }
 }
 

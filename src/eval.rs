@@ -238,7 +238,7 @@ impl Report {
         });
     }
 
-    /// The table the README shows: accuracy per field and fully right.
+    /// The table docs/plan-quality.md shows: accuracy per field and fully right.
     pub fn table(&self) -> String {
         let mut o = String::new();
         let _ = writeln!(o, "| field | right | accuracy |");

@@ -38,7 +38,3 @@ pub mod server;
 pub mod store;
 
 pub use app::{App, AppError, Config};
-/// The load generator crate, re-exported so that `partybus::loadgen::...`
-/// paths (tests/loadgen.rs, benches/http.rs) keep working; new code should
-/// name the `loadgen` crate itself.
-pub use loadgen;

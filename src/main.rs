@@ -169,7 +169,7 @@ struct ServeArgs {
     admin_token: Option<String>,
     /// A browser origin (scheme://host[:port]) allowed to call the API and
     /// open WebSockets cross-origin; repeat it or separate with commas; `*`
-    /// allows any. None: same-origin only (README "CORS").
+    /// allows any. None: same-origin only (docs/api.md, "CORS").
     #[arg(
         long = "cors-origin",
         env = "PARTYBUS_CORS_ORIGINS",
@@ -179,7 +179,7 @@ struct ServeArgs {
     cors_origins: Vec<String>,
     #[command(flatten)]
     data: DataArgs,
-    /// What an acknowledged write survives (see README, "Durability").
+    /// What an acknowledged write survives (see docs/operations.md, "Durability").
     #[arg(long, env = "PARTYBUS_DURABILITY", value_enum, default_value_t = DurabilityArg::Normal)]
     durability: DurabilityArg,
     /// Keep nothing on disk: the journal lives in memory (--durability off).
@@ -193,7 +193,7 @@ struct ServeArgs {
     limits: LimitArgs,
 }
 
-/// Caps, each answered with its own error code (README "Limits").
+/// Caps, each answered with its own error code (docs/operations.md, "Limits").
 #[derive(Debug, Args)]
 struct LimitArgs {
     /// Parties kept at once; creating one more answers 503 `capacity`.

@@ -438,7 +438,7 @@ fn count_results(p: &Party) -> usize {
 }
 
 /// Unit tests; the replay properties (apply = journal replay = snapshot +
-/// tail, on random event sequences) are in `tests/store_replay.rs`.
+/// tail, on random event sequences) are in `tests/it/store_replay.rs`.
 #[cfg(test)]
 mod tests {
     use super::*;

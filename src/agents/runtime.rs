@@ -790,7 +790,7 @@ mod tests {
     }
 
     /// A caller waiting for a `seq` that only other parties' batches reach
-    /// used to wait until its timeout (`tests/http_api.rs` waited for the
+    /// used to wait until its timeout (`tests/it/http_api.rs` waited for the
     /// bus's latest seq on an idle party and failed under load).
     #[test]
     fn an_idle_party_settles_when_processing_passes_its_seq() {

@@ -226,7 +226,11 @@ fn idempotent(
     }
     let route = format!("{} {}", req.method(), req.path());
     let journal_failed = |e: crate::journal::JournalError| {
-        log::error!("request {}: idempotency store failed: {e}", req.id());
+        log::error!(
+            "request {}: idempotency store failed: {}",
+            req.id(),
+            crate::journal::Chain(&e)
+        );
         ApiError::Internal(req.id().to_string())
     };
     match ctx

@@ -406,7 +406,10 @@ impl ApiError {
                 "{e}; it will still be applied: check the party's status before retrying"
             )),
             AppError::Journal(cause) => {
-                log::error!("request {request_id}: journal failure: {cause}");
+                log::error!(
+                    "request {request_id}: journal failure: {}",
+                    crate::journal::Chain(&cause)
+                );
                 ApiError::Internal(request_id.to_string())
             }
         }

@@ -79,10 +79,6 @@ use ctx::Ctx;
 pub use http::LIBRARY_LOG_TARGET as HTTP_LIBRARY_LOG_TARGET;
 pub use ratelimit::{RateBudget, RateLimits};
 
-/// The rate limiter's budget under its old name, kept only until the
-/// integration tests say [`RateBudget`]; remove then.
-pub type Budget = RateBudget;
-
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {

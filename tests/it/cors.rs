@@ -5,7 +5,7 @@
 //! writes; WebSocket handshakes from other sites are refused.
 
 use crate::util::{request, Resp, TestServer, API};
-use partybus::server::{Budget, CorsConfig, RateLimits, ServerConfig};
+use partybus::server::{RateBudget, CorsConfig, RateLimits, ServerConfig};
 use serde_json::json;
 
 /// The origin the tests allow.
@@ -231,7 +231,7 @@ fn preflights_need_no_token_and_are_not_writes() {
     let s = TestServer::with(ServerConfig {
         cors: CorsConfig::allowing([APP]).unwrap(),
         rate_limits: RateLimits {
-            writes: Budget {
+            writes: RateBudget {
                 per_second: 0.001,
                 burst: 1.0,
             },

@@ -235,15 +235,15 @@ impl Drop for Busy {
 
 #[test]
 fn a_flooding_ip_gets_429_with_retry_after_and_reads_have_their_own_budget() {
-    use partybus::server::{Budget, RateLimits};
+    use partybus::server::{RateBudget, RateLimits};
     let s = TestServer::with(ServerConfig {
         auth: AuthMode::Off,
         rate_limits: RateLimits {
-            reads: Budget {
+            reads: RateBudget {
                 per_second: 0.5,
                 burst: 5.0,
             },
-            writes: Budget {
+            writes: RateBudget {
                 per_second: 0.5,
                 burst: 2.0,
             },

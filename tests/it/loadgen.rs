@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::util::TestServer;
-use partybus::loadgen::{self, LoadConfig, Mode, Report, Scenario, TokenMode};
+use loadgen::{LoadConfig, Mode, Report, Scenario, TokenMode};
 use serde_json::Value;
 
 /// Units per run: small, so the suite stays fast on two shared cores.
