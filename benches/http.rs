@@ -18,9 +18,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use partybus::journal::NullJournal;
 use loadgen::client::HttpClient;
 use loadgen::ws::{PlanRule, WsClient};
+use partybus::journal::NullJournal;
 use partybus::server::{serve, RateLimits, ServerConfig, ServerHandle};
 use partybus::{App, Config};
 use serde_json::Value;

@@ -21,10 +21,10 @@ use std::sync::{Arc, Mutex};
 use crate::journal::idempotency::now_secs;
 use crate::journal::{Journal, JournalError};
 
-pub use crate::journal::idempotency::{IdempotencyStore, MemoryIdempotency, Stored, MEMORY_CAP};
+pub(crate) use crate::journal::idempotency::{IdempotencyStore, MemoryIdempotency, Stored};
 
 /// Longest key accepted (a UUID is 36).
-pub const MAX_KEY_LEN: usize = 255;
+pub(crate) const MAX_KEY_LEN: usize = 255;
 
 /// What to do with a request that carries a key.
 pub enum Begin<'a> {
@@ -117,7 +117,7 @@ impl Idempotency {
 }
 
 /// Whether a key is acceptable: 1 to [`MAX_KEY_LEN`] visible ASCII characters.
-pub fn valid_key(key: &str) -> bool {
+pub(crate) fn valid_key(key: &str) -> bool {
     !key.is_empty() && key.len() <= MAX_KEY_LEN && key.bytes().all(|b| (0x21..=0x7e).contains(&b))
 }
 

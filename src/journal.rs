@@ -28,8 +28,8 @@
 //!   idempotency rows).
 
 pub mod codec;
-pub mod idempotency;
-pub mod sqlite;
+pub(crate) mod idempotency;
+pub(crate) mod sqlite;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

@@ -21,17 +21,18 @@
 //!   depends on nothing here.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+#![warn(unreachable_pub)]
 
 pub mod agents;
 pub mod app;
 pub mod bus;
 pub mod catalog;
-pub mod deferred;
+mod deferred;
 pub mod domain;
 pub mod eval;
 pub mod event;
 pub mod export;
-pub mod idempotency;
+mod idempotency;
 pub mod journal;
 pub mod recovery;
 pub mod server;

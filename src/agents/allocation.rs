@@ -54,12 +54,12 @@ use super::cake::size_for;
 use super::Facts;
 
 /// Guests assumed when no input states a count.
-pub const DEFAULT_GUESTS: u32 = 50;
+pub(crate) const DEFAULT_GUESTS: u32 = 50;
 
 /// Weight of each cost area in sharing the slack, percent of the total.
 /// Venue and food are the big tickets of a party; vendors (four categories)
 /// come next; a cake rarely costs more than a few hundred dollars.
-pub const SHARES: [(AgentName, u64); 4] = [
+pub(crate) const SHARES: [(AgentName, u64); 4] = [
     (AgentName::Venue, 35),
     (AgentName::Cake, 10),
     (AgentName::Catering, 35),
@@ -67,7 +67,7 @@ pub const SHARES: [(AgentName, u64); 4] = [
 ];
 
 /// The name of a cost area as the budget shows it.
-pub fn area_name(area: AgentName) -> &'static str {
+pub(crate) fn area_name(area: AgentName) -> &'static str {
     match area {
         AgentName::Venue => "venue",
         AgentName::Cake => "cake",
@@ -78,13 +78,13 @@ pub fn area_name(area: AgentName) -> &'static str {
 }
 
 /// Guests to plan for.
-pub fn guests(facts: &Facts) -> u32 {
+pub(crate) fn guests(facts: &Facts) -> u32 {
     facts.guest_count.unwrap_or(DEFAULT_GUESTS)
 }
 
 /// Vendor categories to plan: the requested ones (lowercased, deduplicated,
 /// in order), or all of [`VENDOR_CATEGORIES`] when none was named.
-pub fn vendor_categories(facts: &Facts) -> Vec<String> {
+pub(crate) fn vendor_categories(facts: &Facts) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for c in &facts.vendor_categories {
         let c = c.trim().to_lowercase();
@@ -99,7 +99,7 @@ pub fn vendor_categories(facts: &Facts) -> Vec<String> {
 }
 
 /// Whether the stated setting is a need that filters venues.
-pub fn setting_required(facts: &Facts) -> bool {
+pub(crate) fn setting_required(facts: &Facts) -> bool {
     !facts.setting_preferred
         && facts
             .setting
@@ -108,7 +108,7 @@ pub fn setting_required(facts: &Facts) -> bool {
 }
 
 /// The venue query of the hard constraints (no price cap, no theme, limit 1).
-pub fn venue_query(facts: &Facts) -> VenueQuery {
+pub(crate) fn venue_query(facts: &Facts) -> VenueQuery {
     VenueQuery {
         guests: guests(facts),
         max_price: None,
@@ -121,7 +121,7 @@ pub fn venue_query(facts: &Facts) -> VenueQuery {
 }
 
 /// The bakery query of the hard constraints (size, dietary, city).
-pub fn bakery_query(facts: &Facts) -> BakeryQuery {
+pub(crate) fn bakery_query(facts: &Facts) -> BakeryQuery {
     BakeryQuery {
         size: size_for(guests(facts)).to_string(),
         max_price: None,
@@ -135,7 +135,7 @@ pub fn bakery_query(facts: &Facts) -> BakeryQuery {
 }
 
 /// The caterer query of the hard constraints (guests, dietary, city).
-pub fn caterer_query(facts: &Facts) -> CatererQuery {
+pub(crate) fn caterer_query(facts: &Facts) -> CatererQuery {
     CatererQuery {
         guests: guests(facts),
         max_total: None,
@@ -148,7 +148,7 @@ pub fn caterer_query(facts: &Facts) -> CatererQuery {
 }
 
 /// The vendor query of one category's hard constraints (category, city).
-pub fn vendor_query(facts: &Facts, category: &str) -> VendorQuery {
+pub(crate) fn vendor_query(facts: &Facts, category: &str) -> VendorQuery {
     VendorQuery {
         category: category.to_string(),
         max_price: None,
@@ -159,7 +159,7 @@ pub fn vendor_query(facts: &Facts, category: &str) -> VendorQuery {
 }
 
 /// The active cost areas, in [`SHARES`] order (see rule 1).
-pub fn active_areas(facts: &Facts) -> Vec<AgentName> {
+pub(crate) fn active_areas(facts: &Facts) -> Vec<AgentName> {
     let listed: Vec<AgentName> = SHARES
         .iter()
         .map(|(a, _)| *a)
@@ -176,7 +176,7 @@ pub fn active_areas(facts: &Facts) -> Vec<AgentName> {
 }
 
 /// The item budget stated for one area, if any.
-pub fn item_budget(facts: &Facts, area: AgentName) -> Option<u64> {
+pub(crate) fn item_budget(facts: &Facts, area: AgentName) -> Option<u64> {
     match area {
         AgentName::Venue => facts.venue_budget,
         AgentName::Cake => facts.cake_budget,
@@ -187,7 +187,7 @@ pub fn item_budget(facts: &Facts, area: AgentName) -> Option<u64> {
 
 /// Feeds everything [`allocation`] reads from the facts into a hasher, so a
 /// scheduler can re-run every cost agent when any of it changes.
-pub fn hash_inputs<H: Hasher>(facts: &Facts, h: &mut H) {
+pub(crate) fn hash_inputs<H: Hasher>(facts: &Facts, h: &mut H) {
     (
         facts.guest_count,
         facts.budget,
@@ -207,7 +207,7 @@ pub fn hash_inputs<H: Hasher>(facts: &Facts, h: &mut H) {
 
 /// One vendor category's share.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartAllocation {
+pub(crate) struct PartAllocation {
     /// The category.
     pub category: String,
     /// Its cheapest vendor meeting the constraints.
@@ -218,7 +218,7 @@ pub struct PartAllocation {
 
 /// One cost area's share.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AreaAllocation {
+pub(crate) struct AreaAllocation {
     /// The cost agent.
     pub area: AgentName,
     /// Weight from [`SHARES`], percent.
@@ -235,7 +235,7 @@ pub struct AreaAllocation {
 
 /// The caps every cost agent filters by.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Allocation {
+pub(crate) struct Allocation {
     /// The stated total budget.
     pub budget: Option<u64>,
     /// Active areas, in [`SHARES`] order.
@@ -269,7 +269,7 @@ fn opt_min(a: Option<u64>, b: Option<u64>) -> Option<u64> {
 }
 
 /// Computes the caps (see the module rules).
-pub fn allocation(facts: &Facts, catalog: &Catalog) -> Allocation {
+pub(crate) fn allocation(facts: &Facts, catalog: &Catalog) -> Allocation {
     let guests = u64::from(guests(facts));
     let mut areas: Vec<AreaAllocation> = active_areas(facts)
         .into_iter()
@@ -348,13 +348,13 @@ pub fn allocation(facts: &Facts, catalog: &Catalog) -> Allocation {
 
 impl Allocation {
     /// The allocation of one area, when it is active.
-    pub fn area(&self, area: AgentName) -> Option<&AreaAllocation> {
+    pub(crate) fn area(&self, area: AgentName) -> Option<&AreaAllocation> {
         self.areas.iter().find(|a| a.area == area)
     }
 
     /// The price cap of an area: its allocated cap when active, else the item
     /// budget (passed in, since the allocation does not keep the facts).
-    pub fn cap(&self, area: AgentName, facts: &Facts) -> Option<u64> {
+    pub(crate) fn cap(&self, area: AgentName, facts: &Facts) -> Option<u64> {
         match self.area(area) {
             Some(a) => a.cap,
             None => item_budget(facts, area),
@@ -362,14 +362,14 @@ impl Allocation {
     }
 
     /// The cap of one vendor category (`None`: uncapped).
-    pub fn vendor_cap(&self, category: &str) -> Option<u64> {
+    pub(crate) fn vendor_cap(&self, category: &str) -> Option<u64> {
         self.area(AgentName::Vendor)
             .and_then(|a| a.parts.iter().find(|p| p.category == category))
             .and_then(|p| p.cap)
     }
 
     /// Σ of the per-area minimums (areas with no option count nothing).
-    pub fn cheapest_total(&self) -> u64 {
+    pub(crate) fn cheapest_total(&self) -> u64 {
         self.areas
             .iter()
             .filter_map(|a| a.min)
@@ -377,13 +377,13 @@ impl Allocation {
     }
 
     /// With a stated budget: whether some combination fits.
-    pub fn fits(&self) -> Option<bool> {
+    pub(crate) fn fits(&self) -> Option<bool> {
         self.budget.map(|b| self.cheapest_total() <= b)
     }
 
     /// With a stated budget that no combination meets: by how much the
     /// cheapest combination exceeds it.
-    pub fn overrun(&self) -> Option<u64> {
+    pub(crate) fn overrun(&self) -> Option<u64> {
         self.budget
             .and_then(|b| self.cheapest_total().checked_sub(b))
             .filter(|o| *o > 0)
@@ -391,7 +391,7 @@ impl Allocation {
 
     /// When nothing fits: the area whose minimum exceeds its share the most
     /// (ties: the larger minimum, then [`SHARES`] order).
-    pub fn cut_area(&self) -> Option<AgentName> {
+    pub(crate) fn cut_area(&self) -> Option<AgentName> {
         self.overrun()?;
         let mut best: Option<(&AreaAllocation, u64, u64)> = None;
         for a in &self.areas {
@@ -405,12 +405,12 @@ impl Allocation {
     }
 
     /// Whether an area's options are over its share because nothing fits.
-    pub fn over_share(&self, area: AgentName) -> bool {
+    pub(crate) fn over_share(&self, area: AgentName) -> bool {
         self.fits() == Some(false) && self.area(area).is_some_and(|a| a.min.is_some())
     }
 
     /// The allocation as the budget result shows it.
-    pub fn to_fit(&self) -> Option<BudgetFit> {
+    pub(crate) fn to_fit(&self) -> Option<BudgetFit> {
         let budget = self.budget?;
         Some(BudgetFit {
             budget,
@@ -434,7 +434,7 @@ impl Allocation {
 }
 
 /// "a", "a and b", "a, b and c".
-pub fn join_and(items: &[String]) -> String {
+pub(crate) fn join_and(items: &[String]) -> String {
     match items {
         [] => String::new(),
         [one] => one.clone(),
@@ -443,7 +443,7 @@ pub fn join_and(items: &[String]) -> String {
 }
 
 /// A catalog city as records spell it ("hillcrest" → "Hillcrest").
-pub fn display_city(catalog: &Catalog, city: &str) -> String {
+pub(crate) fn display_city(catalog: &Catalog, city: &str) -> String {
     let wanted = city.trim().to_lowercase();
     catalog
         .venues
@@ -460,7 +460,7 @@ pub fn display_city(catalog: &Catalog, city: &str) -> String {
 /// the note every search agent leads with: "No suppliers in Austin yet;
 /// showing venues in Springfield and Fairview" (the cities of the records
 /// shown, in order of first appearance).
-pub fn missing_city_note<'a>(
+pub(crate) fn missing_city_note<'a>(
     facts: &Facts,
     what: &str,
     shown_cities: impl IntoIterator<Item = &'a str>,
@@ -492,7 +492,7 @@ pub fn missing_city_note<'a>(
 /// Puts the missing-city note ([`missing_city_note`]) first among `notes`,
 /// naming the cities of the records shown: the hits, or the nearest options
 /// when nothing meets every need.
-pub fn lead_with_missing_city<T>(
+pub(crate) fn lead_with_missing_city<T>(
     notes: &mut Vec<String>,
     facts: &Facts,
     what: &str,
@@ -507,7 +507,7 @@ pub fn lead_with_missing_city<T>(
 }
 
 /// The label on a search agent's note when no combination fits the budget.
-pub fn over_share_note(alloc: &Allocation, area: AgentName, what: &str) -> Option<String> {
+pub(crate) fn over_share_note(alloc: &Allocation, area: AgentName, what: &str) -> Option<String> {
     if !alloc.over_share(area) {
         return None;
     }

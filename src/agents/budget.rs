@@ -39,10 +39,10 @@ use super::vendor::price_range;
 use super::AgentInput;
 
 /// Note on a free venue's cost.
-pub const FREE_VENUE_NOTE: &str = "Free (permit may be required)";
+pub(crate) const FREE_VENUE_NOTE: &str = "Free (permit may be required)";
 
 /// The constant cost-saving tips (SPEC §6.5).
-pub const COST_SAVING_TIPS: [&str; 6] = [
+pub(crate) const COST_SAVING_TIPS: [&str; 6] = [
     "Book vendors 2-3 months in advance for early-bird discounts",
     "Consider weekday parties for 20-30% lower rates",
     "DIY decorations add personal touch and save money",
@@ -87,7 +87,7 @@ fn recommendations_for(total_max: u64) -> Vec<String> {
 }
 
 /// Computes the budget.
-pub fn run(input: &AgentInput<'_>) -> Budget {
+pub(crate) fn run(input: &AgentInput<'_>) -> Budget {
     let party = input.party;
     let mut breakdown: LiteMap<String, Range> = LiteMap::new();
     let mut based_on: Vec<String> = Vec::new();
@@ -193,7 +193,7 @@ pub fn run(input: &AgentInput<'_>) -> Budget {
 
 /// The price of each cost agent's top pick, by area name, from the results
 /// the party has (vendors: the sum over categories).
-pub fn top_picks(party: &crate::store::Party) -> Vec<(&'static str, u64)> {
+pub(crate) fn top_picks(party: &crate::store::Party) -> Vec<(&'static str, u64)> {
     let mut out = Vec::new();
     if let Some(AgentOutput::Venue(v)) = party.result(AgentName::Venue) {
         if let Some(top) = v.recommended_venues.first() {

@@ -24,7 +24,7 @@ use super::theme::GENERAL;
 use super::{upstream_theme, AgentInput};
 
 /// Confidence reported for this agent's results.
-pub const CONFIDENCE: f64 = 0.85;
+pub(crate) const CONFIDENCE: f64 = 0.85;
 
 /// Bakeries recommended at most.
 const LIMIT: usize = 3;
@@ -35,7 +35,7 @@ const FALLBACK_MIN: u64 = 80;
 const FALLBACK_MAX: u64 = 300;
 
 /// Cake size for a guest count (SPEC §6.4).
-pub fn size_for(guests: u32) -> &'static str {
+pub(crate) fn size_for(guests: u32) -> &'static str {
     if guests < 20 {
         "small"
     } else if guests < 50 {
@@ -46,7 +46,7 @@ pub fn size_for(guests: u32) -> &'static str {
 }
 
 /// A bakery's price for a size name (`large` for anything unknown).
-pub fn price_for(bakery: &Bakery, size: &str) -> u64 {
+pub(crate) fn price_for(bakery: &Bakery, size: &str) -> u64 {
     match size {
         "small" => bakery.price_range.small,
         "medium" => bakery.price_range.medium,
@@ -55,7 +55,7 @@ pub fn price_for(bakery: &Bakery, size: &str) -> u64 {
 }
 
 /// Cake decoration ideas per theme (SPEC §6.4).
-pub fn decorations_for(theme: &str) -> [&'static str; 3] {
+pub(crate) fn decorations_for(theme: &str) -> [&'static str; 3] {
     match theme {
         "jungle" => ["animal figurines", "leaf patterns", "safari colors"],
         "space" => ["planet toppers", "star sprinkles", "galaxy frosting"],
@@ -80,7 +80,7 @@ pub(crate) fn meets_dietary(offered: &[String], needs: &[String]) -> bool {
 }
 
 /// Runs the agent.
-pub fn run(input: &AgentInput<'_>) -> CakeResult {
+pub(crate) fn run(input: &AgentInput<'_>) -> CakeResult {
     let facts = input.facts;
     let catalog = input.catalog;
     let alloc = allocation::allocation(facts, catalog);

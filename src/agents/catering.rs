@@ -21,7 +21,7 @@ use super::relax::{relax, Constraint};
 use super::{upstream_theme, AgentInput};
 
 /// Confidence reported for this agent's results.
-pub const CONFIDENCE: f64 = 0.85;
+pub(crate) const CONFIDENCE: f64 = 0.85;
 
 /// Caterers recommended at most.
 const LIMIT: usize = 3;
@@ -30,7 +30,7 @@ const LIMIT: usize = 3;
 const FALLBACK: (u64, u64) = (300, 800);
 
 /// Runs the agent.
-pub fn run(input: &AgentInput<'_>) -> CateringResult {
+pub(crate) fn run(input: &AgentInput<'_>) -> CateringResult {
     let facts = input.facts;
     let catalog = input.catalog;
     let alloc = allocation::allocation(facts, catalog);

@@ -20,12 +20,12 @@ const SHARDS: usize = 16;
 const PER_SHARD: usize = 256;
 /// Texts longer than this (content plus tags, bytes) are computed every time:
 /// they are rare, and they would dominate the memo's memory.
-pub const MAX_KEY_BYTES: usize = 2_048;
+pub(crate) const MAX_KEY_BYTES: usize = 2_048;
 
 /// A bounded memo whose key type `K` the caller chooses: the caller hashes
 /// the key (without building it) and says how to compare a stored key with
 /// the one it looks up, so a hit allocates nothing.
-pub struct KeyedMemo<K, V> {
+pub(crate) struct KeyedMemo<K, V> {
     shards: Vec<Shard<K, V>>,
     per_shard: usize,
 }
@@ -45,7 +45,7 @@ impl<K, V> Default for KeyedMemo<K, V> {
 impl<K, V> KeyedMemo<K, V> {
     /// A memo holding at most `entries` (rounded up to a multiple of the
     /// shard count).
-    pub fn holding(entries: usize) -> Self {
+    pub(crate) fn holding(entries: usize) -> Self {
         KeyedMemo {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             per_shard: entries.div_ceil(SHARDS).max(1),
@@ -54,7 +54,7 @@ impl<K, V> KeyedMemo<K, V> {
 
     /// The value kept under `hash` when `same` accepts its key; else
     /// computed (outside any lock) and kept with the key `key()` builds.
-    pub fn get(
+    pub(crate) fn get(
         &self,
         hash: u64,
         same: impl Fn(&K) -> bool,
@@ -82,19 +82,15 @@ impl<K, V> KeyedMemo<K, V> {
     }
 
     /// Entries held (all shards).
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.shards.iter().map(|s| lock(s).len()).sum()
-    }
-
-    /// Whether nothing is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
 /// One memoized function of `(content, tags, salt)`; `salt` stands for any
 /// other argument the function reads (a catalog's city list, say).
-pub struct Memo<V> {
+pub(crate) struct Memo<V> {
     inner: KeyedMemo<TextKey, V>,
 }
 
@@ -109,7 +105,7 @@ impl<V> Default for Memo<V> {
 impl<V> Memo<V> {
     /// The value for this key, computing (outside any lock) and keeping it
     /// on a miss.
-    pub fn get(
+    pub(crate) fn get(
         &self,
         content: &str,
         tags: &[String],
@@ -131,13 +127,9 @@ impl<V> Memo<V> {
     }
 
     /// Entries held (all shards).
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.inner.len()
-    }
-
-    /// Whether nothing is held.
-    pub fn is_empty(&self) -> bool {
-        self.inner.is_empty()
     }
 }
 

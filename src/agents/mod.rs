@@ -7,21 +7,21 @@
 //! Pure parts must not touch sockets, files, the clock or randomness; only
 //! `runtime` talks to the bus and the store.
 
-pub mod allocation;
+pub(crate) mod allocation;
 pub mod analyzer;
-pub mod budget;
-pub mod cake;
-pub mod catering;
-pub mod memo;
-pub mod planner;
+pub(crate) mod budget;
+pub(crate) mod cake;
+pub(crate) mod catering;
+pub(crate) mod memo;
+pub(crate) mod planner;
 mod relax;
 pub mod runtime;
-pub mod scheduler;
+pub(crate) mod scheduler;
 #[cfg(test)]
 mod testutil;
-pub mod theme;
-pub mod vendor;
-pub mod venue;
+pub(crate) mod theme;
+pub(crate) mod vendor;
+pub(crate) mod venue;
 
 use crate::catalog::Catalog;
 use crate::domain::{AgentName, AgentOutput, Budget, FinalPlan};

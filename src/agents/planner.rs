@@ -31,7 +31,7 @@ use crate::domain::{
 use super::AgentInput;
 
 /// Weight of each area, in area order. Sums to 100.
-pub const WEIGHTS: [(&str, u8); 7] = [
+pub(crate) const WEIGHTS: [(&str, u8); 7] = [
     ("theme", 20),
     ("venue", 25),
     ("guests", 10),
@@ -114,7 +114,7 @@ fn when(facts: &crate::agents::Facts) -> Option<String> {
 }
 
 /// Computes the plan.
-pub fn run(input: &AgentInput<'_>) -> FinalPlan {
+pub(crate) fn run(input: &AgentInput<'_>) -> FinalPlan {
     let party = input.party;
     let facts = input.facts;
     let r = Results::of(party);

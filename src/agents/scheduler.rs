@@ -31,7 +31,7 @@ use super::analyzer::{areas_by_input, party_facts, theme_points, Facts};
 
 /// Which inputs are relevant to which agent, and what each agent reads.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Relevance {
+pub(crate) struct Relevance {
     /// Relevant input ids per agent, in input order.
     pub inputs: BTreeMap<AgentName, Vec<String>>,
     /// A fingerprint of everything each agent reads from the inputs.
@@ -43,7 +43,7 @@ const RUNNABLE: [AgentName; 6] = AgentName::AREAS;
 
 /// Which inputs ask for each agent's area (the analyzer's areas: words and
 /// facts), and a fingerprint of what each agent reads.
-pub fn relevance(party: &Party, facts: &Facts, cities: &[String]) -> Relevance {
+pub(crate) fn relevance(party: &Party, facts: &Facts, cities: &[String]) -> Relevance {
     let mut inputs: BTreeMap<AgentName, Vec<String>> = BTreeMap::new();
     for (input_id, areas) in areas_by_input(&party.inputs, facts, cities) {
         for agent in areas {
@@ -162,7 +162,7 @@ struct PartySchedule {
 
 /// The scheduler's state over all parties.
 #[derive(Debug, Default)]
-pub struct Scheduler {
+pub(crate) struct Scheduler {
     parties: HashMap<String, PartySchedule>,
     cities: Vec<String>,
     /// Parties recovered at start-up that have not changed since: each as
@@ -173,7 +173,7 @@ pub struct Scheduler {
 
 impl Scheduler {
     /// A scheduler; `cities` are the catalog's lowercased city names.
-    pub fn new(cities: Vec<String>) -> Scheduler {
+    pub(crate) fn new(cities: Vec<String>) -> Scheduler {
         Scheduler {
             parties: HashMap::new(),
             cities,
@@ -185,7 +185,7 @@ impl Scheduler {
     /// is not resumed: its state as of the restart (which its last finished
     /// wave covered) and its wave count. Agents those waves ran do not run
     /// again until their inputs change.
-    pub fn restore(&mut self, baseline: HashMap<String, (Arc<Party>, u64)>) {
+    pub(crate) fn restore(&mut self, baseline: HashMap<String, (Arc<Party>, u64)>) {
         self.restored = baseline;
     }
 
@@ -193,7 +193,7 @@ impl Scheduler {
     /// with what its last finished wave saw (`before`; `None` when no wave
     /// finished) and starts a wave caused by `cause`, its latest input change.
     /// Returns the events to publish.
-    pub fn resume(
+    pub(crate) fn resume(
         &mut self,
         party: &Party,
         cause: &Event,
@@ -241,14 +241,15 @@ impl Scheduler {
     }
 
     /// Whether the party has no wave running and no change waiting.
-    pub fn is_idle(&self, party_id: &str) -> bool {
+    pub(crate) fn is_idle(&self, party_id: &str) -> bool {
         self.parties
             .get(party_id)
             .is_none_or(|p| p.current.is_none() && p.dirty.is_none())
     }
 
     /// Parties with a wave running or waiting.
-    pub fn busy_parties(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn busy_parties(&self) -> usize {
         self.parties
             .values()
             .filter(|p| p.current.is_some() || p.dirty.is_some())
@@ -257,7 +258,7 @@ impl Scheduler {
 
     /// Feeds one event with the current snapshot of its party (`None` when
     /// the party does not exist); returns the events to publish.
-    pub fn on_event(&mut self, ev: &Event, party: Option<&Party>) -> Vec<Draft> {
+    pub(crate) fn on_event(&mut self, ev: &Event, party: Option<&Party>) -> Vec<Draft> {
         let mut out = Vec::new();
         let Some(party) = party else {
             self.parties.remove(&ev.party_id);

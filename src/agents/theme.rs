@@ -36,11 +36,11 @@ const TAG_POINTS: u32 = 3;
 /// The score at which confidence reaches 1.0.
 const FULL_CONFIDENCE_SCORE: u32 = 10;
 /// Name of the fallback theme.
-pub const GENERAL: &str = "general";
+pub(crate) const GENERAL: &str = "general";
 
 /// One row of the theme table.
 #[derive(Debug, Clone, Copy)]
-pub struct ThemeSpec {
+pub(crate) struct ThemeSpec {
     /// Theme name.
     pub name: &'static str,
     /// Colour palette.
@@ -52,7 +52,7 @@ pub struct ThemeSpec {
 }
 
 /// The SPEC §6.2 table, in tie-break order.
-pub const THEMES: [ThemeSpec; 12] = [
+pub(crate) const THEMES: [ThemeSpec; 12] = [
     ThemeSpec {
         name: "jungle",
         colors: &["green", "brown", "yellow", "orange"],
@@ -183,7 +183,7 @@ pub const THEMES: [ThemeSpec; 12] = [
 ];
 
 /// The fallback row used when no theme scores.
-pub const GENERAL_THEME: ThemeSpec = ThemeSpec {
+pub(crate) const GENERAL_THEME: ThemeSpec = ThemeSpec {
     name: GENERAL,
     colors: &["blue", "white", "silver"],
     decorations: &["balloons", "streamers", "banners"],
@@ -191,7 +191,8 @@ pub const GENERAL_THEME: ThemeSpec = ThemeSpec {
 };
 
 /// The table row of a theme name (the `general` row for unknown names).
-pub fn spec(name: &str) -> &'static ThemeSpec {
+#[cfg(test)]
+pub(crate) fn spec(name: &str) -> &'static ThemeSpec {
     THEMES
         .iter()
         .find(|t| t.name == name)
@@ -199,7 +200,7 @@ pub fn spec(name: &str) -> &'static ThemeSpec {
 }
 
 /// Scores every input and picks the primary theme.
-pub fn run(input: &AgentInput<'_>) -> ThemeResult {
+pub(crate) fn run(input: &AgentInput<'_>) -> ThemeResult {
     score(input.party.inputs.iter(), input.facts.theme.as_deref())
 }
 

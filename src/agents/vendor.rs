@@ -25,13 +25,13 @@ use super::relax::{relax, Constraint};
 use super::{upstream_theme, AgentInput};
 
 /// Confidence reported for this agent's results.
-pub const CONFIDENCE: f64 = 0.85;
+pub(crate) const CONFIDENCE: f64 = 0.85;
 
 /// Vendors kept per category.
 const PER_CATEGORY: usize = 2;
 
 /// The ±20 % range of a vendor's average price: `{⌊0.8 p⌋, ⌊1.2 p⌋}`.
-pub fn price_range(avg_price: u64) -> Range {
+pub(crate) fn price_range(avg_price: u64) -> Range {
     Range::new(
         avg_price.saturating_mul(8) / 10,
         avg_price.saturating_mul(12) / 10,
@@ -39,7 +39,7 @@ pub fn price_range(avg_price: u64) -> Range {
 }
 
 /// Runs the agent.
-pub fn run(input: &AgentInput<'_>) -> VendorResult {
+pub(crate) fn run(input: &AgentInput<'_>) -> VendorResult {
     let facts = input.facts;
     let catalog = input.catalog;
     let alloc = allocation::allocation(facts, catalog);

@@ -24,16 +24,13 @@ use super::relax::{relax, Constraint};
 use super::{upstream_theme, AgentInput};
 
 /// Confidence reported for this agent's results.
-pub const CONFIDENCE: f64 = 0.85;
-
-/// Guests assumed when no input states a count.
-pub const DEFAULT_GUESTS: u32 = allocation::DEFAULT_GUESTS;
+pub(crate) const CONFIDENCE: f64 = 0.85;
 
 /// Venues recommended at most.
 const LIMIT: usize = 3;
 
 /// Runs the agent.
-pub fn run(input: &AgentInput<'_>) -> VenueResult {
+pub(crate) fn run(input: &AgentInput<'_>) -> VenueResult {
     let facts = input.facts;
     let catalog = input.catalog;
     let alloc = allocation::allocation(facts, catalog);
@@ -177,7 +174,7 @@ mod tests {
                 Some(10_000),
             ] {
                 let r = run_with(&facts(guests, budget));
-                let g = guests.unwrap_or(DEFAULT_GUESTS);
+                let g = guests.unwrap_or(crate::agents::allocation::DEFAULT_GUESTS);
                 assert_eq!(r.search_criteria.guest_count, g);
                 assert_eq!(r.search_criteria.guest_count_stated, guests.is_some());
                 assert_eq!(r.search_criteria.budget, budget);

@@ -28,10 +28,10 @@ use serde::{Deserialize, Serialize};
 use super::{Bakery, Caterer, Vendor, Venue};
 
 /// Record ids remembered per type.
-pub const MAX_IDS: usize = 16_384;
+pub(crate) const MAX_IDS: usize = 16_384;
 
 /// Distinct versions remembered per id (catalogs that changed over time).
-pub const MAX_VERSIONS: usize = 4;
+pub(crate) const MAX_VERSIONS: usize = 4;
 
 /// A catalog record type whose decoded copies are shared.
 pub trait Record: PartialEq + Sized + 'static {
@@ -62,25 +62,21 @@ pub enum Entry {
 /// The records cited while encoding one snapshot (shared by the threads
 /// encoding its rows), each once, by the address of its shared copy.
 #[derive(Default)]
-pub struct Citations {
+pub(crate) struct Citations {
     inner: Mutex<(HashMap<usize, u32>, Vec<Entry>)>,
 }
 
 impl Citations {
     /// The record table to store beside the rows (a JSON array of entries).
-    pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+    pub(crate) fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         serde_json::to_vec(&inner.1)
     }
 
     /// Records cited so far.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.inner.lock().unwrap_or_else(|e| e.into_inner()).1.len()
-    }
-
-    /// Whether nothing was cited.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -114,13 +110,13 @@ thread_local! {
 }
 
 /// Runs `f` (which encodes snapshot rows) with records cited into `into`.
-pub fn citing<R>(into: &Arc<Citations>, f: impl FnOnce() -> R) -> R {
+pub(crate) fn citing<R>(into: &Arc<Citations>, f: impl FnOnce() -> R) -> R {
     let _scope = Scope::enter(&CITING, into.clone());
     f()
 }
 
 /// Runs `f` (which decodes snapshot rows) with references resolved in `table`.
-pub fn resolving<R>(table: &Arc<RecordTable>, f: impl FnOnce() -> R) -> R {
+pub(crate) fn resolving<R>(table: &Arc<RecordTable>, f: impl FnOnce() -> R) -> R {
     let _scope = Scope::enter(&RESOLVING, table.clone());
     f()
 }
@@ -148,7 +144,7 @@ impl<T: 'static> Drop for Scope<T> {
 }
 
 /// The index citing `record`, when called inside [`citing`].
-pub fn cite<T: Record>(record: &Arc<T>) -> Option<u32> {
+pub(crate) fn cite<T: Record>(record: &Arc<T>) -> Option<u32> {
     let into = CITING.with(|c| c.borrow().clone())?;
     let mut inner = into.inner.lock().unwrap_or_else(|e| e.into_inner());
     let key = Arc::as_ptr(record) as usize;
@@ -162,7 +158,7 @@ pub fn cite<T: Record>(record: &Arc<T>) -> Option<u32> {
 }
 
 /// The record `n` of the table set by [`resolving`].
-pub fn resolve<T: Record>(n: u32) -> Result<Arc<T>, String> {
+pub(crate) fn resolve<T: Record>(n: u32) -> Result<Arc<T>, String> {
     RESOLVING.with(|c| {
         let table = c.borrow();
         let table = table
@@ -210,7 +206,7 @@ impl<T: Record> Table<T> {
 
 /// The shared copy of `record`: an equal one seen before, else `record`
 /// itself (kept for later copies while the table has room).
-pub fn intern<T: Record>(record: T) -> Arc<T> {
+pub(crate) fn intern<T: Record>(record: T) -> Arc<T> {
     let mut map = T::table().lock();
     let id = record.record_id();
     if let Some(same) = map

@@ -18,12 +18,12 @@ use super::JournalError;
 
 /// Records are kept at least this long, then deleted (the promise is at
 /// least 24 h; the slack keeps a record through a day-boundary retry).
-pub const RETENTION: Duration = Duration::from_secs(48 * 3600);
+pub(crate) const RETENTION: Duration = Duration::from_secs(48 * 3600);
 
 /// Most records [`MemoryIdempotency`] keeps by default: about 100 bytes of
 /// key and route plus the response body each, so tens of MB at most; past
 /// it the oldest record is dropped (ephemeral mode only).
-pub const MEMORY_CAP: usize = 100_000;
+pub(crate) const MEMORY_CAP: usize = 100_000;
 
 /// A stored response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +48,7 @@ pub trait IdempotencyStore: Send + Sync {
 
 /// Records in memory, for `--ephemeral`: at most `cap` of them, the oldest
 /// dropped first. Each `put` costs O(1) amortized, however full the store.
-pub struct MemoryIdempotency {
+pub(crate) struct MemoryIdempotency {
     inner: Mutex<MemoryRecords>,
 }
 
@@ -78,7 +78,7 @@ impl Default for MemoryIdempotency {
 
 impl MemoryIdempotency {
     /// A store that keeps at most `cap` records (at least one).
-    pub fn with_cap(cap: usize) -> MemoryIdempotency {
+    pub(crate) fn with_cap(cap: usize) -> MemoryIdempotency {
         MemoryIdempotency {
             inner: Mutex::new(MemoryRecords {
                 cap: cap.max(1),
@@ -90,13 +90,9 @@ impl MemoryIdempotency {
     }
 
     /// Records kept (expired ones included until they are dropped).
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.lock().records.len()
-    }
-
-    /// Whether no record is kept.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, MemoryRecords> {

@@ -35,11 +35,11 @@ use crate::idempotency::{self, Begin};
 use crate::store::Party;
 
 /// Default page size of the events route.
-pub const DEFAULT_EVENTS_LIMIT: usize = 100;
+pub(super) const DEFAULT_EVENTS_LIMIT: usize = 100;
 /// Largest page size of the events route.
-pub const MAX_EVENTS_LIMIT: usize = 1000;
+pub(super) const MAX_EVENTS_LIMIT: usize = 1000;
 /// Dead letters shown by `/system/status` (the most recent ones).
-pub const DEAD_LETTERS_SHOWN: usize = 50;
+pub(super) const DEAD_LETTERS_SHOWN: usize = 50;
 
 /// Answers every route but the WebSocket one.
 pub(crate) fn handle(

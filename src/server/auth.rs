@@ -9,30 +9,30 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// Bytes of randomness in a party token (128 bits).
-pub const TOKEN_BYTES: usize = 16;
+pub(super) const TOKEN_BYTES: usize = 16;
 
 /// A fresh token: 32 lowercase hex characters from the OS random generator.
-pub fn new_token() -> Result<String, getrandom::Error> {
+pub(super) fn new_token() -> Result<String, getrandom::Error> {
     let mut bytes = [0u8; TOKEN_BYTES];
     getrandom::fill(&mut bytes)?;
     Ok(hex(&bytes))
 }
 
 /// Lowercase hex SHA-256 of `token`.
-pub fn sha256_hex(token: &str) -> String {
+pub(super) fn sha256_hex(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
 }
 
 /// Whether `presented` hashes to `expected_sha256` (hex). The comparison of
 /// the digests takes the same time wherever they differ.
-pub fn verify(presented: &str, expected_sha256: &str) -> bool {
+pub(super) fn verify(presented: &str, expected_sha256: &str) -> bool {
     let actual = sha256_hex(presented);
     actual.as_bytes().ct_eq(expected_sha256.as_bytes()).into()
 }
 
 /// The token a request presents: `Authorization: Bearer <token>` first, then
 /// the `token` query parameter. An empty value counts as none.
-pub fn presented<'a>(
+pub(super) fn presented<'a>(
     authorization: Option<&'a str>,
     query_token: Option<&'a str>,
 ) -> Option<&'a str> {

@@ -29,21 +29,21 @@ use std::str::FromStr;
 /// two hours, Chromium's cap. Long is safe: the actual response's own
 /// `Access-Control-Allow-Origin` is still checked, so removing an origin takes
 /// effect at once for reads and writes alike.
-pub const PREFLIGHT_MAX_AGE_SECS: u32 = 7200;
+pub(crate) const PREFLIGHT_MAX_AGE_SECS: u32 = 7200;
 
 /// Request headers a page may send cross-origin (`Access-Control-Allow-Headers`):
 /// everything the API reads. The same list for every route, so one cached
 /// preflight answer covers them all.
-pub const ALLOWED_HEADERS: &str =
+pub(crate) const ALLOWED_HEADERS: &str =
     "Authorization, Content-Type, Idempotency-Key, If-None-Match, X-Request-Id";
 
 /// Response headers a page may read besides the CORS-safelisted ones
 /// (`Access-Control-Expose-Headers`): every header the API sets for clients.
-pub const EXPOSED_HEADERS: &str =
+pub(crate) const EXPOSED_HEADERS: &str =
     "X-Request-Id, Retry-After, ETag, Location, Allow, Idempotent-Replayed, WWW-Authenticate";
 
 /// Longest `Origin` value quoted back in an error detail.
-pub const MAX_QUOTED_ORIGIN: usize = 100;
+pub(crate) const MAX_QUOTED_ORIGIN: usize = 100;
 
 /// An origin that may use the API from a browser: one `--cors-origin` value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,7 +178,7 @@ impl CorsConfig {
 
 /// The headers of a successful preflight answer, besides those of
 /// [`CorsConfig::response_headers`]; `allow` is the methods the path serves.
-pub fn preflight_headers(allow: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn preflight_headers(allow: &str) -> Vec<(&'static str, String)> {
     vec![
         ("Access-Control-Allow-Methods", allow.to_string()),
         ("Access-Control-Allow-Headers", ALLOWED_HEADERS.to_string()),
@@ -187,7 +187,7 @@ pub fn preflight_headers(allow: &str) -> Vec<(&'static str, String)> {
 }
 
 /// `origin`, cut to [`MAX_QUOTED_ORIGIN`] characters for an error detail.
-pub fn quoted(origin: &str) -> String {
+pub(crate) fn quoted(origin: &str) -> String {
     origin.chars().take(MAX_QUOTED_ORIGIN).collect()
 }
 

@@ -71,7 +71,7 @@ pub(crate) struct Ctx {
 impl Ctx {
     /// The shared state for `app` served as `config` says on `local_addr`:
     /// not ready yet, nothing in flight, no listener attached.
-    pub fn new(app: Arc<App>, config: &ServerConfig, local_addr: SocketAddr) -> Ctx {
+    pub(crate) fn new(app: Arc<App>, config: &ServerConfig, local_addr: SocketAddr) -> Ctx {
         Ctx {
             app,
             hub: WsHub::new(config.ws.clone()),
@@ -95,7 +95,7 @@ impl Ctx {
 
     /// Open HTTP connections (WebSocket ones included); 0 before the
     /// listener runs and after it is gone.
-    pub fn open_connections(&self) -> usize {
+    pub(crate) fn open_connections(&self) -> usize {
         self.listener
             .get()
             .and_then(Weak::upgrade)
@@ -112,19 +112,19 @@ pub(crate) struct InFlight {
 
 impl InFlight {
     /// Requests being handled.
-    pub fn get(&self) -> usize {
+    pub(crate) fn get(&self) -> usize {
         *lock(&self.count)
     }
 
     /// Counts a request until the guard drops.
-    pub fn enter(&self) -> InFlightGuard<'_> {
+    pub(crate) fn enter(&self) -> InFlightGuard<'_> {
         *lock(&self.count) += 1;
         InFlightGuard(self)
     }
 
     /// Waits until no request is in flight or `grace` has passed; returns
     /// how many still are.
-    pub fn wait_idle(&self, grace: Duration) -> usize {
+    pub(crate) fn wait_idle(&self, grace: Duration) -> usize {
         let deadline = Instant::now() + grace;
         let mut count = lock(&self.count);
         while *count > 0 {
@@ -163,7 +163,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Ctx {
     /// A ready context over a fresh, started in-memory app, without a
     /// listener: for handler tests. Stop the app when done.
-    pub fn for_tests(config: &ServerConfig) -> Ctx {
+    pub(crate) fn for_tests(config: &ServerConfig) -> Ctx {
         let app = App::start_new(crate::app::Config::default()).expect("the app starts");
         let ctx = Ctx::new(
             Arc::new(app),

@@ -36,11 +36,11 @@ pub const LIBRARY_LOG_TARGET: &str = "tiny_http";
 
 /// A declared body above this is never drained: tiny_http would allocate the
 /// whole remainder to discard it, so the connection is abandoned instead.
-pub const MAX_DRAIN_BYTES: usize = 64 * 1024 * 1024;
+pub(super) const MAX_DRAIN_BYTES: usize = 64 * 1024 * 1024;
 
 /// Oversized bodies drained at once (each buffered whole by tiny_http);
 /// beyond it the connection is abandoned. Bounds memory under abuse.
-pub const MAX_DRAINING: usize = 16;
+pub(super) const MAX_DRAINING: usize = 16;
 
 /// The running listener. Cloning shares it; the listening socket closes
 /// when the last clone is dropped.
@@ -80,7 +80,7 @@ pub(crate) fn start(
 
 impl Listener {
     /// Wakes [`Listener::watch`] so that it returns (once `ctx.stopping`).
-    pub fn unblock(&self) {
+    pub(super) fn unblock(&self) {
         self.server.unblock();
     }
 
@@ -88,7 +88,7 @@ impl Listener {
     /// reach `Server::recv` (the connection threads answer them), but an
     /// accept failure does. Then nothing new will arrive: report not ready
     /// so an orchestrator restarts us, and keep serving the open connections.
-    pub fn watch(&self, ctx: &Arc<Ctx>) {
+    pub(super) fn watch(&self, ctx: &Arc<Ctx>) {
         loop {
             match self.server.recv() {
                 Ok(rq) => serve_one(ctx, rq),

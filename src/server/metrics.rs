@@ -20,12 +20,12 @@ use crate::event::{Event, Payload};
 use crate::App;
 
 /// Upper bounds of the latency buckets, seconds.
-pub const LATENCY_BUCKETS: [f64; 14] = [
+pub(super) const LATENCY_BUCKETS: [f64; 14] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5, 10.0,
 ];
 
 /// Route label for requests that matched no route.
-pub const UNMATCHED: &str = "unmatched";
+pub(super) const UNMATCHED: &str = "unmatched";
 
 #[derive(Debug, Clone, Default)]
 struct Histogram {
@@ -66,7 +66,7 @@ type HttpKey = (&'static str, &'static str, u16);
 
 /// The server's counters.
 #[derive(Debug)]
-pub struct Metrics {
+pub(super) struct Metrics {
     http: Mutex<HashMap<HttpKey, Histogram>>,
     agents: Mutex<BTreeMap<AgentName, AgentSeries>>,
     started: Instant,
@@ -79,7 +79,7 @@ impl Default for Metrics {
 }
 
 /// A fixed label for a request method.
-pub fn method_label(method: &str) -> &'static str {
+pub(super) fn method_label(method: &str) -> &'static str {
     match method {
         "GET" => "GET",
         "HEAD" => "HEAD",
@@ -94,7 +94,7 @@ pub fn method_label(method: &str) -> &'static str {
 
 impl Metrics {
     /// Empty counters; uptime counts from now.
-    pub fn new() -> Metrics {
+    pub(super) fn new() -> Metrics {
         Metrics {
             http: Mutex::new(HashMap::new()),
             agents: Mutex::new(BTreeMap::new()),
@@ -103,12 +103,12 @@ impl Metrics {
     }
 
     /// Time since the server started.
-    pub fn uptime(&self) -> Duration {
+    pub(super) fn uptime(&self) -> Duration {
         self.started.elapsed()
     }
 
     /// Counts one answered request.
-    pub fn observe_request(
+    pub(super) fn observe_request(
         &self,
         route: &'static str,
         method: &'static str,
@@ -123,7 +123,7 @@ impl Metrics {
 
     /// Feeds agent completions and failures from `sub` to the counters until
     /// `stop` disconnects (or the bus drops the subscription).
-    pub fn follow_agents(&self, mut sub: Subscription, stop: &Receiver<()>) {
+    pub(super) fn follow_agents(&self, mut sub: Subscription, stop: &Receiver<()>) {
         let rx = sub.receiver().clone();
         loop {
             select! {
@@ -141,7 +141,7 @@ impl Metrics {
     }
 
     /// Counts an agent's completed or failed run.
-    pub fn observe_agent_event(&self, ev: &Event) {
+    pub(super) fn observe_agent_event(&self, ev: &Event) {
         let mut agents = self.agents.lock().unwrap_or_else(|e| e.into_inner());
         match &ev.payload {
             Payload::AgentCompleted(p) => {
@@ -168,7 +168,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition (format 0.0.4).
-    pub fn render(&self, app: &App, ws_clients: usize, ready: bool) -> String {
+    pub(super) fn render(&self, app: &App, ws_clients: usize, ready: bool) -> String {
         let mut out = String::with_capacity(16 * 1024);
         gauge(
             &mut out,

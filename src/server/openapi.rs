@@ -13,7 +13,7 @@ use super::routes::{Access, BodyKind, RouteSpec, ROUTES};
 use crate::event::{SourceType, Topic};
 
 /// The document as a JSON value.
-pub fn document() -> Value {
+pub(crate) fn document() -> Value {
     let mut paths = Map::new();
     for spec in ROUTES {
         let item = paths
@@ -54,7 +54,7 @@ pub fn document() -> Value {
 }
 
 /// The document, serialised.
-pub fn document_bytes() -> Vec<u8> {
+pub(crate) fn document_bytes() -> Vec<u8> {
     serde_json::to_vec(&document()).unwrap_or_default()
 }
 

@@ -16,10 +16,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Shards of the bucket table (a power of two).
-pub const SHARDS: usize = 16;
+pub(super) const SHARDS: usize = 16;
 
 /// Buckets kept per shard before full ones are forgotten (16 × 4,096 IPs).
-pub const MAX_TRACKED_PER_SHARD: usize = 4_096;
+pub(super) const MAX_TRACKED_PER_SHARD: usize = 4_096;
 
 /// One budget: a steady rate and a burst. A rate of 0 disables it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -85,14 +85,14 @@ struct Bucket {
 }
 
 /// Token buckets per (IP, class).
-pub struct RateLimiter {
+pub(super) struct RateLimiter {
     limits: RateLimits,
     shards: Vec<Mutex<HashMap<(IpAddr, bool), Bucket>>>,
 }
 
 impl RateLimiter {
     /// A limiter with these budgets.
-    pub fn new(limits: RateLimits) -> RateLimiter {
+    pub(super) fn new(limits: RateLimits) -> RateLimiter {
         RateLimiter {
             limits,
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
@@ -101,7 +101,7 @@ impl RateLimiter {
 
     /// Takes one token for `ip` (`read`: GET, HEAD or OPTIONS). `Err(wait)`: refused,
     /// a token will be available after `wait`.
-    pub fn check(&self, ip: IpAddr, read: bool, now: Instant) -> Result<(), Duration> {
+    pub(super) fn check(&self, ip: IpAddr, read: bool, now: Instant) -> Result<(), Duration> {
         let budget = if read {
             self.limits.reads
         } else {

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 /// Entries kept in all (a planned party's status is about 10 KB, so about
 /// 10 MB at most).
-pub const DEFAULT_CAPACITY: usize = 1024;
+pub(super) const DEFAULT_CAPACITY: usize = 1024;
 
 /// Shards, so threads reading different parties rarely share a lock.
 const SHARDS: usize = 16;
@@ -23,14 +23,14 @@ const SHARDS: usize = 16;
 type Shard = Mutex<HashMap<String, (u64, Arc<[u8]>)>>;
 
 /// A bounded map from party id to the bytes last encoded for it.
-pub struct RenderCache {
+pub(super) struct RenderCache {
     shards: Vec<Shard>,
     per_shard: usize,
 }
 
 impl RenderCache {
     /// A cache holding at most about `capacity` entries (at least one per shard).
-    pub fn new(capacity: usize) -> RenderCache {
+    pub(crate) fn new(capacity: usize) -> RenderCache {
         RenderCache {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             per_shard: capacity.div_ceil(SHARDS).max(1),
@@ -49,7 +49,7 @@ impl RenderCache {
     /// The bytes for `party_id` at `last_seq`: cached ones if they were
     /// encoded at that `last_seq`, else `encode()`'s, which replace them.
     /// The lock is not held while encoding.
-    pub fn get_or_encode<E>(
+    pub(crate) fn get_or_encode<E>(
         &self,
         party_id: &str,
         last_seq: u64,
@@ -86,7 +86,7 @@ impl RenderCache {
 
     /// Entries held now.
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.shards
             .iter()
             .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len())
@@ -95,7 +95,7 @@ impl RenderCache {
 
     /// Whether nothing is cached.
     #[cfg(test)]
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }

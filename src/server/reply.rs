@@ -12,7 +12,7 @@ use super::error::ApiError;
 
 /// A response before it is written.
 #[derive(Debug)]
-pub struct Reply {
+pub(super) struct Reply {
     /// Status code.
     pub status: u16,
     /// Body bytes.
@@ -25,7 +25,7 @@ pub struct Reply {
 
 impl Reply {
     /// A JSON reply.
-    pub fn json<T: Serialize>(status: u16, value: &T) -> Reply {
+    pub(crate) fn json<T: Serialize>(status: u16, value: &T) -> Reply {
         match serde_json::to_vec(value) {
             Ok(body) => Reply::json_bytes(status, body),
             Err(e) => {
@@ -36,7 +36,7 @@ impl Reply {
     }
 
     /// A JSON reply from bytes encoded earlier.
-    pub fn json_bytes(status: u16, body: Vec<u8>) -> Reply {
+    pub(crate) fn json_bytes(status: u16, body: Vec<u8>) -> Reply {
         Reply {
             status,
             body,
@@ -46,7 +46,7 @@ impl Reply {
     }
 
     /// A reply without a body (and without `Content-Type`).
-    pub fn empty(status: u16) -> Reply {
+    pub(crate) fn empty(status: u16) -> Reply {
         Reply {
             status,
             body: Vec::new(),
@@ -56,7 +56,7 @@ impl Reply {
     }
 
     /// A plain-text reply.
-    pub fn text(status: u16, content_type: &'static str, body: String) -> Reply {
+    pub(crate) fn text(status: u16, content_type: &'static str, body: String) -> Reply {
         Reply {
             status,
             body: body.into_bytes(),
@@ -66,7 +66,7 @@ impl Reply {
     }
 
     /// The JSON error reply.
-    pub fn error(e: &ApiError) -> Reply {
+    pub(crate) fn error(e: &ApiError) -> Reply {
         let mut r = Reply::json(e.status(), &e.body());
         r.status = e.status();
         r.headers = e.headers();
@@ -74,14 +74,14 @@ impl Reply {
     }
 
     /// Adds a header.
-    pub fn with_header(mut self, name: &'static str, value: String) -> Reply {
+    pub(crate) fn with_header(mut self, name: &'static str, value: String) -> Reply {
         self.headers.push((name, value));
         self
     }
 
     /// The value of the first extra header named `name` (case ignored).
     #[cfg(test)]
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))

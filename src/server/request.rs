@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 use super::error::ApiError;
 
 /// Longest client-supplied `X-Request-Id` kept; longer ones are replaced.
-pub const MAX_REQUEST_ID: usize = 128;
+pub(crate) const MAX_REQUEST_ID: usize = 128;
 
 /// Longest `Host` header kept (a DNS name is at most 253 characters, plus a
 /// port); a longer one is ignored.
-pub const MAX_HOST: usize = 255;
+pub(crate) const MAX_HOST: usize = 255;
 
 /// A request's head, decoded. Immutable once built; the body travels beside
 /// it as a [`Body`], because it is a stream that can be read only once.
@@ -310,7 +310,7 @@ fn valid_host(h: &str) -> bool {
 }
 
 /// Splits and percent-decodes a query string (`+` is a space).
-pub fn parse_query(q: &str) -> Vec<(String, String)> {
+pub(crate) fn parse_query(q: &str) -> Vec<(String, String)> {
     q.split('&')
         .filter(|p| !p.is_empty())
         .map(|p| {

@@ -14,24 +14,24 @@ use super::reply::Reply;
 use super::routes::RouteId;
 
 /// The planning page.
-pub const INDEX_HTML: &str = include_str!("../../web/index.html");
+pub(super) const INDEX_HTML: &str = include_str!("../../web/index.html");
 /// The planning page's script.
-pub const APP_JS: &str = include_str!("../../web/app.js");
+pub(super) const APP_JS: &str = include_str!("../../web/app.js");
 /// The shared stylesheet.
-pub const APP_CSS: &str = include_str!("../../web/app.css");
+pub(super) const APP_CSS: &str = include_str!("../../web/app.css");
 /// The API reference page.
-pub const DOCS_HTML: &str = include_str!("../../web/docs.html");
+pub(super) const DOCS_HTML: &str = include_str!("../../web/docs.html");
 /// The API reference's renderer.
-pub const DOCS_JS: &str = include_str!("../../web/docs.js");
+pub(super) const DOCS_JS: &str = include_str!("../../web/docs.js");
 
 /// The Content-Security-Policy of the HTML pages. `connect-src 'self'` covers
 /// the same-origin WebSocket (CSP 3 matches `ws:` for `http:` origins).
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+pub(super) const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
     img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; \
     frame-ancestors 'none'";
 
 /// The media type of an asset kind (`html`, `javascript`, `css`).
-pub fn media_type(kind: &str) -> &'static str {
+pub(super) fn media_type(kind: &str) -> &'static str {
     match kind {
         "html" => "text/html; charset=utf-8",
         "javascript" => "text/javascript; charset=utf-8",

@@ -5,7 +5,7 @@
 //! writes; WebSocket handshakes from other sites are refused.
 
 use crate::util::{request, Resp, TestServer, API};
-use partybus::server::{RateBudget, CorsConfig, RateLimits, ServerConfig};
+use partybus::server::{CorsConfig, RateBudget, RateLimits, ServerConfig};
 use serde_json::json;
 
 /// The origin the tests allow.

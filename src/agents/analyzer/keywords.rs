@@ -9,7 +9,7 @@
 use std::sync::OnceLock;
 
 /// The theme list's own words, before the variations are appended.
-pub const THEME_BASE: &[&str] = &[
+pub(super) const THEME_BASE: &[&str] = &[
     "theme",
     "decor",
     "decoration",
@@ -31,7 +31,7 @@ pub const THEME_BASE: &[&str] = &[
 
 /// The prototype's theme variations: `(theme name, words)`, in its order.
 /// Words repeat across themes; [`theme_keywords`] takes their union.
-pub const THEME_VARIATIONS: &[(&str, &[&str])] = &[
+pub(super) const THEME_VARIATIONS: &[(&str, &[&str])] = &[
     (
         "princess",
         &[
@@ -482,7 +482,7 @@ pub const THEME_VARIATIONS: &[(&str, &[&str])] = &[
 ];
 
 /// Cake and desserts.
-pub const CAKE: &[&str] = &[
+pub(super) const CAKE: &[&str] = &[
     "cake",
     "dessert",
     "sweet",
@@ -504,7 +504,7 @@ pub const CAKE: &[&str] = &[
 ];
 
 /// Venue and location (the prototype's 7 repeated entries removed).
-pub const VENUE: &[&str] = &[
+pub(super) const VENUE: &[&str] = &[
     "venue",
     "location",
     "space",
@@ -528,7 +528,7 @@ pub const VENUE: &[&str] = &[
 ];
 
 /// Food.
-pub const CATERING: &[&str] = &[
+pub(super) const CATERING: &[&str] = &[
     "food",
     "menu",
     "catering",
@@ -551,7 +551,7 @@ pub const CATERING: &[&str] = &[
 ];
 
 /// Vendors.
-pub const VENDOR: &[&str] = &[
+pub(super) const VENDOR: &[&str] = &[
     "vendor",
     "supplier",
     "service",
@@ -579,7 +579,7 @@ pub const VENDOR: &[&str] = &[
 ];
 
 /// Money (`$` matches a dollar sign).
-pub const BUDGET: &[&str] = &[
+pub(super) const BUDGET: &[&str] = &[
     "budget",
     "cost",
     "price",
@@ -597,7 +597,7 @@ pub const BUDGET: &[&str] = &[
 ];
 
 /// Guest count.
-pub const GUEST: &[&str] = &[
+pub(super) const GUEST: &[&str] = &[
     "guest",
     "guests",
     "people",
@@ -614,7 +614,7 @@ pub const GUEST: &[&str] = &[
 
 /// The theme list: [`THEME_BASE`] followed by the union of every
 /// [`THEME_VARIATIONS`] word, each entry once, in first-appearance order.
-pub fn theme_keywords() -> &'static [&'static str] {
+pub(super) fn theme_keywords() -> &'static [&'static str] {
     static THEME: OnceLock<Vec<&'static str>> = OnceLock::new();
     THEME.get_or_init(|| {
         let mut all: Vec<&'static str> = Vec::with_capacity(THEME_BASE.len() + 320);

@@ -31,7 +31,7 @@ pub(super) fn phrase_stems(phrase: &str) -> Vec<String> {
 
 impl<V: Copy> PhraseMap<V> {
     /// A table of `(phrase, value)` entries; a phrase may map to several values.
-    pub fn new<'p>(entries: impl IntoIterator<Item = (&'p str, V)>) -> Self {
+    pub(super) fn new<'p>(entries: impl IntoIterator<Item = (&'p str, V)>) -> Self {
         let mut by_first: FxHashMap<String, Vec<(Vec<String>, bool, V)>> = FxHashMap::default();
         for (phrase, v) in entries {
             let words = phrase_stems(phrase);
@@ -51,7 +51,7 @@ impl<V: Copy> PhraseMap<V> {
 
     /// Calls `f(first token, last token, value)` for every phrase
     /// occurrence, in text order.
-    pub fn scan(&self, toks: &[Tok<'_>], mut f: impl FnMut(usize, usize, V)) {
+    pub(super) fn scan(&self, toks: &[Tok<'_>], mut f: impl FnMut(usize, usize, V)) {
         for (i, t) in toks.iter().enumerate() {
             if !matches!(t.kind, Kind::Word | Kind::Dollar) {
                 continue;

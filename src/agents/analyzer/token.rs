@@ -61,7 +61,7 @@ pub(super) struct Tok<'a> {
 
 impl Tok<'_> {
     /// Byte offset just past the token.
-    pub fn end(&self) -> usize {
+    pub(super) fn end(&self) -> usize {
         self.start + self.text.len()
     }
 }

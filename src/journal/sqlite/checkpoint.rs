@@ -24,7 +24,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// bound. A restart holds commits up while it copies the last frames and
 /// syncs the database (a few to 50 ms on a busy disk), so it is kept rare.
 /// The default of [`super::SqliteOptions::checkpoint_restart_pages`]
-pub const CHECKPOINT_RESTART_PAGES: i64 = 65_536;
+pub(crate) const CHECKPOINT_RESTART_PAGES: i64 = 65_536;
 /// Frames left to copy below which the restart is tried.
 const CHECKPOINT_RESTART_BACKLOG: i64 = 1_024;
 /// How long a restart waits for a commit in progress to end (and for
@@ -36,7 +36,7 @@ const CHECKPOINT_CATCH_UP_ROUNDS: usize = 8;
 /// `journal_size_limit`): a WAL grown past the restart point during a long
 /// read (a compaction's replay keeps frames from being copied) gives the
 /// space back. The default of [`super::SqliteOptions::wal_size_limit`].
-pub const WAL_SIZE_LIMIT: i64 = 320 << 20;
+pub(crate) const WAL_SIZE_LIMIT: i64 = 320 << 20;
 
 /// The `journal-checkpoint` thread: its own connection runs a passive
 /// checkpoint every [`CHECKPOINT_EVERY`], which never blocks the writer.

@@ -52,8 +52,8 @@ mod idempotency;
 mod schema;
 mod snapshot;
 
-pub use checkpoint::{CHECKPOINT_RESTART_PAGES, WAL_SIZE_LIMIT};
-pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
+pub(crate) use checkpoint::{CHECKPOINT_RESTART_PAGES, WAL_SIZE_LIMIT};
+pub(crate) use schema::{APPLICATION_ID, SCHEMA_VERSION};
 
 use checkpoint::Checkpointer;
 use idempotency::IDEMPOTENCY_PURGE_EVERY;
@@ -68,7 +68,7 @@ pub const LOCK_FILE: &str = "partybus.lock";
 /// cost one random 4 KiB page per party per group commit, about a third of
 /// the journal's write volume (create and add-input load ran 35-55 % faster
 /// without it). The default of [`SqliteOptions::index_batch`].
-pub const INDEX_BATCH: u64 = 8_192;
+pub(crate) const INDEX_BATCH: u64 = 8_192;
 /// How long a connection waits on a busy database (another reader
 /// checkpointing, an operator's sqlite3 shell) before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

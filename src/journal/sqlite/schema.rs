@@ -16,14 +16,14 @@ use super::{meta_u64, sqlite};
 use crate::journal::JournalError;
 
 /// `PRAGMA application_id` of a partybus journal: "PBUS".
-pub const APPLICATION_ID: i32 = 0x5042_5553;
+pub(crate) const APPLICATION_ID: i32 = 0x5042_5553;
 /// `PRAGMA user_version`: the schema this code writes and reads. Version 1
 /// (an index on `events (party_id, seq)`) is migrated on open. Version 3
 /// snapshots cite catalog records by reference (the `#records` row, see
 /// [`crate::journal::RECORDS_ROW`]); a version-2 file (records inline, still
 /// readable) is stamped 3 on open, so an older build refuses the file
 /// rather than meet a snapshot it cannot read.
-pub const SCHEMA_VERSION: i32 = 3;
+pub(crate) const SCHEMA_VERSION: i32 = 3;
 /// `event_id` is not UNIQUE: ids are `evt_` + 48 random bits (the API's
 /// format), so a journal of tens of millions of events holds two alike
 /// sooner or later, and a constraint would turn that into a stopped bus.

@@ -25,7 +25,7 @@ use crate::event::{
 /// Slots in the encode cache. Clients of one party receive an event within
 /// moments of each other, so a small window of recent events is enough;
 /// 1,024 slots bound the cache to about a thousand encoded messages.
-pub const CACHE_SLOTS: usize = 1_024;
+pub(crate) const CACHE_SLOTS: usize = 1_024;
 
 /// The extra data of agent run messages (kept in `payload`).
 #[derive(Serialize)]
@@ -84,14 +84,14 @@ struct EventMessage<'a> {
 /// Topics never forwarded to clients: internal scheduling and token
 /// rotation. A client's subscription leaves them out, so the bus does not
 /// wake a client's thread for a batch it would not write.
-pub const NOT_FORWARDED: [Topic; 2] = [Topic::AgentShouldExecute, Topic::PartyTokenRotated];
+pub(crate) const NOT_FORWARDED: [Topic; 2] = [Topic::AgentShouldExecute, Topic::PartyTokenRotated];
 
 /// The topics forwarded to clients: every topic but [`NOT_FORWARDED`].
-pub const FORWARDED: TopicSet = TopicSet::ALL.without(&NOT_FORWARDED);
+pub(crate) const FORWARDED: TopicSet = TopicSet::ALL.without(&NOT_FORWARDED);
 
 /// The WebSocket `type` an event is forwarded as, or `None` when the topic
 /// is not forwarded ([`NOT_FORWARDED`]).
-pub fn message_type(payload: &Payload) -> Option<&'static str> {
+pub(crate) fn message_type(payload: &Payload) -> Option<&'static str> {
     Some(match payload {
         Payload::PartyCreated(_) => "party_created",
         Payload::PartyDeleted(_) => "party_deleted",
@@ -109,7 +109,7 @@ pub fn message_type(payload: &Payload) -> Option<&'static str> {
 
 /// Encodes one event as its WebSocket message, or `None` when its topic is
 /// not forwarded.
-pub fn encode_event(ev: &Event) -> Option<String> {
+pub(crate) fn encode_event(ev: &Event) -> Option<String> {
     let kind = message_type(&ev.payload)?;
     let mut m = EventMessage {
         kind,
@@ -217,7 +217,7 @@ pub fn encode_event(ev: &Event) -> Option<String> {
 }
 
 /// The first message of every connection.
-pub fn connection(party_id: &str, last_seq: u64) -> String {
+pub(crate) fn connection(party_id: &str, last_seq: u64) -> String {
     serde_json::json!({
         "type": "connection",
         "status": "connected",
@@ -228,12 +228,12 @@ pub fn connection(party_id: &str, last_seq: u64) -> String {
 }
 
 /// The answer to a JSON `{"type":"ping"}`.
-pub fn pong(timestamp: &str) -> String {
+pub(crate) fn pong(timestamp: &str) -> String {
     serde_json::json!({"type": "pong", "timestamp": timestamp}).to_string()
 }
 
 /// Whether a client text is the JSON ping `{"type":"ping", …}`.
-pub fn is_json_ping(text: &str) -> bool {
+pub(crate) fn is_json_ping(text: &str) -> bool {
     #[derive(serde::Deserialize)]
     struct Probe<'a> {
         #[serde(rename = "type", borrow)]
@@ -256,7 +256,7 @@ struct Slot {
 /// event is encoded, so clients asking for the same event at the same time
 /// wait for the one encoding instead of repeating it. Keyed by `seq` and
 /// `event_id` together, so hubs shared by several apps never mix events up.
-pub struct EncodeCache {
+pub(crate) struct EncodeCache {
     slots: Box<[Mutex<Slot>]>,
 }
 
@@ -268,7 +268,7 @@ impl Default for EncodeCache {
 
 impl EncodeCache {
     /// A cache of `slots` slots (at least one).
-    pub fn new(slots: usize) -> EncodeCache {
+    pub(crate) fn new(slots: usize) -> EncodeCache {
         EncodeCache {
             slots: (0..slots.max(1)).map(|_| Mutex::default()).collect(),
         }
@@ -276,7 +276,7 @@ impl EncodeCache {
 
     /// The message for `ev` (`None`: not forwarded), encoding it only if no
     /// client has yet.
-    pub fn message(&self, ev: &Event) -> Option<Utf8Bytes> {
+    pub(crate) fn message(&self, ev: &Event) -> Option<Utf8Bytes> {
         let i = (ev.seq % self.slots.len() as u64) as usize;
         let mut slot = self.slots[i].lock().unwrap_or_else(|e| e.into_inner());
         if slot.seq != ev.seq || slot.event_id != ev.event_id {

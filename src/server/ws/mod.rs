@@ -65,7 +65,7 @@
 //! threads per upgraded connection until it closes. The bus is never affected.
 
 mod client;
-pub mod message;
+pub(crate) mod message;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};

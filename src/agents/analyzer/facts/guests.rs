@@ -69,7 +69,7 @@ const MAX_FILLERS: usize = 3;
 
 /// What one text says about the guests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GuestCount {
+pub(crate) enum GuestCount {
     /// Everyone: "75 guests", "party of 20", "so 45 people in total".
     Total(u32),
     /// Kids and adults counted apart ("12 kids + 8 adults"); a later
@@ -84,7 +84,7 @@ pub enum GuestCount {
 
 impl GuestCount {
     /// The head count.
-    pub fn value(self) -> u32 {
+    pub(crate) fn value(self) -> u32 {
         match self {
             GuestCount::Total(v) => v,
             GuestCount::Parts { kids, adults } => kids
@@ -96,7 +96,7 @@ impl GuestCount {
 
     /// `self` stated after `earlier`: a total replaces; a part replaces its
     /// own part and keeps the other when the earlier statement had parts.
-    pub fn after(self, earlier: Option<GuestCount>) -> GuestCount {
+    pub(crate) fn after(self, earlier: Option<GuestCount>) -> GuestCount {
         match (earlier, self) {
             (
                 Some(GuestCount::Parts {

@@ -22,7 +22,7 @@ use super::vocabulary::{
 };
 use crate::domain::AgentName;
 
-pub use guests::GuestCount;
+pub(super) use guests::GuestCount;
 pub(super) use intent::AREAS;
 pub(super) use place::{city_phrases_of, CityPhrases};
 pub use theme::Strength;
