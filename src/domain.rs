@@ -602,6 +602,7 @@ pub struct Budget {
     /// `total_budget - previous_total`, if a budget existed before.
     pub delta: Option<Delta>,
     /// Cost per category.
+    #[serde(serialize_with = "as_map")]
     pub breakdown: LiteMap<String, Range>,
     /// Agents whose results fed the numbers, or `default_estimates`.
     pub based_on_agents: Vec<String>,
@@ -741,7 +742,7 @@ pub struct FinalPlan {
     /// What the plan understood from the inputs, each fact with where it came
     /// from: `guests`, `budget`, `theme`, `city`, `setting`, `dietary`, `date`,
     /// ... (absent when not stated).
-    #[serde(default)]
+    #[serde(default, serialize_with = "as_map")]
     pub facts: LiteMap<String, PlanFact>,
 }
 
@@ -774,10 +775,47 @@ pub struct PlanFact {
     pub also_from: Vec<FactStatement>,
 }
 
+/// Writes a [`LiteMap`] as a JSON object, empty or not. (litemap's own
+/// `Serialize` writes an empty map as `[]`: it cannot tell from no first
+/// key that keys are strings.)
+fn as_map<V: Serialize, S: serde::Serializer>(
+    map: &LiteMap<String, V>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_map(map.iter())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::catalog::Catalog;
+
+    #[test]
+    fn flat_maps_are_json_objects_even_when_empty() {
+        #[derive(Serialize)]
+        struct FlatMaps {
+            #[serde(serialize_with = "as_map")]
+            facts: LiteMap<String, PlanFact>,
+        }
+        let mut maps = FlatMaps {
+            facts: LiteMap::new(),
+        };
+        assert_eq!(serde_json::to_string(&maps).unwrap(), r#"{"facts":{}}"#);
+        maps.facts.insert(
+            "guests".into(),
+            PlanFact {
+                value: serde_json::json!(20),
+                input_id: "inp_1".into(),
+                text: "20 kids".into(),
+                replaced: None,
+                also_from: Vec::new(),
+            },
+        );
+        assert_eq!(
+            serde_json::to_string(&maps).unwrap(),
+            r#"{"facts":{"guests":{"value":20,"input_id":"inp_1","text":"20 kids"}}}"#
+        );
+    }
 
     #[test]
     fn scored_records_decode_in_one_pass_whatever_the_key_order() {
