@@ -306,6 +306,37 @@ fn a_slowloris_gets_408_and_never_holds_up_other_clients() {
     }
 }
 
+#[test]
+fn a_request_that_stalls_mid_way_gets_408_not_a_silent_close() {
+    use std::io::Read;
+    use std::time::Duration;
+    let s = TestServer::with(ServerConfig {
+        auth: AuthMode::Off,
+        // The socket's read timeout, not the request deadline, ends these.
+        read_timeout: Duration::from_millis(300),
+        request_timeout: WAIT * 2,
+        ..ServerConfig::default()
+    });
+    for start in [
+        &b"GET /livez HTTP/1.1\r\nHost: x\r\n"[..],
+        b"POST /api/v1/event-driven/party HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+    ] {
+        let mut c = TcpStream::connect(s.addr).unwrap();
+        c.write_all(start).unwrap();
+        c.set_read_timeout(Some(WAIT)).unwrap();
+        let mut got = Vec::new();
+        c.read_to_end(&mut got).expect("an answer, then a close");
+        let got = String::from_utf8_lossy(&got);
+        assert!(got.starts_with("HTTP/1.1 408"), "{got:?}");
+    }
+    // An idle keep-alive connection (no byte of a request) is closed quietly.
+    let mut idle = TcpStream::connect(s.addr).unwrap();
+    idle.set_read_timeout(Some(WAIT)).unwrap();
+    let mut got = Vec::new();
+    idle.read_to_end(&mut got).expect("a close");
+    assert!(got.is_empty(), "{:?}", String::from_utf8_lossy(&got));
+}
+
 /// Writes `piece` every [`TRICKLE_EVERY`], as a slowloris does, until the
 /// server answers; returns what it sent before closing. Fails after
 /// [`WAIT`], or when the server closes without a word.

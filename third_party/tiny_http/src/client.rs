@@ -112,6 +112,11 @@ impl ClientConnection {
             let byte = self.next_header_source.by_ref().bytes().next();
 
             let byte = match byte {
+                // partybus patch: a request that stalls mid-head until the
+                // socket's read timeout is answered 408, not closed silently
+                // (Linux reports that timeout as WouldBlock). Before the
+                // first byte it is an idle keep-alive connection: closed.
+                Some(Err(e)) if budget.started && is_read_timeout(&e) => return Err(timed_out()),
                 Some(b) => b.map_err(ReadError::ReadIoError)?,
                 None => {
                     return Err(ReadError::ReadIoError(IoError::new(
@@ -407,4 +412,10 @@ mod test {
         assert!(super::parse_request_line("GET /hello").is_err());
         assert!(super::parse_request_line("qsd qsd qsd").is_err());
     }
+}
+
+/// Whether a read failed because the socket's read timeout expired: Linux
+/// reports it as `WouldBlock`, other systems as `TimedOut`.
+pub(crate) fn is_read_timeout(e: &IoError) -> bool {
+    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
 }

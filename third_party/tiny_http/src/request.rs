@@ -200,7 +200,15 @@ where
             let mut offset = 0;
 
             while offset != content_length {
-                let read = source_data.read(&mut buffer[offset..])?;
+                // partybus patch: a body that stalls until the socket's read
+                // timeout is "too slow" (408), like one past the deadline
+                let read = match source_data.read(&mut buffer[offset..]) {
+                    Err(e) if crate::client::is_read_timeout(&e) => {
+                        let err = IoError::new(ErrorKind::TimedOut, "request body too slow");
+                        return Err(RequestCreationError::CreationIoError(err));
+                    }
+                    r => r?,
+                };
                 if read == 0 {
                     // the socket returned EOF, but we were before the expected content-length
                     // aborting
