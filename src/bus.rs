@@ -264,6 +264,11 @@ impl Wakeup {
 /// store's `apply`).
 pub type ApplyFn = Box<dyn FnMut(&[Arc<Event>]) + Send>;
 
+/// Called by the dispatcher for each committed and applied batch, before
+/// fan-out; the drafts it returns are published as internal events, after
+/// everything already queued (see [`Bus::set_reactor`]).
+pub type ReactFn = Box<dyn FnMut(&[Arc<Event>]) -> Vec<Draft> + Send>;
+
 struct Inner {
     config: BusConfig,
     intake: Mutex<Intake>,
@@ -280,6 +285,8 @@ struct Inner {
     journal_error: Mutex<Option<JournalError>>,
     /// The journal stores JSON: publishers encode their drafts' bodies.
     encode: bool,
+    /// The reactor, once installed; only the dispatcher calls it.
+    reactor: Mutex<Option<ReactFn>>,
 }
 
 /// The bus. Cheap to clone; all clones share one dispatcher.
@@ -320,6 +327,7 @@ impl Bus {
             by_topic: Default::default(),
             journal_error: Mutex::new(None),
             encode: journal.stores_json(),
+            reactor: Mutex::new(None),
         });
         let worker = inner.clone();
         let handle = std::thread::Builder::new()
@@ -336,45 +344,17 @@ impl Bus {
     /// returns the `seq` of the last one. The events are applied and fanned
     /// out later by the dispatcher; use [`Bus::wait_applied`] to wait.
     pub fn publish(&self, drafts: Vec<Draft>, admission: Admission) -> Result<u64, PublishError> {
-        if drafts.is_empty() {
-            return Ok(self.applied_seq());
-        }
-        let at = SystemTime::now();
-        let n = drafts.len();
-        // Encoded here, on the publisher's thread, not on the dispatcher's.
-        let mut bodies: Vec<Option<Body>> = if self.inner.encode {
-            drafts.iter().map(|d| codec::encode_body(d).ok()).collect()
-        } else {
-            Vec::new()
-        };
-        bodies.resize(n, None);
-        let mut intake = lock(&self.inner.intake);
-        if intake.closed {
-            return Err(PublishError::Closed);
-        }
-        if admission == Admission::Command && intake.commands + n > self.inner.config.intake {
-            return Err(PublishError::Overloaded);
-        }
-        if admission == Admission::Command {
-            intake.commands += n;
-        }
-        let was_empty = intake.queue.is_empty();
-        for (draft, body) in drafts.into_iter().zip(bodies) {
-            let seq = intake.next_seq;
-            intake.next_seq += 1;
-            intake.queue.push(Pending {
-                draft,
-                seq,
-                at,
-                body,
-            });
-        }
-        let last = intake.next_seq - 1;
-        drop(intake);
-        if was_empty {
-            self.inner.intake_cv.notify_one();
-        }
-        Ok(last)
+        publish(&self.inner, drafts, admission, true)
+    }
+
+    /// Installs the reactor: a function the dispatcher thread calls with
+    /// every batch once it is journaled and applied (before fan-out), whose
+    /// drafts it publishes itself. A pure reaction to events (the agents'
+    /// scheduler) costs no thread hand-off this way: no subscriber to wake,
+    /// no publisher to wake the dispatcher back. Batches dispatched before it
+    /// is installed are not shown to it; a second call replaces it.
+    pub fn set_reactor(&self, reactor: ReactFn) {
+        *lock(&self.inner.reactor) = Some(reactor);
     }
 
     /// Publishes and waits until the events are applied to the read model.
@@ -555,6 +535,55 @@ impl Bus {
     }
 }
 
+/// [`Bus::publish`]; `notify` is false on the dispatcher's own thread,
+/// which needs no wake-up to find what it queued.
+fn publish(
+    inner: &Inner,
+    drafts: Vec<Draft>,
+    admission: Admission,
+    notify: bool,
+) -> Result<u64, PublishError> {
+    if drafts.is_empty() {
+        return Ok(lock(&inner.applied).seq);
+    }
+    let at = SystemTime::now();
+    let n = drafts.len();
+    // Encoded here, on the publisher's thread, not on the dispatcher's.
+    let mut bodies: Vec<Option<Body>> = if inner.encode {
+        drafts.iter().map(|d| codec::encode_body(d).ok()).collect()
+    } else {
+        Vec::new()
+    };
+    bodies.resize(n, None);
+    let mut intake = lock(&inner.intake);
+    if intake.closed {
+        return Err(PublishError::Closed);
+    }
+    if admission == Admission::Command && intake.commands + n > inner.config.intake {
+        return Err(PublishError::Overloaded);
+    }
+    if admission == Admission::Command {
+        intake.commands += n;
+    }
+    let was_empty = intake.queue.is_empty();
+    for (draft, body) in drafts.into_iter().zip(bodies) {
+        let seq = intake.next_seq;
+        intake.next_seq += 1;
+        intake.queue.push(Pending {
+            draft,
+            seq,
+            at,
+            body,
+        });
+    }
+    let last = intake.next_seq - 1;
+    drop(intake);
+    if was_empty && notify {
+        inner.intake_cv.notify_one();
+    }
+    Ok(last)
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -612,6 +641,7 @@ fn dispatch_loop(inner: &Inner, journal: Arc<dyn Journal>, mut apply: ApplyFn) {
             return;
         }
         apply(&events);
+        react(inner, &events);
         inner
             .published
             .fetch_add(events.len() as u64, Ordering::Relaxed);
@@ -638,6 +668,17 @@ fn dispatch_loop(inner: &Inner, journal: Arc<dyn Journal>, mut apply: ApplyFn) {
             }
         }
         fan_out(inner, &events);
+    }
+}
+
+/// Shows the batch to the reactor, if any, and queues what it returns.
+fn react(inner: &Inner, events: &[Arc<Event>]) {
+    let drafts = match lock(&inner.reactor).as_mut() {
+        Some(reactor) => reactor(events),
+        None => return,
+    };
+    if let Err(e) = publish(inner, drafts, Admission::Internal, false) {
+        log::debug!("the reactor's events were not published: {e}");
     }
 }
 

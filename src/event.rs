@@ -114,6 +114,8 @@ pub struct TopicSet(u16);
 impl TopicSet {
     /// Every topic.
     pub const ALL: TopicSet = TopicSet(0x0fff);
+    /// No topic.
+    pub const NONE: TopicSet = TopicSet(0);
 
     /// The set of the given topics.
     pub fn of(topics: &[Topic]) -> TopicSet {
@@ -123,6 +125,17 @@ impl TopicSet {
     /// Both sets together.
     pub fn union(self, other: TopicSet) -> TopicSet {
         TopicSet(self.0 | other.0)
+    }
+
+    /// This set and the given topics.
+    pub const fn with(self, topics: &[Topic]) -> TopicSet {
+        let mut bits = self.0;
+        let mut i = 0;
+        while i < topics.len() {
+            bits |= 1 << (topics[i] as u16);
+            i += 1;
+        }
+        TopicSet(bits)
     }
 
     /// This set less the given topics.

@@ -1,6 +1,15 @@
 //! The thin runtime around the pure agents: one named OS thread per agent
-//! (`agent-theme`, ...), the scheduler's thread (`agent-input_analyzer`) and a
-//! watchdog (`agent-watchdog`).
+//! (`agent-theme`, ...) and a watchdog (`agent-watchdog`). The scheduler
+//! (`input_analyzer`'s deciding half, a pure state machine) has no thread: it
+//! is the bus's reactor ([`Bus::set_reactor`]), called on the dispatcher
+//! thread with each applied batch, so starting a wave's next stage costs no
+//! hand-off between threads (before: the dispatcher woke the scheduler's
+//! thread, which woke the dispatcher back with the stage's events).
+//!
+//! Each run's `agent.started` is held back and published with its result,
+//! one hand-off to the dispatcher per run instead of two; a run still going
+//! after [`SHOW_STARTED_AFTER`] has its `started` published by the watchdog,
+//! so a slow agent still shows progress live. Every topic reaches clients.
 //!
 //! It publishes started/completed/failed, measures `execution_time_ms`, turns
 //! a panic into `party.agent.failed` (`internal`) and enforces a per-agent
@@ -204,9 +213,21 @@ struct InFlight {
     agent: Arc<Worker>,
     cause: Arc<Event>,
     execution_id: String,
+    /// When the run began.
+    began: Instant,
     deadline: Instant,
     retired: Arc<AtomicBool>,
+    /// The run's `agent.started`, held back so that a fast run publishes it
+    /// with its result (one hand-off to the dispatcher, not two); the
+    /// watchdog publishes it once the run has taken [`SHOW_STARTED_AFTER`].
+    started: Option<Draft>,
 }
+
+/// How long a run may go before its `agent.started` is published on its
+/// own, so that a slow agent shows progress live. Runs take microseconds;
+/// a run this slow is rare, and its clients see `started` this late at most
+/// (plus one watchdog tick).
+pub const SHOW_STARTED_AFTER: Duration = Duration::from_millis(25);
 
 /// One agent's inbox, shared by its thread(s) and any replacement.
 struct Worker {
@@ -267,42 +288,13 @@ impl Runtime {
         });
         let settle = Arc::new(Settle::at(bus.applied_seq()));
         // Resumed parties count as busy from the start, so a wait for them
-        // does not return before the scheduler thread has resumed them.
+        // does not return before the scheduler has resumed them.
         let resuming: Vec<(&str, bool)> = recovery
             .resume
             .iter()
             .map(|r| (r.party_id.as_str(), false))
             .collect();
         settle.processed(0, &resuming);
-
-        let sched_sub = bus.subscribe(
-            AgentName::InputAnalyzer.as_str(),
-            Filter {
-                topics: TopicSet::of(&[
-                    Topic::PartyCreated,
-                    Topic::PartyDeleted,
-                    Topic::InputAdded,
-                    Topic::InputRemoved,
-                    Topic::AgentCompleted,
-                    Topic::AgentFailed,
-                    Topic::BudgetUpdated,
-                    Topic::PlanUpdated,
-                ]),
-                party: None,
-                agent: None,
-            },
-            SlowPolicy::Block,
-        );
-        {
-            let shared2 = shared.clone();
-            let settle2 = settle.clone();
-            spawn(
-                &shared,
-                "agent-input_analyzer",
-                Arc::new(AtomicBool::new(false)),
-                move || scheduler_loop(&shared2, &settle2, sched_sub, recovery),
-            );
-        }
 
         for agent in AgentName::ALL.into_iter().skip(1) {
             let sub = bus.subscribe(
@@ -322,6 +314,31 @@ impl Runtime {
                 spawn_worker(&shared, worker.clone());
             }
         }
+
+        // The scheduler reacts on the bus's dispatcher thread. Installed
+        // after the agents subscribed (a wave it starts reaches them) and
+        // before the resumed waves are published (it sees their answers).
+        let mut scheduler = Scheduler::new(shared.catalog.cities.clone());
+        scheduler.restore(recovery.baseline);
+        let resumed = resume(&shared, &mut scheduler, &recovery.resume);
+        let touched: Vec<(&str, bool)> = recovery
+            .resume
+            .iter()
+            .map(|r| (r.party_id.as_str(), scheduler.is_idle(&r.party_id)))
+            .collect();
+        {
+            let store = shared.store.clone();
+            let settle = settle.clone();
+            bus.set_reactor(Box::new(move |batch| {
+                react(&mut scheduler, &store, &settle, batch)
+            }));
+        }
+        if !resumed.is_empty() {
+            if let Err(e) = bus.publish(resumed, Admission::Internal) {
+                log::warn!("could not resume interrupted planning: {e}");
+            }
+        }
+        settle.processed(0, &touched);
 
         let (stop_tx, stop_rx) = bounded::<()>(0);
         {
@@ -400,73 +417,80 @@ fn spawn_worker(shared: &Arc<Shared>, worker: Arc<Worker>) {
     });
 }
 
-fn scheduler_loop(shared: &Shared, settle: &Settle, mut sub: Subscription, recovery: Recovery) {
-    let mut scheduler = Scheduler::new(shared.catalog.cities.clone());
-    scheduler.restore(recovery.baseline);
-    if !recovery.resume.is_empty() {
-        let mut drafts = Vec::new();
-        let mut touched = Vec::new();
-        let mut resumed = 0;
-        for r in &recovery.resume {
-            let party = shared
-                .store
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .party(&r.party_id);
-            if let Some(party) = party {
-                let d = scheduler.resume(&party, &r.cause, r.before.as_deref(), r.waves);
-                if !d.is_empty() {
-                    resumed += 1;
-                    drafts.extend(d);
-                }
+/// The waves that a crash interrupted, to publish once the scheduler is
+/// installed.
+fn resume(
+    shared: &Shared,
+    scheduler: &mut Scheduler,
+    interrupted: &[crate::recovery::Resume],
+) -> Vec<Draft> {
+    let mut drafts = Vec::new();
+    let mut resumed = 0;
+    for r in interrupted {
+        let party = shared
+            .store
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .party(&r.party_id);
+        if let Some(party) = party {
+            let d = scheduler.resume(&party, &r.cause, r.before.as_deref(), r.waves);
+            if !d.is_empty() {
+                resumed += 1;
+                drafts.extend(d);
             }
-            touched.push(r.party_id.as_str());
         }
+    }
+    if !interrupted.is_empty() {
         log::info!(
             "resuming interrupted planning of {resumed} parties ({} events)",
             drafts.len()
         );
-        if !drafts.is_empty() {
-            if let Err(e) = shared.bus.publish(drafts, Admission::Internal) {
-                log::warn!("could not resume interrupted planning: {e}");
-            }
-        }
-        let touched: Vec<(&str, bool)> = touched
-            .into_iter()
-            .map(|p| (p, scheduler.is_idle(p)))
-            .collect();
-        settle.processed(0, &touched);
     }
-    loop {
-        let batch = match sub.recv_batch(Duration::from_secs(3600)) {
-            Ok(b) => b,
-            Err(crate::bus::RecvError::Timeout) => continue,
-            Err(crate::bus::RecvError::Disconnected) => return,
-        };
-        let mut drafts = Vec::new();
-        let mut touched = HashSet::new();
-        for ev in &batch {
-            let party = shared
-                .store
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .party(&ev.party_id);
+    drafts
+}
+
+/// The scheduler's turn on the dispatcher thread: one applied batch in, the
+/// waves' next events out. The store was written by this same thread a
+/// moment ago, so its read lock waits only for HTTP readers.
+fn react(
+    scheduler: &mut Scheduler,
+    store: &RwLock<Store>,
+    settle: &Settle,
+    batch: &[Arc<Event>],
+) -> Vec<Draft> {
+    let mut drafts = Vec::new();
+    let mut touched: rustc_hash::FxHashSet<&str> = Default::default();
+    {
+        let store = store.read().unwrap_or_else(|e| e.into_inner());
+        for ev in batch {
+            if !SCHEDULED.contains(ev.topic()) {
+                continue;
+            }
+            let party = store.party(&ev.party_id);
             drafts.extend(scheduler.on_event(ev, party.as_deref()));
             touched.insert(ev.party_id.as_str());
         }
-        if !drafts.is_empty() {
-            if let Err(e) = shared.bus.publish(drafts, Admission::Internal) {
-                log::debug!("scheduler could not publish: {e}");
-            }
-        }
-        let last = batch.last().map_or(0, |e| e.seq);
-        let touched: Vec<(&str, bool)> = touched
-            .into_iter()
-            .map(|p| (p, scheduler.is_idle(p)))
-            .collect();
-        settle.processed(last, &touched);
     }
+    let last = batch.last().map_or(0, |e| e.seq);
+    let touched: Vec<(&str, bool)> = touched
+        .into_iter()
+        .map(|p| (p, scheduler.is_idle(p)))
+        .collect();
+    settle.processed(last, &touched);
+    drafts
 }
+
+/// The topics the scheduler reacts to.
+const SCHEDULED: TopicSet = TopicSet::NONE.with(&[
+    Topic::PartyCreated,
+    Topic::PartyDeleted,
+    Topic::InputAdded,
+    Topic::InputRemoved,
+    Topic::AgentCompleted,
+    Topic::AgentFailed,
+    Topic::BudgetUpdated,
+    Topic::PlanUpdated,
+]);
 
 fn worker_loop(shared: &Arc<Shared>, worker: &Arc<Worker>, retired: &Arc<AtomicBool>) {
     loop {
@@ -480,13 +504,12 @@ fn worker_loop(shared: &Arc<Shared>, worker: &Arc<Worker>, retired: &Arc<AtomicB
         match next {
             Ok(ev) => {
                 // Under a burst, results go out in one publish per burst (one
-                // dispatcher wake-up); a lone run publishes `started` before
-                // it runs, so slow agents show progress live.
+                // dispatcher wake-up), each run's `started` just before its
+                // result; a slow run's `started` goes out early (watchdog).
                 let mut out = Vec::new();
                 let mut ev = ev;
                 loop {
-                    let lone = !has_more(worker);
-                    run_one(shared, worker, retired, &ev, &mut out, lone);
+                    run_one(shared, worker, retired, &ev, &mut out);
                     if retired.load(Ordering::Relaxed) || out.len() >= MAX_OUT || !has_more(worker)
                     {
                         break;
@@ -538,7 +561,6 @@ fn run_one(
     retired: &Arc<AtomicBool>,
     ev: &Arc<Event>,
     out: &mut Vec<Draft>,
-    lone: bool,
 ) {
     let Payload::AgentShouldExecute(req) = &ev.payload else {
         return;
@@ -564,9 +586,8 @@ fn run_one(
         );
         return;
     };
-    let domain = AgentName::DOMAIN.contains(&agent);
-    if domain {
-        out.push(Draft::caused_by(
+    let started_event = AgentName::DOMAIN.contains(&agent).then(|| {
+        Draft::caused_by(
             ev,
             agent.as_str(),
             Payload::AgentStarted(AgentStarted {
@@ -575,11 +596,8 @@ fn run_one(
                 input_count: u32::try_from(req.input_ids.len()).unwrap_or(u32::MAX),
                 message: start_message(agent).to_string(),
             }),
-        ));
-        if lone {
-            publish_all(shared, std::mem::take(out));
-        }
-    }
+        )
+    });
     let run_id = shared.next_run.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
     shared
@@ -592,8 +610,10 @@ fn run_one(
                 agent: worker.clone(),
                 cause: ev.clone(),
                 execution_id: execution_id.clone(),
+                began: started,
                 deadline: started + shared.config.deadline,
                 retired: retired.clone(),
+                started: started_event,
             },
         );
     let outcome = catch_unwind(AssertUnwindSafe(|| {
@@ -606,16 +626,16 @@ fn run_one(
         (shared.config.agent_fn)(agent, &input)
     }));
     let elapsed = started.elapsed();
-    let still_ours = shared
+    let Some(run) = shared
         .inflight
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&run_id)
-        .is_some();
-    if !still_ours {
+    else {
         // The watchdog already failed this run; its result is discarded.
         return;
-    }
+    };
+    out.extend(run.started);
     shared.runs.fetch_add(1, Ordering::Relaxed);
     let execution_time_ms = (elapsed.as_secs_f64() * 1e6).round() / 1e3;
     let draft = if elapsed > shared.config.deadline {
@@ -719,8 +739,9 @@ fn publish_all(shared: &Shared, drafts: Vec<Draft>) {
 }
 
 fn watchdog_loop(shared: &Arc<Shared>, stop: &Receiver<()>) {
-    let tick =
-        (shared.config.deadline / 4).clamp(Duration::from_millis(5), Duration::from_millis(250));
+    let tick = (shared.config.deadline / 4)
+        .clamp(Duration::from_millis(5), Duration::from_millis(250))
+        .min(SHOW_STARTED_AFTER);
     loop {
         match stop.recv_timeout(tick) {
             Err(RecvTimeoutError::Timeout) => {}
@@ -729,6 +750,14 @@ fn watchdog_loop(shared: &Arc<Shared>, stop: &Receiver<()>) {
         let now = Instant::now();
         let overdue: Vec<InFlight> = {
             let mut inflight = shared.inflight.lock().unwrap_or_else(|e| e.into_inner());
+            // Published under the lock: the run cannot finish (and publish
+            // its result) before its `started` is queued.
+            let slow: Vec<Draft> = inflight
+                .values_mut()
+                .filter(|f| f.began + SHOW_STARTED_AFTER <= now && f.deadline > now)
+                .filter_map(|f| f.started.take())
+                .collect();
+            publish_all(shared, slow);
             let ids: Vec<u64> = inflight
                 .iter()
                 .filter(|(_, f)| f.deadline <= now)
@@ -747,16 +776,14 @@ fn watchdog_loop(shared: &Arc<Shared>, stop: &Receiver<()>) {
                 run.agent.agent,
                 run.cause.party_id
             );
-            publish(
-                shared,
-                fail(
-                    &run.cause,
-                    run.agent.agent,
-                    &run.execution_id,
-                    &deadline_message(shared),
-                    ErrorType::Timeout,
-                ),
+            let failed = fail(
+                &run.cause,
+                run.agent.agent,
+                &run.execution_id,
+                &deadline_message(shared),
+                ErrorType::Timeout,
             );
+            publish_all(shared, run.started.into_iter().chain([failed]).collect());
             run.retired.store(true, Ordering::Relaxed);
             spawn_worker(shared, run.agent.clone());
         }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use partybus::agents::runtime::RuntimeConfig;
 use partybus::agents::{self, Product};
 use partybus::app::{NewInput, NewParty};
+use partybus::bus::{Filter, SlowPolicy};
 use partybus::domain::AgentName;
 use partybus::event::{ErrorType, Event, Payload, Topic};
 use partybus::journal::MemoryJournal;
@@ -205,6 +206,63 @@ fn an_overdue_agent_times_out_and_its_replacement_keeps_serving() {
     let p = app.party(&second.party_id).expect("party");
     assert_eq!(p.agents[&AgentName::Theme].status.as_str(), "completed");
     drop(release_tx);
+    app.stop();
+}
+
+#[test]
+fn a_slow_run_shows_started_while_it_runs_and_a_fast_one_with_its_result() {
+    let (release_tx, release_rx) = crossbeam_channel::bounded::<()>(1);
+    let release_rx = Arc::new(release_rx);
+    let app = App::start_new(Config {
+        runtime: RuntimeConfig {
+            agent_fn: Arc::new(move |agent, input| {
+                if agent == AgentName::Theme {
+                    // Runs until the test has seen its `agent.started`.
+                    let _ = release_rx.recv_timeout(WAIT);
+                }
+                agents::run(agent, input)
+            }),
+            ..RuntimeConfig::default()
+        },
+        ..Config::default()
+    })
+    .expect("start");
+    let bus = app.bus().expect("bus");
+    let mut sub = bus.subscribe(
+        "test",
+        Filter::topics(&[Topic::AgentStarted, Topic::AgentCompleted]),
+        SlowPolicy::Block,
+    );
+    let ack = app
+        .create_party(party(&["jungle theme party for 75 guests"]), None)
+        .expect("create");
+    let first = sub.recv_timeout(WAIT).expect("an agent event");
+    match &first.payload {
+        Payload::AgentStarted(s) => assert_eq!(s.agent_name, AgentName::Theme),
+        other => panic!("expected the theme's started while it runs, got {other:?}"),
+    }
+    release_tx.send(()).expect("release");
+    settle(&app, &ack.party_id, ack.seq);
+    // Every run's `started` precedes its result; the fast ones' arrive in
+    // the same batch as their result (one hand-off each).
+    let evs = events(&app, &ack.party_id);
+    for e in &evs {
+        if let Payload::AgentCompleted(c) = &e.payload {
+            let started = pos(&evs, |s| {
+                matches!(&s.payload, Payload::AgentStarted(st) if st.execution_id == c.execution_id)
+            })
+            .expect("started");
+            let done = pos(&evs, |d| d.event_id == e.event_id).expect("completed");
+            assert!(
+                started < done,
+                "{} started after it completed",
+                c.agent_name
+            );
+            if c.agent_name != AgentName::Theme {
+                assert_eq!(evs[started].seq + 1, evs[done].seq, "{}", c.agent_name);
+            }
+        }
+    }
     app.stop();
 }
 
