@@ -1532,7 +1532,7 @@ impl Sweep {
         let step = self.closed.mode.key_step();
         let _ = writeln!(
             o,
-            "latency vs throughput: {} mode, concurrency {}, {} ({} per unit; open-loop latency from each unit's scheduled start)",
+            "latency vs throughput: {} mode, concurrency {}, {}; step {}, open loop timed from each unit's scheduled start",
             self.closed.mode.name(),
             self.closed.concurrency,
             self.closed.url,
