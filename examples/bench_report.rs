@@ -1,13 +1,17 @@
 //! Adds one benchmark run to `BENCHMARKS.md` (used by `scripts/bench.sh`): a
 //! dated section with the machine (cores, CPU model), rustc and the git
-//! commit, then one table of `partybus loadgen` runs, one of criterion
-//! benchmarks and the summary lines of the benches with their own `main`.
+//! commit, then one table of closed-loop `partybus loadgen` runs, one of
+//! open-loop runs (`--rate`: the latency-vs-throughput curve), one of
+//! criterion benchmarks and the summary lines of the benches with their own
+//! `main`.
 //!
 //! Usage: `cargo run --release --example bench_report -- RUN_DIR OUT.md [SINCE_EPOCH_S]`
 //! - `RUN_DIR/runs.tsv`: one line per loadgen run, `name<TAB>description`,
-//!   with the run's `--json` output in `RUN_DIR/<name>.json`;
-//! - criterion results under `target/criterion/*/new/` whose files are newer
-//!   than `SINCE_EPOCH_S` (all of them when it is absent);
+//!   with the run's `--json` output in `RUN_DIR/<name>.json` (a run whose
+//!   `open_loop` is set goes to the open-loop table);
+//! - criterion results under `$CRITERION_DIR/*/new/` (default
+//!   `target/criterion`) whose files are newer than `SINCE_EPOCH_S` (all of
+//!   them when it is absent);
 //! - `RUN_DIR/extra.txt`, if present: the summary lines of the benches with
 //!   their own `main` (memory, ws_clients), quoted as they are.
 //!
@@ -47,7 +51,9 @@ fn main() {
     let mut md = String::new();
     machine(&mut md);
     loadgen(&mut md, Path::new(run_dir));
-    criterion(&mut md, Path::new("target/criterion"), since);
+    let criterion_dir = std::env::var_os("CRITERION_DIR")
+        .map_or_else(|| PathBuf::from("target/criterion"), PathBuf::from);
+    criterion(&mut md, &criterion_dir, since);
     if let Ok(extra) = std::fs::read_to_string(Path::new(run_dir).join("extra.txt")) {
         if !extra.trim().is_empty() {
             let _ = writeln!(
@@ -136,59 +142,78 @@ fn num(v: &Value, key: &str) -> f64 {
     v[key].as_f64().unwrap_or(f64::NAN)
 }
 
+/// The step that characterises a run's mode.
+fn key_step(v: &Value) -> &'static str {
+    match v["mode"].as_str() {
+        Some("e2e") => "plan",
+        Some("create") => "create",
+        Some("read") => "status",
+        Some("input") => "add_input",
+        _ => "",
+    }
+}
+
+/// A run's CPU use (`loadgen_cores` or `server_cores`), as a table cell.
+fn cores(v: &Value, key: &str) -> String {
+    v["cpu"][key]
+        .as_f64()
+        .map_or("n/a".to_string(), |c| format!("{c:.2} cores"))
+}
+
+/// A run's 1-minute load average (`load_before` or `load_after`).
+fn load(v: &Value, key: &str) -> String {
+    v["machine"][key][0]
+        .as_f64()
+        .map_or("n/a".to_string(), |l| format!("{l:.2}"))
+}
+
 fn loadgen(md: &mut String, dir: &Path) {
     let Ok(runs) = std::fs::read_to_string(dir.join("runs.tsv")) else {
         return;
     };
+    // (description, JSON) of each run, in the order they ran.
+    let runs: Vec<(&str, Option<Value>)> = runs
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let (name, what) = line.split_once('\t').unwrap_or((line, ""));
+            let v = std::fs::read(dir.join(format!("{name}.json")))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+            (what, v)
+        })
+        .collect();
     let _ = writeln!(md, "### partybus loadgen\n");
     let _ = writeln!(
         md,
         "| run | conc. | parties/s | req/s | step | p50 ms | p95 ms | p99 ms | max ms | errors | loadgen CPU | server CPU | load before → after |"
     );
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-    for line in runs.lines().filter(|l| !l.trim().is_empty()) {
-        let (name, what) = line.split_once('\t').unwrap_or((line, ""));
-        let Some(v) = std::fs::read(dir.join(format!("{name}.json")))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-        else {
+    for (what, v) in &runs {
+        let Some(v) = v else {
             let _ = writeln!(md, "| {what} | | | | | | | | | failed | | | |");
             continue;
         };
-        // The step that characterises the mode.
-        let step = match v["mode"].as_str() {
-            Some("e2e") => "plan",
-            Some("create") => "create",
-            Some("read") => "status",
-            Some("input") => "add_input",
-            _ => "",
-        };
+        if !v["open_loop"].is_null() {
+            continue;
+        }
+        let step = key_step(v);
         let s = &v["steps"][step];
-        let cores = |k: &str| {
-            v["cpu"][k]
-                .as_f64()
-                .map_or("n/a".to_string(), |c| format!("{c:.2} cores"))
-        };
-        let load = |k: &str| {
-            v["machine"][k][0]
-                .as_f64()
-                .map_or("n/a".to_string(), |l| format!("{l:.2}"))
-        };
         let _ = writeln!(
             md,
             "| {what} | {} | {:.0} | {:.0} | {step} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} → {} |",
             v["concurrency"],
-            num(&v, "parties_per_s"),
-            num(&v, "requests_per_s"),
+            num(v, "parties_per_s"),
+            num(v, "requests_per_s"),
             num(s, "p50_ms"),
             num(s, "p95_ms"),
             num(s, "p99_ms"),
             num(s, "max_ms"),
             v["error_count"],
-            cores("loadgen_cores"),
-            cores("server_cores"),
-            load("load_before"),
-            load("load_after"),
+            cores(v, "loadgen_cores"),
+            cores(v, "server_cores"),
+            load(v, "load_before"),
+            load(v, "load_after"),
         );
     }
     let _ = writeln!(
@@ -198,6 +223,70 @@ fn loadgen(md: &mut String, dir: &Path) {
          create acknowledgement's). Per-step figures of every run are in the JSON files \
          `scripts/bench.sh` leaves in `{}/`.",
         dir.display()
+    );
+    open_loop(md, &runs);
+}
+
+/// The open-loop runs (`--rate`), one row each: the latency-vs-throughput
+/// curve.
+fn open_loop(md: &mut String, runs: &[(&str, Option<Value>)]) {
+    let open: Vec<(&str, &Value)> = runs
+        .iter()
+        .filter_map(|(what, v)| v.as_ref().map(|v| (*what, v)))
+        .filter(|(_, v)| !v["open_loop"].is_null())
+        .collect();
+    if open.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "\n### partybus loadgen, open loop (latency vs throughput)\n"
+    );
+    let _ = writeln!(
+        md,
+        "| run | conc. | requested/s | achieved/s | step | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | behind at end ms | never sent | errors | loadgen CPU | server CPU | load before → after |"
+    );
+    let _ = writeln!(
+        md,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for (what, v) in open {
+        let step = key_step(v);
+        let s = &v["steps"][step];
+        let ol = &v["open_loop"];
+        let kept_up = if ol["kept_up"].as_bool() == Some(false) {
+            " (**not kept up**)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            md,
+            "| {what}{kept_up} | {} | {:.1} | {:.1} | {step} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {} | {} | {} → {} |",
+            v["concurrency"],
+            num(ol, "requested_per_s"),
+            num(ol, "achieved_per_s"),
+            num(s, "p50_ms"),
+            num(s, "p90_ms"),
+            num(s, "p99_ms"),
+            num(s, "p999_ms"),
+            num(s, "max_ms"),
+            num(ol, "behind_at_end_ms"),
+            ol["unsent"],
+            v["error_count"],
+            cores(v, "loadgen_cores"),
+            cores(v, "server_cores"),
+            load(v, "load_before"),
+            load(v, "load_after"),
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nOpen loop (`partybus loadgen --rate N`): units are started at a fixed rate \
+         whatever the server does, and each is timed from its *scheduled* start, so \
+         the time a unit waited for a free client counts (corrected for coordinated \
+         omission, as wrk2 and oha do). `behind at end` is how late the last unit \
+         started; `never sent` counts units due before the end that no client could \
+         start. A run that left more than 1 % unsent did not keep up."
     );
 }
 

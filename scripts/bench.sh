@@ -2,15 +2,21 @@
 # Runs the benchmark suite and writes a markdown report.
 #
 #   scripts/bench.sh            full run: loadgen (10 s per run) against a release
-#                               `partybus serve --port 0`, then `cargo bench` (core,
-#                               http, agents, memory, ws_clients); adds a dated section
-#                               for the run to BENCHMARKS.md, keeping the earlier ones
-#   scripts/bench.sh --smoke    CI smoke: ~1 s loadgen runs (failing on any error)
-#                               and the criterion benches in quick mode; asserts no
-#                               timings; writes a fresh target/bench-smoke/BENCHMARKS.md
+#                               `partybus serve --port 0`, closed loop, then open loop
+#                               (--rate) at 50/80/95 % of the closed-loop e2e c32
+#                               maximum, then `cargo bench` (core, http, agents,
+#                               memory, ws_clients); adds a dated section for the run
+#                               to BENCHMARKS.md, keeping the earlier ones
+#   scripts/bench.sh --smoke    CI smoke: ~1 s loadgen runs (failing on any error, one
+#                               of them open loop at 50/s) and the criterion benches
+#                               in quick mode; asserts no timings; writes a fresh
+#                               target/bench-smoke/BENCHMARKS.md
 #
 # Options: --duration D (loadgen run length, default 10s), --out FILE,
 #          --no-criterion (loadgen only).
+# Environment: CARGO_TARGET_DIR is honoured; BENCH_SERVER=/path/to/partybus
+# serves with that build instead (e.g. a baseline of main), loaded by this
+# tree's loadgen.
 # Each server is started by this script on 127.0.0.1 port 0 (the address is
 # read from its log) with a fresh journal under target/, and stopped with
 # SIGTERM; nothing else is touched.
@@ -27,7 +33,7 @@ while [ $# -gt 0 ]; do
     --duration) DURATION="$2"; shift ;;
     --out) OUT="$2"; shift ;;
     --no-criterion) CRITERION=0 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -43,7 +49,9 @@ fi
 mkdir -p "$RUN_DIR" "$(dirname "$OUT")"
 rm -f "$RUN_DIR"/*.json "$RUN_DIR"/runs.tsv "$RUN_DIR"/extra.txt
 STARTED=$(date +%s)
-BIN=target/release/partybus
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+BIN=$TARGET_DIR/release/partybus
+SERVER_BIN=${BENCH_SERVER:-$BIN}
 
 echo "== build (release)"
 cargo build --release --bin partybus --example bench_report
@@ -68,7 +76,7 @@ start_server() {
   rm -rf "$data"
   # Rate limits off: every load client shares one IP (127.0.0.1), and the
   # default write budget (1,000/s per IP) would measure the limiter.
-  "$BIN" serve --host 127.0.0.1 --port 0 --data-dir "$data" --rate-reads 0 --rate-writes 0 \
+  "$SERVER_BIN" serve --host 127.0.0.1 --port 0 --data-dir "$data" --rate-reads 0 --rate-writes 0 \
     "$@" 2>"$log" &
   SERVER_PID=$!
   SERVER_URL=
@@ -98,6 +106,7 @@ run() {
 if [ "$SMOKE" = 1 ]; then
   start_server auth-on
   run e2e-auth "$DURATION" "e2e, auth on" --mode e2e --concurrency 8 --scenario mixed
+  run e2e-rate "$DURATION" "e2e open loop at 50/s, auth on" --mode e2e --concurrency 8 --rate 50
   run create-auth 500ms "create, auth on" --mode create --concurrency 8
   run read-auth 500ms "read status, auth on" --mode read --concurrency 8
   run input-auth 500ms "add input, auth on" --mode input --concurrency 8
@@ -121,6 +130,18 @@ else
     rm -rf "$RUN_DIR/data-$name"
   }
   row e2e-c32 "e2e, auth on" --mode e2e --concurrency 32 --scenario jungle
+  # The latency-vs-throughput curve: open loop at fixed shares of the
+  # closed-loop maximum just measured, each on a fresh server.
+  E2E_MAX=$(sed -n 's/^  "units_per_s": \([0-9.e+-]*\),\{0,1\}$/\1/p' "$RUN_DIR/e2e-c32.json" | head -n1)
+  if awk -v m="${E2E_MAX:-0}" 'BEGIN { exit !(m > 0) }'; then
+    for pct in 50 80 95; do
+      rate=$(awk -v m="$E2E_MAX" -v p="$pct" 'BEGIN { printf "%.1f", m * p / 100 }')
+      row "e2e-open$pct" "e2e open loop at $pct % of the c32 maximum ($rate/s), auth on" \
+        --mode e2e --concurrency 32 --scenario jungle --rate "$rate"
+    done
+  else
+    echo "bench.sh: no closed-loop e2e maximum in $RUN_DIR/e2e-c32.json; no open-loop runs" >&2
+  fi
   row e2e-c1 "e2e, auth on, one client" --mode e2e --concurrency 1 --scenario jungle
   row e2e-mixed "e2e mixed scenarios, auth on" --mode e2e --concurrency 32 --scenario mixed
   row create-c32 "create, auth on" --mode create --concurrency 32
@@ -141,4 +162,4 @@ echo "== report"
 # The smoke report starts afresh each time; a full run is added to the record
 # of dated runs in BENCHMARKS.md (the README only links to it).
 if [ "$SMOKE" = 1 ]; then rm -f "$OUT"; fi
-target/release/examples/bench_report "$RUN_DIR" "$OUT" "$STARTED"
+CRITERION_DIR="$TARGET_DIR/criterion" "$TARGET_DIR/release/examples/bench_report" "$RUN_DIR" "$OUT" "$STARTED"

@@ -10,8 +10,9 @@
 //! - `partybus export --party ID` / `partybus events --party ID`: read a
 //!   party's plan or event log straight from the data directory.
 //! - `partybus loadgen --url ...`: drives a running server with concurrent
-//!   clients and prints throughput and latency per step (see
-//!   the `loadgen` crate).
+//!   clients, closed loop or at a fixed `--rate` (open loop), and prints
+//!   throughput and latency per step; `--sweep 50,80,95` prints a
+//!   latency-vs-throughput curve (see the `loadgen` crate).
 //!
 //! Owns configuration, signals and presentation only; everything a test
 //! needs lives in the library. `anyhow` is used here and nowhere else.
@@ -370,6 +371,23 @@ struct LoadgenArgs {
     /// Exit with status 1 when any request or party failed.
     #[arg(long)]
     fail_on_errors: bool,
+    /// Open loop: start this many parties (e2e, create) or requests (read,
+    /// input) per second whatever the server does, spread over the clients,
+    /// and time each from its scheduled start (corrected for coordinated
+    /// omission). Without it, each client starts its next unit when its
+    /// last one ends (closed loop).
+    #[arg(long, value_name = "PER_SECOND", conflicts_with = "sweep")]
+    rate: Option<f64>,
+    /// A latency-vs-throughput curve: a closed-loop run to find the
+    /// maximum, then an open-loop run at each of these percentages of it
+    /// (e.g. 50,80,95), each --duration long, then one table.
+    #[arg(
+        long,
+        value_name = "PERCENTS",
+        value_delimiter = ',',
+        conflicts_with = "parties"
+    )]
+    sweep: Vec<f64>,
 }
 
 fn main() {
@@ -522,6 +540,9 @@ fn loadgen(args: LoadgenArgs) -> Result<()> {
     if args.server_pid.is_some() && args.url.len() > 1 {
         bail!("--server-pid needs a single --url");
     }
+    if !args.sweep.is_empty() && args.url.len() > 1 {
+        bail!("--sweep needs a single --url");
+    }
     let scenario = match args.scenario {
         LoadScenario::Jungle => Scenario::Jungle,
         LoadScenario::Princess => Scenario::Princess,
@@ -554,9 +575,17 @@ fn loadgen(args: LoadgenArgs) -> Result<()> {
             )?;
             c.progress = !args.quiet;
             c.server_pid = args.server_pid;
-            Ok(c)
+            match args.rate {
+                Some(rate) => Ok(c.open_loop(rate)?),
+                None => Ok(c),
+            }
         })
         .collect::<Result<Vec<_>>>()?;
+    if let [config] = configs.as_slice() {
+        if !args.sweep.is_empty() {
+            return loadgen_sweep(config, &args);
+        }
+    }
     let mut reports = Vec::with_capacity(configs.len());
     for (i, config) in configs.iter().enumerate() {
         let report = loadgen::run(config).with_context(|| format!("loading {}", config.url))?;
@@ -585,6 +614,34 @@ fn loadgen(args: LoadgenArgs) -> Result<()> {
     let errors: u64 = reports.iter().map(|r| r.error_count).sum();
     if args.fail_on_errors && errors > 0 {
         bail!("{errors} errors during the run");
+    }
+    Ok(())
+}
+
+/// `partybus loadgen --sweep`: every run's table as it ends, then the curve.
+fn loadgen_sweep(config: &loadgen::LoadConfig, args: &LoadgenArgs) -> Result<()> {
+    let mut first = true;
+    let sweep = loadgen::sweep(config, &args.sweep, |report| {
+        let mut out = std::io::stdout().lock();
+        if !first {
+            let _ = writeln!(out);
+        }
+        first = false;
+        let _ = out.write_all(report.table().as_bytes());
+    })
+    .with_context(|| format!("sweeping {}", config.url))?;
+    let text = format!("\n{}", sweep.table());
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .context("writing the curve")?;
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&sweep.reports())? + "\n";
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let errors: u64 = sweep.reports().iter().map(|r| r.error_count).sum();
+    if args.fail_on_errors && errors > 0 {
+        bail!("{errors} errors during the sweep");
     }
     Ok(())
 }

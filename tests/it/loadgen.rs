@@ -1,9 +1,12 @@
 //! `partybus loadgen` against a real server on 127.0.0.1:0: every mode for
 //! a short bounded run, with auth on (tokens from create responses) and
 //! with auth off and `--token-mode none` (subscribe before create, the
-//! prototype's way). Asserts zero errors, the counts, and the JSON shape;
-//! never timings.
+//! prototype's way). Open loop (`--rate`) and the latency-vs-throughput
+//! sweep (`--sweep`) through the binary. Asserts zero errors, the counts,
+//! and the JSON shape; never timings (an achieved rate only within a wide
+//! bound, at a rate far below what the server can do).
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use crate::util::TestServer;
@@ -212,8 +215,11 @@ fn the_binary_writes_the_table_and_json() {
     assert_eq!(v["parties"], 9);
     assert_eq!(v["requests"], 36);
     assert_eq!(v["error_count"], 0);
+    assert_eq!(v["units"], 9);
+    assert!(v["open_loop"].is_null(), "closed loop: {}", v["open_loop"]);
     assert!(v["errors"].as_object().is_some_and(|e| e.is_empty()));
     for key in [
+        "units_per_s",
         "elapsed_s",
         "parties_per_s",
         "requests_per_s",
@@ -224,7 +230,9 @@ fn the_binary_writes_the_table_and_json() {
     for step in E2E_STEPS {
         let s = &v["steps"][step];
         assert_eq!(s["count"], 9, "{step}");
-        for k in ["mean_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms"] {
+        for k in [
+            "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms",
+        ] {
             assert!(s[k].as_f64().is_some_and(|x| x > 0.0), "{step}.{k}: {s}");
         }
     }
@@ -285,5 +293,146 @@ fn the_binary_compares_servers_side_by_side() {
         assert_eq!(run["url"], format!("http://{}", server.addr));
         assert_eq!(run["parties"], 6);
         assert_eq!(run["error_count"], 0);
+    }
+}
+
+/// Runs the binary with `args` against `server`, writing `--json` to a
+/// temporary file; the exit status, stdout and the parsed JSON (if written).
+fn loadgen_binary(server: &TestServer, args: &[&str]) -> (bool, String, String, Option<Value>) {
+    static RUNS: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "partybus-loadgen-{}-run{}",
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let json = dir.join("out.json");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_partybus"))
+        .args(["loadgen", "--url", &format!("http://{}", server.addr)])
+        .args(args)
+        .arg("--json")
+        .arg(&json)
+        .env_remove("PARTYBUS_URL")
+        .output()
+        .expect("runs");
+    let v = std::fs::read(&json)
+        .ok()
+        .map(|b| serde_json::from_slice(&b).expect("JSON"));
+    let _ = std::fs::remove_dir_all(&dir);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        v,
+    )
+}
+
+/// Open loop at a rate far below what the server can do: every scheduled
+/// party is started, each timed from its scheduled start, and the run says
+/// how well it kept to the schedule.
+#[test]
+fn the_binary_runs_open_loop_at_a_fixed_rate() {
+    let server = TestServer::start();
+    let (ok, stdout, stderr, v) = loadgen_binary(
+        &server,
+        &[
+            "--rate",
+            "20",
+            "--duration",
+            "2s",
+            "--concurrency",
+            "4",
+            "--quiet",
+            "--fail-on-errors",
+        ],
+    );
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(stdout.contains("open loop: requested 20.0/s"), "{stdout}");
+    let v = v.expect("json written");
+    let ol = &v["open_loop"];
+    assert_eq!(ol["requested_per_s"], 20.0);
+    // Due at 0, 50 ms, ..., 1950 ms: 40 parties in 2 s.
+    assert_eq!(ol["scheduled"], 40);
+    assert_eq!(ol["started"].as_u64(), v["parties"].as_u64());
+    assert_eq!(
+        ol["started"]
+            .as_u64()
+            .zip(ol["unsent"].as_u64())
+            .map(|(s, u)| s + u),
+        Some(40)
+    );
+    let achieved = ol["achieved_per_s"].as_f64().expect("achieved");
+    assert!((10.0..=30.0).contains(&achieved), "achieved {achieved}/s");
+    assert!(ol["behind_at_end_ms"].as_f64().is_some_and(|b| b >= 0.0));
+    assert!(ol["kept_up"].is_boolean());
+    assert!(ol["percent_of_max"].is_null());
+    let late = &ol["late"];
+    assert_eq!(late["count"], ol["started"]);
+    assert_eq!(v["steps"]["plan"]["count"], v["parties"]);
+    assert!(v["steps"]["plan"]["p999_ms"]
+        .as_f64()
+        .is_some_and(|p| p > 0.0));
+}
+
+/// One command gives the curve: a closed-loop run, then open loop at the
+/// given shares of its maximum, a table each, the curve, and a JSON array.
+#[test]
+fn the_binary_sweeps_a_latency_vs_throughput_curve() {
+    let server = TestServer::start();
+    let (ok, stdout, stderr, v) = loadgen_binary(
+        &server,
+        &[
+            "--mode",
+            "create",
+            "--sweep",
+            "25,50",
+            "--duration",
+            "1s",
+            "--concurrency",
+            "2",
+            "--quiet",
+            "--fail-on-errors",
+        ],
+    );
+    assert!(ok, "{stdout}\n{stderr}");
+    assert_eq!(
+        stdout.matches("partybus loadgen: create mode").count(),
+        3,
+        "{stdout}"
+    );
+    assert!(stdout.contains("latency vs throughput"), "{stdout}");
+    assert!(stdout.contains("50 % of max"), "{stdout}");
+    let v = v.expect("json written");
+    let runs = v.as_array().expect("an array of runs");
+    assert_eq!(runs.len(), 3);
+    assert!(runs[0]["open_loop"].is_null());
+    let max = runs[0]["units_per_s"].as_f64().expect("max");
+    assert!(max > 0.0);
+    for (run, pct) in runs[1..].iter().zip([25.0, 50.0]) {
+        let ol = &run["open_loop"];
+        assert_eq!(ol["percent_of_max"], pct);
+        let requested = ol["requested_per_s"].as_f64().expect("rate");
+        assert!(
+            (requested - max * pct / 100.0).abs() < 1e-6,
+            "{requested} vs {max}"
+        );
+        assert_eq!(run["error_count"], 0);
+    }
+}
+
+#[test]
+fn the_binary_refuses_bad_rates_and_sweeps() {
+    let server = TestServer::start();
+    for (args, word) in [
+        (&["--rate", "0"][..], "--rate"),
+        (&["--rate=-3"][..], "--rate"),
+        (&["--rate", "10", "--sweep", "50"][..], "--sweep"),
+        (&["--sweep", "50,0"][..], "--sweep"),
+        (&["--sweep", "50", "--parties", "10"][..], "--parties"),
+    ] {
+        let (ok, stdout, stderr, v) = loadgen_binary(&server, args);
+        assert!(!ok, "{args:?} was accepted: {stdout}");
+        assert!(stderr.contains(word), "{args:?}: {stderr}");
+        assert!(v.is_none(), "{args:?} wrote a report");
     }
 }

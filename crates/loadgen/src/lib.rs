@@ -6,7 +6,7 @@
 //! with the server, so it cannot lean on server internals, and it measures
 //! the server from the outside. It must not depend on the `partybus`
 //! library; the binary parses the flags and calls [`LoadConfig::new`],
-//! [`run`] and [`comparison`].
+//! [`LoadConfig::open_loop`], [`run`], [`sweep`] and [`comparison`].
 //!
 //! # Layout
 //! - [`client`]: a keep-alive HTTP/1.1 client over a std `TcpStream` (also
@@ -15,8 +15,9 @@
 //!   (also used by the benches).
 //! - `stats`: latency histograms per step, errors by kind, CPU time
 //!   ([`StepSummary`] is what a [`Report`] carries per step).
-//! - this file: the validated [`LoadConfig`], the modes, the worker threads,
-//!   the live progress line and the final [`Report`].
+//! - this file: the validated [`LoadConfig`], the modes, the open-loop
+//!   schedule, the worker threads, the live progress line, the final
+//!   [`Report`] and the latency-vs-throughput [`Sweep`].
 //!
 //! # Model
 //! `concurrency` worker threads, each with its own keep-alive connection
@@ -26,6 +27,21 @@
 //! first; every wait has its own timeout, so a run is bounded in count and
 //! time. A unit is a party in `e2e` and `create` modes and a request in
 //! `read` and `input` modes.
+//!
+//! # Closed and open loop
+//! Without a rate (closed loop) each worker starts its next unit as soon as
+//! its last one ends, so a slow server is offered less load and its stalls
+//! hide behind the requests that were never sent (coordinated omission).
+//! With [`LoadConfig::open_loop`] unit `n` is *due* at `start + n / rate`,
+//! whatever the server does; a worker claims the next unit, sleeps until it
+//! is due, and when no worker was free in time the unit starts late and
+//! that wait counts in its latency: the unit's first request, the `plan`
+//! and the `party` steps are timed from the scheduled start, as wrk2 and
+//! oha do. (A worker that slept until the due time is not charged its
+//! timer's overshoot.) The run still ends at the deadline; units due before
+//! it that no worker could start are reported as never sent, with how far
+//! behind schedule the last one started, so a server that cannot keep up
+//! is named as such instead of showing the rate it managed.
 //!
 //! # Modes
 //! - `e2e`: create a party with the scenario's inputs, follow its WebSocket
@@ -91,6 +107,20 @@ pub const MAX_RUN: Duration = Duration::from_secs(300);
 /// than the server.
 pub const MAX_CONCURRENCY: usize = 4096;
 
+/// Highest open-loop rate, units per second: well above what one machine
+/// can serve, low enough that the schedule's arithmetic stays exact.
+pub const MAX_RATE: f64 = 1_000_000.0;
+
+/// An open-loop run *kept up* when at least this share of the units due
+/// before the deadline were started; below it the report says the server
+/// fell behind. (Not 1.0: a millisecond of jitter at the very end of a
+/// run would otherwise leave one unit unsent and condemn the whole run.)
+pub const KEPT_UP_SHARE: f64 = 0.99;
+
+/// Highest `--sweep` percentage of the closed-loop maximum (above 100 the
+/// server is overloaded on purpose).
+pub const MAX_SWEEP_PERCENT: f64 = 200.0;
+
 /// Pool parties per worker in `read` and `input` modes (at least
 /// [`MIN_POOL`], at most [`MAX_POOL`]): enough that workers rarely touch
 /// the same party at once.
@@ -123,6 +153,24 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The step that characterises the mode in comparisons and sweeps.
+    fn key_step(self) -> Step {
+        match self {
+            Mode::E2e => Step::Plan,
+            Mode::Create => Step::Create,
+            Mode::Read => Step::Status,
+            Mode::Input => Step::AddInput,
+        }
+    }
+
+    /// What one unit of the mode is, for messages.
+    fn unit_name(self) -> &'static str {
+        match self {
+            Mode::E2e | Mode::Create => "party",
+            Mode::Read | Mode::Input => "request",
+        }
+    }
+
     /// The name the report table and `--mode` use.
     pub(crate) fn name(self) -> &'static str {
         match self {
@@ -285,6 +333,9 @@ pub struct LoadConfig {
     pub progress: bool,
     /// A server process whose CPU time to report (from `/proc/<pid>/stat`).
     pub server_pid: Option<u32>,
+    /// Open loop: units due per second (set through
+    /// [`LoadConfig::open_loop`]); `None` runs closed loop.
+    pub rate: Option<f64>,
 }
 
 impl LoadConfig {
@@ -329,7 +380,27 @@ impl LoadConfig {
             token_mode,
             progress: true,
             server_pid: None,
+            rate: None,
         })
+    }
+
+    /// The same run in open loop: `rate` units due per second
+    /// (0 < rate <= [`MAX_RATE`]), spread over the workers.
+    pub fn open_loop(mut self, rate: f64) -> Result<LoadConfig, LoadgenError> {
+        check_rate(rate)?;
+        self.rate = Some(rate);
+        Ok(self)
+    }
+}
+
+/// A rate `--rate` accepts.
+fn check_rate(rate: f64) -> Result<(), LoadgenError> {
+    if rate.is_finite() && rate > 0.0 && rate <= MAX_RATE {
+        Ok(())
+    } else {
+        Err(LoadgenError::Invalid(format!(
+            "--rate must be above 0 and at most {MAX_RATE}, got {rate}"
+        )))
     }
 }
 
@@ -377,6 +448,15 @@ pub struct Report {
     pub requests: u64,
     /// `requests` per second of `elapsed_s`.
     pub requests_per_s: f64,
+    /// Units (parties or requests, as the mode has them) that completed
+    /// without error.
+    pub units: u64,
+    /// `units` per second of `elapsed_s`: what a sweep takes as the
+    /// closed-loop maximum.
+    pub units_per_s: f64,
+    /// Open loop only (`null` in closed loop): the schedule and how well
+    /// the server kept to it.
+    pub open_loop: Option<OpenLoopReport>,
     /// WebSocket text messages received.
     pub ws_messages: u64,
     /// Failed units (each counted once, under its first error).
@@ -389,6 +469,35 @@ pub struct Report {
     pub cpu: CpuReport,
     /// The machine and its load.
     pub machine: MachineReport,
+}
+
+/// How an open-loop run kept to its schedule. Latencies in the report's
+/// `steps` are from each unit's scheduled start.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpenLoopReport {
+    /// Units due per second (`--rate`).
+    pub requested_per_s: f64,
+    /// Units started (completed or failed) per second of `elapsed_s`, or
+    /// of the schedule's span (`scheduled / requested_per_s`) when that is
+    /// longer.
+    pub achieved_per_s: f64,
+    /// Units due before the deadline (or the `--parties` count).
+    pub scheduled: u64,
+    /// Units a worker started.
+    pub started: u64,
+    /// Units due that no worker started before the deadline: the server
+    /// (or too few clients) fell behind by that many.
+    pub unsent: u64,
+    /// How late the last unit started against its schedule, ms.
+    pub behind_at_end_ms: f64,
+    /// How long units waited past their due time for a free client (zero
+    /// when one was free); `null` when no unit started.
+    pub late: Option<StepSummary>,
+    /// Whether at least [`KEPT_UP_SHARE`] of the scheduled units started.
+    pub kept_up: bool,
+    /// In a sweep: `requested_per_s` as a percentage of the closed-loop
+    /// maximum.
+    pub percent_of_max: Option<f64>,
 }
 
 /// CPU time used during the measured phase.
@@ -440,22 +549,35 @@ impl Report {
             self.ws_messages,
             self.error_count
         );
+        if let Some(ol) = &self.open_loop {
+            o.push_str(&ol.lines());
+        }
         let _ = writeln!(
             o,
-            "\n{:<13} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-            "step", "count", "mean ms", "p50 ms", "p95 ms", "p99 ms", "max ms"
+            "\n{:<13} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "step",
+            "count",
+            "mean ms",
+            "p50 ms",
+            "p90 ms",
+            "p95 ms",
+            "p99 ms",
+            "p99.9 ms",
+            "max ms"
         );
         for step in Step::ALL {
             if let Some(s) = self.steps.get(step.name()) {
                 let _ = writeln!(
                     o,
-                    "{:<13} {:>9} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
+                    "{:<13} {:>9} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
                     step.name(),
                     s.count,
                     s.mean_ms,
                     s.p50_ms,
+                    s.p90_ms,
                     s.p95_ms,
                     s.p99_ms,
+                    s.p999_ms,
                     s.max_ms
                 );
             }
@@ -487,6 +609,39 @@ impl Report {
     }
 }
 
+impl OpenLoopReport {
+    /// The schedule lines of the text report (and the warning when the
+    /// server fell behind).
+    fn lines(&self) -> String {
+        let mut o = String::new();
+        let _ = writeln!(
+            o,
+            "open loop: requested {:.1}/s, achieved {:.1}/s; {} of {} scheduled units started ({} never sent); last one {:.1} ms behind schedule",
+            self.requested_per_s,
+            self.achieved_per_s,
+            self.started,
+            self.scheduled,
+            self.unsent,
+            self.behind_at_end_ms
+        );
+        if let Some(l) = &self.late {
+            let _ = writeln!(
+                o,
+                "waiting for a free client: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms (included in the latencies below)",
+                l.p50_ms, l.p99_ms, l.max_ms
+            );
+        }
+        if !self.kept_up {
+            let _ = writeln!(
+                o,
+                "NOT KEPT UP: the server (or --concurrency) could not sustain {:.1}/s: {} units due were never sent; latencies below are of the units that were",
+                self.requested_per_s, self.unsent
+            );
+        }
+        o
+    }
+}
+
 /// The headline figures of several runs (one per server), one row each, so
 /// servers loaded with the same settings can be compared side by side.
 pub fn comparison(reports: &[Report]) -> String {
@@ -497,12 +652,7 @@ pub fn comparison(reports: &[Report]) -> String {
         "server", "tokens", "parties/s", "req/s", "step", "p50 ms", "p99 ms", "errors"
     );
     for r in reports {
-        let step = match r.mode {
-            Mode::E2e => Step::Plan,
-            Mode::Create => Step::Create,
-            Mode::Read => Step::Status,
-            Mode::Input => Step::AddInput,
-        };
+        let step = r.mode.key_step();
         let (p50, p99) = r
             .steps
             .get(step.name())
@@ -528,8 +678,12 @@ pub fn comparison(reports: &[Report]) -> String {
 struct Live {
     requests: AtomicU64,
     parties: AtomicU64,
+    /// Units completed without error.
+    units: AtomicU64,
     errors: AtomicU64,
     ws_messages: AtomicU64,
+    /// Open loop: how late the most recently started unit began, µs.
+    late_us: AtomicU64,
 }
 
 /// Hands out units of work until the deadline or the count runs out
@@ -544,19 +698,77 @@ struct LoadBudget {
     /// Units handed out so far (may overshoot `units` by the number of
     /// workers; the overshoot is never handed out).
     claimed: AtomicU64,
+    /// Open loop: when each unit is due; `None` in closed loop.
+    schedule: Option<Schedule>,
+}
+
+/// The open-loop timetable: unit `n` is due at `start + n / rate`.
+#[derive(Debug, Clone, Copy)]
+struct Schedule {
+    start: Instant,
+    /// Units per second (validated by [`check_rate`]).
+    rate: f64,
+}
+
+impl Schedule {
+    /// When unit `n` is due.
+    fn due(&self, n: u64) -> Instant {
+        self.start + Duration::from_secs_f64(n as f64 / self.rate)
+    }
+
+    /// How many units are due strictly before `end`.
+    fn due_before(&self, end: Instant) -> u64 {
+        let secs = end.saturating_duration_since(self.start).as_secs_f64();
+        (secs * self.rate).ceil() as u64
+    }
+}
+
+/// One unit of work handed to a worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Unit {
+    /// The unit's number in the run (picks its scenario and ids).
+    n: u64,
+    /// Open loop: when it is due.
+    due: Option<Instant>,
 }
 
 impl LoadBudget {
-    /// The next unit's number, or `None` when the run is over.
-    fn claim(&self) -> Option<u64> {
+    /// The next unit, or `None` when the run is over: at the deadline,
+    /// after `units`, or (open loop) when the next unit is due at or after
+    /// the deadline.
+    fn claim(&self) -> Option<Unit> {
         if Instant::now() >= self.deadline {
             return None;
         }
         let n = self.claimed.fetch_add(1, Ordering::Relaxed);
-        match self.units {
-            Some(max) if n >= max => None,
-            _ => Some(n),
+        if self.units.is_some_and(|max| n >= max) {
+            return None;
         }
+        let due = self.schedule.map(|s| s.due(n));
+        if due.is_some_and(|d| d >= self.deadline) {
+            return None;
+        }
+        Some(Unit { n, due })
+    }
+
+    /// Open loop: the units due before the deadline (capped by `units`).
+    fn scheduled(&self) -> Option<u64> {
+        let s = self.schedule?;
+        let due = s.due_before(self.deadline);
+        Some(self.units.map_or(due, |max| due.min(max)))
+    }
+}
+
+/// Open loop: waits until `due` if it is still ahead and returns how late
+/// the unit starts, zero when it was not yet due (the sleep's own overshoot
+/// is the generator's timer, not the server, and is not charged).
+fn wait_until_due(due: Instant) -> Duration {
+    let now = Instant::now();
+    if due > now {
+        std::thread::sleep(due - now);
+        Duration::ZERO
+    } else {
+        now - due
     }
 }
 
@@ -628,11 +840,37 @@ struct Worker {
     done: u64,
     /// Input mode: the inputs this worker added, oldest first, per party.
     added: HashMap<String, VecDeque<String>>,
+    /// Open loop: how late the current unit started against its schedule
+    /// (zero in closed loop); added to the steps timed from the unit's
+    /// start.
+    late: Duration,
+    /// `late` until the unit's first timed request or handshake takes it.
+    first_late: Option<Duration>,
 }
 
 impl Worker {
+    fn new(shared: Arc<Shared>, index: usize) -> Worker {
+        Worker {
+            http: HttpClient::new(shared.config.addr),
+            shared,
+            index,
+            stats: LoadStats::new(),
+            done: 0,
+            added: HashMap::new(),
+            late: Duration::ZERO,
+            first_late: None,
+        }
+    }
+
     fn run(mut self) -> LoadStats {
-        while let Some(n) = self.shared.budget.claim() {
+        while let Some(Unit { n, due }) = self.shared.budget.claim() {
+            self.late = due.map_or(Duration::ZERO, wait_until_due);
+            if due.is_some() {
+                self.stats.record_late(self.late);
+                let us = u64::try_from(self.late.as_micros()).unwrap_or(u64::MAX);
+                self.shared.live.late_us.store(us, Ordering::Relaxed);
+            }
+            self.first_late = Some(self.late);
             let began = Instant::now();
             let result = match self.shared.config.mode {
                 Mode::E2e => self.e2e(n),
@@ -645,8 +883,9 @@ impl Worker {
                     if matches!(self.shared.config.mode, Mode::E2e | Mode::Create) {
                         self.shared.live.parties.fetch_add(1, Ordering::Relaxed);
                     }
+                    self.shared.live.units.fetch_add(1, Ordering::Relaxed);
                     if self.shared.config.mode == Mode::E2e {
-                        self.stats.record(Step::Party, began.elapsed());
+                        self.stats.record(Step::Party, began.elapsed() + self.late);
                     }
                 }
                 Err(Failure(kind)) => {
@@ -659,8 +898,9 @@ impl Worker {
         self.stats
     }
 
-    /// One HTTP request; a 2xx answer records `step`'s latency, anything
-    /// else is a failure named by status and `code`.
+    /// One HTTP request; a 2xx answer records `step`'s latency (from the
+    /// scheduled start when it is the unit's first), anything else is a
+    /// failure named by status and `code`.
     fn call(
         &mut self,
         step: Step,
@@ -675,6 +915,7 @@ impl Worker {
             .map(|a| vec![("Authorization", a)])
             .unwrap_or_default();
         self.shared.live.requests.fetch_add(1, Ordering::Relaxed);
+        let late = self.first_late.take().unwrap_or_default();
         let began = Instant::now();
         let resp = self.http.request(method, path, &headers, body)?;
         if !resp.is_success() {
@@ -686,7 +927,7 @@ impl Worker {
                 None => format!("http_{}", resp.status),
             }));
         }
-        self.stats.record(step, began.elapsed());
+        self.stats.record(step, began.elapsed() + late);
         Ok(resp)
     }
 
@@ -745,9 +986,10 @@ impl Worker {
     }
 
     fn ws_connect(&mut self, path: &str) -> Result<WsClient, Failure> {
+        let late = self.first_late.take().unwrap_or_default();
         let began = Instant::now();
         let ws = WsClient::connect(self.shared.config.addr, path, WS_CONNECT_TIMEOUT)?;
-        self.stats.record(Step::WsConnect, began.elapsed());
+        self.stats.record(Step::WsConnect, began.elapsed() + late);
         Ok(ws)
     }
 
@@ -791,7 +1033,7 @@ impl Worker {
             let token = token.as_deref();
             let party = created.party_id.as_str();
             ws.wait_plan(rule(created.seq), PLAN_TIMEOUT)?;
-            self.stats.record(Step::Plan, began.elapsed());
+            self.stats.record(Step::Plan, began.elapsed() + self.late);
 
             let began = Instant::now();
             let (input_id, seq) = self.add_input(script, n, party, token)?;
@@ -970,6 +1212,7 @@ fn prepare_pool(config: &LoadConfig, run_tag: &str) -> Result<Vec<PoolParty>, Lo
             deadline,
             units: Some(size as u64),
             claimed: AtomicU64::new(0),
+            schedule: None,
         },
         live: Live::default(),
         pool: Vec::new(),
@@ -980,16 +1223,9 @@ fn prepare_pool(config: &LoadConfig, run_tag: &str) -> Result<Vec<PoolParty>, Lo
             .map(|index| {
                 let shared = shared.clone();
                 s.spawn(move || {
-                    let mut w = Worker {
-                        http: HttpClient::new(shared.config.addr),
-                        shared: shared.clone(),
-                        index,
-                        stats: LoadStats::new(),
-                        done: 0,
-                        added: HashMap::new(),
-                    };
+                    let mut w = Worker::new(shared.clone(), index);
                     let mut mine = Vec::new();
-                    while let Some(n) = shared.budget.claim() {
+                    while let Some(Unit { n, .. }) = shared.budget.claim() {
                         let c = w.create(n).map_err(|f| f.0)?;
                         let token = c.party_token.clone();
                         w.settle(&c.party_id, token.as_deref(), deadline)?;
@@ -1070,6 +1306,9 @@ impl Worker {
 /// Runs the load and returns its figures. Prints the live progress line on
 /// stderr when `config.progress` is set.
 pub fn run(config: &LoadConfig) -> Result<Report, LoadgenError> {
+    if let Some(rate) = config.rate {
+        check_rate(rate)?;
+    }
     probe(config.addr)?;
     let mut config = config.clone();
     if config.mode == Mode::E2e
@@ -1096,6 +1335,10 @@ pub fn run(config: &LoadConfig) -> Result<Report, LoadgenError> {
             deadline: started + config.duration,
             units: config.units,
             claimed: AtomicU64::new(0),
+            schedule: config.rate.map(|rate| Schedule {
+                start: started,
+                rate,
+            }),
         },
         live: Live::default(),
         pool,
@@ -1117,14 +1360,7 @@ pub fn run(config: &LoadConfig) -> Result<Report, LoadgenError> {
     let mut handles = Vec::with_capacity(config.concurrency);
     let mut spawn_error = None;
     for index in 0..config.concurrency {
-        let worker = Worker {
-            http: HttpClient::new(config.addr),
-            shared: shared.clone(),
-            index,
-            stats: LoadStats::new(),
-            done: 0,
-            added: HashMap::new(),
-        };
+        let worker = Worker::new(shared.clone(), index);
         let spawned = std::thread::Builder::new()
             .name(format!("loadgen-{index}"))
             .stack_size(512 * 1024)
@@ -1166,6 +1402,37 @@ pub fn run(config: &LoadConfig) -> Result<Report, LoadgenError> {
     let live = &shared.live;
     let parties = live.parties.load(Ordering::Relaxed);
     let requests = live.requests.load(Ordering::Relaxed);
+    let units = live.units.load(Ordering::Relaxed);
+    let open_loop = config.rate.map(|rate| {
+        // Every unit handed out ran to its end (each wait has a timeout),
+        // as a success or as one error.
+        let started = units + total.error_count();
+        let budget = &shared.budget;
+        let scheduled = budget.scheduled().unwrap_or(started).max(started);
+        let last_late = Duration::from_micros(live.late_us.load(Ordering::Relaxed));
+        // Units are handed out in order, so the first one never sent is
+        // number `started`: at the deadline it was that far behind.
+        let behind = match budget.schedule {
+            Some(s) if scheduled > started => {
+                last_late.max(budget.deadline.saturating_duration_since(s.due(started)))
+            }
+            _ => last_late,
+        };
+        OpenLoopReport {
+            requested_per_s: rate,
+            // Over the schedule's span at least: the last unit is due one
+            // interval before the span ends, so units / elapsed alone would
+            // read a little above the rate on a short run that kept up.
+            achieved_per_s: started as f64 / secs.max(scheduled as f64 / rate),
+            scheduled,
+            started,
+            unsent: scheduled - started,
+            behind_at_end_ms: behind.as_secs_f64() * 1000.0,
+            late: total.late_summary(),
+            kept_up: started as f64 >= KEPT_UP_SHARE * scheduled as f64,
+            percent_of_max: None,
+        }
+    });
     Ok(Report {
         url: config.url.clone(),
         mode: config.mode,
@@ -1177,6 +1444,9 @@ pub fn run(config: &LoadConfig) -> Result<Report, LoadgenError> {
         parties_per_s: parties as f64 / secs,
         requests,
         requests_per_s: requests as f64 / secs,
+        units,
+        units_per_s: units as f64 / secs,
+        open_loop,
         ws_messages: live.ws_messages.load(Ordering::Relaxed),
         error_count: total.error_count(),
         errors: total.errors().clone(),
@@ -1196,6 +1466,136 @@ pub fn run(config: &LoadConfig) -> Result<Report, LoadgenError> {
             load_after: stats::load_average(),
         },
     })
+}
+
+/// A latency-vs-throughput curve: a closed-loop run to find the maximum,
+/// then open-loop runs at percentages of it.
+#[derive(Debug, Clone)]
+pub struct Sweep {
+    /// The closed-loop run; its `units_per_s` is the maximum.
+    pub closed: Report,
+    /// One open-loop run per percentage, in the order given.
+    pub open: Vec<Report>,
+}
+
+/// Runs `config` closed loop (ignoring its rate), then open loop at each of
+/// `percents` of the units per second it reached, against the same server
+/// and with the same settings. `each` sees every report as it is done (to
+/// print it). Fails if the closed-loop run completed no unit.
+pub fn sweep(
+    config: &LoadConfig,
+    percents: &[f64],
+    mut each: impl FnMut(&Report),
+) -> Result<Sweep, LoadgenError> {
+    if percents.is_empty() {
+        return Err(LoadgenError::Invalid("--sweep needs a percentage".into()));
+    }
+    if let Some(p) = percents
+        .iter()
+        .find(|p| !(p.is_finite() && **p > 0.0 && **p <= MAX_SWEEP_PERCENT))
+    {
+        return Err(LoadgenError::Invalid(format!(
+            "--sweep percentages must be above 0 and at most {MAX_SWEEP_PERCENT}, got {p}"
+        )));
+    }
+    let mut closed_config = config.clone();
+    closed_config.rate = None;
+    let closed = run(&closed_config)?;
+    each(&closed);
+    let max = closed.units_per_s;
+    if closed.units == 0 || !max.is_finite() {
+        return Err(LoadgenError::Invalid(format!(
+            "the closed-loop run completed no {} (errors: {:?}): no maximum to sweep from",
+            config.mode.unit_name(),
+            closed.errors
+        )));
+    }
+    let mut open = Vec::with_capacity(percents.len());
+    for &pct in percents {
+        let c = config
+            .clone()
+            .open_loop((max * pct / 100.0).min(MAX_RATE))?;
+        let mut r = run(&c)?;
+        if let Some(ol) = &mut r.open_loop {
+            ol.percent_of_max = Some(pct);
+        }
+        each(&r);
+        open.push(r);
+    }
+    Ok(Sweep { closed, open })
+}
+
+impl Sweep {
+    /// Every report, the closed-loop one first (what `--json` writes).
+    pub fn reports(&self) -> Vec<&Report> {
+        std::iter::once(&self.closed).chain(&self.open).collect()
+    }
+
+    /// The curve: one row per run, the mode's key step's percentiles.
+    pub fn table(&self) -> String {
+        let mut o = String::new();
+        let step = self.closed.mode.key_step();
+        let _ = writeln!(
+            o,
+            "latency vs throughput: {} mode, concurrency {}, {}; step {}, open loop timed from each unit's scheduled start",
+            self.closed.mode.name(),
+            self.closed.concurrency,
+            self.closed.url,
+            step.name(),
+        );
+        let _ = writeln!(
+            o,
+            "{:<12} {:>11} {:>11} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>7} {:>8}",
+            "load",
+            "requested/s",
+            "achieved/s",
+            "p50 ms",
+            "p90 ms",
+            "p99 ms",
+            "p99.9 ms",
+            "max ms",
+            "behind ms",
+            "errors",
+            "kept up"
+        );
+        for r in self.reports() {
+            let s = r.steps.get(step.name());
+            let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
+            let (load, requested, achieved, behind, kept) = match &r.open_loop {
+                None => (
+                    "closed loop".to_string(),
+                    "-".to_string(),
+                    r.units_per_s,
+                    "-".to_string(),
+                    "-",
+                ),
+                Some(ol) => (
+                    ol.percent_of_max
+                        .map_or("open loop".to_string(), |p| format!("{p} % of max")),
+                    format!("{:.1}", ol.requested_per_s),
+                    ol.achieved_per_s,
+                    format!("{:.1}", ol.behind_at_end_ms),
+                    if ol.kept_up { "yes" } else { "NO" },
+                ),
+            };
+            let _ = writeln!(
+                o,
+                "{:<12} {:>11} {:>11.1} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>7} {:>8}",
+                load,
+                requested,
+                achieved,
+                f(s.map(|s| s.p50_ms)),
+                f(s.map(|s| s.p90_ms)),
+                f(s.map(|s| s.p99_ms)),
+                f(s.map(|s| s.p999_ms)),
+                f(s.map(|s| s.max_ms)),
+                behind,
+                r.error_count,
+                kept
+            );
+        }
+        o
+    }
 }
 
 /// A short tag making this run's client-chosen ids unique (process id and
@@ -1219,12 +1619,16 @@ fn progress_loop(shared: &Shared, started: Instant, stop: &crossbeam_channel::Re
         let requests = live.requests.load(Ordering::Relaxed);
         let parties = live.parties.load(Ordering::Relaxed);
         let errors = live.errors.load(Ordering::Relaxed);
-        let line = format!(
+        let mut line = format!(
             "loadgen {:>4.0}s  requests {requests} ({:.0}/s)  parties {parties} ({:.0}/s)  errors {errors}",
             now.duration_since(started).as_secs_f64(),
             (requests - last_requests) as f64 / dt,
             (parties - last_parties) as f64 / dt,
         );
+        if shared.config.rate.is_some() {
+            let behind = live.late_us.load(Ordering::Relaxed) as f64 / 1000.0;
+            let _ = write!(line, "  behind schedule {behind:.1} ms");
+        }
         let mut err = std::io::stderr().lock();
         let _ = if tty {
             write!(err, "\r{line}\x1b[K")
@@ -1290,20 +1694,221 @@ mod tests {
         .is_err());
     }
 
+    fn budget(deadline: Instant, units: Option<u64>, schedule: Option<Schedule>) -> LoadBudget {
+        LoadBudget {
+            deadline,
+            units,
+            claimed: AtomicU64::new(0),
+            schedule,
+        }
+    }
+
     #[test]
     fn budgets_end_on_count_and_time() {
-        let b = LoadBudget {
-            deadline: Instant::now() + Duration::from_secs(60),
-            units: Some(2),
-            claimed: AtomicU64::new(0),
-        };
-        assert_eq!((b.claim(), b.claim(), b.claim()), (Some(0), Some(1), None));
-        let b = LoadBudget {
-            deadline: Instant::now(),
-            units: None,
-            claimed: AtomicU64::new(0),
-        };
+        let b = budget(Instant::now() + Duration::from_secs(60), Some(2), None);
+        let n = |b: &LoadBudget| b.claim().map(|u| u.n);
+        assert_eq!((n(&b), n(&b), n(&b)), (Some(0), Some(1), None));
+        assert_eq!(b.scheduled(), None);
+        let b = budget(Instant::now(), None, None);
         assert_eq!(b.claim(), None);
+    }
+
+    #[test]
+    fn open_loop_units_are_due_at_a_fixed_rate_until_the_deadline() {
+        let start = Instant::now();
+        let s = Schedule { start, rate: 4.0 };
+        assert_eq!(s.due(0), start);
+        assert_eq!(s.due(2), start + Duration::from_millis(500));
+        assert_eq!(s.due_before(start + Duration::from_secs(1)), 4);
+        assert_eq!(s.due_before(start + Duration::from_millis(1010)), 5);
+        assert_eq!(s.due_before(start), 0);
+
+        // Three units fit before a deadline 1 s out at 3/s (due at 0, 1/3
+        // and 2/3 s); the fourth would be due at the deadline itself.
+        let deadline = start + Duration::from_secs(1);
+        let b = budget(deadline, None, Some(Schedule { start, rate: 3.0 }));
+        let units: Vec<Unit> = std::iter::from_fn(|| b.claim()).collect();
+        assert_eq!(units.iter().map(|u| u.n).collect::<Vec<_>>(), [0, 1, 2]);
+        assert!(units.iter().all(|u| u.due.is_some_and(|d| d < deadline)));
+        assert_eq!(b.scheduled(), Some(3));
+        // A count caps the schedule.
+        let b = budget(deadline, Some(2), Some(Schedule { start, rate: 3.0 }));
+        assert_eq!(b.scheduled(), Some(2));
+        assert_eq!(std::iter::from_fn(|| b.claim()).count(), 2);
+    }
+
+    #[test]
+    fn a_unit_due_in_the_past_starts_late_and_one_ahead_is_waited_for() {
+        let past = Instant::now() - Duration::from_millis(30);
+        assert!(wait_until_due(past) >= Duration::from_millis(30));
+        let ahead = Instant::now() + Duration::from_millis(5);
+        assert_eq!(wait_until_due(ahead), Duration::ZERO);
+        assert!(Instant::now() >= ahead);
+    }
+
+    #[test]
+    fn rates_are_validated() {
+        let c = || {
+            LoadConfig::new(
+                "http://127.0.0.1:1",
+                1,
+                None,
+                None,
+                Scenario::Jungle,
+                Mode::Create,
+                TokenMode::Auto,
+            )
+            .expect("config")
+        };
+        assert_eq!(c().open_loop(250.0).ok().and_then(|c| c.rate), Some(250.0));
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, MAX_RATE * 2.0] {
+            assert!(c().open_loop(bad).is_err(), "{bad}");
+        }
+        assert!(sweep(&c(), &[], |_| ()).is_err());
+        assert!(sweep(&c(), &[50.0, 0.0], |_| ()).is_err());
+        assert!(sweep(&c(), &[MAX_SWEEP_PERCENT + 1.0], |_| ()).is_err());
+    }
+
+    /// A fake party server that answers `/livez` and `POST /party`, one
+    /// request at a time server-wide (as a process paused by a collector or
+    /// a full disk would), and holds the `stall_at`-th create for `stall`.
+    fn stalling_server(stall_at: u64, stall: Duration) -> SocketAddr {
+        use std::io::{BufRead, BufReader, Read, Write};
+        use std::sync::Mutex;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let one_at_a_time = Arc::new(Mutex::new(0u64));
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let gate = one_at_a_time.clone();
+                std::thread::spawn(move || {
+                    let Ok(read_half) = conn.try_clone() else {
+                        return;
+                    };
+                    let mut reader = BufReader::new(read_half);
+                    loop {
+                        let mut head = String::new();
+                        let mut length = 0usize;
+                        loop {
+                            let mut line = String::new();
+                            match reader.read_line(&mut line) {
+                                Ok(0) | Err(_) => return,
+                                Ok(_) => {}
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                            let lower = line.to_ascii_lowercase();
+                            if let Some(v) = lower.strip_prefix("content-length:") {
+                                length = v.trim().parse().unwrap_or(0);
+                            }
+                            head.push_str(&line);
+                        }
+                        let mut body = vec![0; length];
+                        if reader.read_exact(&mut body).is_err() {
+                            return;
+                        }
+                        let answer = {
+                            let mut creates = gate.lock().expect("gate");
+                            if head.starts_with("POST") {
+                                *creates += 1;
+                                if *creates == stall_at {
+                                    std::thread::sleep(stall);
+                                }
+                                format!(r#"{{"party_id":"p{}","seq":1}}"#, *creates)
+                            } else {
+                                "{}".to_string()
+                            }
+                        };
+                        let resp = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
+                            answer.len()
+                        );
+                        if conn.write_all(resp.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    fn create_run(addr: SocketAddr, rate: Option<f64>, duration: Duration) -> Report {
+        let mut c = LoadConfig::new(
+            &format!("http://{addr}"),
+            2,
+            Some(duration),
+            None,
+            Scenario::Jungle,
+            Mode::Create,
+            TokenMode::Auto,
+        )
+        .expect("config");
+        c.progress = false;
+        if let Some(r) = rate {
+            c = c.open_loop(r).expect("rate");
+        }
+        run(&c).expect("runs")
+    }
+
+    /// Coordinated omission: the server stalls for `STALL` early in the run.
+    /// Closed loop, the two clients wait with it and send nothing, so only
+    /// two samples are slow and p90 hides the stall. Open loop, every
+    /// create due during the stall is timed from when it was due, so the
+    /// upper percentiles show it.
+    #[test]
+    fn open_loop_latencies_include_a_stall_for_every_unit_due_during_it() {
+        const STALL: Duration = Duration::from_millis(500);
+        let closed = create_run(stalling_server(10, STALL), None, Duration::from_secs(1));
+        let c = closed.steps["create"];
+        assert_eq!(closed.error_count, 0, "{:?}", closed.errors);
+        assert!(c.max_ms >= 0.9 * STALL.as_secs_f64() * 1e3, "{c:?}");
+        assert!(c.p90_ms < 0.5 * STALL.as_secs_f64() * 1e3, "{c:?}");
+        assert!(closed.open_loop.is_none());
+
+        // 100/s for 1 s: about 50 of the 100 creates fall due during the stall.
+        let open = create_run(
+            stalling_server(10, STALL),
+            Some(100.0),
+            Duration::from_secs(1),
+        );
+        let o = open.steps["create"];
+        assert_eq!(open.error_count, 0, "{:?}", open.errors);
+        assert!(o.p90_ms >= 0.5 * STALL.as_secs_f64() * 1e3, "{o:?}");
+        assert!(o.p99_ms >= 0.8 * STALL.as_secs_f64() * 1e3, "{o:?}");
+        let ol = open.open_loop.as_ref().expect("open loop");
+        assert_eq!((ol.scheduled, ol.started, ol.unsent), (100, 100, 0));
+        assert!(ol.kept_up);
+        // Never above the rate asked for: the span is at least the schedule's.
+        assert!(ol.achieved_per_s <= 100.0 + 1e-9, "{ol:?}");
+        let late = ol.late.expect("lateness recorded");
+        assert_eq!(late.count, 100);
+        // The units queued behind the stall waited for a free client.
+        assert!(late.max_ms >= 0.5 * STALL.as_secs_f64() * 1e3, "{late:?}");
+        assert_eq!(open.units, 100);
+        assert!(open.table().contains("open loop: requested 100.0/s"));
+    }
+
+    /// A server that cannot keep up is named: the run still ends at its
+    /// deadline, with the units it never sent and how far behind it was.
+    #[test]
+    fn a_server_that_falls_behind_is_reported_not_hidden() {
+        // Stalls on the 5th create for longer than the run lasts.
+        let r = create_run(
+            stalling_server(5, Duration::from_millis(1500)),
+            Some(100.0),
+            Duration::from_secs(1),
+        );
+        let ol = r.open_loop.as_ref().expect("open loop");
+        assert_eq!(ol.scheduled, 100);
+        assert!(ol.unsent >= 50, "{ol:?}");
+        assert_eq!(ol.started + ol.unsent, ol.scheduled);
+        assert!(!ol.kept_up);
+        assert!(ol.behind_at_end_ms >= 500.0, "{ol:?}");
+        assert!(ol.achieved_per_s < 60.0, "{ol:?}");
+        assert!(r.table().contains("NOT KEPT UP"), "{}", r.table());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! What the load generator measures: a latency histogram per step
-//! (hdrhistogram, microseconds, 3 significant digits), errors by kind, and
-//! the process's CPU time from `/proc`.
+//! (hdrhistogram, microseconds, 3 significant digits), in open loop how late
+//! each unit started against its schedule, errors by kind, and the process's
+//! CPU time from `/proc`. Every percentile comes from a histogram, never from
+//! a sorted sample or a running mean.
 //!
 //! Each worker thread records into its own [`LoadStats`]; they are merged once
 //! at the end, so recording takes no lock. Owns no I/O beyond reading
@@ -82,6 +84,9 @@ impl Step {
 pub(crate) struct LoadStats {
     /// Latency per step, microseconds; indexed by [`Step`].
     steps: Vec<Histogram<u64>>,
+    /// Open loop: how long each unit waited past its scheduled start for a
+    /// free client, microseconds (empty in closed loop).
+    late: Histogram<u64>,
     /// Errors by kind.
     errors: BTreeMap<String, u64>,
 }
@@ -95,24 +100,25 @@ impl Default for LoadStats {
 impl LoadStats {
     /// No samples and no errors yet.
     pub(crate) fn new() -> LoadStats {
+        let histogram = || {
+            Histogram::new_with_max(MAX_LATENCY_US, 3).expect("static histogram bounds are valid")
+        };
         LoadStats {
-            steps: Step::ALL
-                .iter()
-                .map(|_| {
-                    Histogram::new_with_max(MAX_LATENCY_US, 3)
-                        .expect("static histogram bounds are valid")
-                })
-                .collect(),
+            steps: Step::ALL.iter().map(|_| histogram()).collect(),
+            late: histogram(),
             errors: BTreeMap::new(),
         }
     }
 
     /// Records one step's latency.
     pub(crate) fn record(&mut self, step: Step, took: Duration) {
-        let us = u64::try_from(took.as_micros())
-            .unwrap_or(MAX_LATENCY_US)
-            .clamp(1, MAX_LATENCY_US);
-        self.steps[step.index()].saturating_record(us);
+        self.steps[step.index()].saturating_record(micros(took).max(1));
+    }
+
+    /// Records how late (past its scheduled start) an open-loop unit began;
+    /// zero when a client was free in time.
+    pub(crate) fn record_late(&mut self, late: Duration) {
+        self.late.saturating_record(micros(late));
     }
 
     /// Counts one error of this kind.
@@ -122,10 +128,11 @@ impl LoadStats {
 
     /// Adds another worker's measurements.
     pub(crate) fn merge(&mut self, other: &LoadStats) {
+        // Same bounds on both sides, so adding cannot fail.
         for (mine, theirs) in self.steps.iter_mut().zip(&other.steps) {
-            // Same bounds on both sides, so adding cannot fail.
             let _ = mine.add(theirs);
         }
+        let _ = self.late.add(&other.late);
         for (k, n) in &other.errors {
             *self.errors.entry(k.clone()).or_default() += n;
         }
@@ -133,19 +140,12 @@ impl LoadStats {
 
     /// The summary of one step, if it was recorded at all.
     pub(crate) fn summary(&self, step: Step) -> Option<StepSummary> {
-        let h = &self.steps[step.index()];
-        if h.is_empty() {
-            return None;
-        }
-        let ms = |us: u64| us as f64 / 1000.0;
-        Some(StepSummary {
-            count: h.len(),
-            mean_ms: h.mean() / 1000.0,
-            p50_ms: ms(h.value_at_quantile(0.50)),
-            p95_ms: ms(h.value_at_quantile(0.95)),
-            p99_ms: ms(h.value_at_quantile(0.99)),
-            max_ms: ms(h.max()),
-        })
+        summarise(&self.steps[step.index()])
+    }
+
+    /// The summary of the open-loop lateness, if any unit was scheduled.
+    pub(crate) fn late_summary(&self) -> Option<StepSummary> {
+        summarise(&self.late)
     }
 
     /// Errors by kind.
@@ -159,6 +159,31 @@ impl LoadStats {
     }
 }
 
+/// A duration in whole microseconds, clamped at [`MAX_LATENCY_US`].
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros())
+        .unwrap_or(MAX_LATENCY_US)
+        .min(MAX_LATENCY_US)
+}
+
+/// Percentiles of one histogram in milliseconds; `None` when it is empty.
+fn summarise(h: &Histogram<u64>) -> Option<StepSummary> {
+    if h.is_empty() {
+        return None;
+    }
+    let ms = |us: u64| us as f64 / 1000.0;
+    Some(StepSummary {
+        count: h.len(),
+        mean_ms: h.mean() / 1000.0,
+        p50_ms: ms(h.value_at_quantile(0.50)),
+        p90_ms: ms(h.value_at_quantile(0.90)),
+        p95_ms: ms(h.value_at_quantile(0.95)),
+        p99_ms: ms(h.value_at_quantile(0.99)),
+        p999_ms: ms(h.value_at_quantile(0.999)),
+        max_ms: ms(h.max()),
+    })
+}
+
 /// Latency figures of one step, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct StepSummary {
@@ -169,10 +194,14 @@ pub struct StepSummary {
     pub mean_ms: f64,
     /// Median latency.
     pub p50_ms: f64,
+    /// 90th percentile latency.
+    pub p90_ms: f64,
     /// 95th percentile latency.
     pub p95_ms: f64,
     /// 99th percentile latency.
     pub p99_ms: f64,
+    /// 99.9th percentile latency.
+    pub p999_ms: f64,
     /// Slowest sample (clamped at 60 s, the histogram's top).
     pub max_ms: f64,
 }
@@ -225,8 +254,21 @@ mod tests {
         let s = a.summary(Step::Create).expect("recorded");
         assert_eq!(s.count, 101);
         assert!((s.p50_ms - 51.0).abs() < 0.1, "{s:?}");
+        assert!((s.p90_ms - 91.0).abs() < 0.1, "{s:?}");
+        assert!((s.p99_ms - 100.0).abs() < 0.1, "{s:?}");
+        // The 101st sample is the clamped hour: it is the 99.9th percentile.
+        assert!((s.p999_ms - 60_000.0).abs() < 60.0, "{s:?}");
         assert!((s.max_ms - 60_000.0).abs() < 60.0, "clamped: {s:?}");
         assert!(a.summary(Step::Status).is_none());
+        assert!(a.late_summary().is_none());
+        b = LoadStats::new();
+        b.record_late(Duration::ZERO);
+        b.record_late(Duration::from_millis(7));
+        a.merge(&b);
+        let late = a.late_summary().expect("recorded");
+        assert_eq!(late.count, 2);
+        assert_eq!(late.p50_ms, 0.0);
+        assert!((late.max_ms - 7.0).abs() < 0.01, "{late:?}");
         assert_eq!(a.errors().get("http_503"), Some(&2));
         assert_eq!(a.error_count(), 2);
     }
