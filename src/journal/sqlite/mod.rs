@@ -887,4 +887,71 @@ mod tests {
         assert_eq!(seqs(&j, "a", 0), vec![1, 2, 4, 5, 7, 8]);
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    #[test]
+    fn cited_records_are_stored_once_and_checked_against_their_keys() {
+        use crate::app::{NewInput, NewParty};
+        let dir = tmp("records");
+        let plan = |app: &crate::App, id: &str| {
+            let ack = app
+                .create_party(
+                    NewParty {
+                        party_id: Some(id.into()),
+                        initial_inputs: vec![NewInput {
+                            content: "jungle party for 75 guests with a chocolate cake".into(),
+                            ..NewInput::default()
+                        }],
+                        ..NewParty::default()
+                    },
+                    None,
+                )
+                .expect("create");
+            assert!(app.wait_settled(id, ack.seq, Duration::from_secs(20)));
+        };
+        let start = || {
+            let journal = SqliteJournal::open(&dir, Durability::Normal).expect("open");
+            crate::App::start_new(crate::Config {
+                journal: Arc::new(journal),
+                compact_threshold: None,
+                ..crate::Config::default()
+            })
+            .expect("app")
+        };
+        let count = |sql: &str| -> i64 {
+            let c = Connection::open(dir.join(DB_FILE)).expect("raw");
+            c.query_row(sql, [], |r| r.get(0)).expect("count")
+        };
+        let app = start();
+        plan(&app, "a");
+        let cited = app.party("a").expect("a");
+        app.stop();
+        drop(app);
+        let records = count("SELECT count(*) FROM records");
+        assert!(records >= 6, "venues and bakeries: {records}");
+        assert!(count("SELECT count(*) FROM events WHERE json LIKE '%\"record_ref\":%'") >= 2);
+        // The same plan again cites the same records: none is added.
+        let app = start();
+        assert_eq!(app.party("a").expect("replayed"), cited);
+        plan(&app, "b");
+        app.stop();
+        drop(app);
+        assert_eq!(count("SELECT count(*) FROM records"), records);
+        // A record that is not what its key says is refused on open.
+        Connection::open(dir.join(DB_FILE))
+            .expect("raw")
+            .execute_batch(
+                "UPDATE records SET json = replace(json, '\"rating\":', '\"rating\": ') \
+                 WHERE rowid = (SELECT min(rowid) FROM records)",
+            )
+            .expect("tamper");
+        let err = SqliteJournal::open(&dir, Durability::Normal)
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(err, JournalError::Corrupt { .. }),
+            "{}",
+            crate::journal::Chain(&err)
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
