@@ -193,8 +193,8 @@ pub struct Delta {
 /// A catalog record with the score and reasons that ranked it.
 ///
 /// JSON: the record's fields, then `match_score` and `match_reasons`. Inside
-/// a compaction snapshot the record is cited instead, as `record_ref` (see
-/// [`crate::catalog::intern`]).
+/// a compaction snapshot or a journaled event the record is cited instead,
+/// as `record_ref` (see [`crate::catalog::intern`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scored<T> {
     /// The catalog record (shared with the catalog, never copied; decoded
@@ -220,7 +220,7 @@ where
         }
         #[derive(Serialize)]
         struct Cited<'a> {
-            record_ref: u32,
+            record_ref: u64,
             match_score: f64,
             match_reasons: &'a [String],
         }
@@ -286,8 +286,9 @@ mod scored_de {
             };
             let record = match first {
                 Some(Key(k)) if k == "record_ref" => {
-                    // Cited in a snapshot: the record is in its table.
-                    let n: u32 = rest.map.next_value()?;
+                    // Cited in a snapshot or the journal: the record is in
+                    // its table.
+                    let n: u64 = rest.map.next_value()?;
                     let record = intern::resolve::<T>(n).map_err(de::Error::custom)?;
                     while let Some(Key(k)) = rest.map.next_key::<Key<'de>>()? {
                         match &*k {

@@ -11,7 +11,11 @@
 //! ([`encode_body`]), and the dispatcher only prefixes the stamp
 //! ([`finish`]). The result has the derived `Serialize`'s keys and values
 //! (the stored JSON is the event's wire JSON, readable with `json_extract`),
-//! with `seq` and `timestamp` first.
+//! with `seq` and `timestamp` first, except that catalog records inside
+//! agent results are cited by key (`record_ref`, see
+//! [`crate::catalog::intern`]): a venue result no longer carries every venue
+//! it ranked in full. [`decode_stored`] resolves them in the journal's
+//! records; the WebSocket stream and the API still carry full records.
 //!
 //! Owns the stored JSON's shape; never touches storage.
 
@@ -21,6 +25,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::catalog::intern::{self, JournalRecords};
 use crate::domain::{AgentName, AgentOutput};
 use crate::event::{AgentCompleted, Draft, Event, Payload, Topic};
 
@@ -42,17 +47,34 @@ struct Unstamped<'a> {
 }
 
 /// Encodes everything of `draft` but the stamp (done by publishers, off the
-/// dispatcher thread).
+/// dispatcher thread), citing catalog records by key.
 pub fn encode_body(draft: &Draft) -> Result<Body, serde_json::Error> {
-    serde_json::to_string(&Unstamped {
-        event_id: &draft.event_id,
-        party_id: &draft.party_id,
-        correlation_id: &draft.correlation_id,
-        causation_id: &draft.causation_id,
-        source: &draft.source,
-        payload: &draft.payload,
+    intern::citing_journal(|| {
+        serde_json::to_string(&Unstamped {
+            event_id: &draft.event_id,
+            party_id: &draft.party_id,
+            correlation_id: &draft.correlation_id,
+            causation_id: &draft.causation_id,
+            source: &draft.source,
+            payload: &draft.payload,
+        })
     })
     .map(Body)
+}
+
+/// The stored JSON of a whole event (what [`finish`] makes of its body),
+/// citing catalog records by key.
+pub fn encode(event: &Event) -> Result<String, serde_json::Error> {
+    intern::citing_journal(|| serde_json::to_string(event))
+}
+
+/// Decodes one stored event, resolving cited records in `records` (the
+/// journal's); events stored with records in full decode as well.
+pub(crate) fn decode_stored(
+    bytes: &[u8],
+    records: &Arc<JournalRecords>,
+) -> Result<Event, serde_json::Error> {
+    intern::resolving_journal(records, || decode(bytes))
 }
 
 /// The stored JSON of the event `body`'s draft stamped with `seq` and
@@ -219,13 +241,16 @@ mod tests {
         all.push(Arc::new(failed.stamp(999, "2026-01-01T00:00:00Z".into())));
         let topics: std::collections::HashSet<Topic> = all.iter().map(|e| e.topic()).collect();
         assert_eq!(topics.len(), 11, "{topics:?}");
+        // A journal that stored every record cited so far.
+        let records = Arc::new(JournalRecords::empty());
+        let mut cited = 0;
         for e in all {
             let bytes = serde_json::to_vec(&*e).expect("encode");
             let derived: Event = serde_json::from_slice(&bytes).expect("derived");
             assert_eq!(decode(&bytes).expect("decode"), derived);
             assert_eq!(derived, *e);
             // Encoded in two halves, the stored JSON holds the same keys
-            // and values as the derived encoding, stamp first.
+            // and values as the whole event's stored encoding, stamp first.
             let draft = Draft {
                 event_id: e.event_id.clone(),
                 party_id: e.party_id.clone(),
@@ -235,11 +260,26 @@ mod tests {
                 payload: e.payload.clone(),
             };
             let split = finish(&encode_body(&draft).expect("body"), e.seq, &e.timestamp);
+            let whole = encode(&e).expect("encode");
             let as_value = |b: &[u8]| serde_json::from_slice::<serde_json::Value>(b).expect("json");
-            assert_eq!(as_value(split.as_bytes()), as_value(&bytes));
+            assert_eq!(as_value(split.as_bytes()), as_value(whole.as_bytes()));
             assert!(split.starts_with(&format!("{{\"seq\":{},\"timestamp\":", e.seq)));
-            assert_eq!(decode(split.as_bytes()).expect("decode split"), *e);
+            // Catalog records are cited, not inline; outside a journal the
+            // citations do not resolve.
+            if split.contains("\"record_ref\":") {
+                cited += 1;
+                assert!(split.len() < bytes.len());
+                assert!(decode(split.as_bytes()).is_err());
+            }
+            let (new, upto) = records.unstored().expect("no key conflict");
+            records.mark_stored(new, upto);
+            assert_eq!(
+                decode_stored(split.as_bytes(), &records).expect("decode split"),
+                *e
+            );
+            assert_eq!(decode_stored(&bytes, &records).expect("inline"), *e);
         }
+        assert!(cited >= 4, "venue, cake, catering and vendor results cite");
         assert!(decode(br#"{"event_type": "nope"}"#).is_err());
     }
 }

@@ -844,3 +844,112 @@ fn readyz_is_503_until_the_journal_is_replayed() {
     handle.shutdown();
     app.stop();
 }
+
+// ---- an old journal ---------------------------------------------------------
+
+/// `tests/fixtures/journal-v3`: a schema-3 journal (every event carries its
+/// catalog records in full) written by `partybus serve` at 314f775, and what
+/// that build's `events` and `export` printed from it. Party `jungle`: three
+/// inputs, one removed, one added; party `gone`: created, then deleted.
+const V3_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/journal-v3");
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(Path::new(V3_FIXTURE).join(name)).expect("fixture")
+}
+
+fn run_on(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+#[test]
+fn a_journal_written_before_events_cited_records_reads_and_replays_as_before() {
+    let dir = TempDir::new("durability-v3");
+    std::fs::copy(Path::new(V3_FIXTURE).join(DB_FILE), dir.0.join(DB_FILE)).expect("copy");
+    // Read-only, as the build that wrote it printed it.
+    let jungle = fixture("events-jungle.jsonl");
+    assert_eq!(run_on(&dir.0, &["events", "--party", "jungle"]), jungle);
+    assert_eq!(
+        run_on(&dir.0, &["events", "--party", "gone"]),
+        fixture("events-gone.jsonl")
+    );
+    assert_eq!(
+        run_on(&dir.0, &["export", "--party", "jungle"]),
+        fixture("export-jungle.json")
+    );
+
+    // Opened for writing: migrated, replayed to the same party, and planning
+    // goes on with events that cite records by reference.
+    let app = sqlite_app(&dir.0);
+    let status = app.party("jungle").expect("jungle replayed");
+    assert!(app.party("gone").is_none());
+    let old: Vec<Value> = jungle
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let replayed: Vec<Value> = app
+        .events("jungle", 0, 10_000)
+        .expect("events")
+        .iter()
+        .map(|e| serde_json::to_value(&**e).expect("json"))
+        .collect();
+    assert_eq!(replayed, old);
+    let ack = app
+        .add_input(
+            "jungle",
+            input("outdoor venue in Austin for 80"),
+            None,
+            None,
+        )
+        .expect("add");
+    assert!(app.wait_settled("jungle", ack.seq, WAIT));
+    let after = state(&app);
+    assert_ne!(
+        serde_json::to_value(&*status).expect("json"),
+        after.0["jungle"]
+    );
+    app.stop();
+    drop(app);
+    {
+        let c = rusqlite::Connection::open(dir.0.join(DB_FILE)).expect("raw");
+        let version: i32 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, 4);
+        let (records, citing): (i64, i64) = c
+            .query_row(
+                "SELECT (SELECT count(*) FROM records), (SELECT count(*) FROM events \
+                 WHERE seq > ?1 AND json LIKE '%\"record_ref\":%')",
+                [i64::try_from(ack.seq).expect("seq")],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("counts");
+        assert!(
+            records > 0 && citing > 0,
+            "{records} records, {citing} citing events"
+        );
+    }
+    // Old and new events together, as the tools print them: records in full.
+    let printed = run_on(&dir.0, &["events", "--party", "jungle"]);
+    assert!(printed.starts_with(&jungle));
+    assert!(!printed.contains("record_ref"));
+    assert!(printed.len() > jungle.len());
+    // A restart, and a compaction then a restart, come back to the same state.
+    let app = sqlite_app(&dir.0);
+    assert!(state(&app) == after, "state after the restart differs");
+    app.compact().expect("compact");
+    app.stop();
+    drop(app);
+    let app = sqlite_app(&dir.0);
+    assert!(state(&app) == after, "state after compaction differs");
+}

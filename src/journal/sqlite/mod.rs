@@ -1,8 +1,8 @@
 //! The durable journal: one SQLite database (`partybus.db`, WAL mode) in the
 //! data directory, written through rusqlite with SQLite bundled.
 //!
-//! Owns the file format: the tables `events`, `party_index`, `snapshots`,
-//! `idempotency` and `meta`, the `application_id`/`user_version` stamp, and
+//! Owns the file format: the tables `events`, `records`, `party_index`,
+//! `snapshots`, `idempotency` and `meta`, the `application_id`/`user_version` stamp, and
 //! the data directory's lock file. Must not interpret events beyond their envelope,
 //! nor snapshot blobs at all.
 //!
@@ -18,6 +18,11 @@
 //! - `party_index` holds exactly the events with `seq <= meta.indexed_seq`;
 //!   both move in the same transaction, and a party's history is the index
 //!   plus a scan of the events past it.
+//! - Every catalog record a stored event cites (`record_ref`, see
+//!   [`crate::catalog::intern`]) is in `records`, committed no later than
+//!   the event: each append stores the records registered since the last
+//!   one in its own transaction. Rows of `records` are never changed or
+//!   deleted (each is one record version, keyed by its content).
 //!
 //! # Layout
 //! - this file: opening and locking the data directory, the connections,
@@ -45,6 +50,7 @@ use super::{
     codec, BoxError, CompactReport, Durability, Journal, JournalError, SnapshotMeta,
     SnapshotVisitor,
 };
+use crate::catalog::intern::JournalRecords;
 use crate::event::Event;
 
 mod checkpoint;
@@ -132,6 +138,9 @@ pub struct SqliteJournal {
     /// A version-1 file opened read-only: `events (party_id, seq)` is
     /// indexed and there is no `party_index`.
     legacy_index: bool,
+    /// The catalog records stored events cite, loaded on open and grown
+    /// by appends.
+    records: Arc<JournalRecords>,
     /// Tuning, as opened.
     options: SqliteOptions,
     /// The background checkpointer (writers only); stopped on drop.
@@ -260,6 +269,7 @@ impl SqliteJournal {
             .map_err(sqlite("recording the journal's creation"))?;
         }
         let reader = open_reader(&path)?;
+        let records = Arc::new(load_records(&reader, &path)?);
         let checkpointer =
             Checkpointer::start(&path, durability, options.checkpoint_restart_pages)?;
         let j = SqliteJournal {
@@ -272,6 +282,7 @@ impl SqliteJournal {
             indexed_seq: AtomicU64::new(indexed),
             appends_waiting: AtomicUsize::new(0),
             legacy_index: false,
+            records,
             options,
             _checkpointer: Some(checkpointer),
         };
@@ -304,6 +315,7 @@ impl SqliteJournal {
         })?;
         let legacy_index =
             !has_table(&reader, "party_index").map_err(sqlite("reading the schema"))?;
+        let records = Arc::new(load_records(&reader, &path)?);
         Ok(SqliteJournal {
             path,
             writer: None,
@@ -314,6 +326,7 @@ impl SqliteJournal {
             indexed_seq: AtomicU64::new(0),
             appends_waiting: AtomicUsize::new(0),
             legacy_index,
+            records,
             options: SqliteOptions::default(),
             _checkpointer: None,
         })
@@ -430,6 +443,25 @@ fn index_tail(conn: &Connection, after: u64) -> rusqlite::Result<u64> {
     Ok(to_u64(covered))
 }
 
+/// The `records` table (absent before schema 4: nothing cites then).
+fn load_records(conn: &Connection, path: &Path) -> Result<JournalRecords, JournalError> {
+    let corrupt = |source: BoxError| JournalError::Corrupt {
+        context: format!("{}: reading the records table", path.display()),
+        source: Some(source),
+    };
+    if !has_table(conn, "records").map_err(|e| corrupt(e.into()))? {
+        return Ok(JournalRecords::empty());
+    }
+    let mut st = conn
+        .prepare("SELECT key, json FROM records")
+        .map_err(|e| corrupt(e.into()))?;
+    let rows: Vec<(i64, String)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .and_then(Iterator::collect)
+        .map_err(|e| corrupt(e.into()))?;
+    JournalRecords::load(rows.iter().map(|(k, j)| (*k, j.as_str()))).map_err(|e| corrupt(e.into()))
+}
+
 fn meta_u64(conn: &Connection, key: &str) -> rusqlite::Result<Option<u64>> {
     let v: Option<String> = conn
         .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
@@ -441,7 +473,7 @@ impl Journal for SqliteJournal {
     fn append(&self, events: &[Arc<Event>]) -> Result<(), JournalError> {
         let json: Vec<String> = events
             .iter()
-            .map(|e| serde_json::to_string(&**e))
+            .map(|e| codec::encode(e))
             .collect::<Result<_, _>>()
             .map_err(|source| JournalError::Encode {
                 context: "encoding events".into(),
@@ -469,6 +501,24 @@ impl Journal for SqliteJournal {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sqlite("appending events"))?;
+        // Records cited since the last append go first, in the same
+        // transaction: the events that cite them were encoded after they
+        // were registered.
+        let (new_records, upto) = self.records.unstored().map_err(|key| {
+            JournalError::Storage(format!(
+                "{}: catalog record key {key} names another record in this journal",
+                self.path.display()
+            ))
+        })?;
+        if !new_records.is_empty() {
+            let mut st = tx
+                .prepare_cached("INSERT OR IGNORE INTO records (key, json) VALUES (?1, ?2)")
+                .map_err(sqlite("storing catalog records"))?;
+            for r in &new_records {
+                st.execute(params![to_i64(r.key)?, &*r.json])
+                    .map_err(sqlite("storing catalog records"))?;
+            }
+        }
         {
             let mut st = tx
                 .prepare_cached(
@@ -509,6 +559,7 @@ impl Journal for SqliteJournal {
             None
         };
         tx.commit().map_err(sqlite("appending events"))?;
+        self.records.mark_stored(new_records, upto);
         if let Some(covered) = reindexed {
             self.indexed_seq.store(covered, Ordering::Relaxed);
         }
@@ -545,7 +596,7 @@ impl Journal for SqliteJournal {
                             .into_par_iter()
                             .map(|i| {
                                 let start = if i == 0 { 0 } else { ends[i - 1] };
-                                codec::decode(&buf[start..ends[i]])
+                                codec::decode_stored(&buf[start..ends[i]], &self.records)
                             })
                             .collect();
                         if to_apply.send(decoded).is_err() {
@@ -642,7 +693,8 @@ impl Journal for SqliteJournal {
         let mut out = Vec::new();
         for row in rows {
             let bytes = row.map_err(|e| self.corrupt(e))?;
-            let ev = codec::decode(&bytes).map_err(|e| self.undecodable(e))?;
+            let ev =
+                codec::decode_stored(&bytes, &self.records).map_err(|e| self.undecodable(e))?;
             out.push(Arc::new(ev));
         }
         Ok(out)
@@ -833,6 +885,73 @@ mod tests {
         let j = open(&dir, Durability::Normal);
         assert_eq!(j.indexed_seq.load(Ordering::Relaxed), 9);
         assert_eq!(seqs(&j, "a", 0), vec![1, 2, 4, 5, 7, 8]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn cited_records_are_stored_once_and_checked_against_their_keys() {
+        use crate::app::{NewInput, NewParty};
+        let dir = tmp("records");
+        let plan = |app: &crate::App, id: &str| {
+            let ack = app
+                .create_party(
+                    NewParty {
+                        party_id: Some(id.into()),
+                        initial_inputs: vec![NewInput {
+                            content: "jungle party for 75 guests with a chocolate cake".into(),
+                            ..NewInput::default()
+                        }],
+                        ..NewParty::default()
+                    },
+                    None,
+                )
+                .expect("create");
+            assert!(app.wait_settled(id, ack.seq, Duration::from_secs(20)));
+        };
+        let start = || {
+            let journal = SqliteJournal::open(&dir, Durability::Normal).expect("open");
+            crate::App::start_new(crate::Config {
+                journal: Arc::new(journal),
+                compact_threshold: None,
+                ..crate::Config::default()
+            })
+            .expect("app")
+        };
+        let count = |sql: &str| -> i64 {
+            let c = Connection::open(dir.join(DB_FILE)).expect("raw");
+            c.query_row(sql, [], |r| r.get(0)).expect("count")
+        };
+        let app = start();
+        plan(&app, "a");
+        let cited = app.party("a").expect("a");
+        app.stop();
+        drop(app);
+        let records = count("SELECT count(*) FROM records");
+        assert!(records >= 6, "venues and bakeries: {records}");
+        assert!(count("SELECT count(*) FROM events WHERE json LIKE '%\"record_ref\":%'") >= 2);
+        // The same plan again cites the same records: none is added.
+        let app = start();
+        assert_eq!(app.party("a").expect("replayed"), cited);
+        plan(&app, "b");
+        app.stop();
+        drop(app);
+        assert_eq!(count("SELECT count(*) FROM records"), records);
+        // A record that is not what its key says is refused on open.
+        Connection::open(dir.join(DB_FILE))
+            .expect("raw")
+            .execute_batch(
+                "UPDATE records SET json = replace(json, '\"rating\":', '\"rating\": ') \
+                 WHERE rowid = (SELECT min(rowid) FROM records)",
+            )
+            .expect("tamper");
+        let err = SqliteJournal::open(&dir, Durability::Normal)
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(err, JournalError::Corrupt { .. }),
+            "{}",
+            crate::journal::Chain(&err)
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

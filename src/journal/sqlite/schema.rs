@@ -22,8 +22,11 @@ pub(crate) const APPLICATION_ID: i32 = 0x5042_5553;
 /// snapshots cite catalog records by reference (the `#records` row, see
 /// [`crate::journal::RECORDS_ROW`]); a version-2 file (records inline, still
 /// readable) is stamped 3 on open, so an older build refuses the file
-/// rather than meet a snapshot it cannot read.
-pub(crate) const SCHEMA_VERSION: i32 = 3;
+/// rather than meet a snapshot it cannot read. Version 4 events cite
+/// catalog records by key, stored once in `records` (see
+/// [`crate::catalog::intern`]); a version-2 or -3 file (records inline in
+/// every event, still readable) gets the table and is stamped 4 on open.
+pub(crate) const SCHEMA_VERSION: i32 = 4;
 /// `event_id` is not UNIQUE: ids are `evt_` + 48 random bits (the API's
 /// format), so a journal of tens of millions of events holds two alike
 /// sooner or later, and a constraint would turn that into a stopped bus.
@@ -36,6 +39,10 @@ CREATE TABLE IF NOT EXISTS events (
     event_id   TEXT NOT NULL,
     timestamp  TEXT NOT NULL,
     json       TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS records (
+    key  INTEGER PRIMARY KEY,
+    json TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS party_index (
     party_id TEXT NOT NULL,
@@ -134,8 +141,9 @@ pub(super) fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool>
 
 /// Brings a version-1 file to the current schema (the per-event index on
 /// `events (party_id, seq)` becomes the batched `party_index`), in one
-/// transaction, and stamps a version-2 file; returns the `seq` the party
-/// index covers.
+/// transaction, and stamps a version-2 or -3 file (whose events keep their
+/// records inline; [`SCHEMA`] added the empty `records` table); returns the
+/// `seq` the party index covers.
 pub(super) fn migrate(conn: &Connection, path: &Path) -> Result<u64, JournalError> {
     let version: i32 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -145,11 +153,11 @@ pub(super) fn migrate(conn: &Connection, path: &Path) -> Result<u64, JournalErro
             .map_err(sqlite("reading the party index's coverage"))?
             .unwrap_or(0));
     }
-    if version == 2 {
+    if version == 2 || version == 3 {
         conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
             .map_err(sqlite("stamping the schema version"))?;
         log::info!(
-            "{}: stamped schema {SCHEMA_VERSION} (its snapshot rows stay readable)",
+            "{}: stamped schema {SCHEMA_VERSION} (its events and snapshot rows stay readable)",
             path.display()
         );
         return Ok(meta_u64(conn, "indexed_seq")
