@@ -264,8 +264,8 @@ impl Wakeup {
 /// store's `apply`).
 pub type ApplyFn = Box<dyn FnMut(&[Arc<Event>]) + Send>;
 
-/// Called by the dispatcher for each committed and applied batch, before
-/// fan-out; the drafts it returns are published as internal events, after
+/// Called by the dispatcher for each committed and applied batch (in the
+/// history, the applied watermark past it), before fan-out; the drafts it returns are published as internal events, after
 /// everything already queued (see [`Bus::set_reactor`]).
 pub type ReactFn = Box<dyn FnMut(&[Arc<Event>]) -> Vec<Draft> + Send>;
 
@@ -348,8 +348,8 @@ impl Bus {
     }
 
     /// Installs the reactor: a function the dispatcher thread calls with
-    /// every batch once it is journaled and applied (before fan-out), whose
-    /// drafts it publishes itself. A pure reaction to events (the agents'
+    /// every batch once it is journaled, applied and in the history (before
+    /// fan-out), whose drafts it publishes itself. A pure reaction to events (the agents'
     /// scheduler) costs no thread hand-off this way: no subscriber to wake,
     /// no publisher to wake the dispatcher back. Batches dispatched before it
     /// is installed are not shown to it; a second call replaces it.
@@ -641,7 +641,6 @@ fn dispatch_loop(inner: &Inner, journal: Arc<dyn Journal>, mut apply: ApplyFn) {
             return;
         }
         apply(&events);
-        react(inner, &events);
         inner
             .published
             .fetch_add(events.len() as u64, Ordering::Relaxed);
@@ -667,6 +666,9 @@ fn dispatch_loop(inner: &Inner, journal: Arc<dyn Journal>, mut apply: ApplyFn) {
                 w.fire(Wakeup::APPLIED);
             }
         }
+        // After the history and the watermark: whoever the reactor lets go
+        // (a caller waiting for a party to settle) finds the batch there.
+        react(inner, &events);
         fan_out(inner, &events);
     }
 }
@@ -686,7 +688,7 @@ fn react(inner: &Inner, events: &[Arc<Event>]) {
 /// stamp, or (if the publisher could not encode it) the whole event.
 fn stored_json(ev: &Event, body: Option<Body>) -> Result<String, JournalError> {
     match body {
-        Some(body) => Ok(codec::finish(&body, ev.seq, &ev.timestamp)),
+        Some(body) => Ok(codec::finish(body, ev.seq, &ev.timestamp)),
         None => serde_json::to_string(ev).map_err(|e| JournalError::Encode {
             context: format!("event {}", ev.event_id),
             source: Box::new(e),

@@ -8,10 +8,12 @@
 //! Encoding is split the other way round: the bus stamps `seq` and
 //! `timestamp` on its one dispatcher thread, so the bulk of an event (its
 //! envelope and payload) is encoded by the publisher beforehand
-//! ([`encode_body`]), and the dispatcher only prefixes the stamp
-//! ([`finish`]). The result has the derived `Serialize`'s keys and values
+//! ([`encode_body`]), and the dispatcher only appends the stamp
+//! ([`finish`], into room the body's buffer keeps, so the event is not
+//! copied there). The result has the derived `Serialize`'s keys and values
 //! (the stored JSON is the event's wire JSON, readable with `json_extract`),
-//! with `seq` and `timestamp` first, except that catalog records inside
+//! with `seq` and `timestamp` last (first in events stored before
+//! 2026-12-03; the decoder takes keys in any order), except that catalog records inside
 //! agent results are cited by key (`record_ref`, see
 //! [`crate::catalog::intern`]): a venue result no longer carries every venue
 //! it ranked in full. [`decode_stored`] resolves them in the journal's
@@ -20,6 +22,7 @@
 //! Owns the stored JSON's shape; never touches storage.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -59,7 +62,11 @@ pub fn encode_body(draft: &Draft) -> Result<Body, serde_json::Error> {
             payload: &draft.payload,
         })
     })
-    .map(Body)
+    .map(|mut json| {
+        // Grown here, on the publisher's thread, not by `finish`.
+        json.reserve_exact(STAMP_ROOM);
+        Body(json)
+    })
 }
 
 /// The stored JSON of a whole event (what [`finish`] makes of its body),
@@ -77,19 +84,32 @@ pub(crate) fn decode_stored(
     intern::resolving_journal(records, || decode(bytes))
 }
 
+/// Room [`encode_body`] leaves after a body for the stamp: `,"seq":` and
+/// 20 digits, `,"timestamp":` and an RFC 3339 time with microseconds.
+const STAMP_ROOM: usize = 72;
+
 /// The stored JSON of the event `body`'s draft stamped with `seq` and
-/// `timestamp`.
-pub fn finish(body: &Body, seq: u64, timestamp: &str) -> String {
+/// `timestamp`: the stamp goes last, into the room the body's buffer keeps
+/// for it, so the event is not copied on the dispatcher thread.
+pub fn finish(body: Body, seq: u64, timestamp: &str) -> String {
     // `body` is a JSON object with at least `event_id`: `{"event_id":...}`.
-    let members = body.0.strip_prefix('{').unwrap_or(&body.0);
-    let mut json = String::with_capacity(body.0.len() + timestamp.len() + 40);
-    json.push_str("{\"seq\":");
-    json.push_str(&seq.to_string());
-    json.push_str(",\"timestamp\":");
-    // RFC 3339 needs no escaping, but the encoder decides that.
-    json.push_str(&serde_json::to_string(timestamp).unwrap_or_else(|_| "\"\"".into()));
-    json.push(',');
-    json.push_str(members);
+    let mut json = body.0;
+    if json.ends_with('}') {
+        json.pop();
+    }
+    let _ = write!(json, ",\"seq\":{seq},\"timestamp\":");
+    if timestamp
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+    {
+        // An RFC 3339 time: nothing to escape.
+        json.push('"');
+        json.push_str(timestamp);
+        json.push('"');
+    } else {
+        json.push_str(&serde_json::to_string(timestamp).unwrap_or_else(|_| "\"\"".into()));
+    }
+    json.push('}');
     json
 }
 
@@ -250,7 +270,7 @@ mod tests {
             assert_eq!(decode(&bytes).expect("decode"), derived);
             assert_eq!(derived, *e);
             // Encoded in two halves, the stored JSON holds the same keys
-            // and values as the whole event's stored encoding, stamp first.
+            // and values as the whole event's stored encoding, stamp last.
             let draft = Draft {
                 event_id: e.event_id.clone(),
                 party_id: e.party_id.clone(),
@@ -259,11 +279,14 @@ mod tests {
                 source: e.source.clone(),
                 payload: e.payload.clone(),
             };
-            let split = finish(&encode_body(&draft).expect("body"), e.seq, &e.timestamp);
+            let split = finish(encode_body(&draft).expect("body"), e.seq, &e.timestamp);
             let whole = encode(&e).expect("encode");
             let as_value = |b: &[u8]| serde_json::from_slice::<serde_json::Value>(b).expect("json");
             assert_eq!(as_value(split.as_bytes()), as_value(whole.as_bytes()));
-            assert!(split.starts_with(&format!("{{\"seq\":{},\"timestamp\":", e.seq)));
+            assert!(split.ends_with(&format!(
+                ",\"seq\":{},\"timestamp\":\"{}\"}}",
+                e.seq, e.timestamp
+            )));
             // Catalog records are cited, not inline; outside a journal the
             // citations do not resolve.
             if split.contains("\"record_ref\":") {
