@@ -7,6 +7,7 @@
 //! `apply` copies on write.
 
 use std::collections::{BTreeMap, HashMap};
+
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -179,7 +180,10 @@ pub struct Stats {
 /// Every party, folded from events.
 #[derive(Debug, Clone, Default)]
 pub struct Store {
-    parties: HashMap<String, Arc<Party>>,
+    /// By party id. Clients may choose ids, so the hasher is seeded per
+    /// process (foldhash: hashbrown's own, several times cheaper than std's
+    /// SipHash on short keys, and no one can compute colliding ids offline).
+    parties: HashMap<String, Arc<Party>, foldhash::fast::RandomState>,
     total_inputs: usize,
     total_agent_results: usize,
     ready: usize,

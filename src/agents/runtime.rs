@@ -459,7 +459,8 @@ fn react(
     batch: &[Arc<Event>],
 ) -> Vec<Draft> {
     let mut drafts = Vec::new();
-    let mut touched: rustc_hash::FxHashSet<&str> = Default::default();
+    // Seeded per process: clients choose party ids.
+    let mut touched: HashSet<&str, foldhash::fast::RandomState> = HashSet::default();
     {
         let store = store.read().unwrap_or_else(|e| e.into_inner());
         for ev in batch {

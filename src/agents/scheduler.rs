@@ -163,7 +163,8 @@ struct PartySchedule {
 /// The scheduler's state over all parties.
 #[derive(Debug, Default)]
 pub(crate) struct Scheduler {
-    parties: HashMap<String, PartySchedule>,
+    /// Seeded per process (foldhash): clients choose party ids.
+    parties: HashMap<String, PartySchedule, foldhash::fast::RandomState>,
     cities: Vec<String>,
     /// Parties recovered at start-up that have not changed since: each as
     /// of the restart with its wave count. A party's entry seeds its
@@ -175,7 +176,7 @@ impl Scheduler {
     /// A scheduler; `cities` are the catalog's lowercased city names.
     pub(crate) fn new(cities: Vec<String>) -> Scheduler {
         Scheduler {
-            parties: HashMap::new(),
+            parties: HashMap::default(),
             cities,
             restored: HashMap::new(),
         }
