@@ -100,7 +100,8 @@ fn main() {
             clients + 1024
         );
     }
-    let bin = std::env::var("PARTYBUS_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_partybus").into());
+    let bin =
+        std::env::var("PARTYBUS_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_partybus").into());
     let max = clients.max(1).to_string();
     let mut server = Command::new(&bin)
         .args([
@@ -155,8 +156,8 @@ fn main() {
                 "ws://{addr}/api/v1/event-driven/ws/{}",
                 parties[i / per_party]
             );
-            let (mut ws, _) =
-                tungstenite::client::connect_with_config(&url, Some(config), 0).expect("ws connect");
+            let (mut ws, _) = tungstenite::client::connect_with_config(&url, Some(config), 0)
+                .expect("ws connect");
             if let MaybeTlsStream::Plain(s) = ws.get_ref() {
                 s.set_read_timeout(Some(DEADLINE)).expect("timeout");
             }
