@@ -39,7 +39,7 @@
 //!   two). Each client keeps a watermark, the last `seq` sent, and drops
 //!   any event at or below it. Without `since` the watermark starts at the
 //!   `last_seq` of the `connection` message. With `since`, history pages
-//!   are queued while the outbox is below [`client::REPLAY_LOW_WATER`]
+//!   are queued while the outbox is below `REPLAY_LOW_WATER` (64 KiB)
 //!   (more as the socket drains); live batches are skipped meanwhile,
 //!   since every event they carry is already in the history the next page
 //!   reads, and an empty page ends the replay.
@@ -52,7 +52,7 @@
 //!   it then closes its clients with 1013 and subscribes afresh.
 //! - **Closing.** A close (ours or the client's) releases the client's
 //!   slot at once; the socket stays until the client's close frame comes,
-//!   [`client::MAX_FRAMES_AFTER_CLOSE`] other frames come first, or
+//!   `MAX_FRAMES_AFTER_CLOSE` (64) other frames come first, or
 //!   `close_timeout` passes.
 //! - **Shutdown.** [`WsHub::shutdown`] tells every worker to stop: each
 //!   sends 1001 "server shutting down" to all its clients and exits once
