@@ -1,10 +1,16 @@
 //! Many WebSocket clients on one server: starts the release binary
-//! (`partybus serve --port 0 --auth off`), connects `CLIENTS` (default 1,000)
-//! WebSocket clients to one party, adds an input, checks that every client
-//! receives every event of the resulting plan, and reports the server's RSS
-//! and the fan-out latency. Loopback only; bounded in count and time.
+//! (`partybus serve --port 0 --auth off`, or the binary named by
+//! `PARTYBUS_BIN`, e.g. a baseline build), connects `CLIENTS` (default
+//! 1,000) WebSocket clients spread over parties of at most `PER_PARTY`
+//! (default 1,000, the server's per-party limit), creates each party,
+//! checks that every client receives every event of its plan, and reports
+//! the server's RSS (idle, with the clients, after the plans) and the
+//! fan-out latency. Loopback only; bounded in count and time.
 //!
-//! Run: `cargo bench --bench ws_clients` (`CLIENTS=200` to shorten).
+//! Run: `cargo bench --bench ws_clients` (`CLIENTS=200` to shorten,
+//! `CLIENTS=10000` for the 10,000-client target; `ROUNDS=0` skips the
+//! latency part). Each client is a file descriptor in this process and in
+//! the server: `ulimit -n` must exceed `CLIENTS` (checked up front).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -22,6 +28,15 @@ fn rss_kib(pid: u32) -> u64 {
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn threads_of(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0)
 }
 
@@ -56,13 +71,39 @@ fn read_response(r: &mut BufReader<TcpStream>) {
     r.read_exact(&mut body).expect("body");
 }
 
-fn main() {
-    let clients: usize = std::env::var("CLIENTS")
+/// The soft limit on open files of this process (`ulimit -n`).
+fn open_files_limit() -> Option<usize> {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("Max open files"))?
+        .split_whitespace()
+        .nth(3)?
+        .parse()
+        .ok()
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000);
-    let bin = env!("CARGO_BIN_EXE_partybus");
-    let mut server = Command::new(bin)
+        .unwrap_or(default)
+}
+
+fn main() {
+    let clients = env_usize("CLIENTS", 1_000);
+    let per_party = env_usize("PER_PARTY", 1_000).max(1);
+    if let Some(limit) = open_files_limit() {
+        assert!(
+            limit > clients + 64,
+            "ulimit -n is {limit}: too low for {clients} clients (raise it, e.g. `ulimit -n {}`)",
+            clients + 1024
+        );
+    }
+    let bin =
+        std::env::var("PARTYBUS_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_partybus").into());
+    let max = clients.max(1).to_string();
+    let mut server = Command::new(&bin)
         .args([
             "serve",
             "--port",
@@ -74,6 +115,13 @@ fn main() {
             // Fan-out is measured here, not the journal (and nothing is
             // left behind in the working directory).
             "--ephemeral",
+            "--ws-max-clients",
+            &max,
+            // The bench's own connections come from one IP.
+            "--rate-reads",
+            "0",
+            "--rate-writes",
+            "0",
         ])
         .stderr(Stdio::piped())
         .spawn()
@@ -96,12 +144,20 @@ fn main() {
     std::thread::spawn(move || for _ in lines {});
     let rss_idle = rss_kib(pid);
 
-    let party = "ws-bench";
-    let url = format!("ws://{addr}/api/v1/event-driven/ws/{party}");
+    let parties: Vec<String> = (0..clients.div_ceil(per_party))
+        .map(|i| format!("ws-bench-{i}"))
+        .collect();
+    // Small client buffers: this process holds every client too.
+    let config = tungstenite::protocol::WebSocketConfig::default().read_buffer_size(4096);
     let started = Instant::now();
     let mut sockets: Vec<tungstenite::WebSocket<MaybeTlsStream<TcpStream>>> = (0..clients)
-        .map(|_| {
-            let (mut ws, _) = tungstenite::connect(&url).expect("ws connect");
+        .map(|i| {
+            let url = format!(
+                "ws://{addr}/api/v1/event-driven/ws/{}",
+                parties[i / per_party]
+            );
+            let (mut ws, _) = tungstenite::client::connect_with_config(&url, Some(config), 0)
+                .expect("ws connect");
             if let MaybeTlsStream::Plain(s) = ws.get_ref() {
                 s.set_read_timeout(Some(DEADLINE)).expect("timeout");
             }
@@ -113,16 +169,18 @@ fn main() {
     let connect_time = started.elapsed();
     let rss_connected = rss_kib(pid);
 
-    // Subscribed before the party exists (auth off), as the prototype allows.
+    // Subscribed before the parties exist (auth off), as the prototype allows.
     let t0 = Instant::now();
-    let resp = post(
-        &addr,
-        "/api/v1/event-driven/party",
-        &format!(
-            r#"{{"party_id":"{party}","initial_inputs":[{{"content":"jungle theme party for 75 guests"}}]}}"#
-        ),
-    );
-    assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
+    for party in &parties {
+        let resp = post(
+            &addr,
+            "/api/v1/event-driven/party",
+            &format!(
+                r#"{{"party_id":"{party}","initial_inputs":[{{"content":"jungle theme party for 75 guests"}}]}}"#
+            ),
+        );
+        assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
+    }
     let mut last_plan = Vec::with_capacity(clients);
     for ws in &mut sockets {
         let mut seen = 0u32;
@@ -141,30 +199,42 @@ fn main() {
         last_plan.push((t0.elapsed(), seen));
     }
     let rss_after = rss_kib(pid);
-    let counts: std::collections::BTreeSet<u32> = last_plan.iter().map(|(_, n)| *n).collect();
+    let threads = threads_of(pid);
+    // Every client of a party sees the same events.
+    let by_party: std::collections::BTreeSet<(usize, u32)> = last_plan
+        .iter()
+        .enumerate()
+        .map(|(i, (_, n))| (i / per_party, *n))
+        .collect();
     assert_eq!(
-        counts.len(),
-        1,
-        "every client must see the same events: {counts:?}"
+        by_party.len(),
+        parties.len(),
+        "every client of a party must see the same events: {by_party:?}"
     );
+    let counts: std::collections::BTreeSet<u32> = by_party.iter().map(|(_, n)| *n).collect();
     let slowest = last_plan.iter().map(|(d, _)| *d).max().unwrap_or_default();
     println!(
-        "ws_clients: {clients} clients connected in {connect_time:.2?}; server RSS idle {} MiB, with clients {} MiB ({:.0} KiB per client), after the plan {} MiB; \
-         every client got all {} events, the last one {slowest:.2?} after the create",
+        "ws_clients: {clients} clients ({} parties) connected in {connect_time:.2?}; server RSS idle {} MiB, with clients {} MiB ({:.0} KiB per client), after the plan {} MiB; \
+         {threads} server threads; every client got all {:?} events of its party, the last one {slowest:.2?} after the first create",
+        parties.len(),
         rss_idle / 1024,
         rss_connected / 1024,
         (rss_connected.saturating_sub(rss_idle)) as f64 / clients as f64,
         rss_after / 1024,
-        counts.iter().next().copied().unwrap_or(0),
+        counts,
     );
     drop(sockets);
 
     // Latency: create a party, then wait for its plan on an already open
     // WebSocket; one party after another over a keep-alive HTTP connection.
-    let rounds: usize = std::env::var("ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(500);
+    let rounds = env_usize("ROUNDS", 500);
+    if rounds == 0 {
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        let _ = server.wait();
+        return;
+    }
     let mut http = TcpStream::connect(&addr).expect("connect");
     http.set_nodelay(true).expect("nodelay");
     let mut reader = BufReader::new(http.try_clone().expect("clone"));

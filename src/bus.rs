@@ -8,7 +8,7 @@
 //! what agents compute. One dispatcher thread (`bus-dispatch`) does all
 //! journal, apply and fan-out work, so order is the order of `seq`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
 use std::thread::JoinHandle;
@@ -176,6 +176,11 @@ pub struct Metrics {
 
 type Batch = Arc<Vec<Arc<Event>>>;
 
+/// Called by the dispatcher after it hands a batch to a subscriber, and when
+/// the subscriber's channel disconnects, for a subscriber that waits on
+/// something other than its channel (a poll loop's waker). Must not block.
+pub type Notify = Arc<dyn Fn() + Send + Sync>;
+
 /// What the bus and the subscriber's end share (never the sender: dropping
 /// the registry's [`Sub`] must disconnect the channel).
 struct SubState {
@@ -183,6 +188,9 @@ struct SubState {
     party: Option<String>,
     depth: AtomicUsize,
     lagged: AtomicBool,
+    /// The parties a [`Bus::subscribe_parties`] subscriber follows (`None`
+    /// for the other kinds).
+    followed: Option<Mutex<HashSet<String>>>,
 }
 
 struct Sub {
@@ -191,6 +199,16 @@ struct Sub {
     policy: SlowPolicy,
     tx: Sender<Batch>,
     state: Arc<SubState>,
+    notify: Option<Notify>,
+}
+
+impl Drop for Sub {
+    /// The channel disconnects: tell a subscriber that waits elsewhere.
+    fn drop(&mut self) {
+        if let Some(notify) = &self.notify {
+            notify();
+        }
+    }
 }
 
 impl Sub {
@@ -204,6 +222,9 @@ struct Registry {
     next_id: u64,
     global: Vec<Arc<Sub>>,
     by_party: HashMap<String, Vec<Arc<Sub>>>,
+    /// [`Bus::subscribe_parties`] subscribers, also listed under each party
+    /// they follow (kept here while they follow none).
+    followers: Vec<Arc<Sub>>,
 }
 
 struct Pending {
@@ -424,6 +445,7 @@ impl Bus {
             party: filter.party.clone(),
             depth: AtomicUsize::new(0),
             lagged: AtomicBool::new(false),
+            followed: None,
         });
         let sub = Arc::new(Sub {
             name: name.to_string(),
@@ -431,6 +453,7 @@ impl Bus {
             policy,
             tx,
             state: state.clone(),
+            notify: None,
         });
         match &sub.filter.party {
             Some(p) => reg.by_party.entry(p.clone()).or_default().push(sub.clone()),
@@ -441,6 +464,56 @@ impl Bus {
             buf: VecDeque::new(),
             state,
             bus: Arc::downgrade(&self.inner),
+            sub: Arc::downgrade(&sub),
+        }
+    }
+
+    /// Subscribes to `topics` of the parties added later with
+    /// [`Subscription::follow`] (none at first), on a channel of `capacity`
+    /// batches: one subscriber serving many parties' clients. The
+    /// dispatcher calls `notify` after each batch it hands over and when
+    /// the channel disconnects (shutdown, or dropped as too slow).
+    pub fn subscribe_parties(
+        &self,
+        name: &str,
+        topics: TopicSet,
+        policy: SlowPolicy,
+        capacity: usize,
+        notify: Notify,
+    ) -> Subscription {
+        let (tx, rx) = bounded(capacity.max(1));
+        let mut reg = self
+            .inner
+            .registry
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        reg.next_id += 1;
+        let state = Arc::new(SubState {
+            id: reg.next_id,
+            party: None,
+            depth: AtomicUsize::new(0),
+            lagged: AtomicBool::new(false),
+            followed: Some(Mutex::new(HashSet::new())),
+        });
+        let sub = Arc::new(Sub {
+            name: name.to_string(),
+            filter: Filter {
+                topics,
+                party: None,
+                agent: None,
+            },
+            policy,
+            tx,
+            state: state.clone(),
+            notify: Some(notify),
+        });
+        reg.followers.push(sub.clone());
+        Subscription {
+            rx,
+            buf: VecDeque::new(),
+            state,
+            bus: Arc::downgrade(&self.inner),
+            sub: Arc::downgrade(&sub),
         }
     }
 
@@ -476,8 +549,14 @@ impl Bus {
         let mut topics = TopicSet::default();
         let mut queue_depths = HashMap::new();
         let mut total = 0;
-        let all = reg.global.iter().chain(reg.by_party.values().flatten());
-        for s in all {
+        let mut seen = HashSet::new();
+        let all = reg
+            .global
+            .iter()
+            .chain(&reg.followers)
+            .chain(reg.by_party.values().flatten());
+        // A subscriber following several parties is listed under each.
+        for s in all.filter(|s| seen.insert(s.id())) {
             total += 1;
             topics = topics.union(s.filter.topics);
             *queue_depths.entry(s.name.clone()).or_insert(0) +=
@@ -527,6 +606,7 @@ impl Bus {
             .unwrap_or_else(|e| e.into_inner());
         reg.global.clear();
         reg.by_party.clear();
+        reg.followers.clear();
     }
 
     /// Whether the bus accepts events.
@@ -748,6 +828,7 @@ fn fan_out(inner: &Inner, events: &[Arc<Event>]) {
     if !gone.is_empty() {
         let mut reg = inner.registry.write().unwrap_or_else(|e| e.into_inner());
         reg.global.retain(|s| !gone.contains(&s.id()));
+        reg.followers.retain(|s| !gone.contains(&s.id()));
         reg.by_party.retain(|_, subs| {
             subs.retain(|s| !gone.contains(&s.id()));
             !subs.is_empty()
@@ -777,6 +858,9 @@ fn deliver(inner: &Inner, s: &Sub, events: Vec<Arc<Event>>) -> bool {
     match outcome {
         Ok(()) => {
             inner.delivered.fetch_add(n as u64, Ordering::Relaxed);
+            if let Some(notify) = &s.notify {
+                notify();
+            }
             true
         }
         Err((batch, remove, reason)) => {
@@ -816,6 +900,9 @@ pub struct Subscription {
     buf: VecDeque<Arc<Event>>,
     state: Arc<SubState>,
     bus: Weak<Inner>,
+    /// The registry's entry, for [`Subscription::follow`] (weak: the bus
+    /// drops the entry to disconnect the channel).
+    sub: Weak<Sub>,
 }
 
 /// Why no event was received.
@@ -906,6 +993,35 @@ impl Subscription {
         self.state.lagged.load(Ordering::Relaxed)
     }
 
+    /// Adds `party` to what a [`Bus::subscribe_parties`] subscriber
+    /// receives: every batch fanned out after this returns. False when the
+    /// subscriber is not of that kind or is no longer subscribed.
+    pub fn follow(&self, party: &str) -> bool {
+        let (Some(followed), Some(inner)) = (&self.state.followed, self.bus.upgrade()) else {
+            return false;
+        };
+        let mut reg = inner.registry.write().unwrap_or_else(|e| e.into_inner());
+        // Upgraded under the lock: the dispatcher cannot drop it meanwhile.
+        let Some(sub) = self.sub.upgrade() else {
+            return false;
+        };
+        if lock(followed).insert(party.to_string()) {
+            reg.by_party.entry(party.to_string()).or_default().push(sub);
+        }
+        true
+    }
+
+    /// Stops receiving `party`'s events (see [`Subscription::follow`]).
+    pub fn unfollow(&self, party: &str) {
+        let (Some(followed), Some(inner)) = (&self.state.followed, self.bus.upgrade()) else {
+            return;
+        };
+        let mut reg = inner.registry.write().unwrap_or_else(|e| e.into_inner());
+        if lock(followed).remove(party) {
+            remove_from_party(&mut reg, party, self.state.id);
+        }
+    }
+
     fn take(&mut self, batch: Batch) {
         self.state.depth.fetch_sub(batch.len(), Ordering::Relaxed);
         self.buf.extend(batch.iter().cloned());
@@ -919,16 +1035,26 @@ impl Drop for Subscription {
         };
         let mut reg = inner.registry.write().unwrap_or_else(|e| e.into_inner());
         let id = self.state.id;
-        match &self.state.party {
-            Some(p) => {
-                if let Some(subs) = reg.by_party.get_mut(p) {
-                    subs.retain(|s| s.id() != id);
-                    if subs.is_empty() {
-                        reg.by_party.remove(p);
-                    }
-                }
+        if let Some(followed) = &self.state.followed {
+            for p in std::mem::take(&mut *lock(followed)) {
+                remove_from_party(&mut reg, &p, id);
             }
+            reg.followers.retain(|s| s.id() != id);
+            return;
+        }
+        match &self.state.party {
+            Some(p) => remove_from_party(&mut reg, p, id),
             None => reg.global.retain(|s| s.id() != id),
+        }
+    }
+}
+
+/// Takes subscriber `id` off `party`'s list.
+fn remove_from_party(reg: &mut Registry, party: &str, id: u64) {
+    if let Some(subs) = reg.by_party.get_mut(party) {
+        subs.retain(|s| s.id() != id);
+        if subs.is_empty() {
+            reg.by_party.remove(party);
         }
     }
 }
@@ -1116,6 +1242,72 @@ mod tests {
         assert!(seq >= 4);
         assert_eq!(bus.metrics().total_subscribers, 0);
         bus.shutdown();
+    }
+
+    #[test]
+    fn a_party_follower_gets_exactly_the_parties_it_follows_and_is_notified() {
+        let bus = bus(BusConfig::default());
+        let notified = Arc::new(AtomicUsize::new(0));
+        let n = notified.clone();
+        let notify: Notify = Arc::new(move || {
+            n.fetch_add(1, Ordering::SeqCst);
+        });
+        let mut sub =
+            bus.subscribe_parties("ws-0", TopicSet::ALL, SlowPolicy::Disconnect, 16, notify);
+        let publish = |party: &str, n: usize| {
+            let seq = bus
+                .publish(vec![draft(party, n)], Admission::Internal)
+                .expect("publish");
+            assert!(bus.wait_applied(seq, WAIT));
+            seq
+        };
+        // Following nothing: nothing arrives, yet it is a subscriber.
+        publish("a", 0);
+        assert_eq!(bus.metrics().total_subscribers, 1);
+        assert!(sub.follow("a"));
+        assert!(sub.follow("b"));
+        assert!(sub.follow("b"), "following twice is following once");
+        assert_eq!(bus.metrics().total_subscribers, 1);
+        let a = publish("a", 1);
+        let b = publish("b", 2);
+        publish("c", 3);
+        sub.unfollow("a");
+        publish("a", 4);
+        let b2 = publish("b", 5);
+        let got: Vec<u64> = (0..4)
+            .map_while(|_| sub.recv_timeout(Duration::from_millis(200)).ok())
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(got, vec![a, b, b2]);
+        assert_eq!(notified.load(Ordering::SeqCst), 3);
+        // Dropped: unsubscribed from every party it followed.
+        drop(sub);
+        assert_eq!(bus.metrics().total_subscribers, 0);
+        assert!(bus
+            .inner
+            .registry
+            .read()
+            .expect("registry")
+            .by_party
+            .is_empty());
+        bus.shutdown();
+    }
+
+    #[test]
+    fn a_party_follower_is_notified_when_shutdown_disconnects_it() {
+        let bus = bus(BusConfig::default());
+        let notified = Arc::new(AtomicUsize::new(0));
+        let n = notified.clone();
+        let notify: Notify = Arc::new(move || {
+            n.fetch_add(1, Ordering::SeqCst);
+        });
+        let mut sub =
+            bus.subscribe_parties("ws-0", TopicSet::ALL, SlowPolicy::Disconnect, 16, notify);
+        assert!(sub.follow("a"));
+        bus.shutdown();
+        assert!(notified.load(Ordering::SeqCst) >= 1);
+        assert_eq!(sub.recv_timeout(WAIT).err(), Some(RecvError::Disconnected));
+        assert!(!sub.follow("b"), "nothing to follow after shutdown");
     }
 
     #[test]

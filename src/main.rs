@@ -212,7 +212,7 @@ struct LimitArgs {
     /// Characters per tag (422 beyond).
     #[arg(long, env = "PARTYBUS_MAX_TAG_CHARS", default_value_t = partybus::app::DEFAULT_MAX_TAG_CHARS)]
     max_tag_chars: usize,
-    /// Open HTTP connections, WebSockets included (503 `too_many_connections` beyond).
+    /// Open HTTP connections (503 `too_many_connections` beyond); WebSockets count under `--ws-max-clients`.
     #[arg(long, env = "PARTYBUS_MAX_CONNECTIONS", default_value_t = server::MAX_CONNECTIONS)]
     max_connections: usize,
     /// Bytes of request line plus headers (431 `header_too_large` beyond).
@@ -245,6 +245,9 @@ struct LimitArgs {
     /// WebSocket clients per party (503 `too_many_clients` beyond).
     #[arg(long, env = "PARTYBUS_WS_MAX_CLIENTS_PER_PARTY", default_value_t = WsConfig::default().max_clients_per_party)]
     ws_max_clients_per_party: usize,
+    /// WebSocket worker threads, each serving many clients (default: one per core).
+    #[arg(long, env = "PARTYBUS_WS_THREADS", default_value_t = partybus::server::ws::default_threads(), value_parser = clap::value_parser!(usize))]
+    ws_threads: usize,
 }
 
 impl LimitArgs {
@@ -497,6 +500,7 @@ fn serve(args: ServeArgs) -> Result<()> {
         ws: WsConfig {
             max_clients: args.limits.ws_max_clients,
             max_clients_per_party: args.limits.ws_max_clients_per_party,
+            threads: args.limits.ws_threads.max(1),
             ..WsConfig::default()
         },
         ..ServerConfig::default()

@@ -25,11 +25,11 @@ pub const WS_GRACE: Duration = Duration::from_secs(1);
 /// Pending connections the kernel queues before `accept`.
 pub const LISTEN_BACKLOG: i32 = 1024;
 
-/// Open HTTP connections (WebSocket ones included) at once. The HTTP layer
-/// gives each connection a thread, which also answers its requests; beyond
-/// the cap a connection gets 503 `too_many_connections` and is closed
-/// without one. Above the WebSocket client cap (10,000) so those hit their
-/// own, clearer limit first.
+/// Open HTTP connections at once. The HTTP layer gives each connection a
+/// thread, which also answers its requests; beyond the cap a connection gets
+/// 503 `too_many_connections` and is closed without one. An upgraded
+/// WebSocket leaves the HTTP layer (no thread, not counted here): its limit
+/// is the WebSocket client cap.
 pub const MAX_CONNECTIONS: usize = 12_000;
 
 /// Per-read socket timeout: an idle keep-alive connection is closed after

@@ -181,12 +181,20 @@ impl ws::Upgrade for tiny_http::Request {
         request_of(self)
     }
 
-    fn switch(self, accept: &str) -> Box<dyn ws::Stream> {
+    fn can_switch(&mut self) -> bool {
+        self.can_upgrade_raw()
+    }
+
+    fn switch(self, accept: &str) -> std::io::Result<ws::Switched> {
         let mut response = Response::empty(101);
         if let Ok(h) = Header::from_bytes(&b"Sec-WebSocket-Accept"[..], accept.as_bytes()) {
             response.add_header(h);
         }
-        Box::new(self.upgrade("websocket", response))
+        let raw = self.upgrade_raw("websocket", response)?;
+        Ok(ws::Switched {
+            stream: raw.stream,
+            buffered: raw.buffered,
+        })
     }
 }
 

@@ -582,6 +582,25 @@ fn system_routes_and_probes() {
     assert_eq!(s.get("/livez", None).status, 200);
 }
 
+/// An upgraded WebSocket is handed over whole: the HTTP layer neither keeps
+/// a thread for it nor counts it as an open HTTP connection.
+#[test]
+fn websocket_clients_leave_the_http_layer() {
+    let s = TestServer::start();
+    let (id, token, _) = s.create(json!({}));
+    let _clients: Vec<Ws> = (0..3)
+        .map(|_| Ws::connect(&format!("ws://{}{API}/ws/{id}?token={token}", s.addr)).unwrap())
+        .collect();
+    let mut last = Value::Null;
+    let settled = poll(std::time::Instant::now() + WAIT, || {
+        let st = s.get(&format!("{API}/system/status"), None).json();
+        last = st["status"]["connections"].clone();
+        // This very request's connection is the only HTTP one.
+        last["websocket_clients"] == 3 && last["http_open"] == 1
+    });
+    assert!(settled, "connections: {last}");
+}
+
 #[test]
 fn metrics_are_prometheus_text_by_route_and_status() {
     let s = TestServer::start();

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::util::hub::{config, seq, Harness};
 use crate::util::{poll_until, WAIT};
-use partybus::bus::{Admission, BusConfig};
+use partybus::bus::Admission;
 use partybus::domain::AgentName;
 use partybus::event::{AgentStarted, Draft, Payload};
 use partybus::server::ws::WsConfig;
@@ -87,24 +87,23 @@ fn publish_big(h: &Harness, party: &str, body: &str) -> u64 {
 
 #[test]
 fn a_slow_client_is_dropped_while_a_fast_one_and_the_bus_keep_going() {
-    let mut cfg = config();
-    cfg.bus = BusConfig {
-        subscriber_batches: 2,
-        ..BusConfig::default()
+    let ws = WsConfig {
+        max_pending_bytes: 256 * 1024,
+        ..fast_pings()
     };
-    let h = Harness::with(cfg, fast_pings());
+    let h = Harness::with(config(), ws);
     h.create("p-slow");
     let (mut fast, _) = h.connect("p-slow", None);
     let (mut slow, _) = h.connect("p-slow", None);
-    let bus = h.app.bus().expect("bus");
+    assert_eq!(h.hub.clients(), 2);
     let body = "x".repeat(32 * 1024);
     let started = Instant::now();
     let mut fast_seqs = Vec::new();
-    // Publish in lockstep with the fast client until the bus gives up on
-    // the slow one (it never reads, so it stops answering pings and its
-    // TCP window fills).
+    // Publish in lockstep with the fast client until the hub gives up on
+    // the slow one (it never reads, so its TCP window and then its outbox
+    // fill).
     let mut published = 0;
-    while !bus.dead_letters().iter().any(|d| d.party_id == "p-slow") {
+    while h.hub.clients() == 2 {
         assert!(
             started.elapsed() < WAIT,
             "the slow client was never dropped"
@@ -124,6 +123,7 @@ fn a_slow_client_is_dropped_while_a_fast_one_and_the_bus_keep_going() {
     let last = *fast_seqs.last().expect("events");
     let from = h.forwarded("p-slow", 0, u64::MAX)[0];
     assert_eq!(fast_seqs, h.forwarded("p-slow", from, last));
+    assert_eq!(h.app.bus().expect("bus").metrics().failed_deliveries, 0);
 
     // The slow client, once it reads, gets a gap-free prefix and 1013.
     let (msgs, frame) = slow.until_close();
@@ -133,6 +133,44 @@ fn a_slow_client_is_dropped_while_a_fast_one_and_the_bus_keep_going() {
     let slow_seqs: Vec<u64> = msgs.iter().map(seq).collect();
     assert!(slow_seqs.len() < fast_seqs.len());
     assert_eq!(slow_seqs, fast_seqs[..slow_seqs.len()]);
+}
+
+#[test]
+fn a_client_that_goes_away_is_noticed_from_its_socket_not_a_timer() {
+    // No ping, idle or tick timer can release a client within WAIT: only
+    // the socket's own close can.
+    let ws = WsConfig {
+        ping_interval: WAIT * 4,
+        idle_timeout: WAIT * 4,
+        ..WsConfig::default()
+    };
+    let h = Harness::with(config(), ws);
+    let (a, _) = h.connect("p-gone", None);
+    let (mut b, _) = h.connect("p-gone", None);
+    assert_eq!(h.hub.clients(), 2);
+    // A clean TCP close (FIN) without a close frame.
+    drop(a);
+    poll_until(
+        "the closed client to be released",
+        Instant::now() + WAIT,
+        || h.hub.clients() == 1,
+    );
+    // A reset (RST): the socket closes with linger zero.
+    b.send_text("ping");
+    let tcp = match b.ws.get_ref() {
+        tungstenite::stream::MaybeTlsStream::Plain(s) => s.try_clone().expect("clone"),
+        _ => unreachable!("plain TCP only"),
+    };
+    socket2::SockRef::from(&tcp)
+        .set_linger(Some(Duration::ZERO))
+        .expect("linger");
+    drop(b);
+    drop(tcp);
+    poll_until(
+        "the reset client to be released",
+        Instant::now() + WAIT,
+        || h.hub.clients() == 0,
+    );
 }
 
 #[test]

@@ -1,9 +1,10 @@
 //! What travels on a party's WebSocket: one JSON text message per forwarded
 //! event, plus the few control messages (`connection`, `pong`).
 //!
-//! Owns the event → message mapping and the [`EncodeCache`] that lets every
-//! client of a party share one encoding of each event. Pure apart from the
-//! cache's locks; must not do I/O.
+//! Owns the event → message mapping, the server's WebSocket framing of a
+//! text message ([`text_frame`]) and the [`EncodeCache`] that lets every
+//! client of a party share one encoded frame of each event. Pure apart from
+//! the cache's locks; must not do I/O.
 //!
 //! Every event message carries SPEC §2's keys `type, agent, status, result,
 //! message, error, timestamp, payload` (null when absent), plus `party_id`,
@@ -13,8 +14,8 @@
 
 use std::sync::Mutex;
 
+use bytes::Bytes;
 use serde::Serialize;
-use tungstenite::Utf8Bytes;
 
 use crate::domain::{AgentOutput, Budget, FinalPlan};
 use crate::event::{
@@ -242,15 +243,34 @@ pub(crate) fn is_json_ping(text: &str) -> bool {
     serde_json::from_str::<Probe<'_>>(text).is_ok_and(|p| p.kind.as_deref() == Some("ping"))
 }
 
-/// One slot: the latest event whose `seq` maps here, and its encoding.
+/// A server's WebSocket frame carrying `text` as one whole text message
+/// (RFC 6455 §5.2: FIN set, opcode 1, no mask from a server).
+pub(crate) fn text_frame(text: &str) -> Bytes {
+    let len = text.len();
+    let mut frame = Vec::with_capacity(len + 10);
+    frame.push(0x81);
+    if len < 126 {
+        frame.push(len as u8);
+    } else if let Ok(len) = u16::try_from(len) {
+        frame.push(126);
+        frame.extend_from_slice(&len.to_be_bytes());
+    } else {
+        frame.push(127);
+        frame.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+    frame.extend_from_slice(text.as_bytes());
+    Bytes::from(frame)
+}
+
+/// One slot: the latest event whose `seq` maps here, and its frame.
 #[derive(Default)]
 struct Slot {
     seq: u64,
     event_id: String,
-    text: Option<Utf8Bytes>,
+    frame: Option<Bytes>,
 }
 
-/// Encodes each event once for all the clients that receive it.
+/// Encodes and frames each event once for all the clients that receive it.
 ///
 /// A fixed ring of slots indexed by `seq`; a slot's lock is held while its
 /// event is encoded, so clients asking for the same event at the same time
@@ -274,17 +294,17 @@ impl EncodeCache {
         }
     }
 
-    /// The message for `ev` (`None`: not forwarded), encoding it only if no
-    /// client has yet.
-    pub(crate) fn message(&self, ev: &Event) -> Option<Utf8Bytes> {
+    /// The text frame of `ev`'s message (`None`: not forwarded), encoding it
+    /// only if no client has yet. Clones share the bytes.
+    pub(crate) fn frame(&self, ev: &Event) -> Option<Bytes> {
         let i = (ev.seq % self.slots.len() as u64) as usize;
         let mut slot = self.slots[i].lock().unwrap_or_else(|e| e.into_inner());
         if slot.seq != ev.seq || slot.event_id != ev.event_id {
-            slot.text = encode_event(ev).map(Utf8Bytes::from);
+            slot.frame = encode_event(ev).map(|text| text_frame(&text));
             slot.seq = ev.seq;
             slot.event_id.clone_from(&ev.event_id);
         }
-        slot.text.clone()
+        slot.frame.clone()
     }
 }
 
@@ -392,7 +412,7 @@ mod tests {
             }),
         );
         assert!(encode_event(&e).is_none());
-        assert!(EncodeCache::new(4).message(&e).is_none());
+        assert!(EncodeCache::new(4).frame(&e).is_none());
         assert!(!FORWARDED.contains(e.topic()));
     }
 
@@ -412,10 +432,10 @@ mod tests {
                 deleted_by: "u".into(),
             }),
         );
-        let m1 = cache.message(&a).expect("forwarded");
-        let m2 = cache.message(&a).expect("forwarded");
+        let m1 = cache.frame(&a).expect("forwarded");
+        let m2 = cache.frame(&a).expect("forwarded");
         // Same bytes, same allocation: the second call reused the encoding.
-        assert_eq!(m1.as_str().as_ptr(), m2.as_str().as_ptr());
+        assert_eq!(m1.as_ptr(), m2.as_ptr());
         // Same seq, another event (another app): encoded afresh.
         let b = ev(
             3,
@@ -424,8 +444,30 @@ mod tests {
                 token_sha256: None,
             }),
         );
-        let m3 = cache.message(&b).expect("forwarded");
-        assert!(m3.as_str().contains("party_created"));
+        let m3 = cache.frame(&b).expect("forwarded");
+        assert!(String::from_utf8_lossy(&m3).contains("party_created"));
+    }
+
+    /// Each length class of the header, checked against tungstenite's own
+    /// frame parser.
+    #[test]
+    fn text_frames_parse_back_as_the_text() {
+        use tungstenite::protocol::frame::coding::{Data, OpCode};
+        use tungstenite::protocol::frame::FrameHeader;
+        for len in [0, 5, 125, 126, 65_535, 65_536, 70_000] {
+            let text = "y".repeat(len);
+            let frame = text_frame(&text);
+            let mut cursor = std::io::Cursor::new(&frame[..]);
+            let (header, payload_len) = FrameHeader::parse(&mut cursor)
+                .expect("parses")
+                .expect("a whole header");
+            assert!(header.is_final);
+            assert_eq!(header.opcode, OpCode::Data(Data::Text));
+            assert!(header.mask.is_none());
+            assert_eq!(payload_len, len as u64);
+            let start = cursor.position() as usize;
+            assert_eq!(&frame[start..], text.as_bytes());
+        }
     }
 
     #[test]

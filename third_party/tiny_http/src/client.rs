@@ -178,7 +178,7 @@ impl ClientConnection {
 
             // getting all headers
             let headers = {
-                let mut headers = Vec::new();
+                let mut headers: Vec<crate::Header> = Vec::new();
                 loop {
                     let line = self.read_next_line(&mut budget, version.clone())?;
 
@@ -205,6 +205,17 @@ impl ClientConnection {
         let mut data_source = self.source.next().unwrap();
         std::mem::swap(&mut self.next_header_source, &mut data_source);
 
+        // partybus patch: an upgrade request keeps the connection's reader
+        // typed, so that `Request::upgrade_raw` can hand the socket out.
+        let upgrade = headers.iter().any(|h| {
+            h.field.equiv("Connection") && h.value.as_str().to_ascii_lowercase().contains("upgrade")
+        });
+        let (raw, source): (_, Box<dyn Read + Send>) = if upgrade {
+            (Some(data_source), Box::new(std::io::empty()))
+        } else {
+            (None, Box::new(data_source))
+        };
+
         // building the next reader
         let request = crate::request::new_request(
             self.secure,
@@ -213,7 +224,7 @@ impl ClientConnection {
             version.clone(),
             headers,
             *self.remote_addr.as_ref().unwrap(),
-            data_source,
+            source,
             writer,
             self.limits.prebuffer_body,
             budget.deadline,
@@ -227,6 +238,10 @@ impl ClientConnection {
                 }
             }
         })?;
+        let mut request = request;
+        if let Some(raw) = raw {
+            request.set_raw_source(raw);
+        }
 
         // return the request
         Ok(request)

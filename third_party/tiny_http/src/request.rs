@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use std::sync::mpsc::Sender;
 
-use crate::util::{EqualReader, FusedReader};
+use crate::util::{EqualReader, FusedReader, RefinedTcpStream, SequentialReader};
 use crate::{HTTPVersion, Header, Method, Response, StatusCode};
 use chunked_transfer::Decoder;
 
@@ -74,6 +74,25 @@ pub struct Request {
 
     // If Some, a message must be sent after responding
     notify_when_responded: Option<Sender<()>>,
+
+    // partybus patch: the connection's own reader, kept typed (rather than
+    // in `data_reader`) for a `Connection: upgrade` request read from a
+    // socket, so that `upgrade_raw` can hand the socket out.
+    raw_source: Option<Box<RawSource>>,
+}
+
+/// partybus patch: the reader of a connection as the connection reads it.
+pub(crate) type RawSource = SequentialReader<std::io::BufReader<RefinedTcpStream>>;
+
+/// partybus patch: what `Request::upgrade_raw` hands back.
+#[derive(Debug)]
+pub struct RawUpgrade {
+    /// The connection's socket, still in blocking mode, with the read and
+    /// write timeouts the server gave it.
+    pub stream: std::net::TcpStream,
+    /// Bytes the client sent after the request's head that were already
+    /// read from the socket (the start of the new protocol's stream).
+    pub buffered: Vec<u8>,
 }
 
 struct NotifyOnDrop<R> {
@@ -255,6 +274,7 @@ where
         body_length: content_length,
         must_send_continue: expects_continue,
         notify_when_responded: None,
+        raw_source: None,
     })
 }
 
@@ -350,6 +370,72 @@ impl Request {
         }
     }
 
+    /// partybus patch: keeps the connection's reader typed, for
+    /// `upgrade_raw` (set by the connection for `Connection: upgrade`
+    /// requests on a socket).
+    pub(crate) fn set_raw_source(&mut self, source: RawSource) {
+        self.raw_source = Some(Box::new(source));
+    }
+
+    /// partybus patch: whether `upgrade_raw` can hand this request's
+    /// connection out: a `Connection: upgrade` request on a plain TCP
+    /// (not HTTPS, not Unix) connection, whose earlier requests are done.
+    pub fn can_upgrade_raw(&mut self) -> bool {
+        !self.secure
+            && self.response_writer.is_some()
+            && self
+                .raw_source
+                .as_mut()
+                .and_then(|r| r.get_mut())
+                .is_some_and(|r| r.get_ref().is_plain_tcp())
+    }
+
+    /// partybus patch: like `upgrade`, but hands back the socket itself
+    /// (plus the bytes already read past the request's head) instead of a
+    /// stream that keeps the connection's thread: once the response is
+    /// written, tiny_http lets go of the connection (its thread is free for
+    /// another one, and it no longer counts it as open). Fails without
+    /// writing anything unless [`Request::can_upgrade_raw`]; the request is
+    /// then dropped (which answers 500).
+    pub fn upgrade_raw<R: Read>(
+        mut self,
+        protocol: &str,
+        response: Response<R>,
+    ) -> Result<RawUpgrade, IoError> {
+        if !self.can_upgrade_raw() {
+            return Err(IoError::new(
+                ErrorKind::Unsupported,
+                "only a Connection: upgrade request on plain TCP can be handed out",
+            ));
+        }
+        let Some(Ok(reader)) = self.raw_source.take().map(|r| r.take_inner()) else {
+            unreachable!("can_upgrade_raw checked the reader");
+        };
+        let buffered = reader.buffer().to_vec();
+        let stream = match reader.into_inner().detach() {
+            Ok(stream) => stream,
+            Err(_) => unreachable!("can_upgrade_raw checked for plain TCP"),
+        };
+        // Detached before the writer is dropped: neither half of the
+        // connection shuts the socket down now.
+        let mut writer = self.extract_writer_impl();
+        let written = response
+            .raw_print(
+                writer.by_ref(),
+                self.http_version.clone(),
+                &self.headers,
+                false,
+                Some(protocol),
+            )
+            .and_then(|()| writer.flush());
+        drop(writer);
+        if let Some(sender) = self.notify_when_responded.take() {
+            sender.send(()).ok();
+        }
+        written?;
+        Ok(RawUpgrade { stream, buffered })
+    }
+
     /// Allows to read the body of the request.
     ///
     /// # Example
@@ -391,6 +477,10 @@ impl Request {
             self.must_send_continue = false;
         }
 
+        // partybus patch: an upgrade request's reader is kept typed.
+        if let Some(raw) = self.raw_source.as_mut() {
+            return raw;
+        }
         self.data_reader.as_mut().unwrap()
     }
 
@@ -437,6 +527,11 @@ impl Request {
     /// This may only be called once on a single request.
     fn extract_reader_impl(&mut self) -> Box<dyn Read + Send + 'static> {
         use std::mem;
+
+        // partybus patch: an upgrade request's reader is kept typed.
+        if let Some(raw) = self.raw_source.take() {
+            return raw;
+        }
 
         assert!(self.data_reader.is_some());
 

@@ -1,6 +1,8 @@
 use std::io::Result as IoResult;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use crate::connection::Connection;
 #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
@@ -86,6 +88,9 @@ pub struct RefinedTcpStream {
     stream: Stream,
     close_read: bool,
     close_write: bool,
+    // partybus patch: shared by both halves; once the socket is handed out
+    // whole (`detach`), neither half shuts it down when dropped.
+    detached: Arc<AtomicBool>,
 }
 
 impl RefinedTcpStream {
@@ -96,17 +101,20 @@ impl RefinedTcpStream {
         let stream: Stream = stream.into();
 
         let (read, write) = (stream.clone(), stream);
+        let detached = Arc::new(AtomicBool::new(false));
 
         let read = RefinedTcpStream {
             stream: read,
             close_read: true,
             close_write: false,
+            detached: detached.clone(),
         };
 
         let write = RefinedTcpStream {
             stream: write,
             close_read: false,
             close_write: true,
+            detached,
         };
 
         (read, write)
@@ -121,10 +129,33 @@ impl RefinedTcpStream {
     pub(crate) fn peer_addr(&mut self) -> IoResult<Option<SocketAddr>> {
         self.stream.peer_addr()
     }
+
+    /// partybus patch: whether `detach` can hand the socket out (plain TCP).
+    pub(crate) fn is_plain_tcp(&self) -> bool {
+        matches!(self.stream, Stream::Http(Connection::Tcp(_)))
+    }
+
+    /// partybus patch: hands out the TCP socket itself (a new handle to
+    /// it) and marks both halves detached, so that dropping them closes
+    /// their handles without shutting the connection down. `Err` (and
+    /// nothing changed) when the stream is not plain TCP.
+    pub(crate) fn detach(self) -> Result<std::net::TcpStream, Self> {
+        let Stream::Http(Connection::Tcp(tcp)) = &self.stream else {
+            return Err(self);
+        };
+        let Ok(tcp) = tcp.try_clone() else {
+            return Err(self);
+        };
+        self.detached.store(true, Ordering::Release);
+        Ok(tcp)
+    }
 }
 
 impl Drop for RefinedTcpStream {
     fn drop(&mut self) {
+        if self.detached.load(Ordering::Acquire) {
+            return;
+        }
         if self.close_read {
             self.stream.shutdown(Shutdown::Read).ok();
         }

@@ -114,13 +114,46 @@ impl<R: Read + Send> Read for SequentialReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> IoResult<usize> {
         let mut reader = match self.inner {
             SequentialReaderInner::MyTurn(ref mut reader) => return reader.read(buf),
-            SequentialReaderInner::Waiting(ref mut recv) => recv.recv().unwrap(),
+            // partybus patch: the previous reader may have been taken for
+            // good (`take_inner`, an upgraded connection): end of stream.
+            SequentialReaderInner::Waiting(ref mut recv) => match recv.recv() {
+                Ok(reader) => reader,
+                Err(_) => return Ok(0),
+            },
             SequentialReaderInner::Empty => unreachable!(),
         };
 
         let result = reader.read(buf);
         self.inner = SequentialReaderInner::MyTurn(reader);
         result
+    }
+}
+
+impl<R: Read + Send> SequentialReader<R> {
+    /// partybus patch: the reader itself, if it is this reader's turn (or
+    /// the previous one is done with it), taken for good: the readers after
+    /// this one see the end of the stream.
+    pub(crate) fn get_mut(&mut self) -> Option<&mut R> {
+        if let SequentialReaderInner::Waiting(ref recv) = self.inner {
+            let reader = recv.try_recv().ok()?;
+            self.inner = SequentialReaderInner::MyTurn(reader);
+        }
+        match self.inner {
+            SequentialReaderInner::MyTurn(ref mut reader) => Some(reader),
+            _ => None,
+        }
+    }
+
+    /// partybus patch: see `get_mut`; `Err(self)` when it is not this
+    /// reader's turn yet.
+    pub(crate) fn take_inner(mut self) -> Result<R, Self> {
+        if self.get_mut().is_none() {
+            return Err(self);
+        }
+        match mem::replace(&mut self.inner, SequentialReaderInner::Empty) {
+            SequentialReaderInner::MyTurn(reader) => Ok(reader),
+            _ => unreachable!("get_mut made it this reader's turn"),
+        }
     }
 }
 
@@ -156,8 +189,11 @@ where
                 self.next.send(reader).ok();
             }
             SequentialReaderInner::Waiting(recv) => {
-                let reader = recv.recv().unwrap();
-                self.next.send(reader).ok();
+                // partybus patch: nothing to pass on when the previous
+                // reader was taken for good (`take_inner`).
+                if let Ok(reader) = recv.recv() {
+                    self.next.send(reader).ok();
+                }
             }
             SequentialReaderInner::Empty => (),
         }
