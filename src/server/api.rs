@@ -338,7 +338,7 @@ pub(crate) fn authorize_ws(
     ctx: &Ctx,
     params: &Params,
     req: &Request,
-) -> Result<(String, Option<u64>), ApiError> {
+) -> Result<WsAccess, ApiError> {
     let party_id = params.party_id.as_deref().unwrap_or("");
     let since = match req.query("since") {
         None | Some("") => None,
@@ -349,6 +349,7 @@ pub(crate) fn authorize_ws(
             )
         })?),
     };
+    let mut party_token = None;
     if ctx.auth == AuthMode::Off {
         if !ctx.app.is_running() {
             return Err(ApiError::NotReady("partybus is not running".to_string()));
@@ -358,8 +359,32 @@ pub(crate) fn authorize_ws(
         }
     } else {
         authorize_party(ctx, party_id, req)?;
+        let token = auth::presented(req.header("Authorization"), req.query("token"));
+        let admin = |t: &str| {
+            ctx.admin_sha256
+                .as_deref()
+                .is_some_and(|h| auth::verify(t, h))
+        };
+        party_token = token.filter(|t| !admin(t)).map(auth::sha256_hex);
     }
-    Ok((party_id.to_string(), since))
+    Ok(WsAccess {
+        party_id: party_id.to_string(),
+        since,
+        party_token,
+    })
+}
+
+/// A WebSocket request let in: what to stream, and how it was let in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WsAccess {
+    /// The party.
+    pub(crate) party_id: String,
+    /// Replay events after this `seq` first.
+    pub(crate) since: Option<u64>,
+    /// SHA-256 (hex) of the party token that let the client in; `None` for
+    /// the admin token or with auth off. A rotation away from it closes
+    /// the client.
+    pub(crate) party_token: Option<String>,
 }
 
 /// Maps a refused upgrade.
@@ -765,8 +790,9 @@ mod tests {
             authorize_ws(&f.0, &params, &req)
         };
         assert_eq!(check(&url), Err(ApiError::Unauthorized));
-        let ok = check(&format!("{url}?token={token}&since=7"));
-        assert_eq!(ok, Ok((id.clone(), Some(7))));
+        let ok = check(&format!("{url}?token={token}&since=7")).expect("let in");
+        assert_eq!((ok.party_id.as_str(), ok.since), (id.as_str(), Some(7)));
+        assert_eq!(ok.party_token, Some(auth::sha256_hex(&token)));
         let bad = check(&format!("{url}?token={token}&since=-1"));
         assert_eq!(bad.map_err(|e| e.code().as_str()), Err("validation_error"));
     }

@@ -50,6 +50,9 @@ pub(crate) enum Outcome {
         party_id: String,
         /// Replay events after this `seq` first.
         since: Option<u64>,
+        /// Hash of the party token that let the client in (see
+        /// [`api::WsAccess`]).
+        party_token: Option<String>,
     },
 }
 
@@ -161,10 +164,11 @@ fn websocket(
     }
     let checked = catch_unwind(AssertUnwindSafe(|| api::authorize_ws(ctx, params, req)));
     match checked {
-        Ok(Ok((party_id, since))) => Outcome::WebSocket {
+        Ok(Ok(access)) => Outcome::WebSocket {
             label: spec.path,
-            party_id,
-            since,
+            party_id: access.party_id,
+            since: access.since,
+            party_token: access.party_token,
         },
         Ok(Err(e)) => answer(spec.path, Reply::error(&e)),
         Err(_) => {

@@ -216,7 +216,11 @@ pub(crate) fn serve_one(ctx: &Arc<Ctx>, mut rq: tiny_http::Request) {
             label,
             party_id,
             since,
-        } => match ctx.hub.upgrade(ctx.app.clone(), rq, party_id, since) {
+            party_token,
+        } => match ctx
+            .hub
+            .upgrade(ctx.app.clone(), rq, party_id, since, party_token)
+        {
             Ok(()) => dispatch::record(ctx, &req, label, 101, started.elapsed()),
             Err((e, rq)) => {
                 let reply = Reply::error(&api::ws_error(e));

@@ -378,6 +378,44 @@ fn trickle_until_answered(c: &mut TcpStream, piece: &[u8]) -> String {
 const TRICKLE_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 #[test]
+fn rotating_the_token_closes_the_streams_it_let_in_but_not_the_admins() {
+    let s = TestServer::with(ServerConfig {
+        admin_token: Some("admin-secret".into()),
+        ..ServerConfig::default()
+    });
+    let (p, old, _) = s.create(json!({}));
+    let ws = |token: &str| {
+        let mut ws = util::Ws::connect(&format!("ws://{}{API}/ws/{p}?token={token}", s.addr))
+            .expect("connect");
+        assert_eq!(ws.next_json()["type"], "connection");
+        ws
+    };
+    let mut owner = ws(&old);
+    let mut admin = ws("admin-secret");
+    let r = s.call("POST", &format!("{API}/party/{p}/token"), Some(&old), None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let new = r.json()["party_token"].as_str().unwrap().to_string();
+    let (_, close) = owner.until_close();
+    let close = close.expect("a close frame");
+    assert_eq!(
+        (u16::from(close.code), close.reason.as_str()),
+        (1008, "token rotated")
+    );
+    // The admin's stream goes on, and so does one opened with the new token.
+    let mut fresh = ws(&new);
+    s.call(
+        "POST",
+        &format!("{API}/party/{p}/input"),
+        Some(&new),
+        Some(&json!({"content": "jungle theme for 20 kids"})),
+    );
+    for w in [&mut admin, &mut fresh] {
+        let evs = w.events_until(|e| e["type"] == "input_added");
+        assert!(!evs.is_empty());
+    }
+}
+
+#[test]
 fn rotating_the_token_invalidates_the_old_one() {
     let s = TestServer::start();
     let (p, old, _) = s.create(json!({}));

@@ -218,6 +218,9 @@ pub(super) struct Client {
     /// Set once our close frame is queued: when the client is dropped at
     /// the latest, and the frames it may still send.
     pub(super) closing: Option<(Instant, usize)>,
+    /// SHA-256 of the party token that let the client in (`None`: the
+    /// admin token, or auth off).
+    pub(super) party_token: Option<String>,
 }
 
 impl Client {
@@ -250,6 +253,7 @@ impl Client {
             pings: 0,
             next_ping: Instant::now() + config.ping_interval,
             closing: None,
+            party_token: None,
         }
     }
 
@@ -283,6 +287,14 @@ impl Client {
             }
         }
         Ok(())
+    }
+
+    /// Whether a party whose token hash is now `current` no longer lets
+    /// this client in (it came in with the party's previous token).
+    pub(super) fn revoked_by(&self, current: Option<&str>) -> bool {
+        self.party_token
+            .as_deref()
+            .is_some_and(|mine| current != Some(mine))
     }
 
     /// Queues `ev` if it is above the watermark. Closes with 1013 when the

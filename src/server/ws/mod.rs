@@ -315,6 +315,7 @@ impl WsHub {
         mut request: U,
         party_id: String,
         since: Option<u64>,
+        party_token: Option<String>,
     ) -> Result<(), (WsError, U)> {
         let key = match client::handshake_key(&request.request()) {
             Ok(key) => key,
@@ -357,6 +358,7 @@ impl WsHub {
             since,
             stream: switched.stream,
             buffered: switched.buffered,
+            party_token,
         };
         // A worker gone (shutdown under way) drops the client: its socket
         // closes and its slot is released.

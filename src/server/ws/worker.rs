@@ -21,7 +21,7 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use super::client::{Client, End, Reading};
 use super::{message, Slot, WsConfig, WORKER_BATCHES};
 use crate::bus::{Notify, SlowPolicy, Subscription};
-use crate::event::Event;
+use crate::event::{Event, Payload, Topic, TopicSet};
 use crate::App;
 
 /// The waker's token; clients get the tokens after it.
@@ -36,6 +36,9 @@ pub(super) struct NewClient {
     pub(super) since: Option<u64>,
     pub(super) stream: std::net::TcpStream,
     pub(super) buffered: Vec<u8>,
+    /// SHA-256 of the party token that let the client in (`None`: the
+    /// admin token, or auth off): a rotation away from it closes the client.
+    pub(super) party_token: Option<String>,
 }
 
 /// What the hub tells a worker.
@@ -150,7 +153,8 @@ impl Worker {
         let notify: Notify = Arc::new(move || wake.wake());
         self.sub = Some(bus.subscribe_parties(
             &format!("ws-{}", self.id),
-            message::FORWARDED,
+            // Rotations are not forwarded, but close the clients they revoke.
+            message::FORWARDED.union(TopicSet::of(&[Topic::PartyTokenRotated])),
             SlowPolicy::Disconnect,
             WORKER_BATCHES,
             notify,
@@ -266,7 +270,8 @@ impl Worker {
             return;
         }
         let config = &self.config;
-        let client = Client::new(new.slot, new.party.clone(), sock, new.buffered, config);
+        let mut client = Client::new(new.slot, new.party.clone(), sock, new.buffered, config);
+        client.party_token = new.party_token;
         if self.stopping.is_some() {
             self.clients.insert(token, client);
             self.end(token, End::Close(CloseCode::Away, "server shutting down"));
@@ -287,8 +292,15 @@ impl Worker {
             .entry(new.party.clone())
             .or_default()
             .push(token);
-        let last_seq = self.app.party(&new.party).map_or(0, |p| p.last_seq);
+        let party = self.app.party(&new.party);
+        let last_seq = party.as_ref().map_or(0, |p| p.last_seq);
         if let Some(c) = self.clients.get_mut(&token) {
+            // Rotated between the token check and now: the rotation may
+            // not come live any more.
+            if c.revoked_by(party.as_ref().and_then(|p| p.token_sha256.as_deref())) {
+                self.end(token, End::Close(CloseCode::Policy, "token rotated"));
+                return;
+            }
             c.hello(last_seq, new.since);
         }
         self.pump(token);
@@ -371,6 +383,12 @@ impl Worker {
                 let Some(c) = self.clients.get_mut(&t) else {
                     continue;
                 };
+                if let Payload::PartyTokenRotated(r) = &ev.payload {
+                    if c.revoked_by(Some(&r.token_sha256)) {
+                        ended.push((t, End::Close(CloseCode::Policy, "token rotated")));
+                        continue;
+                    }
+                }
                 if c.replaying {
                     continue;
                 }

@@ -161,7 +161,7 @@ fn route(app: &Arc<App>, hub: &Arc<WsHub>, rq: tiny_http::Request) {
         .split('&')
         .find_map(|kv| kv.strip_prefix("since="))
         .and_then(|v| v.parse().ok());
-    if let Err((e, rq)) = hub.upgrade(app.clone(), rq, party.to_string(), since) {
+    if let Err((e, rq)) = hub.upgrade(app.clone(), rq, party.to_string(), since, None) {
         let status = match e {
             WsError::BadUpgrade(_) => 400,
             WsError::TooManyClients | WsError::NotRunning => 503,
