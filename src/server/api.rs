@@ -89,7 +89,7 @@ pub(crate) fn handle(
                     log::error!("request {}: cannot encode the status: {e}", req.id());
                     ApiError::Internal(req.id().to_string())
                 })?;
-            Ok(Reply::json_bytes(200, body.to_vec()))
+            Ok(Reply::json_bytes(200, body))
         }
         RouteId::PartyPlan => {
             let party = authorize_party(ctx, party_id, req)?;
@@ -186,7 +186,7 @@ pub(crate) fn handle(
         }
         RouteId::OpenApi => Ok(Reply {
             status: 200,
-            body: ctx.openapi.clone(),
+            body: ctx.openapi.clone().into(),
             content_type: "application/json",
             headers: Vec::new(),
         }),
@@ -241,7 +241,7 @@ fn idempotent(
     {
         Begin::Replay(stored) => Ok(Reply {
             status: stored.status,
-            body: stored.body,
+            body: stored.body.into(),
             content_type: "application/json",
             headers: vec![("Idempotent-Replayed", "true".to_string())],
         }),
@@ -277,7 +277,7 @@ fn export(party: &Party, req: &Request) -> Result<Reply, ApiError> {
     let ext = if format == Format::Csv { "csv" } else { "json" };
     Ok(Reply {
         status: 200,
-        body: Export::of(party).render(format),
+        body: Export::of(party).render(format).into(),
         content_type: format.content_type(),
         headers: vec![(
             "Content-Disposition",

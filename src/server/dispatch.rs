@@ -56,6 +56,9 @@ pub(crate) enum Outcome {
     },
 }
 
+/// The access log's target: one line per request ([`record`]).
+pub const ACCESS_LOG_TARGET: &str = "partybus::access";
+
 fn answer(label: &'static str, reply: Reply) -> Outcome {
     Outcome::Reply { label, reply }
 }
@@ -202,7 +205,7 @@ pub(crate) fn record(ctx: &Ctx, req: &Request, label: &'static str, status: u16,
     ctx.metrics
         .observe_request(label, metrics::method_label(req.method()), status, took);
     log::info!(
-        target: "partybus::access",
+        target: ACCESS_LOG_TARGET,
         "{} {} {} {:.3}ms {}",
         printable(req.method()),
         printable(req.path()),

@@ -27,7 +27,7 @@ use super::ctx::{Ctx, OpenConnections};
 use super::dispatch::{self, Outcome};
 use super::error::Code;
 use super::metrics;
-use super::reply::Reply;
+use super::reply::{Reply, ReplyBody};
 use super::request::{Body, BodySource, Request};
 use super::ws;
 
@@ -284,9 +284,18 @@ fn reject_oversized(
 /// The tiny_http response: the reply with every header
 /// [`dispatch::wire_headers`] gives it (a header tiny_http cannot carry is
 /// left out).
-fn to_response(ctx: &Ctx, reply: Reply, req: &Request) -> Response<std::io::Cursor<Vec<u8>>> {
+/// The body is not copied: a body shared with a cache is read from where it
+/// is.
+fn to_response(ctx: &Ctx, reply: Reply, req: &Request) -> Response<std::io::Cursor<ReplyBody>> {
     let headers = dispatch::wire_headers(ctx, &reply, req);
-    let mut response = Response::from_data(reply.body).with_status_code(reply.status);
+    let len = reply.body.len();
+    let mut response = Response::new(
+        reply.status.into(),
+        Vec::new(),
+        std::io::Cursor::new(reply.body),
+        Some(len),
+        None,
+    );
     for (name, value) in headers {
         if let Ok(h) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
             response.add_header(h);

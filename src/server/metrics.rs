@@ -5,10 +5,13 @@
 //!
 //! Owns counters only. Label values come from fixed sets (route templates,
 //! known methods, agent and topic names), never from raw request text, so
-//! cardinality is bounded. Locks are held only to bump a counter.
+//! cardinality is bounded. Locks are held only to bump a counter; the HTTP
+//! counters are sharded by thread (each connection thread bumps its own
+//! shard, a scrape adds them up), so request threads rarely share a lock.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -43,6 +46,14 @@ impl Histogram {
         self.sum += secs;
     }
 
+    fn add(&mut self, other: &Histogram) {
+        for (mine, theirs) in self.buckets.iter_mut().zip(other.buckets) {
+            *mine += theirs;
+        }
+        self.count += other.count;
+        self.sum += other.sum;
+    }
+
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         let mut cumulative = 0;
         for (i, le) in LATENCY_BUCKETS.iter().enumerate() {
@@ -64,10 +75,25 @@ struct AgentSeries {
 
 type HttpKey = (&'static str, &'static str, u16);
 
+/// Shards of the HTTP counters: about one per busy connection thread on a
+/// small machine, so a thread preempted while bumping its shard seldom holds
+/// up another (one shared lock had every request thread queue on it).
+const HTTP_SHARDS: usize = 16;
+
+/// The HTTP counter shard of the calling thread, picked on its first request.
+fn http_shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % HTTP_SHARDS;
+    }
+    SHARD.with(|s| *s)
+}
+
 /// The server's counters.
 #[derive(Debug)]
 pub(super) struct Metrics {
-    http: Mutex<HashMap<HttpKey, Histogram>>,
+    /// Requests by route, method and status, in [`HTTP_SHARDS`] shards.
+    http: Vec<Mutex<HashMap<HttpKey, Histogram>>>,
     agents: Mutex<BTreeMap<AgentName, AgentSeries>>,
     started: Instant,
 }
@@ -96,7 +122,9 @@ impl Metrics {
     /// Empty counters; uptime counts from now.
     pub(super) fn new() -> Metrics {
         Metrics {
-            http: Mutex::new(HashMap::new()),
+            http: (0..HTTP_SHARDS)
+                .map(|_| Mutex::new(HashMap::new()))
+                .collect(),
             agents: Mutex::new(BTreeMap::new()),
             started: Instant::now(),
         }
@@ -115,7 +143,9 @@ impl Metrics {
         status: u16,
         elapsed: Duration,
     ) {
-        let mut http = self.http.lock().unwrap_or_else(|e| e.into_inner());
+        let mut http = self.http[http_shard()]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         http.entry((route, method, status))
             .or_default()
             .observe(elapsed.as_secs_f64());
@@ -284,7 +314,13 @@ impl Metrics {
     }
 
     fn render_http(&self, out: &mut String) {
-        let http = self.http.lock().unwrap_or_else(|e| e.into_inner());
+        let mut http: HashMap<HttpKey, Histogram> = HashMap::new();
+        for shard in &self.http {
+            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            for (k, h) in shard.iter() {
+                http.entry(*k).or_default().add(h);
+            }
+        }
         let mut keys: Vec<&HttpKey> = http.keys().collect();
         keys.sort();
         let _ = writeln!(
@@ -388,6 +424,35 @@ mod tests {
         assert!(out.contains("x_bucket{a=\"b\",le=\"10\"} 2\n"));
         assert!(out.contains("x_bucket{a=\"b\",le=\"+Inf\"} 3\n"));
         assert!(out.contains("x_count{a=\"b\"} 3\n"));
+    }
+
+    #[test]
+    fn requests_counted_on_many_threads_are_added_up() {
+        let m = Metrics::new();
+        std::thread::scope(|s| {
+            for t in 0..(2 * HTTP_SHARDS) {
+                let m = &m;
+                s.spawn(move || {
+                    let status = if t % 2 == 0 { 200 } else { 404 };
+                    for _ in 0..10 {
+                        m.observe_request("/r", "GET", status, Duration::from_micros(300));
+                    }
+                });
+            }
+        });
+        let mut out = String::new();
+        m.render_http(&mut out);
+        let labels = |status| format!("route=\"/r\",method=\"GET\",status=\"{status}\"");
+        for status in [200, 404] {
+            let l = labels(status);
+            let total = format!("partybus_http_requests_total{{{l}}} {}\n", HTTP_SHARDS * 10);
+            assert!(out.contains(&total), "{out}");
+            let bucket = format!(
+                "partybus_http_request_duration_seconds_bucket{{{l},le=\"0.0005\"}} {}\n",
+                HTTP_SHARDS * 10
+            );
+            assert!(out.contains(&bucket), "{out}");
+        }
     }
 
     #[test]

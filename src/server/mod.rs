@@ -76,6 +76,7 @@ pub use config::{
 };
 pub use cors::{AllowedOrigin, CorsConfig};
 use ctx::Ctx;
+pub use dispatch::ACCESS_LOG_TARGET;
 pub use http::LIBRARY_LOG_TARGET as HTTP_LIBRARY_LOG_TARGET;
 pub use ratelimit::{RateBudget, RateLimits};
 

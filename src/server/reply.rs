@@ -4,7 +4,12 @@
 //! Owns the reply shapes (JSON, text, empty, the JSON error) and nothing
 //! else: the headers every response carries (request id, `Cache-Control`,
 //! `nosniff`, CORS) are added when it is written, and it never touches a
-//! socket.
+//! socket. A body is owned bytes, or bytes shared with a cache (a party's
+//! encoded status) or built in (the front end's assets), so answering from a
+//! cache copies nothing before the write.
+
+use std::ops::Deref;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -16,11 +21,59 @@ pub(super) struct Reply {
     /// Status code.
     pub status: u16,
     /// Body bytes.
-    pub body: Vec<u8>,
+    pub body: ReplyBody,
     /// Content type (empty: no `Content-Type` header).
     pub content_type: &'static str,
     /// Extra headers.
     pub headers: Vec<(&'static str, String)>,
+}
+
+/// A reply's body: its own bytes, or bytes it shares.
+#[derive(Debug, Clone)]
+pub(crate) enum ReplyBody {
+    /// Encoded for this reply.
+    Owned(Vec<u8>),
+    /// Shared with a cache (the status route's render cache).
+    Shared(Arc<[u8]>),
+    /// Built into the binary.
+    Static(&'static [u8]),
+}
+
+impl Deref for ReplyBody {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            ReplyBody::Owned(v) => v,
+            ReplyBody::Shared(a) => a,
+            ReplyBody::Static(s) => s,
+        }
+    }
+}
+
+/// Bodies are equal when their bytes are.
+impl PartialEq for ReplyBody {
+    fn eq(&self, other: &ReplyBody) -> bool {
+        **self == **other
+    }
+}
+
+impl AsRef<[u8]> for ReplyBody {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+impl From<Vec<u8>> for ReplyBody {
+    fn from(v: Vec<u8>) -> ReplyBody {
+        ReplyBody::Owned(v)
+    }
+}
+
+impl From<Arc<[u8]>> for ReplyBody {
+    fn from(a: Arc<[u8]>) -> ReplyBody {
+        ReplyBody::Shared(a)
+    }
 }
 
 impl Reply {
@@ -35,11 +88,11 @@ impl Reply {
         }
     }
 
-    /// A JSON reply from bytes encoded earlier.
-    pub(crate) fn json_bytes(status: u16, body: Vec<u8>) -> Reply {
+    /// A JSON reply from bytes encoded earlier (owned or shared).
+    pub(crate) fn json_bytes(status: u16, body: impl Into<ReplyBody>) -> Reply {
         Reply {
             status,
-            body,
+            body: body.into(),
             content_type: "application/json",
             headers: Vec::new(),
         }
@@ -49,7 +102,7 @@ impl Reply {
     pub(crate) fn empty(status: u16) -> Reply {
         Reply {
             status,
-            body: Vec::new(),
+            body: ReplyBody::Static(b""),
             content_type: "",
             headers: Vec::new(),
         }
@@ -59,7 +112,7 @@ impl Reply {
     pub(crate) fn text(status: u16, content_type: &'static str, body: String) -> Reply {
         Reply {
             status,
-            body: body.into_bytes(),
+            body: body.into_bytes().into(),
             content_type,
             headers: Vec::new(),
         }

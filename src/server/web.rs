@@ -10,7 +10,7 @@
 
 use std::sync::OnceLock;
 
-use super::reply::Reply;
+use super::reply::{Reply, ReplyBody};
 use super::routes::RouteId;
 
 /// The planning page.
@@ -98,11 +98,7 @@ pub(crate) fn serve(route: RouteId, if_none_match: Option<&str>) -> Option<Reply
     let fresh = if_none_match.is_some_and(|v| matches(v, tag));
     let mut reply = Reply {
         status: if fresh { 304 } else { 200 },
-        body: if fresh {
-            Vec::new()
-        } else {
-            a.body.as_bytes().to_vec()
-        },
+        body: ReplyBody::Static(if fresh { b"" } else { a.body.as_bytes() }),
         content_type: media_type(a.kind),
         headers: vec![
             ("ETag", tag.to_string()),

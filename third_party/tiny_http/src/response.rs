@@ -70,10 +70,40 @@ impl FromStr for TransferEncoding {
     }
 }
 
+/// partybus patch: the largest body (of known length) written together with
+/// the head in one write; larger ones are streamed as upstream does, so a
+/// big body is never copied whole.
+const SINGLE_WRITE_MAX: usize = 256 * 1024;
+
+/// partybus patch: room reserved for the status line and headers when a
+/// response is assembled for one write (more is allocated if need be).
+const HEAD_ESTIMATE: usize = 512;
+
 /// Builds a Date: header with the current date.
+///
+/// partybus patch: the header is formatted once per second per thread and
+/// cloned in between (its value only changes each second).
 fn build_date_header() -> Header {
-    let d = HttpDate::from(SystemTime::now());
-    Header::from_bytes(&b"Date"[..], &d.to_string().into_bytes()[..]).unwrap()
+    use std::cell::RefCell;
+    thread_local! {
+        static LAST: RefCell<Option<(u64, Header)>> = const { RefCell::new(None) };
+    }
+    let now = SystemTime::now();
+    let second = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some((s, h)) if *s == second => h.clone(),
+            _ => {
+                let d = HttpDate::from(now);
+                let h = Header::from_bytes(&b"Date"[..], &d.to_string().into_bytes()[..]).unwrap();
+                *last = Some((second, h.clone()));
+                h
+            }
+        }
+    })
 }
 
 fn write_message_header<W>(
@@ -419,6 +449,29 @@ where
             _ => (),
         };
 
+        // partybus patch: a response whose body has a known length up to
+        // `SINGLE_WRITE_MAX` is assembled (head and body) and handed to the
+        // writer at once, so it leaves in one `write` instead of three (the
+        // head through the connection's 1 KiB buffer, then the body in 8 KiB
+        // pieces from `io::copy`). Each write to a loopback or LAN socket is a
+        // system call and may wake the reader.
+        if let (Some(TransferEncoding::Identity), Some(len)) = (transfer_encoding, data_length) {
+            let body_len = if do_not_send_body { 0 } else { len };
+            if body_len <= SINGLE_WRITE_MAX {
+                let mut message = Vec::with_capacity(HEAD_ESTIMATE + body_len);
+                write_message_header(
+                    &mut message,
+                    &http_version,
+                    &self.status_code,
+                    &self.headers,
+                )?;
+                if body_len > 0 {
+                    reader.take(body_len as u64).read_to_end(&mut message)?;
+                }
+                return writer.write_all(&message);
+            }
+        }
+
         // sending headers
         write_message_header(
             writer.by_ref(),
@@ -569,6 +622,77 @@ impl Clone for Response<io::Empty> {
             headers: self.headers.clone(),
             data_length: self.data_length,
             chunked_threshold: self.chunked_threshold,
+        }
+    }
+}
+
+// partybus patch: tests of the one-write response.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records each `write` call.
+    #[derive(Default)]
+    struct Writes(Vec<Vec<u8>>);
+
+    impl Write for Writes {
+        fn write(&mut self, buf: &[u8]) -> IoResult<usize> {
+            self.0.push(buf.to_vec());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> IoResult<()> {
+            Ok(())
+        }
+    }
+
+    fn printed(response: Response<Cursor<Vec<u8>>>, head_only: bool) -> Writes {
+        let mut out = Writes::default();
+        response
+            .with_header(Header::from_bytes(&b"Date"[..], &b"today"[..]).unwrap())
+            .raw_print(&mut out, HTTPVersion(1, 1), &[], head_only, None)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn a_response_of_known_length_is_one_write() {
+        let body = vec![b'x'; 15_000];
+        let out = printed(Response::from_data(body.clone()), false);
+        assert_eq!(out.0.len(), 1);
+        let head = "HTTP/1.1 200 OK\r\nServer: tiny-http (Rust)\r\nDate: today\r\nContent-Length: 15000\r\n\r\n";
+        let mut expected = head.as_bytes().to_vec();
+        expected.extend_from_slice(&body);
+        assert_eq!(out.0[0], expected);
+    }
+
+    #[test]
+    fn a_head_response_is_one_write_without_the_body() {
+        let out = printed(Response::from_data(vec![b'x'; 100]), true);
+        assert_eq!(out.0.len(), 1);
+        assert!(out.0[0].ends_with(b"Content-Length: 100\r\n\r\n"));
+    }
+
+    #[test]
+    fn a_body_over_the_single_write_limit_is_streamed_whole() {
+        let body = vec![b'y'; SINGLE_WRITE_MAX + 1];
+        let response = Response::from_data(body.clone()).with_chunked_threshold(usize::MAX);
+        let out = printed(response, false);
+        assert!(out.0.len() > 1);
+        let all = out.0.concat();
+        assert!(all.ends_with(&body));
+        let head = &all[..all.len() - body.len()];
+        assert!(head.ends_with(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes()));
+    }
+
+    #[test]
+    fn the_date_header_tells_the_current_time_though_reused() {
+        for _ in 0..3 {
+            let h = build_date_header();
+            assert_eq!(h.field.as_str(), "Date");
+            let told = httpdate::parse_http_date(h.value.as_str()).unwrap();
+            let now = SystemTime::now();
+            let off = now.duration_since(told).unwrap_or_default();
+            assert!(off.as_secs() <= 1, "{} is {off:?} behind", h.value);
         }
     }
 }
