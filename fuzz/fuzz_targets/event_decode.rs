@@ -3,8 +3,10 @@
 //! does with a decoded event what replay does: applies it to the store and
 //! shows it to the recovery tracker.
 //!
-//! Invariants: no panic; a decoded event encodes (the stored JSON is the
-//! derived `Serialize`) and decodes back to itself, and the derived decoder
+//! Invariants: no panic; a decoded event encodes (with records in full, the
+//! derived `Serialize`: the stored JSON of an event that cites no catalog
+//! record; `decode` also reads events stored with records in full) and
+//! decodes back to itself, and the derived decoder
 //! reads that JSON as the same event; applying it keeps the store's counters
 //! consistent.
 #![no_main]
