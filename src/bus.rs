@@ -1254,20 +1254,34 @@ mod tests {
         });
         let mut sub =
             bus.subscribe_parties("ws-0", TopicSet::ALL, SlowPolicy::Disconnect, 16, notify);
-        let publish = |party: &str, n: usize| {
+        // Sees every event once its fan-out has begun: the fan-out's view
+        // of the subscribers is taken by then, so a follow made afterwards
+        // applies to later events only (being applied is not enough: the
+        // fan-out comes after).
+        let mut witness = bus.subscribe(
+            "witness",
+            Filter {
+                topics: TopicSet::ALL,
+                party: None,
+                agent: None,
+            },
+            SlowPolicy::Block,
+        );
+        let mut publish = |party: &str, n: usize| {
             let seq = bus
                 .publish(vec![draft(party, n)], Admission::Internal)
                 .expect("publish");
-            assert!(bus.wait_applied(seq, WAIT));
+            let seen = witness.recv_timeout(WAIT).expect("witnessed");
+            assert_eq!(seen.seq, seq);
             seq
         };
         // Following nothing: nothing arrives, yet it is a subscriber.
         publish("a", 0);
-        assert_eq!(bus.metrics().total_subscribers, 1);
+        assert_eq!(bus.metrics().total_subscribers, 2);
         assert!(sub.follow("a"));
         assert!(sub.follow("b"));
         assert!(sub.follow("b"), "following twice is following once");
-        assert_eq!(bus.metrics().total_subscribers, 1);
+        assert_eq!(bus.metrics().total_subscribers, 2);
         let a = publish("a", 1);
         let b = publish("b", 2);
         publish("c", 3);
@@ -1282,6 +1296,7 @@ mod tests {
         assert_eq!(notified.load(Ordering::SeqCst), 3);
         // Dropped: unsubscribed from every party it followed.
         drop(sub);
+        drop(witness);
         assert_eq!(bus.metrics().total_subscribers, 0);
         assert!(bus
             .inner
