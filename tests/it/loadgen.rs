@@ -175,39 +175,21 @@ fn an_unreachable_server_fails_fast() {
 #[test]
 fn the_binary_writes_the_table_and_json() {
     let server = TestServer::start();
-    let dir = std::env::temp_dir().join(format!("partybus-loadgen-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let json = dir.join("out.json");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_partybus"))
-        .args([
-            "loadgen",
-            "--url",
-            &format!("http://{}", server.addr),
-            "--concurrency",
-            "3",
-            "--parties",
-            "9",
-            "--scenario",
-            "mixed",
-            "--fail-on-errors",
-            "--json",
-        ])
-        .arg(&json)
-        .env_remove("PARTYBUS_URL")
-        .output()
-        .expect("runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let args = [
+        "--concurrency",
+        "3",
+        "--parties",
+        "9",
+        "--scenario",
+        "mixed",
+        "--fail-on-errors",
+    ];
+    let (ok, stdout, stderr, v) = loadgen_binary(&url(&server), &args);
+    assert!(ok, "{stdout}\n{stderr}");
     for word in ["parties 9", "p99 ms", "plan", "remove_plan", "cpu: loadgen"] {
         assert!(stdout.contains(word), "{word:?} missing from\n{stdout}");
     }
-    let v: Value =
-        serde_json::from_slice(&std::fs::read(&json).expect("json written")).expect("JSON");
-    let _ = std::fs::remove_dir_all(&dir);
+    let v = v.expect("json written");
     assert_eq!(v["mode"], "e2e");
     assert_eq!(v["scenario"], "mixed");
     assert_eq!(v["token_mode"], "auto");
@@ -252,41 +234,24 @@ fn the_binary_writes_the_table_and_json() {
 fn the_binary_compares_servers_side_by_side() {
     let on = TestServer::start();
     let off = TestServer::open();
-    let dir = std::env::temp_dir().join(format!("partybus-loadgen-cmp-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let json = dir.join("out.json");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_partybus"))
-        .args([
-            "loadgen",
-            "--url",
-            &format!("http://{},http://{}", on.addr, off.addr),
-            "--concurrency",
-            "2",
-            "--parties",
-            "6",
-            "--quiet",
-            "--fail-on-errors",
-            "--json",
-        ])
-        .arg(&json)
-        .env_remove("PARTYBUS_URL")
-        .output()
-        .expect("runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let both = format!("{},{}", url(&on), url(&off));
+    let args = [
+        "--concurrency",
+        "2",
+        "--parties",
+        "6",
+        "--quiet",
+        "--fail-on-errors",
+    ];
+    let (ok, stdout, stderr, v) = loadgen_binary(&both, &args);
+    assert!(ok, "{stdout}\n{stderr}");
     assert_eq!(
         stdout.matches("partybus loadgen: e2e mode").count(),
         2,
         "{stdout}"
     );
     assert!(stdout.contains("server"), "{stdout}");
-    let v: Value =
-        serde_json::from_slice(&std::fs::read(&json).expect("json written")).expect("JSON");
-    let _ = std::fs::remove_dir_all(&dir);
+    let v = v.expect("json written");
     let runs = v.as_array().expect("an array of runs");
     assert_eq!(runs.len(), 2);
     for (run, server) in runs.iter().zip([&on, &off]) {
@@ -296,9 +261,15 @@ fn the_binary_compares_servers_side_by_side() {
     }
 }
 
-/// Runs the binary with `args` against `server`, writing `--json` to a
-/// temporary file; the exit status, stdout and the parsed JSON (if written).
-fn loadgen_binary(server: &TestServer, args: &[&str]) -> (bool, String, String, Option<Value>) {
+/// The server's base URL, as `--url` takes it.
+fn url(server: &TestServer) -> String {
+    format!("http://{}", server.addr)
+}
+
+/// Runs the binary with `args` against `url` (one or several, comma
+/// separated), writing `--json` to a temporary file; the exit status,
+/// stdout, stderr and the parsed JSON (if written).
+fn loadgen_binary(url: &str, args: &[&str]) -> (bool, String, String, Option<Value>) {
     static RUNS: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
         "partybus-loadgen-{}-run{}",
@@ -308,7 +279,7 @@ fn loadgen_binary(server: &TestServer, args: &[&str]) -> (bool, String, String, 
     std::fs::create_dir_all(&dir).expect("temp dir");
     let json = dir.join("out.json");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_partybus"))
-        .args(["loadgen", "--url", &format!("http://{}", server.addr)])
+        .args(["loadgen", "--url", url])
         .args(args)
         .arg("--json")
         .arg(&json)
@@ -334,7 +305,7 @@ fn loadgen_binary(server: &TestServer, args: &[&str]) -> (bool, String, String, 
 fn the_binary_runs_open_loop_at_a_fixed_rate() {
     let server = TestServer::start();
     let (ok, stdout, stderr, v) = loadgen_binary(
-        &server,
+        &url(&server),
         &[
             "--rate",
             "20",
@@ -380,7 +351,7 @@ fn the_binary_runs_open_loop_at_a_fixed_rate() {
 fn the_binary_sweeps_a_latency_vs_throughput_curve() {
     let server = TestServer::start();
     let (ok, stdout, stderr, v) = loadgen_binary(
-        &server,
+        &url(&server),
         &[
             "--mode",
             "create",
@@ -430,7 +401,7 @@ fn the_binary_refuses_bad_rates_and_sweeps() {
         (&["--sweep", "50,0"][..], "--sweep"),
         (&["--sweep", "50", "--parties", "10"][..], "--parties"),
     ] {
-        let (ok, stdout, stderr, v) = loadgen_binary(&server, args);
+        let (ok, stdout, stderr, v) = loadgen_binary(&url(&server), args);
         assert!(!ok, "{args:?} was accepted: {stdout}");
         assert!(stderr.contains(word), "{args:?}: {stderr}");
         assert!(v.is_none(), "{args:?} wrote a report");
