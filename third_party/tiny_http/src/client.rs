@@ -414,6 +414,12 @@ fn parse_request_line(line: &str) -> Result<(Method, String, HTTPVersion), ReadE
         .ok_or(ReadError::WrongRequestLine)
 }
 
+/// Whether a read failed because the socket's read timeout expired: Linux
+/// reports it as `WouldBlock`, other systems as `TimedOut`.
+pub(crate) fn is_read_timeout(e: &IoError) -> bool {
+    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+}
+
 #[cfg(test)]
 mod test {
     #[test]
@@ -427,10 +433,4 @@ mod test {
         assert!(super::parse_request_line("GET /hello").is_err());
         assert!(super::parse_request_line("qsd qsd qsd").is_err());
     }
-}
-
-/// Whether a read failed because the socket's read timeout expired: Linux
-/// reports it as `WouldBlock`, other systems as `TimedOut`.
-pub(crate) fn is_read_timeout(e: &IoError) -> bool {
-    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
 }
