@@ -30,8 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use partybus::server::{
-    LISTEN_BACKLOG, MAX_BODY_BYTES, MAX_CONNECTIONS, MAX_HEADER_BYTES, READ_TIMEOUT,
-    REQUEST_TIMEOUT, WRITE_TIMEOUT,
+    MAX_BODY_BYTES, MAX_CONNECTIONS, MAX_HEADER_BYTES, READ_TIMEOUT, REQUEST_TIMEOUT, WRITE_TIMEOUT,
 };
 use tiny_http::{Header, Response};
 
@@ -45,7 +44,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("usage: bare_http STATUS_BODY_FILE [PORT]")?;
     let port: u16 = args.next().map_or(Ok(0), |p| p.parse())?;
     let status_body: Arc<[u8]> = std::fs::read(&body_file)?.into();
-    let listener = listen(SocketAddr::from(([127, 0, 0, 1], port)))?;
+    // The socket exactly as `partybus serve` opens it.
+    let listener = partybus::server::listen(SocketAddr::from(([127, 0, 0, 1], port)))?;
     let addr = listener.local_addr()?;
     let limits = tiny_http::ConnectionLimits {
         max_connections: MAX_CONNECTIONS,
@@ -114,15 +114,4 @@ fn answer(
         }
     }
     response
-}
-
-/// A listening socket as `partybus serve` opens it (`TCP_NODELAY`, backlog).
-fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    socket.set_tcp_nodelay(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(LISTEN_BACKLOG)?;
-    Ok(socket.into())
 }

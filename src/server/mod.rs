@@ -223,10 +223,12 @@ pub fn serve(app: Arc<App>, config: ServerConfig) -> Result<ServerHandle, ServeE
     Ok(handle)
 }
 
-/// A listening socket with `TCP_NODELAY`, which accepted connections
-/// inherit: the HTTP library writes a response's head and body separately, and with
-/// Nagle's algorithm the body would wait for the client's delayed ACK (40 ms).
-fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+/// A listening socket as `partybus serve` opens it: `TCP_NODELAY`, which
+/// accepted connections inherit (without it, a response written in more
+/// than one piece would wait for the client's delayed ACK, 40 ms), and a
+/// backlog of [`LISTEN_BACKLOG`]. Public so that comparators (the bare
+/// tiny_http example) listen exactly the same way.
+pub fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;

@@ -229,19 +229,7 @@ fn cors_origins_come_from_the_flag_or_the_environment_and_are_validated() {
             "https://b.example, http://localhost:3000",
         )],
     );
-    let preflight = |origin: &str| {
-        util::request(
-            s.addr,
-            "OPTIONS",
-            "/api/v1/event-driven/party",
-            &[
-                ("Origin", origin),
-                ("Access-Control-Request-Method", "POST"),
-            ],
-            None,
-        )
-        .status
-    };
+    let preflight = |origin: &str| cors_preflight(s.addr, origin);
     // The flag wins over the environment, as for every flag.
     assert_eq!(preflight("https://a.example"), 204);
     assert_eq!(preflight("https://b.example"), 403);
@@ -255,19 +243,7 @@ fn cors_origins_come_from_the_flag_or_the_environment_and_are_validated() {
             "https://b.example, http://localhost:3000,",
         )],
     );
-    let preflight = |origin: &str| {
-        util::request(
-            s.addr,
-            "OPTIONS",
-            "/api/v1/event-driven/party",
-            &[
-                ("Origin", origin),
-                ("Access-Control-Request-Method", "POST"),
-            ],
-            None,
-        )
-        .status
-    };
+    let preflight = |origin: &str| cors_preflight(s.addr, origin);
     assert_eq!(preflight("https://b.example"), 204);
     assert_eq!(preflight("http://localhost:3000"), 204);
     assert_eq!(preflight("https://a.example"), 403);
@@ -297,4 +273,19 @@ fn a_bad_catalog_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("catalog"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The status of a CORS preflight for creating a party, from `origin`.
+fn cors_preflight(addr: std::net::SocketAddr, origin: &str) -> u16 {
+    util::request(
+        addr,
+        "OPTIONS",
+        "/api/v1/event-driven/party",
+        &[
+            ("Origin", origin),
+            ("Access-Control-Request-Method", "POST"),
+        ],
+        None,
+    )
+    .status
 }
