@@ -1,0 +1,164 @@
+//! The shared, partitioned log a cluster of nodes appends to and tails
+//! (`--journal redis://…`): the storage side of scale-out.
+//!
+//! Parties are hashed into K partitions ([`partition_of`]); each partition is
+//! one ordered log whose events carry a gap-free `seq` of their own (so a
+//! party's `seq` only grows). Any node appends users' commands to any
+//! partition; only the node holding a partition's lease may append the
+//! events its scheduler and agents produce, and the log itself refuses them
+//! from anyone else ([`Fence`]), so a node that lost its lease cannot add a
+//! second result for one request.
+//!
+//! Owns the log's contract; must not decide who holds a lease or what an
+//! event means (that is [`crate::cluster`]'s and the bus's).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::event::Event;
+
+use super::JournalError;
+
+/// The partition of a party among `partitions`: FNV-1a (64-bit) of the id,
+/// modulo the count. Stable across builds, machines and versions, since
+/// every node of a cluster must agree on it.
+pub fn partition_of(party_id: &str, partitions: u32) -> u32 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h = OFFSET;
+    for b in party_id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(PRIME);
+    }
+    (h % u64::from(partitions.max(1))) as u32
+}
+
+/// The lease a node holds on a partition: its id and the epoch the lease
+/// was granted at. The log appends internal events only while the
+/// partition's current lease is exactly this one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    /// The node's id.
+    pub node: String,
+    /// The epoch of its lease (grows by one with every grant).
+    pub epoch: u64,
+}
+
+/// What an appended event does to the partition's party index, checked and
+/// applied in the same atomic step as the append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `party.created`: the party must not exist yet (else
+    /// [`LogError::Exists`] and nothing of the batch is appended).
+    Create,
+    /// `party.deleted`: the party leaves the index.
+    Delete,
+    /// Anything else.
+    Other,
+}
+
+/// One event to append: its party, its effect on the index, and its stored
+/// JSON less `seq` (a JSON object ending in `}`, with `timestamp` already
+/// in it; the log inserts `,"seq":N` before the final `}`).
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The event's party.
+    pub party_id: String,
+    /// Its effect on the party index.
+    pub op: Op,
+    /// The stored JSON without `seq`.
+    pub json: String,
+}
+
+/// Why an append or a read failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The partition's lease is not (or no longer) the fence given: nothing
+    /// was appended.
+    #[error("partition {partition} is no longer leased to this node")]
+    Fenced {
+        /// The partition.
+        partition: u32,
+    },
+    /// A `party.created` for a party that exists: nothing was appended.
+    #[error("party {0} already exists")]
+    Exists(String),
+    /// The log could not be reached or failed; whether a batch was
+    /// appended is unknown only if `maybe_applied` (retry it with the same
+    /// batch id to find out: appends are idempotent per batch id).
+    #[error("the shared log is unavailable")]
+    Unavailable {
+        /// The cause.
+        #[source]
+        source: JournalError,
+        /// Whether the append may have taken effect.
+        maybe_applied: bool,
+    },
+    /// Stored data could not be decoded.
+    #[error(transparent)]
+    Corrupt(JournalError),
+}
+
+/// Events read from the log's tail: `(partition, event, origin node id)`.
+pub type Tailed = Vec<(u32, Arc<Event>, Arc<str>)>;
+
+/// A partitioned, shared log (see the module docs).
+pub trait Log: Send + Sync {
+    /// K.
+    fn partitions(&self) -> u32;
+
+    /// This node's id.
+    fn node_id(&self) -> &str;
+
+    /// Appends `entries` (all of `partition`) atomically, in order, and
+    /// returns the `seq` of the first. `batch_id` makes the append
+    /// idempotent: the same batch id appended again (after an
+    /// [`LogError::Unavailable`] with `maybe_applied`) returns the first
+    /// append's `seq` and appends nothing. With `fence`, nothing is
+    /// appended unless the partition's lease is that one.
+    fn append(
+        &self,
+        partition: u32,
+        fence: Option<&Fence>,
+        batch_id: &str,
+        entries: &[Entry],
+    ) -> Result<u64, LogError>;
+
+    /// Feeds every stored event of every partition to `f` (each partition's
+    /// in order) and returns each partition's last `seq` fed (0 if none):
+    /// where the tail continues. For start-up.
+    fn replay_all(&self, f: &mut dyn FnMut(u32, Arc<Event>)) -> Result<Vec<u64>, LogError>;
+
+    /// A reader of every partition's tail, on a connection of its own.
+    fn tail(&self) -> Result<Box<dyn Tail>, LogError>;
+
+    /// The `seq` of the `party.created` of a party that exists in the log,
+    /// `None` if it does not (never created, or deleted).
+    fn party_created_at(&self, party_id: &str) -> Result<Option<u64>, LogError>;
+}
+
+/// Reads every partition's new events.
+pub trait Tail: Send {
+    /// Events with `seq > after[p]` of every partition `p`, each partition's
+    /// in order, at most about `max` in all; waits up to `block` for the
+    /// first one (an empty answer after that).
+    fn read(&mut self, after: &[u64], block: Duration, max: usize) -> Result<Tailed, LogError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_are_stable_and_spread() {
+        // FNV-1a 64 test vectors: "" -> cbf29ce484222325, "a" -> af63dc4c8601ec8c.
+        assert_eq!(partition_of("", u32::MAX), (0xcbf2_9ce4_8422_2325u64 % u64::from(u32::MAX)) as u32);
+        assert_eq!(partition_of("a", 1 << 16), (0xaf63_dc4c_8601_ec8cu64 % (1 << 16)) as u32);
+        let mut seen = [0u32; 16];
+        for i in 0..16_000 {
+            seen[partition_of(&format!("fp2026{i:08x}"), 16) as usize] += 1;
+        }
+        assert!(seen.iter().all(|&n| (800..1200).contains(&n)), "{seen:?}");
+        assert_eq!(partition_of("anything", 1), 0);
+    }
+}
