@@ -22,6 +22,7 @@
 //!
 //! # Layout
 //! - [`codec`]: the stored JSON of an event, encoded off the dispatcher.
+//! - [`log`]: the shared, partitioned log of a cluster (its contract).
 //! - [`idempotency`]: idempotency records as storage, and the in-memory
 //!   store.
 //! - [`sqlite`]: the durable journal (schema, checkpointer, snapshots,
@@ -29,6 +30,7 @@
 
 pub mod codec;
 pub(crate) mod idempotency;
+pub mod log;
 pub(crate) mod sqlite;
 
 use std::collections::HashMap;

@@ -152,8 +152,14 @@ mod tests {
     #[test]
     fn partitions_are_stable_and_spread() {
         // FNV-1a 64 test vectors: "" -> cbf29ce484222325, "a" -> af63dc4c8601ec8c.
-        assert_eq!(partition_of("", u32::MAX), (0xcbf2_9ce4_8422_2325u64 % u64::from(u32::MAX)) as u32);
-        assert_eq!(partition_of("a", 1 << 16), (0xaf63_dc4c_8601_ec8cu64 % (1 << 16)) as u32);
+        assert_eq!(
+            partition_of("", u32::MAX),
+            (0xcbf2_9ce4_8422_2325u64 % u64::from(u32::MAX)) as u32
+        );
+        assert_eq!(
+            partition_of("a", 1 << 16),
+            (0xaf63_dc4c_8601_ec8cu64 % (1 << 16)) as u32
+        );
         let mut seen = [0u32; 16];
         for i in 0..16_000 {
             seen[partition_of(&format!("fp2026{i:08x}"), 16) as usize] += 1;
