@@ -15,6 +15,7 @@
 //! - [`ws_stream`], [`ws_control`]: the WebSocket hub.
 //! - [`loadgen`]: `partybus loadgen` against a real server.
 //! - [`web_ui`]: the planning page in headless Chromium.
+//! - [`redis_fixture`]: the harness's own `redis-server` ([`util::redis`]).
 //!
 //! Run one area with `cargo test --test it <module>::`.
 
@@ -29,6 +30,7 @@ mod http_api;
 mod http_docs;
 mod limits;
 mod loadgen;
+mod redis_fixture;
 mod scenarios;
 mod store_replay;
 mod web_ui;

@@ -15,6 +15,7 @@
 #![allow(dead_code)]
 
 pub mod hub;
+pub mod redis;
 
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
