@@ -239,15 +239,39 @@ impl Shared {
     }
 
     /// Runs `f` on a pooled connection (a new one if none is idle).
-    fn call<T>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, RedisError>,
-    ) -> Result<T, Failure> {
+    ///
+    /// A pooled connection Redis dropped while it sat idle (a Redis
+    /// restart, a `CLIENT KILL`, an idle timeout) fails at once: then the
+    /// pool is emptied (its other connections went the same way) and `f`
+    /// runs once more on a new connection. Every `f` here may run twice:
+    /// appends are idempotent per batch id, the other writes are
+    /// idempotent or, for a lease grant, end as "not granted" (the lease
+    /// expires). A timeout is not retried: Redis may be busy, and a retry
+    /// would double the wait.
+    fn call<T>(&self, f: impl Fn(&mut Connection) -> Result<T, RedisError>) -> Result<T, Failure> {
         let idle = self.pool().pop();
-        let mut conn = match idle {
+        let pooled = idle.is_some();
+        let conn = match idle {
             Some(c) => c,
             None => self.connect(IO_TIMEOUT).map_err(Failure::Connect)?,
         };
+        match self.call_on(conn, &f) {
+            Err(e) if pooled && e.is_connection_dropped() => {
+                self.pool().clear();
+                let conn = self.connect(IO_TIMEOUT).map_err(Failure::Connect)?;
+                self.call_on(conn, &f).map_err(Failure::Call)
+            }
+            out => out.map_err(Failure::Call),
+        }
+    }
+
+    /// Runs `f` on `conn`, and puts `conn` back in the pool unless the
+    /// call failed on the connection.
+    fn call_on<T>(
+        &self,
+        mut conn: Connection,
+        f: &impl Fn(&mut Connection) -> Result<T, RedisError>,
+    ) -> Result<T, RedisError> {
         let out = f(&mut conn);
         // A reply Redis sent as an error leaves the connection in step;
         // anything else (I/O, a timeout, a reply that did not parse) may
@@ -262,7 +286,7 @@ impl Shared {
                 pool.push(conn);
             }
         }
-        out.map_err(Failure::Call)
+        out
     }
 
     /// A failed call as a [`JournalError`], naming the URL and what was
@@ -635,6 +659,12 @@ impl Log for RedisLog {
     ) -> Result<u64, LogError> {
         let keys = self.keys(partition)?;
         for e in entries {
+            if partition_of(&e.party_id, self.partitions) != partition {
+                return Err(LogError::Corrupt(JournalError::Storage(format!(
+                    "party {} is not in partition {partition}",
+                    e.party_id
+                ))));
+            }
             if !e.json.ends_with('}') {
                 return Err(LogError::Corrupt(JournalError::Storage(format!(
                     "an event of party {} is not a JSON object",

@@ -110,13 +110,27 @@ impl Tail for RedisTail {
             cmd.arg(format!("{}-0", after.get(p).copied().unwrap_or(0)));
         }
         let timeout = IO_TIMEOUT + block_ms.map_or(Duration::ZERO, Duration::from_millis);
-        let conn = self.connection(timeout)?;
-        let reply: Value = match cmd.query(conn) {
-            Ok(v) => v,
-            Err(e) => {
-                self.conn = None;
-                return Err(self.shared.unavailable("tailing the log", Failure::Call(e)));
+        // A connection Redis dropped since the last read fails at once:
+        // reading is harmless to repeat, so once more on a new one.
+        let mut reply = None;
+        for attempt in 0..2 {
+            let fresh = self.conn.is_none();
+            let conn = self.connection(timeout)?;
+            match cmd.query::<Value>(conn) {
+                Ok(v) => {
+                    reply = Some(v);
+                    break;
+                }
+                Err(e) => {
+                    self.conn = None;
+                    if fresh || attempt == 1 || !e.is_connection_dropped() {
+                        return Err(self.shared.unavailable("tailing the log", Failure::Call(e)));
+                    }
+                }
             }
+        }
+        let Some(reply) = reply else {
+            return Err(self.malformed());
         };
         let streams = match reply {
             Value::Nil => return Ok(Vec::new()),
