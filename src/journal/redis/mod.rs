@@ -494,6 +494,17 @@ impl RedisLog {
                 opts.node_id
             )));
         }
+        if opts.prefix.is_empty()
+            || opts
+                .prefix
+                .contains(|c: char| c == '{' || c == '}' || c.is_whitespace())
+        {
+            // Braces would change the keys' hash tags (their cluster slot).
+            return Err(JournalError::Storage(format!(
+                "key prefix {:?} must be non-empty, without braces or spaces",
+                opts.prefix
+            )));
+        }
         let client = Client::open(opts.url.as_str()).map_err(|e| JournalError::Io {
             context: format!("{url}: not a usable Redis URL"),
             source: std::io::Error::other(e),
@@ -554,6 +565,22 @@ impl RedisLog {
                     "{url}: {}:meta has no valid partition count ({partitions:?})",
                     opts.prefix
                 )))
+            }
+        }
+        // Best effort (CONFIG may be disabled): an evicting Redis drops
+        // events when it fills up.
+        let policy = shared.call(|c| {
+            redis::cmd("CONFIG")
+                .arg("GET")
+                .arg("maxmemory-policy")
+                .query::<Vec<String>>(c)
+        });
+        if let Ok([_, policy]) = policy.as_deref() {
+            if policy != "noeviction" {
+                log::warn!(
+                    "{url} has maxmemory-policy {policy}: it may evict the shared log's keys \
+                     when full (set noeviction)"
+                );
             }
         }
         let shared = Arc::new(shared);

@@ -501,6 +501,20 @@ fn a_cluster_keeps_the_partition_count_it_was_created_with() {
     let mut opts = RedisOptions::new(&server.url(), 8, "node-c");
     opts.prefix = "other".into();
     RedisLog::open(&opts).expect("another prefix");
+    // Options that cannot work are refused before connecting.
+    for (k, node, prefix) in [
+        (0, "n", "pb"),
+        (8, "", "pb"),
+        (8, "a b", "pb"),
+        (8, "n", "p{x}"),
+    ] {
+        let mut opts = RedisOptions::new(&server.url(), k, node);
+        opts.prefix = prefix.into();
+        assert!(
+            matches!(RedisLog::open(&opts), Err(JournalError::Storage(_))),
+            "{opts:?}"
+        );
+    }
 }
 
 #[test]
