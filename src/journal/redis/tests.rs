@@ -301,7 +301,7 @@ fn appends_are_contiguous_per_partition_and_read_back_in_order() {
         .read(&[0, 4, 1, 0], Duration::ZERO, 10)
         .expect("tail")
         .is_empty());
-    assert!(began.elapsed() < Duration::from_millis(500));
+    assert!(began.elapsed() < Duration::from_secs(1));
     let began = Instant::now();
     assert!(tail
         .read(&[0, 4, 1, 0], Duration::from_millis(150), 10)
@@ -555,7 +555,7 @@ fn leases_are_granted_renewed_released_and_expire() {
     // Released, another node gets it at the next epoch.
     a.release(0, &fa).expect("release");
     let (fb, _) = b
-        .acquire(0, Duration::from_millis(300))
+        .acquire(0, Duration::from_secs(1))
         .expect("acquire")
         .expect("free");
     assert_eq!((fb.node.as_str(), fb.epoch), ("node-b", 2));
@@ -732,7 +732,7 @@ fn nodes_heartbeat_and_expire_and_status_figures_read() {
     assert!(a.nodes().expect("nodes").is_empty());
     b.heartbeat(r#"{"id":"node-b"}"#, Duration::from_secs(30))
         .expect("heartbeat");
-    a.heartbeat(r#"{"id":"node-a"}"#, Duration::from_millis(200))
+    a.heartbeat(r#"{"id":"node-a"}"#, Duration::from_secs(1))
         .expect("heartbeat");
     assert_eq!(
         b.nodes().expect("nodes"),
