@@ -741,9 +741,20 @@ impl Log for RedisLog {
         }
     }
 
+    /// Returns, per partition, the last seq fed or, if higher, the
+    /// partition's head as read before the replay: a purge may have
+    /// removed the newest events (a deleted party's), and a tail that
+    /// continues from the head misses nothing, since every event up to it
+    /// was stored, or purged, before the replay read the stream. (With the
+    /// last seq fed alone, a caller waiting to reach the head would wait
+    /// for events that no longer exist.)
     fn replay_all(&self, f: &mut dyn FnMut(u32, Arc<Event>)) -> Result<Vec<u64>, LogError> {
+        let heads = self.heads()?;
         (0..self.partitions)
-            .map(|p| self.replay_partition(p, f))
+            .map(|p| {
+                let fed = self.replay_partition(p, f)?;
+                Ok(fed.max(heads.get(p as usize).copied().unwrap_or(0)))
+            })
             .collect()
     }
 

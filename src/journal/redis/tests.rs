@@ -626,6 +626,16 @@ fn purging_removes_a_deleted_partys_events_and_keeps_the_rest() {
     let (seen, _) = replayed(&log);
     let seqs: Vec<u64> = seen.iter().map(|(_, e)| e.seq).collect();
     assert_eq!(seqs, vec![3, 4, 6, 7, 8, 9]);
+    // A purge of the newest events leaves the replay's position at the
+    // head (the tail continues past what was purged).
+    let d = party_in(1, K, "d");
+    log_append(&log, 1, &[created(&d), deleted(&d)]);
+    let (f1, _) = log
+        .acquire(1, Duration::from_secs(30))
+        .expect("acquire")
+        .expect("free");
+    assert_eq!(log.purge_deleted(1, &f1, 2).expect("purge"), 2);
+    assert_eq!(replayed(&log).1, vec![9, 2]);
     let history = |p: &str| -> Vec<u64> {
         crate::journal::Journal::party_events(&log, p, 0, 100)
             .expect("history")
