@@ -36,6 +36,12 @@ impl RedisServer {
     /// Starts a server, or `None` (after a skip line) when `redis-server`
     /// is not installed and `PARTYBUS_REQUIRE_REDIS` is not set.
     fn start() -> Option<RedisServer> {
+        RedisServer::start_with(&[])
+    }
+
+    /// [`RedisServer::start`] with more `redis-server` arguments (later
+    /// ones override the defaults).
+    fn start_with(extra: &[&str]) -> Option<RedisServer> {
         let installed = Command::new("redis-server")
             .arg("--version")
             .stdout(Stdio::null())
@@ -67,6 +73,7 @@ impl RedisServer {
             .arg("--dir")
             .arg(&dir)
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -778,6 +785,29 @@ fn nodes_heartbeat_and_expire_and_status_figures_read() {
     assert!(a.memory_used().expect("memory") > 100_000);
     assert_eq!(a.heads().expect("heads"), vec![0, 0, 0]);
     assert_eq!(a.stream_lengths().expect("lengths"), vec![0, 0, 0]);
+}
+
+#[test]
+fn aof_is_reported_with_config_and_without() {
+    let Some(server) = RedisServer::start_with(&["--appendonly", "yes"]) else {
+        return;
+    };
+    assert!(open(&server, 1, "node-a").aof_enabled().expect("aof"));
+    drop(server);
+    // A managed Redis that disables CONFIG: read from INFO.
+    let Some(server) =
+        RedisServer::start_with(&["--appendonly", "yes", "--rename-command", "CONFIG", ""])
+    else {
+        return;
+    };
+    let config = server_conn(&server).and_then(|mut c| {
+        redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("appendonly")
+            .query::<Vec<String>>(&mut c)
+    });
+    assert!(config.is_err(), "CONFIG is disabled: {config:?}");
+    assert!(open(&server, 1, "node-a").aof_enabled().expect("aof"));
 }
 
 #[test]
