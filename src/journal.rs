@@ -25,12 +25,14 @@
 //! - [`log`]: the shared, partitioned log of a cluster (its contract).
 //! - [`idempotency`]: idempotency records as storage, and the in-memory
 //!   store.
+//! - [`redis`]: the shared log on Redis Streams (cluster mode).
 //! - [`sqlite`]: the durable journal (schema, checkpointer, snapshots,
 //!   idempotency rows).
 
 pub mod codec;
 pub(crate) mod idempotency;
 pub mod log;
+pub mod redis;
 pub(crate) mod sqlite;
 
 use std::collections::HashMap;
