@@ -195,6 +195,9 @@ pub struct Config {
     pub compact_threshold: Option<u64>,
     /// Caps on parties, inputs, content and tags.
     pub limits: Limits,
+    /// Run as a node of a cluster on this shared log (`journal` must be the
+    /// same log); `None`: one machine.
+    pub cluster: Option<crate::cluster::ClusterSetup>,
 }
 
 impl Default for Config {
@@ -207,6 +210,7 @@ impl Default for Config {
             ack_timeout: DEFAULT_ACK_TIMEOUT,
             compact_threshold: Some(DEFAULT_COMPACT_THRESHOLD),
             limits: Limits::default(),
+            cluster: None,
         }
     }
 }
@@ -243,6 +247,10 @@ pub enum AppError {
     /// Too many commands are waiting.
     #[error("partybus is overloaded; retry shortly")]
     Overloaded,
+    /// The cluster's shared log cannot be reached; the message says whether
+    /// the command may have been applied anyway.
+    #[error("the cluster's shared log is unavailable: {0}")]
+    Unavailable(String),
     /// The events were admitted but not applied in time.
     #[error("the command was accepted but not applied within {0:?}")]
     Timeout(Duration),
@@ -278,6 +286,8 @@ impl From<PublishError> for AppError {
         match e {
             PublishError::Closed => AppError::NotRunning,
             PublishError::Overloaded => AppError::Overloaded,
+            PublishError::Unavailable(why) => AppError::Unavailable(why),
+            PublishError::Exists(party) => AppError::DuplicateParty(party),
         }
     }
 }
@@ -441,6 +451,8 @@ struct Running {
     compactor: Mutex<Option<JoinHandle<()>>>,
     /// Disconnects when the compaction thread has ended.
     compact_done: Mutex<Option<Receiver<()>>>,
+    /// A cluster node's lease manager.
+    manager: Mutex<Option<crate::cluster::Manager>>,
 }
 
 /// The command side's view: which parties and inputs exist, including events
@@ -450,11 +462,36 @@ struct CommandIndex {
     parties: HashMap<String, HashSet<String>>,
 }
 
+impl CommandIndex {
+    /// A cluster node: notes a command another node appended.
+    fn observe_remote(&mut self, ev: &Event) {
+        match &ev.payload {
+            Payload::PartyCreated(_) => {
+                self.parties.entry(ev.party_id.clone()).or_default();
+            }
+            Payload::PartyDeleted(_) => {
+                self.parties.remove(&ev.party_id);
+            }
+            Payload::InputAdded(p) => {
+                if let Some(inputs) = self.parties.get_mut(&ev.party_id) {
+                    inputs.insert(p.input_id.clone());
+                }
+            }
+            Payload::InputRemoved(p) => {
+                if let Some(inputs) = self.parties.get_mut(&ev.party_id) {
+                    inputs.remove(&p.input_id);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// The wired system. Cheap to share behind an `Arc`; every method takes `&self`.
 pub struct App {
     config: Config,
     running: RwLock<Option<Arc<Running>>>,
-    commands: Mutex<CommandIndex>,
+    commands: Arc<Mutex<CommandIndex>>,
     lifecycle: Mutex<()>,
     /// Idempotency records (in the journal's database, or in memory).
     idempotency: Idempotency,
@@ -470,7 +507,7 @@ impl App {
             idempotency: Idempotency::new(config.journal.clone()),
             config,
             running: RwLock::new(None),
-            commands: Mutex::new(CommandIndex::default()),
+            commands: Arc::new(Mutex::new(CommandIndex::default())),
             lifecycle: Mutex::new(()),
             compacting: Arc::new(Mutex::new(())),
         }
@@ -495,6 +532,9 @@ impl App {
         let _guard = self.lifecycle.lock().unwrap_or_else(|e| e.into_inner());
         if self.running().is_some() {
             return Ok(());
+        }
+        if let Some(setup) = &self.config.cluster {
+            return self.start_cluster(setup);
         }
         let began = Instant::now();
         let rebuilt = recovery::rebuild(self.config.journal.as_ref())?;
@@ -550,6 +590,7 @@ impl App {
             compact_stop: Mutex::new(None),
             compactor: Mutex::new(None),
             compact_done: Mutex::new(None),
+            manager: Mutex::new(None),
         });
         *self.running.write().unwrap_or_else(|e| e.into_inner()) = Some(running.clone());
         log::info!(
@@ -562,6 +603,105 @@ impl App {
         if let Some(threshold) = self.config.compact_threshold {
             self.start_compactor(&running, threshold);
         }
+        Ok(())
+    }
+
+    /// [`App::start`] of a cluster node: the read model from every
+    /// partition of the shared log, then the bus on the log's tail, the
+    /// agents (acting on the partitions this node will hold) and the lease
+    /// manager.
+    fn start_cluster(&self, setup: &crate::cluster::ClusterSetup) -> Result<(), AppError> {
+        use crate::journal::log::{Leases, Log};
+        let began = Instant::now();
+        let (rebuilt, after) = recovery::rebuild_from_log(setup.log.as_ref())?;
+        let mut index = CommandIndex::default();
+        for p in rebuilt.store.parties() {
+            index.parties.insert(
+                p.party_id.clone(),
+                p.inputs.iter().map(|i| i.input_id.clone()).collect(),
+            );
+        }
+        *self.commands.lock().unwrap_or_else(|e| e.into_inner()) = index;
+        let parties = rebuilt.store.len();
+        let replayed = rebuilt.events_replayed;
+        let store = Arc::new(RwLock::new(rebuilt.store));
+        let tracker = Arc::new(Mutex::new(rebuilt.tracker));
+        let leases = Arc::new(Leases::new(setup.log.node_id(), setup.log.partitions()));
+        let apply = {
+            let store = store.clone();
+            let tracker = tracker.clone();
+            Box::new(move |events: &[Arc<Event>]| {
+                let mut s = store.write().unwrap_or_else(|e| e.into_inner());
+                let mut t = tracker.lock().unwrap_or_else(|e| e.into_inner());
+                for e in events {
+                    s.apply(e);
+                    t.observe(e, &s);
+                }
+            })
+        };
+        let remote = {
+            let commands = self.commands.clone();
+            Box::new(move |ev: &Event| {
+                let mut index = commands.lock().unwrap_or_else(|e| e.into_inner());
+                index.observe_remote(ev);
+            })
+        };
+        let log: Arc<dyn Log> = setup.log.clone();
+        let bus = Bus::start_cluster(
+            self.config.bus.clone(),
+            after,
+            log,
+            leases.clone(),
+            apply,
+            remote,
+        );
+        let journal: Arc<dyn Journal> = setup.log.clone();
+        let runtime = Runtime::start_cluster(
+            &bus,
+            store.clone(),
+            self.config.catalog.clone(),
+            self.config.runtime.clone(),
+            crate::agents::runtime::ClusterRole {
+                leases: leases.clone(),
+                tracker,
+                journal,
+            },
+        );
+        let manager = match crate::cluster::Manager::start(
+            setup.log.clone(),
+            leases,
+            bus.clone(),
+            setup.config.clone(),
+        ) {
+            Ok(m) => m,
+            Err(source) => {
+                bus.shutdown();
+                let mut runtime = runtime;
+                runtime.stop();
+                return Err(AppError::from(JournalError::Io {
+                    context: "starting the cluster manager".into(),
+                    source,
+                }));
+            }
+        };
+        let settle = runtime.settle();
+        let running = Arc::new(Running {
+            bus,
+            store,
+            runtime: Mutex::new(runtime),
+            settle,
+            compact_stop: Mutex::new(None),
+            compactor: Mutex::new(None),
+            compact_done: Mutex::new(None),
+            manager: Mutex::new(Some(manager)),
+        });
+        *self.running.write().unwrap_or_else(|e| e.into_inner()) = Some(running);
+        log::info!(
+            "partybus started as cluster node {}: {parties} parties from {replayed} events of {} partitions in {:?}",
+            setup.log.node_id(),
+            setup.log.partitions(),
+            began.elapsed()
+        );
         Ok(())
     }
 
@@ -674,6 +814,16 @@ impl App {
                 log::error!("the compaction thread panicked");
             }
         }
+        // A cluster node gives its leases back first: the others take its
+        // partitions over at once, and its own late events are refused.
+        if let Some(mut m) = running
+            .manager
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            m.stop();
+        }
         running.bus.shutdown();
         running
             .runtime
@@ -704,8 +854,21 @@ impl App {
     }
 
     /// A snapshot of one party.
+    ///
+    /// A cluster node that does not hold the party yet looks in the shared
+    /// log whether it was just created through another node, and if so
+    /// waits (at most the ack timeout) until it has applied it.
     pub fn party(&self, party_id: &str) -> Option<Arc<Party>> {
         let r = self.running()?;
+        let found = r
+            .store
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .party(party_id);
+        if found.is_some() || self.config.cluster.is_none() {
+            return found;
+        }
+        self.catch_up(&r, party_id).ok()?;
         let s = r.store.read().unwrap_or_else(|e| e.into_inner());
         s.party(party_id)
     }
@@ -742,8 +905,7 @@ impl App {
         limit: usize,
     ) -> Result<Vec<Arc<Event>>, AppError> {
         let r = self.live()?;
-        let floor = r.bus.history_floor();
-        if floor != 0 && floor <= since.saturating_add(1) {
+        if r.bus.history_covers(party_id, since) {
             return Ok(r.bus.history(Some(party_id), since, limit));
         }
         let from_journal = self.config.journal.party_events(party_id, since, limit)?;
@@ -775,7 +937,7 @@ impl App {
             .map(str::to_string)
             .unwrap_or_else(event::new_correlation_id);
         let added_by = cmd.user_id.clone().unwrap_or_else(|| "user".to_string());
-        let seq = {
+        let (ticket, ack) = {
             let mut index = self.commands.lock().unwrap_or_else(|e| e.into_inner());
             let party_id = match &cmd.party_id {
                 Some(id) if index.parties.contains_key(id) => {
@@ -808,17 +970,22 @@ impl App {
                 ids.push(id);
                 drafts.push(draft);
             }
-            let seq = r.bus.publish(drafts, Admission::Command)?;
+            let ticket = r.bus.submit(drafts, Admission::Command)?;
             index
                 .parties
                 .insert(party_id.clone(), ids.iter().cloned().collect());
-            Ack {
+            let ack = Ack {
                 party_id,
                 input_ids: ids,
-                seq,
-            }
+                seq: 0,
+            };
+            (ticket, ack)
         };
-        self.ack(&r, seq)
+        let party = ack.party_id.clone();
+        let seq = self.confirm(ticket, move |index| {
+            index.parties.remove(&party);
+        })?;
+        self.ack(&r, Ack { seq, ..ack })
     }
 
     /// Adds an input; answers once applied.
@@ -835,7 +1002,8 @@ impl App {
         let correlation = correlation_id
             .map(str::to_string)
             .unwrap_or_else(event::new_correlation_id);
-        let ack = {
+        self.catch_up(&r, party_id)?;
+        let (ticket, ack) = {
             let mut index = self.commands.lock().unwrap_or_else(|e| e.into_inner());
             let inputs = index
                 .parties
@@ -859,15 +1027,22 @@ impl App {
                 input,
                 inputs,
             );
-            let seq = r.bus.publish(vec![draft], Admission::Command)?;
+            let ticket = r.bus.submit(vec![draft], Admission::Command)?;
             inputs.insert(id.clone());
-            Ack {
+            let ack = Ack {
                 party_id: party_id.to_string(),
                 input_ids: vec![id],
-                seq,
-            }
+                seq: 0,
+            };
+            (ticket, ack)
         };
-        self.ack(&r, ack)
+        let (party, id) = (ack.party_id.clone(), ack.input_ids[0].clone());
+        let seq = self.confirm(ticket, move |index| {
+            if let Some(inputs) = index.parties.get_mut(&party) {
+                inputs.remove(&id);
+            }
+        })?;
+        self.ack(&r, Ack { seq, ..ack })
     }
 
     /// Removes an input; answers once applied.
@@ -882,7 +1057,8 @@ impl App {
         let correlation = correlation_id
             .map(str::to_string)
             .unwrap_or_else(event::new_correlation_id);
-        let ack = {
+        self.catch_up(&r, party_id)?;
+        let (ticket, ack) = {
             let mut index = self.commands.lock().unwrap_or_else(|e| e.into_inner());
             let inputs = index
                 .parties
@@ -903,15 +1079,22 @@ impl App {
                     reason: RemovalReason::UserAction,
                 }),
             );
-            let seq = r.bus.publish(vec![draft], Admission::Command)?;
+            let ticket = r.bus.submit(vec![draft], Admission::Command)?;
             inputs.remove(input_id);
-            Ack {
+            let ack = Ack {
                 party_id: party_id.to_string(),
                 input_ids: Vec::new(),
-                seq,
-            }
+                seq: 0,
+            };
+            (ticket, ack)
         };
-        self.ack(&r, ack)
+        let (party, id) = (party_id.to_string(), input_id.to_string());
+        let seq = self.confirm(ticket, move |index| {
+            if let Some(inputs) = index.parties.get_mut(&party) {
+                inputs.insert(id);
+            }
+        })?;
+        self.ack(&r, Ack { seq, ..ack })
     }
 
     /// Replaces the party's token hash (`party.token.rotated`); the old token
@@ -926,7 +1109,8 @@ impl App {
         let correlation = correlation_id
             .map(str::to_string)
             .unwrap_or_else(event::new_correlation_id);
-        let ack = {
+        self.catch_up(&r, party_id)?;
+        let ticket = {
             let index = self.commands.lock().unwrap_or_else(|e| e.into_inner());
             if !index.parties.contains_key(party_id) {
                 return Err(AppError::PartyNotFound(party_id.to_string()));
@@ -936,12 +1120,13 @@ impl App {
                 &correlation,
                 Payload::PartyTokenRotated(PartyTokenRotated { token_sha256 }),
             );
-            let seq = r.bus.publish(vec![draft], Admission::Command)?;
-            Ack {
-                party_id: party_id.to_string(),
-                input_ids: Vec::new(),
-                seq,
-            }
+            r.bus.submit(vec![draft], Admission::Command)?
+        };
+        let seq = self.confirm(ticket, |_| {})?;
+        let ack = Ack {
+            party_id: party_id.to_string(),
+            input_ids: Vec::new(),
+            seq,
         };
         self.ack(&r, ack)
     }
@@ -957,7 +1142,8 @@ impl App {
         let correlation = correlation_id
             .map(str::to_string)
             .unwrap_or_else(event::new_correlation_id);
-        let ack = {
+        self.catch_up(&r, party_id)?;
+        let (ticket, inputs) = {
             let mut index = self.commands.lock().unwrap_or_else(|e| e.into_inner());
             if !index.parties.contains_key(party_id) {
                 return Err(AppError::PartyNotFound(party_id.to_string()));
@@ -969,19 +1155,101 @@ impl App {
                     deleted_by: deleted_by.unwrap_or("user").to_string(),
                 }),
             );
-            let seq = r.bus.publish(vec![draft], Admission::Command)?;
-            index.parties.remove(party_id);
-            Ack {
-                party_id: party_id.to_string(),
-                input_ids: Vec::new(),
-                seq,
+            let ticket = r.bus.submit(vec![draft], Admission::Command)?;
+            (ticket, index.parties.remove(party_id))
+        };
+        let party = party_id.to_string();
+        let seq = self.confirm(ticket, move |index| {
+            if let Some(inputs) = inputs {
+                index.parties.insert(party, inputs);
             }
+        })?;
+        let ack = Ack {
+            party_id: party_id.to_string(),
+            input_ids: Vec::new(),
+            seq,
         };
         self.ack(&r, ack)
     }
 
+    /// The `seq` a submitted command got; if it was refused, `undo` puts the
+    /// command index back as it was.
+    fn confirm(
+        &self,
+        ticket: crate::bus::Ticket,
+        undo: impl FnOnce(&mut CommandIndex),
+    ) -> Result<u64, AppError> {
+        ticket.wait().map_err(|e| {
+            undo(&mut self.commands.lock().unwrap_or_else(|e| e.into_inner()));
+            AppError::from(e)
+        })
+    }
+
+    /// A cluster node: before a command on a party it does not know, looks
+    /// in the shared log whether the party exists (created through another
+    /// node a moment ago) and, if so, waits until it has applied it.
+    fn catch_up(&self, r: &Running, party_id: &str) -> Result<(), AppError> {
+        let Some(setup) = &self.config.cluster else {
+            return Ok(());
+        };
+        let known = self
+            .commands
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .parties
+            .contains_key(party_id);
+        if known {
+            return Ok(());
+        }
+        use crate::journal::log::Log;
+        match setup.log.party_created_at(party_id) {
+            Ok(Some(seq)) => {
+                r.bus
+                    .wait_applied_for(party_id, seq, self.config.ack_timeout);
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => Err(AppError::Unavailable(e.to_string())),
+        }
+    }
+
+    /// Waits (at most `timeout`) until this node has applied every event of
+    /// the party's partition up to `seq`: a read after a write made through
+    /// another cluster node (`X-Partybus-After`). True at once on one
+    /// machine past that `seq`.
+    pub fn wait_caught_up(&self, party_id: &str, seq: u64, timeout: Duration) -> bool {
+        match self.running() {
+            Some(r) => r.bus.wait_applied_for(party_id, seq, timeout),
+            None => false,
+        }
+    }
+
+    /// Whether the app can serve writes now, and if not, why.
+    pub fn readiness(&self) -> Result<(), String> {
+        let r = self.running().ok_or("not running")?;
+        if !r.bus.is_open() {
+            return Err(r
+                .bus
+                .journal_error()
+                .unwrap_or_else(|| "the bus is stopped".to_string()));
+        }
+        if let Some(why) = r.bus.log_down() {
+            return Err(format!("the cluster's shared log is unreachable: {why}"));
+        }
+        Ok(())
+    }
+
+    /// A cluster node's view of the cluster (`None` on one machine).
+    pub fn cluster_status(&self) -> Option<crate::cluster::ClusterStatus> {
+        let r = self.running()?;
+        let m = r.manager.lock().unwrap_or_else(|e| e.into_inner());
+        m.as_ref().map(|m| m.status())
+    }
+
     fn ack(&self, r: &Running, ack: Ack) -> Result<Ack, AppError> {
-        if r.bus.wait_applied(ack.seq, self.config.ack_timeout) {
+        if r.bus
+            .wait_applied_for(&ack.party_id, ack.seq, self.config.ack_timeout)
+        {
             return Ok(ack);
         }
         if let Some(e) = r.bus.journal_error() {

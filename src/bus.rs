@@ -7,6 +7,14 @@
 //! slow subscriber grow memory without bound, and knows nothing of HTTP or of
 //! what agents compute. One dispatcher thread (`bus-dispatch`) does all
 //! journal, apply and fan-out work, so order is the order of `seq`.
+//!
+//! In a cluster ([`Bus::start_cluster`]) the shared log stamps instead: a
+//! writer thread (`bus-append`) appends what is published to its party's
+//! partition (commands at once; the scheduler's and agents' events only
+//! under this node's lease on that partition), and the dispatcher tails
+//! every partition, applying and fanning out what any node appended, each
+//! partition in its own `seq` order. A command is answered, as on one
+//! machine, once this node has applied it.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -21,6 +29,7 @@ use serde::Serialize;
 
 use crate::event::{Draft, Event, Topic, TopicSet};
 use crate::journal::codec::{self, Body};
+use crate::journal::log::{Entry, Leases, Log, LogError, Op, Tail};
 use crate::journal::{Journal, JournalError};
 
 /// Default number of events kept in the in-memory history.
@@ -82,6 +91,13 @@ pub enum PublishError {
     /// Too many command events are waiting.
     #[error("the bus is overloaded")]
     Overloaded,
+    /// The shared log (cluster mode) could not be reached: nothing was
+    /// appended, unless the message says it may have been.
+    #[error("the shared log is unavailable: {0}")]
+    Unavailable(String),
+    /// The shared log (cluster mode) already holds a party with this id.
+    #[error("party {0} already exists")]
+    Exists(String),
 }
 
 /// What a subscriber does when its channel is full.
@@ -231,6 +247,10 @@ struct Pending {
     draft: Draft,
     seq: u64,
     at: SystemTime,
+    admission: Admission,
+    /// Cluster mode: the last event of a command carries its publisher's
+    /// wait for the `seq` the log gave it.
+    reply: Option<Reply>,
     /// The draft's stored JSON less the stamp, encoded by its publisher
     /// when the journal stores JSON (`None` otherwise, or if that failed).
     body: Option<Body>,
@@ -244,18 +264,46 @@ struct Intake {
     closed: bool,
 }
 
-/// The applied watermark and the publishers waiting for it, each with its
-/// own wake-up, so one batch never wakes every waiting thread.
-#[derive(Default)]
+/// The applied watermark of each partition (one on a single machine) and
+/// the publishers waiting for it, each with its own wake-up, so one batch
+/// never wakes every waiting thread.
 struct Applied {
-    seq: u64,
-    waiters: std::collections::BTreeMap<u64, Vec<Arc<Wakeup>>>,
+    seq: Vec<u64>,
+    waiters: Vec<std::collections::BTreeMap<u64, Vec<Arc<Wakeup>>>>,
+    stopped: bool,
 }
 
 impl Applied {
+    fn new(seq: Vec<u64>) -> Applied {
+        Applied {
+            waiters: seq.iter().map(|_| Default::default()).collect(),
+            seq,
+            stopped: false,
+        }
+    }
+
+    /// Moves `partition`'s watermark to `seq` and wakes who waited for it.
+    fn advance(&mut self, partition: usize, seq: u64) {
+        let Some(w) = self.seq.get_mut(partition) else {
+            return;
+        };
+        *w = (*w).max(seq);
+        let waiters = &mut self.waiters[partition];
+        let later = waiters.split_off(&(seq + 1));
+        let due = std::mem::replace(waiters, later);
+        for w in due.into_values().flatten() {
+            w.fire(Wakeup::APPLIED);
+        }
+    }
+
     /// Wakes every waiter with "the bus stopped".
     fn stop_all(&mut self) {
-        for w in std::mem::take(&mut self.waiters).into_values().flatten() {
+        self.stopped = true;
+        for w in self
+            .waiters
+            .iter_mut()
+            .flat_map(|w| std::mem::take(w).into_values().flatten())
+        {
             w.fire(Wakeup::STOPPED);
         }
     }
@@ -290,6 +338,33 @@ pub type ApplyFn = Box<dyn FnMut(&[Arc<Event>]) + Send>;
 /// everything already queued (see [`Bus::set_reactor`]).
 pub type ReactFn = Box<dyn FnMut(&[Arc<Event>]) -> Vec<Draft> + Send>;
 
+/// Cluster mode: called by the dispatcher, before `apply`, with each event
+/// another node appended (the app keeps its command index current with it).
+pub type RemoteFn = Box<dyn FnMut(&Event) + Send>;
+
+/// What the bus of a cluster node shares with its threads.
+struct ClusterSide {
+    log: Arc<dyn Log>,
+    leases: Arc<Leases>,
+    /// Why the log is unreachable, while it is.
+    down: Mutex<Option<String>>,
+    /// Internal events dropped because this node no longer held their
+    /// partition's lease.
+    fenced: AtomicU64,
+    /// Set once the writer has drained the intake at shutdown.
+    tail_stop: AtomicBool,
+}
+
+/// How long the dispatcher of a cluster node waits on the log's tail before
+/// it shows the reactor an empty batch (lease changes are taken then).
+const TAIL_BLOCK: Duration = Duration::from_millis(100);
+
+/// Longest pause between two attempts to reach the shared log.
+const LOG_RETRY_MAX: Duration = Duration::from_secs(1);
+
+/// How long a command waits for the writer to hear back from the log.
+const APPEND_WAIT: Duration = Duration::from_secs(30);
+
 struct Inner {
     config: BusConfig,
     intake: Mutex<Intake>,
@@ -308,13 +383,44 @@ struct Inner {
     encode: bool,
     /// The reactor, once installed; only the dispatcher calls it.
     reactor: Mutex<Option<ReactFn>>,
+    /// Per partition, the highest `seq` the history may miss: events after
+    /// it that this node applied are all in the history.
+    evicted: Mutex<Vec<u64>>,
+    /// Cluster mode only.
+    cluster: Option<ClusterSide>,
 }
 
 /// The bus. Cheap to clone; all clones share one dispatcher.
 #[derive(Clone)]
 pub struct Bus {
     inner: Arc<Inner>,
-    dispatcher: Arc<Mutex<Option<JoinHandle<()>>>>,
+    /// The dispatcher, and in cluster mode the writer before it.
+    dispatcher: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+/// A publish's answer to come: the `seq` of its last event once known
+/// (at once on one machine; after the shared log's reply in a cluster).
+pub struct Ticket(TicketState);
+
+enum TicketState {
+    Ready(u64),
+    Waiting(Receiver<Result<u64, PublishError>>),
+}
+
+impl Ticket {
+    /// The `seq` of the publish's last event, or why it was not appended.
+    pub fn wait(self) -> Result<u64, PublishError> {
+        match self.0 {
+            TicketState::Ready(seq) => Ok(seq),
+            TicketState::Waiting(rx) => match rx.recv_timeout(APPEND_WAIT) {
+                Ok(r) => r,
+                Err(RecvTimeoutError::Timeout) => Err(PublishError::Unavailable(
+                    "no answer from the shared log in time; the command may or may not have been applied".into(),
+                )),
+                Err(RecvTimeoutError::Disconnected) => Err(PublishError::Closed),
+            },
+        }
+    }
 }
 
 impl Bus {
@@ -327,17 +433,128 @@ impl Bus {
         journal: Arc<dyn Journal>,
         apply: ApplyFn,
     ) -> Bus {
-        let inner = Arc::new(Inner {
+        let inner = Arc::new(Inner::new(
             config,
-            intake: Mutex::new(Intake {
-                next_seq: first_seq.max(1),
-                ..Intake::default()
-            }),
+            vec![first_seq.max(1) - 1],
+            journal.stores_json(),
+            None,
+        ));
+        lock(&inner.intake).next_seq = first_seq.max(1);
+        let worker = inner.clone();
+        let handle = std::thread::Builder::new()
+            .name("bus-dispatch".into())
+            .spawn(move || dispatch_loop(&worker, journal, apply))
+            .expect("spawn bus dispatcher");
+        Bus {
+            inner,
+            dispatcher: Arc::new(Mutex::new(vec![handle])),
+        }
+    }
+
+    /// Starts a cluster node's bus on the shared `log`: `after[p]` is the
+    /// last `seq` of partition `p` already applied (by start-up replay),
+    /// where tailing continues. `leases` says which partitions' internal
+    /// events this node may append; `remote` sees every event another node
+    /// appended, before `apply`.
+    pub fn start_cluster(
+        config: BusConfig,
+        after: Vec<u64>,
+        log: Arc<dyn Log>,
+        leases: Arc<Leases>,
+        apply: ApplyFn,
+        remote: RemoteFn,
+    ) -> Bus {
+        let side = ClusterSide {
+            log,
+            leases,
+            down: Mutex::new(None),
+            fenced: AtomicU64::new(0),
+            tail_stop: AtomicBool::new(false),
+        };
+        let inner = Arc::new(Inner::new(config, after.clone(), true, Some(side)));
+        let writer = inner.clone();
+        let append = std::thread::Builder::new()
+            .name("bus-append".into())
+            .spawn(move || append_loop(&writer))
+            .expect("spawn bus writer");
+        let tailer = inner.clone();
+        let dispatch = std::thread::Builder::new()
+            .name("bus-dispatch".into())
+            .spawn(move || tail_loop(&tailer, after, apply, remote))
+            .expect("spawn bus dispatcher");
+        Bus {
+            inner,
+            dispatcher: Arc::new(Mutex::new(vec![append, dispatch])),
+        }
+    }
+
+    /// Stamps and enqueues the drafts as one contiguous run of `seq`s and
+    /// returns the `seq` of the last one. The events are applied and fanned
+    /// out later by the dispatcher; use [`Bus::wait_applied`] to wait.
+    ///
+    /// In a cluster, a command waits here for the shared log's answer, and
+    /// internal events return 0 at once; see [`Bus::submit`].
+    pub fn publish(&self, drafts: Vec<Draft>, admission: Admission) -> Result<u64, PublishError> {
+        self.submit(drafts, admission)?.wait()
+    }
+
+    /// [`Bus::publish`] in two steps: admits the drafts (refusing them when
+    /// the bus is closed or, for commands, overloaded) and returns the
+    /// ticket that gives their `seq`, so a caller can let go of its own
+    /// locks before waiting on a cluster's log.
+    pub fn submit(&self, drafts: Vec<Draft>, admission: Admission) -> Result<Ticket, PublishError> {
+        publish(&self.inner, drafts, admission, true)
+    }
+
+    /// Whether this bus runs on a cluster's shared log.
+    pub fn is_cluster(&self) -> bool {
+        self.inner.cluster.is_some()
+    }
+
+    /// The partition of a party (0 on one machine).
+    pub fn partition_of(&self, party_id: &str) -> u32 {
+        self.inner
+            .cluster
+            .as_ref()
+            .map_or(0, |c| c.leases.partition_of(party_id))
+    }
+
+    /// Cluster mode: why the shared log is unreachable, while it is.
+    pub fn log_down(&self) -> Option<String> {
+        self.inner
+            .cluster
+            .as_ref()
+            .and_then(|c| lock(&c.down).clone())
+    }
+
+    /// Cluster mode: internal events dropped because the lease of their
+    /// partition had moved to another node.
+    pub fn fenced_events(&self) -> u64 {
+        self.inner
+            .cluster
+            .as_ref()
+            .map_or(0, |c| c.fenced.load(Ordering::Relaxed))
+    }
+
+    /// The applied watermark of every partition (one on a single machine).
+    pub fn applied_positions(&self) -> Vec<u64> {
+        lock(&self.inner.applied).seq.clone()
+    }
+}
+
+impl Inner {
+    fn new(
+        config: BusConfig,
+        applied: Vec<u64>,
+        encode: bool,
+        cluster: Option<ClusterSide>,
+    ) -> Inner {
+        Inner {
+            config,
+            intake: Mutex::new(Intake::default()),
             intake_cv: Condvar::new(),
-            applied: Mutex::new(Applied {
-                seq: first_seq.max(1) - 1,
-                waiters: Default::default(),
-            }),
+            evicted: Mutex::new(applied.clone()),
+            applied: Mutex::new(Applied::new(applied)),
             registry: RwLock::new(Registry::default()),
             history: Mutex::new(VecDeque::new()),
             dead: Mutex::new(VecDeque::new()),
@@ -347,27 +564,14 @@ impl Bus {
             dead_count: AtomicU64::new(0),
             by_topic: Default::default(),
             journal_error: Mutex::new(None),
-            encode: journal.stores_json(),
+            encode,
             reactor: Mutex::new(None),
-        });
-        let worker = inner.clone();
-        let handle = std::thread::Builder::new()
-            .name("bus-dispatch".into())
-            .spawn(move || dispatch_loop(&worker, journal, apply))
-            .expect("spawn bus dispatcher");
-        Bus {
-            inner,
-            dispatcher: Arc::new(Mutex::new(Some(handle))),
+            cluster,
         }
     }
+}
 
-    /// Stamps and enqueues the drafts as one contiguous run of `seq`s and
-    /// returns the `seq` of the last one. The events are applied and fanned
-    /// out later by the dispatcher; use [`Bus::wait_applied`] to wait.
-    pub fn publish(&self, drafts: Vec<Draft>, admission: Admission) -> Result<u64, PublishError> {
-        publish(&self.inner, drafts, admission, true)
-    }
-
+impl Bus {
     /// Installs the reactor: a function the dispatcher thread calls with
     /// every batch once it is journaled, applied and in the history (before
     /// fan-out), whose drafts it publishes itself. A pure reaction to events (the agents'
@@ -390,8 +594,20 @@ impl Bus {
     }
 
     /// Waits until every event up to `seq` is applied; false on timeout or
-    /// when the bus stops first.
+    /// when the bus stops first. On one machine; see
+    /// [`Bus::wait_applied_for`].
     pub fn wait_applied(&self, seq: u64, timeout: Duration) -> bool {
+        self.wait_applied_in(0, seq, timeout)
+    }
+
+    /// Waits until every event of `party_id`'s partition up to `seq` is
+    /// applied (every event up to `seq`, on one machine).
+    pub fn wait_applied_for(&self, party_id: &str, seq: u64, timeout: Duration) -> bool {
+        self.wait_applied_in(self.partition_of(party_id), seq, timeout)
+    }
+
+    /// Waits until every event of `partition` up to `seq` is applied.
+    pub fn wait_applied_in(&self, partition: u32, seq: u64, timeout: Duration) -> bool {
         let deadline = std::time::Instant::now() + timeout;
         let wakeup = Arc::new(Wakeup {
             state: Wakeup::PENDING.into(),
@@ -399,10 +615,17 @@ impl Bus {
         });
         {
             let mut applied = lock(&self.inner.applied);
-            if applied.seq >= seq {
-                return true;
+            let p = partition as usize;
+            match applied.seq.get(p) {
+                None => return false,
+                Some(&s) if s >= seq => return true,
+                Some(_) if applied.stopped => return false,
+                Some(_) => {}
             }
-            applied.waiters.entry(seq).or_default().push(wakeup.clone());
+            applied.waiters[p]
+                .entry(seq)
+                .or_default()
+                .push(wakeup.clone());
         }
         loop {
             match wakeup.state.load(Ordering::Acquire) {
@@ -419,9 +642,15 @@ impl Bus {
         }
     }
 
-    /// `seq` of the latest event applied to the read model.
+    /// `seq` of the latest event applied to the read model (in a cluster,
+    /// the highest of any partition).
     pub fn applied_seq(&self) -> u64 {
-        lock(&self.inner.applied).seq
+        lock(&self.inner.applied)
+            .seq
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0)
     }
 
     /// The last journal failure, if the dispatcher has stopped on one.
@@ -519,14 +748,31 @@ impl Bus {
 
     /// Events of the history with `seq > since`, optionally of one party,
     /// oldest first, at most `limit`.
+    ///
+    /// In a cluster, `seq`s are per partition: `since` means the party's
+    /// (its partition's) `seq`; without a party, each event's own.
     pub fn history(&self, party: Option<&str>, since: u64, limit: usize) -> Vec<Arc<Event>> {
         let h = lock(&self.inner.history);
-        let start = h.partition_point(|e| e.seq <= since);
+        let start = if self.inner.cluster.is_some() {
+            0
+        } else {
+            h.partition_point(|e| e.seq <= since)
+        };
         h.range(start..)
-            .filter(|e| party.is_none_or(|p| p == e.party_id))
+            .filter(|e| e.seq > since && party.is_none_or(|p| p == e.party_id))
             .take(limit)
             .cloned()
             .collect()
+    }
+
+    /// Whether the history holds every event of `party_id` with a `seq`
+    /// above `since` that this node has applied (else read the journal).
+    pub fn history_covers(&self, party_id: &str, since: u64) -> bool {
+        let p = self.partition_of(party_id) as usize;
+        let _h = lock(&self.inner.history);
+        lock(&self.inner.evicted)
+            .get(p)
+            .is_some_and(|&evicted| evicted <= since)
     }
 
     /// `seq` of the oldest event the history still holds (0 if empty).
@@ -593,8 +839,15 @@ impl Bus {
             intake.closed = true;
         }
         self.inner.intake_cv.notify_all();
-        let handle = lock(&self.dispatcher).take();
-        if let Some(h) = handle {
+        let handles = std::mem::take(&mut *lock(&self.dispatcher));
+        for (i, h) in handles.into_iter().enumerate() {
+            // A cluster's writer (first) has drained the intake: the
+            // dispatcher may stop tailing.
+            if i == 1 {
+                if let Some(c) = &self.inner.cluster {
+                    c.tail_stop.store(true, Ordering::Release);
+                }
+            }
             if h.join().is_err() {
                 log::error!("bus dispatcher panicked");
             }
@@ -622,9 +875,9 @@ fn publish(
     drafts: Vec<Draft>,
     admission: Admission,
     notify: bool,
-) -> Result<u64, PublishError> {
+) -> Result<Ticket, PublishError> {
     if drafts.is_empty() {
-        return Ok(lock(&inner.applied).seq);
+        return Ok(Ticket(TicketState::Ready(0)));
     }
     let at = SystemTime::now();
     let n = drafts.len();
@@ -645,49 +898,70 @@ fn publish(
     if admission == Admission::Command {
         intake.commands += n;
     }
+    // In a cluster the log gives the seqs; a command waits for them.
+    let (reply, ticket) = match (&inner.cluster, admission) {
+        (None, _) => (None, None),
+        (Some(_), Admission::Internal) => (None, Some(Ticket(TicketState::Ready(0)))),
+        (Some(_), Admission::Command) => {
+            let (tx, rx) = bounded(1);
+            (Some(tx), Some(Ticket(TicketState::Waiting(rx))))
+        }
+    };
     let was_empty = intake.queue.is_empty();
-    for (draft, body) in drafts.into_iter().zip(bodies) {
+    let mut reply = reply;
+    for (i, (draft, body)) in drafts.into_iter().zip(bodies).enumerate() {
         let seq = intake.next_seq;
         intake.next_seq += 1;
         intake.queue.push(Pending {
             draft,
             seq,
             at,
+            admission,
+            reply: if i + 1 == n { reply.take() } else { None },
             body,
         });
     }
     let last = intake.next_seq - 1;
     drop(intake);
-    if was_empty && notify {
+    if was_empty && (notify || inner.cluster.is_some()) {
         inner.intake_cv.notify_one();
     }
-    Ok(last)
+    Ok(ticket.unwrap_or(Ticket(TicketState::Ready(last))))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The next batch from the intake, waiting for one; `None` once the bus
+/// is closed and the intake drained.
+fn next_batch(inner: &Inner) -> Option<Vec<Pending>> {
+    let mut intake = lock(&inner.intake);
+    while intake.queue.is_empty() && !intake.closed {
+        intake = inner
+            .intake_cv
+            .wait(intake)
+            .unwrap_or_else(|e| e.into_inner());
+    }
+    if intake.queue.is_empty() {
+        return None;
+    }
+    let take = intake.queue.len().min(MAX_BATCH);
+    let rest = intake.queue.split_off(take);
+    let batch = std::mem::replace(&mut intake.queue, rest);
+    let commands = batch
+        .iter()
+        .filter(|p| p.admission == Admission::Command)
+        .count();
+    intake.commands = intake.commands.saturating_sub(commands);
+    Some(batch)
+}
+
 fn dispatch_loop(inner: &Inner, journal: Arc<dyn Journal>, mut apply: ApplyFn) {
     loop {
-        let pending = {
-            let mut intake = lock(&inner.intake);
-            while intake.queue.is_empty() && !intake.closed {
-                intake = inner
-                    .intake_cv
-                    .wait(intake)
-                    .unwrap_or_else(|e| e.into_inner());
-            }
-            if intake.queue.is_empty() {
-                drop(intake);
-                lock(&inner.applied).stop_all();
-                return;
-            }
-            let take = intake.queue.len().min(MAX_BATCH);
-            let rest = intake.queue.split_off(take);
-            let batch = std::mem::replace(&mut intake.queue, rest);
-            intake.commands = intake.commands.saturating_sub(batch.len());
-            batch
+        let Some(pending) = next_batch(inner) else {
+            lock(&inner.applied).stop_all();
+            return;
         };
         let mut events: Vec<Arc<Event>> = Vec::with_capacity(pending.len());
         let mut bodies = Vec::with_capacity(pending.len());
@@ -721,36 +995,334 @@ fn dispatch_loop(inner: &Inner, journal: Arc<dyn Journal>, mut apply: ApplyFn) {
             return;
         }
         apply(&events);
-        inner
-            .published
-            .fetch_add(events.len() as u64, Ordering::Relaxed);
-        for e in &events {
-            inner.by_topic[e.topic() as usize].fetch_add(1, Ordering::Relaxed);
-        }
-        {
-            let mut h = lock(&inner.history);
-            for e in &events {
-                if h.len() >= inner.config.history.max(1) {
-                    h.pop_front();
-                }
-                h.push_back(e.clone());
-            }
-        }
-        {
-            let mut applied = lock(&inner.applied);
-            applied.seq = last;
-            let later = applied.waiters.split_off(&(last + 1));
-            let due = std::mem::replace(&mut applied.waiters, later);
-            drop(applied);
-            for w in due.into_values().flatten() {
-                w.fire(Wakeup::APPLIED);
-            }
-        }
+        record(inner, &events, |_| 0);
+        lock(&inner.applied).advance(0, last);
         // After the history and the watermark: whoever the reactor lets go
         // (a caller waiting for a party to settle) finds the batch there.
         react(inner, &events);
         fan_out(inner, &events);
     }
+}
+
+/// Counts an applied batch and keeps it in the history; `partition` gives
+/// an event's partition (for what the history has evicted).
+fn record(inner: &Inner, events: &[Arc<Event>], partition: impl Fn(&Event) -> usize) {
+    inner
+        .published
+        .fetch_add(events.len() as u64, Ordering::Relaxed);
+    for e in events {
+        inner.by_topic[e.topic() as usize].fetch_add(1, Ordering::Relaxed);
+    }
+    let mut h = lock(&inner.history);
+    let mut evicted = lock(&inner.evicted);
+    for e in events {
+        if h.len() >= inner.config.history.max(1) {
+            if let Some(old) = h.pop_front() {
+                if let Some(slot) = evicted.get_mut(partition(&old)) {
+                    *slot = (*slot).max(old.seq);
+                }
+            }
+        }
+        h.push_back(e.clone());
+    }
+}
+
+/// A cluster node's writer: appends what is published to the shared log,
+/// one atomic append per partition (and kind) per batch.
+fn append_loop(inner: &Inner) {
+    let Some(side) = &inner.cluster else {
+        return;
+    };
+    while let Some(batch) = next_batch(inner) {
+        // Grouped by partition and kind, each group in publish order.
+        let mut groups: Vec<(u32, Admission, Vec<Pending>)> = Vec::new();
+        for p in batch {
+            let partition = side.leases.partition_of(&p.draft.party_id);
+            match groups
+                .iter_mut()
+                .find(|(g, a, _)| *g == partition && *a == p.admission)
+            {
+                Some((_, _, items)) => items.push(p),
+                None => groups.push((partition, p.admission, vec![p])),
+            }
+        }
+        for (partition, admission, items) in groups {
+            match admission {
+                Admission::Internal => append_internal(inner, side, partition, items),
+                Admission::Command => append_commands(inner, side, partition, items),
+            }
+        }
+    }
+}
+
+/// What the log stores of a pending event: its JSON less `seq`.
+/// Where a command's publisher waits for its `seq` (cluster mode).
+type Reply = Sender<Result<u64, PublishError>>;
+
+fn entry(p: Pending) -> Result<(Entry, Option<Reply>), String> {
+    let ts = humantime::format_rfc3339_micros(p.at).to_string();
+    let body = match p.body {
+        Some(b) => b,
+        None => codec::encode_body(&p.draft).map_err(|e| e.to_string())?,
+    };
+    let op = match p.draft.payload {
+        crate::event::Payload::PartyCreated(_) => Op::Create,
+        crate::event::Payload::PartyDeleted(_) => Op::Delete,
+        _ => Op::Other,
+    };
+    Ok((
+        Entry {
+            party_id: p.draft.party_id.clone(),
+            op,
+            json: codec::finish_timestamp(body, &ts),
+        },
+        p.reply,
+    ))
+}
+
+/// Notes whether the log answered.
+fn log_state(side: &ClusterSide, down: Option<&LogError>) {
+    let mut d = lock(&side.down);
+    match down {
+        None => *d = None,
+        Some(e) => {
+            let why = crate::journal::Chain(e).to_string();
+            if d.as_deref() != Some(why.as_str()) {
+                log::warn!("shared log: {why}");
+            }
+            *d = Some(why);
+        }
+    }
+}
+
+/// Appends the scheduler's and agents' events of a partition, under this
+/// node's lease; retried until the log answers (the same batch id: at most
+/// once), dropped once the lease is gone.
+fn append_internal(inner: &Inner, side: &ClusterSide, partition: u32, items: Vec<Pending>) {
+    let n = items.len() as u64;
+    let Some(fence) = side.leases.fence(partition) else {
+        side.fenced.fetch_add(n, Ordering::Relaxed);
+        return;
+    };
+    let entries: Vec<Entry> = items
+        .into_iter()
+        .filter_map(|p| match entry(p) {
+            Ok((e, _)) => Some(e),
+            Err(e) => {
+                log::error!("an internal event could not be encoded: {e}");
+                None
+            }
+        })
+        .collect();
+    let batch_id = uuid::Uuid::new_v4().simple().to_string();
+    let mut pause = Duration::from_millis(20);
+    loop {
+        match side
+            .log
+            .append(partition, Some(&fence), &batch_id, &entries)
+        {
+            Ok(_) => return log_state(side, None),
+            Err(LogError::Fenced { .. }) => {
+                log_state(side, None);
+                log::info!(
+                    "partition {partition}'s lease moved on: {n} events of this node's runs dropped"
+                );
+                side.fenced.fetch_add(n, Ordering::Relaxed);
+                side.leases.revoke(partition);
+                return;
+            }
+            Err(e @ LogError::Unavailable { .. }) => {
+                log_state(side, Some(&e));
+                // Keep trying while the lease may still be ours; at
+                // shutdown, a few seconds, then leave the wave to whoever
+                // takes the partition (it resumes from the log).
+                if side.leases.fence(partition).as_ref() != Some(&fence)
+                    || (lock(&inner.intake).closed && pause >= LOG_RETRY_MAX)
+                {
+                    side.fenced.fetch_add(n, Ordering::Relaxed);
+                    return;
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(LOG_RETRY_MAX);
+            }
+            Err(e) => {
+                log::error!(
+                    "the shared log refused {n} events of partition {partition}: {}",
+                    crate::journal::Chain(&e)
+                );
+                return;
+            }
+        }
+    }
+}
+
+/// Appends users' commands of one partition in one step; if the log
+/// refuses one (a party that exists), each command on its own, so only
+/// that one is refused.
+fn append_commands(inner: &Inner, side: &ClusterSide, partition: u32, items: Vec<Pending>) {
+    let _ = inner;
+    // Split into commands: each ends with the event carrying the reply.
+    let mut commands: Vec<(Vec<Entry>, Option<Reply>)> = Vec::new();
+    let mut current = Vec::new();
+    for p in items {
+        let last = p.reply.is_some();
+        match entry(p) {
+            Ok((e, reply)) => {
+                current.push(e);
+                if last {
+                    commands.push((std::mem::take(&mut current), reply));
+                }
+            }
+            Err(e) => log::error!("a command's event could not be encoded: {e}"),
+        }
+    }
+    if !current.is_empty() {
+        commands.push((current, None));
+    }
+    let all: Vec<Entry> = commands
+        .iter()
+        .flat_map(|(e, _)| e.iter().cloned())
+        .collect();
+    match append_once(side, partition, &all) {
+        Ok(first) => {
+            let mut seq = first;
+            for (entries, reply) in commands {
+                seq += entries.len() as u64;
+                if let Some(r) = reply {
+                    let _ = r.send(Ok(seq - 1));
+                }
+            }
+        }
+        Err(PublishError::Exists(_)) if commands.len() > 1 => {
+            for (entries, reply) in commands {
+                let outcome = append_once(side, partition, &entries)
+                    .map(|first| first + entries.len() as u64 - 1);
+                if let Some(r) = reply {
+                    let _ = r.send(outcome);
+                }
+            }
+        }
+        Err(e) => {
+            for (_, reply) in commands {
+                if let Some(r) = reply {
+                    let _ = r.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// One append of commands, retried once on a fresh connection when the
+/// first attempt's outcome is unknown (the same batch id: at most once).
+fn append_once(side: &ClusterSide, partition: u32, entries: &[Entry]) -> Result<u64, PublishError> {
+    let batch_id = uuid::Uuid::new_v4().simple().to_string();
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match side.log.append(partition, None, &batch_id, entries) {
+            Ok(first) => {
+                log_state(side, None);
+                return Ok(first);
+            }
+            Err(LogError::Exists(party)) => {
+                log_state(side, None);
+                return Err(PublishError::Exists(party));
+            }
+            Err(e @ LogError::Unavailable { maybe_applied, .. }) => {
+                log_state(side, Some(&e));
+                if tries < 2 {
+                    continue;
+                }
+                let why = crate::journal::Chain(&e).to_string();
+                return Err(PublishError::Unavailable(if maybe_applied {
+                    format!("{why} (the command may have been applied: retry it with the same Idempotency-Key)")
+                } else {
+                    why
+                }));
+            }
+            Err(e) => {
+                return Err(PublishError::Unavailable(
+                    crate::journal::Chain(&e).to_string(),
+                ))
+            }
+        }
+    }
+}
+
+/// A cluster node's dispatcher: tails every partition of the shared log and
+/// applies, records, reacts to and fans out what it reads, in each
+/// partition's order.
+fn tail_loop(inner: &Inner, mut after: Vec<u64>, mut apply: ApplyFn, mut remote: RemoteFn) {
+    let Some(side) = &inner.cluster else {
+        return;
+    };
+    let node = side.leases.node().to_string();
+    let mut tail: Option<Box<dyn Tail>> = None;
+    let mut pause = Duration::from_millis(20);
+    while !side.tail_stop.load(Ordering::Acquire) {
+        let t = match &mut tail {
+            Some(t) => t,
+            None => match side.log.tail() {
+                Ok(t) => tail.insert(t),
+                Err(e) => {
+                    log_state(side, Some(&e));
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(LOG_RETRY_MAX);
+                    react(inner, &[]);
+                    continue;
+                }
+            },
+        };
+        let tailed = match t.read(&after, TAIL_BLOCK, MAX_BATCH) {
+            Ok(tailed) => {
+                pause = Duration::from_millis(20);
+                tailed
+            }
+            Err(e) => {
+                log_state(side, Some(&e));
+                tail = None;
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(LOG_RETRY_MAX);
+                react(inner, &[]);
+                continue;
+            }
+        };
+        let mut events = Vec::with_capacity(tailed.len());
+        let mut partitions = Vec::with_capacity(tailed.len());
+        for (p, ev, origin) in tailed {
+            let Some(cursor) = after.get_mut(p as usize) else {
+                continue;
+            };
+            if ev.seq <= *cursor {
+                continue;
+            }
+            *cursor = ev.seq;
+            if *origin != *node {
+                remote(&ev);
+            }
+            partitions.push(p as usize);
+            events.push(ev);
+        }
+        if events.is_empty() {
+            react(inner, &[]);
+            continue;
+        }
+        apply(&events);
+        record(inner, &events, |e| {
+            side.leases.partition_of(&e.party_id) as usize
+        });
+        {
+            let mut applied = lock(&inner.applied);
+            for (p, &seq) in after.iter().enumerate() {
+                if applied.seq.get(p).is_some_and(|&s| s < seq) {
+                    applied.advance(p, seq);
+                }
+            }
+        }
+        react(inner, &events);
+        fan_out(inner, &events);
+    }
+    lock(&inner.applied).stop_all();
 }
 
 /// Shows the batch to the reactor, if any, and queues what it returns.
@@ -759,6 +1331,9 @@ fn react(inner: &Inner, events: &[Arc<Event>]) {
         Some(reactor) => reactor(events),
         None => return,
     };
+    if drafts.is_empty() {
+        return;
+    }
     if let Err(e) = publish(inner, drafts, Admission::Internal, false) {
         log::debug!("the reactor's events were not published: {e}");
     }
@@ -1101,7 +1676,7 @@ mod tests {
             std::thread::spawn(move || {
                 tx.send(waiter.wait_applied(target, Duration::from_secs(60)))
             });
-            while !lock(&bus.inner.applied).waiters.contains_key(&target) {
+            while !lock(&bus.inner.applied).waiters[0].contains_key(&target) {
                 std::thread::yield_now();
             }
             rx

@@ -13,6 +13,7 @@
 //! - [`store`]: the read model, a pure fold over events.
 //! - [`deferred`]: results restored from a snapshot, decoded on first read.
 //! - [`catalog`]: the supplier data set and its search.
+//! - [`cluster`]: a cluster node's leases on partitions of the shared log.
 //! - [`agents`]: the pure agents, the scheduler and their thread runtime.
 //! - [`server`]: HTTP routes and WebSocket streams.
 //! - [`app`]: the wired system, as the binary, the tests and the benches start it.
@@ -27,6 +28,7 @@ pub mod agents;
 pub mod app;
 pub mod bus;
 pub mod catalog;
+pub mod cluster;
 mod deferred;
 pub mod domain;
 pub mod eval;

@@ -186,6 +186,22 @@ struct ServeArgs {
     /// Keep nothing on disk: the journal lives in memory (--durability off).
     #[arg(long, env = "PARTYBUS_EPHEMERAL")]
     ephemeral: bool,
+    /// Where events are kept: `sqlite` (in --data-dir), or
+    /// `redis://HOST:PORT[/DB]` to run as one node of a cluster: every node
+    /// pointed at the same Redis is one cluster (docs/cluster.md).
+    #[arg(long, env = "PARTYBUS_JOURNAL", default_value = "sqlite")]
+    journal: String,
+    /// Partitions of a cluster (K), fixed when the cluster is first created;
+    /// a node started with another K refuses to start.
+    #[arg(long, env = "PARTYBUS_PARTITIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    partitions: u32,
+    /// This node's id in a cluster (default: host:port).
+    #[arg(long, env = "PARTYBUS_NODE_ID")]
+    node_id: Option<String>,
+    /// How long a cluster node's lease on a partition lasts unless renewed:
+    /// a dead node's partitions move on after at most this long.
+    #[arg(long, env = "PARTYBUS_LEASE_TTL_MS", default_value_t = 3000, value_parser = clap::value_parser!(u64).range(300..=600_000))]
+    lease_ttl_ms: u64,
     /// Compact automatically once this many events were written since the
     /// last snapshot; 0 never does.
     #[arg(long, env = "PARTYBUS_COMPACT_THRESHOLD", default_value_t = DEFAULT_COMPACT_THRESHOLD)]
@@ -469,7 +485,48 @@ fn app_config(catalog: Option<&Path>, journal: Arc<dyn Journal>) -> Result<Confi
         ack_timeout: DEFAULT_ACK_TIMEOUT,
         compact_threshold: None,
         limits: Limits::default(),
+        cluster: None,
     })
+}
+
+/// A cluster node's shared log (`--journal redis://…`), checked against
+/// `--durability` and `--partitions`.
+fn open_cluster(
+    args: &ServeArgs,
+    url: &str,
+) -> Result<(Arc<partybus::journal::redis::RedisLog>, String)> {
+    use partybus::journal::redis::{RedisLog, RedisOptions};
+    if args.ephemeral || args.durability == DurabilityArg::Off {
+        bail!("--ephemeral (or --durability off) cannot be combined with --journal {url}: a cluster keeps its events in Redis");
+    }
+    let node_id = args
+        .node_id
+        .clone()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| match args.port {
+            0 => format!("{}-{}", args.host, &uuid_hex()[..8]),
+            port => format!("{}:{port}", args.host),
+        });
+    let log = RedisLog::open(&RedisOptions {
+        url: url.to_string(),
+        partitions: args.partitions,
+        node_id: node_id.clone(),
+        prefix: "pb".to_string(),
+    })
+    .with_context(|| format!("opening the cluster's log at {url}"))?;
+    if args.durability == DurabilityArg::Full {
+        let aof = log
+            .aof_enabled()
+            .with_context(|| format!("asking {url} about its persistence"))?;
+        if !aof {
+            bail!("--durability full needs Redis to run with appendonly yes (and appendfsync always to survive power loss); {url} has AOF off. Use --durability normal, or turn AOF on (docs/cluster.md)");
+        }
+    }
+    Ok((Arc::new(log), node_id))
+}
+
+fn uuid_hex() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
 /// The journal `serve` uses: SQLite in the data directory, or memory.
@@ -495,8 +552,38 @@ fn serve(args: ServeArgs) -> Result<()> {
     // Blank entries (an empty PARTYBUS_CORS_ORIGINS, a trailing comma) are none.
     let cors = CorsConfig::allowing(args.cors_origins.iter().filter(|o| !o.trim().is_empty()))
         .context("invalid --cors-origin (or PARTYBUS_CORS_ORIGINS)")?;
-    let (journal, _durability) = open_journal(&args)?;
-    let mut config = app_config(args.catalog.as_deref(), journal)?;
+    let cluster_url = Some(args.journal.trim())
+        .filter(|j| j.starts_with("redis://") || j.starts_with("rediss://"))
+        .map(str::to_string);
+    if cluster_url.is_none() && args.journal.trim() != "sqlite" {
+        bail!(
+            "--journal must be `sqlite` or a redis://HOST:PORT[/DB] URL, not {:?}",
+            args.journal
+        );
+    }
+    let public_url = Arc::new(std::sync::OnceLock::<String>::new());
+    let mut config = match &cluster_url {
+        None => {
+            let (journal, _durability) = open_journal(&args)?;
+            app_config(args.catalog.as_deref(), journal)?
+        }
+        Some(url) => {
+            let (log, node_id) = open_cluster(&args, url)?;
+            log::info!(
+                "cluster node {node_id} on {url} ({} partitions)",
+                args.partitions
+            );
+            let mut config = app_config(args.catalog.as_deref(), log.clone())?;
+            config.cluster = Some(partybus::cluster::ClusterSetup {
+                log,
+                config: partybus::cluster::ClusterConfig {
+                    lease_ttl: Duration::from_millis(args.lease_ttl_ms),
+                    url: public_url.clone(),
+                },
+            });
+            config
+        }
+    };
     config.limits = args.limits.app_limits();
     config.compact_threshold = Some(args.compact_threshold).filter(|n| *n > 0);
     // The server listens while the journal replays: /readyz answers 503
@@ -538,6 +625,7 @@ fn serve(args: ServeArgs) -> Result<()> {
         ..ServerConfig::default()
     };
     let server = server::serve(app.clone(), server_config).context("starting the server")?;
+    let _ = public_url.set(format!("http://{}", server.local_addr()));
     if let Err(e) = app.start() {
         server.shutdown();
         return Err(e).context("recovering from the journal");

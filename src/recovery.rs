@@ -27,6 +27,7 @@ use crate::catalog::intern::{self, Citations, RecordTable};
 use crate::deferred::{Deferred, FromSnapshot};
 use crate::domain::{AgentName, AgentOutput, Budget, FinalPlan};
 use crate::event::{Event, Payload};
+use crate::journal::log::Log;
 use crate::journal::{codec, CompactReport, Journal, JournalError, SnapshotMeta, RECORDS_ROW};
 use crate::store::{AgentError, AgentState, AgentStatus, Input, Party, PartyStatus, Store};
 
@@ -480,6 +481,33 @@ pub fn rebuild(journal: &dyn Journal) -> Result<Rebuilt, RecoveryError> {
     })
 }
 
+/// Rebuilds a cluster node's read model from every partition of the shared
+/// log; also returns each partition's last `seq`, where the node's tail
+/// continues.
+pub fn rebuild_from_log(log: &dyn Log) -> Result<(Rebuilt, Vec<u64>), RecoveryError> {
+    let began = Instant::now();
+    let mut store = Store::new();
+    let mut tracker = Tracker::default();
+    let mut events_replayed = 0;
+    let after = log
+        .replay_all(&mut |_, e| {
+            store.apply(&e);
+            tracker.observe(&e, &store);
+            events_replayed += 1;
+        })
+        .map_err(|e| RecoveryError::Journal(JournalError::from(e)))?;
+    let rebuilt = Rebuilt {
+        last_seq: after.iter().copied().max().unwrap_or(0),
+        store,
+        tracker,
+        snapshot_seq: 0,
+        snapshot_parties: 0,
+        events_replayed,
+        elapsed: began.elapsed(),
+    };
+    Ok((rebuilt, after))
+}
+
 /// A party whose planning resumes after a restart.
 #[derive(Debug, Clone)]
 pub struct Resume {
@@ -506,13 +534,23 @@ pub struct Recovery {
 /// Splits the live parties into interrupted ones (with what resuming them
 /// needs, read from the journal) and the baseline of the others.
 pub fn plan_resume(rebuilt: &Rebuilt, journal: &dyn Journal) -> Result<Recovery, RecoveryError> {
+    plan_resume_of(&rebuilt.store, &rebuilt.tracker, journal, |_| true)
+}
+
+/// [`plan_resume`] for the parties `select` picks, from a live read model
+/// and its tracker (a cluster node taking a partition over).
+pub fn plan_resume_of(
+    store: &Store,
+    tracker: &Tracker,
+    journal: &dyn Journal,
+    select: impl Fn(&str) -> bool,
+) -> Result<Recovery, RecoveryError> {
     let mut out = Recovery::default();
-    for party in rebuilt.store.parties() {
-        let track = rebuilt
-            .tracker
-            .track(&party.party_id)
-            .cloned()
-            .unwrap_or_default();
+    for party in store.parties() {
+        if !select(&party.party_id) {
+            continue;
+        }
+        let track = tracker.track(&party.party_id).cloned().unwrap_or_default();
         if !track.interrupted() {
             out.baseline
                 .insert(party.party_id.clone(), (party.clone(), track.wave));

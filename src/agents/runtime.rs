@@ -33,7 +33,9 @@ use crate::event::{
     new_execution_id, AgentCompleted, AgentFailed, AgentStarted, Draft, ErrorType, Event, Payload,
     Topic, TopicSet,
 };
-use crate::recovery::Recovery;
+use crate::journal::log::{LeaseChange, Leases};
+use crate::journal::Journal;
+use crate::recovery::{Recovery, Tracker};
 use crate::store::Store;
 
 use super::analyzer::party_facts;
@@ -196,7 +198,20 @@ impl Settle {
     }
 }
 
+/// What the runtime of a cluster node needs besides a single machine's:
+/// which partitions it acts on, and what taking one over reads.
+#[derive(Clone)]
+pub struct ClusterRole {
+    /// This node's leases.
+    pub leases: Arc<Leases>,
+    /// Every party's waves, kept current by the app as events are applied.
+    pub tracker: Arc<Mutex<Tracker>>,
+    /// The shared log, for the history of a party whose wave resumes.
+    pub journal: Arc<dyn Journal>,
+}
+
 struct Shared {
+    cluster: Option<ClusterRole>,
     bus: Bus,
     store: Arc<RwLock<Store>>,
     catalog: Arc<Catalog>,
@@ -274,7 +289,32 @@ impl Runtime {
         config: RuntimeConfig,
         recovery: Recovery,
     ) -> Runtime {
+        Runtime::start_inner(bus, store, catalog, config, recovery, None)
+    }
+
+    /// Starts a cluster node's agents: they act on the partitions this node
+    /// holds once it has adopted them (their interrupted waves resumed, as
+    /// after a restart), and on nothing else.
+    pub fn start_cluster(
+        bus: &Bus,
+        store: Arc<RwLock<Store>>,
+        catalog: Arc<Catalog>,
+        config: RuntimeConfig,
+        role: ClusterRole,
+    ) -> Runtime {
+        Runtime::start_inner(bus, store, catalog, config, Recovery::default(), Some(role))
+    }
+
+    fn start_inner(
+        bus: &Bus,
+        store: Arc<RwLock<Store>>,
+        catalog: Arc<Catalog>,
+        config: RuntimeConfig,
+        recovery: Recovery,
+        cluster: Option<ClusterRole>,
+    ) -> Runtime {
         let shared = Arc::new(Shared {
+            cluster,
             bus: bus.clone(),
             store,
             catalog,
@@ -329,8 +369,10 @@ impl Runtime {
         {
             let store = shared.store.clone();
             let settle = settle.clone();
-            bus.set_reactor(Box::new(move |batch| {
-                react(&mut scheduler, &store, &settle, batch)
+            let shared2 = shared.clone();
+            bus.set_reactor(Box::new(move |batch| match &shared2.cluster {
+                None => react(&mut scheduler, &store, &settle, batch),
+                Some(role) => react_cluster(&shared2, role, &mut scheduler, &settle, batch),
             }));
         }
         if !resumed.is_empty() {
@@ -481,6 +523,81 @@ fn react(
     drafts
 }
 
+/// [`react`] on a cluster node: first the lease changes (a partition taken
+/// over resumes its interrupted waves from the log; one lost is forgotten),
+/// then the batch's events of the partitions this node acts on.
+fn react_cluster(
+    shared: &Shared,
+    role: &ClusterRole,
+    scheduler: &mut Scheduler,
+    settle: &Settle,
+    batch: &[Arc<Event>],
+) -> Vec<Draft> {
+    let mut drafts = Vec::new();
+    let mut adopted = Vec::new();
+    for change in role.leases.take_changes() {
+        match change {
+            LeaseChange::Adopt(p) => {
+                // The read model already holds this batch: the take-over
+                // covers it, so it is not reacted to twice.
+                adopted.push(p);
+                drafts.extend(adopt(shared, role, scheduler, p));
+            }
+            LeaseChange::Drop(p) => {
+                adopted.retain(|&a| a != p);
+                scheduler.forget(|id| role.leases.partition_of(id) == p);
+                log::info!("partition {p}: no longer scheduled here");
+            }
+        }
+    }
+    let mine: Vec<Arc<Event>> = batch
+        .iter()
+        .filter(|e| {
+            let p = role.leases.partition_of(&e.party_id);
+            role.leases.is_active(p) && !adopted.contains(&p)
+        })
+        .cloned()
+        .collect();
+    if !mine.is_empty() {
+        drafts.extend(react(scheduler, &shared.store, settle, &mine));
+    }
+    drafts
+}
+
+/// Takes partition `p` over: its parties' waves as the log tells them, the
+/// interrupted ones resumed (as a restart resumes them).
+fn adopt(shared: &Shared, role: &ClusterRole, scheduler: &mut Scheduler, p: u32) -> Vec<Draft> {
+    let began = Instant::now();
+    let plan = {
+        let store = shared.store.read().unwrap_or_else(|e| e.into_inner());
+        let tracker = role.tracker.lock().unwrap_or_else(|e| e.into_inner());
+        crate::recovery::plan_resume_of(&store, &tracker, role.journal.as_ref(), |id| {
+            role.leases.partition_of(id) == p
+        })
+    };
+    match plan {
+        Ok(recovery) => {
+            let parties = recovery.baseline.len() + recovery.resume.len();
+            scheduler.adopt(recovery.baseline);
+            let drafts = resume(shared, scheduler, &recovery.resume);
+            log::info!(
+                "partition {p}: scheduled here now ({parties} parties, {} interrupted waves resumed) in {:?}",
+                recovery.resume.len(),
+                began.elapsed()
+            );
+            drafts
+        }
+        Err(e) => {
+            log::warn!(
+                "partition {p}: could not take it over ({}); its lease goes back",
+                crate::journal::Chain(&e)
+            );
+            role.leases.revoke(p);
+            Vec::new()
+        }
+    }
+}
+
 /// The topics the scheduler reacts to.
 const SCHEDULED: TopicSet = TopicSet::NONE.with(&[
     Topic::PartyCreated,
@@ -566,6 +683,12 @@ fn run_one(
     let Payload::AgentShouldExecute(req) = &ev.payload else {
         return;
     };
+    if let Some(role) = &shared.cluster {
+        // Another node holds this party's partition: its agents run it.
+        if !role.leases.acts_on(&ev.party_id) {
+            return;
+        }
+    }
     let agent = worker.agent;
     let party = shared
         .store

@@ -190,6 +190,19 @@ impl Scheduler {
         self.restored = baseline;
     }
 
+    /// Adds parties to the baseline (a cluster node taking a partition
+    /// over: see [`Scheduler::restore`]).
+    pub(crate) fn adopt(&mut self, baseline: HashMap<String, (Arc<Party>, u64)>) {
+        self.restored.extend(baseline);
+    }
+
+    /// Forgets every party `leaving` selects (a cluster node whose lease on
+    /// their partition ended: another node schedules them now).
+    pub(crate) fn forget(&mut self, leaving: impl Fn(&str) -> bool) {
+        self.parties.retain(|id, _| !leaving(id));
+        self.restored.retain(|id, _| !leaving(id));
+    }
+
     /// Resumes planning interrupted by a crash: seeds the party's schedule
     /// with what its last finished wave saw (`before`; `None` when no wave
     /// finished) and starts a wave caused by `cause`, its latest input change.

@@ -97,7 +97,24 @@ pub fn finish(body: Body, seq: u64, timestamp: &str) -> String {
     if json.ends_with('}') {
         json.pop();
     }
-    let _ = write!(json, ",\"seq\":{seq},\"timestamp\":");
+    let _ = write!(json, ",\"seq\":{seq}");
+    push_timestamp(json, timestamp)
+}
+
+/// `body` with its `timestamp` but no `seq`: what a cluster node hands the
+/// shared log, which inserts the partition's `seq` before the final `}`
+/// (see [`crate::journal::log::Entry`]).
+pub fn finish_timestamp(body: Body, timestamp: &str) -> String {
+    let mut json = body.0;
+    if json.ends_with('}') {
+        json.pop();
+    }
+    push_timestamp(json, timestamp)
+}
+
+/// Appends `,"timestamp":"…"}` to an open JSON object.
+fn push_timestamp(mut json: String, timestamp: &str) -> String {
+    json.push_str(",\"timestamp\":");
     if timestamp
         .bytes()
         .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')

@@ -99,6 +99,15 @@ pub enum LogError {
     Corrupt(JournalError),
 }
 
+impl From<LogError> for JournalError {
+    fn from(e: LogError) -> JournalError {
+        match e {
+            LogError::Unavailable { source, .. } | LogError::Corrupt(source) => source,
+            other => JournalError::Storage(other.to_string()),
+        }
+    }
+}
+
 /// Events read from the log's tail: `(partition, event, origin node id)`.
 pub type Tailed = Vec<(u32, Arc<Event>, Arc<str>)>;
 
@@ -143,6 +152,136 @@ pub trait Tail: Send {
     /// in order, at most about `max` in all; waits up to `block` for the
     /// first one (an empty answer after that).
     fn read(&mut self, after: &[u64], block: Duration, max: usize) -> Result<Tailed, LogError>;
+}
+
+/// What this node holds of each partition, as the cluster manager
+/// ([`crate::cluster`]) keeps it and the bus and the agents read it.
+///
+/// A partition moves through three states here: not held; held (the lease
+/// was granted, the node is catching up to where the log stood when it was,
+/// and is not yet acting); active (the agents' runtime adopted it: its
+/// scheduler and agents run that partition's waves).
+pub struct Leases {
+    node: String,
+    slots: Vec<std::sync::Mutex<Option<Fence>>>,
+    active: Vec<std::sync::atomic::AtomicBool>,
+    /// Partitions to adopt (held and caught up) or to drop, in order.
+    changes: std::sync::Mutex<Vec<LeaseChange>>,
+}
+
+/// A change the agents' runtime must act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseChange {
+    /// Held and caught up: resume its interrupted waves, then act on it.
+    Adopt(u32),
+    /// Lost or released: stop acting on it.
+    Drop(u32),
+}
+
+impl Leases {
+    /// No partition held yet, for node `node` of a cluster of `partitions`.
+    pub fn new(node: &str, partitions: u32) -> Leases {
+        let k = partitions.max(1) as usize;
+        Leases {
+            node: node.to_string(),
+            slots: (0..k).map(|_| std::sync::Mutex::new(None)).collect(),
+            active: (0..k).map(|_| false.into()).collect(),
+            changes: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// This node's id.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// K.
+    pub fn partitions(&self) -> u32 {
+        self.slots.len() as u32
+    }
+
+    /// The partition of a party.
+    pub fn partition_of(&self, party_id: &str) -> u32 {
+        partition_of(party_id, self.partitions())
+    }
+
+    /// The fence to append `partition`'s internal events with, while held.
+    pub fn fence(&self, partition: u32) -> Option<Fence> {
+        self.slot(partition).clone()
+    }
+
+    /// Whether the runtime acts on this party's partition.
+    pub fn acts_on(&self, party_id: &str) -> bool {
+        self.is_active(self.partition_of(party_id))
+    }
+
+    /// Whether the runtime acts on `partition`.
+    pub fn is_active(&self, partition: u32) -> bool {
+        self.active
+            .get(partition as usize)
+            .is_some_and(|a| a.load(std::sync::atomic::Ordering::Acquire))
+    }
+
+    /// Partitions held, in order.
+    pub fn held(&self) -> Vec<u32> {
+        (0..self.partitions())
+            .filter(|&p| self.slot(p).is_some())
+            .collect()
+    }
+
+    /// Records a granted lease (not yet acted on).
+    pub fn grant(&self, partition: u32, fence: Fence) {
+        *self.slot(partition) = Some(fence);
+    }
+
+    /// Asks the runtime to adopt a held partition (once caught up).
+    pub fn request_adopt(&self, partition: u32) {
+        self.push(LeaseChange::Adopt(partition));
+    }
+
+    /// Forgets a lease (lost, expired or released): its internal events are
+    /// no longer appended, and the runtime stops acting on it.
+    pub fn revoke(&self, partition: u32) {
+        if self.slot(partition).take().is_some() {
+            self.push(LeaseChange::Drop(partition));
+        }
+    }
+
+    /// The changes queued since the last call (the runtime's, on the bus's
+    /// dispatcher thread); an adopted partition is active once its change
+    /// is taken, unless it was revoked meanwhile.
+    pub fn take_changes(&self) -> Vec<LeaseChange> {
+        let changes = std::mem::take(&mut *self.changes.lock().unwrap_or_else(|e| e.into_inner()));
+        for c in &changes {
+            match *c {
+                LeaseChange::Adopt(p) => {
+                    let held = self.slot(p).is_some();
+                    self.set_active(p, held);
+                }
+                LeaseChange::Drop(p) => self.set_active(p, false),
+            }
+        }
+        changes
+    }
+
+    fn set_active(&self, partition: u32, on: bool) {
+        if let Some(a) = self.active.get(partition as usize) {
+            a.store(on, std::sync::atomic::Ordering::Release);
+        }
+    }
+
+    fn push(&self, change: LeaseChange) {
+        self.changes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(change);
+    }
+
+    fn slot(&self, partition: u32) -> std::sync::MutexGuard<'_, Option<Fence>> {
+        self.slots[(partition as usize).min(self.slots.len() - 1)]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 #[cfg(test)]

@@ -40,6 +40,33 @@ pub(super) const DEFAULT_EVENTS_LIMIT: usize = 100;
 pub(super) const MAX_EVENTS_LIMIT: usize = 1000;
 /// Dead letters shown by `/system/status` (the most recent ones).
 pub(super) const DEAD_LETTERS_SHOWN: usize = 50;
+/// Longest a request naming `X-Partybus-After` waits for this node to have
+/// applied that `seq` (a cluster node behind the one the client wrote to).
+pub(super) const AFTER_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Read your writes across cluster nodes: a party request that names the
+/// `seq` its client last saw (`X-Partybus-After: <seq>` or `?after=<seq>`)
+/// is served once this node has applied the party's partition up to it,
+/// waiting at most [`AFTER_WAIT`] (then 503 `catching_up`).
+fn await_after(ctx: &Ctx, party_id: &str, req: &Request) -> Result<(), ApiError> {
+    let (field, raw) = match (req.header("X-Partybus-After"), req.query("after")) {
+        (Some(h), _) => ("X-Partybus-After", h),
+        (None, Some(q)) => ("after", q),
+        (None, None) => return Ok(()),
+    };
+    let seq: u64 = raw.trim().parse().map_err(|_| {
+        ApiError::invalid(
+            field,
+            format!("{field} must be a seq (a non-negative integer)"),
+        )
+    })?;
+    if ctx.app.wait_caught_up(party_id, seq, AFTER_WAIT) {
+        return Ok(());
+    }
+    Err(ApiError::CatchingUp(format!(
+        "this node has not applied seq {seq} of party {party_id}'s partition within {AFTER_WAIT:?}; retry shortly"
+    )))
+}
 
 /// Answers every route but the WebSocket one.
 pub(crate) fn handle(
@@ -50,6 +77,9 @@ pub(crate) fn handle(
     body: &mut Body<'_>,
 ) -> Result<Reply, ApiError> {
     let party_id = params.party_id.as_deref().unwrap_or("");
+    if !party_id.is_empty() {
+        await_after(ctx, party_id, req)?;
+    }
     match route {
         RouteId::CreateParty => idempotent(ctx, req, || create_party(ctx, req, body)),
         RouteId::AddInput => {
@@ -158,12 +188,14 @@ pub(crate) fn handle(
         }
         RouteId::Livez => Ok(Reply::json(200, &json!({"status": "alive"}))),
         RouteId::Readyz => {
-            if ctx.ready.load(std::sync::atomic::Ordering::SeqCst) && ctx.app.is_running() {
-                Ok(Reply::json(200, &json!({"status": "ready"})))
-            } else {
-                Err(ApiError::NotReady(
+            if !ctx.ready.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(ApiError::NotReady(
                     "not ready: starting or shutting down".to_string(),
-                ))
+                ));
+            }
+            match ctx.app.readiness() {
+                Ok(()) => Ok(Reply::json(200, &json!({"status": "ready"}))),
+                Err(why) => Err(ApiError::NotReady(format!("not ready: {why}"))),
             }
         }
         RouteId::Health => Ok(Reply::json(
@@ -551,6 +583,7 @@ fn system_status(ctx: &Ctx, req: &Request) -> Result<Reply, ApiError> {
                 "active_tasks": s.parties_planning_now,
             },
             "event_bus": s.event_bus,
+            "cluster": ctx.app.cluster_status(),
             "state_store": s.state_store,
             "agents": agents,
             "agent_runs": s.agent_runs,

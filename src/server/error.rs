@@ -63,13 +63,18 @@ pub enum Code {
     TooManyClients,
     /// 503: the command was accepted but not applied in time.
     Timeout,
+    /// The cluster's shared log (Redis) cannot be reached.
+    JournalUnavailable,
+    /// This node has not yet applied what the client says it saw
+    /// (`X-Partybus-After`).
+    CatchingUp,
     /// 500: a fault of the server itself.
     Internal,
 }
 
 impl Code {
     /// Every code, in status order.
-    pub const ALL: [Code; 24] = [
+    pub const ALL: [Code; 26] = [
         Code::InvalidJson,
         Code::BadUpgrade,
         Code::MalformedRequest,
@@ -93,6 +98,8 @@ impl Code {
         Code::NotReady,
         Code::TooManyClients,
         Code::Timeout,
+        Code::JournalUnavailable,
+        Code::CatchingUp,
         Code::Internal,
     ];
 
@@ -128,7 +135,9 @@ impl Code {
             | Code::TooManyConnections
             | Code::NotReady
             | Code::TooManyClients
-            | Code::Timeout => 503,
+            | Code::Timeout
+            | Code::JournalUnavailable
+            | Code::CatchingUp => 503,
             Code::Internal => 500,
         }
     }
@@ -159,6 +168,8 @@ impl Code {
             Code::NotReady => "not_ready",
             Code::TooManyClients => "too_many_clients",
             Code::Timeout => "timeout",
+            Code::JournalUnavailable => "journal_unavailable",
+            Code::CatchingUp => "catching_up",
             Code::Internal => "internal_error",
         }
     }
@@ -197,6 +208,12 @@ impl Code {
             Code::NotReady => "Starting, shutting down, or not running.",
             Code::TooManyClients => "Too many WebSocket clients.",
             Code::Timeout => "Accepted but not applied in time; it will still be applied.",
+            Code::JournalUnavailable => {
+                "A cluster node cannot reach its shared log (Redis); nothing was written unless the detail says it may have been. Retry after `Retry-After`."
+            }
+            Code::CatchingUp => {
+                "This cluster node has not yet applied the `seq` named by `X-Partybus-After` within its wait (2 s); retry, or ask another node."
+            }
             Code::Internal => "A fault of the server itself.",
         }
     }
@@ -294,6 +311,12 @@ pub enum ApiError {
     /// Accepted but not applied in time.
     #[error("{0}")]
     Timeout(String),
+    /// The cluster's shared log is unreachable.
+    #[error("{0}")]
+    JournalUnavailable(String),
+    /// This node is behind what the client saw.
+    #[error("{0}")]
+    CatchingUp(String),
     /// A server fault; the detail is generic, the cause goes to the log.
     #[error("internal error; see the server log for request {0}")]
     Internal(String),
@@ -345,6 +368,8 @@ impl ApiError {
             ApiError::NotReady(_) => Code::NotReady,
             ApiError::TooManyClients => Code::TooManyClients,
             ApiError::Timeout(_) => Code::Timeout,
+            ApiError::JournalUnavailable(_) => Code::JournalUnavailable,
+            ApiError::CatchingUp(_) => Code::CatchingUp,
             ApiError::Internal(_) => Code::Internal,
         }
     }
@@ -363,7 +388,11 @@ impl ApiError {
                 "WWW-Authenticate",
                 "Bearer error=\"invalid_token\"".to_string(),
             )],
-            ApiError::Overloaded | ApiError::NotReady(_) | ApiError::TooManyClients => {
+            ApiError::Overloaded
+            | ApiError::NotReady(_)
+            | ApiError::TooManyClients
+            | ApiError::JournalUnavailable(_)
+            | ApiError::CatchingUp(_) => {
                 vec![("Retry-After", "1".to_string())]
             }
             ApiError::RateLimited {
@@ -404,6 +433,9 @@ impl ApiError {
             AppError::InvalidInput { field, message } => ApiError::invalid(field, message),
             e @ AppError::Timeout(_) => ApiError::Timeout(format!(
                 "{e}; it will still be applied: check the party's status before retrying"
+            )),
+            AppError::Unavailable(why) => ApiError::JournalUnavailable(format!(
+                "the cluster's shared log (Redis) cannot be reached: {why}"
             )),
             AppError::Journal(cause) => {
                 log::error!(
@@ -449,6 +481,7 @@ mod tests {
             (AppError::Timeout(std::time::Duration::from_secs(1)), 503),
             (AppError::Journal("disk".into()), 500),
             (AppError::Capacity { max: 1 }, 503),
+            (AppError::Unavailable("down".into()), 503),
             (
                 AppError::TooManyInputs {
                     party_id: "p".into(),

@@ -226,6 +226,9 @@ impl Metrics {
         );
         self.render_http(&mut out);
         self.render_agents(&mut out);
+        if let Some(c) = app.cluster_status() {
+            render_cluster(&mut out, &c);
+        }
         if let Ok(status) = app.system_status() {
             let bus = &status.event_bus;
             let _ = writeln!(
@@ -387,6 +390,66 @@ impl Metrics {
                 &format!("agent=\"{agent}\""),
             );
         }
+    }
+}
+
+/// A cluster node's view of the cluster.
+fn render_cluster(out: &mut String, c: &crate::cluster::ClusterStatus) {
+    gauge(
+        out,
+        "partybus_cluster_nodes_alive",
+        "Cluster nodes with a live heartbeat.",
+        c.nodes.len() as u64,
+    );
+    gauge(
+        out,
+        "partybus_cluster_partitions",
+        "Partitions of the cluster (K).",
+        u64::from(c.partitions),
+    );
+    gauge(
+        out,
+        "partybus_cluster_partitions_held",
+        "Partitions whose lease this node holds.",
+        c.held.len() as u64,
+    );
+    gauge(
+        out,
+        "partybus_cluster_redis_reachable",
+        "Whether this node's last look at Redis succeeded.",
+        u64::from(c.redis_reachable),
+    );
+    gauge(
+        out,
+        "partybus_cluster_redis_used_memory_bytes",
+        "Redis used_memory as last read.",
+        c.redis_used_memory,
+    );
+    counter(
+        out,
+        "partybus_cluster_purged_events_total",
+        "Events of deleted parties this node purged from the log.",
+        c.purged_events,
+    );
+    counter(
+        out,
+        "partybus_cluster_fenced_events_total",
+        "This node's internal events dropped because their lease had moved on.",
+        c.fenced_events,
+    );
+    let _ = writeln!(
+        out,
+        "# HELP partybus_cluster_partition_lag Events of a partition the log holds that this node has not applied yet.\n\
+         # TYPE partybus_cluster_partition_lag gauge"
+    );
+    for p in &c.partition_status {
+        let _ = writeln!(
+            out,
+            "partybus_cluster_partition_lag{{partition=\"{}\",owner=\"{}\"}} {}",
+            p.partition,
+            escape(p.owner.as_deref().unwrap_or("")),
+            p.lag
+        );
     }
 }
 

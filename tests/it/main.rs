@@ -16,12 +16,14 @@
 //! - [`loadgen`]: `partybus loadgen` against a real server.
 //! - [`web_ui`]: the planning page in headless Chromium.
 //! - [`redis_fixture`]: the harness's own `redis-server` ([`util::redis`]).
+//! - [`cluster`]: several nodes on one Redis (scale-out).
 //!
 //! Run one area with `cargo test --test it <module>::`.
 
 mod util;
 
 mod cli;
+mod cluster;
 mod core_runtime;
 mod cors;
 mod durability;

@@ -454,7 +454,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_partybus");
 
 /// The settings `partybus` reads from the environment: removed from every
 /// child, so that a test sets exactly the ones it means.
-const BIN_ENV: [&str; 8] = [
+const BIN_ENV: [&str; 12] = [
     "API_HOST",
     "API_PORT",
     "LOG_LEVEL",
@@ -463,6 +463,10 @@ const BIN_ENV: [&str; 8] = [
     "PARTYBUS_CORS_ORIGINS",
     "PARTYBUS_DURABILITY",
     "PARTYBUS_EPHEMERAL",
+    "PARTYBUS_JOURNAL",
+    "PARTYBUS_PARTITIONS",
+    "PARTYBUS_NODE_ID",
+    "PARTYBUS_LEASE_TTL_MS",
 ];
 
 /// `partybus <args>` with a clean environment plus `env`.
