@@ -346,8 +346,11 @@ impl Store {
                 party.status = PartyStatus::Planning;
             }
             Payload::InputRemoved(p) => {
+                let before = party.inputs.len();
                 party.inputs.retain(|i| i.input_id != p.input_id);
-                party.status = PartyStatus::Planning;
+                if party.inputs.len() != before {
+                    party.status = PartyStatus::Planning;
+                }
             }
             Payload::AgentStarted(p) => {
                 let entry = party

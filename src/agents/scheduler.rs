@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use crate::domain::AgentName;
 use crate::event::{AgentDataRemoved, Draft, Event, ExecutionType, Payload, ShouldExecute};
-use crate::store::{AgentStatus, Party};
+use crate::store::{AgentStatus, Party, PartyStatus};
 
 use super::analyzer::{areas_by_input, party_facts, theme_points, Facts};
 
@@ -406,7 +406,11 @@ impl Scheduler {
             != sched.last.get(&AgentName::FinalPlanner);
         sched.last = rel.signatures;
         let removed_any = !out.is_empty();
-        if plan.is_empty() && !budget_forced && !removed_any && !facts_changed {
+        // An input that changes nothing an agent reads still gets the plan
+        // re-made (the planner only): the party shows `planning` since the
+        // change, and a plan saying it considered every input ends that.
+        let waiting = party.status == PartyStatus::Planning;
+        if plan.is_empty() && !budget_forced && !removed_any && !facts_changed && !waiting {
             // Nothing this wave would change.
             return;
         }
@@ -906,6 +910,18 @@ mod tests {
         assert!(sim.sched.is_idle("p"));
         let p = sim.store.party("p").expect("party");
         assert!(p.agents.contains_key(&Cake) && p.agents.contains_key(&Venue));
+    }
+
+    #[test]
+    fn an_input_no_agent_reads_only_remakes_the_plan_and_the_party_is_ready() {
+        let mut sim = Sim::new();
+        sim.create("p", &["jungle theme party for 75 guests"]);
+        let mark = sim.log.len();
+        sim.run(vec![add("p", "inp_x", "a piñata, please")]);
+        assert_eq!(sim.ran_since(mark), vec![FinalPlanner]);
+        assert!(sim.sched.is_idle("p"));
+        let p = sim.store.party("p").expect("party");
+        assert_eq!(p.status, PartyStatus::Ready);
     }
 
     #[test]
