@@ -11,6 +11,9 @@
 //! journal, never the other way round. Knows nothing of HTTP beyond a status
 //! code and body bytes.
 //!
+//! In a cluster the records and the keys in flight are in Redis, so a
+//! retry sent to another node is answered the same way.
+//!
 //! Limits of the promise: the record is stored right after the command is
 //! acknowledged, in its own commit; a crash in the microseconds between the
 //! command's commit and the record's lets a retry run the command again.
@@ -44,6 +47,8 @@ pub struct Pending<'a> {
     owner: &'a Idempotency,
     key: String,
     route: String,
+    /// Whether the store reserved the key (and must release it).
+    reserved: bool,
 }
 
 impl Pending<'_> {
@@ -61,6 +66,9 @@ impl Pending<'_> {
 
 impl Drop for Pending<'_> {
     fn drop(&mut self) {
+        if self.reserved {
+            self.owner.store().release(&self.key);
+        }
         self.owner
             .in_flight
             .lock()
@@ -103,11 +111,17 @@ impl Idempotency {
         {
             return Ok(Begin::InProgress);
         }
-        let pending = Pending {
+        let mut pending = Pending {
             owner: self,
             key: key.to_string(),
             route: route.to_string(),
+            reserved: false,
         };
+        // Another cluster node handling the same key right now.
+        if !self.store().reserve(key)? {
+            return Ok(Begin::InProgress);
+        }
+        pending.reserved = true;
         match self.store().get(key)? {
             Some(s) if s.route == route => Ok(Begin::Replay(s)),
             Some(s) => Ok(Begin::Mismatch(s.route)),

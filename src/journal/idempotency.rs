@@ -44,6 +44,17 @@ pub trait IdempotencyStore: Send + Sync {
     fn get(&self, key: &str) -> Result<Option<Stored>, JournalError>;
     /// Stores (or replaces) the record for `key`.
     fn put(&self, key: &str, stored: &Stored) -> Result<(), JournalError>;
+
+    /// Marks `key` as in flight beyond this process (a cluster's nodes
+    /// share it); false if another holder has it. Within one process the
+    /// caller already keeps its own keys in flight, so by default: true.
+    fn reserve(&self, _key: &str) -> Result<bool, JournalError> {
+        Ok(true)
+    }
+
+    /// Ends a [`IdempotencyStore::reserve`]; errors are the holder's to
+    /// ignore (a reservation also expires by itself).
+    fn release(&self, _key: &str) {}
 }
 
 /// Records in memory, for `--ephemeral`: at most `cap` of them, the oldest

@@ -105,13 +105,19 @@ fn status_after(addr: SocketAddr, party: &str, token: &str, after: u64) -> Value
 /// having applied at least `after`; returns its status.
 fn planned(addr: SocketAddr, party: &str, token: &str, after: u64) -> Value {
     let mut last = Value::Null;
-    poll_until(
-        &format!("party {party} planned on {addr}"),
-        Instant::now() + WAIT,
-        || {
-            last = status_after(addr, party, token, after);
-            last["status"] == "ready" && last["final_plan"].is_object()
-        },
+    let done = poll(Instant::now() + WAIT, || {
+        last = status_after(addr, party, token, after);
+        last["status"] == "ready" && last["final_plan"].is_object()
+    });
+    let brief = json!({
+        "status": last["status"],
+        "last_seq": last["last_seq"],
+        "inputs": last["inputs"].as_array().map(Vec::len),
+        "agents": last["agents"].as_object().map(|a| a.iter().map(|(k, v)| (k.clone(), v["status"].clone())).collect::<BTreeMap<_, _>>()),
+    });
+    assert!(
+        done,
+        "party {party} not planned on {addr} after seq {after}: {brief}"
     );
     last
 }
@@ -324,6 +330,21 @@ fn a_party_made_on_one_node_is_read_changed_and_streamed_on_another() {
         (status, v["code"].as_str()),
         (503, Some("catching_up")),
         "{v}"
+    );
+    // A retry through another node gets the first answer (Idempotency-Key).
+    let key = [("Idempotency-Key", "cluster-retry-1")];
+    let body = json!({"content": "a piñata, please"});
+    let path = format!("{API}/party/{party}/input");
+    let (s1, first) = call(n1.addr, "POST", &path, Some(&token), Some(&body), &key);
+    let (s2, again) = call(n2.addr, "POST", &path, Some(&token), Some(&body), &key);
+    assert_eq!((s1, s2), (201, 201), "{first} / {again}");
+    assert_eq!(first, again);
+    let added = first["seq"].as_u64().unwrap();
+    let p = planned(n3.addr, &party, &token, added);
+    assert_eq!(
+        p["inputs"].as_array().unwrap().len(),
+        3,
+        "one input, not two"
     );
     // A duplicate client-chosen id is refused cluster-wide.
     let body = json!({"party_id": "same-id-everywhere"});

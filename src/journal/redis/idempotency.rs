@@ -100,9 +100,44 @@ impl IdempotencyStore for RedisIdempotency {
                 .failed("storing an idempotency record", f.into_error())
         })
     }
+
+    fn reserve(&self, key: &str) -> Result<bool, JournalError> {
+        let k = self.lock_key(key);
+        let set: Option<String> = self
+            .shared
+            .call(|c| {
+                redis::cmd("SET")
+                    .arg(&k)
+                    .arg(1)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(IN_FLIGHT_TTL.as_millis() as u64)
+                    .query(c)
+            })
+            .map_err(|f| {
+                self.shared
+                    .failed("reserving an idempotency key", f.into_error())
+            })?;
+        Ok(set.is_some())
+    }
+
+    fn release(&self, key: &str) {
+        let k = self.lock_key(key);
+        let _ = self
+            .shared
+            .call(|c| redis::cmd("DEL").arg(&k).query::<()>(c));
+    }
 }
 
+/// How long a key stays reserved by a node that handles it (longer than any
+/// command takes; a node that dies holding one frees it this late).
+const IN_FLIGHT_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl RedisIdempotency {
+    fn lock_key(&self, key: &str) -> String {
+        format!("{}:idem-lock:{key}", self.shared.prefix)
+    }
+
     fn corrupt(&self, key: &str) -> JournalError {
         JournalError::Corrupt {
             context: format!("{}: idempotency record {}", self.shared.url, self.key(key)),
