@@ -425,6 +425,20 @@ pub struct Ack {
     pub seq: u64,
 }
 
+/// Whether a node has applied what a client saw ([`App::caught_up`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaughtUp {
+    /// It has.
+    Yes,
+    /// Not within the wait (a cluster node behind another).
+    Behind,
+    /// One machine: no event has that `seq` yet (`last` is the latest).
+    NoSuchSeq {
+        /// The latest `seq`.
+        last: u64,
+    },
+}
+
 /// A system-wide snapshot for `/system/status`.
 #[derive(Debug, Clone, Serialize)]
 pub struct SystemStatus {
@@ -1213,14 +1227,26 @@ impl App {
         }
     }
 
-    /// Waits (at most `timeout`) until this node has applied every event of
-    /// the party's partition up to `seq`: a read after a write made through
-    /// another cluster node (`X-Partybus-After`). True at once on one
-    /// machine past that `seq`.
-    pub fn wait_caught_up(&self, party_id: &str, seq: u64, timeout: Duration) -> bool {
-        match self.running() {
-            Some(r) => r.bus.wait_applied_for(party_id, seq, timeout),
-            None => false,
+    /// Read your writes (`X-Partybus-After`): whether this node has applied
+    /// every event of the party's partition up to `seq`. A cluster node waits
+    /// for it (at most `timeout`: a write made through another node may not
+    /// have reached it yet); one machine has applied every `seq` it ever
+    /// answered with, so a later one names no write and is refused at once.
+    pub fn caught_up(&self, party_id: &str, seq: u64, timeout: Duration) -> CaughtUp {
+        let Some(r) = self.running() else {
+            return CaughtUp::Behind;
+        };
+        if r.bus.is_cluster() {
+            return match r.bus.wait_applied_for(party_id, seq, timeout) {
+                true => CaughtUp::Yes,
+                false => CaughtUp::Behind,
+            };
+        }
+        let last = r.bus.applied_seq();
+        if seq <= last {
+            CaughtUp::Yes
+        } else {
+            CaughtUp::NoSuchSeq { last }
         }
     }
 

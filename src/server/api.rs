@@ -60,12 +60,16 @@ fn await_after(ctx: &Ctx, party_id: &str, req: &Request) -> Result<(), ApiError>
             format!("{field} must be a seq (a non-negative integer)"),
         )
     })?;
-    if ctx.app.wait_caught_up(party_id, seq, AFTER_WAIT) {
-        return Ok(());
+    match ctx.app.caught_up(party_id, seq, AFTER_WAIT) {
+        crate::app::CaughtUp::Yes => Ok(()),
+        crate::app::CaughtUp::NoSuchSeq { last } => Err(ApiError::invalid(
+            field,
+            format!("{field} names seq {seq}, but the latest event is seq {last}"),
+        )),
+        crate::app::CaughtUp::Behind => Err(ApiError::CatchingUp(format!(
+            "this node has not applied seq {seq} of party {party_id}'s partition within {AFTER_WAIT:?}; retry shortly"
+        ))),
     }
-    Err(ApiError::CatchingUp(format!(
-        "this node has not applied seq {seq} of party {party_id}'s partition within {AFTER_WAIT:?}; retry shortly"
-    )))
 }
 
 /// Answers every route but the WebSocket one.

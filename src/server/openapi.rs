@@ -83,6 +83,9 @@ fn operation(spec: &RouteSpec) -> Value {
             "schema": schema,
         }));
     }
+    if spec.path.contains("{party_id}") && spec.response != "WebSocketMessage" {
+        params.push(json!({"$ref": "#/components/parameters/PartybusAfter"}));
+    }
     params.push(json!({"$ref": "#/components/parameters/RequestId"}));
 
     let mut responses = Map::new();
@@ -240,6 +243,16 @@ fn components() -> Value {
                 "description": "Echoed back; becomes the correlation_id of the events this request causes. \
                     1-128 of A-Z a-z 0-9 - _ . : (otherwise one is generated).",
                 "schema": {"type": "string", "maxLength": 128},
+            },
+            "PartybusAfter": {
+                "name": "X-Partybus-After",
+                "in": "header",
+                "required": false,
+                "description": "Read your writes across cluster nodes: the `seq` a write answered with. \
+                    The request is served once this node has applied it (a cluster node waits up to 2 s, \
+                    then answers 503 `catching_up`); on one machine a `seq` beyond the latest event is 422. \
+                    `?after=` works the same.",
+                "schema": {"type": "integer", "minimum": 0},
             },
         },
         "headers": {

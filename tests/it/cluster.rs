@@ -365,6 +365,24 @@ fn a_party_made_on_one_node_is_read_changed_and_streamed_on_another() {
         &[],
     );
     assert_eq!((a, b), (201, 409), "{v}");
+    // A token rotated through node 1 closes the streams it let in on node 3.
+    let mut old = Ws::connect(&format!(
+        "ws://{}{API}/ws/{party}?since={added}&token={token}",
+        n3.addr
+    ))
+    .expect("connect to node 3");
+    let (status, v) = call(
+        n1.addr,
+        "POST",
+        &format!("{API}/party/{party}/token"),
+        Some(&token),
+        None,
+        &[],
+    );
+    assert_eq!(status, 200, "{v}");
+    let (_, code) = old.until_close_code();
+    assert_eq!(code, Some(1008));
+    let token = v["party_token"].as_str().unwrap().to_string();
     // Deleted through node 2: gone on node 1 too.
     let (status, v) = call(
         n2.addr,

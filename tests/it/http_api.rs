@@ -960,3 +960,31 @@ fn concurrent_creates_all_succeed_with_distinct_ids() {
     let distinct: std::collections::HashSet<_> = ids.iter().collect();
     assert_eq!(distinct.len(), 16);
 }
+
+#[test]
+fn x_partybus_after_on_one_machine_serves_known_seqs_and_refuses_later_ones() {
+    let s = TestServer::start();
+    let (party, token, v) = s.create(json!({"initial_inputs": [{"content": "a picnic"}]}));
+    let seq = v["seq"].as_u64().unwrap();
+    let auth = format!("Bearer {token}");
+    let status = |after: &str| {
+        request(
+            s.addr,
+            "GET",
+            &format!("{API}/party/{party}/status"),
+            &[("Authorization", &auth), ("X-Partybus-After", after)],
+            None,
+        )
+    };
+    assert_eq!(status(&seq.to_string()).status, 200);
+    // No write ever answered with a later seq: refused at once, not waited on.
+    let far = status("999999999");
+    far.assert_error(422, "validation_error");
+    assert_eq!(far.json()["field"], "X-Partybus-After");
+    status("soon").assert_error(422, "validation_error");
+    let query = s.get(
+        &format!("{API}/party/{party}/plan?after={seq}"),
+        Some(&token),
+    );
+    assert_eq!(query.status, 200);
+}
