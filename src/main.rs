@@ -352,7 +352,8 @@ enum LoadTokens {
 #[derive(Debug, Args)]
 struct LoadgenArgs {
     /// The server, http://host:port; several (comma-separated or repeated)
-    /// are loaded one after another with the same settings and compared.
+    /// are loaded one after another with the same settings and compared
+    /// (or all at once with --spread).
     #[arg(
         long,
         env = "PARTYBUS_URL",
@@ -381,9 +382,18 @@ struct LoadgenArgs {
     /// Token use: auto (partybus) or none (auth off, or the prototype).
     #[arg(long, value_enum, default_value_t = LoadTokens::Auto)]
     token_mode: LoadTokens,
-    /// Also report this server process's CPU use (Linux /proc; one --url only).
-    #[arg(long, value_name = "PID")]
-    server_pid: Option<u32>,
+    /// Also report this server process's CPU use (Linux /proc; one --url,
+    /// or with --spread one pid per node, comma-separated or repeated, in
+    /// any order: their summed CPU).
+    #[arg(long, value_name = "PID", value_delimiter = ',')]
+    server_pid: Vec<u32>,
+    /// One load over all the --url servers at once (the nodes of a
+    /// cluster): client i sends its requests to url[i % n] and, in e2e
+    /// mode, opens its WebSocket on url[(i+1) % n], so every party is
+    /// created on one node and streamed from another (the cross-node
+    /// path). One report for the whole run. Needs at least two --url.
+    #[arg(long)]
+    spread: bool,
     /// No live progress line.
     #[arg(long)]
     quiet: bool,
@@ -661,11 +671,14 @@ fn serve(args: ServeArgs) -> Result<()> {
 
 fn loadgen(args: LoadgenArgs) -> Result<()> {
     use loadgen::{LoadConfig, Mode, Scenario, TokenMode};
-    if args.server_pid.is_some() && args.url.len() > 1 {
-        bail!("--server-pid needs a single --url");
+    if args.spread && args.url.len() < 2 {
+        bail!("--spread needs at least two --url (it spreads the clients over them)");
     }
-    if !args.sweep.is_empty() && args.url.len() > 1 {
-        bail!("--sweep needs a single --url");
+    if !args.spread && !args.server_pid.is_empty() && args.url.len() > 1 {
+        bail!("--server-pid needs a single --url (or --spread)");
+    }
+    if !args.spread && !args.sweep.is_empty() && args.url.len() > 1 {
+        bail!("--sweep needs a single --url (or --spread)");
     }
     let scenario = match args.scenario {
         LoadScenario::Jungle => Scenario::Jungle,
@@ -683,10 +696,15 @@ fn loadgen(args: LoadgenArgs) -> Result<()> {
         LoadTokens::Auto => TokenMode::Auto,
         LoadTokens::None => TokenMode::None,
     };
-    // Validate every URL before loading any server.
-    let configs = args
-        .url
-        .iter()
+    // Validate every URL before loading any server. With --spread, one run
+    // over all of them.
+    let urls: Vec<&String> = if args.spread {
+        args.url.iter().take(1).collect()
+    } else {
+        args.url.iter().collect()
+    };
+    let configs = urls
+        .into_iter()
         .map(|url| {
             let mut c = LoadConfig::new(
                 url,
@@ -697,8 +715,11 @@ fn loadgen(args: LoadgenArgs) -> Result<()> {
                 mode,
                 token_mode,
             )?;
+            if args.spread {
+                c = c.spread(&args.url)?;
+            }
             c.progress = !args.quiet;
-            c.server_pid = args.server_pid;
+            c.server_pids.clone_from(&args.server_pid);
             match args.rate {
                 Some(rate) => Ok(c.open_loop(rate)?),
                 None => Ok(c),

@@ -4,12 +4,15 @@
 //! prototype's way). Open loop (`--rate`) and the latency-vs-throughput
 //! sweep (`--sweep`) through the binary. Asserts zero errors, the counts,
 //! and the JSON shape; never timings (an achieved rate only within a wide
-//! bound, at a rate far below what the server can do).
+//! bound, at a rate far below what the server can do). `--spread`: one
+//! load over two independent servers at once (create and read modes), and
+//! e2e across the two nodes of a Redis cluster where `redis-server` exists.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use crate::util::TestServer;
+use crate::util::redis::Redis;
+use crate::util::{Served, TestServer};
 use loadgen::{LoadConfig, Mode, Report, Scenario, TokenMode};
 use serde_json::Value;
 
@@ -406,4 +409,131 @@ fn the_binary_refuses_bad_rates_and_sweeps() {
         assert!(stderr.contains(word), "{args:?}: {stderr}");
         assert!(v.is_none(), "{args:?} wrote a report");
     }
+}
+
+/// `--spread` over two independent servers: one run, one table naming both,
+/// one JSON report; the clients take the servers in turn, so both get
+/// parties and together exactly the count asked for.
+#[test]
+fn the_binary_spreads_one_load_over_two_servers() {
+    let a = TestServer::start();
+    let b = TestServer::start();
+    let both = format!("{},{}", url(&a), url(&b));
+    let args = [
+        "--spread",
+        "--mode",
+        "create",
+        "--concurrency",
+        "4",
+        "--parties",
+        "20",
+        "--quiet",
+        "--fail-on-errors",
+    ];
+    let (ok, stdout, stderr, v) = loadgen_binary(&both, &args);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert_eq!(
+        stdout.matches("partybus loadgen: create mode").count(),
+        1,
+        "{stdout}"
+    );
+    assert!(stdout.contains("spread over 2 servers"), "{stdout}");
+    assert!(
+        stdout.contains(&url(&a)) && stdout.contains(&url(&b)),
+        "{stdout}"
+    );
+    let v = v.expect("json written");
+    assert!(v.is_object(), "one report, not an array: {v}");
+    assert_eq!(v["urls"], serde_json::json!([url(&a), url(&b)]));
+    assert_eq!(v["parties"], 20);
+    assert_eq!(v["error_count"], 0);
+    let created = |s: &TestServer| s.app.stats().expect("stats").total_parties as u64;
+    let (on_a, on_b) = (created(&a), created(&b));
+    assert!(on_a > 0 && on_b > 0, "a {on_a}, b {on_b}");
+    assert_eq!(on_a + on_b, 20);
+}
+
+/// Read mode spread over independent servers: each client reads the pool
+/// parties created on its own server, so nothing crosses and nothing fails.
+#[test]
+fn spread_read_mode_keeps_each_client_on_its_own_servers_pool() {
+    let a = TestServer::start();
+    let b = TestServer::open();
+    let mut c = config(&a, Mode::Read, TokenMode::Auto, Scenario::Space);
+    c = c.spread(&[url(&a), url(&b)]).expect("spread");
+    let report = loadgen::run(&c).expect("loadgen runs");
+    assert_eq!(report.error_count, 0, "errors: {:?}", report.errors);
+    assert_eq!(report.requests, UNITS);
+    assert_eq!(report.urls.len(), 2);
+    // The pool (16 parties at 4 clients) is split between the two.
+    for s in [&a, &b] {
+        assert!(s.app.stats().expect("stats").total_parties >= 8);
+    }
+}
+
+#[test]
+fn the_binary_refuses_spread_with_one_url() {
+    let server = TestServer::start();
+    let (ok, stdout, stderr, v) = loadgen_binary(&url(&server), &["--spread", "--quiet"]);
+    assert!(!ok, "accepted: {stdout}");
+    assert!(
+        stderr.contains("--spread needs at least two --url"),
+        "{stderr}"
+    );
+    assert!(v.is_none());
+}
+
+/// e2e spread over two cluster nodes on one Redis: every party is created
+/// on one node and streamed from the other, and the nodes' CPU is summed
+/// from both pids. Skips where `redis-server` is not installed.
+#[test]
+fn the_binary_spreads_e2e_over_a_cluster_across_nodes() {
+    let Some(redis) = Redis::start() else {
+        return eprintln!("skipped: redis-server not installed");
+    };
+    let node = |id: &str| {
+        Served::start(
+            &[
+                "--port",
+                "0",
+                "--journal",
+                &redis.url(),
+                "--partitions",
+                "4",
+                "--node-id",
+                id,
+            ],
+            &[],
+        )
+    };
+    let (n1, n2) = (node("n1"), node("n2"));
+    let both = format!("http://{},http://{}", n1.addr, n2.addr);
+    let pids = format!("{},{}", n2.pid(), n1.pid());
+    let args = [
+        "--spread",
+        "--concurrency",
+        "4",
+        "--parties",
+        "8",
+        "--server-pid",
+        &pids,
+        "--quiet",
+        "--fail-on-errors",
+    ];
+    let (ok, stdout, stderr, v) = loadgen_binary(&both, &args);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("each WebSocket on the next one"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("2 servers"), "{stdout}");
+    let v = v.expect("json written");
+    assert_eq!(v["parties"], 8);
+    assert_eq!(v["error_count"], 0);
+    assert_eq!(v["steps"]["plan"]["count"], 8);
+    assert_eq!(v["cpu"]["server_pids"], 2);
+    assert!(
+        v["cpu"]["server_s"].as_f64().is_some_and(|s| s > 0.0),
+        "{v}"
+    );
 }

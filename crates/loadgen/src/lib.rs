@@ -28,6 +28,15 @@
 //! time. A unit is a party in `e2e` and `create` modes and a request in
 //! `read` and `input` modes.
 //!
+//! # Spreading over several servers
+//! [`LoadConfig::spread`] runs one load over the nodes of a cluster at once:
+//! client `i` sends its HTTP requests to `urls[i % n]` and, in e2e mode,
+//! opens its WebSocket on `urls[(i + 1) % n]`, so every e2e party is
+//! created on one node and streamed on another (the cluster's cross-node
+//! path). In `read` and `input` modes each client uses the pool parties
+//! created on its own node, so independent servers can be loaded too.
+//! See [`client_target`] and [`ws_target`].
+//!
 //! # Closed and open loop
 //! Without a rate (closed loop) each worker starts its next unit as soon as
 //! its last one ends, so a slow server is offered less load and its stalls
@@ -331,8 +340,12 @@ pub struct LoadConfig {
     pub token_mode: TokenMode,
     /// Print the live progress line on stderr once per second.
     pub progress: bool,
-    /// A server process whose CPU time to report (from `/proc/<pid>/stat`).
-    pub server_pid: Option<u32>,
+    /// Server processes whose summed CPU time to report (from
+    /// `/proc/<pid>/stat`): one, or one per node of a spread run.
+    pub server_pids: Vec<u32>,
+    /// Every server the clients are spread over ([`LoadConfig::spread`]),
+    /// in the order given; empty when all clients use `url`.
+    pub spread: Vec<Target>,
     /// Open loop: units due per second (set through
     /// [`LoadConfig::open_loop`]); `None` runs closed loop.
     pub rate: Option<f64>,
@@ -379,9 +392,53 @@ impl LoadConfig {
             mode,
             token_mode,
             progress: true,
-            server_pid: None,
+            server_pids: Vec::new(),
+            spread: Vec::new(),
             rate: None,
         })
+    }
+
+    /// The same run with its clients spread over `urls` (at least two) at
+    /// once: client `i` sends its requests to `urls[i % n]` and opens its
+    /// e2e WebSocket on `urls[(i + 1) % n]`. `url` becomes the list,
+    /// comma-separated. Needs at least one client per URL.
+    pub fn spread(mut self, urls: &[String]) -> Result<LoadConfig, LoadgenError> {
+        if urls.len() < 2 {
+            return Err(LoadgenError::Invalid(
+                "--spread needs at least two --url (it spreads the clients over them)".into(),
+            ));
+        }
+        if self.concurrency < urls.len() {
+            return Err(LoadgenError::Invalid(format!(
+                "--spread over {} URLs needs --concurrency of at least {}",
+                urls.len(),
+                urls.len()
+            )));
+        }
+        self.spread = urls
+            .iter()
+            .map(|url| {
+                Ok(Target {
+                    url: url.clone(),
+                    addr: parse_url(url)?,
+                })
+            })
+            .collect::<Result<_, LoadgenError>>()?;
+        self.url = urls.join(",");
+        self.addr = self.spread[0].addr;
+        Ok(self)
+    }
+
+    /// Every server of the run: the spread list, or `url` alone.
+    pub fn targets(&self) -> Vec<Target> {
+        if self.spread.is_empty() {
+            vec![Target {
+                url: self.url.clone(),
+                addr: self.addr,
+            }]
+        } else {
+            self.spread.clone()
+        }
     }
 
     /// The same run in open loop: `rate` units due per second
@@ -391,6 +448,28 @@ impl LoadConfig {
         self.rate = Some(rate);
         Ok(self)
     }
+}
+
+/// One server of a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The URL as given.
+    pub url: String,
+    /// The address it resolved to.
+    pub addr: SocketAddr,
+}
+
+/// The server (index into the run's targets) client `index` sends its HTTP
+/// requests to, of `n` servers: `index % n`.
+pub fn client_target(index: usize, n: usize) -> usize {
+    index % n.max(1)
+}
+
+/// The server client `index` opens its e2e WebSocket on, of `n` servers:
+/// the next one after its HTTP server, `(index + 1) % n`, so with several
+/// servers no party is streamed from the node that created it.
+pub fn ws_target(index: usize, n: usize) -> usize {
+    (index + 1) % n.max(1)
 }
 
 /// A rate `--rate` accepts.
@@ -427,8 +506,10 @@ pub(crate) fn parse_url(url: &str) -> Result<SocketAddr, LoadgenError> {
 /// All the figures of a run (what `--json` writes).
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    /// The server's URL as given.
+    /// The server's URL as given (spread: every URL, comma-separated).
     pub url: String,
+    /// Every server loaded at once (one unless spread).
+    pub urls: Vec<String>,
     /// What each unit of work was.
     pub mode: Mode,
     /// Which party the clients planned.
@@ -507,9 +588,11 @@ pub struct CpuReport {
     pub loadgen_s: Option<f64>,
     /// `loadgen_s` in cores (CPU seconds per wall second).
     pub loadgen_cores: Option<f64>,
-    /// The server's user + system time, seconds, when its pid was given
-    /// (`--server-pid`).
+    /// The servers' summed user + system time, seconds, when their pids
+    /// were given (`--server-pid`); `null` when one could not be read.
     pub server_s: Option<f64>,
+    /// How many server processes `server_s` sums.
+    pub server_pids: usize,
     /// `server_s` in cores.
     pub server_cores: Option<f64>,
 }
@@ -529,6 +612,20 @@ impl Report {
     /// The human-readable summary table.
     pub fn table(&self) -> String {
         let mut o = String::new();
+        let servers = if self.urls.len() > 1 {
+            let ws = if self.mode == Mode::E2e {
+                "; each WebSocket on the next one"
+            } else {
+                ""
+            };
+            format!(
+                "spread over {} servers ({}{ws})",
+                self.urls.len(),
+                self.urls.join(", ")
+            )
+        } else {
+            self.url.clone()
+        };
         let _ = writeln!(
             o,
             "partybus loadgen: {} mode, {} scenario, token-mode {}, concurrency {}, {} ({:.2} s)",
@@ -536,7 +633,7 @@ impl Report {
             self.scenario.name(),
             self.token_mode.name(),
             self.concurrency,
-            self.url,
+            servers,
             self.elapsed_s
         );
         let _ = writeln!(
@@ -590,8 +687,14 @@ impl Report {
         }
         let cores = |c: Option<f64>| c.map_or("n/a".to_string(), |c| format!("{c:.2} cores"));
         let _ = write!(o, "\ncpu: loadgen {}", cores(self.cpu.loadgen_cores));
-        if self.cpu.server_cores.is_some() {
-            let _ = write!(o, ", server {}", cores(self.cpu.server_cores));
+        match self.cpu.server_pids {
+            0 => {}
+            1 => {
+                let _ = write!(o, ", server {}", cores(self.cpu.server_cores));
+            }
+            n => {
+                let _ = write!(o, ", {n} servers {}", cores(self.cpu.server_cores));
+            }
         }
         let load = |l: Option<[f64; 3]>| {
             l.map_or("n/a".to_string(), |l| {
@@ -784,7 +887,11 @@ struct Shared {
     config: LoadConfig,
     budget: LoadBudget,
     live: Live,
-    pool: Vec<PoolParty>,
+    /// The pool parties of `read` and `input` modes, by the server they
+    /// were created on (one list per target).
+    pool: Vec<Vec<PoolParty>>,
+    /// Every server of the run (`config.targets()`).
+    targets: Vec<Target>,
     /// Makes client-chosen party ids unique to this run.
     run_tag: String,
 }
@@ -834,6 +941,10 @@ struct ErrorBody {
 struct Worker {
     shared: Arc<Shared>,
     index: usize,
+    /// The target this worker sends its HTTP requests to.
+    target: usize,
+    /// Where this worker opens its WebSockets.
+    ws_addr: SocketAddr,
     http: HttpClient,
     stats: LoadStats,
     /// Units done by this worker (spreads pool access).
@@ -850,10 +961,14 @@ struct Worker {
 
 impl Worker {
     fn new(shared: Arc<Shared>, index: usize) -> Worker {
+        let n = shared.targets.len();
+        let target = client_target(index, n);
         Worker {
-            http: HttpClient::new(shared.config.addr),
+            http: HttpClient::new(shared.targets[target].addr),
+            ws_addr: shared.targets[ws_target(index, n)].addr,
             shared,
             index,
+            target,
             stats: LoadStats::new(),
             done: 0,
             added: HashMap::new(),
@@ -988,7 +1103,7 @@ impl Worker {
     fn ws_connect(&mut self, path: &str) -> Result<WsClient, Failure> {
         let late = self.first_late.take().unwrap_or_default();
         let began = Instant::now();
-        let ws = WsClient::connect(self.shared.config.addr, path, WS_CONNECT_TIMEOUT)?;
+        let ws = WsClient::connect(self.ws_addr, path, WS_CONNECT_TIMEOUT)?;
         self.stats.record(Step::WsConnect, began.elapsed() + late);
         Ok(ws)
     }
@@ -1059,11 +1174,20 @@ impl Worker {
         outcome
     }
 
-    /// The pool party for this worker's next request.
+    /// The pool party for this worker's next request, among those created
+    /// on its own server (workers on the same server take turns).
     fn pool_party(&self) -> PoolParty {
-        let pool = &self.shared.pool;
-        let i = (self.index as u64 + self.done * self.shared.config.concurrency as u64)
-            % pool.len() as u64;
+        let n = self.shared.targets.len();
+        let pool = &self.shared.pool[self.target];
+        // Workers target, target + n, ...: this one is the `local`-th of `peers`.
+        let local = (self.index / n) as u64;
+        let peers = self
+            .shared
+            .config
+            .concurrency
+            .saturating_sub(self.target)
+            .div_ceil(n) as u64;
+        let i = (local + self.done * peers.max(1)) % pool.len() as u64;
         pool[i as usize].clone()
     }
 
@@ -1202,7 +1326,14 @@ fn issues_tokens(addr: SocketAddr) -> Result<bool, LoadgenError> {
 
 /// Creates the pool for `read` and `input` modes (with the workers'
 /// concurrency) and waits until each party has a plan.
-fn prepare_pool(config: &LoadConfig, run_tag: &str) -> Result<Vec<PoolParty>, LoadgenError> {
+/// Pool thread `i` creates units `i`, `i + threads`, ... on its worker's
+/// server, so with one thread per worker every server gets its share; the
+/// parties come back by server.
+fn prepare_pool(
+    config: &LoadConfig,
+    targets: &[Target],
+    run_tag: &str,
+) -> Result<Vec<Vec<PoolParty>>, LoadgenError> {
     let size = (config.concurrency * POOL_PER_WORKER).clamp(MIN_POOL, MAX_POOL);
     let threads = config.concurrency.min(size);
     let deadline = Instant::now() + POOL_SETTLE_TIMEOUT;
@@ -1216,17 +1347,21 @@ fn prepare_pool(config: &LoadConfig, run_tag: &str) -> Result<Vec<PoolParty>, Lo
         },
         live: Live::default(),
         pool: Vec::new(),
+        targets: targets.to_vec(),
         run_tag: format!("{run_tag}p"),
     });
-    let results: Vec<Result<Vec<PoolParty>, String>> = std::thread::scope(|s| {
+    let results: Vec<Result<(usize, Vec<PoolParty>), String>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|index| {
                 let shared = shared.clone();
                 s.spawn(move || {
                     let mut w = Worker::new(shared.clone(), index);
                     let mut mine = Vec::new();
-                    while let Some(Unit { n, .. }) = shared.budget.claim() {
-                        let c = w.create(n).map_err(|f| f.0)?;
+                    for n in (index..size).step_by(threads) {
+                        if Instant::now() >= deadline {
+                            break;
+                        }
+                        let c = w.create(n as u64).map_err(|f| f.0)?;
                         let token = c.party_token.clone();
                         w.settle(&c.party_id, token.as_deref(), deadline)?;
                         mine.push(PoolParty {
@@ -1234,7 +1369,7 @@ fn prepare_pool(config: &LoadConfig, run_tag: &str) -> Result<Vec<PoolParty>, Lo
                             token,
                         });
                     }
-                    Ok(mine)
+                    Ok((w.target, mine))
                 })
             })
             .collect();
@@ -1246,14 +1381,15 @@ fn prepare_pool(config: &LoadConfig, run_tag: &str) -> Result<Vec<PoolParty>, Lo
             })
             .collect()
     });
-    let mut pool = Vec::with_capacity(size);
+    let mut pool = vec![Vec::new(); targets.len()];
     for r in results {
-        pool.extend(r.map_err(LoadgenError::Pool)?);
+        let (target, mine) = r.map_err(LoadgenError::Pool)?;
+        pool[target].extend(mine);
     }
-    if pool.len() < size {
+    let created: usize = pool.iter().map(Vec::len).sum();
+    if created < size || pool.iter().any(Vec::is_empty) {
         return Err(LoadgenError::Pool(format!(
-            "only {} of {size} parties were created in time",
-            pool.len()
+            "only {created} of {size} parties were created in time"
         )));
     }
     Ok(pool)
@@ -1309,7 +1445,10 @@ pub fn run(config: &LoadConfig) -> Result<Report, LoadgenError> {
     if let Some(rate) = config.rate {
         check_rate(rate)?;
     }
-    probe(config.addr)?;
+    let targets = config.targets();
+    for t in &targets {
+        probe(t.addr)?;
+    }
     let mut config = config.clone();
     if config.mode == Mode::E2e
         && config.token_mode == TokenMode::Auto
@@ -1322,12 +1461,12 @@ pub fn run(config: &LoadConfig) -> Result<Report, LoadgenError> {
     let config = &config;
     let run_tag = run_tag();
     let pool = match config.mode {
-        Mode::Read | Mode::Input => prepare_pool(config, &run_tag)?,
+        Mode::Read | Mode::Input => prepare_pool(config, &targets, &run_tag)?,
         Mode::E2e | Mode::Create => Vec::new(),
     };
     let load_before = stats::load_average();
     let cpu_before = stats::cpu_time(None);
-    let server_before = config.server_pid.and_then(|p| stats::cpu_time(Some(p)));
+    let server_before = servers_cpu(&config.server_pids);
     let started = Instant::now();
     let shared = Arc::new(Shared {
         config: config.clone(),
@@ -1342,6 +1481,7 @@ pub fn run(config: &LoadConfig) -> Result<Report, LoadgenError> {
         },
         live: Live::default(),
         pool,
+        targets: targets.clone(),
         run_tag,
     });
 
@@ -1395,10 +1535,7 @@ pub fn run(config: &LoadConfig) -> Result<Report, LoadgenError> {
         _ => None,
     };
     let loadgen_s = cpu_used(cpu_before, stats::cpu_time(None));
-    let server_s = cpu_used(
-        server_before,
-        config.server_pid.and_then(|p| stats::cpu_time(Some(p))),
-    );
+    let server_s = cpu_used(server_before, servers_cpu(&config.server_pids));
     let live = &shared.live;
     let parties = live.parties.load(Ordering::Relaxed);
     let requests = live.requests.load(Ordering::Relaxed);
@@ -1435,6 +1572,7 @@ pub fn run(config: &LoadConfig) -> Result<Report, LoadgenError> {
     });
     Ok(Report {
         url: config.url.clone(),
+        urls: targets.iter().map(|t| t.url.clone()).collect(),
         mode: config.mode,
         scenario: config.scenario,
         token_mode: config.token_mode,
@@ -1459,6 +1597,7 @@ pub fn run(config: &LoadConfig) -> Result<Report, LoadgenError> {
             loadgen_cores: loadgen_s.map(|c| c / secs),
             server_s,
             server_cores: server_s.map(|c| c / secs),
+            server_pids: config.server_pids.len(),
         },
         machine: MachineReport {
             nproc: std::thread::available_parallelism().map_or(1, usize::from),
@@ -1466,6 +1605,17 @@ pub fn run(config: &LoadConfig) -> Result<Report, LoadgenError> {
             load_after: stats::load_average(),
         },
     })
+}
+
+/// The summed CPU time of these processes; `None` without pids or when
+/// one cannot be read (it exited, or this is not Linux).
+fn servers_cpu(pids: &[u32]) -> Option<Duration> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter()
+        .map(|&p| stats::cpu_time(Some(p)))
+        .sum::<Option<Duration>>()
 }
 
 /// A latency-vs-throughput curve: a closed-loop run to find the maximum,
@@ -1909,6 +2059,57 @@ mod tests {
         assert!(ol.behind_at_end_ms >= 500.0, "{ol:?}");
         assert!(ol.achieved_per_s < 60.0, "{ol:?}");
         assert!(r.table().contains("NOT KEPT UP"), "{}", r.table());
+    }
+
+    #[test]
+    fn spread_clients_take_the_urls_in_turn_and_stream_from_the_next() {
+        // Three servers, seven clients: HTTP on i % 3, WebSocket on (i + 1) % 3.
+        let http: Vec<usize> = (0..7).map(|i| client_target(i, 3)).collect();
+        let ws: Vec<usize> = (0..7).map(|i| ws_target(i, 3)).collect();
+        assert_eq!(http, [0, 1, 2, 0, 1, 2, 0]);
+        assert_eq!(ws, [1, 2, 0, 1, 2, 0, 1]);
+        // With several servers no client streams from the one it writes to.
+        for n in 2..6 {
+            for i in 0..20 {
+                assert_ne!(client_target(i, n), ws_target(i, n), "{i} of {n}");
+            }
+        }
+        // One server: everything on it.
+        assert!((0..5).all(|i| client_target(i, 1) == 0 && ws_target(i, 1) == 0));
+    }
+
+    #[test]
+    fn spread_needs_two_urls_and_a_client_each() {
+        let c = |concurrency| {
+            LoadConfig::new(
+                "http://127.0.0.1:1",
+                concurrency,
+                None,
+                None,
+                Scenario::Jungle,
+                Mode::E2e,
+                TokenMode::Auto,
+            )
+            .expect("config")
+        };
+        let urls =
+            |n: u16| -> Vec<String> { (1..=n).map(|p| format!("http://127.0.0.1:{p}")).collect() };
+        let one = c(4).spread(&urls(1)).expect_err("one url");
+        assert!(one.to_string().contains("at least two --url"), "{one}");
+        assert!(c(2).spread(&urls(3)).is_err());
+        assert!(c(3)
+            .spread(&["http://127.0.0.1:1".into(), "ftp://x".into()])
+            .is_err());
+        let s = c(3).spread(&urls(3)).expect("spread");
+        assert_eq!(
+            s.url,
+            "http://127.0.0.1:1,http://127.0.0.1:2,http://127.0.0.1:3"
+        );
+        assert_eq!(s.addr, "127.0.0.1:1".parse().expect("addr"));
+        let t = s.targets();
+        assert_eq!(t.len(), 3);
+        assert_eq!(t[2].addr, "127.0.0.1:3".parse().expect("addr"));
+        assert_eq!(c(1).targets().len(), 1);
     }
 
     #[test]
