@@ -183,6 +183,22 @@ impl Drop for Manager {
     }
 }
 
+/// How many partitions a node should hold: K over the nodes alive, rounded
+/// up; but only K over the nodes rounded down while another node holds less
+/// than that (a node that just joined), so the partitions given back go to
+/// it and not back to their old holders. `others`: how many each other
+/// node alive holds. A node holding more gives the excess back; one
+/// holding less takes free partitions up to it.
+fn fair_share(k: usize, alive: usize, others: &[usize]) -> usize {
+    let alive = alive.max(1);
+    let floor = k / alive;
+    if others.iter().any(|&n| n < floor) {
+        floor
+    } else {
+        k.div_ceil(alive)
+    }
+}
+
 struct State {
     log: Arc<RedisLog>,
     leases: Arc<Leases>,
@@ -255,7 +271,12 @@ impl State {
             match self.log.renew(p, fence, ttl) {
                 Ok(true) => {}
                 Ok(false) => lost.push(p),
-                Err(_) => ok = false,
+                // Unreachable (or hung: each call waits out its timeout):
+                // the other leases would fail alike.
+                Err(_) => {
+                    ok = false;
+                    break;
+                }
             }
         }
         if ok {
@@ -302,23 +323,19 @@ impl State {
         };
         let alive = nodes.len().max(1);
         let k = self.leases.partitions() as usize;
-        let share = k.div_ceil(alive);
-        let floor = k / alive;
-        let starved = nodes
+        let others: Vec<usize> = nodes
             .iter()
-            .any(|n| n.node_id != self.leases.node() && n.partitions.len() < floor);
-        let keep = if starved && self.held.len() > floor {
-            self.held.len() - 1
-        } else {
-            share
-        };
-        if self.held.len() > keep {
+            .filter(|n| n.node_id != self.leases.node())
+            .map(|n| n.partitions.len())
+            .collect();
+        let share = fair_share(k, alive, &others);
+        if self.held.len() > share {
             let extra: Vec<u32> = self
                 .held
                 .keys()
                 .rev()
                 .copied()
-                .take(self.held.len() - keep)
+                .take(self.held.len() - share)
                 .collect();
             for p in extra {
                 if let Some(f) = self.held.remove(&p) {
@@ -442,13 +459,20 @@ impl State {
         *self.status.lock().unwrap_or_else(|e| e.into_inner()) = status;
     }
 
-    /// Gives every lease back and leaves the node list.
+    /// Gives every lease back and leaves the node list. Stops talking to
+    /// Redis at its first failure (each call could wait out its timeout, and
+    /// shutdown has a deadline): the leases left then expire by themselves.
     fn leave(&mut self) {
+        let mut reachable = true;
         for (p, fence) in std::mem::take(&mut self.held) {
             self.leases.revoke(p);
-            let _ = self.log.release(p, &fence);
+            if reachable {
+                reachable = self.log.release(p, &fence).is_ok();
+            }
         }
-        let _ = self.log.leave();
+        if reachable {
+            let _ = self.log.leave();
+        }
     }
 }
 
@@ -459,4 +483,64 @@ pub struct ClusterSetup {
     pub log: Arc<RedisLog>,
     /// The manager's settings.
     pub config: ClusterConfig,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fair_share;
+
+    /// Every node applies `fair_share` in turn (give back, then take free
+    /// ones up to the share) until nothing moves; returns the holdings.
+    fn settle(k: usize, mut held: Vec<usize>) -> Vec<usize> {
+        for _ in 0..100 {
+            let before = held.clone();
+            for me in 0..held.len() {
+                let others: Vec<usize> = (0..held.len())
+                    .filter(|&o| o != me)
+                    .map(|o| held[o])
+                    .collect();
+                let share = fair_share(k, held.len(), &others);
+                held[me] = held[me].min(share);
+                let free = k - held.iter().sum::<usize>();
+                if held[me] < share {
+                    held[me] += free.min(share - held[me]);
+                }
+            }
+            if held == before {
+                return held;
+            }
+        }
+        panic!("no fixed point: {held:?}");
+    }
+
+    #[test]
+    fn every_node_gets_its_part_and_every_partition_an_owner() {
+        // The 2/2/0 split three nodes reached on 4 partitions before the
+        // starved rule: now 2/1/1.
+        let mut h = settle(4, vec![2, 2, 0]);
+        h.sort();
+        assert_eq!(h, vec![1, 1, 2]);
+        for (k, start) in [
+            (16, vec![16, 0, 0]),
+            (16, vec![8, 8, 0, 0]),
+            (6, vec![6, 0, 0, 0, 0, 0, 0]),
+            (3, vec![3, 0, 0, 0, 0]),
+        ] {
+            let n = start.len();
+            let h = settle(k, start);
+            assert_eq!(h.iter().sum::<usize>(), k, "{h:?}");
+            assert!(
+                h.iter().all(|&x| x >= k / n && x <= k.div_ceil(n)),
+                "{k} over {n}: {h:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_lone_node_takes_everything() {
+        assert_eq!(fair_share(16, 1, &[]), 16);
+        assert_eq!(fair_share(16, 2, &[0]), 8);
+        assert_eq!(fair_share(4, 3, &[2, 1]), 2);
+        assert_eq!(fair_share(4, 3, &[2, 0]), 1);
+    }
 }
