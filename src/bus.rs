@@ -1965,4 +1965,153 @@ mod tests {
         bus.shutdown();
         assert_eq!(sub.recv_timeout(WAIT).err(), Some(RecvError::Disconnected));
     }
+
+    mod cluster {
+        use super::*;
+        use crate::event::PartyCreated;
+        use crate::journal::log::memory::MemoryLog;
+        use crate::journal::log::{partition_of, Fence};
+
+        const K: u32 = 4;
+
+        fn created(party: &str) -> Draft {
+            Draft::command(
+                party,
+                "corr_test",
+                Payload::PartyCreated(PartyCreated {
+                    created_by: None,
+                    token_sha256: None,
+                }),
+            )
+        }
+
+        /// A node's bus on `log`: what it applied, and what it saw as
+        /// appended by other nodes.
+        struct Node {
+            bus: Bus,
+            leases: Arc<Leases>,
+            applied: Arc<Mutex<Vec<Arc<Event>>>>,
+            remote: Arc<Mutex<Vec<String>>>,
+        }
+
+        fn node(log: &MemoryLog, id: &str) -> Node {
+            let log = Arc::new(log.node(id));
+            let leases = Arc::new(Leases::new(id, K));
+            let applied: Arc<Mutex<Vec<Arc<Event>>>> = Arc::default();
+            let remote: Arc<Mutex<Vec<String>>> = Arc::default();
+            let (a, r) = (applied.clone(), remote.clone());
+            let bus = Bus::start_cluster(
+                BusConfig::default(),
+                vec![0; K as usize],
+                log,
+                leases.clone(),
+                Box::new(move |evs| a.lock().unwrap().extend(evs.iter().cloned())),
+                Box::new(move |ev| r.lock().unwrap().push(ev.event_id.clone())),
+            );
+            Node {
+                bus,
+                leases,
+                applied,
+                remote,
+            }
+        }
+
+        #[test]
+        fn each_partition_is_numbered_on_its_own_and_every_node_applies_every_write() {
+            let log = MemoryLog::new("a", K);
+            let (a, b) = (node(&log, "a"), node(&log, "b"));
+            let parties = ["p1", "p2", "p3", "p4", "p5", "p6"];
+            let mut acks = Vec::new();
+            for (i, party) in parties.iter().enumerate() {
+                let on = if i % 2 == 0 { &a } else { &b };
+                let seq = on
+                    .bus
+                    .publish(vec![created(party), draft(party, i)], Admission::Command)
+                    .expect("appended");
+                // Answered once this node applied it.
+                assert!(on.bus.wait_applied_for(party, seq, WAIT));
+                acks.push((party, seq));
+            }
+            for n in [&a, &b] {
+                for (party, seq) in &acks {
+                    assert!(n.bus.wait_applied_for(party, *seq, WAIT));
+                }
+                let applied = n.applied.lock().unwrap();
+                assert_eq!(applied.len(), 2 * parties.len());
+                // Per partition: 1, 2, 3, … in the order applied.
+                for p in 0..K {
+                    let seqs: Vec<u64> = applied
+                        .iter()
+                        .filter(|e| partition_of(&e.party_id, K) == p)
+                        .map(|e| e.seq)
+                        .collect();
+                    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+                }
+            }
+            // Each node saw the other's events as remote, and only those.
+            let (ra, rb) = (
+                a.remote.lock().unwrap().len(),
+                b.remote.lock().unwrap().len(),
+            );
+            assert_eq!((ra, rb), (6, 6));
+            // A party that exists anywhere cannot be created again.
+            let again = b.bus.publish(vec![created("p1")], Admission::Command);
+            assert_eq!(again, Err(PublishError::Exists("p1".into())));
+            a.bus.shutdown();
+            b.bus.shutdown();
+        }
+
+        #[test]
+        fn internal_events_are_appended_only_under_this_nodes_lease() {
+            let log = MemoryLog::new("a", K);
+            let a = node(&log, "a");
+            let party = "fenced-party";
+            let p = partition_of(party, K);
+            let internal = |n: usize| {
+                a.bus
+                    .publish(vec![draft(party, n)], Admission::Internal)
+                    .expect("admitted");
+                // The writer takes batches in order: once a later command is
+                // applied, the internal batch before it was handled.
+                let seq = a
+                    .bus
+                    .publish(vec![created(&format!("marker{n}"))], Admission::Command)
+                    .expect("marker");
+                assert!(a.bus.wait_applied_for(&format!("marker{n}"), seq, WAIT));
+            };
+            // Not held: dropped, counted, not in the log.
+            internal(0);
+            assert_eq!(a.bus.fenced_events(), 1);
+            assert!(log.events(p).iter().all(|e| e.party_id != party));
+            // Held: appended.
+            let fence = Fence {
+                node: "a".into(),
+                epoch: 1,
+            };
+            log.lease(p, Some(fence.clone()));
+            a.leases.grant(p, fence);
+            internal(1);
+            assert_eq!(
+                log.events(p).iter().filter(|e| e.party_id == party).count(),
+                1
+            );
+            // Taken over by another node while this one still thinks it
+            // holds it: the log refuses, the node drops it and lets go.
+            log.lease(
+                p,
+                Some(Fence {
+                    node: "b".into(),
+                    epoch: 2,
+                }),
+            );
+            internal(2);
+            assert_eq!(
+                log.events(p).iter().filter(|e| e.party_id == party).count(),
+                1
+            );
+            assert_eq!(a.bus.fenced_events(), 2);
+            assert_eq!(a.leases.fence(p), None);
+            a.bus.shutdown();
+        }
+    }
 }

@@ -284,6 +284,193 @@ impl Leases {
     }
 }
 
+/// The shared log in memory, for tests of its users: the contract of
+/// [`Log`] (per-partition seqs, fences, the party index, idempotent batch
+/// ids) without Redis. One `MemoryLog` is one cluster; every node's bus may
+/// hold it.
+#[cfg(test)]
+pub(crate) mod memory {
+    use std::collections::{HashMap, HashSet};
+    use std::sync::{Arc, Condvar, Mutex};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::journal::codec;
+
+    #[derive(Default)]
+    struct State {
+        /// Per partition: (seq, stored JSON, origin).
+        logs: Vec<Vec<(u64, String, String)>>,
+        leases: Vec<Option<Fence>>,
+        parties: HashSet<String>,
+        batches: HashMap<String, u64>,
+    }
+
+    /// See the module docs.
+    pub(crate) struct MemoryLog {
+        node: String,
+        state: Arc<(Mutex<State>, Condvar)>,
+    }
+
+    impl MemoryLog {
+        /// A cluster of `partitions`, seen from node `node`.
+        pub(crate) fn new(node: &str, partitions: u32) -> MemoryLog {
+            let state = State {
+                logs: vec![Vec::new(); partitions as usize],
+                leases: vec![None; partitions as usize],
+                ..State::default()
+            };
+            MemoryLog {
+                node: node.to_string(),
+                state: Arc::new((Mutex::new(state), Condvar::new())),
+            }
+        }
+
+        /// The same cluster seen from another node.
+        pub(crate) fn node(&self, node: &str) -> MemoryLog {
+            MemoryLog {
+                node: node.to_string(),
+                state: self.state.clone(),
+            }
+        }
+
+        /// Grants `partition`'s lease to `fence` (whoever held it loses it).
+        pub(crate) fn lease(&self, partition: u32, fence: Option<Fence>) {
+            self.state.0.lock().unwrap().leases[partition as usize] = fence;
+        }
+
+        /// Every stored event of `partition`, decoded, in order.
+        pub(crate) fn events(&self, partition: u32) -> Vec<Event> {
+            let s = self.state.0.lock().unwrap();
+            s.logs[partition as usize]
+                .iter()
+                .map(|(_, json, _)| codec::decode(json.as_bytes()).expect("stored JSON decodes"))
+                .collect()
+        }
+    }
+
+    impl Log for MemoryLog {
+        fn partitions(&self) -> u32 {
+            self.state.0.lock().unwrap().logs.len() as u32
+        }
+
+        fn node_id(&self) -> &str {
+            &self.node
+        }
+
+        fn append(
+            &self,
+            partition: u32,
+            fence: Option<&Fence>,
+            batch_id: &str,
+            entries: &[Entry],
+        ) -> Result<u64, LogError> {
+            let (lock, cv) = &*self.state;
+            let mut s = lock.lock().unwrap();
+            if let Some(first) = s.batches.get(batch_id) {
+                return Ok(*first);
+            }
+            if let Some(f) = fence {
+                if s.leases[partition as usize].as_ref() != Some(f) {
+                    return Err(LogError::Fenced { partition });
+                }
+            }
+            for e in entries {
+                if e.op == Op::Create && s.parties.contains(&e.party_id) {
+                    return Err(LogError::Exists(e.party_id.clone()));
+                }
+            }
+            let log = &s.logs[partition as usize];
+            let first = log.last().map_or(1, |(seq, _, _)| seq + 1);
+            let mut rows = Vec::new();
+            for (seq, e) in (first..).zip(entries) {
+                let json = format!("{},\"seq\":{seq}}}", &e.json[..e.json.len() - 1]);
+                rows.push((seq, json, self.node.clone()));
+            }
+            for e in entries {
+                match e.op {
+                    Op::Create => {
+                        s.parties.insert(e.party_id.clone());
+                    }
+                    Op::Delete => {
+                        s.parties.remove(&e.party_id);
+                    }
+                    Op::Other => {}
+                }
+            }
+            s.logs[partition as usize].extend(rows);
+            s.batches.insert(batch_id.to_string(), first);
+            cv.notify_all();
+            Ok(first)
+        }
+
+        fn replay_all(&self, f: &mut dyn FnMut(u32, Arc<Event>)) -> Result<Vec<u64>, LogError> {
+            let k = self.partitions();
+            let mut heads = Vec::new();
+            for p in 0..k {
+                let events = self.events(p);
+                heads.push(events.last().map_or(0, |e| e.seq));
+                for e in events {
+                    f(p, Arc::new(e));
+                }
+            }
+            Ok(heads)
+        }
+
+        fn tail(&self) -> Result<Box<dyn Tail>, LogError> {
+            Ok(Box::new(MemoryTail {
+                state: self.state.clone(),
+            }))
+        }
+
+        fn party_created_at(&self, party_id: &str) -> Result<Option<u64>, LogError> {
+            let s = self.state.0.lock().unwrap();
+            if !s.parties.contains(party_id) {
+                return Ok(None);
+            }
+            let p = partition_of(party_id, s.logs.len() as u32) as usize;
+            Ok(s.logs[p]
+                .iter()
+                .find(|(_, json, _)| json.contains(party_id) && json.contains("party.created"))
+                .map(|(seq, _, _)| *seq))
+        }
+    }
+
+    struct MemoryTail {
+        state: Arc<(Mutex<State>, Condvar)>,
+    }
+
+    impl Tail for MemoryTail {
+        fn read(&mut self, after: &[u64], block: Duration, max: usize) -> Result<Tailed, LogError> {
+            let (lock, cv) = &*self.state;
+            let mut s = lock.lock().unwrap();
+            let newer = |s: &State| {
+                s.logs
+                    .iter()
+                    .enumerate()
+                    .any(|(p, log)| log.last().is_some_and(|(seq, _, _)| *seq > after[p]))
+            };
+            if !newer(&s) {
+                s = cv.wait_timeout(s, block).unwrap().0;
+            }
+            let mut out = Vec::new();
+            for (p, log) in s.logs.iter().enumerate() {
+                for (seq, json, origin) in log.iter().filter(|(seq, _, _)| *seq > after[p]) {
+                    if out.len() >= max {
+                        break;
+                    }
+                    let mut ev = codec::decode(json.as_bytes()).map_err(|e| {
+                        LogError::Corrupt(crate::journal::JournalError::Storage(e.to_string()))
+                    })?;
+                    ev.seq = *seq;
+                    out.push((p as u32, Arc::new(ev), Arc::from(origin.as_str())));
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
