@@ -83,7 +83,7 @@ fn operation(spec: &RouteSpec) -> Value {
             "schema": schema,
         }));
     }
-    if spec.path.contains("{party_id}") && spec.response != "WebSocketMessage" {
+    if reads_after(spec) {
         params.push(json!({"$ref": "#/components/parameters/PartybusAfter"}));
     }
     params.push(json!({"$ref": "#/components/parameters/RequestId"}));
@@ -136,6 +136,11 @@ fn operation(spec: &RouteSpec) -> Value {
     }
     let mut codes: Vec<Code> = spec.errors.to_vec();
     codes.extend(Code::GLOBAL);
+    if reads_after(spec) {
+        // `X-Partybus-After`: malformed or past the latest event (one
+        // machine), or not reached in time (a cluster node).
+        codes.extend([Code::ValidationError, Code::CatchingUp]);
+    }
     codes.sort();
     codes.dedup();
     let mut by_status: std::collections::BTreeMap<u16, Vec<Code>> = Default::default();
@@ -201,6 +206,12 @@ fn security(access: Access) -> Value {
         Access::Party => json!([{"bearerToken": []}, {"queryToken": []}]),
         Access::Admin => json!([{"bearerToken": []}, {"queryToken": []}, {}]),
     }
+}
+
+/// Whether the route honours `X-Partybus-After` (every party route but the
+/// WebSocket, which resumes with `since`).
+fn reads_after(spec: &RouteSpec) -> bool {
+    spec.path.contains("{party_id}") && spec.response != "WebSocketMessage"
 }
 
 fn path_params(template: &str) -> Vec<&str> {
