@@ -469,6 +469,27 @@ struct Running {
     manager: Mutex<Option<crate::cluster::Manager>>,
 }
 
+impl Running {
+    /// A started system (no compaction thread yet).
+    fn new(
+        bus: Bus,
+        store: Arc<RwLock<Store>>,
+        runtime: Runtime,
+        manager: Option<crate::cluster::Manager>,
+    ) -> Running {
+        Running {
+            bus,
+            store,
+            settle: runtime.settle(),
+            runtime: Mutex::new(runtime),
+            compact_stop: Mutex::new(None),
+            compactor: Mutex::new(None),
+            compact_done: Mutex::new(None),
+            manager: Mutex::new(manager),
+        }
+    }
+}
+
 /// The command side's view: which parties and inputs exist, including events
 /// admitted but not yet applied.
 #[derive(Default)]
@@ -595,17 +616,7 @@ impl App {
             self.config.runtime.clone(),
             resume,
         );
-        let settle = runtime.settle();
-        let running = Arc::new(Running {
-            bus,
-            store,
-            runtime: Mutex::new(runtime),
-            settle,
-            compact_stop: Mutex::new(None),
-            compactor: Mutex::new(None),
-            compact_done: Mutex::new(None),
-            manager: Mutex::new(None),
-        });
+        let running = Arc::new(Running::new(bus, store, runtime, None));
         *self.running.write().unwrap_or_else(|e| e.into_inner()) = Some(running.clone());
         log::info!(
             "partybus started: recovered {parties} parties ({} from the snapshot at seq {}, then {} events replayed; last seq {last}) in {:?}; resuming {resumed} interrupted",
@@ -698,17 +709,7 @@ impl App {
                 }));
             }
         };
-        let settle = runtime.settle();
-        let running = Arc::new(Running {
-            bus,
-            store,
-            runtime: Mutex::new(runtime),
-            settle,
-            compact_stop: Mutex::new(None),
-            compactor: Mutex::new(None),
-            compact_done: Mutex::new(None),
-            manager: Mutex::new(Some(manager)),
-        });
+        let running = Arc::new(Running::new(bus, store, runtime, Some(manager)));
         *self.running.write().unwrap_or_else(|e| e.into_inner()) = Some(running);
         log::info!(
             "partybus started as cluster node {}: {parties} parties from {replayed} events of {} partitions in {:?}",
