@@ -480,6 +480,39 @@ fn writer(nodes: Vec<SocketAddr>, acked: Acked, stop: Arc<std::sync::atomic::Ato
     }
 }
 
+/// `n` [`writer`]s over `nodes`, until [`Writers::stop`].
+struct Writers {
+    acked: Acked,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Writers {
+    fn start(n: u64, nodes: &[SocketAddr]) -> Writers {
+        let acked: Acked = Arc::default();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..n)
+            .map(|w| {
+                let (nodes, acked, stop) = (nodes.to_vec(), acked.clone(), stop.clone());
+                std::thread::spawn(move || writer(nodes, acked, stop, w * 1_000_000))
+            })
+            .collect();
+        Writers {
+            acked,
+            stop,
+            threads,
+        }
+    }
+
+    /// Stops the writers and waits for them.
+    fn stop(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads {
+            t.join().unwrap();
+        }
+    }
+}
+
 /// Checks every acknowledged party and input is on `addr`, each party's
 /// planning completes there, and no request was answered twice.
 fn verify(addr: SocketAddr, acked: &Acked) {
@@ -511,15 +544,8 @@ fn kill_9_of_a_node_mid_wave_loses_nothing_and_runs_each_request_once() {
     let mut n2 = node(&redis, "n2", 6);
     let n3 = node(&redis, "n3", 6);
     wait_balanced(n1.addr, 3);
-    let acked: Acked = Arc::default();
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let nodes = vec![n1.addr, n2.addr, n3.addr];
-    let writers: Vec<_> = (0..4)
-        .map(|w| {
-            let (nodes, acked, stop) = (nodes.clone(), acked.clone(), stop.clone());
-            std::thread::spawn(move || writer(nodes, acked, stop, w * 1_000_000))
-        })
-        .collect();
+    let writers = Writers::start(4, &[n1.addr, n2.addr, n3.addr]);
+    let acked = writers.acked.clone();
     // Killed once a random number of writes were acknowledged: mid-wave.
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -537,10 +563,7 @@ fn kill_9_of_a_node_mid_wave_loses_nothing_and_runs_each_request_once() {
     poll_until("writes after the kill", Instant::now() + WAIT, || {
         acked.lock().unwrap().len() >= before + 5
     });
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for w in writers {
-        w.join().unwrap();
-    }
+    writers.stop();
     verify(n1.addr, &acked);
     verify(n3.addr, &acked);
     // A node joining late folds the same read model.
@@ -557,15 +580,8 @@ fn redis_restarted_mid_run_with_aof_loses_nothing_acknowledged() {
     let n1 = node(&redis, "n1", 4);
     let n2 = node(&redis, "n2", 4);
     wait_balanced(n1.addr, 2);
-    let acked: Acked = Arc::default();
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let nodes = vec![n1.addr, n2.addr];
-    let writers: Vec<_> = (0..3)
-        .map(|w| {
-            let (nodes, acked, stop) = (nodes.clone(), acked.clone(), stop.clone());
-            std::thread::spawn(move || writer(nodes, acked, stop, w * 1_000_000))
-        })
-        .collect();
+    let writers = Writers::start(3, &[n1.addr, n2.addr]);
+    let acked = writers.acked.clone();
     poll_until("writes acknowledged", Instant::now() + WAIT, || {
         acked.lock().unwrap().len() >= 8
     });
@@ -597,10 +613,7 @@ fn redis_restarted_mid_run_with_aof_loses_nothing_acknowledged() {
     poll_until("writes after Redis is back", Instant::now() + WAIT, || {
         acked.lock().unwrap().len() >= during + 5
     });
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for w in writers {
-        w.join().unwrap();
-    }
+    writers.stop();
     verify(n1.addr, &acked);
     verify(n2.addr, &acked);
     converge(&[n1.addr, n2.addr], &acked);
