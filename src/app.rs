@@ -18,7 +18,7 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use serde::Serialize;
 
 use crate::agents::runtime::{RunStats, Runtime, RuntimeConfig, Settle};
-use crate::bus::{Admission, Bus, BusConfig, PublishError};
+use crate::bus::{Admission, Bus, BusConfig, PublishError, Settled};
 use crate::catalog::Catalog;
 use crate::event::{
     self, Draft, Event, InputAdded, InputRemoved, PartyCreated, PartyDeleted, PartyTokenRotated,
@@ -254,6 +254,10 @@ pub enum AppError {
     /// The events were admitted but not applied in time.
     #[error("the command was accepted but not applied within {0:?}")]
     Timeout(Duration),
+    /// The journal cannot be written (disk full, read-only, ...): nothing
+    /// of the command was written.
+    #[error("the command was not written: {0}")]
+    Unwritable(crate::journal::StorageFault),
     /// The journal failed; its error is the source.
     #[error(transparent)]
     Journal(JournalFailure),
@@ -288,6 +292,7 @@ impl From<PublishError> for AppError {
             PublishError::Overloaded => AppError::Overloaded,
             PublishError::Unavailable(why) => AppError::Unavailable(why),
             PublishError::Exists(party) => AppError::DuplicateParty(party),
+            PublishError::Unwritable(fault) => AppError::Unwritable(fault),
         }
     }
 }
@@ -997,10 +1002,9 @@ impl App {
             (ticket, ack)
         };
         let party = ack.party_id.clone();
-        let seq = self.confirm(ticket, move |index| {
+        self.settle(&r, ticket, ack, move |index| {
             index.parties.remove(&party);
-        })?;
-        self.ack(&r, Ack { seq, ..ack })
+        })
     }
 
     /// Adds an input; answers once applied.
@@ -1052,12 +1056,11 @@ impl App {
             (ticket, ack)
         };
         let (party, id) = (ack.party_id.clone(), ack.input_ids[0].clone());
-        let seq = self.confirm(ticket, move |index| {
+        self.settle(&r, ticket, ack, move |index| {
             if let Some(inputs) = index.parties.get_mut(&party) {
                 inputs.remove(&id);
             }
-        })?;
-        self.ack(&r, Ack { seq, ..ack })
+        })
     }
 
     /// Removes an input; answers once applied.
@@ -1104,12 +1107,11 @@ impl App {
             (ticket, ack)
         };
         let (party, id) = (party_id.to_string(), input_id.to_string());
-        let seq = self.confirm(ticket, move |index| {
+        self.settle(&r, ticket, ack, move |index| {
             if let Some(inputs) = index.parties.get_mut(&party) {
                 inputs.insert(id);
             }
-        })?;
-        self.ack(&r, Ack { seq, ..ack })
+        })
     }
 
     /// Replaces the party's token hash (`party.token.rotated`); the old token
@@ -1137,13 +1139,12 @@ impl App {
             );
             r.bus.submit(vec![draft], Admission::Command)?
         };
-        let seq = self.confirm(ticket, |_| {})?;
         let ack = Ack {
             party_id: party_id.to_string(),
             input_ids: Vec::new(),
-            seq,
+            seq: 0,
         };
-        self.ack(&r, ack)
+        self.settle(&r, ticket, ack, |_| {})
     }
 
     /// Deletes a party; answers once applied.
@@ -1174,30 +1175,51 @@ impl App {
             (ticket, index.parties.remove(party_id))
         };
         let party = party_id.to_string();
-        let seq = self.confirm(ticket, move |index| {
-            if let Some(inputs) = inputs {
-                index.parties.insert(party, inputs);
-            }
-        })?;
         let ack = Ack {
             party_id: party_id.to_string(),
             input_ids: Vec::new(),
-            seq,
+            seq: 0,
         };
-        self.ack(&r, ack)
+        self.settle(&r, ticket, ack, move |index| {
+            if let Some(inputs) = inputs {
+                index.parties.insert(party, inputs);
+            }
+        })
     }
 
-    /// The `seq` a submitted command got; if it was refused, `undo` puts the
-    /// command index back as it was.
-    fn confirm(
+    /// Answers a submitted command once it is applied, with the `seq` it
+    /// got. If it was refused (by the shared log, or by a failed append:
+    /// nothing of it was written), `undo` puts the command index back as it
+    /// was.
+    fn settle(
         &self,
+        r: &Running,
         ticket: crate::bus::Ticket,
+        ack: Ack,
         undo: impl FnOnce(&mut CommandIndex),
-    ) -> Result<u64, AppError> {
-        ticket.wait().map_err(|e| {
+    ) -> Result<Ack, AppError> {
+        let undo = |e: AppError| {
             undo(&mut self.commands.lock().unwrap_or_else(|e| e.into_inner()));
-            AppError::from(e)
-        })
+            e
+        };
+        let receipt = match ticket.receipt() {
+            Ok(receipt) => receipt,
+            Err(e) => return Err(undo(e.into())),
+        };
+        match r
+            .bus
+            .wait_settled(&ack.party_id, receipt, self.config.ack_timeout)
+        {
+            Settled::Applied => Ok(Ack {
+                seq: receipt.seq,
+                ..ack
+            }),
+            Settled::Refused(fault) => Err(undo(AppError::Unwritable(fault))),
+            Settled::Pending => match r.bus.journal_error() {
+                Some(e) => Err(AppError::Journal(JournalFailure::from(e))),
+                None => Err(AppError::Timeout(self.config.ack_timeout)),
+            },
+        }
     }
 
     /// A cluster node: before a command on a party it does not know, looks
@@ -1260,6 +1282,13 @@ impl App {
                 .journal_error()
                 .unwrap_or_else(|| "the bus is stopped".to_string()));
         }
+        if let Some(fault) = r.bus.storage_fault() {
+            return Err(format!(
+                "the journal cannot be written, so commands are refused until it can \
+                 (probed every {}s at most): {fault}",
+                crate::bus::STALL_RETRY_MAX.as_secs()
+            ));
+        }
         if let Some(why) = r.bus.log_down() {
             return Err(format!("the cluster's shared log is unreachable: {why}"));
         }
@@ -1271,18 +1300,6 @@ impl App {
         let r = self.running()?;
         let m = r.manager.lock().unwrap_or_else(|e| e.into_inner());
         m.as_ref().map(|m| m.status())
-    }
-
-    fn ack(&self, r: &Running, ack: Ack) -> Result<Ack, AppError> {
-        if r.bus
-            .wait_applied_for(&ack.party_id, ack.seq, self.config.ack_timeout)
-        {
-            return Ok(ack);
-        }
-        if let Some(e) = r.bus.journal_error() {
-            return Err(AppError::Journal(JournalFailure::from(e)));
-        }
-        Err(AppError::Timeout(self.config.ack_timeout))
     }
 }
 

@@ -30,7 +30,7 @@ use serde::Serialize;
 use crate::event::{Draft, Event, Topic, TopicSet};
 use crate::journal::codec::{self, Body};
 use crate::journal::log::{Entry, Leases, Log, LogError, Op, Tail};
-use crate::journal::{Journal, JournalError};
+use crate::journal::{Journal, JournalError, StorageFault};
 
 /// Default number of events kept in the in-memory history.
 pub const DEFAULT_HISTORY: usize = 10_000;
@@ -98,6 +98,11 @@ pub enum PublishError {
     /// The shared log (cluster mode) already holds a party with this id.
     #[error("party {0} already exists")]
     Exists(String),
+    /// The journal cannot be written (disk full, read-only, ...): nothing
+    /// of the command was written, and commands are refused until a write
+    /// succeeds again.
+    #[error("{0}")]
+    Unwritable(StorageFault),
 }
 
 /// What a subscriber does when its channel is full.
@@ -262,6 +267,13 @@ struct Intake {
     queue: Vec<Pending>,
     commands: usize,
     closed: bool,
+    /// Bumped each time a failed append sends what was queued back (and
+    /// gives its `seq`s out again): a publish's [`Receipt`] names the
+    /// generation its `seq` belongs to.
+    generation: u64,
+    /// Set while the journal cannot be written: commands are refused at
+    /// once, with this fault.
+    refusing: Option<StorageFault>,
 }
 
 /// The applied watermark of each partition (one on a single machine) and
@@ -271,6 +283,27 @@ struct Applied {
     seq: Vec<u64>,
     waiters: Vec<std::collections::BTreeMap<u64, Vec<Arc<Wakeup>>>>,
     stopped: bool,
+    /// The latest failed appends (one machine): `(generation, from)` says
+    /// that when generation `generation - 1` ended, every event from `seq`
+    /// `from` on was not written (commands refused, internal events given
+    /// new `seq`s). Bounded: see [`REFUSALS_KEPT`].
+    refusals: VecDeque<(u64, u64, StorageFault)>,
+}
+
+/// Failed appends remembered for publishers that had not yet started to
+/// wait when theirs failed (a publisher waits right after publishing, so a
+/// few would do).
+const REFUSALS_KEPT: usize = 64;
+
+/// How an awaited publish ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// Journaled and applied.
+    Applied,
+    /// Not written: the journal failed, with this fault.
+    Refused(StorageFault),
+    /// Not applied within the timeout, or the bus stopped first.
+    Pending,
 }
 
 impl Applied {
@@ -279,6 +312,34 @@ impl Applied {
             waiters: seq.iter().map(|_| Default::default()).collect(),
             seq,
             stopped: false,
+            refusals: VecDeque::new(),
+        }
+    }
+
+    /// Records that generation `generation - 1`'s events from `from` on
+    /// were not written, and wakes who waited for them.
+    fn refuse(&mut self, generation: u64, from: u64, fault: &StorageFault) {
+        if self.refusals.len() >= REFUSALS_KEPT {
+            self.refusals.pop_front();
+        }
+        self.refusals.push_back((generation, from, fault.clone()));
+        let Some(waiters) = self.waiters.get_mut(0) else {
+            return;
+        };
+        for w in waiters.split_off(&from).into_values().flatten() {
+            w.fire(Wakeup::REFUSED);
+        }
+    }
+
+    /// Whether `seq` of generation `generation` was refused: only the
+    /// first failure after that generation can have refused it (every
+    /// `seq` before its `from` was written). `Err` when that failure is no
+    /// longer kept: unknown.
+    fn refusal_of(&self, generation: u64, seq: u64) -> Result<Option<StorageFault>, ()> {
+        match self.refusals.iter().find(|(g, _, _)| *g == generation + 1) {
+            Some((_, from, fault)) => Ok((seq >= *from).then(|| fault.clone())),
+            None if self.refusals.iter().all(|(g, _, _)| *g <= generation) => Ok(None),
+            None => Err(()),
         }
     }
 
@@ -322,6 +383,7 @@ impl Wakeup {
     const PENDING: u8 = 0;
     const APPLIED: u8 = 1;
     const STOPPED: u8 = 2;
+    const REFUSED: u8 = 3;
 
     fn fire(&self, state: u8) {
         self.state.store(state, Ordering::Release);
@@ -379,6 +441,14 @@ struct Inner {
     dead_count: AtomicU64,
     by_topic: [AtomicU64; Topic::ALL.len()],
     journal_error: Mutex<Option<JournalError>>,
+    /// Why the journal cannot be written, from a failed append until a
+    /// write succeeds again (one machine).
+    fault: Mutex<Option<StorageFault>>,
+    /// Appends (and probes) that failed.
+    failed_appends: AtomicU64,
+    /// Commands refused, queued or at once, because the journal could not
+    /// be written.
+    refused_commands: AtomicU64,
     /// The journal stores JSON: publishers encode their drafts' bodies.
     encode: bool,
     /// The reactor, once installed; only the dispatcher calls it.
@@ -403,17 +473,32 @@ pub struct Bus {
 pub struct Ticket(TicketState);
 
 enum TicketState {
-    Ready(u64),
+    Ready(Receipt),
     Waiting(Receiver<Result<u64, PublishError>>),
+}
+
+/// Where a publish's last event stands in the order: its `seq`, and (on one
+/// machine) the generation that `seq` was given out in, which tells whether
+/// a failed append refused it ([`Bus::wait_settled`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt {
+    /// The `seq` of the publish's last event.
+    pub seq: u64,
+    generation: u64,
 }
 
 impl Ticket {
     /// The `seq` of the publish's last event, or why it was not appended.
     pub fn wait(self) -> Result<u64, PublishError> {
+        self.receipt().map(|r| r.seq)
+    }
+
+    /// [`Ticket::wait`], with what [`Bus::wait_settled`] needs.
+    pub fn receipt(self) -> Result<Receipt, PublishError> {
         match self.0 {
-            TicketState::Ready(seq) => Ok(seq),
+            TicketState::Ready(receipt) => Ok(receipt),
             TicketState::Waiting(rx) => match rx.recv_timeout(APPEND_WAIT) {
-                Ok(r) => r,
+                Ok(r) => r.map(|seq| Receipt { seq, generation: 0 }),
                 Err(RecvTimeoutError::Timeout) => Err(PublishError::Unavailable(
                     "no answer from the shared log in time; the command may or may not have been applied".into(),
                 )),
@@ -564,6 +649,9 @@ impl Inner {
             dead_count: AtomicU64::new(0),
             by_topic: Default::default(),
             journal_error: Mutex::new(None),
+            fault: Mutex::new(None),
+            failed_appends: AtomicU64::new(0),
+            refused_commands: AtomicU64::new(0),
             encode,
             reactor: Mutex::new(None),
             cluster,
@@ -608,18 +696,51 @@ impl Bus {
 
     /// Waits until every event of `partition` up to `seq` is applied.
     pub fn wait_applied_in(&self, partition: u32, seq: u64, timeout: Duration) -> bool {
+        self.settle_in(partition, seq, None, timeout) == Settled::Applied
+    }
+
+    /// Waits until a publish of `party_id`'s is applied, or refused by a
+    /// failed append (one machine: see [`Receipt`]).
+    pub fn wait_settled(&self, party_id: &str, receipt: Receipt, timeout: Duration) -> Settled {
+        let generation = (!self.is_cluster()).then_some(receipt.generation);
+        self.settle_in(
+            self.partition_of(party_id),
+            receipt.seq,
+            generation,
+            timeout,
+        )
+    }
+
+    fn settle_in(
+        &self,
+        partition: u32,
+        seq: u64,
+        generation: Option<u64>,
+        timeout: Duration,
+    ) -> Settled {
         let deadline = std::time::Instant::now() + timeout;
         let wakeup = Arc::new(Wakeup {
             state: Wakeup::PENDING.into(),
             thread: std::thread::current(),
         });
+        // First whether a failed append refused it: its `seq` may since
+        // have been given to another event, and applied.
+        let refused = |applied: &Applied| match generation {
+            None => Ok(None),
+            Some(g) => applied.refusal_of(g, seq),
+        };
         {
             let mut applied = lock(&self.inner.applied);
+            match refused(&applied) {
+                Ok(Some(fault)) => return Settled::Refused(fault),
+                Ok(None) => {}
+                Err(()) => return Settled::Pending,
+            }
             let p = partition as usize;
             match applied.seq.get(p) {
-                None => return false,
-                Some(&s) if s >= seq => return true,
-                Some(_) if applied.stopped => return false,
+                None => return Settled::Pending,
+                Some(&s) if s >= seq => return Settled::Applied,
+                Some(_) if applied.stopped => return Settled::Pending,
                 Some(_) => {}
             }
             applied.waiters[p]
@@ -629,14 +750,20 @@ impl Bus {
         }
         loop {
             match wakeup.state.load(Ordering::Acquire) {
-                Wakeup::APPLIED => return true,
-                Wakeup::STOPPED => return false,
+                Wakeup::APPLIED => return Settled::Applied,
+                Wakeup::STOPPED => return Settled::Pending,
+                Wakeup::REFUSED => {
+                    return match refused(&lock(&self.inner.applied)) {
+                        Ok(Some(fault)) => Settled::Refused(fault),
+                        _ => Settled::Pending,
+                    }
+                }
                 _ => {}
             }
             // Spurious and stale unparks just loop.
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
-                return false;
+                return Settled::Pending;
             }
             std::thread::park_timeout(left);
         }
@@ -651,6 +778,20 @@ impl Bus {
             .copied()
             .max()
             .unwrap_or(0)
+    }
+
+    /// Why the journal cannot be written, while it cannot: commands are
+    /// refused ([`PublishError::Unwritable`]) until a write succeeds again.
+    pub fn storage_fault(&self) -> Option<StorageFault> {
+        lock(&self.inner.fault).clone()
+    }
+
+    /// Appends that failed, and commands refused because of them.
+    pub fn storage_failures(&self) -> (u64, u64) {
+        (
+            self.inner.failed_appends.load(Ordering::Relaxed),
+            self.inner.refused_commands.load(Ordering::Relaxed),
+        )
     }
 
     /// The last journal failure, if the dispatcher has stopped on one.
@@ -877,7 +1018,10 @@ fn publish(
     notify: bool,
 ) -> Result<Ticket, PublishError> {
     if drafts.is_empty() {
-        return Ok(Ticket(TicketState::Ready(0)));
+        return Ok(Ticket(TicketState::Ready(Receipt {
+            seq: 0,
+            generation: 0,
+        })));
     }
     let at = SystemTime::now();
     let n = drafts.len();
@@ -892,6 +1036,12 @@ fn publish(
     if intake.closed {
         return Err(PublishError::Closed);
     }
+    if admission == Admission::Command {
+        if let Some(fault) = &intake.refusing {
+            inner.refused_commands.fetch_add(1, Ordering::Relaxed);
+            return Err(PublishError::Unwritable(fault.clone()));
+        }
+    }
     if admission == Admission::Command && intake.commands + n > inner.config.intake {
         return Err(PublishError::Overloaded);
     }
@@ -901,7 +1051,13 @@ fn publish(
     // In a cluster the log gives the seqs; a command waits for them.
     let (reply, ticket) = match (&inner.cluster, admission) {
         (None, _) => (None, None),
-        (Some(_), Admission::Internal) => (None, Some(Ticket(TicketState::Ready(0)))),
+        (Some(_), Admission::Internal) => (
+            None,
+            Some(Ticket(TicketState::Ready(Receipt {
+                seq: 0,
+                generation: 0,
+            }))),
+        ),
         (Some(_), Admission::Command) => {
             let (tx, rx) = bounded(1);
             (Some(tx), Some(Ticket(TicketState::Waiting(rx))))
@@ -922,11 +1078,15 @@ fn publish(
         });
     }
     let last = intake.next_seq - 1;
+    let generation = intake.generation;
     drop(intake);
     if was_empty && (notify || inner.cluster.is_some()) {
         inner.intake_cv.notify_one();
     }
-    Ok(ticket.unwrap_or(Ticket(TicketState::Ready(last))))
+    Ok(ticket.unwrap_or(Ticket(TicketState::Ready(Receipt {
+        seq: last,
+        generation,
+    }))))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -957,7 +1117,17 @@ fn next_batch(inner: &Inner) -> Option<Vec<Pending>> {
     Some(batch)
 }
 
+/// The first pause after a failed append before the journal is probed.
+const STALL_RETRY_MIN: Duration = Duration::from_millis(100);
+/// The longest pause between two probes of a journal that cannot be
+/// written: how long writes may stay refused after the fault is fixed.
+pub const STALL_RETRY_MAX: Duration = Duration::from_secs(2);
+
 fn dispatch_loop(inner: &Inner, journal: Arc<dyn Journal>, mut apply: ApplyFn) {
+    // Kept across failures, reset by a written batch: a failure the probe
+    // does not see (a batch the journal refuses for what it holds) backs
+    // off as a full disk does.
+    let mut pause = STALL_RETRY_MIN;
     loop {
         let Some(pending) = next_batch(inner) else {
             lock(&inner.applied).stop_all();
@@ -965,10 +1135,12 @@ fn dispatch_loop(inner: &Inner, journal: Arc<dyn Journal>, mut apply: ApplyFn) {
         };
         let mut events: Vec<Arc<Event>> = Vec::with_capacity(pending.len());
         let mut bodies = Vec::with_capacity(pending.len());
+        let mut kinds = Vec::with_capacity(pending.len());
         for p in pending {
             let ts = humantime::format_rfc3339_micros(p.at).to_string();
             events.push(Arc::new(p.draft.stamp(p.seq, ts)));
             bodies.push(p.body);
+            kinds.push((p.admission, p.at));
         }
         let Some(last) = events.last().map(|e| e.seq) else {
             continue;
@@ -984,16 +1156,17 @@ fn dispatch_loop(inner: &Inner, journal: Arc<dyn Journal>, mut apply: ApplyFn) {
             journal.append(&events)
         };
         if let Err(e) = appended {
-            // Nothing past this point may be acknowledged: stop dispatching.
-            log::error!(
-                "journal append failed, bus stops: {}",
-                crate::journal::Chain(&e)
-            );
-            *lock(&inner.journal_error) = Some(e);
-            lock(&inner.intake).closed = true;
-            lock(&inner.applied).stop_all();
-            return;
+            // Nothing of the batch was written: its commands are refused,
+            // its internal events go back to be written once the journal
+            // can be (nobody has seen them), and commands are refused
+            // until then.
+            if !stall(inner, journal.as_ref(), events, kinds, e, &mut pause) {
+                lock(&inner.applied).stop_all();
+                return;
+            }
+            continue;
         }
+        pause = STALL_RETRY_MIN;
         apply(&events);
         record(inner, &events, |_| 0);
         lock(&inner.applied).advance(0, last);
@@ -1001,6 +1174,121 @@ fn dispatch_loop(inner: &Inner, journal: Arc<dyn Journal>, mut apply: ApplyFn) {
         // (a caller waiting for a party to settle) finds the batch there.
         react(inner, &events);
         fan_out(inner, &events);
+    }
+}
+
+/// A failed append on one machine. Nothing of the batch was written: its
+/// commands, and every queued command, are refused (their publishers hear
+/// [`Settled::Refused`]); its internal events, then the queued ones, get
+/// `seq`s again from the batch's first (nobody has seen them), to be
+/// written once the journal can be. Commands are refused at once until
+/// then. Probes the journal, backing off up to [`STALL_RETRY_MAX`], until a
+/// write succeeds (true), or the bus is closed (false: what is queued is not
+/// written, and a restart resumes the waves it belonged to).
+fn stall(
+    inner: &Inner,
+    journal: &dyn Journal,
+    events: Vec<Arc<Event>>,
+    kinds: Vec<(Admission, SystemTime)>,
+    error: JournalError,
+    pause: &mut Duration,
+) -> bool {
+    let mut fault = journal.fault_of(&error);
+    inner.failed_appends.fetch_add(1, Ordering::Relaxed);
+    let from = events.first().map_or(0, |e| e.seq);
+    let mut refused = 0u64;
+    let kept_count = {
+        let mut intake = lock(&inner.intake);
+        let queued = std::mem::take(&mut intake.queue);
+        let mut kept = Vec::with_capacity(events.len() + queued.len());
+        for (event, (admission, at)) in events.into_iter().zip(kinds) {
+            if admission == Admission::Command {
+                refused += 1;
+                continue;
+            }
+            kept.push(Pending {
+                draft: Draft::from_event(Arc::unwrap_or_clone(event)),
+                seq: 0,
+                at,
+                admission,
+                reply: None,
+                body: None,
+            });
+        }
+        for p in queued {
+            match p.admission {
+                Admission::Command => refused += 1,
+                Admission::Internal => kept.push(p),
+            }
+        }
+        for (i, p) in kept.iter_mut().enumerate() {
+            p.seq = from + i as u64;
+        }
+        intake.next_seq = from + kept.len() as u64;
+        let kept_count = kept.len();
+        intake.queue = kept;
+        intake.commands = 0;
+        intake.generation += 1;
+        intake.refusing = Some(fault.clone());
+        *lock(&inner.fault) = Some(fault.clone());
+        // Under the intake's lock: no publish sees the new generation
+        // before its refusal is recorded.
+        lock(&inner.applied).refuse(intake.generation, from, &fault);
+        kept_count
+    };
+    inner.refused_commands.fetch_add(refused, Ordering::Relaxed);
+    log::error!(
+        "journal append failed ({refused} commands refused, {kept_count} events of agents kept); \
+         commands are refused until the journal can be written: {}",
+        fault.message
+    );
+    let since = std::time::Instant::now();
+    loop {
+        let deadline = std::time::Instant::now() + *pause;
+        *pause = (*pause * 2).min(STALL_RETRY_MAX);
+        {
+            let mut intake = lock(&inner.intake);
+            while !intake.closed {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                intake = inner
+                    .intake_cv
+                    .wait_timeout(intake, left)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+            if intake.closed {
+                log::error!(
+                    "stopping while the journal cannot be written: {} queued events of agents \
+                     are not written; the next start resumes their waves",
+                    intake.queue.len()
+                );
+                return false;
+            }
+        }
+        match journal.probe() {
+            Ok(()) => {
+                lock(&inner.intake).refusing = None;
+                *lock(&inner.fault) = None;
+                log::warn!(
+                    "journal: writes succeed again after {:.1?}; accepting commands",
+                    since.elapsed()
+                );
+                return true;
+            }
+            Err(e) => {
+                inner.failed_appends.fetch_add(1, Ordering::Relaxed);
+                let now = journal.fault_of(&e);
+                if now != fault {
+                    log::error!("journal still cannot be written: {}", now.message);
+                    fault = now;
+                    lock(&inner.intake).refusing = Some(fault.clone());
+                    *lock(&inner.fault) = Some(fault.clone());
+                }
+            }
+        }
     }
 }
 
@@ -1658,6 +1946,119 @@ mod tests {
     }
 
     const WAIT: Duration = Duration::from_secs(5);
+
+    /// A journal in memory whose writes fail, as a full disk's do, while
+    /// `full` is set.
+    #[derive(Default)]
+    struct FullableJournal {
+        inner: MemoryJournal,
+        full: AtomicBool,
+        probes: AtomicU64,
+    }
+
+    impl FullableJournal {
+        fn refuse(&self) -> Result<(), JournalError> {
+            match self.full.load(Ordering::SeqCst) {
+                true => Err(JournalError::Io {
+                    context: "appending events".into(),
+                    source: std::io::Error::from_raw_os_error(28),
+                }),
+                false => Ok(()),
+            }
+        }
+    }
+
+    impl Journal for FullableJournal {
+        fn append(&self, events: &[Arc<Event>]) -> Result<(), JournalError> {
+            self.refuse()?;
+            self.inner.append(events)
+        }
+        fn probe(&self) -> Result<(), JournalError> {
+            self.probes.fetch_add(1, Ordering::SeqCst);
+            self.refuse()
+        }
+        fn replay(&self, after: u64, f: &mut dyn FnMut(&Arc<Event>)) -> Result<u64, JournalError> {
+            self.inner.replay(after, f)
+        }
+        fn party_events(
+            &self,
+            party_id: &str,
+            since: u64,
+            limit: usize,
+        ) -> Result<Vec<Arc<Event>>, JournalError> {
+            self.inner.party_events(party_id, since, limit)
+        }
+    }
+
+    #[test]
+    fn a_full_journal_refuses_commands_keeps_internal_events_and_recovers() {
+        let journal = Arc::new(FullableJournal::default());
+        let bus = Bus::start(BusConfig::default(), 1, journal.clone(), Box::new(|_| {}));
+        let command = |n| {
+            let receipt = bus
+                .submit(vec![draft("p", n)], Admission::Command)?
+                .receipt()?;
+            Ok::<_, PublishError>(bus.wait_settled("p", receipt, WAIT))
+        };
+        assert_eq!(command(0), Ok(Settled::Applied));
+        journal.full.store(true, Ordering::SeqCst);
+        // The command that meets the full disk is refused, nothing of it
+        // written; the next is refused at once; readiness knows why.
+        let Ok(Settled::Refused(fault)) = command(1) else {
+            panic!("the first command on a full disk must be refused");
+        };
+        assert_eq!(fault.kind, crate::journal::FaultKind::Full);
+        assert!(matches!(command(2), Err(PublishError::Unwritable(_))));
+        assert_eq!(
+            bus.storage_fault().map(|f| f.kind),
+            Some(crate::journal::FaultKind::Full)
+        );
+        // An agent's result published meanwhile is kept, not lost.
+        let mut internal = draft("p", 3);
+        internal.source = "agent".into();
+        let kept_id = internal.event_id.clone();
+        bus.publish(vec![internal], Admission::Internal)
+            .expect("internal events are admitted");
+        // The probe is retried (backing off) while the disk stays full.
+        let deadline = Instant::now() + WAIT;
+        while journal.probes.load(Ordering::SeqCst) < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "the journal was not probed again"
+            );
+            std::thread::yield_now();
+        }
+        assert_eq!(journal.inner.len(), 1, "nothing written while full");
+        // Space is freed: commands are accepted again by themselves.
+        journal.full.store(false, Ordering::SeqCst);
+        let deadline = Instant::now() + WAIT;
+        let applied = loop {
+            match command(4) {
+                Ok(Settled::Applied) => break true,
+                Err(PublishError::Unwritable(_)) | Ok(Settled::Refused(_)) => {
+                    assert!(Instant::now() < deadline, "writes did not resume");
+                    std::thread::yield_now();
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        };
+        assert!(applied);
+        assert_eq!(bus.storage_fault(), None);
+        // Written: the first command, the kept internal event, the last
+        // command; `seq` gap-free, the refused commands nowhere.
+        let mut stored = Vec::new();
+        journal
+            .replay(0, &mut |e| stored.push((e.seq, e.event_id.clone())))
+            .expect("replay");
+        assert_eq!(
+            stored.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        assert_eq!(stored[1].1, kept_id);
+        let (failed, refused) = bus.storage_failures();
+        assert!(failed >= 2 && refused >= 1, "{failed} {refused}");
+        bus.shutdown();
+    }
 
     #[test]
     fn a_waiter_is_woken_by_its_batch_or_by_shutdown_and_times_out_otherwise() {

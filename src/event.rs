@@ -520,6 +520,20 @@ impl Draft {
         }
     }
 
+    /// The draft an event was stamped from (its `seq` and timestamp
+    /// dropped): the bus gives an event that could not be written a new
+    /// `seq`.
+    pub fn from_event(e: Event) -> Draft {
+        Draft {
+            event_id: e.event_id,
+            party_id: e.party_id,
+            correlation_id: e.correlation_id,
+            causation_id: e.causation_id,
+            source: e.source,
+            payload: e.payload,
+        }
+    }
+
     /// Stamps the draft into an event.
     pub fn stamp(self, seq: u64, timestamp: String) -> Event {
         Event {

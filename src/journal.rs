@@ -133,6 +133,76 @@ pub enum JournalError {
     Unsupported(&'static str),
 }
 
+/// What kind of storage fault stopped a write: what an operator must fix,
+/// and what a client is told (`insufficient_storage`, `journal_read_only`,
+/// `journal_unavailable`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// The disk (or a quota) is full.
+    Full,
+    /// The data directory or the file system is read-only, or the database
+    /// file may not be written.
+    ReadOnly,
+    /// Any other failure to write.
+    Failed,
+}
+
+/// A write the journal could not make, as the bus reports it while it
+/// refuses commands: its kind and the whole error chain as text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct StorageFault {
+    /// What kind of fault.
+    pub kind: FaultKind,
+    /// The journal's error with its causes, e.g. `journal storage failed:
+    /// appending events: database or disk is full`.
+    pub message: String,
+}
+
+impl StorageFault {
+    /// The fault a journal error reports.
+    pub fn of(e: &JournalError) -> StorageFault {
+        StorageFault {
+            kind: e.fault_kind(),
+            message: Chain(e).to_string(),
+        }
+    }
+}
+
+impl JournalError {
+    /// What kind of storage fault this is, from SQLite's result code or the
+    /// OS error beneath it.
+    pub fn fault_kind(&self) -> FaultKind {
+        use rusqlite::ErrorCode;
+        match self {
+            JournalError::Sqlite { source, .. } => match source.sqlite_error_code() {
+                Some(ErrorCode::DiskFull) => FaultKind::Full,
+                Some(ErrorCode::ReadOnly) | Some(ErrorCode::PermissionDenied) => {
+                    FaultKind::ReadOnly
+                }
+                _ => FaultKind::Failed,
+            },
+            JournalError::Io { source, .. } => FaultKind::of_io(source),
+            _ => FaultKind::Failed,
+        }
+    }
+}
+
+impl FaultKind {
+    /// The kind of fault an OS error is.
+    pub fn of_io(e: &std::io::Error) -> FaultKind {
+        // Linux errno values: ENOSPC, EDQUOT; EROFS, EACCES, EPERM.
+        const FULL: [i32; 2] = [28, 122];
+        const READ_ONLY: [i32; 3] = [30, 13, 1];
+        match e.raw_os_error() {
+            Some(n) if FULL.contains(&n) => FaultKind::Full,
+            Some(n) if READ_ONLY.contains(&n) => FaultKind::ReadOnly,
+            _ => FaultKind::Failed,
+        }
+    }
+}
+
 /// Displays an error followed by its sources, `": "`-separated, as a log
 /// line should: `journal storage failed: appending events: disk I/O error`.
 pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
@@ -199,6 +269,21 @@ pub trait Journal: Send + Sync {
     fn append_encoded(&self, events: &[Arc<Event>], json: &[String]) -> Result<(), JournalError> {
         let _ = json;
         self.append(events)
+    }
+
+    /// Whether a write can be made now: after a failed append the bus
+    /// refuses commands and calls this, backing off, until it succeeds. A
+    /// real, small write that leaves nothing a reader sees (a journal in
+    /// memory always can).
+    fn probe(&self) -> Result<(), JournalError> {
+        Ok(())
+    }
+
+    /// What a failed write tells an operator: its kind and message. A
+    /// journal on disk may look closer than its error does (SQLite reports
+    /// a file system remounted read-only as "disk I/O error").
+    fn fault_of(&self, e: &JournalError) -> StorageFault {
+        StorageFault::of(e)
     }
 
     /// Feeds every stored event with `seq > after`, oldest first, to `f`;

@@ -166,8 +166,32 @@ struct ServeArgs {
     #[arg(long, env = "PARTYBUS_AUTH", value_enum, default_value_t = Auth::On)]
     auth: Auth,
     /// Token guarding /system/status and /metrics (and opening every party).
+    /// Visible in `ps`: prefer --admin-token-file (or the environment).
     #[arg(long, env = "PARTYBUS_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// A file holding the admin token (its first line; kept out of `ps`).
+    #[arg(
+        long,
+        env = "PARTYBUS_ADMIN_TOKEN_FILE",
+        value_name = "PATH",
+        conflicts_with = "admin_token"
+    )]
+    admin_token_file: Option<PathBuf>,
+    /// Token that reads /metrics and nothing else (for a Prometheus scraper).
+    #[arg(long, env = "PARTYBUS_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
+    /// A file holding the metrics token (its first line).
+    #[arg(
+        long,
+        env = "PARTYBUS_METRICS_TOKEN_FILE",
+        value_name = "PATH",
+        conflicts_with = "metrics_token"
+    )]
+    metrics_token_file: Option<PathBuf>,
+    /// On SIGTERM, how long to keep serving while /readyz already answers
+    /// 503, so a load balancer takes the node out first (e.g. 5s).
+    #[arg(long, env = "PARTYBUS_SHUTDOWN_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
+    shutdown_delay: Duration,
     /// A browser origin (scheme://host[:port]) allowed to call the API and
     /// open WebSockets cross-origin; repeat it or separate with commas; `*`
     /// allows any. None: same-origin only (docs/api.md, "CORS").
@@ -434,8 +458,97 @@ fn main() {
     log::logger().flush();
     if let Err(e) = result {
         eprintln!("partybus: error: {e:#}");
-        std::process::exit(1);
+        std::process::exit(exit_code(&e) as i32);
     }
+}
+
+/// Why `partybus` exits non-zero: its exit code, so that a supervisor can
+/// tell a fault worth a restart from one that needs a person
+/// (docs/operations.md, "Exit codes"). 2 is clap's, for a command line it
+/// cannot parse; 130 a second signal during shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exit {
+    /// Anything else (a failure at run time, an unreachable Redis, ...).
+    Failure = 1,
+    /// A flag, environment value or file named by one is invalid or
+    /// inconsistent.
+    Config = 3,
+    /// The address cannot be listened on (port in use, no permission).
+    Listen = 4,
+    /// Another partybus process holds the data directory.
+    DataLocked = 5,
+    /// The data directory or its journal cannot be read, created or
+    /// written, or is not (or no longer) a valid journal.
+    DataDir = 6,
+}
+
+/// A configuration error (exits [`Exit::Config`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct ConfigError(String);
+
+fn config_error(message: impl Into<String>) -> anyhow::Error {
+    ConfigError(message.into()).into()
+}
+
+/// The exit code of a failed command: the first cause in its chain that
+/// names one.
+fn exit_code(e: &anyhow::Error) -> Exit {
+    use partybus::journal::JournalError;
+    use partybus::server::ServeError;
+    for cause in e.chain() {
+        if cause.is::<ConfigError>() || cause.is::<partybus::catalog::CatalogError>() {
+            return Exit::Config;
+        }
+        if let Some(s) = cause.downcast_ref::<ServeError>() {
+            return match s {
+                ServeError::Bind { .. } => Exit::Listen,
+                ServeError::InvalidAddress(_) | ServeError::AuthOffNotLoopback(_) => Exit::Config,
+                ServeError::NotRunning | ServeError::Spawn(_) => Exit::Failure,
+            };
+        }
+        if let Some(j) = cause.downcast_ref::<JournalError>() {
+            return match j {
+                JournalError::Locked(_) => Exit::DataLocked,
+                _ => Exit::DataDir,
+            };
+        }
+    }
+    Exit::Failure
+}
+
+/// A token from its flag (or variable) or from the first line of the file
+/// its `-file` flag names; blank is none.
+fn token_arg(what: &str, value: Option<String>, file: Option<&Path>) -> Result<Option<String>> {
+    let Some(path) = file else {
+        return Ok(value.filter(|t| !t.trim().is_empty()));
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        config_error(format!(
+            "--{what}-token-file {}: cannot read it: {e}",
+            path.display()
+        ))
+    })?;
+    let token = text.lines().next().unwrap_or("").trim().to_string();
+    if token.is_empty() {
+        return Err(config_error(format!(
+            "--{what}-token-file {}: the file's first line is empty",
+            path.display()
+        )));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            if meta.permissions().mode() & 0o004 != 0 {
+                log::warn!(
+                    "--{what}-token-file {} is readable by every user; chmod 600 it",
+                    path.display()
+                );
+            }
+        }
+    }
+    Ok(Some(token))
 }
 
 /// How long an access log line may wait in its buffer: the access log is
@@ -507,7 +620,7 @@ fn open_cluster(
 ) -> Result<(Arc<partybus::journal::redis::RedisLog>, String)> {
     use partybus::journal::redis::{RedisLog, RedisOptions};
     if args.ephemeral || args.durability == DurabilityArg::Off {
-        bail!("--ephemeral (or --durability off) cannot be combined with --journal {url}: a cluster keeps its events in Redis");
+        return Err(config_error(format!("--ephemeral (or --durability off) cannot be combined with --journal {url}: a cluster keeps its events in Redis")));
     }
     let node_id = args
         .node_id
@@ -529,7 +642,7 @@ fn open_cluster(
             .aof_enabled()
             .with_context(|| format!("asking {url} about its persistence"))?;
         if !aof {
-            bail!("--durability full needs Redis to run with appendonly yes (and appendfsync always to survive power loss); {url} has AOF off. Use --durability normal, or turn AOF on (docs/cluster.md)");
+            return Err(config_error(format!("--durability full needs Redis to run with appendonly yes (and appendfsync always to survive power loss); {url} has AOF off. Use --durability normal, or turn AOF on (docs/cluster.md)")));
         }
     }
     Ok((Arc::new(log), node_id))
@@ -561,15 +674,19 @@ fn serve(args: ServeArgs) -> Result<()> {
     let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
     // Blank entries (an empty PARTYBUS_CORS_ORIGINS, a trailing comma) are none.
     let cors = CorsConfig::allowing(args.cors_origins.iter().filter(|o| !o.trim().is_empty()))
-        .context("invalid --cors-origin (or PARTYBUS_CORS_ORIGINS)")?;
+        .map_err(|e| {
+            config_error(format!(
+                "invalid --cors-origin (or PARTYBUS_CORS_ORIGINS): {e}"
+            ))
+        })?;
     let cluster_url = Some(args.journal.trim())
         .filter(|j| j.starts_with("redis://") || j.starts_with("rediss://"))
         .map(str::to_string);
     if cluster_url.is_none() && args.journal.trim() != "sqlite" {
-        bail!(
+        return Err(config_error(format!(
             "--journal must be `sqlite` or a redis://HOST:PORT[/DB] URL, not {:?}",
             args.journal
-        );
+        )));
     }
     let public_url = Arc::new(std::sync::OnceLock::<String>::new());
     let mut config = match &cluster_url {
@@ -609,7 +726,12 @@ fn serve(args: ServeArgs) -> Result<()> {
             Auth::On => AuthMode::On,
             Auth::Off => AuthMode::Off,
         },
-        admin_token: args.admin_token.filter(|t| !t.is_empty()),
+        admin_token: token_arg("admin", args.admin_token, args.admin_token_file.as_deref())?,
+        metrics_token: token_arg(
+            "metrics",
+            args.metrics_token,
+            args.metrics_token_file.as_deref(),
+        )?,
         cors,
         max_connections: args.limits.max_connections,
         max_header_bytes: args.limits.max_header_bytes,
@@ -661,6 +783,16 @@ fn serve(args: ServeArgs) -> Result<()> {
             }
         })
         .context("starting the signal watcher")?;
+    if !args.shutdown_delay.is_zero() {
+        // Readiness goes first; everything else is served as before until
+        // the delay is over (a second signal ends it, and the process).
+        server.drain();
+        log::info!(
+            "draining: /readyz answers 503; serving on for {}",
+            humantime::format_duration(args.shutdown_delay)
+        );
+        std::thread::sleep(args.shutdown_delay);
+    }
     server.shutdown();
     app.stop();
     handle.close();

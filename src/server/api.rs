@@ -202,17 +202,31 @@ pub(crate) fn handle(
                 Err(why) => Err(ApiError::NotReady(format!("not ready: {why}"))),
             }
         }
-        RouteId::Health => Ok(Reply::json(
-            200,
-            &json!({
-                "status": if ctx.app.is_running() { "healthy" } else { "unhealthy" },
-                "service": "partybus",
-                "version": env!("CARGO_PKG_VERSION"),
-                "timestamp": event::now_rfc3339(),
-            }),
-        )),
+        RouteId::Health => {
+            // The body and the status agree: 503 whenever it says unhealthy
+            // (not running, the bus stopped, the journal cannot be written,
+            // a cluster node's shared log unreachable).
+            // A 503 is also an error body (`not_ready`), as the API documents.
+            let (status, body) = match ctx.app.readiness() {
+                Ok(()) => (200, json!({"status": "healthy"})),
+                Err(why) => (
+                    503,
+                    json!({"status": "unhealthy", "success": false, "code": "not_ready",
+                           "detail": format!("unhealthy: {why}")}),
+                ),
+            };
+            let mut body = body;
+            body["service"] = json!("partybus");
+            body["version"] = json!(env!("CARGO_PKG_VERSION"));
+            body["timestamp"] = json!(event::now_rfc3339());
+            let mut reply = Reply::json(status, &body);
+            if status == 503 {
+                reply.headers.push(("Retry-After", "1".to_string()));
+            }
+            Ok(reply)
+        }
         RouteId::Metrics => {
-            authorize_admin(ctx, req)?;
+            authorize_metrics(ctx, req)?;
             let ready = ctx.ready.load(std::sync::atomic::Ordering::SeqCst);
             Ok(Reply::text(
                 200,
@@ -361,6 +375,30 @@ fn authorize_admin(ctx: &Ctx, req: &Request) -> Result<(), ApiError> {
     let token = auth::presented(req.header("Authorization"), req.query("token"))
         .ok_or(ApiError::Unauthorized)?;
     if auth::verify(token, expected) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+/// `/metrics`: the metrics token or the admin token, whichever is set (open
+/// when neither is).
+fn authorize_metrics(ctx: &Ctx, req: &Request) -> Result<(), ApiError> {
+    let accepted: Vec<&str> = [&ctx.admin_sha256, &ctx.metrics_sha256]
+        .into_iter()
+        .filter_map(|t| t.as_deref())
+        .collect();
+    if accepted.is_empty() {
+        return Ok(());
+    }
+    let token = auth::presented(req.header("Authorization"), req.query("token"))
+        .ok_or(ApiError::Unauthorized)?;
+    // Every candidate is checked (constant time each), so the answer's
+    // timing does not tell which token matched.
+    let matched = accepted
+        .iter()
+        .fold(false, |any, expected| auth::verify(token, expected) | any);
+    if matched {
         Ok(())
     } else {
         Err(ApiError::Forbidden)

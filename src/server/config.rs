@@ -70,6 +70,9 @@ pub struct ServerConfig {
     /// Admin token guarding `/system/status` and `/metrics` (and granting
     /// access to every party), if set.
     pub admin_token: Option<String>,
+    /// A token that reads `/metrics` and nothing else (a scraper's), if
+    /// set; the admin token reads it too.
+    pub metrics_token: Option<String>,
     /// WebSocket limits and timers.
     pub ws: WsConfig,
     /// Request body limit, bytes.
@@ -98,6 +101,7 @@ impl Default for ServerConfig {
             port: 0,
             auth: AuthMode::On,
             admin_token: None,
+            metrics_token: None,
             ws: WsConfig::default(),
             max_body: MAX_BODY_BYTES,
             max_connections: MAX_CONNECTIONS,

@@ -39,6 +39,8 @@ pub(crate) struct Ctx {
     pub auth: AuthMode,
     /// SHA-256 of the admin token, if one is set.
     pub admin_sha256: Option<String>,
+    /// SHA-256 of the metrics token (reads `/metrics` only), if one is set.
+    pub metrics_sha256: Option<String>,
     /// Body limit.
     pub max_body: usize,
     /// Time for a whole request to arrive (bounds chunked body reads).
@@ -77,6 +79,7 @@ impl Ctx {
             hub: WsHub::new(config.ws.clone()),
             auth: config.auth,
             admin_sha256: config.admin_token.as_deref().map(auth::sha256_hex),
+            metrics_sha256: config.metrics_token.as_deref().map(auth::sha256_hex),
             max_body: config.max_body,
             request_timeout: config.request_timeout,
             local_addr,

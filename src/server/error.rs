@@ -63,8 +63,13 @@ pub enum Code {
     TooManyClients,
     /// 503: the command was accepted but not applied in time.
     Timeout,
-    /// The cluster's shared log (Redis) cannot be reached.
+    /// The cluster's shared log (Redis) cannot be reached, or the journal
+    /// cannot be written for a reason other than the two below.
     JournalUnavailable,
+    /// 507: the journal's disk is full.
+    InsufficientStorage,
+    /// 503: the journal's data directory or file system is read-only.
+    JournalReadOnly,
     /// This node has not yet applied what the client says it saw
     /// (`X-Partybus-After`).
     CatchingUp,
@@ -74,7 +79,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in status order.
-    pub const ALL: [Code; 26] = [
+    pub const ALL: [Code; 28] = [
         Code::InvalidJson,
         Code::BadUpgrade,
         Code::MalformedRequest,
@@ -99,8 +104,10 @@ impl Code {
         Code::TooManyClients,
         Code::Timeout,
         Code::JournalUnavailable,
+        Code::JournalReadOnly,
         Code::CatchingUp,
         Code::Internal,
+        Code::InsufficientStorage,
     ];
 
     /// Codes any route can answer with, documented on every operation:
@@ -137,8 +144,10 @@ impl Code {
             | Code::TooManyClients
             | Code::Timeout
             | Code::JournalUnavailable
+            | Code::JournalReadOnly
             | Code::CatchingUp => 503,
             Code::Internal => 500,
+            Code::InsufficientStorage => 507,
         }
     }
 
@@ -169,6 +178,8 @@ impl Code {
             Code::TooManyClients => "too_many_clients",
             Code::Timeout => "timeout",
             Code::JournalUnavailable => "journal_unavailable",
+            Code::InsufficientStorage => "insufficient_storage",
+            Code::JournalReadOnly => "journal_read_only",
             Code::CatchingUp => "catching_up",
             Code::Internal => "internal_error",
         }
@@ -209,7 +220,13 @@ impl Code {
             Code::TooManyClients => "Too many WebSocket clients.",
             Code::Timeout => "Accepted but not applied in time; it will still be applied.",
             Code::JournalUnavailable => {
-                "A cluster node cannot reach its shared log (Redis); nothing was written unless the detail says it may have been. Retry after `Retry-After`."
+                "The journal cannot be written: a cluster node cannot reach its shared log (Redis), or the disk failed. Nothing was written unless the detail says it may have been. Retry after `Retry-After`."
+            }
+            Code::InsufficientStorage => {
+                "The journal's disk is full: nothing of the command was written, and writes are refused until space is freed (reads go on). Retry after `Retry-After`."
+            }
+            Code::JournalReadOnly => {
+                "The journal's data directory is read-only: nothing of the command was written, and writes are refused until it is writable again (reads go on). Retry after `Retry-After`."
             }
             Code::CatchingUp => {
                 "This cluster node has not yet applied the `seq` named by `X-Partybus-After` within its wait (2 s); retry, or ask another node."
@@ -314,6 +331,9 @@ pub enum ApiError {
     /// The cluster's shared log is unreachable.
     #[error("{0}")]
     JournalUnavailable(String),
+    /// The journal cannot be written; nothing of the command was.
+    #[error("the command was not written: {}; writes are refused until the journal can be written again, reads go on", .0.message)]
+    Unwritable(crate::journal::StorageFault),
     /// This node is behind what the client saw.
     #[error("{0}")]
     CatchingUp(String),
@@ -369,6 +389,11 @@ impl ApiError {
             ApiError::TooManyClients => Code::TooManyClients,
             ApiError::Timeout(_) => Code::Timeout,
             ApiError::JournalUnavailable(_) => Code::JournalUnavailable,
+            ApiError::Unwritable(fault) => match fault.kind {
+                crate::journal::FaultKind::Full => Code::InsufficientStorage,
+                crate::journal::FaultKind::ReadOnly => Code::JournalReadOnly,
+                crate::journal::FaultKind::Failed => Code::JournalUnavailable,
+            },
             ApiError::CatchingUp(_) => Code::CatchingUp,
             ApiError::Internal(_) => Code::Internal,
         }
@@ -395,6 +420,10 @@ impl ApiError {
             | ApiError::CatchingUp(_) => {
                 vec![("Retry-After", "1".to_string())]
             }
+            ApiError::Unwritable(_) => vec![(
+                "Retry-After",
+                crate::bus::STALL_RETRY_MAX.as_secs().to_string(),
+            )],
             ApiError::RateLimited {
                 retry_after_secs, ..
             } => vec![("Retry-After", retry_after_secs.to_string())],
@@ -434,6 +463,7 @@ impl ApiError {
             e @ AppError::Timeout(_) => ApiError::Timeout(format!(
                 "{e}; it will still be applied: check the party's status before retrying"
             )),
+            AppError::Unwritable(fault) => ApiError::Unwritable(fault),
             AppError::Unavailable(why) => ApiError::JournalUnavailable(format!(
                 "the cluster's shared log (Redis) cannot be reached: {why}"
             )),

@@ -254,6 +254,13 @@ impl ServerHandle {
         self.ctx.open_connections()
     }
 
+    /// Starts draining: `/readyz` (and only it) answers 503 from now on, so
+    /// that a load balancer takes this node out of rotation while it still
+    /// serves every request; [`ServerHandle::shutdown`] follows.
+    pub fn drain(&self) {
+        self.ctx.ready.store(false, Ordering::SeqCst);
+    }
+
     /// Stops gracefully: readyz and any new request answer 503, requests
     /// already being handled finish, the listener closes, WebSocket clients
     /// get a 1001 close, and the server's own threads are joined (within

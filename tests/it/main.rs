@@ -11,9 +11,11 @@
 //! - [`core_runtime`], [`scenarios`], [`event_serde`]: the app in process.
 //! - [`store_replay`]: property tests of the read model against replay.
 //! - [`durability`]: the SQLite journal, `kill -9`, restart and compaction.
+//! - [`faults`]: a full disk, a read-only file system, no descriptors left.
 //! - [`http_api`], [`cors`], [`limits`], [`http_docs`]: the REST API.
 //! - [`ws_stream`], [`ws_control`]: the WebSocket hub.
 //! - [`loadgen`]: `partybus loadgen` against a real server.
+//! - [`operations`]: exit codes, token files, the metrics token, draining.
 //! - [`web_ui`]: the planning page in headless Chromium.
 //! - [`redis_fixture`]: the harness's own `redis-server` ([`util::redis`]).
 //! - [`cluster`]: several nodes on one Redis (scale-out).
@@ -28,10 +30,12 @@ mod core_runtime;
 mod cors;
 mod durability;
 mod event_serde;
+mod faults;
 mod http_api;
 mod http_docs;
 mod limits;
 mod loadgen;
+mod operations;
 mod redis_fixture;
 mod scenarios;
 mod store_replay;

@@ -54,6 +54,9 @@ pub(super) struct Checkpointer {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// How often a checkpoint that keeps failing is logged again.
+const FAILURE_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl Checkpointer {
     /// Starts the thread on a connection of its own to `path`.
     pub(super) fn start(
@@ -79,19 +82,35 @@ impl Checkpointer {
         let name = path.display().to_string();
         let thread = std::thread::Builder::new()
             .name("journal-checkpoint".into())
-            .spawn(move || loop {
-                let last = !matches!(
-                    rx.recv_timeout(CHECKPOINT_EVERY),
-                    Err(crossbeam_channel::RecvTimeoutError::Timeout)
-                );
-                if last {
-                    if let Err(e) = checkpoint(&conn, "TRUNCATE") {
-                        log::warn!("{name}: checkpoint failed: {e}");
+            .spawn(move || {
+                // A disk that cannot be written fails every round: say so
+                // when it starts, then once a minute, and when it ends.
+                let mut failing: Option<std::time::Instant> = None;
+                loop {
+                    let last = !matches!(
+                        rx.recv_timeout(CHECKPOINT_EVERY),
+                        Err(crossbeam_channel::RecvTimeoutError::Timeout)
+                    );
+                    if last {
+                        if let Err(e) = checkpoint(&conn, "TRUNCATE") {
+                            log::warn!("{name}: checkpoint failed: {e}");
+                        }
+                        return;
                     }
-                    return;
-                }
-                if let Err(e) = checkpoint_round(&conn, restart_pages) {
-                    log::warn!("{name}: checkpoint failed: {e}");
+                    match checkpoint_round(&conn, restart_pages) {
+                        Ok(()) => {
+                            if failing.take().is_some() {
+                                log::info!("{name}: checkpoints succeed again");
+                            }
+                        }
+                        Err(e) => {
+                            let due = failing.is_none_or(|at| at.elapsed() >= FAILURE_LOG_EVERY);
+                            if due {
+                                log::warn!("{name}: checkpoint failed: {e}");
+                                failing = Some(std::time::Instant::now());
+                            }
+                        }
+                    }
                 }
             })
             .map_err(io("starting the checkpoint thread"))?;

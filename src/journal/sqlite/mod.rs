@@ -47,8 +47,8 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 
 use super::idempotency::IdempotencyStore;
 use super::{
-    codec, BoxError, CompactReport, Durability, Journal, JournalError, SnapshotMeta,
-    SnapshotVisitor,
+    codec, BoxError, CompactReport, Durability, FaultKind, Journal, JournalError, SnapshotMeta,
+    SnapshotVisitor, StorageFault,
 };
 use crate::catalog::intern::JournalRecords;
 use crate::event::Event;
@@ -462,6 +462,19 @@ fn load_records(conn: &Connection, path: &Path) -> Result<JournalRecords, Journa
     JournalRecords::load(rows.iter().map(|(k, j)| (*k, j.as_str()))).map_err(|e| corrupt(e.into()))
 }
 
+/// Writes (and removes) a small file in `dir`, to see why the disk refuses
+/// writes.
+fn try_write(dir: &Path) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let path = dir.join(".partybus-write-test");
+    let written = std::fs::File::create(&path).and_then(|mut f| {
+        f.write_all(&[0u8; 4096])?;
+        f.sync_all()
+    });
+    let _ = std::fs::remove_file(&path);
+    written
+}
+
 fn meta_u64(conn: &Connection, key: &str) -> rusqlite::Result<Option<u64>> {
     let v: Option<String> = conn
         .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
@@ -724,6 +737,41 @@ impl Journal for SqliteJournal {
 
     fn events_since_snapshot(&self) -> u64 {
         self.since_snapshot.load(Ordering::Relaxed)
+    }
+
+    fn fault_of(&self, e: &JournalError) -> StorageFault {
+        let mut fault = StorageFault::of(e);
+        if fault.kind != FaultKind::Failed {
+            return fault;
+        }
+        // SQLite reports a file system remounted read-only (and some full
+        // disks) as "disk I/O error": ask the directory itself.
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        if let Err(io) = try_write(dir) {
+            fault.kind = FaultKind::of_io(&io);
+            fault.message = format!(
+                "{}; writing a file in {}: {io}",
+                fault.message,
+                dir.display()
+            );
+        }
+        fault
+    }
+
+    fn probe(&self) -> Result<(), JournalError> {
+        // One meta row rewritten with a new value: a committed page in the
+        // WAL, as an append would write (a full disk or a read-only file
+        // system refuses it the same way).
+        let mut conn = self.writer()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sqlite("probing the journal"))?;
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('probe', ?1)",
+            [crate::event::now_rfc3339()],
+        )
+        .map_err(sqlite("probing the journal"))?;
+        tx.commit().map_err(sqlite("probing the journal"))
     }
 
     fn idempotency(&self) -> Option<&dyn IdempotencyStore> {

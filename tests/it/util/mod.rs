@@ -454,12 +454,16 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_partybus");
 
 /// The settings `partybus` reads from the environment: removed from every
 /// child, so that a test sets exactly the ones it means.
-const BIN_ENV: [&str; 12] = [
+const BIN_ENV: [&str; 16] = [
     "API_HOST",
     "API_PORT",
     "LOG_LEVEL",
     "PARTYBUS_AUTH",
     "PARTYBUS_ADMIN_TOKEN",
+    "PARTYBUS_ADMIN_TOKEN_FILE",
+    "PARTYBUS_METRICS_TOKEN",
+    "PARTYBUS_METRICS_TOKEN_FILE",
+    "PARTYBUS_SHUTDOWN_DELAY",
     "PARTYBUS_CORS_ORIGINS",
     "PARTYBUS_DURABILITY",
     "PARTYBUS_EPHEMERAL",
@@ -469,13 +473,20 @@ const BIN_ENV: [&str; 12] = [
     "PARTYBUS_LEASE_TTL_MS",
 ];
 
-/// `partybus <args>` with a clean environment plus `env`.
-pub fn bin_command(args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).env("RUST_BACKTRACE", "0");
+/// Removes the settings `partybus` reads from the environment (so a test
+/// sets exactly the ones it means), and asks for no backtraces.
+pub fn clear_bin_env(cmd: &mut Command) {
+    cmd.env("RUST_BACKTRACE", "0");
     for k in BIN_ENV {
         cmd.env_remove(k);
     }
+}
+
+/// `partybus <args>` with a clean environment plus `env`.
+pub fn bin_command(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    clear_bin_env(&mut cmd);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -501,7 +512,12 @@ impl Served {
     /// line (the address) and then its `ready` line (the journal is
     /// replayed: `/readyz` answers 200, which is checked).
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Served {
-        let mut cmd = bin_command(&[&["serve"], args].concat(), env);
+        Served::spawn(bin_command(&[&["serve"], args].concat(), env))
+    }
+
+    /// [`Served::start`] for a `partybus serve` command the caller made
+    /// (e.g. under `prlimit`).
+    pub fn spawn(mut cmd: Command) -> Served {
         let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

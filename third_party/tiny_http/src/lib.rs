@@ -220,6 +220,48 @@ impl Drop for OpenGuard {
 
 /// partybus patch: answers a connection over the cap and closes it, reading
 /// what already arrived first so the close is a FIN rather than a reset.
+/// partybus patch: how long the accept thread waits before trying again when
+/// it has no descriptor to spare.
+const ACCEPT_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// partybus patch: accept errors that say nothing about the listener: the
+/// process or system is out of descriptors or buffers (EMFILE, ENFILE,
+/// ENOBUFS, ENOMEM), or the peer gave up first (ECONNABORTED, EPROTO,
+/// EINTR).
+fn accept_error_is_transient(e: &IoError) -> bool {
+    const TRANSIENT: [i32; 7] = [24, 23, 105, 12, 103, 71, 4];
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::Interrupted
+    ) || e.raw_os_error().is_some_and(|n| TRANSIENT.contains(&n))
+}
+
+/// partybus patch: logs transient accept errors when they start and then at
+/// most every ten seconds, with how many there were meanwhile.
+#[derive(Default)]
+struct ExhaustionLog {
+    since: Option<std::time::Instant>,
+    count: u64,
+}
+
+impl ExhaustionLog {
+    fn note(&mut self, e: &IoError) {
+        self.count += 1;
+        let due = self
+            .since
+            .is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(10));
+        if due {
+            log::warn!(
+                "cannot accept connections ({} times): {}; refusing them until descriptors free",
+                self.count,
+                e
+            );
+            self.since = Some(std::time::Instant::now());
+            self.count = 0;
+        }
+    }
+}
+
 fn refuse(mut sock: Connection, response: &[u8]) {
     use std::io::{Read, Write};
     let _ = sock.set_nonblocking(true);
@@ -405,6 +447,10 @@ impl Server {
             let tasks_pool = util::TaskPool::new();
 
             log::debug!("Running accept thread");
+            // partybus patch: one descriptor held back for refusing a
+            // connection when the process has none left.
+            let mut reserve = std::fs::File::open("/dev/null").ok();
+            let mut exhausted = ExhaustionLog::default();
             while !inside_close_trigger.load(Relaxed) {
                 let new_client = match server.accept() {
                     Ok((sock, _)) => {
@@ -473,6 +519,30 @@ impl Server {
                         }));
                     }
 
+                    // partybus patch: out of file descriptors (or memory
+                    // for a socket), the listener itself is fine. Upstream
+                    // stopped accepting for good. Instead: free the reserve
+                    // descriptor, take the waiting connection, answer it
+                    // with the refusal, and take the reserve back, so a
+                    // client hears why instead of hanging in the backlog;
+                    // without a reserve, wait a moment. Accepting resumes by
+                    // itself once descriptors are free.
+                    Err(e) if accept_error_is_transient(&e) => {
+                        exhausted.note(&e);
+                        match reserve.take() {
+                            Some(fd) => {
+                                drop(fd);
+                                if let Ok((sock, _)) = server.accept() {
+                                    refuse(sock, &limits.refused_response);
+                                }
+                                reserve = std::fs::File::open("/dev/null").ok();
+                            }
+                            None => {
+                                thread::sleep(ACCEPT_RETRY_PAUSE);
+                                reserve = std::fs::File::open("/dev/null").ok();
+                            }
+                        }
+                    }
                     Err(e) => {
                         log::error!("Error accepting new client: {}", e);
                         inside_messages.push(e.into());
