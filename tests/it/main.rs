@@ -12,6 +12,7 @@
 //! - [`store_replay`]: property tests of the read model against replay.
 //! - [`durability`]: the SQLite journal, `kill -9`, restart and compaction.
 //! - [`http_api`], [`cors`], [`limits`], [`http_docs`]: the REST API.
+//! - [`proxy`]: behind a reverse proxy (`--public-url`, `--trusted-proxy`).
 //! - [`ws_stream`], [`ws_control`]: the WebSocket hub.
 //! - [`loadgen`]: `partybus loadgen` against a real server.
 //! - [`web_ui`]: the planning page in headless Chromium.
@@ -32,6 +33,7 @@ mod http_api;
 mod http_docs;
 mod limits;
 mod loadgen;
+mod proxy;
 mod redis_fixture;
 mod scenarios;
 mod store_replay;
