@@ -202,6 +202,25 @@ struct ServeArgs {
         value_delimiter = ','
     )]
     cors_origins: Vec<String>,
+    /// The URL clients reach this server at when a proxy is in front, e.g.
+    /// https://party.example.com or https://example.com/partybus: every URL
+    /// the API hands out is built from it (https gives wss:// WebSockets; a
+    /// path is kept in front of the API paths). See docs/operations.md,
+    /// "Behind a reverse proxy".
+    #[arg(long, env = "PARTYBUS_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<server::PublicUrl>,
+    /// A proxy (IP address or CIDR range, e.g. 10.0.0.0/8) whose
+    /// X-Forwarded-For/-Proto/-Host and Forwarded headers are believed, for
+    /// the client's IP and the scheme and host of handed-out URLs; repeat it
+    /// or separate with commas. None: those headers are ignored.
+    #[arg(
+        long = "trusted-proxy",
+        env = "PARTYBUS_TRUSTED_PROXIES",
+        value_name = "CIDR",
+        value_delimiter = ',',
+        value_parser = parse_trusted_proxy
+    )]
+    trusted_proxies: Vec<Option<server::Cidr>>,
     #[command(flatten)]
     data: DataArgs,
     /// What an acknowledged write survives (see docs/operations.md, "Durability").
@@ -652,6 +671,29 @@ fn uuid_hex() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
+/// One `--trusted-proxy` value; a blank one (an empty variable, a trailing
+/// comma) is none.
+fn parse_trusted_proxy(s: &str) -> Result<Option<server::Cidr>, server::ProxyConfigError> {
+    if s.trim().is_empty() {
+        return Ok(None);
+    }
+    s.parse().map(Some)
+}
+
+/// The trusted proxies of `serve`, logged; trusting every address is
+/// allowed but warned about.
+fn trusted_proxies(given: &[Option<server::Cidr>]) -> server::TrustedProxies {
+    let ranges: Vec<server::Cidr> = given.iter().flatten().copied().collect();
+    if ranges.iter().any(server::Cidr::is_everything) {
+        log::warn!("--trusted-proxy trusts every address: any client can claim any IP, scheme and host in X-Forwarded-* and Forwarded");
+    }
+    if !ranges.is_empty() {
+        let list: Vec<String> = ranges.iter().map(ToString::to_string).collect();
+        log::info!("trusting forwarding headers from {}", list.join(", "));
+    }
+    server::TrustedProxies::new(ranges)
+}
+
 /// The journal `serve` uses: SQLite in the data directory, or memory.
 fn open_journal(args: &ServeArgs) -> Result<(Arc<dyn Journal>, Durability)> {
     let durability = match (args.ephemeral, args.durability) {
@@ -733,6 +775,10 @@ fn serve(args: ServeArgs) -> Result<()> {
             args.metrics_token_file.as_deref(),
         )?,
         cors,
+        public_url: args
+            .public_url
+            .inspect(|u| log::info!("handing out URLs under {u}")),
+        trusted_proxies: trusted_proxies(&args.trusted_proxies),
         max_connections: args.limits.max_connections,
         max_header_bytes: args.limits.max_header_bytes,
         read_timeout: args.limits.read_timeout,

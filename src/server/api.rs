@@ -22,6 +22,7 @@ use super::body;
 use super::config::AuthMode;
 use super::ctx::Ctx;
 use super::error::ApiError;
+use super::proxy::UrlBase;
 use super::reply::Reply;
 use super::request::{Body, Request};
 use super::routes::{Params, RouteId, API_PREFIX};
@@ -494,9 +495,7 @@ fn create_party(ctx: &Ctx, req: &Request, body: &mut Body<'_>) -> Result<Reply, 
         .app
         .create_party(cmd, Some(req.id()))
         .map_err(|e| ApiError::from_app(e, req.id()))?;
-    let host = req
-        .host()
-        .map_or_else(|| ctx.local_addr.to_string(), str::to_string);
+    let base = url_base(ctx, req);
     let status_path = format!("{API_PREFIX}/party/{}/status", ack.party_id);
     let response = CreatePartyResponse {
         success: true,
@@ -504,11 +503,27 @@ fn create_party(ctx: &Ctx, req: &Request, body: &mut Body<'_>) -> Result<Reply, 
         party_token: &token,
         input_ids: &ack.input_ids,
         message: "Party created successfully",
-        websocket_url: format!("ws://{host}{API_PREFIX}/ws/{}", ack.party_id),
-        status_url: format!("http://{host}{status_path}"),
+        websocket_url: base.websocket(&format!("{API_PREFIX}/ws/{}", ack.party_id)),
+        status_url: base.http(&status_path),
         seq: ack.seq,
     };
-    Ok(Reply::json(201, &response).with_header("Location", status_path))
+    Ok(Reply::json(201, &response).with_header("Location", base.path(&status_path)))
+}
+
+/// Where the URLs handed out to `req` point: `--public-url` when set, else
+/// the scheme and host the client used (as a trusted proxy forwarded them,
+/// else `http` and `Host`, else the bound address).
+fn url_base(ctx: &Ctx, req: &Request) -> UrlBase {
+    if let Some(public) = &ctx.public_url {
+        return public.base().clone();
+    }
+    UrlBase {
+        scheme: req.scheme(),
+        authority: req
+            .external_host()
+            .map_or_else(|| ctx.local_addr.to_string(), str::to_string),
+        prefix: String::new(),
+    }
 }
 
 fn add_input(
@@ -670,6 +685,7 @@ mod tests {
         /// Answers one request as the server would (minus the transport).
         fn call(&self, method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> Reply {
             let (req, mut body) = Request::fake_http(method, url, headers, body.as_bytes());
+            let req = req.behind(&self.0.trusted_proxies);
             let (spec, params) = routes::resolve(req.method(), req.path()).expect("a route");
             handle(&self.0, spec.id, &params, &req, &mut body).unwrap_or_else(|e| Reply::error(&e))
         }
@@ -738,6 +754,56 @@ mod tests {
             party.token_sha256.as_deref(),
             Some(auth::sha256_hex(token).as_str())
         );
+    }
+
+    #[test]
+    fn a_public_url_is_the_base_of_every_url_handed_out() {
+        let public: super::super::proxy::PublicUrl =
+            "https://example.com/partybus/".parse().expect("valid");
+        let f = Fixture::new(ServerConfig {
+            public_url: Some(public),
+            ..ServerConfig::default()
+        });
+        let url = format!("{API_PREFIX}/party");
+        let r = f.call("POST", &url, &[("Host", "10.0.0.2:9000")], "");
+        assert_eq!(r.status, 201, "{}", text(&r));
+        let v = json_of(&r);
+        let id = v["party_id"].as_str().expect("party_id");
+        let status_path = format!("/partybus{API_PREFIX}/party/{id}/status");
+        assert_eq!(r.header("Location"), Some(status_path.as_str()));
+        assert_eq!(
+            v["websocket_url"],
+            format!("wss://example.com/partybus{API_PREFIX}/ws/{id}")
+        );
+        assert_eq!(v["status_url"], format!("https://example.com{status_path}"));
+    }
+
+    #[test]
+    fn a_trusted_proxy_forwards_the_scheme_and_host_of_the_urls() {
+        let forwarded = [
+            ("Host", "10.0.0.2:9000"),
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "party.example.com"),
+        ];
+        let url = format!("{API_PREFIX}/party");
+        let trusted = super::super::proxy::TrustedProxies::parse_list(["127.0.0.0/8"]);
+        let f = Fixture::new(ServerConfig {
+            trusted_proxies: trusted.expect("valid"),
+            ..ServerConfig::default()
+        });
+        let v = json_of(&f.call("POST", &url, &forwarded, ""));
+        let ws = v["websocket_url"].as_str().unwrap_or("");
+        assert!(ws.starts_with("wss://party.example.com/api/"), "{ws}");
+        let status = v["status_url"].as_str().unwrap_or("");
+        assert!(
+            status.starts_with("https://party.example.com/api/"),
+            "{status}"
+        );
+        // Not trusted: the same headers change nothing.
+        let f = Fixture::new(ServerConfig::default());
+        let v = json_of(&f.call("POST", &url, &forwarded, ""));
+        let ws = v["websocket_url"].as_str().unwrap_or("");
+        assert!(ws.starts_with("ws://10.0.0.2:9000/api/"), "{ws}");
     }
 
     #[test]

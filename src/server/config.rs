@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use super::cors::CorsConfig;
+use super::proxy::{PublicUrl, TrustedProxies};
 use super::ratelimit::RateLimits;
 use super::ws::WsConfig;
 
@@ -91,6 +92,11 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Browser origins allowed besides the server's own (none by default).
     pub cors: CorsConfig,
+    /// Where clients reach us (behind a proxy): every URL handed out is
+    /// built from it. `None`: from the request's (forwarded) scheme and host.
+    pub public_url: Option<PublicUrl>,
+    /// Proxies whose forwarding headers are believed (none by default).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for ServerConfig {
@@ -111,6 +117,8 @@ impl Default for ServerConfig {
             write_timeout: WRITE_TIMEOUT,
             request_timeout: REQUEST_TIMEOUT,
             cors: CorsConfig::default(),
+            public_url: None,
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }

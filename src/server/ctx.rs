@@ -16,6 +16,7 @@ use super::config::{AuthMode, ServerConfig};
 use super::cors::CorsConfig;
 use super::metrics::Metrics;
 use super::openapi;
+use super::proxy::{PublicUrl, TrustedProxies};
 use super::ratelimit::RateLimiter;
 use super::render_cache::{self, RenderCache};
 use super::ws::WsHub;
@@ -65,6 +66,10 @@ pub(crate) struct Ctx {
     pub status_cache: RenderCache,
     /// Allowed browser origins.
     pub cors: CorsConfig,
+    /// Where clients reach us, when configured: the base of handed-out URLs.
+    pub public_url: Option<PublicUrl>,
+    /// Proxies whose forwarding headers are believed.
+    pub trusted_proxies: TrustedProxies,
     /// The listener, for its connection count; set once it runs (weak: the
     /// listener's connection threads hold this context).
     pub listener: OnceLock<Weak<dyn OpenConnections>>,
@@ -92,6 +97,8 @@ impl Ctx {
             openapi: openapi::document_bytes(),
             status_cache: RenderCache::new(render_cache::DEFAULT_CAPACITY),
             cors: config.cors.clone(),
+            public_url: config.public_url.clone(),
+            trusted_proxies: config.trusted_proxies.clone(),
             listener: OnceLock::new(),
         }
     }

@@ -70,7 +70,7 @@ pub(crate) fn dispatch(ctx: &Ctx, req: &Request, body: &mut Body<'_>, now: Insta
         let e = ApiError::NotReady("the server is shutting down".to_string());
         return answer(metrics::UNMATCHED, Reply::error(&e));
     }
-    if let Some(ip) = req.remote_addr().map(|a| a.ip()) {
+    if let Some(ip) = req.client_ip() {
         let read = req.is_read();
         if let Err(wait) = ctx.limiter.check(ip, read, now) {
             let e = ApiError::RateLimited {
@@ -160,7 +160,7 @@ fn websocket(
     params: &routes::Params,
     req: &Request,
 ) -> Outcome {
-    if !ctx.cors.allows_websocket(req.origin(), req.host()) {
+    if !ctx.cors.allows_websocket(req.origin(), req.external_host()) {
         let origin = cors::quoted(req.origin().unwrap_or_default());
         let e = ApiError::CorsOriginNotAllowed(origin);
         return answer(spec.path, Reply::error(&e));
@@ -200,13 +200,18 @@ pub(crate) fn wire_headers(ctx: &Ctx, reply: &Reply, req: &Request) -> Vec<(&'st
     headers
 }
 
-/// Counts an answered request in the metrics and writes its access log line.
+/// Counts an answered request in the metrics and writes its access log line:
+/// `CLIENT METHOD PATH STATUS MS REQUEST-ID`, the client as resolved behind
+/// trusted proxies (`-` when unknown).
 pub(crate) fn record(ctx: &Ctx, req: &Request, label: &'static str, status: u16, took: Duration) {
     ctx.metrics
         .observe_request(label, metrics::method_label(req.method()), status, took);
+    let client = req
+        .client_ip()
+        .map_or_else(|| "-".to_string(), |ip| ip.to_string());
     log::info!(
         target: ACCESS_LOG_TARGET,
-        "{} {} {} {:.3}ms {}",
+        "{client} {} {} {} {:.3}ms {}",
         printable(req.method()),
         printable(req.path()),
         status,
@@ -237,6 +242,7 @@ mod tests {
     /// Dispatches a hand-built request on `ctx`.
     fn call(ctx: &Ctx, method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> Outcome {
         let (req, mut body) = Request::fake_http(method, url, headers, body.as_bytes());
+        let req = req.behind(&ctx.trusted_proxies);
         dispatch(ctx, &req, &mut body, Instant::now())
     }
 
@@ -297,6 +303,55 @@ mod tests {
         ctx.stopping.store(true, Ordering::SeqCst);
         let r = refusal(call(&ctx, "GET", "/livez", &[], ""));
         assert_eq!(r, (metrics::UNMATCHED, 503, "not_ready".to_string()));
+        ctx.app.stop();
+    }
+
+    #[test]
+    fn rate_limits_key_on_the_forwarded_client_behind_a_trusted_proxy() {
+        use super::super::proxy::TrustedProxies;
+        use super::super::ratelimit::{RateBudget, RateLimits};
+        let limits = RateLimits {
+            writes: RateBudget {
+                per_second: 0.001,
+                burst: 1.0,
+            },
+            ..RateLimits::default()
+        };
+        let url = format!("{API_PREFIX}/party");
+        let from = |ip| [("X-Forwarded-For", ip)];
+        let trusted = TrustedProxies::parse_list(["127.0.0.1"]).expect("valid");
+        let ctx = Ctx::for_tests(&ServerConfig {
+            rate_limits: limits,
+            trusted_proxies: trusted,
+            ..ServerConfig::default()
+        });
+        let status = |o: Outcome| match o {
+            Outcome::Reply { reply, .. } => reply.status,
+            other => panic!("not a reply: {other:?}"),
+        };
+        assert_eq!(
+            status(call(&ctx, "POST", &url, &from("192.0.2.1"), "")),
+            201
+        );
+        let r = refusal(call(&ctx, "POST", &url, &from("192.0.2.1"), ""));
+        assert_eq!((r.1, r.2.as_str()), (429, "rate_limited"));
+        assert_eq!(
+            status(call(&ctx, "POST", &url, &from("192.0.2.2"), "")),
+            201
+        );
+        ctx.app.stop();
+
+        // Untrusted: the header is ignored and every client is the peer.
+        let ctx = Ctx::for_tests(&ServerConfig {
+            rate_limits: limits,
+            ..ServerConfig::default()
+        });
+        assert_eq!(
+            status(call(&ctx, "POST", &url, &from("192.0.2.1"), "")),
+            201
+        );
+        let r = refusal(call(&ctx, "POST", &url, &from("192.0.2.2"), ""));
+        assert_eq!((r.1, r.2.as_str()), (429, "rate_limited"));
         ctx.app.stop();
     }
 

@@ -151,6 +151,7 @@ fn connection_limits(config: &ServerConfig) -> tiny_http::ConnectionLimits {
 }
 
 /// Our request from tiny_http's: the head only (the body stays with it).
+/// Its client is the peer until [`Request::behind`] resolves it.
 fn request_of(rq: &tiny_http::Request) -> Request {
     let headers = rq
         .headers()
@@ -202,7 +203,7 @@ impl ws::Upgrade for tiny_http::Request {
 pub(crate) fn serve_one(ctx: &Arc<Ctx>, mut rq: tiny_http::Request) {
     let started = Instant::now();
     let _in_flight = ctx.in_flight.enter();
-    let req = request_of(&rq);
+    let req = request_of(&rq).behind(&ctx.trusted_proxies);
     let outcome = {
         let mut body = Body::new(&mut rq);
         dispatch::dispatch(ctx, &req, &mut body, started)

@@ -26,6 +26,8 @@
 //! - `auth`: party and admin tokens (only hashes are kept).
 //! - [`cors`]: allowed browser origins, CORS headers, the WebSocket `Origin`
 //!   check.
+//! - `proxy`: running behind a reverse proxy: the public URL, the trusted
+//!   proxies, and the client, scheme and host they forward (pure).
 //! - `metrics`: counters and the Prometheus text.
 //! - `ratelimit`: per-IP token buckets ([`RateBudget`], [`RateLimits`]).
 //! - `render_cache`: encoded status answers, reused while a party is
@@ -50,6 +52,7 @@ pub mod error;
 mod http;
 mod metrics;
 pub(crate) mod openapi;
+mod proxy;
 mod ratelimit;
 mod render_cache;
 mod reply;
@@ -78,6 +81,7 @@ pub use cors::{AllowedOrigin, CorsConfig};
 use ctx::Ctx;
 pub use dispatch::ACCESS_LOG_TARGET;
 pub use http::LIBRARY_LOG_TARGET as HTTP_LIBRARY_LOG_TARGET;
+pub use proxy::{Cidr, ProxyConfigError, PublicUrl, Scheme, TrustedProxies, UrlBase};
 pub use ratelimit::{RateBudget, RateLimits};
 
 /// Why the server could not start.

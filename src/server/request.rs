@@ -1,25 +1,27 @@
 //! Our own HTTP request, [`Request`] (the head: method, path, query,
-//! headers, peer address, request id) and its [`Body`] (read once, on
-//! demand), in the manner of rouille's: handlers see these and never the HTTP
-//! library's types, so they can be called on hand-built requests
-//! ([`Request::fake_http`]) without a socket.
+//! headers, peer address, request id, and the client as resolved behind
+//! trusted proxies) and its [`Body`] (read once, on demand), in the manner
+//! of rouille's: handlers see these and never the HTTP library's types, so
+//! they can be called on hand-built requests ([`Request::fake_http`])
+//! without a socket.
 //!
 //! Owns the reading of a request: query decoding, header lookup, the request
 //! id, the JSON body rules ([`Body::read_json`]: size limit, media type,
 //! deadline). Must not route, authorise or answer: that is the handlers'.
+//! The forwarding headers are read once, by [`Request::behind`] with
+//! `proxy`'s rules; everything keyed by client (rate limits, the access log)
+//! and every URL handed out uses [`Request::client_ip`],
+//! [`Request::scheme`] and [`Request::external_host`], never the headers.
 
 use std::io::Read;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use super::error::ApiError;
+use super::proxy::{self, Scheme, TrustedProxies};
 
 /// Longest client-supplied `X-Request-Id` kept; longer ones are replaced.
 pub(crate) const MAX_REQUEST_ID: usize = 128;
-
-/// Longest `Host` header kept (a DNS name is at most 253 characters, plus a
-/// port); a longer one is ignored.
-pub(crate) const MAX_HOST: usize = 255;
 
 /// A request's head, decoded. Immutable once built; the body travels beside
 /// it as a [`Body`], because it is a stream that can be read only once.
@@ -39,6 +41,13 @@ pub struct Request {
     headers: Vec<(String, String)>,
     /// The peer, when known.
     remote_addr: Option<SocketAddr>,
+    /// The client: the peer's IP, or the one a trusted proxy forwarded
+    /// ([`Request::behind`]).
+    client_ip: Option<IpAddr>,
+    /// The scheme the client used, as a trusted proxy forwarded it.
+    forwarded_scheme: Option<Scheme>,
+    /// The host the client asked for, as a trusted proxy forwarded it.
+    forwarded_host: Option<String>,
     /// `Content-Length` when the body is not chunked.
     body_length: Option<usize>,
 }
@@ -46,7 +55,8 @@ pub struct Request {
 impl Request {
     /// A request from its parts as the HTTP layer received them. `url` is
     /// the request target (path and query); `body_length` the declared
-    /// `Content-Length` (`None` when chunked or absent).
+    /// `Content-Length` (`None` when chunked or absent). The peer is the
+    /// client until [`Request::behind`] says otherwise.
     pub fn new(
         method: &str,
         url: &str,
@@ -64,6 +74,9 @@ impl Request {
             http_version,
             headers,
             remote_addr,
+            client_ip: remote_addr.map(|a| a.ip().to_canonical()),
+            forwarded_scheme: None,
+            forwarded_host: None,
             body_length,
         };
         req.id = req
@@ -71,6 +84,20 @@ impl Request {
             .filter(|v| valid_request_id(v))
             .map_or_else(crate::event::new_correlation_id, str::to_string);
         req
+    }
+
+    /// This request with its client, scheme and host resolved from the
+    /// forwarding headers when its peer is one of `trusted` (unchanged
+    /// otherwise: the headers are then ignored).
+    pub fn behind(mut self, trusted: &TrustedProxies) -> Request {
+        if trusted.is_empty() {
+            return self;
+        }
+        let resolved = trusted.resolve(self.remote_addr, &self.headers);
+        self.client_ip = resolved.client;
+        self.forwarded_scheme = resolved.scheme;
+        self.forwarded_host = resolved.host;
+        self
     }
 
     /// A request built by hand, as a client would send it over HTTP/1.1
@@ -127,9 +154,28 @@ impl Request {
         self.http_version
     }
 
-    /// The peer, when known.
+    /// The peer, when known: the proxy's address behind one. Anything keyed
+    /// by client uses [`Request::client_ip`] instead.
     pub fn remote_addr(&self) -> Option<SocketAddr> {
         self.remote_addr
+    }
+
+    /// The client's IP: the peer's, or the one a trusted proxy forwarded
+    /// (IPv4-mapped IPv6 addresses as IPv4). `None` when the peer is unknown.
+    pub fn client_ip(&self) -> Option<IpAddr> {
+        self.client_ip
+    }
+
+    /// The scheme the client used: as a trusted proxy forwarded it, else
+    /// `http` (we speak plain HTTP).
+    pub fn scheme(&self) -> Scheme {
+        self.forwarded_scheme.unwrap_or(Scheme::Http)
+    }
+
+    /// The host the client asked for: as a trusted proxy forwarded it, else
+    /// the `Host` header if acceptable.
+    pub fn external_host(&self) -> Option<&str> {
+        self.forwarded_host.as_deref().or_else(|| self.host())
     }
 
     /// Declared `Content-Length` (`None` when chunked or absent).
@@ -153,9 +199,10 @@ impl Request {
             .map(|(_, v)| v.as_str())
     }
 
-    /// `Host` header, if acceptable (used to build URLs in answers).
+    /// `Host` header, if acceptable (at most `proxy::MAX_HOST` bytes of
+    /// host name characters): the host the peer asked for.
     pub fn host(&self) -> Option<&str> {
-        self.header("Host").filter(|h| valid_host(h))
+        self.header("Host").filter(|h| proxy::valid_host(h))
     }
 
     /// `Origin` header: sent by browsers on cross-origin requests, on
@@ -302,13 +349,6 @@ fn valid_request_id(v: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-fn valid_host(h: &str) -> bool {
-    !h.is_empty()
-        && h.len() <= MAX_HOST
-        && h.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b':' | b'[' | b']'))
-}
-
 /// Splits and percent-decodes a query string (`+` is a space).
 pub(crate) fn parse_query(q: &str) -> Vec<(String, String)> {
     q.split('&')
@@ -403,6 +443,38 @@ mod tests {
         let (bad, _) = Request::fake_http("GET", "/", &[("X-Request-Id", "a b")], b"");
         assert_ne!(bad.id(), "a b");
         assert!(!bad.id().is_empty());
+    }
+
+    #[test]
+    fn the_client_is_resolved_behind_trusted_proxies_only() {
+        let forwarded = [
+            ("Host", "10.0.0.2:9000"),
+            ("X-Forwarded-For", "203.0.113.9"),
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "party.example.com"),
+        ];
+        let (req, _) = Request::fake_http("GET", "/", &forwarded, b"");
+        let peer = IpAddr::from([127, 0, 0, 1]);
+        assert_eq!(req.client_ip(), Some(peer));
+        assert_eq!(req.scheme(), Scheme::Http);
+        assert_eq!(req.external_host(), Some("10.0.0.2:9000"));
+
+        let nobody = TrustedProxies::default();
+        let same = req.clone().behind(&nobody);
+        assert_eq!(same.client_ip(), Some(peer));
+        let elsewhere = TrustedProxies::parse_list(["10.0.0.0/8"]).expect("valid");
+        let spoofed = req.clone().behind(&elsewhere);
+        assert_eq!(spoofed.client_ip(), Some(peer));
+        assert_eq!(spoofed.scheme(), Scheme::Http);
+        assert_eq!(spoofed.external_host(), Some("10.0.0.2:9000"));
+
+        let loopback = TrustedProxies::parse_list(["127.0.0.1"]).expect("valid");
+        let proxied = req.behind(&loopback);
+        assert_eq!(proxied.client_ip(), Some(IpAddr::from([203, 0, 113, 9])));
+        assert_eq!(proxied.scheme(), Scheme::Https);
+        assert_eq!(proxied.external_host(), Some("party.example.com"));
+        assert_eq!(proxied.host(), Some("10.0.0.2:9000"), "Host is kept");
+        assert_eq!(proxied.remote_addr().map(|a| a.ip()), Some(peer));
     }
 
     #[test]

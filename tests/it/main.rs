@@ -13,6 +13,7 @@
 //! - [`durability`]: the SQLite journal, `kill -9`, restart and compaction.
 //! - [`faults`]: a full disk, a read-only file system, no descriptors left.
 //! - [`http_api`], [`cors`], [`limits`], [`http_docs`]: the REST API.
+//! - [`proxy`]: behind a reverse proxy (`--public-url`, `--trusted-proxy`).
 //! - [`ws_stream`], [`ws_control`]: the WebSocket hub.
 //! - [`loadgen`]: `partybus loadgen` against a real server.
 //! - [`operations`]: exit codes, token files, the metrics token, draining.
@@ -36,6 +37,7 @@ mod http_docs;
 mod limits;
 mod loadgen;
 mod operations;
+mod proxy;
 mod redis_fixture;
 mod scenarios;
 mod store_replay;

@@ -454,7 +454,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_partybus");
 
 /// The settings `partybus` reads from the environment: removed from every
 /// child, so that a test sets exactly the ones it means.
-const BIN_ENV: [&str; 16] = [
+const BIN_ENV: &[&str] = &[
     "API_HOST",
     "API_PORT",
     "LOG_LEVEL",
@@ -465,6 +465,8 @@ const BIN_ENV: [&str; 16] = [
     "PARTYBUS_METRICS_TOKEN_FILE",
     "PARTYBUS_SHUTDOWN_DELAY",
     "PARTYBUS_CORS_ORIGINS",
+    "PARTYBUS_PUBLIC_URL",
+    "PARTYBUS_TRUSTED_PROXIES",
     "PARTYBUS_DURABILITY",
     "PARTYBUS_EPHEMERAL",
     "PARTYBUS_JOURNAL",
