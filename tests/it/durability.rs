@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use partybus::app::{NewInput, NewParty};
 use partybus::event::{Draft, InputAdded, Payload, SourceType};
-use partybus::journal::{Durability, Journal, SqliteJournal, DB_FILE};
+use partybus::journal::{Durability, Journal, MemoryJournal, SqliteJournal, DB_FILE};
 use partybus::server::{serve, AuthMode, ServerConfig};
 use partybus::{App, Config};
 use serde_json::{json, Value};
@@ -952,4 +952,45 @@ fn a_journal_written_before_events_cited_records_reads_and_replays_as_before() {
     drop(app);
     let app = sqlite_app(&dir.0);
     assert!(state(&app) == after, "state after compaction differs");
+}
+
+#[test]
+fn an_ephemeral_journal_compacts_deleted_parties_away_and_restarts_equivalent() {
+    // `--ephemeral`: everything in memory, compacted as on disk, so memory
+    // follows the live parties, not every party ever made.
+    let journal = Arc::new(MemoryJournal::new());
+    let start = || {
+        App::start_new(Config {
+            journal: journal.clone(),
+            compact_threshold: None,
+            ..Config::default()
+        })
+        .expect("app starts")
+    };
+    let app = start();
+    plan_some_parties(&app);
+    let before_delete = journal.len();
+    let ack = app.delete_party("gone", None, None).expect("delete");
+    assert!(app.wait_settled("gone", ack.seq, WAIT));
+    let report = app.compact().expect("compact in memory");
+    assert_eq!(report.parties, 3);
+    assert!(report.events_deleted >= 5, "{report:?}");
+    assert_eq!(journal.len() as u64, report.events_kept);
+    assert!(
+        journal.len() < before_delete,
+        "the deleted party's events stay"
+    );
+    let ack = app
+        .add_input("pirates", input("budget around $900"), None, None)
+        .expect("add");
+    assert!(app.wait_settled("pirates", ack.seq, WAIT));
+    let before = state(&app);
+    app.stop();
+    drop(app);
+    // Restarted in the same process: the snapshot, then what came after.
+    let app = start();
+    assert_eq!(state(&app), before, "state after compaction and restart");
+    assert!(app.party("gone").is_none());
+    assert!(app.events("gone", 0, 100).expect("events").is_empty());
+    app.stop();
 }
