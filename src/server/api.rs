@@ -208,6 +208,7 @@ pub(crate) fn handle(
                 "status": if ctx.app.is_running() { "healthy" } else { "unhealthy" },
                 "service": "partybus",
                 "version": env!("CARGO_PKG_VERSION"),
+                "commit": crate::build_info::COMMIT,
                 "timestamp": event::now_rfc3339(),
             }),
         )),

@@ -14,6 +14,7 @@
 //! - [`http_api`], [`cors`], [`limits`], [`http_docs`]: the REST API.
 //! - [`ws_stream`], [`ws_control`]: the WebSocket hub.
 //! - [`loadgen`]: `partybus loadgen` against a real server.
+//! - [`packaging`]: `--version`, `healthcheck`, systemd notifications, JSON logs.
 //! - [`web_ui`]: the planning page in headless Chromium.
 //! - [`redis_fixture`]: the harness's own `redis-server` ([`util::redis`]).
 //! - [`cluster`]: several nodes on one Redis (scale-out).
@@ -32,6 +33,7 @@ mod http_api;
 mod http_docs;
 mod limits;
 mod loadgen;
+mod packaging;
 mod redis_fixture;
 mod scenarios;
 mod store_replay;
