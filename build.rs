@@ -133,7 +133,11 @@ fn watch_head(dirs: &GitDirs) {
             } else {
                 dirs.common_dir.join(reference)
             };
-            println!("cargo:rerun-if-changed={}", path.display());
+            // A packed ref has no file of its own (and a missing file would
+            // make cargo re-run this script on every build): watch the
+            // nearest directory, where the next commit creates the file.
+            let watched = path.ancestors().find(|p| p.exists()).unwrap_or(&path);
+            println!("cargo:rerun-if-changed={}", watched.display());
         }
     }
     let packed = dirs.common_dir.join("packed-refs");

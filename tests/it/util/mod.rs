@@ -454,10 +454,12 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_partybus");
 
 /// The settings `partybus` reads from the environment: removed from every
 /// child, so that a test sets exactly the ones it means.
-const BIN_ENV: [&str; 12] = [
+const BIN_ENV: [&str; 14] = [
     "API_HOST",
     "API_PORT",
     "LOG_LEVEL",
+    "PARTYBUS_LOG_FORMAT",
+    "NOTIFY_SOCKET",
     "PARTYBUS_AUTH",
     "PARTYBUS_ADMIN_TOKEN",
     "PARTYBUS_CORS_ORIGINS",
