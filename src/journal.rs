@@ -332,6 +332,14 @@ pub trait Journal: Send + Sync {
         0
     }
 
+    /// About how many events [`Journal::replay`] from `after` would feed
+    /// (an upper bound is fine), for progress reports; `None` when the
+    /// journal cannot tell cheaply.
+    fn replay_estimate(&self, after: u64) -> Option<u64> {
+        let _ = after;
+        None
+    }
+
     /// The journal's store for idempotency records (see [`idempotency`]);
     /// `None` from a journal that keeps none, so the caller keeps them in
     /// memory.

@@ -2,6 +2,7 @@
 //! every step to its clients live.
 //!
 //! # Layout
+//! - [`build_info`]: the version and commit this binary was built from.
 //! - [`event`]: the envelope, topics and typed payloads.
 //! - [`domain`]: agent names, money ranges and agent results.
 //! - [`bus`]: sequencing, fan-out, history, dead letters, metrics.
@@ -10,6 +11,10 @@
 //!   planning, compaction snapshots.
 //! - [`idempotency`]: `Idempotency-Key` records.
 //! - [`export`]: a party's plan as JSON or CSV.
+//! - [`healthcheck`]: `partybus healthcheck`, one HTTP probe of a running server.
+//! - [`logging`]: the binary's log formats (text, JSON lines).
+//! - [`notify`]: systemd's readiness protocol (`NOTIFY_SOCKET`).
+//! - [`progress`]: showing a journal replay's progress.
 //! - [`store`]: the read model, a pure fold over events.
 //! - [`deferred`]: results restored from a snapshot, decoded on first read.
 //! - [`catalog`]: the supplier data set and its search.
@@ -26,6 +31,7 @@
 
 pub mod agents;
 pub mod app;
+pub mod build_info;
 pub mod bus;
 pub mod catalog;
 pub mod cluster;
@@ -34,8 +40,12 @@ pub mod domain;
 pub mod eval;
 pub mod event;
 pub mod export;
+pub mod healthcheck;
 mod idempotency;
 pub mod journal;
+pub mod logging;
+pub mod notify;
+pub mod progress;
 pub mod recovery;
 pub mod server;
 pub mod store;

@@ -9,6 +9,8 @@
 //!   must be stopped; a running server compacts by itself).
 //! - `partybus export --party ID` / `partybus events --party ID`: read a
 //!   party's plan or event log straight from the data directory.
+//! - `partybus healthcheck`: one GET of a running server's `/readyz`; exit
+//!   0 on 2xx, else 1 saying why (the Docker image's HEALTHCHECK).
 //! - `partybus loadgen --url ...`: drives a running server with concurrent
 //!   clients, closed loop or at a fixed `--rate` (open loop), and prints
 //!   throughput and latency per step; `--sweep 50,80,95` prints a
@@ -36,6 +38,9 @@ use partybus::catalog::Catalog;
 use partybus::domain::{AgentOutput, Range};
 use partybus::export::{Export, Format};
 use partybus::journal::{Durability, Journal, MemoryJournal, SqliteJournal};
+use partybus::logging::LogFormat;
+use partybus::notify::Notifier;
+use partybus::progress::ReplayReporter;
 use partybus::server::views::PartyView;
 use partybus::server::ws::WsConfig;
 use partybus::server::{self, AuthMode, CorsConfig, RateBudget, RateLimits, ServerConfig};
@@ -48,7 +53,7 @@ const PLAN_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Parser)]
 #[command(
     name = "partybus",
-    version,
+    version = partybus::build_info::long_version(),
     about = "Plans parties with a team of event-driven agents and streams every step live",
     propagate_version = true
 )]
@@ -75,6 +80,37 @@ enum Command {
     Events(EventsArgs),
     /// Load a running server with concurrent clients; print throughput and latency.
     Loadgen(LoadgenArgs),
+    /// Check that a running server is ready (GET /readyz): exit 0 on 2xx, 1 otherwise.
+    Healthcheck(HealthcheckArgs),
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormatArg {
+    /// Plain text lines, for people.
+    Text,
+    /// One JSON object per line (ts, level, target, msg, request_id, party_id).
+    Json,
+}
+
+#[derive(Debug, Args)]
+struct HealthcheckArgs {
+    /// The server, http://HOST[:PORT][/PATH] [default: --host and --port].
+    #[arg(long)]
+    url: Option<String>,
+    /// The route to check [default: the URL's path, else /readyz].
+    #[arg(long)]
+    path: Option<String>,
+    /// Time for the whole check, connect to last byte (e.g. 2s, 500ms).
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    /// The host `serve` listens on, read as `serve` reads it; a wildcard
+    /// (0.0.0.0, ::) is checked on loopback.
+    #[arg(long, env = "API_HOST", default_value = "127.0.0.1")]
+    host: String,
+    /// The port `serve` listens on.
+    #[arg(long, env = "API_PORT", default_value_t = 9000)]
+    port: u16,
 }
 
 /// Durability of acknowledged writes.
@@ -155,6 +191,9 @@ struct ServeArgs {
     /// Log level: off, error, warn, info, debug or trace.
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     log_level: LevelFilter,
+    /// Log line format (docs/operations.md, "Logs").
+    #[arg(long, env = "PARTYBUS_LOG_FORMAT", value_enum, default_value_t = LogFormatArg::Text)]
+    log_format: LogFormatArg,
     /// No longer used: each connection's own thread answers its requests.
     /// Accepted (with a warning) so existing scripts keep working.
     #[arg(long, env = "PARTYBUS_WORKERS", hide = true)]
@@ -472,6 +511,7 @@ fn main() {
         Command::Export(args) => export(args),
         Command::Events(args) => events(args),
         Command::Loadgen(args) => loadgen(args),
+        Command::Healthcheck(args) => healthcheck(args),
     };
     // The access log is written in batches: write out the last one.
     log::logger().flush();
@@ -570,46 +610,18 @@ fn token_arg(what: &str, value: Option<String>, file: Option<&Path>) -> Result<O
     Ok(Some(token))
 }
 
-/// How long an access log line may wait in its buffer: the access log is
-/// written in batches (one `write` per batch rather than per request, which
-/// was a tenth of the server's CPU under read load, with the logger's lock
-/// held across each write); other log lines are written at once.
-const ACCESS_LOG_FLUSH: Duration = Duration::from_millis(100);
-
-/// The access log's buffer (written out when full, or by the flusher).
-const ACCESS_LOG_BUFFER: usize = 64 * 1024;
-
+/// Text logs to stderr, for the commands other than `serve`.
 fn init_logging(level: LevelFilter) -> Result<()> {
-    let config = |access: bool| {
-        let mut c = simplelog::ConfigBuilder::new();
-        c.set_time_format_rfc3339()
-            .set_thread_level(LevelFilter::Off)
-            .set_target_level(LevelFilter::Off)
-            .add_filter_ignore_str(server::HTTP_LIBRARY_LOG_TARGET);
-        if access {
-            c.add_filter_allow_str(server::ACCESS_LOG_TARGET);
-        } else {
-            c.add_filter_ignore_str(server::ACCESS_LOG_TARGET);
-        }
-        c.build()
-    };
-    // One write per line (simplelog writes a line in pieces).
-    let stderr = std::io::LineWriter::new(std::io::stderr());
-    // The access log: one write per batch, at most ACCESS_LOG_FLUSH late.
-    let access = std::io::BufWriter::with_capacity(ACCESS_LOG_BUFFER, std::io::stderr());
-    simplelog::CombinedLogger::init(vec![
-        simplelog::WriteLogger::new(level, config(false), stderr),
-        simplelog::WriteLogger::new(level, config(true), access),
-    ])
-    .context("setting up logging")?;
-    std::thread::Builder::new()
-        .name("log-flush".into())
-        .spawn(|| loop {
-            std::thread::sleep(ACCESS_LOG_FLUSH);
-            log::logger().flush();
-        })
-        .context("starting the log flusher")?;
-    Ok(())
+    partybus::logging::init(level, LogFormat::Text).context("setting up logging")
+}
+
+/// Shows journal replays' progress (start-up recovery, `compact`) on
+/// stderr and in systemd's status line.
+fn report_replays(label: &str, format: LogFormat, notifier: &Arc<Notifier>) {
+    use std::io::IsTerminal as _;
+    let terminal = format == LogFormat::Text && std::io::stderr().is_terminal();
+    let reporter = ReplayReporter::new(label, terminal, notifier.clone());
+    partybus::recovery::set_progress_observer(Box::new(move |p| reporter.report(p)));
 }
 
 fn app_config(catalog: Option<&Path>, journal: Arc<dyn Journal>) -> Result<Config> {
@@ -711,7 +723,14 @@ fn open_journal(args: &ServeArgs) -> Result<(Arc<dyn Journal>, Durability)> {
 }
 
 fn serve(args: ServeArgs) -> Result<()> {
-    init_logging(args.log_level)?;
+    let log_format = match args.log_format {
+        LogFormatArg::Text => LogFormat::Text,
+        LogFormatArg::Json => LogFormat::Json,
+    };
+    partybus::logging::init(args.log_level, log_format).context("setting up logging")?;
+    // systemd's readiness protocol (a no-op unless NOTIFY_SOCKET is set).
+    let notifier = Arc::new(Notifier::from_env());
+    report_replays("replaying journal", log_format, &notifier);
     // Installed first, so a signal during start-up is not lost.
     let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
     // Blank entries (an empty PARTYBUS_CORS_ORIGINS, a trailing comma) are none.
@@ -804,11 +823,17 @@ fn serve(args: ServeArgs) -> Result<()> {
     };
     let server = server::serve(app.clone(), server_config).context("starting the server")?;
     let _ = public_url.set(format!("http://{}", server.local_addr()));
+    notifier.status(&format!(
+        "listening on {}; recovering from the journal",
+        server.local_addr()
+    ));
     if let Err(e) = app.start() {
         server.shutdown();
         return Err(e).context("recovering from the journal");
     }
     log::info!("ready");
+    // Recovery has finished and the listener accepts: /readyz answers 200.
+    notifier.ready(&format!("serving on http://{}", server.local_addr()));
     let signal = signals.forever().next();
     log::info!(
         "received {}; shutting down",
@@ -818,6 +843,7 @@ fn serve(args: ServeArgs) -> Result<()> {
             _ => "a signal",
         }
     );
+    notifier.stopping("shutting down: finishing requests in flight");
     // A second signal ends the process at once.
     let handle = signals.handle();
     let watcher = std::thread::Builder::new()
@@ -1052,6 +1078,11 @@ fn eval(args: EvalArgs) -> Result<()> {
 
 fn compact(args: CompactArgs) -> Result<()> {
     init_logging(args.log_level)?;
+    report_replays(
+        "compacting: replaying journal",
+        LogFormat::Text,
+        &Arc::new(Notifier::disabled()),
+    );
     let dir = &args.data.data_dir;
     if !dir.join(partybus::journal::DB_FILE).exists() {
         bail!("no journal in {} (is --data-dir right?)", dir.display());
@@ -1069,6 +1100,21 @@ fn compact(args: CompactArgs) -> Result<()> {
         r.events_kept,
         began.elapsed()
     );
+    Ok(())
+}
+
+/// `partybus healthcheck`: exit 0 when the server answers 2xx in time.
+fn healthcheck(args: HealthcheckArgs) -> Result<()> {
+    use partybus::healthcheck::{check, Target};
+    if args.timeout.is_zero() {
+        bail!("--timeout must be more than 0");
+    }
+    let target = match &args.url {
+        Some(url) => Target::parse(url, args.path.as_deref())?,
+        None => Target::for_listener(&args.host, args.port, args.path.as_deref().unwrap_or("")),
+    };
+    let status = check(&target, args.timeout).context("healthcheck failed")?;
+    println!("{} answered {status}", target.url());
     Ok(())
 }
 
@@ -1113,7 +1159,7 @@ fn money(v: u64) -> String {
     let digits = v.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

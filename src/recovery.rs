@@ -34,6 +34,103 @@ use crate::store::{AgentError, AgentState, AgentStatus, Input, Party, PartyStatu
 /// Snapshot rows decoded per parallel chunk.
 const SNAPSHOT_CHUNK: usize = 4_096;
 
+/// Events replayed between two looks at the clock for a progress report:
+/// keeps the replay loop's cost to a counter and a modulo.
+pub const PROGRESS_EVERY: u64 = 8_192;
+
+/// Shortest time between two progress reports (the observer decides how
+/// often it shows them).
+pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
+
+/// How far a journal replay has got, for progress reports (start-up
+/// recovery and `partybus compact`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayProgress {
+    /// Events replayed so far.
+    pub done: u64,
+    /// About how many there are in all (an upper bound), if the journal can
+    /// tell.
+    pub total: Option<u64>,
+    /// Since the replay began (snapshot loading included).
+    pub elapsed: Duration,
+    /// The last report of this replay.
+    pub finished: bool,
+}
+
+impl ReplayProgress {
+    /// Percent done, when the total is known (100 once finished).
+    pub fn percent(&self) -> Option<u64> {
+        if self.finished {
+            return Some(100);
+        }
+        let total = self.total.filter(|t| *t > 0)?;
+        Some((self.done.min(total) * 100) / total)
+    }
+}
+
+/// Receives progress reports of every replay in the process.
+pub type ProgressObserver = Box<dyn Fn(&ReplayProgress) + Send + Sync>;
+
+/// The process's progress observer: the binary installs one; library users
+/// and tests get none unless they ask.
+static PROGRESS_OBSERVER: OnceLock<ProgressObserver> = OnceLock::new();
+
+/// Installs the observer every [`rebuild`] and [`rebuild_from_log`] reports
+/// to (once per process; `false` if one was already installed).
+pub fn set_progress_observer(observer: ProgressObserver) -> bool {
+    PROGRESS_OBSERVER.set(observer).is_ok()
+}
+
+/// Reports to the installed observer, if any.
+fn to_observer(p: &ReplayProgress) {
+    if let Some(o) = PROGRESS_OBSERVER.get() {
+        o(p);
+    }
+}
+
+/// Counts replayed events and reports every [`PROGRESS_INTERVAL`] (looking
+/// at the clock every [`PROGRESS_EVERY`] events).
+struct Progress<'a> {
+    report: &'a mut dyn FnMut(&ReplayProgress),
+    began: Instant,
+    last: Instant,
+    total: Option<u64>,
+    done: u64,
+}
+
+impl<'a> Progress<'a> {
+    fn new(report: &'a mut dyn FnMut(&ReplayProgress), began: Instant, total: Option<u64>) -> Self {
+        Progress {
+            report,
+            began,
+            last: began,
+            total,
+            done: 0,
+        }
+    }
+
+    #[inline]
+    fn tick(&mut self) {
+        self.done += 1;
+        if self.done.is_multiple_of(PROGRESS_EVERY) {
+            let now = Instant::now();
+            if now.duration_since(self.last) >= PROGRESS_INTERVAL {
+                self.last = now;
+                self.emit(false);
+            }
+        }
+    }
+
+    fn emit(&mut self, finished: bool) {
+        (self.report)(&ReplayProgress {
+            done: self.done,
+            total: self.total,
+            elapsed: self.began.elapsed(),
+            finished,
+        });
+    }
+}
+
 /// Why recovery or compaction failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RecoveryError {
@@ -346,8 +443,17 @@ impl Packed {
     }
 }
 
-/// Loads the snapshot, then replays every later event.
+/// Loads the snapshot, then replays every later event, reporting progress
+/// to the process's observer ([`set_progress_observer`]).
 pub fn rebuild(journal: &dyn Journal) -> Result<Rebuilt, RecoveryError> {
+    rebuild_reporting(journal, &mut to_observer)
+}
+
+/// [`rebuild`], reporting progress to `report`.
+pub fn rebuild_reporting(
+    journal: &dyn Journal,
+    report: &mut dyn FnMut(&ReplayProgress),
+) -> Result<Rebuilt, RecoveryError> {
     let began = Instant::now();
     let mut store = Store::new();
     let mut tracker = Tracker::default();
@@ -464,12 +570,14 @@ pub fn rebuild(journal: &dyn Journal) -> Result<Rebuilt, RecoveryError> {
         );
     }
     let snapshot_seq = meta.map_or(0, |m| m.seq);
-    let mut events_replayed = 0;
+    let mut progress = Progress::new(report, began, journal.replay_estimate(snapshot_seq));
     let last = journal.replay(snapshot_seq, &mut |e| {
         store.apply(e);
         tracker.observe(e, &store);
-        events_replayed += 1;
+        progress.tick();
     })?;
+    progress.emit(true);
+    let events_replayed = progress.done;
     Ok(Rebuilt {
         last_seq: last.max(store.last_seq()).max(snapshot_seq),
         store,
@@ -488,14 +596,17 @@ pub fn rebuild_from_log(log: &dyn Log) -> Result<(Rebuilt, Vec<u64>), RecoveryEr
     let began = Instant::now();
     let mut store = Store::new();
     let mut tracker = Tracker::default();
-    let mut events_replayed = 0;
+    let mut report = to_observer;
+    let mut progress = Progress::new(&mut report, began, None);
     let after = log
         .replay_all(&mut |_, e| {
             store.apply(&e);
             tracker.observe(&e, &store);
-            events_replayed += 1;
+            progress.tick();
         })
         .map_err(|e| RecoveryError::Journal(JournalError::from(e)))?;
+    progress.emit(true);
+    let events_replayed = progress.done;
     let rebuilt = Rebuilt {
         last_seq: after.iter().copied().max().unwrap_or(0),
         store,
@@ -676,4 +787,61 @@ pub fn party_from_journal(
         s.apply(e);
     }
     Ok(s.party(party_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::MemoryJournal;
+
+    #[test]
+    fn progress_is_reported_at_most_every_interval_and_once_at_the_end() {
+        let mut seen = Vec::new();
+        let mut report = |p: &ReplayProgress| seen.push(*p);
+        // Began long enough ago that the first look at the clock reports.
+        let now = Instant::now();
+        let began = now.checked_sub(PROGRESS_INTERVAL * 4).unwrap_or(now);
+        let mut progress = Progress::new(&mut report, began, Some(4 * PROGRESS_EVERY));
+        for _ in 0..3 * PROGRESS_EVERY {
+            progress.tick();
+        }
+        progress.emit(true);
+        let reported_early = began != now;
+        let early: Vec<_> = seen.iter().filter(|p| !p.finished).collect();
+        // One look per PROGRESS_EVERY events, but the two after the first
+        // come within PROGRESS_INTERVAL of it.
+        if reported_early {
+            assert_eq!(early.len(), 1, "{seen:?}");
+            assert_eq!(early[0].done, PROGRESS_EVERY);
+            assert_eq!(early[0].percent(), Some(25));
+        }
+        let last = seen.last().expect("a final report");
+        assert!(last.finished);
+        assert_eq!(last.done, 3 * PROGRESS_EVERY);
+        assert_eq!(last.percent(), Some(100));
+    }
+
+    #[test]
+    fn an_empty_replay_reports_that_it_finished() {
+        let mut seen = Vec::new();
+        let rebuilt =
+            rebuild_reporting(&MemoryJournal::new(), &mut |p| seen.push(*p)).expect("rebuild");
+        assert_eq!(rebuilt.events_replayed, 0);
+        assert_eq!(seen.len(), 1);
+        assert!(seen[0].finished && seen[0].done == 0 && seen[0].total.is_none());
+    }
+
+    #[test]
+    fn percent_needs_a_total() {
+        let p = |done, total| ReplayProgress {
+            done,
+            total,
+            elapsed: Duration::ZERO,
+            finished: false,
+        };
+        assert_eq!(p(5, None).percent(), None);
+        assert_eq!(p(5, Some(0)).percent(), None);
+        assert_eq!(p(30, Some(100)).percent(), Some(30));
+        assert_eq!(p(300, Some(100)).percent(), Some(100));
+    }
 }

@@ -907,10 +907,10 @@ mod plan_tests {
                         let mut f = facts(Some(guests), Some(budget));
                         f.city = city.map(str::to_string);
                         f.areas = areas.to_vec();
-                        if (guests as usize + k) % 3 == 0 {
+                        if (guests as usize + k).is_multiple_of(3) {
                             f.setting = Some("outdoor".into());
                         }
-                        if (budget as usize / 100 + k) % 4 == 0 {
+                        if (budget as usize / 100 + k).is_multiple_of(4) {
                             f.dietary = vec!["vegetarian".into()];
                         }
                         if k % 2 == 1 {

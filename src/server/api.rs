@@ -219,6 +219,7 @@ pub(crate) fn handle(
             let mut body = body;
             body["service"] = json!("partybus");
             body["version"] = json!(env!("CARGO_PKG_VERSION"));
+            body["commit"] = json!(crate::build_info::COMMIT);
             body["timestamp"] = json!(event::now_rfc3339());
             let mut reply = Reply::json(status, &body);
             if status == 503 {

@@ -104,7 +104,12 @@ pub(crate) fn dispatch(ctx: &Ctx, req: &Request, body: &mut Body<'_>, now: Insta
                 Ok(Ok(reply)) => reply,
                 Ok(Err(e)) => Reply::error(&e),
                 Err(_) => {
-                    log::error!("request {}: handler panicked", req.id());
+                    log::error!(
+                        request_id = req.id(),
+                        party_id = routes::party_id_of(req.path()).unwrap_or_default();
+                        "request {}: handler panicked",
+                        req.id()
+                    );
                     Reply::error(&ApiError::Internal(req.id().to_string()))
                 }
             };
@@ -209,8 +214,13 @@ pub(crate) fn record(ctx: &Ctx, req: &Request, label: &'static str, status: u16,
     let client = req
         .client_ip()
         .map_or_else(|| "-".to_string(), |ip| ip.to_string());
+    // `request_id` and `party_id` (empty: none) are fields of a JSON log
+    // line (crate::logging); the text line shows the request id only.
     log::info!(
         target: ACCESS_LOG_TARGET,
+        request_id = req.id(),
+        party_id = routes::party_id_of(req.path()).unwrap_or_default(),
+        client = client.as_str();
         "{client} {} {} {} {:.3}ms {}",
         printable(req.method()),
         printable(req.path()),

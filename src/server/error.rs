@@ -469,6 +469,7 @@ impl ApiError {
             )),
             AppError::Journal(cause) => {
                 log::error!(
+                    request_id = request_id;
                     "request {request_id}: journal failure: {}",
                     crate::journal::Chain(&cause)
                 );

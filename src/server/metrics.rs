@@ -224,6 +224,7 @@ impl Metrics {
             "Connected WebSocket clients.",
             ws_clients as u64,
         );
+        render_build_info(&mut out);
         self.render_http(&mut out);
         self.render_agents(&mut out);
         if let Some(c) = app.cluster_status() {
@@ -453,6 +454,19 @@ fn render_cluster(out: &mut String, c: &crate::cluster::ClusterStatus) {
     }
 }
 
+/// `partybus_build_info{version,commit} 1`: which build is running (the
+/// commit as `build.rs` recorded it, `unknown` without git).
+fn render_build_info(out: &mut String) {
+    let _ = writeln!(
+        out,
+        "# HELP partybus_build_info The running build: package version and git commit.\n\
+         # TYPE partybus_build_info gauge\n\
+         partybus_build_info{{version=\"{}\",commit=\"{}\"}} 1",
+        escape(crate::build_info::VERSION),
+        escape(crate::build_info::COMMIT)
+    );
+}
+
 fn gauge(out: &mut String, name: &str, help: &str, v: u64) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
 }
@@ -516,6 +530,19 @@ mod tests {
             );
             assert!(out.contains(&bucket), "{out}");
         }
+    }
+
+    #[test]
+    fn build_info_names_the_version_and_commit() {
+        let mut out = String::new();
+        render_build_info(&mut out);
+        let sample = format!(
+            "partybus_build_info{{version=\"{}\",commit=\"{}\"}} 1\n",
+            crate::build_info::VERSION,
+            crate::build_info::COMMIT
+        );
+        assert!(out.ends_with(&sample), "{out}");
+        assert!(out.contains("# TYPE partybus_build_info gauge\n"), "{out}");
     }
 
     #[test]

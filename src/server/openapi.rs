@@ -727,6 +727,7 @@ fn schemas_5(v: &Vars) -> Value {
                     "status": {"type": "string", "enum": ["healthy", "unhealthy"]},
                     "service": {"type": "string"},
                     "version": {"type": "string"},
+                    "commit": {"type": "string", "description": "The git commit the binary was built from (`-dirty`: with local changes; `unknown`: built without git)."},
                     "timestamp": {"type": "string", "format": "date-time"},
                 },
             },

@@ -648,6 +648,18 @@ fn route(method: Method, segs: &[&str]) -> Option<(RouteId, Params)> {
     })
 }
 
+/// The `{party_id}` a party or WebSocket route's path names, without
+/// resolving the route (for log lines: no allocation); `None` for any other
+/// path. Whether the route exists is not checked.
+pub fn party_id_of(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix(API_PREFIX)?;
+    let rest = rest
+        .strip_prefix("/party/")
+        .or_else(|| rest.strip_prefix("/ws/"))?;
+    let id = rest.split('/').next().unwrap_or_default();
+    (!id.is_empty()).then_some(id)
+}
+
 /// Fills a path template with sample values (`{party_id}` → `p1`, ...).
 pub fn sample_path(template: &str) -> String {
     template
@@ -733,5 +745,21 @@ mod tests {
         );
         assert_eq!(allowed_methods("/nope"), None);
         assert_eq!(allowed_methods("/api/v1/event-driven/party//status"), None);
+    }
+
+    #[test]
+    fn party_ids_are_read_from_party_and_websocket_paths() {
+        let api = API_PREFIX;
+        assert_eq!(party_id_of(&format!("{api}/party/p1/status")), Some("p1"));
+        assert_eq!(party_id_of(&format!("{api}/party/p1")), Some("p1"));
+        assert_eq!(party_id_of(&format!("{api}/ws/p2")), Some("p2"));
+        assert_eq!(party_id_of(&format!("{api}/party")), None);
+        assert_eq!(party_id_of(&format!("{api}/party//status")), None);
+        assert_eq!(party_id_of("/party/p1/status"), None);
+        assert_eq!(party_id_of("/livez"), None);
+        // Every party route's template yields its sample id.
+        for r in ROUTES.iter().filter(|r| r.path.contains("{party_id}")) {
+            assert_eq!(party_id_of(&sample_path(r.path)), Some("p1"), "{}", r.path);
+        }
     }
 }

@@ -47,7 +47,7 @@ fn help_and_version() {
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        format!("partybus {}", env!("CARGO_PKG_VERSION"))
+        format!("partybus {}", partybus::build_info::long_version())
     );
     let out = run(&["plan"]);
     assert!(!out.status.success(), "plan needs at least one input");

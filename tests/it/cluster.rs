@@ -418,7 +418,7 @@ fn writer(nodes: Vec<SocketAddr>, acked: Acked, stop: Arc<std::sync::atomic::Ato
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         i += 1;
         let addr = nodes[(i as usize) % nodes.len()];
-        if mine.is_empty() || i % 4 == 0 {
+        if mine.is_empty() || i.is_multiple_of(4) {
             let body = json!({"initial_inputs": [{"content": format!("party {i}: 15 guests in Denver, budget $600")}]});
             let bytes = body.to_string().into_bytes();
             let Ok(r) = try_request(

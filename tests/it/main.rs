@@ -17,6 +17,7 @@
 //! - [`ws_stream`], [`ws_control`]: the WebSocket hub.
 //! - [`loadgen`]: `partybus loadgen` against a real server.
 //! - [`operations`]: exit codes, token files, the metrics token, draining.
+//! - [`packaging`]: `--version`, `healthcheck`, systemd notifications, JSON logs.
 //! - [`web_ui`]: the planning page in headless Chromium.
 //! - [`redis_fixture`]: the harness's own `redis-server` ([`util::redis`]).
 //! - [`cluster`]: several nodes on one Redis (scale-out).
@@ -37,6 +38,7 @@ mod http_docs;
 mod limits;
 mod loadgen;
 mod operations;
+mod packaging;
 mod proxy;
 mod redis_fixture;
 mod scenarios;

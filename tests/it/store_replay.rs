@@ -211,7 +211,7 @@ fn events(ops: &[(u8, Op)]) -> Vec<Arc<Event>> {
             let seq = i as u64 + 1;
             let payload = match op {
                 Op::Create => Payload::PartyCreated(PartyCreated {
-                    created_by: (seq % 2 == 0).then(|| "ann".to_string()),
+                    created_by: seq.is_multiple_of(2).then(|| "ann".to_string()),
                     token_sha256: Some(format!("{seq:064x}")),
                 }),
                 Op::Add(id, t) => added(&format!("inp_{id}"), TEXTS[*t as usize]),

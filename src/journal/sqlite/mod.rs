@@ -581,6 +581,12 @@ impl Journal for SqliteJournal {
         Ok(())
     }
 
+    fn replay_estimate(&self, after: u64) -> Option<u64> {
+        // Seqs are dense but deleted parties' events may be gone: an upper bound.
+        let (max, _) = self.max_and_snapshot_seq().ok()?;
+        Some(max.saturating_sub(after))
+    }
+
     fn replay(&self, after: u64, f: &mut dyn FnMut(&Arc<Event>)) -> Result<u64, JournalError> {
         let (max, snap) = self.max_and_snapshot_seq()?;
         // A connection of its own: a long replay (compaction while serving)

@@ -458,6 +458,8 @@ const BIN_ENV: &[&str] = &[
     "API_HOST",
     "API_PORT",
     "LOG_LEVEL",
+    "PARTYBUS_LOG_FORMAT",
+    "NOTIFY_SOCKET",
     "PARTYBUS_AUTH",
     "PARTYBUS_ADMIN_TOKEN",
     "PARTYBUS_ADMIN_TOKEN_FILE",

@@ -136,7 +136,7 @@ impl ClientConnection {
             }
             budget.bytes -= 1;
             let line_end = byte == b'\n' && prev_byte_was_cr;
-            if (line_end || budget.bytes % 8 == 0)
+            if (line_end || budget.bytes.is_multiple_of(8))
                 && budget.deadline.is_some_and(|d| Instant::now() > d)
             {
                 return Err(timed_out());
