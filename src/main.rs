@@ -417,6 +417,20 @@ struct LoadgenArgs {
         conflicts_with = "parties"
     )]
     sweep: Vec<f64>,
+    /// Also write a self-contained HTML report (inline SVG charts, no
+    /// script): latency percentile curves per step, throughput, p99 and
+    /// CPU over time, errors and the run's parameters.
+    #[arg(long, value_name = "PATH")]
+    html: Option<PathBuf>,
+    /// Also write one HdrHistogram percentile distribution file (.hgrm,
+    /// milliseconds) per step (and per URL or sweep point) into this
+    /// directory.
+    #[arg(long, value_name = "DIR")]
+    hist: Option<PathBuf>,
+    /// Keep the parties the run created (by default they are deleted
+    /// once the measured phase ends, with their own tokens).
+    #[arg(long)]
+    keep: bool,
 }
 
 fn main() {
@@ -719,6 +733,7 @@ fn loadgen(args: LoadgenArgs) -> Result<()> {
                 c = c.spread(&args.url)?;
             }
             c.progress = !args.quiet;
+            c.keep = args.keep;
             c.server_pids.clone_from(&args.server_pid);
             match args.rate {
                 Some(rate) => Ok(c.open_loop(rate)?),
@@ -756,9 +771,23 @@ fn loadgen(args: LoadgenArgs) -> Result<()> {
         } + "\n";
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     }
+    loadgen_files(&reports.iter().collect::<Vec<_>>(), &args)?;
     let errors: u64 = reports.iter().map(|r| r.error_count).sum();
     if args.fail_on_errors && errors > 0 {
         bail!("{errors} errors during the run");
+    }
+    Ok(())
+}
+
+/// `partybus loadgen --html` and `--hist`: the report and the histogram files.
+fn loadgen_files(reports: &[&loadgen::Report], args: &LoadgenArgs) -> Result<()> {
+    if let Some(path) = &args.html {
+        std::fs::write(path, loadgen::html_report(reports))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(dir) = &args.hist {
+        loadgen::write_hist_dir(reports, dir)
+            .with_context(|| format!("writing histograms to {}", dir.display()))?;
     }
     Ok(())
 }
@@ -784,6 +813,7 @@ fn loadgen_sweep(config: &loadgen::LoadConfig, args: &LoadgenArgs) -> Result<()>
         let text = serde_json::to_string_pretty(&sweep.reports())? + "\n";
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     }
+    loadgen_files(&sweep.reports(), args)?;
     let errors: u64 = sweep.reports().iter().map(|r| r.error_count).sum();
     if args.fail_on_errors && errors > 0 {
         bail!("{errors} errors during the sweep");

@@ -143,6 +143,12 @@ impl LoadStats {
         summarise(&self.steps[step.index()])
     }
 
+    /// One step's histogram (microseconds), if it was recorded at all.
+    pub(crate) fn histogram(&self, step: Step) -> Option<&Histogram<u64>> {
+        let h = &self.steps[step.index()];
+        (!h.is_empty()).then_some(h)
+    }
+
     /// The summary of the open-loop lateness, if any unit was scheduled.
     pub(crate) fn late_summary(&self) -> Option<StepSummary> {
         summarise(&self.late)
