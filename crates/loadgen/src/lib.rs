@@ -1083,7 +1083,8 @@ struct Worker {
     /// `late` until the unit's first timed request or handshake takes it.
     first_late: Option<Duration>,
     /// The parties this worker created (acknowledged), to delete after
-    /// the run.
+    /// the run. Bounded by the server's own party cap: nothing is deleted
+    /// during the run, so creates past the cap fail and are not kept here.
     created: Vec<Owned>,
     /// This worker's current interval of the run's timeline.
     timeline: TimelineRecorder,

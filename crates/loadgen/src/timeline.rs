@@ -193,7 +193,8 @@ impl TimelineRecorder {
 /// CPU use over one interval, in cores (CPU seconds per wall second).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CpuSample {
-    /// Seconds from the start of the run to the end of the interval.
+    /// Seconds from the start of the run to the middle of the sampled
+    /// span (where the charts draw it).
     pub at_s: f64,
     /// The servers' summed cores (`--server-pid`); `None` if unreadable.
     pub server_cores: Option<f64>,
@@ -230,7 +231,7 @@ pub(crate) fn sample_cpu(
             Some(b?.saturating_sub(a?).as_secs_f64() / wall)
         };
         samples.push(CpuSample {
-            at_s: now.duration_since(start).as_secs_f64(),
+            at_s: (last_at.duration_since(start) + now.duration_since(start)).as_secs_f64() / 2.0,
             server_cores: cores(last_server, server_now),
             loadgen_cores: cores(last_self, self_now),
         });
