@@ -270,7 +270,12 @@ fn latency_curves(o: &mut String, reports: &[&Report], labels: &[String]) {
 }
 
 fn step_tables(o: &mut String, reports: &[&Report], labels: &[String]) {
-    o.push_str("<h2>Latency per step (ms)</h2>\n<table><thead><tr>");
+    o.push_str("<h2>Latency per step (ms)</h2>\n");
+    if reports.iter().all(|r| r.steps.is_empty()) {
+        o.push_str("<p>No step completed.</p>\n");
+        return;
+    }
+    o.push_str("<table><thead><tr>");
     if reports.len() > 1 {
         o.push_str("<th>run</th>");
     }
@@ -438,22 +443,24 @@ fn over_time(o: &mut String, reports: &[&Report], labels: &[String]) {
     }
     let ys = || series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
     let (lo, hi, ticks) = log_axis(ys().fold(f64::INFINITY, f64::min), ys().fold(0.0, f64::max));
-    o.push_str(
-        &Chart {
-            title: format!("{} latency, p99 and p50", first.detail.key_step),
-            x_label: "time".into(),
-            y_label: "latency".into(),
-            x_min: 0.0,
-            x_max,
-            x_ticks: x_ticks.clone(),
-            y: YScale::Log { lo, hi },
-            y_ticks: ticks.into_iter().map(|v| (v, ms_label(v))).collect(),
-            series,
-            width: HALF.0,
-            height: HALF.1,
-        }
-        .render(),
-    );
+    if ys().next().is_some() {
+        o.push_str(
+            &Chart {
+                title: format!("{} latency, p99 and p50", first.detail.key_step),
+                x_label: "time".into(),
+                y_label: "latency".into(),
+                x_min: 0.0,
+                x_max,
+                x_ticks: x_ticks.clone(),
+                y: YScale::Log { lo, hi },
+                y_ticks: ticks.into_iter().map(|v| (v, ms_label(v))).collect(),
+                series,
+                width: HALF.0,
+                height: HALF.1,
+            }
+            .render(),
+        );
+    }
     // CPU, when a server pid was given.
     if reports.iter().any(|r| r.cpu.server_pids > 0) {
         let mut series = Vec::new();
@@ -528,4 +535,98 @@ fn errors(o: &mut String, reports: &[&Report], labels: &[String]) {
         o.push_str("</tr>\n");
     }
     o.push_str("</tbody></table>\n<p class=\"note\">Each failed unit counts once, under its first error.</p>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timeline::Timeline;
+    use crate::{CleanupReport, CpuReport, Detail, MachineReport, Mode, Scenario, TokenMode};
+    use hdrhistogram::Histogram;
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    /// A report as `run` would make it, with a hostile error kind (a
+    /// server's `code` is its own text).
+    fn report(url: &str, errors: &[(&str, u64)]) -> Report {
+        let mut h = Histogram::<u64>::new_with_max(60_000_000, 3).expect("bounds");
+        for us in [800u64, 1200, 5000, 90_000] {
+            h.record(us).expect("in range");
+        }
+        let steps = BTreeMap::from([("create", crate::stats::summarise(&h).expect("samples"))]);
+        Report {
+            url: url.into(),
+            urls: vec![url.into()],
+            mode: Mode::Create,
+            scenario: Scenario::Jungle,
+            token_mode: TokenMode::Auto,
+            concurrency: 2,
+            elapsed_s: 1.0,
+            parties: 4,
+            parties_per_s: 4.0,
+            requests: 4,
+            requests_per_s: 4.0,
+            units: 4,
+            units_per_s: 4.0,
+            open_loop: None,
+            ws_messages: 0,
+            error_count: errors.iter().map(|e| e.1).sum(),
+            errors: errors.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
+            steps,
+            cpu: CpuReport {
+                loadgen_s: None,
+                loadgen_cores: None,
+                server_s: None,
+                server_pids: 0,
+                server_cores: None,
+            },
+            machine: MachineReport {
+                nproc: 2,
+                load_before: None,
+                load_after: None,
+            },
+            started_at: "2026-12-03T13:00:00Z".into(),
+            server_version: Some("<b>1.0</b>".into()),
+            cleanup: CleanupReport::kept(4),
+            detail: Arc::new(Detail {
+                histograms: vec![("create", h)],
+                timeline: Some(Timeline::new(Instant::now(), Duration::from_secs(1))),
+                cpu: Vec::new(),
+                key_step: "create",
+            }),
+        }
+    }
+
+    #[test]
+    fn everything_from_a_run_or_a_server_is_escaped() {
+        let r = report(
+            "http://127.0.0.1:1",
+            &[("http_500_<script>alert(1)</script>", 3)],
+        );
+        let html = html_report(&[&r]);
+        assert!(!html.contains("<script"), "{html}");
+        assert!(html.contains("http_500_&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(html.contains("&lt;b&gt;1.0&lt;/b&gt;"));
+        assert!(html.contains("<svg") && html.contains(">create<"));
+        assert!(html.contains("kept the 4 parties created (--keep)"));
+    }
+
+    #[test]
+    fn runs_are_named_by_server_or_by_load() {
+        let a = report("http://127.0.0.1:1", &[]);
+        let b = report("http://127.0.0.1:2", &[]);
+        assert_eq!(
+            run_labels(&[&a, &b]),
+            ["http://127.0.0.1:1", "http://127.0.0.1:2"]
+        );
+        assert_eq!(run_labels(&[&a]), ["http://127.0.0.1:1 (closed loop)"]);
+        assert_eq!(run_labels(&[&a, &a]), ["closed loop", "closed loop"]);
+        // Two servers: one chart per step, a line (and a legend entry) each.
+        let html = html_report(&[&a, &b]);
+        assert_eq!(html.matches("<path d=").count(), 2, "{html}");
+        assert!(html.contains(
+            "<span><i style=\"border-top:3px solid #4e79a7\"></i>http://127.0.0.1:1</span>"
+        ));
+    }
 }

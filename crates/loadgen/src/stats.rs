@@ -173,7 +173,7 @@ fn micros(d: Duration) -> u64 {
 }
 
 /// Percentiles of one histogram in milliseconds; `None` when it is empty.
-fn summarise(h: &Histogram<u64>) -> Option<StepSummary> {
+pub(crate) fn summarise(h: &Histogram<u64>) -> Option<StepSummary> {
     if h.is_empty() {
         return None;
     }
