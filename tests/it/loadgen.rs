@@ -838,3 +838,30 @@ fn the_binary_deletes_its_parties_on_every_server_it_spread_over() {
     assert_no_parties_left(&a);
     assert_no_parties_left(&b);
 }
+
+/// A server whose party cap is below the read pool: the pool cannot be
+/// filled, the run fails saying so, and the parties it did create are
+/// deleted on the way out, so the server is usable again.
+#[test]
+fn a_pool_that_hits_the_party_cap_fails_and_leaves_no_party_behind() {
+    let server = TestServer::with_app(
+        partybus::Config {
+            limits: partybus::app::Limits {
+                max_parties: 10,
+                ..partybus::app::Limits::default()
+            },
+            ..partybus::Config::default()
+        },
+        partybus::server::ServerConfig::default(),
+    );
+    // Four clients want a pool of 16.
+    let err = loadgen::run(&config(
+        &server,
+        Mode::Read,
+        TokenMode::Auto,
+        Scenario::Jungle,
+    ))
+    .expect_err("the pool does not fit under the cap");
+    assert!(err.to_string().contains("capacity"), "{err}");
+    assert_no_parties_left(&server);
+}

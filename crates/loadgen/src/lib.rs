@@ -1509,11 +1509,13 @@ fn server_version(addr: SocketAddr) -> Option<String> {
 /// concurrency) and waits until each party has a plan.
 /// Pool thread `i` creates units `i`, `i + threads`, ... on its worker's
 /// server, so with one thread per worker every server gets its share; the
-/// parties come back by server.
+/// parties come back by server. Every party created, even when the pool
+/// then fails, is added to `owned` (to be deleted).
 fn prepare_pool(
     config: &LoadConfig,
     targets: &[Target],
     run_tag: &str,
+    owned: &mut Vec<Owned>,
 ) -> Result<Vec<Vec<PoolParty>>, LoadgenError> {
     let size = (config.concurrency * POOL_PER_WORKER).clamp(MIN_POOL, MAX_POOL);
     let threads = config.concurrency.min(size);
@@ -1535,26 +1537,31 @@ fn prepare_pool(
             POOL_SETTLE_TIMEOUT,
         ))),
     });
-    let results: Vec<Result<(usize, Vec<PoolParty>), String>> = std::thread::scope(|s| {
+    type PoolResult = Result<(usize, Vec<PoolParty>), String>;
+    let results: Vec<(PoolResult, Vec<Owned>)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|index| {
                 let shared = shared.clone();
                 s.spawn(move || {
                     let mut w = Worker::new(shared.clone(), index);
-                    let mut mine = Vec::new();
-                    for n in (index..size).step_by(threads) {
-                        if Instant::now() >= deadline {
-                            break;
+                    let mut fill = || -> PoolResult {
+                        let mut mine = Vec::new();
+                        for n in (index..size).step_by(threads) {
+                            if Instant::now() >= deadline {
+                                break;
+                            }
+                            let c = w.create(n as u64).map_err(|f| f.0)?;
+                            let token = c.party_token.clone();
+                            w.settle(&c.party_id, token.as_deref(), deadline)?;
+                            mine.push(PoolParty {
+                                id: c.party_id,
+                                token,
+                            });
                         }
-                        let c = w.create(n as u64).map_err(|f| f.0)?;
-                        let token = c.party_token.clone();
-                        w.settle(&c.party_id, token.as_deref(), deadline)?;
-                        mine.push(PoolParty {
-                            id: c.party_id,
-                            token,
-                        });
-                    }
-                    Ok((w.target, mine))
+                        Ok((w.target, mine))
+                    };
+                    let result = fill();
+                    (result, std::mem::take(&mut w.created))
                 })
             })
             .collect();
@@ -1562,14 +1569,21 @@ fn prepare_pool(
             .into_iter()
             .map(|h| {
                 h.join()
-                    .unwrap_or_else(|_| Err("a pool thread panicked".into()))
+                    .unwrap_or_else(|_| (Err("a pool thread panicked".into()), Vec::new()))
             })
             .collect()
     });
     let mut pool = vec![Vec::new(); targets.len()];
-    for r in results {
-        let (target, mine) = r.map_err(LoadgenError::Pool)?;
-        pool[target].extend(mine);
+    let mut failed = None;
+    for (r, created) in results {
+        owned.extend(created);
+        match r {
+            Ok((target, mine)) => pool[target].extend(mine),
+            Err(e) => failed = failed.or(Some(e)),
+        }
+    }
+    if let Some(e) = failed {
+        return Err(LoadgenError::Pool(e));
     }
     let created: usize = pool.iter().map(Vec::len).sum();
     if created < size || pool.iter().any(Vec::is_empty) {
@@ -1650,16 +1664,25 @@ pub fn run(config: &LoadConfig) -> Result<Report, LoadgenError> {
     let config = &config;
     let run_tag = run_tag();
     let pool = match config.mode {
-        Mode::Read | Mode::Input => prepare_pool(config, &targets, &run_tag)?,
+        Mode::Read | Mode::Input => {
+            match prepare_pool(config, &targets, &run_tag, &mut owned) {
+                Ok(pool) => pool,
+                Err(e) => {
+                    // Leave nothing behind on the way out either.
+                    if !config.keep {
+                        cleanup::delete_parties(
+                            &targets,
+                            &owned,
+                            config.concurrency,
+                            config.cleanup_timeout,
+                        );
+                    }
+                    return Err(e);
+                }
+            }
+        }
         Mode::E2e | Mode::Create => Vec::new(),
     };
-    for (target, parties) in pool.iter().enumerate() {
-        owned.extend(parties.iter().map(|p| Owned {
-            target,
-            id: p.id.clone(),
-            token: p.token.clone(),
-        }));
-    }
     let load_before = stats::load_average();
     let cpu_before = stats::cpu_time(None);
     let server_before = servers_cpu(&config.server_pids);
