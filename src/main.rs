@@ -685,6 +685,7 @@ fn serve(args: ServeArgs) -> Result<()> {
 
 fn loadgen(args: LoadgenArgs) -> Result<()> {
     use loadgen::{LoadConfig, Mode, Scenario, TokenMode};
+    loadgen_check_outputs(&args)?;
     if args.spread && args.url.len() < 2 {
         bail!("--spread needs at least two --url (it spreads the clients over them)");
     }
@@ -775,6 +776,22 @@ fn loadgen(args: LoadgenArgs) -> Result<()> {
     let errors: u64 = reports.iter().map(|r| r.error_count).sum();
     if args.fail_on_errors && errors > 0 {
         bail!("{errors} errors during the run");
+    }
+    Ok(())
+}
+
+/// Fails before any load when `--html` or `--hist` could not be written
+/// afterwards (a missing directory), so a long run is not lost to a typo.
+fn loadgen_check_outputs(args: &LoadgenArgs) -> Result<()> {
+    if let Some(path) = &args.html {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        if dir.is_some_and(|d| !d.is_dir()) {
+            bail!("--html {}: no such directory", path.display());
+        }
+    }
+    if let Some(dir) = &args.hist {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("--hist: creating {}", dir.display()))?;
     }
     Ok(())
 }

@@ -457,7 +457,7 @@ fn the_binary_sweeps_a_latency_vs_throughput_curve() {
 }
 
 #[test]
-fn the_binary_refuses_bad_rates_and_sweeps() {
+fn the_binary_refuses_bad_rates_sweeps_and_report_paths() {
     let server = TestServer::start();
     for (args, word) in [
         (&["--rate", "0"][..], "--rate"),
@@ -465,12 +465,15 @@ fn the_binary_refuses_bad_rates_and_sweeps() {
         (&["--rate", "10", "--sweep", "50"][..], "--sweep"),
         (&["--sweep", "50,0"][..], "--sweep"),
         (&["--sweep", "50", "--parties", "10"][..], "--parties"),
+        (&["--html", "/nonexistent-dir/r.html"][..], "--html"),
     ] {
         let (ok, stdout, stderr, v) = loadgen_binary(&url(&server), args);
         assert!(!ok, "{args:?} was accepted: {stdout}");
         assert!(stderr.contains(word), "{args:?}: {stderr}");
         assert!(v.is_none(), "{args:?} wrote a report");
     }
+    // Refused before any load.
+    assert_eq!(live_parties(&server), 0);
 }
 
 /// `--spread` over two independent servers: one run, one table naming both,
