@@ -686,6 +686,14 @@ fn serve(args: ServeArgs) -> Result<()> {
 fn loadgen(args: LoadgenArgs) -> Result<()> {
     use loadgen::{LoadConfig, Mode, Scenario, TokenMode};
     loadgen_check_outputs(&args)?;
+    // The first SIGINT or SIGTERM ends the run early, with its report and
+    // the deletion of its parties; a second one exits at once.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 1, stop.clone())
+            .context("installing signal handlers")?;
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
+    }
     if args.spread && args.url.len() < 2 {
         bail!("--spread needs at least two --url (it spreads the clients over them)");
     }
@@ -735,6 +743,7 @@ fn loadgen(args: LoadgenArgs) -> Result<()> {
             }
             c.progress = !args.quiet;
             c.keep = args.keep;
+            c.stop = Some(stop.clone());
             c.server_pids.clone_from(&args.server_pid);
             match args.rate {
                 Some(rate) => Ok(c.open_loop(rate)?),
@@ -749,6 +758,9 @@ fn loadgen(args: LoadgenArgs) -> Result<()> {
     }
     let mut reports = Vec::with_capacity(configs.len());
     for (i, config) in configs.iter().enumerate() {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            break;
+        }
         let report = loadgen::run(config).with_context(|| format!("loading {}", config.url))?;
         let mut out = std::io::stdout().lock();
         if i > 0 {

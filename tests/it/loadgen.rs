@@ -868,3 +868,40 @@ fn a_pool_that_hits_the_party_cap_fails_and_leaves_no_party_behind() {
     assert!(err.to_string().contains("capacity"), "{err}");
     assert_no_parties_left(&server);
 }
+
+/// Ctrl-C (SIGINT) during a long run: loadgen stops starting units,
+/// prints its report marked as interrupted, deletes what it created and
+/// exits 0, well before its minute is up.
+#[test]
+fn an_interrupted_run_still_reports_and_deletes_its_parties() {
+    let server = TestServer::start();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_partybus"))
+        .args(["loadgen", "--url", &url(&server)])
+        .args([
+            "--mode",
+            "create",
+            "--concurrency",
+            "2",
+            "--duration",
+            "60s",
+        ])
+        .arg("--quiet")
+        .env_remove("PARTYBUS_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("loadgen starts");
+    let began = Instant::now();
+    // Interrupt once the run is under way.
+    let running = poll(Instant::now() + WAIT, || live_parties(&server) >= 5);
+    assert!(running, "no party created");
+    crate::util::signal(child.id(), "-INT");
+    let out = crate::util::output_within(child, "interrupted loadgen", WAIT);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(began.elapsed() < Duration::from_secs(55), "ran to its end");
+    assert!(stdout.contains("INTERRUPTED"), "{stdout}");
+    assert!(stdout.contains("cleanup: deleted"), "{stdout}");
+    assert_no_parties_left(&server);
+}

@@ -132,7 +132,14 @@ fn parameters(o: &mut String, reports: &[&Report], labels: &[String]) {
     row(o, "scenario", &|r| r.scenario.name().into());
     row(o, "token mode", &|r| r.token_mode.name().into());
     row(o, "clients", &|r| r.concurrency.to_string());
-    row(o, "duration", &|r| format!("{:.2} s", r.elapsed_s));
+    row(o, "duration", &|r| {
+        let early = if r.interrupted {
+            " (interrupted: stopped before its end)"
+        } else {
+            ""
+        };
+        format!("{:.2} s{early}", r.elapsed_s)
+    });
     row(o, "load", &|r| match &r.open_loop {
         None => "closed loop".into(),
         Some(ol) => format!(
@@ -588,6 +595,7 @@ mod tests {
             },
             started_at: "2026-12-03T13:00:00Z".into(),
             server_version: Some("<b>1.0</b>".into()),
+            interrupted: false,
             cleanup: CleanupReport::kept(4),
             detail: Arc::new(Detail {
                 histograms: vec![("create", h)],

@@ -98,8 +98,8 @@ use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, RecvTimeoutError};
@@ -380,6 +380,10 @@ pub struct LoadConfig {
     pub keep: bool,
     /// How long deleting them may take ([`CLEANUP_TIMEOUT`]).
     pub cleanup_timeout: Duration,
+    /// Ends the run early once set (the binary sets it on SIGINT and
+    /// SIGTERM): no unit starts after it, the units in flight finish, and
+    /// the report is made and the parties deleted as at the deadline.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl LoadConfig {
@@ -428,6 +432,7 @@ impl LoadConfig {
             rate: None,
             keep: false,
             cleanup_timeout: CLEANUP_TIMEOUT,
+            stop: None,
         })
     }
 
@@ -588,6 +593,9 @@ pub struct Report {
     /// The `version` the server reports on `GET /health` (the
     /// first server of a spread run); `null` when it reports none.
     pub server_version: Option<String>,
+    /// Whether the run was stopped before its end ([`LoadConfig::stop`]:
+    /// SIGINT or SIGTERM); its figures are of the part that ran.
+    pub interrupted: bool,
     /// What happened to the parties the run created.
     pub cleanup: CleanupReport,
     /// Histograms and the timeline, for [`html_report`] and
@@ -780,6 +788,12 @@ impl Report {
             load(self.machine.load_before),
             load(self.machine.load_after)
         );
+        if self.interrupted {
+            let _ = writeln!(
+                o,
+                "INTERRUPTED: stopped before its end; figures are of the part that ran"
+            );
+        }
         let _ = writeln!(o, "cleanup: {}", self.cleanup.summary());
         o
     }
@@ -926,6 +940,10 @@ struct LoadBudget {
     claimed: AtomicU64,
     /// Open loop: when each unit is due; `None` in closed loop.
     schedule: Option<Schedule>,
+    /// Once set, no unit is handed out ([`LoadConfig::stop`]).
+    stop: Option<Arc<AtomicBool>>,
+    /// When a worker first saw `stop` set: the run's early end.
+    stopped: OnceLock<Instant>,
 }
 
 /// The open-loop timetable: unit `n` is due at `start + n / rate`.
@@ -966,6 +984,14 @@ impl LoadBudget {
         if Instant::now() >= self.deadline {
             return None;
         }
+        if self
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
+        {
+            let _ = self.stopped.set(Instant::now());
+            return None;
+        }
         let n = self.claimed.fetch_add(1, Ordering::Relaxed);
         if self.units.is_some_and(|max| n >= max) {
             return None;
@@ -977,11 +1003,18 @@ impl LoadBudget {
         Some(Unit { n, due })
     }
 
-    /// Open loop: the units due before the deadline (capped by `units`).
+    /// Open loop: the units due before the run's end (capped by `units`).
     fn scheduled(&self) -> Option<u64> {
         let s = self.schedule?;
-        let due = s.due_before(self.deadline);
+        let due = s.due_before(self.end());
         Some(self.units.map_or(due, |max| due.min(max)))
+    }
+
+    /// The deadline, or the moment the run was stopped before it.
+    fn end(&self) -> Instant {
+        self.stopped
+            .get()
+            .map_or(self.deadline, |&t| t.min(self.deadline))
     }
 }
 
@@ -1527,6 +1560,8 @@ fn prepare_pool(
             units: Some(size as u64),
             claimed: AtomicU64::new(0),
             schedule: None,
+            stop: None,
+            stopped: OnceLock::new(),
         },
         live: Live::default(),
         pool: Vec::new(),
@@ -1699,6 +1734,8 @@ pub fn run(config: &LoadConfig) -> Result<Report, LoadgenError> {
                 start: started,
                 rate,
             }),
+            stop: config.stop.clone(),
+            stopped: OnceLock::new(),
         },
         live: Live::default(),
         pool,
@@ -1800,7 +1837,7 @@ pub fn run(config: &LoadConfig) -> Result<Report, LoadgenError> {
         // number `started`: at the deadline it was that far behind.
         let behind = match budget.schedule {
             Some(s) if scheduled > started => {
-                last_late.max(budget.deadline.saturating_duration_since(s.due(started)))
+                last_late.max(budget.end().saturating_duration_since(s.due(started)))
             }
             _ => last_late,
         };
@@ -1855,6 +1892,7 @@ pub fn run(config: &LoadConfig) -> Result<Report, LoadgenError> {
         },
         started_at,
         server_version,
+        interrupted: shared.budget.stopped.get().is_some(),
         cleanup,
         detail: Arc::new(Detail {
             histograms: Step::ALL
@@ -1953,6 +1991,13 @@ pub fn sweep(
     }
     let mut open = Vec::with_capacity(percents.len());
     for &pct in percents {
+        if config
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
+        {
+            break;
+        }
         let c = config
             .clone()
             .open_loop((max * pct / 100.0).min(MAX_RATE))?;
@@ -2151,7 +2196,31 @@ mod tests {
             units,
             claimed: AtomicU64::new(0),
             schedule,
+            stop: None,
+            stopped: OnceLock::new(),
         }
+    }
+
+    #[test]
+    fn a_stopped_budget_hands_out_nothing_and_ends_its_schedule_there() {
+        let start = Instant::now();
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut b = budget(
+            start + Duration::from_secs(60),
+            None,
+            Some(Schedule {
+                start,
+                rate: 1000.0,
+            }),
+        );
+        b.stop = Some(stop.clone());
+        assert!(b.claim().is_some());
+        stop.store(true, Ordering::Relaxed);
+        assert_eq!(b.claim(), None);
+        // Scheduled up to the stop, not the deadline a minute away.
+        let scheduled = b.scheduled().expect("open loop");
+        assert!(scheduled < 10_000, "{scheduled}");
+        assert!(b.end() < start + Duration::from_secs(60));
     }
 
     #[test]
