@@ -53,6 +53,10 @@ done
 [ $# -ge 2 ] || { sed -n '2,26p' "$0"; exit 2; }
 BASE=$(realpath "$1"); NEW=$(realpath "$2"); BARE=${3:+$(realpath "$3")}
 LOADGEN=${LOADGEN:-$BASE}
+# The stored parties must outlive their create run: loadgen deletes the
+# parties it created unless --keep (a loadgen older than --keep keeps them).
+KEEP=
+if "$LOADGEN" loadgen --help 2>/dev/null | grep -q -- '--keep'; then KEEP=--keep; fi
 mkdir -p "$RUN_DIR"
 OUT=${OUT:-$RUN_DIR/runs.tsv}
 printf 'phase\tpair\tserver\treq_per_s\tp50_ms\tp99_ms\tserver_cores\terrors\n' >"$OUT"
@@ -147,7 +151,7 @@ for pair in $(seq "$PAIRS"); do
     for who in base new; do
       bin=$BASE; [ "$who" = new ] && bin=$NEW
       serve "$bin" "stored-$who" --max-parties $((STORED + 10000))
-      "$LOADGEN" loadgen --url "$URL" --mode create --concurrency 32 --parties "$STORED" \
+      "$LOADGEN" loadgen --url "$URL" --mode create --concurrency 32 --parties "$STORED" $KEEP \
         --quiet --json "$RUN_DIR/create-$pair-$who.json" >/dev/null
       phase="stored$STORED"
       if [ "$SETTLE" = 1 ]; then wait_idle; else phase="unsettled$STORED"; fi

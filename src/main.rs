@@ -499,6 +499,20 @@ struct LoadgenArgs {
         conflicts_with = "parties"
     )]
     sweep: Vec<f64>,
+    /// Also write a self-contained HTML report (inline SVG charts, no
+    /// script): latency percentile curves per step, throughput, p99 and
+    /// CPU over time, errors and the run's parameters.
+    #[arg(long, value_name = "PATH")]
+    html: Option<PathBuf>,
+    /// Also write one HdrHistogram percentile distribution file (.hgrm,
+    /// milliseconds) per step (and per URL or sweep point) into this
+    /// directory.
+    #[arg(long, value_name = "DIR")]
+    hist: Option<PathBuf>,
+    /// Keep the parties the run created (by default they are deleted
+    /// once the measured phase ends, with their own tokens).
+    #[arg(long)]
+    keep: bool,
 }
 
 fn main() {
@@ -875,6 +889,15 @@ fn serve(args: ServeArgs) -> Result<()> {
 
 fn loadgen(args: LoadgenArgs) -> Result<()> {
     use loadgen::{LoadConfig, Mode, Scenario, TokenMode};
+    loadgen_check_outputs(&args)?;
+    // The first SIGINT or SIGTERM ends the run early, with its report and
+    // the deletion of its parties; a second one exits at once.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 1, stop.clone())
+            .context("installing signal handlers")?;
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
+    }
     if args.spread && args.url.len() < 2 {
         bail!("--spread needs at least two --url (it spreads the clients over them)");
     }
@@ -923,6 +946,8 @@ fn loadgen(args: LoadgenArgs) -> Result<()> {
                 c = c.spread(&args.url)?;
             }
             c.progress = !args.quiet;
+            c.keep = args.keep;
+            c.stop = Some(stop.clone());
             c.server_pids.clone_from(&args.server_pid);
             match args.rate {
                 Some(rate) => Ok(c.open_loop(rate)?),
@@ -937,6 +962,9 @@ fn loadgen(args: LoadgenArgs) -> Result<()> {
     }
     let mut reports = Vec::with_capacity(configs.len());
     for (i, config) in configs.iter().enumerate() {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            break;
+        }
         let report = loadgen::run(config).with_context(|| format!("loading {}", config.url))?;
         let mut out = std::io::stdout().lock();
         if i > 0 {
@@ -960,9 +988,39 @@ fn loadgen(args: LoadgenArgs) -> Result<()> {
         } + "\n";
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     }
+    loadgen_files(&reports.iter().collect::<Vec<_>>(), &args)?;
     let errors: u64 = reports.iter().map(|r| r.error_count).sum();
     if args.fail_on_errors && errors > 0 {
         bail!("{errors} errors during the run");
+    }
+    Ok(())
+}
+
+/// Fails before any load when `--html` or `--hist` could not be written
+/// afterwards (a missing directory), so a long run is not lost to a typo.
+fn loadgen_check_outputs(args: &LoadgenArgs) -> Result<()> {
+    if let Some(path) = &args.html {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        if dir.is_some_and(|d| !d.is_dir()) {
+            bail!("--html {}: no such directory", path.display());
+        }
+    }
+    if let Some(dir) = &args.hist {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("--hist: creating {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// `partybus loadgen --html` and `--hist`: the report and the histogram files.
+fn loadgen_files(reports: &[&loadgen::Report], args: &LoadgenArgs) -> Result<()> {
+    if let Some(path) = &args.html {
+        std::fs::write(path, loadgen::html_report(reports))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(dir) = &args.hist {
+        loadgen::write_hist_dir(reports, dir)
+            .with_context(|| format!("writing histograms to {}", dir.display()))?;
     }
     Ok(())
 }
@@ -988,6 +1046,7 @@ fn loadgen_sweep(config: &loadgen::LoadConfig, args: &LoadgenArgs) -> Result<()>
         let text = serde_json::to_string_pretty(&sweep.reports())? + "\n";
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     }
+    loadgen_files(&sweep.reports(), args)?;
     let errors: u64 = sweep.reports().iter().map(|r| r.error_count).sum();
     if args.fail_on_errors && errors > 0 {
         bail!("{errors} errors during the sweep");

@@ -7,12 +7,16 @@
 //! bound, at a rate far below what the server can do). `--spread`: one
 //! load over two independent servers at once (create and read modes), and
 //! e2e across the two nodes of a Redis cluster where `redis-server` exists.
+//! The run's parties are deleted at its end unless `--keep` (counted on
+//! the server's `/metrics`); `--html` writes one self-contained report and
+//! `--hist` HdrHistogram `.hgrm` files that parse.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::util::redis::Redis;
-use crate::util::{Served, TestServer};
+use crate::util::{poll, Served, TempDir, TestServer, WAIT};
 use loadgen::{LoadConfig, Mode, Report, Scenario, TokenMode};
 use serde_json::Value;
 
@@ -35,10 +39,42 @@ fn config(server: &TestServer, mode: Mode, tokens: TokenMode, scenario: Scenario
 }
 
 fn run(server: &TestServer, mode: Mode, tokens: TokenMode, scenario: Scenario) -> Report {
-    let report = loadgen::run(&config(server, mode, tokens, scenario)).expect("loadgen runs");
+    run_config(&config(server, mode, tokens, scenario))
+}
+
+fn run_config(config: &LoadConfig) -> Report {
+    let report = loadgen::run(config).expect("loadgen runs");
     assert_eq!(report.error_count, 0, "errors: {:?}", report.errors);
     assert!(report.errors.is_empty());
     report
+}
+
+/// The server's live parties, as its `/metrics` counts them.
+fn live_parties(server: &TestServer) -> u64 {
+    let text = server.get("/metrics", None).text();
+    text.lines()
+        .find_map(|l| l.strip_prefix("partybus_parties "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no partybus_parties in\n{text}")) as u64
+}
+
+/// Waits until the server has no live party (deletes are acknowledged
+/// before every view has caught up); fails the test after [`WAIT`].
+fn assert_no_parties_left(server: &TestServer) {
+    let gone = poll(Instant::now() + WAIT, || live_parties(server) == 0);
+    assert!(gone, "{} parties left", live_parties(server));
+}
+
+/// Every party the run created was deleted, none failed.
+fn assert_cleaned(report: &Report, created: u64) {
+    let c = &report.cleanup;
+    assert!(!c.kept);
+    assert_eq!(
+        (c.parties, c.deleted, c.failed),
+        (created, created, 0),
+        "{c:?}"
+    );
+    assert!(c.errors.is_empty(), "{c:?}");
 }
 
 /// The steps a mode measures, each with exactly `UNITS` samples.
@@ -77,10 +113,26 @@ fn e2e_with_auth_on() {
     let server = TestServer::start();
     let report = run(&server, Mode::E2e, TokenMode::Auto, Scenario::Jungle);
     assert_e2e(&report);
-    // Every party really exists, plus the probe that found tokens on.
-    let stats = server.app.stats().expect("stats");
-    assert_eq!(stats.total_parties as u64, UNITS + 1);
+    // Every party, plus the probe that found tokens on, was created and
+    // then deleted with its own token.
+    assert_cleaned(&report, UNITS + 1);
+    assert_no_parties_left(&server);
     assert_eq!(report.token_mode, TokenMode::Auto);
+}
+
+#[test]
+fn keep_leaves_the_runs_parties_on_the_server() {
+    let server = TestServer::start();
+    let mut c = config(&server, Mode::E2e, TokenMode::Auto, Scenario::Jungle);
+    c.keep = true;
+    let report = run_config(&c);
+    assert!(report.cleanup.kept);
+    assert_eq!(report.cleanup.parties, UNITS + 1);
+    assert_eq!(report.cleanup.deleted, 0);
+    assert_eq!(live_parties(&server), UNITS + 1);
+    assert!(report
+        .table()
+        .contains("kept the 21 parties created (--keep)"));
 }
 
 #[test]
@@ -88,6 +140,9 @@ fn e2e_with_auth_off_subscribing_before_create() {
     let server = TestServer::open();
     let report = run(&server, Mode::E2e, TokenMode::None, Scenario::Mixed);
     assert_e2e(&report);
+    // No tokens: deleted without one, as auth off allows.
+    assert_cleaned(&report, UNITS);
+    assert_no_parties_left(&server);
 }
 
 #[test]
@@ -98,9 +153,10 @@ fn create_mode() {
     ] {
         let report = run(&server, Mode::Create, tokens, Scenario::Princess);
         assert_eq!((report.parties, report.requests), (UNITS, UNITS));
+        // Deleting is not measured: still one sample per create.
         assert_steps(&report, &["create"]);
-        let stats = server.app.stats().expect("stats");
-        assert_eq!(stats.total_parties as u64, UNITS);
+        assert_cleaned(&report, UNITS);
+        assert_no_parties_left(&server);
     }
 }
 
@@ -113,6 +169,10 @@ fn read_mode() {
         let report = run(&server, Mode::Read, tokens, Scenario::Space);
         assert_eq!((report.parties, report.requests), (0, UNITS));
         assert_steps(&report, &["status"]);
+        // The pool goes too.
+        assert!(report.cleanup.parties >= 16, "{:?}", report.cleanup);
+        assert_cleaned(&report, report.cleanup.parties);
+        assert_no_parties_left(&server);
     }
 }
 
@@ -123,7 +183,9 @@ fn input_mode() {
         (TestServer::open(), TokenMode::None),
     ] {
         let before = server.app.stats().expect("stats");
-        let report = run(&server, Mode::Input, tokens, Scenario::Jungle);
+        let mut c = config(&server, Mode::Input, tokens, Scenario::Jungle);
+        c.keep = true;
+        let report = run_config(&c);
         assert_eq!(report.requests, UNITS);
         assert_steps(&report, &["add_input"]);
         let after = server.app.stats().expect("stats");
@@ -395,7 +457,7 @@ fn the_binary_sweeps_a_latency_vs_throughput_curve() {
 }
 
 #[test]
-fn the_binary_refuses_bad_rates_and_sweeps() {
+fn the_binary_refuses_bad_rates_sweeps_and_report_paths() {
     let server = TestServer::start();
     for (args, word) in [
         (&["--rate", "0"][..], "--rate"),
@@ -403,12 +465,15 @@ fn the_binary_refuses_bad_rates_and_sweeps() {
         (&["--rate", "10", "--sweep", "50"][..], "--sweep"),
         (&["--sweep", "50,0"][..], "--sweep"),
         (&["--sweep", "50", "--parties", "10"][..], "--parties"),
+        (&["--html", "/nonexistent-dir/r.html"][..], "--html"),
     ] {
         let (ok, stdout, stderr, v) = loadgen_binary(&url(&server), args);
         assert!(!ok, "{args:?} was accepted: {stdout}");
         assert!(stderr.contains(word), "{args:?}: {stderr}");
         assert!(v.is_none(), "{args:?} wrote a report");
     }
+    // Refused before any load.
+    assert_eq!(live_parties(&server), 0);
 }
 
 /// `--spread` over two independent servers: one run, one table naming both,
@@ -427,6 +492,7 @@ fn the_binary_spreads_one_load_over_two_servers() {
         "4",
         "--parties",
         "20",
+        "--keep",
         "--quiet",
         "--fail-on-errors",
     ];
@@ -460,6 +526,7 @@ fn spread_read_mode_keeps_each_client_on_its_own_servers_pool() {
     let a = TestServer::start();
     let b = TestServer::open();
     let mut c = config(&a, Mode::Read, TokenMode::Auto, Scenario::Space);
+    c.keep = true;
     c = c.spread(&[url(&a), url(&b)]).expect("spread");
     let report = loadgen::run(&c).expect("loadgen runs");
     assert_eq!(report.error_count, 0, "errors: {:?}", report.errors);
@@ -536,4 +603,305 @@ fn the_binary_spreads_e2e_over_a_cluster_across_nodes() {
         v["cpu"]["server_s"].as_f64().is_some_and(|s| s > 0.0),
         "{v}"
     );
+}
+
+/// A `.hgrm` file, checked: the header, rows whose percentiles, values and
+/// counts never go down and end at 100 %, and the footer. Returns the
+/// footer's total count.
+fn parse_hgrm(path: &Path) -> u64 {
+    let text = std::fs::read_to_string(path).expect("hgrm written");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("header").split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["Value", "Percentile", "TotalCount", "1/(1-Percentile)"],
+        "{}",
+        path.display()
+    );
+    assert_eq!(lines.next(), Some(""));
+    let mut rows: Vec<(f64, f64, u64)> = Vec::new();
+    let mut footer = Vec::new();
+    for line in lines {
+        if line.starts_with("#[") {
+            footer.push(line);
+            continue;
+        }
+        assert!(footer.is_empty(), "a row after the footer: {line}");
+        let f: Vec<&str> = line.split_whitespace().collect();
+        assert!(f.len() == 4 || f.len() == 3, "{line}");
+        let num = |i: usize| f[i].parse::<f64>().unwrap_or_else(|_| panic!("{line}"));
+        rows.push((num(0), num(1), num(2) as u64));
+    }
+    assert!(rows.len() >= 2, "{text}");
+    for w in rows.windows(2) {
+        assert!(w[0].0 <= w[1].0, "values go down: {w:?}");
+        assert!(w[0].1 <= w[1].1, "percentiles go down: {w:?}");
+        assert!(w[0].2 <= w[1].2, "counts go down: {w:?}");
+    }
+    let last = rows.last().expect("rows");
+    assert_eq!(last.1, 1.0, "the last row is 100 %");
+    assert_eq!(footer.len(), 3, "{text}");
+    assert!(footer[0].starts_with("#[Mean    = ") && footer[0].contains("StdDeviation"));
+    assert!(footer[2].starts_with("#[Buckets = ") && footer[2].contains("SubBuckets"));
+    let total: u64 = footer[1]
+        .split("Total count    =")
+        .nth(1)
+        .and_then(|t| t.trim().trim_end_matches(']').trim().parse().ok())
+        .unwrap_or_else(|| panic!("{}", footer[1]));
+    assert_eq!(last.2, total, "the 100 % row counts every sample");
+    total
+}
+
+/// The HTML report stands alone: SVG charts, no script, nothing loaded from
+/// the network, every step named.
+fn assert_self_contained_html(html: &str, steps: &[&str]) {
+    assert!(html.starts_with("<!DOCTYPE html>"), "{}", &html[..80]);
+    assert!(html.contains("<svg"), "no chart");
+    let lower = html.to_ascii_lowercase();
+    assert!(!lower.contains("<script"), "a script");
+    for attr in ["src=", "href=", "url(", "@import"] {
+        for quote in ["", "\"", "'"] {
+            for scheme in ["http:", "https:", "//"] {
+                let load = format!("{attr}{quote}{scheme}");
+                assert!(!lower.contains(&load), "a network load: {load}");
+            }
+        }
+    }
+    assert!(!lower.contains("<link"), "a linked resource");
+    for step in steps {
+        assert!(html.contains(&format!(">{step}<")), "step {step} not named");
+    }
+}
+
+/// `--html` and `--hist` on one e2e run: a report naming every step, and
+/// one `.hgrm` per step whose count is the step's.
+#[test]
+fn the_binary_writes_an_html_report_and_hgrm_files() {
+    let server = TestServer::start();
+    let dir = TempDir::new("loadgen-html");
+    let html = dir.0.join("report.html");
+    let hist = dir.0.join("hist");
+    let (ok, stdout, stderr, v) = loadgen_binary(
+        &url(&server),
+        &[
+            "--concurrency",
+            "2",
+            "--parties",
+            "6",
+            "--quiet",
+            "--fail-on-errors",
+            "--html",
+            html.to_str().expect("utf-8 path"),
+            "--hist",
+            hist.to_str().expect("utf-8 path"),
+        ],
+    );
+    assert!(ok, "{stdout}\n{stderr}");
+    let v = v.expect("json written");
+    let text = std::fs::read_to_string(&html).expect("html written");
+    assert_self_contained_html(&text, &E2E_STEPS);
+    for word in [
+        "Latency by percentile",
+        "99%",
+        "throughput",
+        "Errors",
+        "cleanup",
+    ] {
+        assert!(text.contains(word), "{word:?} missing");
+    }
+    // The server's version, as /health reports it, and the cleanup.
+    assert_eq!(v["server_version"], env!("CARGO_PKG_VERSION"));
+    assert!(text.contains(env!("CARGO_PKG_VERSION")));
+    assert_eq!(v["cleanup"]["deleted"], 7);
+    assert!(text.contains("deleted 7 of 7 parties"), "cleanup not shown");
+    for step in E2E_STEPS {
+        let total = parse_hgrm(&hist.join(format!("{step}.hgrm")));
+        assert_eq!(Some(total), v["steps"][step]["count"].as_u64(), "{step}");
+    }
+    let files = std::fs::read_dir(&hist).expect("hist dir").count();
+    assert_eq!(files, E2E_STEPS.len());
+}
+
+/// Two servers compared: one report with a line per URL, `.hgrm` files per
+/// URL and step; with `--server-pid`, the CPU chart.
+#[test]
+fn the_binary_reports_several_servers_and_sweeps_in_one_html_file() {
+    let on = TestServer::start();
+    let off = TestServer::open();
+    let dir = TempDir::new("loadgen-html2");
+    let html = dir.0.join("compare.html");
+    let hist = dir.0.join("hist");
+    let both = format!("{},{}", url(&on), url(&off));
+    let (ok, stdout, stderr, v) = loadgen_binary(
+        &both,
+        &[
+            "--mode",
+            "create",
+            "--concurrency",
+            "2",
+            "--parties",
+            "5",
+            "--quiet",
+            "--fail-on-errors",
+            "--html",
+            html.to_str().expect("utf-8 path"),
+            "--hist",
+            hist.to_str().expect("utf-8 path"),
+        ],
+    );
+    assert!(ok, "{stdout}\n{stderr}");
+    assert_eq!(v.expect("json").as_array().map(Vec::len), Some(2));
+    let text = std::fs::read_to_string(&html).expect("html written");
+    assert_self_contained_html(&text, &["create"]);
+    // Each run is named by its server, in the legend and the tables.
+    assert!(
+        text.contains("<figcaption class=\"legend\"><span>"),
+        "no legend"
+    );
+    for s in [&on, &off] {
+        assert!(text.contains(&url(s)), "{} not named", url(s));
+    }
+    let mut names: Vec<String> = std::fs::read_dir(&hist)
+        .expect("hist dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names[0].starts_with("run1-") && names[0].ends_with("-create.hgrm"));
+    assert!(names[1].starts_with("run2-") && names[1].ends_with("-create.hgrm"));
+    for n in &names {
+        assert_eq!(parse_hgrm(&hist.join(n)), 5, "{n}");
+    }
+
+    // A sweep against one server, with its pid: the runs named by load,
+    // and the CPU chart.
+    let server = Served::start(
+        &["--port", "0", "--auth", "off"],
+        &[("PARTYBUS_EPHEMERAL", "true")],
+    );
+    let sweep_html = dir.0.join("sweep.html");
+    let pid = server.pid().to_string();
+    let (ok, stdout, stderr, _) = loadgen_binary(
+        &format!("http://{}", server.addr),
+        &[
+            "--mode",
+            "create",
+            "--token-mode",
+            "none",
+            "--sweep",
+            "50",
+            "--duration",
+            "1s",
+            "--concurrency",
+            "2",
+            "--server-pid",
+            &pid,
+            "--quiet",
+            "--fail-on-errors",
+            "--html",
+            sweep_html.to_str().expect("utf-8 path"),
+        ],
+    );
+    assert!(ok, "{stdout}\n{stderr}");
+    let text = std::fs::read_to_string(&sweep_html).expect("html written");
+    assert_self_contained_html(&text, &["create"]);
+    for word in ["closed loop", "50 % of max", "CPU (cores)"] {
+        assert!(text.contains(word), "{word:?} missing");
+    }
+}
+
+/// Spread over two servers, without `--keep`: each party is deleted on
+/// the server it was created on, with its token where it had one.
+#[test]
+fn the_binary_deletes_its_parties_on_every_server_it_spread_over() {
+    let a = TestServer::start();
+    let b = TestServer::open();
+    let both = format!("{},{}", url(&a), url(&b));
+    let args = [
+        "--spread",
+        "--mode",
+        "create",
+        "--concurrency",
+        "4",
+        "--parties",
+        "20",
+        "--quiet",
+        "--fail-on-errors",
+    ];
+    let (ok, stdout, stderr, v) = loadgen_binary(&both, &args);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("cleanup: deleted 20 of 20 parties"),
+        "{stdout}"
+    );
+    let v = v.expect("json written");
+    assert_eq!(v["cleanup"]["deleted"], 20);
+    assert_eq!(v["cleanup"]["failed"], 0);
+    assert_eq!(v["cleanup"]["kept"], false);
+    assert_no_parties_left(&a);
+    assert_no_parties_left(&b);
+}
+
+/// A server whose party cap is below the read pool: the pool cannot be
+/// filled, the run fails saying so, and the parties it did create are
+/// deleted on the way out, so the server is usable again.
+#[test]
+fn a_pool_that_hits_the_party_cap_fails_and_leaves_no_party_behind() {
+    let server = TestServer::with_app(
+        partybus::Config {
+            limits: partybus::app::Limits {
+                max_parties: 10,
+                ..partybus::app::Limits::default()
+            },
+            ..partybus::Config::default()
+        },
+        partybus::server::ServerConfig::default(),
+    );
+    // Four clients want a pool of 16.
+    let err = loadgen::run(&config(
+        &server,
+        Mode::Read,
+        TokenMode::Auto,
+        Scenario::Jungle,
+    ))
+    .expect_err("the pool does not fit under the cap");
+    assert!(err.to_string().contains("capacity"), "{err}");
+    assert_no_parties_left(&server);
+}
+
+/// Ctrl-C (SIGINT) during a long run: loadgen stops starting units,
+/// prints its report marked as interrupted, deletes what it created and
+/// exits 0, well before its minute is up.
+#[test]
+fn an_interrupted_run_still_reports_and_deletes_its_parties() {
+    let server = TestServer::start();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_partybus"))
+        .args(["loadgen", "--url", &url(&server)])
+        .args([
+            "--mode",
+            "create",
+            "--concurrency",
+            "2",
+            "--duration",
+            "60s",
+        ])
+        .arg("--quiet")
+        .env_remove("PARTYBUS_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("loadgen starts");
+    let began = Instant::now();
+    // Interrupt once the run is under way.
+    let running = poll(Instant::now() + WAIT, || live_parties(&server) >= 5);
+    assert!(running, "no party created");
+    crate::util::signal(child.id(), "-INT");
+    let out = crate::util::output_within(child, "interrupted loadgen", WAIT);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(began.elapsed() < Duration::from_secs(55), "ran to its end");
+    assert!(stdout.contains("INTERRUPTED"), "{stdout}");
+    assert!(stdout.contains("cleanup: deleted"), "{stdout}");
+    assert_no_parties_left(&server);
 }

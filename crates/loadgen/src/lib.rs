@@ -15,6 +15,13 @@
 //!   (also used by the benches).
 //! - `stats`: latency histograms per step, errors by kind, CPU time
 //!   ([`StepSummary`] is what a [`Report`] carries per step).
+//! - [`timeline`]: per-interval throughput, errors, key-step latency and
+//!   CPU, for the charts over time.
+//! - [`cleanup`]: deletes the run's parties once the clock has stopped
+//!   (unless [`LoadConfig::keep`]).
+//! - [`html`] (with `chart`'s SVG line charts) and [`hgrm`]: the `--html`
+//!   report and the `--hist` percentile distribution files
+//!   ([`html_report`], [`write_hist_dir`]).
 //! - this file: the validated [`LoadConfig`], the modes, the open-loop
 //!   schedule, the worker threads, the live progress line, the final
 //!   [`Report`] and the latency-vs-throughput [`Sweep`].
@@ -73,26 +80,37 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod chart;
+pub mod cleanup;
 pub mod client;
+pub mod hgrm;
+pub mod html;
 mod stats;
+pub mod timeline;
 pub mod ws;
 
+pub use cleanup::{CleanupReport, CLEANUP_TIMEOUT};
+pub use html::html_report;
 pub use stats::StepSummary;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, RecvTimeoutError};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use cleanup::Owned;
 use client::{ClientError, HttpClient, Response};
+use hdrhistogram::Histogram;
 use stats::{LoadStats, Step};
+use timeline::{CpuSample, Timeline, TimelineRecorder};
 use ws::{PlanRule, WsClient, WsClientError};
 
 /// The API prefix of every party route.
@@ -169,6 +187,14 @@ impl Mode {
             Mode::Create => Step::Create,
             Mode::Read => Step::Status,
             Mode::Input => Step::AddInput,
+        }
+    }
+
+    /// Units of the mode, plural, for the report's axes.
+    pub(crate) fn units_name(self) -> &'static str {
+        match self {
+            Mode::E2e | Mode::Create => "parties",
+            Mode::Read | Mode::Input => "requests",
         }
     }
 
@@ -349,6 +375,15 @@ pub struct LoadConfig {
     /// Open loop: units due per second (set through
     /// [`LoadConfig::open_loop`]); `None` runs closed loop.
     pub rate: Option<f64>,
+    /// Keep the parties the run created (`--keep`); by default they are
+    /// deleted once the measured phase ends (see [`cleanup`]).
+    pub keep: bool,
+    /// How long deleting them may take ([`CLEANUP_TIMEOUT`]).
+    pub cleanup_timeout: Duration,
+    /// Ends the run early once set (the binary sets it on SIGINT and
+    /// SIGTERM): no unit starts after it, the units in flight finish, and
+    /// the report is made and the parties deleted as at the deadline.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl LoadConfig {
@@ -395,6 +430,9 @@ impl LoadConfig {
             server_pids: Vec::new(),
             spread: Vec::new(),
             rate: None,
+            keep: false,
+            cleanup_timeout: CLEANUP_TIMEOUT,
+            stop: None,
         })
     }
 
@@ -550,6 +588,48 @@ pub struct Report {
     pub cpu: CpuReport,
     /// The machine and its load.
     pub machine: MachineReport,
+    /// When the measured phase started, UTC, RFC 3339.
+    pub started_at: String,
+    /// The `version` the server reports on `GET /health` (the
+    /// first server of a spread run); `null` when it reports none.
+    pub server_version: Option<String>,
+    /// Whether the run was stopped before its end ([`LoadConfig::stop`]:
+    /// SIGINT or SIGTERM); its figures are of the part that ran.
+    pub interrupted: bool,
+    /// What happened to the parties the run created.
+    pub cleanup: CleanupReport,
+    /// Histograms and the timeline, for [`html_report`] and
+    /// [`write_hist_dir`] (not in the JSON).
+    #[serde(skip)]
+    pub detail: Arc<Detail>,
+}
+
+/// The raw measurements behind a [`Report`]'s figures.
+#[derive(Debug, Clone, Default)]
+pub struct Detail {
+    /// Latency per step recorded, microseconds, in table order.
+    histograms: Vec<(&'static str, Histogram<u64>)>,
+    /// Units, errors and the key step's latency per interval.
+    timeline: Option<Timeline>,
+    /// CPU per interval (the servers' only with `--server-pid`).
+    cpu: Vec<CpuSample>,
+    /// The step the timeline's latencies are of (the mode's key step).
+    key_step: &'static str,
+}
+
+impl Detail {
+    /// One step's latency histogram (microseconds), if it was recorded.
+    pub fn histogram(&self, step: &str) -> Option<&Histogram<u64>> {
+        self.histograms
+            .iter()
+            .find(|(s, _)| *s == step)
+            .map(|(_, h)| h)
+    }
+
+    /// The steps recorded, in table order.
+    pub fn steps(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.histograms.iter().map(|(s, _)| *s)
+    }
 }
 
 /// How an open-loop run kept to its schedule. Latencies in the report's
@@ -708,7 +788,64 @@ impl Report {
             load(self.machine.load_before),
             load(self.machine.load_after)
         );
+        if self.interrupted {
+            let _ = writeln!(
+                o,
+                "INTERRUPTED: stopped before its end; figures are of the part that ran"
+            );
+        }
+        let _ = writeln!(o, "cleanup: {}", self.cleanup.summary());
         o
+    }
+
+    /// The steps measured, in table order.
+    pub(crate) fn ordered_steps(&self) -> Vec<(&'static str, &StepSummary)> {
+        Step::ALL
+            .iter()
+            .filter_map(|s| self.steps.get(s.name()).map(|sum| (s.name(), sum)))
+            .collect()
+    }
+}
+
+/// Writes one HdrHistogram percentile distribution file ([`hgrm`]) per
+/// step of each report into `dir` (created if missing): `STEP.hgrm` for one
+/// report, `runN-LABEL-STEP.hgrm` for several (each URL or sweep point).
+/// Returns the paths written.
+pub fn write_hist_dir(reports: &[&Report], dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let labels = html::run_labels(reports);
+    let mut written = Vec::new();
+    for (i, (r, label)) in reports.iter().zip(&labels).enumerate() {
+        for (step, h) in &r.detail.histograms {
+            let name = if reports.len() == 1 {
+                format!("{step}.hgrm")
+            } else {
+                format!("run{}-{}-{step}.hgrm", i + 1, file_slug(label))
+            };
+            let path = dir.join(name);
+            std::fs::write(&path, hgrm::percentile_distribution(h))?;
+            written.push(path);
+        }
+    }
+    Ok(written)
+}
+
+/// `label` reduced to `[A-Za-z0-9._]` runs joined by `_`, for a file name.
+fn file_slug(label: &str) -> String {
+    let mut s = String::new();
+    for c in label.chars() {
+        if c.is_ascii_alphanumeric() || c == '.' {
+            s.push(c);
+        } else if !s.ends_with('_') {
+            s.push('_');
+        }
+    }
+    let s = s.trim_matches('_');
+    let s: String = s.chars().take(60).collect();
+    if s.is_empty() {
+        "run".to_string()
+    } else {
+        s
     }
 }
 
@@ -803,6 +940,10 @@ struct LoadBudget {
     claimed: AtomicU64,
     /// Open loop: when each unit is due; `None` in closed loop.
     schedule: Option<Schedule>,
+    /// Once set, no unit is handed out ([`LoadConfig::stop`]).
+    stop: Option<Arc<AtomicBool>>,
+    /// When a worker first saw `stop` set: the run's early end.
+    stopped: OnceLock<Instant>,
 }
 
 /// The open-loop timetable: unit `n` is due at `start + n / rate`.
@@ -843,6 +984,14 @@ impl LoadBudget {
         if Instant::now() >= self.deadline {
             return None;
         }
+        if self
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
+        {
+            let _ = self.stopped.set(Instant::now());
+            return None;
+        }
         let n = self.claimed.fetch_add(1, Ordering::Relaxed);
         if self.units.is_some_and(|max| n >= max) {
             return None;
@@ -854,11 +1003,18 @@ impl LoadBudget {
         Some(Unit { n, due })
     }
 
-    /// Open loop: the units due before the deadline (capped by `units`).
+    /// Open loop: the units due before the run's end (capped by `units`).
     fn scheduled(&self) -> Option<u64> {
         let s = self.schedule?;
-        let due = s.due_before(self.deadline);
+        let due = s.due_before(self.end());
         Some(self.units.map_or(due, |max| due.min(max)))
+    }
+
+    /// The deadline, or the moment the run was stopped before it.
+    fn end(&self) -> Instant {
+        self.stopped
+            .get()
+            .map_or(self.deadline, |&t| t.min(self.deadline))
     }
 }
 
@@ -894,6 +1050,8 @@ struct Shared {
     targets: Vec<Target>,
     /// Makes client-chosen party ids unique to this run.
     run_tag: String,
+    /// Per-interval figures; workers merge theirs in once per interval.
+    timeline: Arc<Mutex<Timeline>>,
 }
 
 /// Why a unit failed, named for the error table.
@@ -957,6 +1115,12 @@ struct Worker {
     late: Duration,
     /// `late` until the unit's first timed request or handshake takes it.
     first_late: Option<Duration>,
+    /// The parties this worker created (acknowledged), to delete after
+    /// the run. Bounded by the server's own party cap: nothing is deleted
+    /// during the run, so creates past the cap fail and are not kept here.
+    created: Vec<Owned>,
+    /// This worker's current interval of the run's timeline.
+    timeline: TimelineRecorder,
 }
 
 impl Worker {
@@ -966,6 +1130,8 @@ impl Worker {
         Worker {
             http: HttpClient::new(shared.targets[target].addr),
             ws_addr: shared.targets[ws_target(index, n)].addr,
+            timeline: TimelineRecorder::new(shared.timeline.clone()),
+            created: Vec::new(),
             shared,
             index,
             target,
@@ -977,7 +1143,18 @@ impl Worker {
         }
     }
 
-    fn run(mut self) -> LoadStats {
+    /// Files one step's latency: in the step's histogram and, for the
+    /// mode's key step, in the timeline.
+    fn record(&mut self, step: Step, took: Duration) {
+        self.stats.record(step, took);
+        if step == self.shared.config.mode.key_step() {
+            self.timeline.latency(took);
+        }
+    }
+
+    /// Runs units until the budget ends; the measurements and the parties
+    /// created.
+    fn run(mut self) -> (LoadStats, Vec<Owned>) {
         while let Some(Unit { n, due }) = self.shared.budget.claim() {
             self.late = due.map_or(Duration::ZERO, wait_until_due);
             if due.is_some() {
@@ -1000,17 +1177,20 @@ impl Worker {
                     }
                     self.shared.live.units.fetch_add(1, Ordering::Relaxed);
                     if self.shared.config.mode == Mode::E2e {
-                        self.stats.record(Step::Party, began.elapsed() + self.late);
+                        self.record(Step::Party, began.elapsed() + self.late);
                     }
+                    self.timeline.unit(true);
                 }
                 Err(Failure(kind)) => {
                     self.stats.error(&kind);
                     self.shared.live.errors.fetch_add(1, Ordering::Relaxed);
+                    self.timeline.unit(false);
                 }
             }
             self.done += 1;
         }
-        self.stats
+        self.timeline.flush();
+        (self.stats, self.created)
     }
 
     /// One HTTP request; a 2xx answer records `step`'s latency (from the
@@ -1034,15 +1214,9 @@ impl Worker {
         let began = Instant::now();
         let resp = self.http.request(method, path, &headers, body)?;
         if !resp.is_success() {
-            let code = serde_json::from_slice::<ErrorBody>(&resp.body)
-                .ok()
-                .and_then(|b| b.code);
-            return Err(Failure(match code {
-                Some(c) => format!("http_{}_{c}", resp.status),
-                None => format!("http_{}", resp.status),
-            }));
+            return Err(Failure(failure_kind(&resp)));
         }
-        self.stats.record(step, began.elapsed() + late);
+        self.record(step, began.elapsed() + late);
         Ok(resp)
     }
 
@@ -1083,7 +1257,14 @@ impl Worker {
             None,
             Some(&bytes),
         )?;
-        serde_json::from_slice::<Created>(&resp.body).map_err(|_| Failure("bad_body".into()))
+        let created = serde_json::from_slice::<Created>(&resp.body)
+            .map_err(|_| Failure("bad_body".into()))?;
+        self.created.push(Owned {
+            target: self.target,
+            id: created.party_id.clone(),
+            token: created.party_token.clone(),
+        });
+        Ok(created)
     }
 
     /// The WebSocket path of a party.
@@ -1104,7 +1285,7 @@ impl Worker {
         let late = self.first_late.take().unwrap_or_default();
         let began = Instant::now();
         let ws = WsClient::connect(self.ws_addr, path, WS_CONNECT_TIMEOUT)?;
-        self.stats.record(Step::WsConnect, began.elapsed() + late);
+        self.record(Step::WsConnect, began.elapsed() + late);
         Ok(ws)
     }
 
@@ -1148,17 +1329,17 @@ impl Worker {
             let token = token.as_deref();
             let party = created.party_id.as_str();
             ws.wait_plan(rule(created.seq), PLAN_TIMEOUT)?;
-            self.stats.record(Step::Plan, began.elapsed() + self.late);
+            self.record(Step::Plan, began.elapsed() + self.late);
 
             let began = Instant::now();
             let (input_id, seq) = self.add_input(script, n, party, token)?;
             ws.wait_plan(rule(seq), PLAN_TIMEOUT)?;
-            self.stats.record(Step::AddPlan, began.elapsed());
+            self.record(Step::AddPlan, began.elapsed());
 
             let began = Instant::now();
             let seq = self.remove_input(party, token, &input_id)?;
             ws.wait_plan(rule(seq), PLAN_TIMEOUT)?;
-            self.stats.record(Step::RemovePlan, began.elapsed());
+            self.record(Step::RemovePlan, began.elapsed());
 
             self.call(
                 Step::Status,
@@ -1266,6 +1447,18 @@ impl Worker {
     }
 }
 
+/// The error-table name of a non-2xx answer: `http_<status>_<code>` with
+/// the body's stable `code`, or `http_<status>`.
+pub(crate) fn failure_kind(resp: &Response) -> String {
+    let code = serde_json::from_slice::<ErrorBody>(&resp.body)
+        .ok()
+        .and_then(|b| b.code);
+    match code {
+        Some(c) => format!("http_{}_{c}", resp.status),
+        None => format!("http_{}", resp.status),
+    }
+}
+
 /// A command's acknowledgement body.
 fn acked(resp: &Response) -> Result<Acked, Failure> {
     serde_json::from_slice(&resp.body).map_err(|_| Failure("bad_body".into()))
@@ -1303,7 +1496,8 @@ fn probe(addr: SocketAddr) -> Result<(), LoadgenError> {
 
 /// Whether the server hands out party tokens: creates one probe party
 /// (`user_id` `loadgen-probe`) and looks for `party_token` in the answer.
-fn issues_tokens(addr: SocketAddr) -> Result<bool, LoadgenError> {
+/// The probe party comes back too, to be deleted with the run's.
+fn issues_tokens(addr: SocketAddr) -> Result<(bool, Option<Owned>), LoadgenError> {
     let mut c = HttpClient::new(addr);
     let body = br#"{"user_id":"loadgen-probe"}"#;
     let r = c
@@ -1318,21 +1512,43 @@ fn issues_tokens(addr: SocketAddr) -> Result<bool, LoadgenError> {
             reason: format!("POST {API_PREFIX}/party answers {}", r.status),
         });
     }
-    Ok(serde_json::from_slice::<Created>(&r.body)
-        .ok()
-        .and_then(|c| c.party_token)
-        .is_some_and(|t| !t.is_empty()))
+    let created = serde_json::from_slice::<Created>(&r.body).ok();
+    let tokens = created
+        .as_ref()
+        .and_then(|c| c.party_token.as_deref())
+        .is_some_and(|t| !t.is_empty());
+    let probe = created.map(|c| Owned {
+        target: 0,
+        id: c.party_id,
+        token: c.party_token,
+    });
+    Ok((tokens, probe))
+}
+
+/// The `version` a server reports on `GET /health`, if any.
+fn server_version(addr: SocketAddr) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Health {
+        version: Option<String>,
+    }
+    let r = HttpClient::new(addr).get("/health", None).ok()?;
+    if !r.is_success() {
+        return None;
+    }
+    serde_json::from_slice::<Health>(&r.body).ok()?.version
 }
 
 /// Creates the pool for `read` and `input` modes (with the workers'
 /// concurrency) and waits until each party has a plan.
 /// Pool thread `i` creates units `i`, `i + threads`, ... on its worker's
 /// server, so with one thread per worker every server gets its share; the
-/// parties come back by server.
+/// parties come back by server. Every party created, even when the pool
+/// then fails, is added to `owned` (to be deleted).
 fn prepare_pool(
     config: &LoadConfig,
     targets: &[Target],
     run_tag: &str,
+    owned: &mut Vec<Owned>,
 ) -> Result<Vec<Vec<PoolParty>>, LoadgenError> {
     let size = (config.concurrency * POOL_PER_WORKER).clamp(MIN_POOL, MAX_POOL);
     let threads = config.concurrency.min(size);
@@ -1344,32 +1560,43 @@ fn prepare_pool(
             units: Some(size as u64),
             claimed: AtomicU64::new(0),
             schedule: None,
+            stop: None,
+            stopped: OnceLock::new(),
         },
         live: Live::default(),
         pool: Vec::new(),
         targets: targets.to_vec(),
         run_tag: format!("{run_tag}p"),
+        timeline: Arc::new(Mutex::new(Timeline::new(
+            Instant::now(),
+            POOL_SETTLE_TIMEOUT,
+        ))),
     });
-    let results: Vec<Result<(usize, Vec<PoolParty>), String>> = std::thread::scope(|s| {
+    type PoolResult = Result<(usize, Vec<PoolParty>), String>;
+    let results: Vec<(PoolResult, Vec<Owned>)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|index| {
                 let shared = shared.clone();
                 s.spawn(move || {
                     let mut w = Worker::new(shared.clone(), index);
-                    let mut mine = Vec::new();
-                    for n in (index..size).step_by(threads) {
-                        if Instant::now() >= deadline {
-                            break;
+                    let mut fill = || -> PoolResult {
+                        let mut mine = Vec::new();
+                        for n in (index..size).step_by(threads) {
+                            if Instant::now() >= deadline {
+                                break;
+                            }
+                            let c = w.create(n as u64).map_err(|f| f.0)?;
+                            let token = c.party_token.clone();
+                            w.settle(&c.party_id, token.as_deref(), deadline)?;
+                            mine.push(PoolParty {
+                                id: c.party_id,
+                                token,
+                            });
                         }
-                        let c = w.create(n as u64).map_err(|f| f.0)?;
-                        let token = c.party_token.clone();
-                        w.settle(&c.party_id, token.as_deref(), deadline)?;
-                        mine.push(PoolParty {
-                            id: c.party_id,
-                            token,
-                        });
-                    }
-                    Ok((w.target, mine))
+                        Ok((w.target, mine))
+                    };
+                    let result = fill();
+                    (result, std::mem::take(&mut w.created))
                 })
             })
             .collect();
@@ -1377,14 +1604,21 @@ fn prepare_pool(
             .into_iter()
             .map(|h| {
                 h.join()
-                    .unwrap_or_else(|_| Err("a pool thread panicked".into()))
+                    .unwrap_or_else(|_| (Err("a pool thread panicked".into()), Vec::new()))
             })
             .collect()
     });
     let mut pool = vec![Vec::new(); targets.len()];
-    for r in results {
-        let (target, mine) = r.map_err(LoadgenError::Pool)?;
-        pool[target].extend(mine);
+    let mut failed = None;
+    for (r, created) in results {
+        owned.extend(created);
+        match r {
+            Ok((target, mine)) => pool[target].extend(mine),
+            Err(e) => failed = failed.or(Some(e)),
+        }
+    }
+    if let Some(e) = failed {
+        return Err(LoadgenError::Pool(e));
     }
     let created: usize = pool.iter().map(Vec::len).sum();
     if created < size || pool.iter().any(Vec::is_empty) {
@@ -1449,25 +1683,47 @@ pub fn run(config: &LoadConfig) -> Result<Report, LoadgenError> {
     for t in &targets {
         probe(t.addr)?;
     }
+    let server_version = server_version(config.addr);
     let mut config = config.clone();
-    if config.mode == Mode::E2e
-        && config.token_mode == TokenMode::Auto
-        && !issues_tokens(config.addr)?
-    {
-        // A server without tokens (the prototype) has no replay either, so
-        // its clients must subscribe before they create.
-        config.token_mode = TokenMode::None;
+    // Every party the run creates, to delete at the end.
+    let mut owned: Vec<Owned> = Vec::new();
+    if config.mode == Mode::E2e && config.token_mode == TokenMode::Auto {
+        let (tokens, probe) = issues_tokens(config.addr)?;
+        owned.extend(probe);
+        if !tokens {
+            // A server without tokens (the prototype) has no replay either,
+            // so its clients must subscribe before they create.
+            config.token_mode = TokenMode::None;
+        }
     }
     let config = &config;
     let run_tag = run_tag();
     let pool = match config.mode {
-        Mode::Read | Mode::Input => prepare_pool(config, &targets, &run_tag)?,
+        Mode::Read | Mode::Input => {
+            match prepare_pool(config, &targets, &run_tag, &mut owned) {
+                Ok(pool) => pool,
+                Err(e) => {
+                    // Leave nothing behind on the way out either.
+                    if !config.keep {
+                        cleanup::delete_parties(
+                            &targets,
+                            &owned,
+                            config.concurrency,
+                            config.cleanup_timeout,
+                        );
+                    }
+                    return Err(e);
+                }
+            }
+        }
         Mode::E2e | Mode::Create => Vec::new(),
     };
     let load_before = stats::load_average();
     let cpu_before = stats::cpu_time(None);
     let server_before = servers_cpu(&config.server_pids);
+    let started_at = rfc3339_now();
     let started = Instant::now();
+    let width = timeline::interval_width(config.duration);
     let shared = Arc::new(Shared {
         config: config.clone(),
         budget: LoadBudget {
@@ -1478,13 +1734,24 @@ pub fn run(config: &LoadConfig) -> Result<Report, LoadgenError> {
                 start: started,
                 rate,
             }),
+            stop: config.stop.clone(),
+            stopped: OnceLock::new(),
         },
         live: Live::default(),
         pool,
         targets: targets.clone(),
         run_tag,
+        timeline: Arc::new(Mutex::new(Timeline::new(started, width))),
     });
 
+    let (stop_sampler, sampler_rx) = bounded::<()>(0);
+    let sampler = {
+        let pids = config.server_pids.clone();
+        std::thread::Builder::new()
+            .name("loadgen-cpu".into())
+            .spawn(move || timeline::sample_cpu(started, width, &pids, &sampler_rx))
+            .map_err(|e| LoadgenError::Spawn(e.to_string()))?
+    };
     let (stop_progress, progress_rx) = bounded::<()>(0);
     let progress = if config.progress {
         let shared = shared.clone();
@@ -1516,15 +1783,29 @@ pub fn run(config: &LoadConfig) -> Result<Report, LoadgenError> {
     let mut total = LoadStats::new();
     for h in handles {
         match h.join() {
-            Ok(s) => total.merge(&s),
+            Ok((s, created)) => {
+                total.merge(&s);
+                owned.extend(created);
+            }
             Err(_) => total.error("worker_panic"),
         }
     }
     let elapsed = started.elapsed();
     drop(stop_progress);
+    drop(stop_sampler);
     if let Some(h) = progress {
         let _ = h.join();
     }
+    let cpu_samples = sampler.join().unwrap_or_default();
+    // The clock has stopped: deleting is not measured.
+    let cleanup = if config.keep {
+        CleanupReport::kept(owned.len() as u64)
+    } else {
+        if config.progress && !owned.is_empty() {
+            eprintln!("loadgen: deleting the {} parties created", owned.len());
+        }
+        cleanup::delete_parties(&targets, &owned, config.concurrency, config.cleanup_timeout)
+    };
     if let Some(e) = spawn_error {
         return Err(LoadgenError::Spawn(e));
     }
@@ -1536,6 +1817,11 @@ pub fn run(config: &LoadConfig) -> Result<Report, LoadgenError> {
     };
     let loadgen_s = cpu_used(cpu_before, stats::cpu_time(None));
     let server_s = cpu_used(server_before, servers_cpu(&config.server_pids));
+    let timeline = shared
+        .timeline
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
     let live = &shared.live;
     let parties = live.parties.load(Ordering::Relaxed);
     let requests = live.requests.load(Ordering::Relaxed);
@@ -1551,7 +1837,7 @@ pub fn run(config: &LoadConfig) -> Result<Report, LoadgenError> {
         // number `started`: at the deadline it was that far behind.
         let behind = match budget.schedule {
             Some(s) if scheduled > started => {
-                last_late.max(budget.deadline.saturating_duration_since(s.due(started)))
+                last_late.max(budget.end().saturating_duration_since(s.due(started)))
             }
             _ => last_late,
         };
@@ -1604,7 +1890,50 @@ pub fn run(config: &LoadConfig) -> Result<Report, LoadgenError> {
             load_before,
             load_after: stats::load_average(),
         },
+        started_at,
+        server_version,
+        interrupted: shared.budget.stopped.get().is_some(),
+        cleanup,
+        detail: Arc::new(Detail {
+            histograms: Step::ALL
+                .iter()
+                .filter_map(|s| total.histogram(*s).map(|h| (s.name(), h.clone())))
+                .collect(),
+            timeline: Some(timeline),
+            cpu: cpu_samples,
+            key_step: config.mode.key_step().name(),
+        }),
     })
+}
+
+/// Now, UTC, as RFC 3339 to the second (`2026-12-03T13:00:35Z`).
+fn rfc3339_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    rfc3339(secs)
+}
+
+/// Seconds since the Unix epoch as RFC 3339 UTC (proleptic Gregorian,
+/// Howard Hinnant's `civil_from_days`).
+fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// The summed CPU time of these processes; `None` without pids or when
@@ -1662,6 +1991,13 @@ pub fn sweep(
     }
     let mut open = Vec::with_capacity(percents.len());
     for &pct in percents {
+        if config
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
+        {
+            break;
+        }
         let c = config
             .clone()
             .open_loop((max * pct / 100.0).min(MAX_RATE))?;
@@ -1798,6 +2134,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn dates_are_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_796_302_835), "2026-12-03T13:00:35Z");
+        assert_eq!(file_slug("50 % of max (120/s)"), "50_of_max_120_s");
+        assert_eq!(file_slug("http://127.0.0.1:9000"), "http_127.0.0.1_9000");
+        assert_eq!(file_slug("///"), "run");
+    }
+
+    #[test]
     fn urls() {
         assert_eq!(
             parse_url("http://127.0.0.1:9000").ok(),
@@ -1850,7 +2196,31 @@ mod tests {
             units,
             claimed: AtomicU64::new(0),
             schedule,
+            stop: None,
+            stopped: OnceLock::new(),
         }
+    }
+
+    #[test]
+    fn a_stopped_budget_hands_out_nothing_and_ends_its_schedule_there() {
+        let start = Instant::now();
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut b = budget(
+            start + Duration::from_secs(60),
+            None,
+            Some(Schedule {
+                start,
+                rate: 1000.0,
+            }),
+        );
+        b.stop = Some(stop.clone());
+        assert!(b.claim().is_some());
+        stop.store(true, Ordering::Relaxed);
+        assert_eq!(b.claim(), None);
+        // Scheduled up to the stop, not the deadline a minute away.
+        let scheduled = b.scheduled().expect("open loop");
+        assert!(scheduled < 10_000, "{scheduled}");
+        assert!(b.end() < start + Duration::from_secs(60));
     }
 
     #[test]

@@ -143,6 +143,12 @@ impl LoadStats {
         summarise(&self.steps[step.index()])
     }
 
+    /// One step's histogram (microseconds), if it was recorded at all.
+    pub(crate) fn histogram(&self, step: Step) -> Option<&Histogram<u64>> {
+        let h = &self.steps[step.index()];
+        (!h.is_empty()).then_some(h)
+    }
+
     /// The summary of the open-loop lateness, if any unit was scheduled.
     pub(crate) fn late_summary(&self) -> Option<StepSummary> {
         summarise(&self.late)
@@ -167,7 +173,7 @@ fn micros(d: Duration) -> u64 {
 }
 
 /// Percentiles of one histogram in milliseconds; `None` when it is empty.
-fn summarise(h: &Histogram<u64>) -> Option<StepSummary> {
+pub(crate) fn summarise(h: &Histogram<u64>) -> Option<StepSummary> {
     if h.is_empty() {
         return None;
     }
