@@ -2,7 +2,9 @@
 //! rate-limit refusals, the declared body limit, CORS preflights, routing
 //! misses (404/405), the WebSocket checks, then the handler, with a handler
 //! panic caught as a JSON 500. Also the headers every response carries
-//! ([`wire_headers`]) and the access log line with its metrics ([`record`]).
+//! ([`wire_headers`]) and the access log line with its metrics ([`record`]),
+//! also for the answers the connection layer writes itself
+//! ([`record_refusal`]).
 //!
 //! Owns the order of those checks; the HTTP layer (`http`) only converts a
 //! request in and writes the outcome out, and the handlers (`api`) only
