@@ -59,6 +59,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         write_timeout: Some(WRITE_TIMEOUT),
         request_timeout: Some(REQUEST_TIMEOUT),
         prebuffer_body: MAX_BODY_BYTES,
+        ..tiny_http::ConnectionLimits::default()
     };
     let counter = Arc::new(AtomicU64::new(1));
     let handler: tiny_http::Handler = Arc::new(move |rq: tiny_http::Request| {

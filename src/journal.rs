@@ -28,12 +28,15 @@
 //! - [`redis`]: the shared log on Redis Streams (cluster mode).
 //! - [`sqlite`]: the durable journal (schema, checkpointer, snapshots,
 //!   idempotency rows).
+//! - [`stats`]: a journal's figures for operators (commit latency, group
+//!   size, last compaction), recorded with atomics.
 
 pub mod codec;
 pub(crate) mod idempotency;
 pub mod log;
 pub mod redis;
 pub(crate) mod sqlite;
+pub mod stats;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -344,6 +347,18 @@ pub trait Journal: Send + Sync {
     /// `None` from a journal that keeps none, so the caller keeps them in
     /// memory.
     fn idempotency(&self) -> Option<&dyn idempotency::IdempotencyStore> {
+        None
+    }
+
+    /// The journal's own figures (commit latency, group size, last
+    /// compaction); `None` from a journal that keeps none.
+    fn stats(&self) -> Option<&stats::JournalStats> {
+        None
+    }
+
+    /// Bytes in the journal's write-ahead log file right now (0 when there
+    /// is none); `None` from a journal without one.
+    fn wal_bytes(&self) -> Option<u64> {
         None
     }
 }

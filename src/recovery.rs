@@ -759,8 +759,13 @@ pub fn write_snapshot(
 
 /// Compacts a journal: rebuilds from it, then writes the snapshot.
 pub fn compact(journal: &dyn Journal) -> Result<CompactReport, RecoveryError> {
+    let began = std::time::Instant::now();
     let rebuilt = rebuild(journal)?;
-    write_snapshot(journal, &rebuilt)
+    let report = write_snapshot(journal, &rebuilt)?;
+    if let Some(stats) = journal.stats() {
+        stats.record_compaction(std::time::SystemTime::now(), began.elapsed());
+    }
+    Ok(report)
 }
 
 /// One party's state read straight from a journal (snapshot row, else its

@@ -2,7 +2,9 @@
 //! rate-limit refusals, the declared body limit, CORS preflights, routing
 //! misses (404/405), the WebSocket checks, then the handler, with a handler
 //! panic caught as a JSON 500. Also the headers every response carries
-//! ([`wire_headers`]) and the access log line with its metrics ([`record`]).
+//! ([`wire_headers`]) and the access log line with its metrics ([`record`]),
+//! also for the answers the connection layer writes itself
+//! ([`record_refusal`]).
 //!
 //! Owns the order of those checks; the HTTP layer (`http`) only converts a
 //! request in and writes the outcome out, and the handlers (`api`) only
@@ -11,6 +13,7 @@
 //! access log has one line per request and never the query string (it may
 //! carry a token).
 
+use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -18,7 +21,7 @@ use std::time::{Duration, Instant};
 use super::api;
 use super::cors;
 use super::ctx::Ctx;
-use super::error::ApiError;
+use super::error::{ApiError, Code};
 use super::metrics;
 use super::reply::Reply;
 use super::request::{Body, Request};
@@ -37,6 +40,8 @@ pub(crate) enum Outcome {
     /// 413 for a declared body over the limit, not read: the HTTP layer
     /// decides whether the connection can be kept (by draining the body).
     Oversized {
+        /// Route template, or [`metrics::UNMATCHED`].
+        label: &'static str,
         /// The 413.
         reply: Reply,
         /// The declared `Content-Length`.
@@ -66,9 +71,15 @@ fn answer(label: &'static str, reply: Reply) -> Outcome {
 /// Decides what `req` gets; `now` is when it arrived (for the rate limiter).
 /// Reads `body` only when the route takes one.
 pub(crate) fn dispatch(ctx: &Ctx, req: &Request, body: &mut Body<'_>, now: Instant) -> Outcome {
+    // Resolved first, so that even the refusals below are counted under
+    // the route they were aimed at.
+    let routed = routes::resolve(req.method(), req.path());
+    let label = routed
+        .as_ref()
+        .map_or(metrics::UNMATCHED, |(spec, _)| spec.path);
     if ctx.stopping.load(Ordering::SeqCst) {
         let e = ApiError::NotReady("the server is shutting down".to_string());
-        return answer(metrics::UNMATCHED, Reply::error(&e));
+        return answer(label, Reply::error(&e));
     }
     if let Some(ip) = req.client_ip() {
         let read = req.is_read();
@@ -77,20 +88,24 @@ pub(crate) fn dispatch(ctx: &Ctx, req: &Request, body: &mut Body<'_>, now: Insta
                 class: if read { "read" } else { "write" },
                 retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
             };
-            return answer(metrics::UNMATCHED, Reply::error(&e));
+            return answer(label, Reply::error(&e));
         }
     }
     if let Some(declared) = req.body_length().filter(|n| *n > ctx.max_body) {
         let reply = Reply::error(&ApiError::PayloadTooLarge {
             limit: ctx.max_body,
         });
-        return Outcome::Oversized { reply, declared };
+        return Outcome::Oversized {
+            label,
+            reply,
+            declared,
+        };
     }
     if let Some((origin, method)) = req.preflight() {
         let (label, reply) = preflight(ctx, origin, method, req.path());
         return answer(label, reply);
     }
-    match routes::resolve(req.method(), req.path()) {
+    match routed {
         Err(miss) => answer(
             metrics::UNMATCHED,
             Reply::error(&miss_error(miss, req.method(), req.path())),
@@ -230,6 +245,22 @@ pub(crate) fn record(ctx: &Ctx, req: &Request, label: &'static str, status: u16,
     );
 }
 
+/// Counts an answer the connection layer wrote itself (`code` says which)
+/// and writes its access log line, in [`record`]'s layout: the client is
+/// the peer (no header was read), and no method, path, time or request id
+/// exist for it, so those fields are `-`, and `refused:<code>` ends it.
+pub(crate) fn record_refusal(ctx: &Ctx, code: Code, peer: Option<SocketAddr>) {
+    ctx.metrics.observe_refusal(code);
+    let client = peer.map_or_else(|| "-".to_string(), |p| p.ip().to_string());
+    log::info!(
+        target: ACCESS_LOG_TARGET,
+        client = client.as_str();
+        "{client} - - {} - refused:{}",
+        code.status(),
+        code.as_str()
+    );
+}
+
 /// `s` with control characters replaced, so a request cannot forge or
 /// garble log lines.
 fn printable(s: &str) -> std::borrow::Cow<'_, str> {
@@ -305,13 +336,19 @@ mod tests {
         let url = format!("{API_PREFIX}/party");
         let json = [("Content-Type", "application/json")];
         match call(&ctx, "POST", &url, &json, "{\"user_id\": \"ana\"}") {
-            Outcome::Oversized { reply, declared } => {
-                assert_eq!((reply.status, declared), (413, 18));
+            Outcome::Oversized {
+                label,
+                reply,
+                declared,
+            } => {
+                assert_eq!((label, reply.status, declared), (url.as_str(), 413, 18));
             }
             other => panic!("not refused: {other:?}"),
         }
         ctx.stopping.store(true, Ordering::SeqCst);
         let r = refusal(call(&ctx, "GET", "/livez", &[], ""));
+        assert_eq!(r, ("/livez", 503, "not_ready".to_string()));
+        let r = refusal(call(&ctx, "GET", "/nowhere", &[], ""));
         assert_eq!(r, (metrics::UNMATCHED, 503, "not_ready".to_string()));
         ctx.app.stop();
     }
@@ -362,6 +399,31 @@ mod tests {
         );
         let r = refusal(call(&ctx, "POST", &url, &from("192.0.2.2"), ""));
         assert_eq!((r.1, r.2.as_str()), (429, "rate_limited"));
+        ctx.app.stop();
+    }
+
+    #[test]
+    fn a_rate_limited_request_keeps_its_route_label() {
+        use super::super::ratelimit::{RateBudget, RateLimits};
+        let one = RateBudget {
+            per_second: 0.001,
+            burst: 1.0,
+        };
+        let ctx = Ctx::for_tests(&ServerConfig {
+            rate_limits: RateLimits {
+                reads: one,
+                writes: one,
+            },
+            ..ServerConfig::default()
+        });
+        let Outcome::Reply { reply, .. } = call(&ctx, "GET", "/livez", &[], "") else {
+            panic!("not a reply");
+        };
+        assert_eq!(reply.status, 200);
+        let r = refusal(call(&ctx, "GET", "/livez", &[], ""));
+        assert_eq!(r, ("/livez", 429, "rate_limited".to_string()));
+        let r = refusal(call(&ctx, "GET", "/nowhere", &[], ""));
+        assert_eq!(r, (metrics::UNMATCHED, 429, "rate_limited".to_string()));
         ctx.app.stop();
     }
 

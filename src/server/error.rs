@@ -46,6 +46,13 @@ pub enum Code {
     UnsupportedMediaType,
     /// 422: the JSON does not match the schema; `field` names the culprit.
     ValidationError,
+    /// 408: the request did not arrive within the request timeout, or
+    /// stalled part-way (written by the connection layer, which then
+    /// closes).
+    RequestTimeout,
+    /// 417: an `Expect` header other than `100-continue` (written by the
+    /// connection layer, which then closes).
+    ExpectationFailed,
     /// 429: the client's IP is over its rate limit (see `Retry-After`).
     RateLimited,
     /// 431: the request line and headers exceed the header limit (written by
@@ -75,11 +82,13 @@ pub enum Code {
     CatchingUp,
     /// 500: a fault of the server itself.
     Internal,
+    /// 505: an HTTP version above 1.1 (written by the connection layer).
+    HttpVersionNotSupported,
 }
 
 impl Code {
     /// Every code, in status order.
-    pub const ALL: [Code; 28] = [
+    pub const ALL: [Code; 31] = [
         Code::InvalidJson,
         Code::BadUpgrade,
         Code::MalformedRequest,
@@ -95,6 +104,8 @@ impl Code {
         Code::PayloadTooLarge,
         Code::UnsupportedMediaType,
         Code::ValidationError,
+        Code::RequestTimeout,
+        Code::ExpectationFailed,
         Code::RateLimited,
         Code::HeaderTooLarge,
         Code::Overloaded,
@@ -107,15 +118,19 @@ impl Code {
         Code::JournalReadOnly,
         Code::CatchingUp,
         Code::Internal,
+        Code::HttpVersionNotSupported,
         Code::InsufficientStorage,
     ];
 
     /// Codes any route can answer with, documented on every operation:
     /// server faults, the connection layer's refusals, and routing misses
     /// (an empty path parameter, e.g. `party//status`, routes nowhere).
-    pub const GLOBAL: [Code; 7] = [
+    pub const GLOBAL: [Code; 10] = [
         Code::Internal,
         Code::MalformedRequest,
+        Code::RequestTimeout,
+        Code::ExpectationFailed,
+        Code::HttpVersionNotSupported,
         Code::NotFound,
         Code::MethodNotAllowed,
         Code::RateLimited,
@@ -135,6 +150,9 @@ impl Code {
             Code::PayloadTooLarge => 413,
             Code::UnsupportedMediaType => 415,
             Code::ValidationError => 422,
+            Code::RequestTimeout => 408,
+            Code::ExpectationFailed => 417,
+            Code::HttpVersionNotSupported => 505,
             Code::RateLimited => 429,
             Code::HeaderTooLarge => 431,
             Code::Overloaded
@@ -182,6 +200,9 @@ impl Code {
             Code::JournalReadOnly => "journal_read_only",
             Code::CatchingUp => "catching_up",
             Code::Internal => "internal_error",
+            Code::RequestTimeout => "request_timeout",
+            Code::ExpectationFailed => "expectation_failed",
+            Code::HttpVersionNotSupported => "http_version_not_supported",
         }
     }
 
@@ -232,6 +253,13 @@ impl Code {
                 "This cluster node has not yet applied the `seq` named by `X-Partybus-After` within its wait (2 s); retry, or ask another node."
             }
             Code::Internal => "A fault of the server itself.",
+            Code::RequestTimeout => {
+                "The request line, headers and body did not arrive within the request timeout (`--request-timeout`); the connection is closed."
+            }
+            Code::ExpectationFailed => {
+                "An `Expect` header other than `100-continue`; the connection is closed."
+            }
+            Code::HttpVersionNotSupported => "Only HTTP/1.0 and HTTP/1.1 are served.",
         }
     }
 }

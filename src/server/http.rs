@@ -26,7 +26,6 @@ use super::config::ServerConfig;
 use super::ctx::{Ctx, OpenConnections};
 use super::dispatch::{self, Outcome};
 use super::error::Code;
-use super::metrics;
 use super::reply::{Reply, ReplyBody};
 use super::request::{Body, BodySource, Request};
 use super::ws;
@@ -68,7 +67,7 @@ pub(crate) fn start(
     let server = tiny_http::Server::from_listener_with_handler(
         listener,
         None,
-        connection_limits(config),
+        connection_limits(config, ctx),
         Some(handler),
     )
     .map_err(std::io::Error::other)?;
@@ -105,8 +104,9 @@ impl Listener {
 }
 
 /// The connection layer's limits (enforced inside tiny_http, before a request
-/// reaches [`serve_one`]), with its refusals rendered as our JSON errors.
-fn connection_limits(config: &ServerConfig) -> tiny_http::ConnectionLimits {
+/// reaches [`serve_one`]), with its refusals rendered as our JSON errors and
+/// each one counted and logged ([`dispatch::record_refusal`]).
+fn connection_limits(config: &ServerConfig, ctx: &Arc<Ctx>) -> tiny_http::ConnectionLimits {
     let json = |code: Code, detail: &str| {
         serde_json::to_vec(&serde_json::json!({
             "success": false,
@@ -128,6 +128,10 @@ fn connection_limits(config: &ServerConfig) -> tiny_http::ConnectionLimits {
     )
     .into_bytes();
     refused_response.extend_from_slice(&refused);
+    let hctx = ctx.clone();
+    let on_refusal = tiny_http::RefusalHook(Arc::new(move |refusal, peer| {
+        dispatch::record_refusal(&hctx, refusal_code(refusal), peer);
+    }));
     tiny_http::ConnectionLimits {
         max_connections: config.max_connections,
         refused_response,
@@ -143,10 +147,38 @@ fn connection_limits(config: &ServerConfig) -> tiny_http::ConnectionLimits {
             Code::MalformedRequest,
             "the request line or a header cannot be read: it must be ASCII, and each header `name: value`",
         ),
+        request_timeout_body: json(
+            Code::RequestTimeout,
+            &format!(
+                "the request did not arrive within {:?} of its first byte, or stalled; the connection is closed",
+                config.request_timeout
+            ),
+        ),
+        expectation_failed_body: json(
+            Code::ExpectationFailed,
+            "the only `Expect` served is `100-continue`; the connection is closed",
+        ),
+        version_not_supported_body: json(
+            Code::HttpVersionNotSupported,
+            "only HTTP/1.0 and HTTP/1.1 are served",
+        ),
+        on_refusal: Some(on_refusal),
         read_timeout: Some(config.read_timeout),
         write_timeout: Some(config.write_timeout),
         request_timeout: Some(config.request_timeout),
         prebuffer_body: config.max_body,
+    }
+}
+
+/// The error code of an answer tiny_http wrote itself.
+fn refusal_code(refusal: tiny_http::Refusal) -> Code {
+    match refusal {
+        tiny_http::Refusal::TooManyConnections => Code::TooManyConnections,
+        tiny_http::Refusal::HeaderTooLarge => Code::HeaderTooLarge,
+        tiny_http::Refusal::RequestTimeout => Code::RequestTimeout,
+        tiny_http::Refusal::BadRequest => Code::MalformedRequest,
+        tiny_http::Refusal::ExpectationFailed => Code::ExpectationFailed,
+        tiny_http::Refusal::VersionNotSupported => Code::HttpVersionNotSupported,
     }
 }
 
@@ -210,8 +242,12 @@ pub(crate) fn serve_one(ctx: &Arc<Ctx>, mut rq: tiny_http::Request) {
     };
     match outcome {
         Outcome::Reply { label, reply } => finish(ctx, rq, &req, label, reply, started),
-        Outcome::Oversized { reply, declared } => {
-            reject_oversized(ctx, rq, &req, reply, declared, started);
+        Outcome::Oversized {
+            label,
+            reply,
+            declared,
+        } => {
+            reject_oversized(ctx, rq, &req, label, reply, declared, started);
         }
         Outcome::WebSocket {
             label,
@@ -256,6 +292,7 @@ fn reject_oversized(
     ctx: &Ctx,
     rq: tiny_http::Request,
     req: &Request,
+    label: &'static str,
     reply: Reply,
     declared: usize,
     started: Instant,
@@ -279,7 +316,7 @@ fn reject_oversized(
         std::mem::forget(stream);
     }
     ctx.draining.fetch_sub(1, Ordering::SeqCst);
-    dispatch::record(ctx, req, metrics::UNMATCHED, status, started.elapsed());
+    dispatch::record(ctx, req, label, status, started.elapsed());
 }
 
 /// The tiny_http response: the reply with every header
@@ -303,4 +340,16 @@ fn to_response(ctx: &Ctx, reply: Reply, req: &Request) -> Response<std::io::Curs
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_refusal_has_a_code_of_its_status() {
+        for r in tiny_http::Refusal::ALL {
+            assert_eq!(refusal_code(r).status(), r.status(), "{r:?}");
+        }
+    }
 }

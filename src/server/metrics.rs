@@ -1,7 +1,9 @@
 //! Prometheus metrics: HTTP requests and latency by route, method and status;
-//! agent runs, failures and latency (fed by a bus subscriber thread); and, at
-//! scrape time, events by topic, dead letters, queue depths, parties and
-//! WebSocket clients from the app and the hub.
+//! the connection layer's own refusals by reason; agent runs, failures and
+//! latency (fed by a bus subscriber thread); and, at scrape time, events by
+//! topic, dead letters, queue depths, parties and WebSocket clients from the
+//! app and the hub, the journal's commit latency, group size, WAL size and
+//! last compaction, and the `process_*` figures ([`super::process`]).
 //!
 //! Owns counters only. Label values come from fixed sets (route templates,
 //! known methods, agent and topic names), never from raw request text, so
@@ -11,12 +13,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver};
 
+use super::error::Code;
+use super::process;
 use crate::bus::Subscription;
 use crate::domain::AgentName;
 use crate::event::{Event, Payload};
@@ -29,6 +33,17 @@ pub(super) const LATENCY_BUCKETS: [f64; 14] = [
 
 /// Route label for requests that matched no route.
 pub(super) const UNMATCHED: &str = "unmatched";
+
+/// The answers the connection layer writes itself, before any route is
+/// known: `partybus_http_refused_total`'s `reason` label (the error code).
+const REFUSALS: [Code; 6] = [
+    Code::TooManyConnections,
+    Code::HeaderTooLarge,
+    Code::RequestTimeout,
+    Code::MalformedRequest,
+    Code::ExpectationFailed,
+    Code::HttpVersionNotSupported,
+];
 
 #[derive(Debug, Clone, Default)]
 struct Histogram {
@@ -95,6 +110,9 @@ pub(super) struct Metrics {
     /// Requests by route, method and status, in [`HTTP_SHARDS`] shards.
     http: Vec<Mutex<HashMap<HttpKey, Histogram>>>,
     agents: Mutex<BTreeMap<AgentName, AgentSeries>>,
+    /// The connection layer's refusals, by [`REFUSALS`] index (bumped on
+    /// the accept thread under a flood of connections: an atomic, no lock).
+    refused: [AtomicU64; REFUSALS.len()],
     started: Instant,
 }
 
@@ -126,6 +144,7 @@ impl Metrics {
                 .map(|_| Mutex::new(HashMap::new()))
                 .collect(),
             agents: Mutex::new(BTreeMap::new()),
+            refused: Default::default(),
             started: Instant::now(),
         }
     }
@@ -149,6 +168,14 @@ impl Metrics {
         http.entry((route, method, status))
             .or_default()
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts an answer the connection layer wrote itself; a code that is
+    /// not one of [`REFUSALS`] is not counted (and never comes).
+    pub(super) fn observe_refusal(&self, code: Code) {
+        if let Some(i) = REFUSALS.iter().position(|c| *c == code) {
+            self.refused[i].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Feeds agent completions and failures from `sub` to the counters until
@@ -226,10 +253,20 @@ impl Metrics {
         );
         render_build_info(&mut out);
         self.render_http(&mut out);
+        self.render_refused(&mut out);
         self.render_agents(&mut out);
-        if let Some(c) = app.cluster_status() {
+        let cluster = app.cluster_status();
+        gauge(
+            &mut out,
+            "partybus_cluster_enabled",
+            "Whether this node runs as a cluster node (1) or on one machine (0); the other partybus_cluster_* series exist only on cluster nodes.",
+            u64::from(cluster.is_some()),
+        );
+        if let Some(c) = cluster {
             render_cluster(&mut out, &c);
         }
+        render_journal(&mut out, app.config().journal.as_ref());
+        process::render(&mut out);
         if let Ok(status) = app.system_status() {
             let bus = &status.event_bus;
             let _ = writeln!(
@@ -350,6 +387,23 @@ impl Metrics {
         }
     }
 
+    fn render_refused(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "# HELP partybus_http_refused_total Answers the connection layer wrote itself before any route was known, by reason (error code) and status.\n\
+             # TYPE partybus_http_refused_total counter"
+        );
+        for (code, n) in REFUSALS.iter().zip(&self.refused) {
+            let _ = writeln!(
+                out,
+                "partybus_http_refused_total{{reason=\"{}\",status=\"{}\"}} {}",
+                code.as_str(),
+                code.status(),
+                n.load(Ordering::Relaxed)
+            );
+        }
+    }
+
     fn render_agents(&self, out: &mut String) {
         let agents = self.agents.lock().unwrap_or_else(|e| e.into_inner());
         let _ = writeln!(
@@ -392,6 +446,60 @@ impl Metrics {
             );
         }
     }
+}
+
+/// The journal's figures, when it keeps them (the SQLite journal does; an
+/// in-memory one and a cluster's shared log do not).
+fn render_journal(out: &mut String, journal: &dyn crate::journal::Journal) {
+    if let Some(stats) = journal.stats() {
+        let s = stats.snapshot();
+        let _ = writeln!(
+            out,
+            "# HELP partybus_journal_commit_seconds Time of each journal group commit, from asking for the writing connection to the commit returning.\n\
+             # TYPE partybus_journal_commit_seconds histogram"
+        );
+        render_snapshot(out, "partybus_journal_commit_seconds", &s.commit_nanos, 1e9);
+        let _ = writeln!(
+            out,
+            "# HELP partybus_journal_commit_events Events per journal group commit.\n\
+             # TYPE partybus_journal_commit_events histogram"
+        );
+        render_snapshot(out, "partybus_journal_commit_events", &s.group_events, 1.0);
+        let (at, took) = s.last_compaction.unwrap_or((0.0, 0.0));
+        let _ = writeln!(
+            out,
+            "# HELP partybus_journal_last_compaction_timestamp_seconds When the last compaction since start finished (Unix time; 0: none yet).\n\
+             # TYPE partybus_journal_last_compaction_timestamp_seconds gauge\n\
+             partybus_journal_last_compaction_timestamp_seconds {at}\n\
+             # HELP partybus_journal_last_compaction_duration_seconds How long the last compaction since start took (0: none yet).\n\
+             # TYPE partybus_journal_last_compaction_duration_seconds gauge\n\
+             partybus_journal_last_compaction_duration_seconds {took}"
+        );
+    }
+    if let Some(bytes) = journal.wal_bytes() {
+        gauge(
+            out,
+            "partybus_journal_wal_bytes",
+            "Size of the journal's write-ahead log file (partybus.db-wal).",
+            bytes,
+        );
+    }
+}
+
+/// A journal histogram in the exposition format; observations are divided
+/// by `scale` (nanoseconds to seconds: 1e9).
+fn render_snapshot(
+    out: &mut String,
+    name: &str,
+    h: &crate::journal::stats::HistogramSnapshot,
+    scale: f64,
+) {
+    for (le, n) in h.bounds.iter().zip(&h.cumulative) {
+        let _ = writeln!(out, "{name}_bucket{{le=\"{}\"}} {n}", *le as f64 / scale);
+    }
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", h.count());
+    let _ = writeln!(out, "{name}_sum {}", h.sum as f64 / scale);
+    let _ = writeln!(out, "{name}_count {}", h.count());
 }
 
 /// A cluster node's view of the cluster.
@@ -543,6 +651,73 @@ mod tests {
         );
         assert!(out.ends_with(&sample), "{out}");
         assert!(out.contains("# TYPE partybus_build_info gauge\n"), "{out}");
+    }
+
+    #[test]
+    fn refusals_are_counted_by_reason_from_zero() {
+        let m = Metrics::new();
+        m.observe_refusal(Code::TooManyConnections);
+        m.observe_refusal(Code::TooManyConnections);
+        m.observe_refusal(Code::RequestTimeout);
+        m.observe_refusal(Code::NotFound);
+        let mut out = String::new();
+        m.render_refused(&mut out);
+        let line = |reason: &str, status: u16, n: u64| {
+            format!("partybus_http_refused_total{{reason=\"{reason}\",status=\"{status}\"}} {n}\n")
+        };
+        assert!(out.contains(&line("too_many_connections", 503, 2)), "{out}");
+        assert!(out.contains(&line("request_timeout", 408, 1)), "{out}");
+        assert!(out.contains(&line("expectation_failed", 417, 0)), "{out}");
+        assert!(!out.contains("not_found"), "{out}");
+        assert_eq!(
+            out.lines().filter(|l| !l.starts_with('#')).count(),
+            REFUSALS.len()
+        );
+    }
+
+    #[test]
+    fn journal_figures_are_rendered_in_seconds() {
+        let dir =
+            std::env::temp_dir().join(format!("partybus-metrics-journal-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let journal = crate::journal::SqliteJournal::open(&dir, crate::journal::Durability::Normal)
+            .expect("journal");
+        let mut out = String::new();
+        render_journal(&mut out, &journal);
+        assert!(
+            out.contains("partybus_journal_commit_seconds_count 0\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("partybus_journal_last_compaction_timestamp_seconds 0\n"),
+            "{out}"
+        );
+        assert!(out.contains("\npartybus_journal_wal_bytes "), "{out}");
+        let stats = crate::journal::Journal::stats(&journal).expect("stats");
+        stats.record_commit(Duration::from_micros(700), 3);
+        stats.record_compaction(
+            std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            Duration::from_millis(250),
+        );
+        let mut out = String::new();
+        render_journal(&mut out, &journal);
+        for want in [
+            "partybus_journal_commit_seconds_bucket{le=\"0.0005\"} 0\n",
+            "partybus_journal_commit_seconds_bucket{le=\"0.001\"} 1\n",
+            "partybus_journal_commit_seconds_bucket{le=\"+Inf\"} 1\n",
+            "partybus_journal_commit_seconds_sum 0.0007\n",
+            "partybus_journal_commit_events_bucket{le=\"4\"} 1\n",
+            "partybus_journal_commit_events_sum 3\n",
+            "partybus_journal_last_compaction_timestamp_seconds 1700000000\n",
+            "partybus_journal_last_compaction_duration_seconds 0.25\n",
+        ] {
+            assert!(out.contains(want), "{want} missing: {out}");
+        }
+        let mut out = String::new();
+        render_journal(&mut out, &crate::journal::MemoryJournal::new());
+        assert_eq!(out, "");
+        drop(journal);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -29,6 +29,7 @@
 //! - `proxy`: running behind a reverse proxy: the public URL, the trusted
 //!   proxies, and the client, scheme and host they forward (pure).
 //! - `metrics`: counters and the Prometheus text.
+//! - `process`: the `process_*` metrics, read from `/proc/self`.
 //! - `ratelimit`: per-IP token buckets ([`RateBudget`], [`RateLimits`]).
 //! - `render_cache`: encoded status answers, reused while a party is
 //!   unchanged.
@@ -52,6 +53,7 @@ pub mod error;
 mod http;
 mod metrics;
 pub(crate) mod openapi;
+mod process;
 mod proxy;
 mod ratelimit;
 mod render_cache;

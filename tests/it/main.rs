@@ -21,6 +21,8 @@
 //! - [`web_ui`]: the planning page in headless Chromium.
 //! - [`redis_fixture`]: the harness's own `redis-server` ([`util::redis`]).
 //! - [`cluster`]: several nodes on one Redis (scale-out).
+//! - [`deploy`]: the Grafana dashboard and Prometheus alerts against a live
+//!   `/metrics`; the connection layer's refusals as JSON, counted and logged.
 //!
 //! Run one area with `cargo test --test it <module>::`.
 
@@ -30,6 +32,7 @@ mod cli;
 mod cluster;
 mod core_runtime;
 mod cors;
+mod deploy;
 mod durability;
 mod event_serde;
 mod faults;

@@ -307,7 +307,9 @@ fn json_logs_carry_request_and_party_ids() {
     // The create's line has a request id but no party id in its path.
     assert!(
         seen.iter().any(|l| l["target"] == "partybus::access"
-            && l["msg"].as_str().is_some_and(|m| m.starts_with("127.0.0.1 POST "))
+            && l["msg"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("127.0.0.1 POST "))
             && l["request_id"].is_string()
             && l.get("party_id").is_none()),
         "{seen:#?}"

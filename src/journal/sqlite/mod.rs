@@ -40,12 +40,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use super::idempotency::IdempotencyStore;
+use super::stats::JournalStats;
 use super::{
     codec, BoxError, CompactReport, Durability, FaultKind, Journal, JournalError, SnapshotMeta,
     SnapshotVisitor, StorageFault,
@@ -145,6 +146,8 @@ pub struct SqliteJournal {
     options: SqliteOptions,
     /// The background checkpointer (writers only); stopped on drop.
     _checkpointer: Option<Checkpointer>,
+    /// Commit latency, group sizes and the last compaction, for `/metrics`.
+    stats: JournalStats,
 }
 
 /// Busy waits of the writing connection, in [`WRITER_BUSY_PAUSE`] steps.
@@ -285,6 +288,7 @@ impl SqliteJournal {
             records,
             options,
             _checkpointer: Some(checkpointer),
+            stats: JournalStats::new(),
         };
         let (max, snap) = j.max_and_snapshot_seq()?;
         j.since_snapshot
@@ -329,6 +333,7 @@ impl SqliteJournal {
             records,
             options: SqliteOptions::default(),
             _checkpointer: None,
+            stats: JournalStats::new(),
         })
     }
 
@@ -507,6 +512,7 @@ impl Journal for SqliteJournal {
                 json.len()
             )));
         }
+        let began = Instant::now();
         self.appends_waiting.fetch_add(1, Ordering::AcqRel);
         let conn = self.writer();
         self.appends_waiting.fetch_sub(1, Ordering::AcqRel);
@@ -572,6 +578,7 @@ impl Journal for SqliteJournal {
             None
         };
         tx.commit().map_err(sqlite("appending events"))?;
+        self.stats.record_commit(began.elapsed(), events.len());
         self.records.mark_stored(new_records, upto);
         if let Some(covered) = reindexed {
             self.indexed_seq.store(covered, Ordering::Relaxed);
@@ -780,6 +787,24 @@ impl Journal for SqliteJournal {
         tx.commit().map_err(sqlite("probing the journal"))
     }
 
+    fn stats(&self) -> Option<&JournalStats> {
+        Some(&self.stats)
+    }
+
+    /// The size of `partybus.db-wal` (0 when SQLite has removed it).
+    fn wal_bytes(&self) -> Option<u64> {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        match std::fs::metadata(&wal) {
+            Ok(m) => Some(m.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(0),
+            Err(e) => {
+                log::debug!("cannot read the size of {}: {e}", Path::new(&wal).display());
+                None
+            }
+        }
+    }
+
     fn idempotency(&self) -> Option<&dyn IdempotencyStore> {
         self.writer.as_ref().map(|_| self as &dyn IdempotencyStore)
     }
@@ -830,6 +855,26 @@ mod tests {
             })
         };
         Arc::new(Draft::command(party, "corr_t", payload).stamp(seq, "2026-01-01T00:00:00Z".into()))
+    }
+
+    #[test]
+    fn commits_are_timed_and_counted_and_the_wal_is_measured() {
+        let dir = tmp("stats");
+        let j = open(&dir, Durability::Normal);
+        let before = j.stats().expect("stats").snapshot();
+        assert_eq!(before.commit_nanos.count(), 0);
+        j.append(&[ev(1, "a"), ev(2, "a"), ev(3, "b")])
+            .expect("append");
+        j.append(&[ev(4, "b")]).expect("append");
+        let s = j.stats().expect("stats").snapshot();
+        assert_eq!(s.commit_nanos.count(), 2);
+        assert!(s.commit_nanos.sum > 0);
+        assert_eq!((s.group_events.count(), s.group_events.sum), (2, 4));
+        // One event fits the first group bucket (<= 1); three the third (<= 4).
+        assert_eq!(&s.group_events.cumulative[..3], &[1, 1, 2]);
+        assert!(j.wal_bytes().expect("a WAL journal") > 0);
+        drop(j);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -249,18 +249,51 @@ impl ClientConnection {
 }
 
 impl ClientConnection {
-    /// partybus patch: the 400 answer to a request head that cannot be read,
-    /// with the configured JSON body (upstream: empty).
-    fn bad_request(&self) -> crate::Response<std::io::Cursor<Vec<u8>>> {
-        let mut response = crate::Response::from_data(self.limits.bad_request_body.clone())
-            .with_status_code(crate::StatusCode(400));
-        if !self.limits.bad_request_body.is_empty() {
+    /// partybus patch: the answer to `refusal`, with its configured JSON
+    /// body (upstream: empty, or plain text for 505).
+    fn refusal_response(
+        &self,
+        refusal: crate::Refusal,
+    ) -> crate::Response<std::io::Cursor<Vec<u8>>> {
+        use crate::Refusal;
+        let limits = &self.limits;
+        let body = match refusal {
+            Refusal::BadRequest => &limits.bad_request_body,
+            Refusal::HeaderTooLarge => &limits.header_too_large_body,
+            Refusal::RequestTimeout => &limits.request_timeout_body,
+            Refusal::ExpectationFailed => &limits.expectation_failed_body,
+            Refusal::VersionNotSupported => &limits.version_not_supported_body,
+            // written by the accept thread, never here
+            Refusal::TooManyConnections => &limits.bad_request_body,
+        };
+        let mut response = if body.is_empty() && refusal == Refusal::VersionNotSupported {
+            crate::Response::from_data(&b"This server only supports HTTP versions 1.0 and 1.1"[..])
+        } else {
+            crate::Response::from_data(body.clone())
+        }
+        .with_status_code(crate::StatusCode(refusal.status()));
+        if !body.is_empty() {
             if let Ok(h) = crate::Header::from_bytes(&b"Content-Type"[..], &b"application/json"[..])
             {
                 response.add_header(h);
             }
         }
         response
+    }
+
+    /// partybus patch: writes the answer to `refusal` on the connection's
+    /// next writer (no request holds one), then tells the `on_refusal` hook.
+    fn refuse(&mut self, refusal: crate::Refusal, ver: HTTPVersion) {
+        let response = self.refusal_response(refusal);
+        let writer = self.sink.next().unwrap();
+        response.raw_print(writer, ver, &[], false, None).ok();
+        self.refused(refusal);
+    }
+
+    /// partybus patch: tells the `on_refusal` hook of an answer written.
+    fn refused(&self, refusal: crate::Refusal) {
+        let addr = self.remote_addr.as_ref().ok().copied().flatten();
+        crate::RefusalHook::call(&self.limits.on_refusal, refusal, addr);
     }
 }
 
@@ -270,7 +303,7 @@ impl Iterator for ClientConnection {
     /// Blocks until the next Request is available.
     /// Returns None when no new Requests will come from the client.
     fn next(&mut self) -> Option<Request> {
-        use crate::{Response, StatusCode};
+        use crate::Refusal;
 
         // the client sent a "connection: close" header in this previous request
         //  or is using HTTP 1.0, meaning that no new request will come
@@ -280,64 +313,41 @@ impl Iterator for ClientConnection {
 
         loop {
             let rq = match self.read() {
+                // partybus patch: every answer written here goes through
+                // `refuse` (the configured JSON body, then the hook)
                 Err(ReadError::WrongRequestLine) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = self.bad_request();
-                    response
-                        .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
-                        .ok();
+                    self.refuse(Refusal::BadRequest, HTTPVersion(1, 1));
                     return None; // we don't know where the next request would start,
                                  // se we have to close
                 }
 
                 Err(ReadError::WrongHeader(ver)) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = self.bad_request();
-                    response.raw_print(writer, ver, &[], false, None).ok();
+                    self.refuse(Refusal::BadRequest, ver);
                     return None; // we don't know where the next request would start,
                                  // se we have to close
                 }
 
                 Err(ReadError::HeaderTooLarge(ver)) => {
-                    // partybus patch: 431 with the configured JSON body, then close
-                    let writer = self.sink.next().unwrap();
-                    let mut response =
-                        Response::from_data(self.limits.header_too_large_body.clone())
-                            .with_status_code(StatusCode(431));
-                    if let Ok(h) =
-                        crate::Header::from_bytes(&b"Content-Type"[..], &b"application/json"[..])
-                    {
-                        response.add_header(h);
-                    }
-                    response.raw_print(writer, ver, &[], false, None).ok();
+                    // partybus patch: 431, then close
+                    self.refuse(Refusal::HeaderTooLarge, ver);
                     return None;
                 }
 
                 Err(ReadError::ReadIoError(ref err)) if err.kind() == ErrorKind::TimedOut => {
                     // request timeout
-                    let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(408));
-                    response
-                        .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
-                        .ok();
+                    self.refuse(Refusal::RequestTimeout, HTTPVersion(1, 1));
                     return None; // closing the connection
                 }
 
                 Err(ReadError::ExpectationFailed(ver)) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(417));
-                    response.raw_print(writer, ver, &[], true, None).ok();
+                    self.refuse(Refusal::ExpectationFailed, ver);
                     return None; // TODO: should be recoverable, but needs handling in case of body
                 }
 
                 Err(ReadError::ReadIoError(ref err)) if err.kind() == ErrorKind::InvalidInput => {
                     // partybus patch: a non-ASCII request line or header gets 400
                     // (upstream closed without an answer), then close
-                    let writer = self.sink.next().unwrap();
-                    let response = self.bad_request();
-                    response
-                        .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
-                        .ok();
+                    self.refuse(Refusal::BadRequest, HTTPVersion(1, 1));
                     return None;
                 }
 
@@ -348,14 +358,12 @@ impl Iterator for ClientConnection {
 
             // checking HTTP version
             if *rq.http_version() > (1, 1) {
-                let writer = self.sink.next().unwrap();
-                let response = Response::from_string(
-                    "This server only supports HTTP versions 1.0 and 1.1".to_owned(),
-                )
-                .with_status_code(StatusCode(505));
-                response
-                    .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
-                    .ok();
+                // partybus patch: answered through the request, which holds
+                // the connection's writer (upstream took the next writer,
+                // which waits for this one: the answer never left)
+                let response = self.refusal_response(Refusal::VersionNotSupported);
+                rq.respond(response).ok();
+                self.refused(Refusal::VersionNotSupported);
                 continue;
             }
 

@@ -191,6 +191,80 @@ pub struct ConnectionLimits {
     /// connection's own thread before the request is handed out, so a slow
     /// upload never holds a `recv` caller.
     pub prebuffer_body: usize,
+    /// JSON body of the 408 answer (empty: no body).
+    pub request_timeout_body: Vec<u8>,
+    /// JSON body of the 417 answer to an `Expect` other than
+    /// `100-continue` (empty: no body).
+    pub expectation_failed_body: Vec<u8>,
+    /// JSON body of the 505 answer to an HTTP version above 1.1 (empty:
+    /// upstream's plain-text sentence).
+    pub version_not_supported_body: Vec<u8>,
+    /// Told of every answer the library writes on its own (see
+    /// [`Refusal`]), after writing it.
+    pub on_refusal: Option<RefusalHook>,
+}
+
+/// partybus patch: an answer the library writes itself, before (or
+/// instead of) handing a request out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Refusal {
+    /// 503: a connection over `max_connections` (`refused_response`).
+    TooManyConnections,
+    /// 431: the request line and headers exceed `max_header_bytes`.
+    HeaderTooLarge,
+    /// 408: the request did not arrive within `request_timeout`, or stalled.
+    RequestTimeout,
+    /// 400: a request line or header that cannot be read.
+    BadRequest,
+    /// 417: an `Expect` header other than `100-continue`.
+    ExpectationFailed,
+    /// 505: an HTTP version above 1.1.
+    VersionNotSupported,
+}
+
+impl Refusal {
+    /// Every refusal.
+    pub const ALL: [Refusal; 6] = [
+        Refusal::TooManyConnections,
+        Refusal::HeaderTooLarge,
+        Refusal::RequestTimeout,
+        Refusal::BadRequest,
+        Refusal::ExpectationFailed,
+        Refusal::VersionNotSupported,
+    ];
+
+    /// The status code written.
+    pub fn status(self) -> u16 {
+        match self {
+            Refusal::TooManyConnections => 503,
+            Refusal::HeaderTooLarge => 431,
+            Refusal::RequestTimeout => 408,
+            Refusal::BadRequest => 400,
+            Refusal::ExpectationFailed => 417,
+            Refusal::VersionNotSupported => 505,
+        }
+    }
+}
+
+/// partybus patch: called with each [`Refusal`] and the client's address
+/// (`None` on a Unix socket, or when the OS no longer knows it), after the
+/// answer is written: on the accept thread for `TooManyConnections`, on the
+/// connection's thread otherwise. Must return quickly (count, log).
+#[derive(Clone)]
+pub struct RefusalHook(pub Arc<dyn Fn(Refusal, Option<std::net::SocketAddr>) + Send + Sync>);
+
+impl std::fmt::Debug for RefusalHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RefusalHook")
+    }
+}
+
+impl RefusalHook {
+    pub(crate) fn call(hook: &Option<RefusalHook>, r: Refusal, addr: Option<std::net::SocketAddr>) {
+        if let Some(h) = hook {
+            (h.0)(r, addr);
+        }
+    }
 }
 
 impl Default for ConnectionLimits {
@@ -205,6 +279,10 @@ impl Default for ConnectionLimits {
             header_too_large_body: Vec::new(),
             bad_request_body: Vec::new(),
             prebuffer_body: 1024,
+            request_timeout_body: Vec::new(),
+            expectation_failed_body: Vec::new(),
+            version_not_supported_body: Vec::new(),
+            on_refusal: None,
         }
     }
 }
@@ -456,7 +534,14 @@ impl Server {
                     Ok((sock, _)) => {
                         use util::RefinedTcpStream;
                         if inside_open.load(Ordering::Acquire) >= limits.max_connections {
+                            let mut sock = sock;
+                            let addr = sock.peer_addr().ok().flatten();
                             refuse(sock, &limits.refused_response);
+                            RefusalHook::call(
+                                &limits.on_refusal,
+                                Refusal::TooManyConnections,
+                                addr,
+                            );
                             continue;
                         }
                         if let Err(e) = sock.set_timeouts(limits.read_timeout, limits.write_timeout)
@@ -532,8 +617,14 @@ impl Server {
                         match reserve.take() {
                             Some(fd) => {
                                 drop(fd);
-                                if let Ok((sock, _)) = server.accept() {
+                                if let Ok((mut sock, _)) = server.accept() {
+                                    let addr = sock.peer_addr().ok().flatten();
                                     refuse(sock, &limits.refused_response);
+                                    RefusalHook::call(
+                                        &limits.on_refusal,
+                                        Refusal::TooManyConnections,
+                                        addr,
+                                    );
                                 }
                                 reserve = std::fs::File::open("/dev/null").ok();
                             }
