@@ -266,6 +266,27 @@ impl Metrics {
             render_cluster(&mut out, &c);
         }
         render_journal(&mut out, app.config().journal.as_ref());
+        if let Ok(bus) = app.bus() {
+            let (failed, refused) = bus.storage_failures();
+            gauge(
+                &mut out,
+                "partybus_journal_writable",
+                "Whether the journal takes writes (0 while a full or read-only disk has writes refused; docs/operations.md, Faults).",
+                u64::from(bus.storage_fault().is_none()),
+            );
+            counter(
+                &mut out,
+                "partybus_journal_write_failures_total",
+                "Journal appends and probes that failed (disk full, read-only, I/O error).",
+                failed,
+            );
+            counter(
+                &mut out,
+                "partybus_journal_refused_commands_total",
+                "Commands refused, nothing of them written, because the journal could not be written.",
+                refused,
+            );
+        }
         process::render(&mut out);
         if let Ok(status) = app.system_status() {
             let bus = &status.event_bus;
