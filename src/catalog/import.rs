@@ -736,6 +736,22 @@ fn detect_delimiter(bytes: &[u8]) -> u8 {
     }
 }
 
+/// Excel's optional first line `sep=;` names the delimiter; Excel does not
+/// show it as a row, so neither do we: the file's rest and the delimiter.
+fn excel_separator_line(bytes: &[u8]) -> (&[u8], Option<u8>) {
+    match bytes {
+        [b's', b'e', b'p', b'=', d, rest @ ..] if *d != b'\n' && *d != b'\r' => {
+            let rest = rest.strip_prefix(b"\r").unwrap_or(rest);
+            match rest.strip_prefix(b"\n") {
+                Some(rest) => (rest, Some(*d)),
+                None if rest.is_empty() => (rest, Some(*d)),
+                None => (bytes, None),
+            }
+        }
+        _ => (bytes, None),
+    }
+}
+
 /// Records waiting for their ids: the row they came from and the id the
 /// file gave (ids are assigned once every row is read).
 struct Pending<T> {
@@ -760,8 +776,11 @@ pub fn import_csv(bytes: &[u8], options: &CsvOptions) -> Result<Imported, Import
         problems.error(too_big(bytes.len()));
         return Err(problems.into_error());
     }
-    let bytes = strip_bom(bytes);
-    let delimiter = options.delimiter.unwrap_or_else(|| detect_delimiter(bytes));
+    let (bytes, declared) = excel_separator_line(strip_bom(bytes));
+    let delimiter = options
+        .delimiter
+        .or(declared)
+        .unwrap_or_else(|| detect_delimiter(bytes));
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -1539,6 +1558,17 @@ vendor,Snap,Brookside,,,,,,,,,photography,400,,
         assert_eq!(detect_delimiter(b"a;b;\"c,d,e\"\n1,2,3,4"), b';');
         assert_eq!(detect_delimiter(b"a\tb\tc"), b'\t');
         assert_eq!(detect_delimiter(b"name"), b',');
+
+        // Excel's `sep=` line names the delimiter and is not a row.
+        let text = "sep=;\r\nkind;name;city;capacity;daily price\r\nvenue;Barn;X;80;abc\r\n";
+        assert_eq!(
+            errors_of(text),
+            [r#"s.csv:2: column "daily price": "abc" is not a whole number"#]
+        );
+        assert_eq!(
+            excel_separator_line(b"sep=kind,name"),
+            (&b"sep=kind,name"[..], None)
+        );
 
         // An explicit delimiter wins over detection.
         let text = "kind|name|city|capacity|daily_price\nvenue|Barn|Brookside|80|650\n";
