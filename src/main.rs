@@ -82,6 +82,10 @@ enum Command {
     Loadgen(LoadgenArgs),
     /// Check that a running server is ready (GET /readyz): exit 0 on 2xx, 1 otherwise.
     Healthcheck(HealthcheckArgs),
+    /// Import suppliers from a spreadsheet (CSV) into catalog JSON for
+    /// `serve --catalog`, or check a file (docs/catalog.md).
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
 }
 
 /// How log lines are written.
@@ -515,6 +519,63 @@ struct LoadgenArgs {
     keep: bool,
 }
 
+#[derive(Debug, Subcommand)]
+enum CatalogCommand {
+    /// Turn a CSV of suppliers into catalog JSON (to stdout or -o); the
+    /// counts per kind go to stderr. Exit 1, writing nothing, on any error.
+    Import(CatalogImportArgs),
+    /// Check a supplier CSV or a catalog JSON file (by extension or
+    /// content): every error by row and column, then the counts per kind.
+    Check(CatalogCheckArgs),
+}
+
+#[derive(Debug, Args)]
+struct CatalogImportArgs {
+    /// The CSV file (UTF-8, with or without a byte order mark).
+    #[arg(value_name = "CSV")]
+    file: PathBuf,
+    /// Write the catalog JSON to this file instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    csv: CsvArgs,
+}
+
+#[derive(Debug, Args)]
+struct CatalogCheckArgs {
+    /// A supplier CSV or a catalog JSON file.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    #[command(flatten)]
+    csv: CsvArgs,
+}
+
+#[derive(Debug, Args)]
+struct CsvArgs {
+    /// The CSV's field delimiter: one character, or `tab` [default: the most
+    /// frequent of `,` `;` and tab in the header row].
+    #[arg(long, value_name = "CHAR", value_parser = parse_delimiter)]
+    delimiter: Option<u8>,
+    /// The kind of every row whose `kind` cell is empty (or of every row,
+    /// when the file has no `kind` column): venue, bakery, caterer, vendor,
+    /// or a vendor category (decorations, entertainment, photography,
+    /// rentals, planning).
+    #[arg(long)]
+    kind: Option<partybus::catalog::import::Kind>,
+}
+
+fn parse_delimiter(text: &str) -> std::result::Result<u8, String> {
+    match text {
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        _ => match text.as_bytes() {
+            [b] if b.is_ascii() && !b.is_ascii_alphanumeric() && *b != b'"' => Ok(*b),
+            _ => Err(format!(
+                "{text:?} is not a delimiter (one punctuation character, or `tab`)"
+            )),
+        },
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -526,6 +587,7 @@ fn main() {
         Command::Events(args) => events(args),
         Command::Loadgen(args) => loadgen(args),
         Command::Healthcheck(args) => healthcheck(args),
+        Command::Catalog(command) => catalog(command),
     };
     // The access log is written in batches: write out the last one.
     log::logger().flush();
@@ -1212,6 +1274,97 @@ fn events(args: EventsArgs) -> Result<()> {
     }
     out.flush().context("writing the events")?;
     Ok(())
+}
+
+/// `partybus catalog import|check`: errors (and warnings) on stderr, one a
+/// line, by file, row and column; exit 1 when there is any error.
+fn catalog(command: CatalogCommand) -> Result<()> {
+    use partybus::catalog::import::{self, CsvOptions, Format};
+    let csv_options = |csv: &CsvArgs| CsvOptions {
+        delimiter: csv.delimiter,
+        kind: csv.kind,
+    };
+    match command {
+        CatalogCommand::Import(args) => {
+            let name = args.file.display().to_string();
+            let bytes = read_catalog_input(&args.file)?;
+            if import::detect_format(&name, &bytes) == Format::Json {
+                bail!("{name} is catalog JSON already: `partybus catalog check {name}` checks it, `partybus serve --catalog {name}` uses it");
+            }
+            let imported = import::import_csv(&bytes, &csv_options(&args.csv))
+                .map_err(|e| report_catalog_errors(&name, e, "; nothing written"))?;
+            print_catalog_problems(&name, &imported.warnings, "warning: ");
+            let mut json = import::to_json(&imported.catalog);
+            json.push('\n');
+            match &args.output {
+                Some(path) => {
+                    // Written whole, then renamed: never a half-written catalog.
+                    let tmp = path.with_extension("json.tmp");
+                    std::fs::write(&tmp, &json)
+                        .with_context(|| format!("writing {}", tmp.display()))?;
+                    std::fs::rename(&tmp, path)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                }
+                None => std::io::stdout()
+                    .lock()
+                    .write_all(json.as_bytes())
+                    .context("writing the catalog to stdout")?,
+            }
+            eprintln!("{name}: {}", import::summary(&imported.catalog));
+            Ok(())
+        }
+        CatalogCommand::Check(args) => {
+            let name = args.file.display().to_string();
+            let bytes = read_catalog_input(&args.file)?;
+            let checked = import::check(&name, &bytes, &csv_options(&args.csv))
+                .map_err(|e| report_catalog_errors(&name, e, ""))?;
+            print_catalog_problems(&name, &checked.warnings, "warning: ");
+            println!("{name}: ok, {}", import::summary(&checked.catalog));
+            Ok(())
+        }
+    }
+}
+
+/// The file's bytes, refusing one larger than the import reads.
+fn read_catalog_input(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    let limit = partybus::catalog::import::MAX_INPUT_BYTES;
+    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(limit as u64 + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {}", path.display()))?;
+    if bytes.len() > limit {
+        bail!("{} is larger than {limit} bytes", path.display());
+    }
+    Ok(bytes)
+}
+
+fn print_catalog_problems(
+    name: &str,
+    problems: &[partybus::catalog::import::Problem],
+    prefix: &str,
+) {
+    let mut err = std::io::stderr().lock();
+    for p in problems {
+        let _ = writeln!(err, "{prefix}{}", p.in_file(name));
+    }
+}
+
+/// Prints every error and returns the one-line failure for `main`.
+fn report_catalog_errors(
+    name: &str,
+    e: partybus::catalog::import::ImportError,
+    then: &str,
+) -> anyhow::Error {
+    print_catalog_problems(name, &e.warnings, "warning: ");
+    print_catalog_problems(name, &e.errors, "");
+    let total = e.errors.len() + e.omitted;
+    if e.omitted > 0 {
+        eprintln!("{name}: ... and {} more errors", e.omitted);
+    }
+    let plural = if total == 1 { "error" } else { "errors" };
+    anyhow::anyhow!("{name}: {total} {plural}{then}")
 }
 
 fn money(v: u64) -> String {

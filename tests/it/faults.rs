@@ -282,7 +282,10 @@ fn a_full_disk_refuses_writes_keeps_reads_and_recovers_by_itself() {
     assert_eq!(health.status, 503, "{}", health.text());
     assert_eq!(health.json()["status"], "unhealthy");
     let metrics = request(addr, "GET", "/metrics", &[], None).text();
-    assert!(metrics.contains("\npartybus_journal_writable 0\n"), "{metrics}");
+    assert!(
+        metrics.contains("\npartybus_journal_writable 0\n"),
+        "{metrics}"
+    );
 
     // Space is freed: writes resume by themselves.
     std::fs::remove_file(&filler).expect("remove the filler");
@@ -294,7 +297,10 @@ fn a_full_disk_refuses_writes_keeps_reads_and_recovers_by_itself() {
     acknowledged.push(created(&r));
     assert_eq!(request(addr, "GET", "/health", &[], None).status, 200);
     let metrics = request(addr, "GET", "/metrics", &[], None).text();
-    assert!(metrics.contains("\npartybus_journal_writable 1\n"), "{metrics}");
+    assert!(
+        metrics.contains("\npartybus_journal_writable 1\n"),
+        "{metrics}"
+    );
 
     stop(served);
     restart_finds(&data, &acknowledged);

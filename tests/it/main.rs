@@ -8,6 +8,7 @@
 //!   in-process server, the spawned binary, the HTTP and WebSocket clients,
 //!   temp dirs; [`util::hub`] is a WebSocket hub behind a one-route server.
 //! - [`cli`]: the built binary's commands, flags, environment and signals.
+//! - [`catalog_cli`]: `partybus catalog import` and `check`, and serving the result.
 //! - [`core_runtime`], [`scenarios`], [`event_serde`]: the app in process.
 //! - [`store_replay`]: property tests of the read model against replay.
 //! - [`durability`]: the SQLite journal, `kill -9`, restart and compaction.
@@ -28,6 +29,7 @@
 
 mod util;
 
+mod catalog_cli;
 mod cli;
 mod cluster;
 mod core_runtime;
