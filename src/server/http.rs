@@ -122,12 +122,21 @@ fn connection_limits(config: &ServerConfig, ctx: &Arc<Ctx>) -> tiny_http::Connec
             config.max_connections
         ),
     );
-    let mut refused_response = format!(
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {}\r\nRetry-After: 1\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
-        refused.len()
-    )
-    .into_bytes();
-    refused_response.extend_from_slice(&refused);
+    let response_503 = |body: Vec<u8>| {
+        let mut response = format!(
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {}\r\nRetry-After: 1\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        response.extend_from_slice(&body);
+        response
+    };
+    let refused_response = response_503(refused);
+    // Out of file descriptors, the connection limit is not what was hit.
+    let exhausted_response = response_503(json(
+        Code::TooManyConnections,
+        "the server has no file descriptor free for another connection; retry shortly",
+    ));
     let hctx = ctx.clone();
     let on_refusal = tiny_http::RefusalHook(Arc::new(move |refusal, peer| {
         dispatch::record_refusal(&hctx, refusal_code(refusal), peer);
@@ -135,6 +144,7 @@ fn connection_limits(config: &ServerConfig, ctx: &Arc<Ctx>) -> tiny_http::Connec
     tiny_http::ConnectionLimits {
         max_connections: config.max_connections,
         refused_response,
+        exhausted_response,
         max_header_bytes: config.max_header_bytes,
         header_too_large_body: json(
             Code::HeaderTooLarge,

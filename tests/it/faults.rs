@@ -393,8 +393,15 @@ fn running_out_of_file_descriptors_refuses_connections_cleanly_and_recovers() {
         }
     };
     let v: Value = refused.json();
-    assert_eq!(v["success"], false, "{v}");
-    assert!(v["code"].as_str().is_some(), "{v}");
+    assert_eq!(
+        (v["success"].clone(), v["code"].clone()),
+        (json!(false), json!("too_many_connections")),
+        "{v}"
+    );
+    assert!(
+        v["detail"].as_str().unwrap().contains("file descriptor"),
+        "{v}"
+    );
     // Descriptors free: served again, and the process never died.
     drop(held);
     poll_until(

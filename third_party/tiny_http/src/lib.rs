@@ -171,6 +171,10 @@ pub struct ConnectionLimits {
     pub max_connections: usize,
     /// Raw bytes (a whole HTTP response) written to a refused connection.
     pub refused_response: Vec<u8>,
+    /// partybus patch: the response written to a connection accepted on
+    /// the reserve descriptor while the process has none left (empty:
+    /// `refused_response`).
+    pub exhausted_response: Vec<u8>,
     /// Per-read timeout of every socket: an idle keep-alive connection is
     /// closed after it, and a stalled read (headers, body, WebSocket) fails.
     pub read_timeout: Option<Duration>,
@@ -272,6 +276,7 @@ impl Default for ConnectionLimits {
         ConnectionLimits {
             max_connections: usize::MAX,
             refused_response: b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
+            exhausted_response: Vec::new(),
             read_timeout: None,
             write_timeout: None,
             request_timeout: None,
@@ -619,7 +624,11 @@ impl Server {
                                 drop(fd);
                                 if let Ok((mut sock, _)) = server.accept() {
                                     let addr = sock.peer_addr().ok().flatten();
-                                    refuse(sock, &limits.refused_response);
+                                    let response = match limits.exhausted_response.is_empty() {
+                                        true => &limits.refused_response,
+                                        false => &limits.exhausted_response,
+                                    };
+                                    refuse(sock, response);
                                     RefusalHook::call(
                                         &limits.on_refusal,
                                         Refusal::TooManyConnections,
