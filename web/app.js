@@ -10,7 +10,9 @@
 'use strict';
 
 (() => {
-  const API = '/api/v1/event-driven';
+  // Relative to the page, so the page works under a proxy's path prefix
+  // (`--public-url https://example.com/partybus`) as at the root.
+  const API = new URL('api/v1/event-driven', document.baseURI).pathname;
   const AGENTS = ['input_analyzer', 'theme_agent', 'venue_agent', 'cake_agent',
     'catering_agent', 'vendor_agent', 'budget_agent', 'final_planner'];
   const AGENT_LABEL = {
@@ -140,7 +142,7 @@
 
   function shareLink() {
     const token = state.token ? `&token=${encodeURIComponent(state.token)}` : '';
-    return `${location.origin}/#party=${encodeURIComponent(state.partyId)}${token}`;
+    return `${location.origin}${location.pathname}#party=${encodeURIComponent(state.partyId)}${token}`;
   }
 
   function fromHash() {
@@ -726,7 +728,7 @@
     try {
       state.token = null;
       const created = await api('POST', '/party', { initial_inputs: lines.map((content) => ({ content })) });
-      history.pushState(null, '', `/#party=${encodeURIComponent(created.party_id)}&token=${encodeURIComponent(created.party_token)}`);
+      history.pushState(null, '', `${location.pathname}#party=${encodeURIComponent(created.party_id)}&token=${encodeURIComponent(created.party_token)}`);
       $('create-text').value = '';
       await openParty(created.party_id, created.party_token, true);
       $('party-h').setAttribute('tabindex', '-1');
@@ -785,7 +787,7 @@
 
   async function detectExport() {
     try {
-      const r = await fetch('/openapi.json', { cache: 'no-store' });
+      const r = await fetch('openapi.json', { cache: 'no-store' });
       const doc = await r.json();
       state.exportAvailable = Object.keys(doc.paths || {}).some((p) => /\/party\/\{party_id\}\/export$/.test(p));
     } catch (_) {

@@ -142,7 +142,7 @@
     }
   });
 
-  fetch('/openapi.json', { cache: 'no-store' })
+  fetch('openapi.json', { cache: 'no-store' })
     .then((r) => { if (!r.ok) throw new Error(`HTTP ${r.status}`); return r.json(); })
     .then((d) => { doc = d; render(); })
     .catch((e) => { $('status').textContent = `Could not load /openapi.json: ${e.message}`; });

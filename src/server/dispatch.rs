@@ -180,7 +180,12 @@ fn websocket(
     params: &routes::Params,
     req: &Request,
 ) -> Outcome {
-    if !ctx.cors.allows_websocket(req.origin(), req.external_host()) {
+    // The page may come through the public URL (a proxy that rewrites
+    // `Host` and forwards no host, or forwards it without its port).
+    let public = ctx.public_url.as_ref().map(|u| u.base().authority.as_str());
+    let allowed = ctx.cors.allows_websocket(req.origin(), req.external_host())
+        || public.is_some_and(|p| ctx.cors.allows_websocket(req.origin(), Some(p)));
+    if !allowed {
         let origin = cors::quoted(req.origin().unwrap_or_default());
         let e = ApiError::CorsOriginNotAllowed(origin);
         return answer(spec.path, Reply::error(&e));

@@ -110,6 +110,13 @@ fn a_public_url_is_the_base_of_every_url_handed_out() {
         let mut client = util::Ws::connect(&format!("{real}?token={token}")).expect("connects");
         assert_eq!(client.next_json()["type"], "connection");
         log_line(&s, &["handing out URLs under https://example.com/partybus"]);
+        // A page served through the public URL may open the stream, though
+        // the proxy rewrote `Host` and forwarded none; another site may not.
+        let path = format!("{API}/ws/{id}?token={token}");
+        let page = ws_handshake(&s, &path, &[("Origin", "https://example.com")]);
+        assert_eq!(page.status, 101, "{}", page.text());
+        let other = ws_handshake(&s, &path, &[("Origin", "https://evil.example")]);
+        assert_eq!(other.status, 403, "{}", other.text());
     }
 }
 
