@@ -622,6 +622,11 @@ enum Exit {
 #[error("{0}")]
 struct ConfigError(String);
 
+/// A data directory that cannot be used (exits [`Exit::DataDir`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct DataDirError(String);
+
 fn config_error(message: impl Into<String>) -> anyhow::Error {
     ConfigError(message.into()).into()
 }
@@ -634,6 +639,9 @@ fn exit_code(e: &anyhow::Error) -> Exit {
     for cause in e.chain() {
         if cause.is::<ConfigError>() || cause.is::<partybus::catalog::CatalogError>() {
             return Exit::Config;
+        }
+        if cause.is::<DataDirError>() {
+            return Exit::DataDir;
         }
         if let Some(s) = cause.downcast_ref::<ServeError>() {
             return match s {
@@ -1206,7 +1214,11 @@ fn compact(args: CompactArgs) -> Result<()> {
     );
     let dir = &args.data.data_dir;
     if !dir.join(partybus::journal::DB_FILE).exists() {
-        bail!("no journal in {} (is --data-dir right?)", dir.display());
+        return Err(DataDirError(format!(
+            "no journal in {} (is --data-dir right?)",
+            dir.display()
+        ))
+        .into());
     }
     let journal = SqliteJournal::open(dir, Durability::Full)
         .with_context(|| format!("opening the journal in {}", dir.display()))?;

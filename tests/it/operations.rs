@@ -79,6 +79,12 @@ fn each_kind_of_start_failure_has_its_own_exit_code() {
         &[],
     );
     assert_eq!(code, 6, "{err}");
+    // 6 too: an offline command pointed at a directory without a journal.
+    let empty = data.0.join("empty");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    let (code, err) = exit_code(&["compact", "--data-dir", empty.to_str().unwrap()], &[]);
+    assert_eq!(code, 6, "{err}");
+    assert!(err.contains("no journal in"), "{err}");
 }
 
 /// `/proc/<pid>/cmdline`, arguments joined by spaces.
