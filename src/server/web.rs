@@ -153,9 +153,12 @@ mod tests {
     fn html_pages_load_no_inline_script_and_no_external_asset() {
         for html in [INDEX_HTML, DOCS_HTML] {
             for tag in html.split("<script").skip(1) {
+                // A script file of this server, by a path relative to the
+                // page (so the page works under a proxy's path prefix).
                 let open = tag.split('>').next().unwrap_or("");
+                let src = open.split("src=\"").nth(1).unwrap_or("");
                 assert!(
-                    open.contains("src=\"/"),
+                    !src.is_empty() && !src.starts_with("//") && !src.contains(':'),
                     "inline or external script: {open}"
                 );
             }
