@@ -121,8 +121,8 @@ pub struct AreaSide {
     pub done: bool,
     /// The top supplier, for supplier areas.
     pub supplier: Option<Supplier>,
-    /// The area's value where it has one instead of a supplier (theme: the
-    /// theme; guests: the count; budget: the total).
+    /// The area's value where it has one instead of a supplier and is
+    /// planned (theme: the theme; guests: the count; budget: the total).
     pub value: Option<String>,
 }
 
@@ -526,7 +526,10 @@ fn supplier_area(
 }
 
 /// Builds one value area's diff (theme, guests, budget).
+/// A side's value is shown only where the area is planned.
 fn value_area(area: &str, a: (bool, Option<String>), b: (bool, Option<String>)) -> AreaDiff {
+    let a = (a.0, a.1.filter(|_| a.0));
+    let b = (b.0, b.1.filter(|_| b.0));
     let change = match (a.0, b.0) {
         (true, true) if a.1 != b.1 => Change::Changed,
         (false, true) => Change::Gained,
