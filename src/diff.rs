@@ -1204,6 +1204,46 @@ mod tests {
         assert!(render_text(&d).contains("venue"));
     }
 
+    /// `p` with its top venue replaced by the catalog venue `name` and the
+    /// venue's price cap set to `cap`.
+    fn with_venue(p: &Party, name: &str, cap: Option<u64>) -> Party {
+        let catalog = crate::catalog::Catalog::embedded();
+        let record = catalog
+            .venues
+            .iter()
+            .find(|v| v.name == name)
+            .expect("venue");
+        let mut q = p.clone();
+        let state = q.agents.get_mut(&AgentName::Venue).expect("venue state");
+        let Some(AgentOutput::Venue(mut v)) = state.result.as_deref().cloned() else {
+            panic!("no venue result")
+        };
+        v.recommended_venues[0].record = record.clone();
+        v.budget_cap = cap;
+        state.result = crate::deferred::Deferred::ready(Arc::new(AgentOutput::Venue(v)));
+        q
+    }
+
+    #[test]
+    fn a_supplier_over_the_other_cap_is_a_price_swap_and_nothing_known_is_other() {
+        let app = App::start_new(Config::default()).expect("app");
+        let base = plan(&app, &["party for 40 guests in Springfield"]);
+        app.stop();
+        // Both hold 40 guests, both in Springfield, no theme: only the cap.
+        let a = with_venue(&base, "Fun Zone Restaurant", None);
+        let b = with_venue(&base, "Community Center Hall", Some(350));
+        let venue = area(&diff(&a, &b), "venue").clone();
+        assert_eq!(venue.change, Change::Changed);
+        assert_eq!(venue.reasons, [Reason::Price], "{venue:#?}");
+        assert_eq!(venue.a.supplier.as_ref().map(|s| s.price), Some(400));
+        // No cap: nothing known explains the swap.
+        let c = with_venue(&base, "Community Center Hall", None);
+        assert_eq!(area(&diff(&a, &c), "venue").reasons, [Reason::Other]);
+        // The same venue on both sides is the same, whatever the caps.
+        let d = with_venue(&base, "Fun Zone Restaurant", Some(10));
+        assert_eq!(area(&diff(&a, &d), "venue").change, Change::Same);
+    }
+
     #[test]
     fn money_is_written_with_signs_and_thousands() {
         assert_eq!(thousands(0), "0");
