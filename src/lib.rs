@@ -11,6 +11,7 @@
 //!   planning, compaction snapshots.
 //! - [`idempotency`]: `Idempotency-Key` records.
 //! - [`export`]: a party's plan as JSON or CSV.
+//! - [`diff`]: the semantic difference of two parties' plans (what-if).
 //! - [`healthcheck`]: `partybus healthcheck`, one HTTP probe of a running server.
 //! - [`logging`]: the binary's log formats (text, JSON lines).
 //! - [`notify`]: systemd's readiness protocol (`NOTIFY_SOCKET`).
@@ -36,6 +37,7 @@ pub mod bus;
 pub mod catalog;
 pub mod cluster;
 mod deferred;
+pub mod diff;
 pub mod domain;
 pub mod eval;
 pub mod event;

@@ -9,6 +9,8 @@
 //!   must be stopped; a running server compacts by itself).
 //! - `partybus export --party ID` / `partybus events --party ID`: read a
 //!   party's plan or event log straight from the data directory.
+//! - `partybus diff A B`: what differs from party A's plan to party B's
+//!   (facts, suppliers and why, budget, completion), from the data directory.
 //! - `partybus healthcheck`: one GET of a running server's `/readyz`; exit
 //!   0 on 2xx, else 1 saying why (the Docker image's HEALTHCHECK).
 //! - `partybus loadgen --url ...`: drives a running server with concurrent
@@ -78,6 +80,9 @@ enum Command {
     Export(ExportArgs),
     /// Print a party's event log from the data directory, one JSON event per line.
     Events(EventsArgs),
+    /// Print what differs from one party's plan to another's (facts,
+    /// suppliers and why, budget, completion), from the data directory.
+    Diff(DiffArgs),
     /// Load a running server with concurrent clients; print throughput and latency.
     Loadgen(LoadgenArgs),
     /// Check that a running server is ready (GET /readyz): exit 0 on 2xx, 1 otherwise.
@@ -160,6 +165,27 @@ struct ExportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = FormatArg::Json)]
     format: FormatArg,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DiffFormatArg {
+    /// The JSON `GET /party/{a}/diff/{b}` answers.
+    Json,
+    /// The summary and a compact table, for people.
+    Text,
+}
+
+#[derive(Debug, Args)]
+struct DiffArgs {
+    /// The first party (the plan compared from).
+    a: String,
+    /// The second party (the plan compared to).
+    b: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DiffFormatArg::Json)]
+    format: DiffFormatArg,
     #[command(flatten)]
     data: DataArgs,
 }
@@ -585,6 +611,7 @@ fn main() {
         Command::Compact(args) => compact(args),
         Command::Export(args) => export(args),
         Command::Events(args) => events(args),
+        Command::Diff(args) => diff(args),
         Command::Loadgen(args) => loadgen(args),
         Command::Healthcheck(args) => healthcheck(args),
         Command::Catalog(command) => catalog(command),
@@ -1266,6 +1293,31 @@ fn export(args: ExportArgs) -> Result<()> {
         .lock()
         .write_all(&Export::of(&party).render(format))
         .context("writing the export")?;
+    Ok(())
+}
+
+fn diff(args: DiffArgs) -> Result<()> {
+    let dir = &args.data.data_dir;
+    let journal = SqliteJournal::open_read_only(dir)
+        .with_context(|| format!("opening the journal in {}", dir.display()))?;
+    let read = |id: &str| {
+        partybus::recovery::party_from_journal(&journal, id)
+            .with_context(|| format!("reading party {id}"))?
+            .with_context(|| format!("party {id} not found in {}", dir.display()))
+    };
+    let (a, b) = (read(&args.a)?, read(&args.b)?);
+    let d = partybus::diff::diff(&a, &b);
+    let mut out = match args.format {
+        DiffFormatArg::Json => serde_json::to_vec(&d).context("encoding the diff")?,
+        DiffFormatArg::Text => partybus::diff::render_text(&d).into_bytes(),
+    };
+    if args.format == DiffFormatArg::Json {
+        out.push(b'\n');
+    }
+    std::io::stdout()
+        .lock()
+        .write_all(&out)
+        .context("writing the diff")?;
     Ok(())
 }
 

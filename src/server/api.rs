@@ -171,6 +171,12 @@ pub(crate) fn handle(
                 }),
             ))
         }
+        RouteId::PartyDiff => {
+            let party = authorize_party(ctx, party_id, req)?;
+            let other_id = params.other_id.as_deref().unwrap_or("");
+            let other = authorize_other(ctx, other_id, req)?;
+            Ok(Reply::json(200, &crate::diff::diff(&party, &other)))
+        }
         RouteId::SystemStatus => {
             authorize_admin(ctx, req)?;
             system_status(ctx, req)
@@ -363,6 +369,46 @@ fn authorize_party(ctx: &Ctx, party_id: &str, req: &Request) -> Result<Arc<Party
         .as_deref()
         .is_some_and(|h| auth::verify(token, h));
     if admin || owner {
+        Ok(party)
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+/// Header carrying the second party's token on a diff.
+pub(super) const OTHER_TOKEN_HEADER: &str = "X-Other-Token";
+
+/// Access to the second party of a diff (after the first was authorized):
+/// 404 when it does not exist, then (auth on) the admin token (as the
+/// request's token or in [`OTHER_TOKEN_HEADER`]) or the party's own token in
+/// [`OTHER_TOKEN_HEADER`]; 401 without one, 403 with a wrong one.
+fn authorize_other(ctx: &Ctx, party_id: &str, req: &Request) -> Result<Arc<Party>, ApiError> {
+    let party = ctx
+        .app
+        .party(party_id)
+        .ok_or_else(|| ApiError::PartyNotFound(party_id.to_string()))?;
+    if ctx.auth == AuthMode::Off {
+        return Ok(party);
+    }
+    let is_admin = |t: &str| {
+        ctx.admin_sha256
+            .as_deref()
+            .is_some_and(|h| auth::verify(t, h))
+    };
+    let main = auth::presented(req.header("Authorization"), req.query("token"));
+    if main.is_some_and(is_admin) {
+        return Ok(party);
+    }
+    let token = req
+        .header(OTHER_TOKEN_HEADER)
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(ApiError::Unauthorized)?;
+    let owner = party
+        .token_sha256
+        .as_deref()
+        .is_some_and(|h| auth::verify(token, h));
+    if owner || is_admin(token) {
         Ok(party)
     } else {
         Err(ApiError::Forbidden)
@@ -937,5 +983,63 @@ mod tests {
         assert_eq!(ok.party_token, Some(auth::sha256_hex(&token)));
         let bad = check(&format!("{url}?token={token}&since=-1"));
         assert_eq!(bad.map_err(|e| e.code().as_str()), Err("validation_error"));
+    }
+
+    #[test]
+    fn a_diff_needs_both_tokens_or_the_admin_token() {
+        let f = Fixture::new(ServerConfig {
+            admin_token: Some("root-secret".into()),
+            ..ServerConfig::default()
+        });
+        let (a, ta) = f.create();
+        let (b, tb) = f.create();
+        let url = format!("{API_PREFIX}/party/{a}/diff/{b}");
+        let bearer = |t: &str| format!("Bearer {t}");
+        let (ba, bb) = (bearer(&ta), bearer(&tb));
+        let r = f.call(
+            "GET",
+            &url,
+            &[("Authorization", &ba), (OTHER_TOKEN_HEADER, &tb)],
+            "",
+        );
+        assert_eq!(r.status, 200, "{}", text(&r));
+        let v = json_of(&r);
+        assert_eq!(
+            (v["a"].as_str(), v["b"].as_str()),
+            (Some(a.as_str()), Some(b.as_str()))
+        );
+        // a's token alone, or b's token as a's: not enough.
+        let r = f.call("GET", &url, &[("Authorization", &ba)], "");
+        assert_eq!(error_of(&r), (401, "unauthorized".to_string()));
+        let r = f.call(
+            "GET",
+            &url,
+            &[("Authorization", &ba), (OTHER_TOKEN_HEADER, &ta)],
+            "",
+        );
+        assert_eq!(error_of(&r), (403, "forbidden".to_string()));
+        let r = f.call(
+            "GET",
+            &url,
+            &[("Authorization", &bb), (OTHER_TOKEN_HEADER, &tb)],
+            "",
+        );
+        assert_eq!(error_of(&r), (403, "forbidden".to_string()));
+        // The admin token opens both.
+        let r = f.call("GET", &url, &[("Authorization", "Bearer root-secret")], "");
+        assert_eq!(r.status, 200, "{}", text(&r));
+        // An unknown party on either side is 404 naming it.
+        let r = f.call(
+            "GET",
+            &format!("{API_PREFIX}/party/{a}/diff/nope"),
+            &[("Authorization", &ba)],
+            "",
+        );
+        assert_eq!(error_of(&r), (404, "party_not_found".to_string()));
+        assert!(json_of(&r)["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("nope")));
+        let r = f.call("GET", &format!("{API_PREFIX}/party/nope/diff/{b}"), &[], "");
+        assert_eq!(error_of(&r), (404, "party_not_found".to_string()));
     }
 }

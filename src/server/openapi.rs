@@ -86,6 +86,9 @@ fn operation(spec: &RouteSpec) -> Value {
     if reads_after(spec) {
         params.push(json!({"$ref": "#/components/parameters/PartybusAfter"}));
     }
+    if spec.path.contains("{other_id}") {
+        params.push(json!({"$ref": "#/components/parameters/OtherToken"}));
+    }
     params.push(json!({"$ref": "#/components/parameters/RequestId"}));
 
     let mut responses = Map::new();
@@ -255,6 +258,14 @@ fn components() -> Value {
                     1-128 of A-Z a-z 0-9 - _ . : (otherwise one is generated).",
                 "schema": {"type": "string", "maxLength": 128},
             },
+            "OtherToken": {
+                "name": "X-Other-Token",
+                "in": "header",
+                "required": false,
+                "description": "The token of the second party of a diff (`other_id`); not needed with the \
+                    admin token. Missing: 401 `unauthorized`; wrong: 403 `forbidden`.",
+                "schema": {"type": "string"},
+            },
             "PartybusAfter": {
                 "name": "X-Partybus-After",
                 "in": "header",
@@ -295,6 +306,7 @@ fn schemas(v: &Vars) -> Value {
         schemas_3(v),
         schemas_4(v),
         schemas_5(v),
+        schemas_diff(),
     ] {
         if let Value::Object(m) = chunk {
             all.extend(m);
@@ -748,6 +760,121 @@ fn schemas_5(v: &Vars) -> Value {
                     "timestamp": {"type": "string"},
                 },
             },
+    })
+}
+
+/// The `PlanDiff` schema of `GET /party/{party_id}/diff/{other_id}` (see
+/// [`crate::diff::PlanDiff`]).
+fn schemas_diff() -> Value {
+    let money = json!({"oneOf": [{"$ref": "#/components/schemas/Money"}, {"type": "null"}]});
+    let delta = json!({"$ref": "#/components/schemas/Delta"});
+    let change = json!({"type": "string", "enum": ["same", "changed", "gained", "lost"]});
+    let status = json!({"type": "string", "enum": ["planning", "ready"]});
+    let source = json!({"oneOf": [{"type": "null"}, {
+        "type": "object",
+        "required": ["input_id", "text"],
+        "properties": {"input_id": {"type": "string"}, "text": {"type": "string"}},
+    }]});
+    let side = json!({
+        "type": "object",
+        "required": ["done", "supplier", "value"],
+        "properties": {
+            "done": {"type": "boolean"},
+            "supplier": {"oneOf": [{"type": "null"}, {
+                "type": "object",
+                "required": ["id", "name", "city", "capacity", "price"],
+                "properties": {
+                    "id": {"type": "integer", "minimum": 0},
+                    "name": {"type": "string"},
+                    "city": {"type": "string"},
+                    "capacity": {"type": ["integer", "null"], "minimum": 0},
+                    "price": {"type": "integer", "minimum": 0},
+                },
+            }]},
+            "value": {"type": ["string", "null"]},
+        },
+    });
+    json!({
+        "Money": {
+            "type": "object",
+            "required": ["min", "max"],
+            "properties": {"min": {"type": "integer", "minimum": 0}, "max": {"type": "integer", "minimum": 0}},
+        },
+        "Delta": {
+            "type": "object",
+            "required": ["min", "max"],
+            "properties": {"min": {"type": "integer"}, "max": {"type": "integer"}},
+        },
+        "PlanDiff": {
+            "type": "object",
+            "description": "The semantic difference of two parties' plans, `a` (party_id) to `b` (other_id). \
+                Deterministic: the same two parties give the same bytes.",
+            "required": ["a", "b", "facts", "areas", "budget", "completion", "summary"],
+            "properties": {
+                "a": {"type": "string"},
+                "b": {"type": "string"},
+                "facts": {"type": "array", "items": {
+                    "type": "object",
+                    "description": "A fact whose value differs; null on the side that does not state it.",
+                    "required": ["fact", "a", "b", "a_source", "b_source"],
+                    "properties": {
+                        "fact": {"type": "string"},
+                        "a": {},
+                        "b": {},
+                        "a_source": source,
+                        "b_source": source,
+                    },
+                }},
+                "areas": {"type": "array", "items": {
+                    "type": "object",
+                    "required": ["area", "change", "a", "b", "reasons"],
+                    "properties": {
+                        "area": {"type": "string", "description": "theme, venue, guests, cake, catering, vendors, vendors/<category>, budget"},
+                        "change": change,
+                        "a": side,
+                        "b": side,
+                        "reasons": {"type": "array", "items": {"type": "string",
+                            "enum": ["capacity", "city", "price", "theme", "dietary", "setting", "other"]}},
+                    },
+                }},
+                "budget": {
+                    "type": "object",
+                    "required": ["a_total", "b_total", "delta", "a_stated", "b_stated", "categories", "gained", "lost"],
+                    "properties": {
+                        "a_total": money,
+                        "b_total": money,
+                        "delta": delta,
+                        "a_stated": {"type": ["integer", "null"]},
+                        "b_stated": {"type": ["integer", "null"]},
+                        "categories": {"type": "array", "items": {
+                            "type": "object",
+                            "required": ["category", "change", "a", "b", "delta"],
+                            "properties": {
+                                "category": {"type": "string"},
+                                "change": change,
+                                "a": money,
+                                "b": money,
+                                "delta": delta,
+                            },
+                        }},
+                        "gained": {"type": "array", "items": {"type": "string"}},
+                        "lost": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+                "completion": {
+                    "type": "object",
+                    "required": ["a", "b", "delta", "a_status", "b_status"],
+                    "properties": {
+                        "a": {"type": "integer", "minimum": 0, "maximum": 100},
+                        "b": {"type": "integer", "minimum": 0, "maximum": 100},
+                        "delta": {"type": "integer", "minimum": -100, "maximum": 100},
+                        "a_status": status,
+                        "b_status": status,
+                    },
+                },
+                "summary": {"type": "array", "items": {"type": "string"}},
+            },
+        },
     })
 }
 

@@ -84,6 +84,8 @@ pub enum RouteId {
     PartyExport,
     /// `POST /party/{party_id}/token`.
     RotateToken,
+    /// `GET /party/{party_id}/diff/{other_id}`.
+    PartyDiff,
     /// `GET /system/status`.
     SystemStatus,
     /// `GET /system/health`.
@@ -352,6 +354,20 @@ pub const ROUTES: &[RouteSpec] = &[
         ],
     },
     RouteSpec {
+        id: RouteId::PartyDiff,
+        method: Method::Get,
+        path: "/api/v1/event-driven/party/{party_id}/diff/{other_id}",
+        access: Access::Party,
+        summary: "What differs from this party's plan to another's: facts, suppliers per area \
+            and why, budget per category, completion; the other party's token in `X-Other-Token` \
+            (or the admin token for both)",
+        body: BodyKind::None,
+        query: &[],
+        success: 200,
+        response: "PlanDiff",
+        errors: PARTY_ERRORS,
+    },
+    RouteSpec {
         id: RouteId::SystemStatus,
         method: Method::Get,
         path: "/api/v1/event-driven/system/status",
@@ -534,6 +550,8 @@ pub struct Params {
     pub party_id: Option<String>,
     /// `{input_id}`.
     pub input_id: Option<String>,
+    /// `{other_id}`: the second party of a diff.
+    pub other_id: Option<String>,
 }
 
 /// Why a request line matched no route.
@@ -610,7 +628,7 @@ fn route(method: Method, segs: &[&str]) -> Option<(RouteId, Params)> {
     let none = Params::default();
     let party = |id: &str| Params {
         party_id: Some(id.to_string()),
-        input_id: None,
+        ..Params::default()
     };
     let (api, rest) = match segs {
         ["api", "v1", "event-driven", rest @ ..] => (true, rest),
@@ -633,6 +651,7 @@ fn route(method: Method, segs: &[&str]) -> Option<(RouteId, Params)> {
             Params {
                 party_id: Some(id.to_string()),
                 input_id: Some(input.to_string()),
+                ..Params::default()
             },
         ),
         (Get, true, ["party", id, "status"]) => (PartyStatus, party(id)),
@@ -641,6 +660,14 @@ fn route(method: Method, segs: &[&str]) -> Option<(RouteId, Params)> {
         (Get, true, ["party", id, "export"]) => (PartyExport, party(id)),
         (Delete, true, ["party", id]) => (DeleteParty, party(id)),
         (Post, true, ["party", id, "token"]) => (RotateToken, party(id)),
+        (Get, true, ["party", id, "diff", other]) => (
+            PartyDiff,
+            Params {
+                party_id: Some(id.to_string()),
+                other_id: Some(other.to_string()),
+                ..Params::default()
+            },
+        ),
         (Get, true, ["system", "status"]) => (SystemStatus, none),
         (Get, true, ["system", "health"]) => (SystemHealth, none),
         (Get, true, ["ws", id]) => (WebSocket, party(id)),
@@ -665,6 +692,7 @@ pub fn sample_path(template: &str) -> String {
     template
         .replace("{party_id}", "p1")
         .replace("{input_id}", "inp_1")
+        .replace("{other_id}", "p2")
 }
 
 #[cfg(test)]
@@ -701,6 +729,26 @@ mod tests {
         assert_eq!(spec.id, RouteId::RemoveInput);
         assert_eq!(p.party_id.as_deref(), Some("abc"));
         assert_eq!(p.input_id.as_deref(), Some("inp_9"));
+    }
+
+    #[test]
+    fn a_diff_names_both_parties() {
+        let (spec, p) = resolve("GET", "/api/v1/event-driven/party/a1/diff/b2").unwrap();
+        assert_eq!(spec.id, RouteId::PartyDiff);
+        assert_eq!(p.party_id.as_deref(), Some("a1"));
+        assert_eq!(p.other_id.as_deref(), Some("b2"));
+        assert_eq!(
+            resolve("POST", "/api/v1/event-driven/party/a1/diff/b2").unwrap_err(),
+            Miss::MethodNotAllowed("GET, HEAD".into())
+        );
+        assert_eq!(
+            resolve("GET", "/api/v1/event-driven/party/a1/diff").unwrap_err(),
+            Miss::NotFound
+        );
+        assert_eq!(
+            resolve("GET", "/api/v1/event-driven/party/a1/diff/b2/x").unwrap_err(),
+            Miss::NotFound
+        );
     }
 
     #[test]

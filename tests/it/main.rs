@@ -14,6 +14,7 @@
 //! - [`durability`]: the SQLite journal, `kill -9`, restart and compaction.
 //! - [`faults`]: a full disk, a read-only file system, no descriptors left.
 //! - [`http_api`], [`cors`], [`limits`], [`http_docs`]: the REST API.
+//! - [`diff`]: comparing two parties' plans, over HTTP and offline.
 //! - [`proxy`]: behind a reverse proxy (`--public-url`, `--trusted-proxy`).
 //! - [`ws_stream`], [`ws_control`]: the WebSocket hub.
 //! - [`loadgen`]: `partybus loadgen` against a real server.
@@ -35,6 +36,7 @@ mod cluster;
 mod core_runtime;
 mod cors;
 mod deploy;
+mod diff;
 mod durability;
 mod event_serde;
 mod faults;
