@@ -35,7 +35,7 @@ pub(crate) const PREFLIGHT_MAX_AGE_SECS: u32 = 7200;
 /// everything the API reads. The same list for every route, so one cached
 /// preflight answer covers them all.
 pub(crate) const ALLOWED_HEADERS: &str =
-    "Authorization, Content-Type, Idempotency-Key, If-None-Match, X-Request-Id";
+    "Authorization, Content-Type, Idempotency-Key, If-None-Match, X-Other-Token, X-Partybus-After, X-Request-Id";
 
 /// Response headers a page may read besides the CORS-safelisted ones
 /// (`Access-Control-Expose-Headers`): every header the API sets for clients.

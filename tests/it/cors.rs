@@ -133,6 +133,8 @@ fn an_allowed_origins_preflight_lists_the_methods_its_path_serves() {
             "authorization",
             "content-type",
             "idempotency-key",
+            "x-other-token",
+            "x-partybus-after",
             "x-request-id",
         ] {
             assert!(headers.contains(h), "{h} not allowed: {headers}");
