@@ -7,9 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::util::{self, Served, TempDir, Ws, API};
+use crate::util::{self, Served, TempDir, API};
 
 /// The example shipped in the repository.
 fn example() -> PathBuf {
@@ -116,31 +116,9 @@ fn the_example_imports_checks_and_serves_a_plan_with_its_suppliers() {
 /// Creates a party from `request` on `served` and returns its state once
 /// the plan is made, waiting on the party's WebSocket stream.
 fn plan(served: &Served, request: &str) -> Value {
-    let body = json!({"initial_inputs": [{"content": request}]}).to_string();
-    let r = util::request(
-        served.addr,
-        "POST",
-        &format!("{API}/party"),
-        &[("Content-Type", "application/json")],
-        Some(body.as_bytes()),
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
-    let created = r.json();
-    let party = created["party_id"].as_str().expect("party_id");
-    let token = created["party_token"].as_str().expect("party_token");
-    let mut ws = Ws::connect(&format!(
-        "ws://{}{API}/ws/{party}?since=0&token={token}",
-        served.addr
-    ))
-    .expect("connect");
+    let (party, token, seq) = util::plan_on(served, request);
+    let seq = seq.to_string();
     let bearer = format!("Bearer {token}");
-    // One input: one plan. Each receive fails the test after the harness's WAIT.
-    let planned = ws.events_until(|e| e["type"] == "plan_updated");
-    let seq = planned
-        .last()
-        .and_then(|e| e["seq"].as_u64())
-        .expect("plan_updated has a seq")
-        .to_string();
     let r = util::request(
         served.addr,
         "GET",

@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 
 use crate::util::{
-    self, bin_command, exit_within, output_within, signal, Resp, Served, TempDir, Ws, API, WAIT,
+    self, bin_command, exit_within, output_within, signal, Resp, Served, TempDir, API, WAIT,
 };
 
 const ADMIN: &str = "diff-admin-secret";
@@ -14,25 +14,7 @@ const ADMIN: &str = "diff-admin-secret";
 /// A party planned on `served` from one input; returns (id, token), once
 /// its plan is made (waiting on its WebSocket stream).
 fn planned(served: &Served, request: &str) -> (String, String) {
-    let body = json!({"initial_inputs": [{"content": request}]}).to_string();
-    let r = util::request(
-        served.addr,
-        "POST",
-        &format!("{API}/party"),
-        &[("Content-Type", "application/json")],
-        Some(body.as_bytes()),
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
-    let created = r.json();
-    let party = created["party_id"].as_str().expect("party_id").to_string();
-    let token = created["party_token"].as_str().expect("token").to_string();
-    let mut ws = Ws::connect(&format!(
-        "ws://{}{API}/ws/{party}?since=0&token={token}",
-        served.addr
-    ))
-    .expect("connect");
-    // One input: one plan. Each receive fails the test after WAIT.
-    ws.events_until(|e| e["type"] == "plan_updated");
+    let (party, token, _) = util::plan_on(served, request);
     (party, token)
 }
 

@@ -636,6 +636,44 @@ pub fn output_within(child: Child, what: &str, within: Duration) -> Output {
     }
 }
 
+/// Creates a party from one input `request` on `served` and waits, on the
+/// party's WebSocket stream, until its plan is made; returns its id, its
+/// token and the `seq` of that `plan_updated` event.
+pub fn plan_on(served: &Served, request: &str) -> (String, String, u64) {
+    let body = serde_json::json!({"initial_inputs": [{"content": request}]}).to_string();
+    let r = request_json(served.addr, "POST", &format!("{API}/party"), &body);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let created = r.json();
+    let party = created["party_id"].as_str().expect("party_id").to_string();
+    let token = created["party_token"]
+        .as_str()
+        .expect("party_token")
+        .to_string();
+    let mut ws = Ws::connect(&format!(
+        "ws://{}{API}/ws/{party}?since=0&token={token}",
+        served.addr
+    ))
+    .expect("connect");
+    // One input: one plan. Each receive fails the test after WAIT.
+    let planned = ws.events_until(|e| e["type"] == "plan_updated");
+    let seq = planned
+        .last()
+        .and_then(|e| e["seq"].as_u64())
+        .expect("plan_updated has a seq");
+    (party, token, seq)
+}
+
+/// A JSON request body sent with its content type.
+fn request_json(addr: SocketAddr, method: &str, path: &str, body: &str) -> Resp {
+    request(
+        addr,
+        method,
+        path,
+        &[("Content-Type", "application/json")],
+        Some(body.as_bytes()),
+    )
+}
+
 /// A fresh directory under the system temp dir, removed on drop.
 pub struct TempDir(pub PathBuf);
 
