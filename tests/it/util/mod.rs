@@ -579,10 +579,30 @@ impl Served {
 }
 
 impl Drop for Served {
+    /// Stops the child. When a test fails, prints what the server logged
+    /// and how it ended, so that a failure in CI says what the server saw.
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        let Some(mut c) = self.child.take() else {
+            return;
+        };
+        let ended = c.try_wait().ok().flatten();
+        let _ = c.kill();
+        let _ = c.wait();
+        if std::thread::panicking() {
+            // The child is gone: its stderr reader ends at EOF.
+            let mut later = Vec::new();
+            while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
+                later.push(line);
+            }
+            eprintln!(
+                "--- the server at {} ({}) logged:\n{}\n{}\n---",
+                self.addr,
+                ended.map_or("still running when the test failed".into(), |s| {
+                    format!("it had exited: {s}")
+                }),
+                self.early.join("\n"),
+                later.join("\n"),
+            );
         }
     }
 }
