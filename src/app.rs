@@ -20,9 +20,10 @@ use serde::Serialize;
 use crate::agents::runtime::{RunStats, Runtime, RuntimeConfig, Settle};
 use crate::bus::{Admission, Bus, BusConfig, PublishError, Settled};
 use crate::catalog::Catalog;
+use crate::domain::AgentName;
 use crate::event::{
-    self, Draft, Event, InputAdded, InputRemoved, PartyCreated, PartyDeleted, PartyTokenRotated,
-    Payload, RemovalReason, SourceType,
+    self, Draft, Event, ForkedFrom, InputAdded, InputRemoved, PartyCreated, PartyDeleted,
+    PartyTokenRotated, Payload, RemovalReason, SourceType,
 };
 use crate::idempotency::Idempotency;
 use crate::journal::{Chain, CompactReport, Journal, JournalError, MemoryJournal};
@@ -417,6 +418,43 @@ pub struct NewParty {
     pub initial_inputs: Vec<NewInput>,
     /// Hex SHA-256 of the access token.
     pub token_sha256: Option<String>,
+}
+
+/// One change a fork makes to the inputs it starts from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ForkChange {
+    /// Add an input.
+    Add(NewInput),
+    /// Remove the input with this id.
+    Remove(String),
+}
+
+/// A fork to create (see [`crate::fork`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NewFork {
+    /// Client-chosen id for the fork, or `None` for a new one.
+    pub party_id: Option<String>,
+    /// The forking user; also `added_by` of the inputs the changes add.
+    pub user_id: Option<String>,
+    /// The original's state to start from: its events up to this `seq`
+    /// (`None`: its latest).
+    pub at_seq: Option<u64>,
+    /// Changes, applied in order after the copy.
+    pub changes: Vec<ForkChange>,
+    /// Hex SHA-256 of the fork's access token.
+    pub token_sha256: Option<String>,
+}
+
+/// The outcome of a fork.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Forked {
+    /// The fork (`input_ids`: the inputs its changes added).
+    pub ack: Ack,
+    /// The original and the `seq` the fork started from.
+    pub forked_from: ForkedFrom,
+    /// Agents whose results were copied from the original; those that the
+    /// changes concern run again.
+    pub copied_results: Vec<AgentName>,
 }
 
 /// The outcome of a write command.
@@ -980,6 +1018,7 @@ impl App {
                 &party_id,
                 &correlation,
                 Payload::PartyCreated(PartyCreated {
+                    forked_from: None,
                     created_by: cmd.user_id.clone(),
                     token_sha256: cmd.token_sha256.clone(),
                 }),
@@ -1004,6 +1043,182 @@ impl App {
         let party = ack.party_id.clone();
         self.settle(&r, ticket, ack, move |index| {
             index.parties.remove(&party);
+        })
+    }
+
+    /// Forks `original` (see [`crate::fork`]): a new party with the
+    /// original's inputs as of `cmd.at_seq`, its results reused where the
+    /// changes do not concern them, then `cmd.changes`. One batch: the fork
+    /// exists whole or not at all. Answers once applied; its planning goes
+    /// on, like a new party's.
+    pub fn fork_party(
+        &self,
+        original: &str,
+        cmd: NewFork,
+        correlation_id: Option<&str>,
+    ) -> Result<Forked, AppError> {
+        let r = self.live()?;
+        let limits = &self.config.limits;
+        if let Some(id) = &cmd.party_id {
+            if !event::is_valid_id(id) {
+                return Err(AppError::InvalidId { field: "party_id" });
+            }
+        }
+        for (n, change) in cmd.changes.iter().enumerate() {
+            if let ForkChange::Add(input) = change {
+                if input
+                    .input_id
+                    .as_deref()
+                    .is_some_and(|id| !event::is_valid_id(id))
+                {
+                    return Err(AppError::InvalidId { field: "input_id" });
+                }
+                limits.check_input(input, &format!("changes[{n}].add"))?;
+            }
+        }
+        self.catch_up(&r, original)?;
+        let live = self
+            .party(original)
+            .ok_or_else(|| AppError::PartyNotFound(original.to_string()))?;
+        let latest = r.store.read().unwrap_or_else(|e| e.into_inner()).last_seq();
+        if let Some(seq) = cmd.at_seq {
+            if seq > latest {
+                return Err(AppError::InvalidInput {
+                    field: "at_seq".into(),
+                    message: format!("at_seq {seq} is after the latest event (seq {latest})"),
+                });
+            }
+        }
+        let history = self.events(original, 0, usize::MAX)?;
+        let base = crate::fork::base(original, &history, cmd.at_seq, Some(&live)).map_err(|e| {
+            AppError::InvalidInput {
+                field: "at_seq".into(),
+                message: e.to_string(),
+            }
+        })?;
+        let correlation = correlation_id
+            .map(str::to_string)
+            .unwrap_or_else(event::new_correlation_id);
+        let added_by = cmd.user_id.clone().unwrap_or_else(|| "user".to_string());
+        let forked_from = ForkedFrom {
+            party_id: original.to_string(),
+            seq: base.seq,
+        };
+        let copied_results: Vec<AgentName> = base.reused.iter().map(|c| c.agent_name).collect();
+        let (ticket, ack) = {
+            let mut index = self.commands.lock().unwrap_or_else(|e| e.into_inner());
+            let party_id = match &cmd.party_id {
+                Some(id) if index.parties.contains_key(id) => {
+                    return Err(AppError::DuplicateParty(id.clone()))
+                }
+                _ if index.parties.len() >= limits.max_parties => {
+                    return Err(AppError::Capacity {
+                        max: limits.max_parties,
+                    })
+                }
+                Some(id) => id.clone(),
+                None => loop {
+                    let id = event::new_party_id();
+                    if !index.parties.contains_key(&id) {
+                        break id;
+                    }
+                },
+            };
+            let created = Draft::command(
+                &party_id,
+                &correlation,
+                Payload::PartyCreated(PartyCreated {
+                    created_by: cmd.user_id.clone(),
+                    token_sha256: cmd.token_sha256.clone(),
+                    forked_from: Some(forked_from.clone()),
+                }),
+            );
+            // The copy: caused by the creation, from the fork itself.
+            let copy = |payload| {
+                let mut d = Draft::command(&party_id, &correlation, payload);
+                d.causation_id = Some(created.event_id.clone());
+                d.source = "fork".to_string();
+                d
+            };
+            let mut drafts = Vec::new();
+            for (input, _) in &base.copied {
+                drafts.push(copy(Payload::InputAdded(input.clone())));
+            }
+            for reused in &base.reused {
+                drafts.push(copy(Payload::AgentCompleted(reused.clone())));
+            }
+            if let Some(budget) = &base.budget {
+                drafts.push(copy(Payload::BudgetUpdated(budget.clone())));
+            }
+            if let Some(plan) = &base.plan {
+                drafts.push(copy(Payload::PlanUpdated(plan.clone())));
+            }
+            // Then the changes: planning the original had under way at
+            // `seq`, then the client's.
+            let mut inputs: HashSet<String> = base.input_ids().into_iter().collect();
+            for id in &base.catch_up_removed {
+                drafts.push(removal(&party_id, &correlation, id, "fork"));
+            }
+            for input in &base.catch_up_added {
+                drafts.push(Draft::command(
+                    &party_id,
+                    &correlation,
+                    Payload::InputAdded(input.clone()),
+                ));
+            }
+            let mut ids = Vec::new();
+            for (n, change) in cmd.changes.into_iter().enumerate() {
+                match change {
+                    ForkChange::Remove(id) => {
+                        if !inputs.remove(&id) {
+                            return Err(AppError::InvalidInput {
+                                field: format!("changes[{n}].remove"),
+                                message: format!(
+                                    "changes[{n}].remove: the fork has no input {id} (inputs of {original} as of seq {})",
+                                    base.seq
+                                ),
+                            });
+                        }
+                        drafts.push(removal(&party_id, &correlation, &id, &added_by));
+                    }
+                    ForkChange::Add(input) => {
+                        if inputs.len() >= limits.max_inputs_per_party {
+                            return Err(AppError::TooManyInputs {
+                                party_id: party_id.clone(),
+                                max: limits.max_inputs_per_party,
+                            });
+                        }
+                        if let Some(id) = &input.input_id {
+                            if inputs.contains(id) {
+                                return Err(AppError::DuplicateInput(id.clone()));
+                            }
+                        }
+                        let (id, draft) =
+                            input_draft(&party_id, &correlation, &added_by, input, &inputs);
+                        inputs.insert(id.clone());
+                        ids.push(id);
+                        drafts.push(draft);
+                    }
+                }
+            }
+            drafts.insert(0, created);
+            let ticket = r.bus.submit(drafts, Admission::Command)?;
+            index.parties.insert(party_id.clone(), inputs);
+            let ack = Ack {
+                party_id,
+                input_ids: ids,
+                seq: 0,
+            };
+            (ticket, ack)
+        };
+        let party = ack.party_id.clone();
+        let ack = self.settle(&r, ticket, ack, move |index| {
+            index.parties.remove(&party);
+        })?;
+        Ok(Forked {
+            ack,
+            forked_from,
+            copied_results,
         })
     }
 
@@ -1088,14 +1303,11 @@ impl App {
                     input_id: input_id.to_string(),
                 });
             }
-            let draft = Draft::command(
+            let draft = removal(
                 party_id,
                 &correlation,
-                Payload::InputRemoved(InputRemoved {
-                    input_id: input_id.to_string(),
-                    removed_by: removed_by.unwrap_or("user").to_string(),
-                    reason: RemovalReason::UserAction,
-                }),
+                input_id,
+                removed_by.unwrap_or("user"),
             );
             let ticket = r.bus.submit(vec![draft], Admission::Command)?;
             inputs.remove(input_id);
@@ -1309,6 +1521,19 @@ impl Drop for App {
     }
 }
 
+/// A user's removal of `input_id`.
+fn removal(party_id: &str, correlation: &str, input_id: &str, removed_by: &str) -> Draft {
+    Draft::command(
+        party_id,
+        correlation,
+        Payload::InputRemoved(InputRemoved {
+            input_id: input_id.to_string(),
+            removed_by: removed_by.to_string(),
+            reason: RemovalReason::UserAction,
+        }),
+    )
+}
+
 fn input_draft(
     party_id: &str,
     correlation: &str,
@@ -1326,6 +1551,7 @@ fn input_draft(
         party_id,
         correlation,
         Payload::InputAdded(InputAdded {
+            copied_from: None,
             input_id: id.clone(),
             content: input.content,
             source_type: input.source_type.unwrap_or(SourceType::Text),

@@ -2380,6 +2380,7 @@ mod tests {
                 party,
                 "corr_test",
                 Payload::PartyCreated(PartyCreated {
+                    forked_from: None,
                     created_by: None,
                     token_sha256: None,
                 }),

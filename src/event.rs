@@ -203,6 +203,20 @@ pub struct PartyCreated {
     /// Hex SHA-256 of the party's access token (never the token itself).
     #[serde(default)]
     pub token_sha256: Option<String>,
+    /// For a fork: the party and `seq` it was forked from. Its copied
+    /// inputs and reused results follow in the same batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forked_from: Option<ForkedFrom>,
+}
+
+/// Where a fork came from (`party.created` of a fork).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ForkedFrom {
+    /// The original party.
+    pub party_id: String,
+    /// The original's state the fork started from: its events up to this
+    /// `seq`.
+    pub seq: u64,
 }
 
 /// `party.token.rotated`: the party's token was replaced; the old one no
@@ -238,6 +252,11 @@ pub struct InputAdded {
     /// Image to analyse, if any.
     #[serde(default)]
     pub image_url: Option<String>,
+    /// In a fork: the `event_id` of the original's `party.input.added` this
+    /// input was copied from. A copied input is the state the fork starts
+    /// from, not a change: it starts no planning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copied_from: Option<String>,
 }
 
 /// Why an input went away.
@@ -326,6 +345,11 @@ pub struct AgentCompleted {
     pub confidence: f64,
     /// Wall time of the pure computation.
     pub execution_time_ms: f64,
+    /// In a fork: the `event_id` of the original's `party.agent.completed`
+    /// whose result this is. The agent did not run again: what it reads
+    /// had not changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<String>,
 }
 
 /// Kind of agent failure.

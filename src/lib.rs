@@ -42,6 +42,7 @@ pub mod domain;
 pub mod eval;
 pub mod event;
 pub mod export;
+pub mod fork;
 pub mod healthcheck;
 mod idempotency;
 pub mod journal;

@@ -26,7 +26,7 @@ use serde_json::value::RawValue;
 use crate::catalog::intern::{self, Citations, RecordTable};
 use crate::deferred::{Deferred, FromSnapshot};
 use crate::domain::{AgentName, AgentOutput, Budget, FinalPlan};
-use crate::event::{Event, Payload};
+use crate::event::{Event, ForkedFrom, Payload};
 use crate::journal::log::Log;
 use crate::journal::{codec, CompactReport, Journal, JournalError, SnapshotMeta, RECORDS_ROW};
 use crate::store::{AgentError, AgentState, AgentStatus, Input, Party, PartyStatus, Store};
@@ -174,6 +174,12 @@ impl Track {
 
     fn observe(&mut self, ev: &Event) {
         match &ev.payload {
+            // A fork's creation, copied inputs and reused results are the
+            // state it starts from, as if a wave planned from it had
+            // finished: its changes (after them) are what it plans for.
+            Payload::PartyCreated(p) if p.forked_from.is_some() => self.copied(ev.seq),
+            Payload::InputAdded(p) if p.copied_from.is_some() => self.copied(ev.seq),
+            Payload::AgentCompleted(p) if p.reused_from.is_some() => self.copied(ev.seq),
             Payload::InputAdded(_) | Payload::InputRemoved(_) => {
                 self.last_change = ev.seq;
                 self.pending.push((ev.event_id.clone(), ev.seq));
@@ -204,6 +210,12 @@ impl Track {
             Payload::AgentFailed(p) if p.agent_name == AgentName::FinalPlanner => self.finish(),
             _ => {}
         }
+    }
+
+    fn copied(&mut self, seq: u64) {
+        self.current_basis = seq;
+        self.done_basis = seq;
+        self.current_done = true;
     }
 
     fn finish(&mut self) {
@@ -281,6 +293,8 @@ struct PartyIn<'a> {
     final_plan: Option<&'a RawValue>,
     created_by: Option<String>,
     token_sha256: Option<String>,
+    #[serde(default)]
+    forked_from: Option<ForkedFrom>,
     created_at: String,
     updated_at: String,
     version: u64,
@@ -300,6 +314,8 @@ struct AgentIn<'a> {
     completed_at: Option<String>,
     error: Option<AgentError>,
     runs: u32,
+    #[serde(default)]
+    reused_from: Option<String>,
 }
 
 /// The record table of a snapshot (none in snapshots written before rows
@@ -371,6 +387,7 @@ fn decode_row(json: &[u8], table: &Arc<RecordTable>) -> Result<Row, serde_json::
                 completed_at: a.completed_at,
                 error: a.error,
                 runs: a.runs,
+                reused_from: a.reused_from,
             },
         );
     }
@@ -384,6 +401,7 @@ fn decode_row(json: &[u8], table: &Arc<RecordTable>) -> Result<Row, serde_json::
             final_plan,
             created_by: p.created_by,
             token_sha256: p.token_sha256,
+            forked_from: p.forked_from,
             created_at: p.created_at,
             updated_at: p.updated_at,
             version: p.version,

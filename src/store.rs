@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::deferred::Deferred;
 use crate::domain::{AgentName, AgentOutput, Budget, FinalPlan};
-use crate::event::{ErrorType, Event, Payload, SourceType};
+use crate::event::{ErrorType, Event, ForkedFrom, InputAdded, Payload, SourceType};
 
 /// Lifecycle of a party.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -112,6 +112,10 @@ pub struct AgentState {
     pub error: Option<AgentError>,
     /// Completed runs so far.
     pub runs: u32,
+    /// In a fork: the original's `party.agent.completed` event whose result
+    /// this is (the agent did not run here). Cleared when it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<String>,
 }
 
 /// One party's state.
@@ -137,10 +141,29 @@ pub struct Party {
     pub created_at: String,
     /// Timestamp of the latest event.
     pub updated_at: String,
+    /// For a fork: the party and `seq` it was forked from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forked_from: Option<ForkedFrom>,
     /// Number of events applied to this party (the creation is version 1).
     pub version: u64,
     /// `seq` of the latest event applied to this party.
     pub last_seq: u64,
+}
+
+impl Input {
+    /// The input a `party.input.added` event adds, at the event's time.
+    pub fn added(p: &InputAdded, timestamp: &str) -> Input {
+        Input {
+            input_id: p.input_id.clone(),
+            content: p.content.clone(),
+            source_type: p.source_type,
+            tags: p.tags.clone(),
+            added_by: p.added_by.clone(),
+            added_at: timestamp.to_string(),
+            metadata: p.metadata.clone(),
+            image_url: p.image_url.clone(),
+        }
+    }
 }
 
 impl Party {
@@ -299,6 +322,7 @@ impl Store {
                     final_plan: Deferred::absent(),
                     created_by: p.created_by.clone(),
                     token_sha256: p.token_sha256.clone(),
+                    forked_from: p.forked_from.clone(),
                     created_at: ev.timestamp.clone(),
                     updated_at: ev.timestamp.clone(),
                     version: 1,
@@ -333,16 +357,7 @@ impl Store {
         party.updated_at = ev.timestamp.clone();
         match &ev.payload {
             Payload::InputAdded(p) => {
-                party.inputs.push(Input {
-                    input_id: p.input_id.clone(),
-                    content: p.content.clone(),
-                    source_type: p.source_type,
-                    tags: p.tags.clone(),
-                    added_by: p.added_by.clone(),
-                    added_at: ev.timestamp.clone(),
-                    metadata: p.metadata.clone(),
-                    image_url: p.image_url.clone(),
-                });
+                party.inputs.push(Input::added(p, &ev.timestamp));
                 party.status = PartyStatus::Planning;
             }
             Payload::InputRemoved(p) => {
@@ -367,11 +382,13 @@ impl Store {
                         completed_at: None,
                         error: None,
                         runs: 0,
+                        reused_from: None,
                     });
                 entry.status = AgentStatus::Running;
                 entry.execution_id = p.execution_id.clone();
                 entry.started_at = ev.timestamp.clone();
                 entry.error = None;
+                entry.reused_from = None;
             }
             // A result counts only for the run this party started (same
             // `execution_id`): a run of a deleted party that finishes after
@@ -385,6 +402,25 @@ impl Store {
                     entry.completed_at = Some(ev.timestamp.clone());
                     entry.error = None;
                     entry.runs += 1;
+                }
+                // A fork's reused result: the run was the original's.
+                _ if p.reused_from.is_some() => {
+                    party.agents.insert(
+                        p.agent_name,
+                        AgentState {
+                            agent_name: p.agent_name,
+                            status: AgentStatus::Completed,
+                            result: Deferred::ready(p.result.clone()),
+                            confidence: p.confidence,
+                            execution_time_ms: p.execution_time_ms,
+                            execution_id: p.execution_id.clone(),
+                            started_at: ev.timestamp.clone(),
+                            completed_at: Some(ev.timestamp.clone()),
+                            error: None,
+                            runs: 0,
+                            reused_from: p.reused_from.clone(),
+                        },
+                    );
                 }
                 _ => {}
             },
@@ -466,6 +502,7 @@ mod tests {
             seq,
             party,
             Payload::PartyCreated(PartyCreated {
+                forked_from: None,
                 created_by: Some("ann".into()),
                 token_sha256: None,
             }),
@@ -477,6 +514,7 @@ mod tests {
             seq,
             party,
             Payload::InputAdded(InputAdded {
+                copied_from: None,
                 input_id: id.into(),
                 content: "jungle theme party for 75 guests".into(),
                 source_type: SourceType::Text,
@@ -506,6 +544,7 @@ mod tests {
             seq,
             party,
             Payload::AgentCompleted(AgentCompleted {
+                reused_from: None,
                 agent_name: AgentName::Theme,
                 execution_id: "exec_1".into(),
                 result: Arc::new(AgentOutput::Theme(ThemeResult {

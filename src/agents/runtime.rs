@@ -778,6 +778,7 @@ fn run_one(
                 ev,
                 agent.as_str(),
                 Payload::AgentCompleted(AgentCompleted {
+                    reused_from: None,
                     agent_name: agent,
                     execution_id,
                     result: Arc::new(result),

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use crate::domain::AgentName;
 use crate::event::{AgentDataRemoved, Draft, Event, ExecutionType, Payload, ShouldExecute};
-use crate::store::{AgentStatus, Party, PartyStatus};
+use crate::store::{AgentStatus, Input, Party, PartyStatus};
 
 use super::analyzer::{areas_by_input, party_facts, theme_points, Facts};
 
@@ -158,6 +158,10 @@ struct PartySchedule {
     current: Option<Wave>,
     /// Latest input change not yet covered by a wave.
     dirty: Option<Cause>,
+    /// A fork whose first change has not arrived: the inputs it copied, in
+    /// order. Its results are the original's for exactly these inputs, so
+    /// they become `last` when the first change arrives.
+    forking: Option<Vec<Input>>,
 }
 
 /// The scheduler's state over all parties.
@@ -216,7 +220,12 @@ impl Scheduler {
     ) -> Vec<Draft> {
         self.restored.remove(&party.party_id);
         let last = before
-            .map(|b| signatures(b, &self.cities))
+            .map(|b| match (&party.forked_from, waves) {
+                // A fork interrupted before its first wave finished: what
+                // it copied, minus what it could not reuse.
+                (Some(_), 0) => fork_baseline(b, b.inputs.clone(), &self.cities),
+                _ => signatures(b, &self.cities),
+            })
             .unwrap_or_default();
         let removed_input = match &cause.payload {
             Payload::InputRemoved(p) => Some(p.input_id.clone()),
@@ -232,6 +241,7 @@ impl Scheduler {
                     event: cause.clone(),
                     removed_input,
                 }),
+                forking: None,
             },
         );
         let mut out = Vec::new();
@@ -284,15 +294,43 @@ impl Scheduler {
                 self.parties.remove(&ev.party_id);
                 self.restored.remove(&ev.party_id);
             }
+            Payload::PartyCreated(p) if p.forked_from.is_some() => {
+                self.restored.remove(&ev.party_id);
+                self.parties.insert(
+                    ev.party_id.clone(),
+                    PartySchedule {
+                        forking: Some(Vec::new()),
+                        ..PartySchedule::default()
+                    },
+                );
+            }
             Payload::PartyCreated(_) => {
                 self.schedule(&ev.party_id);
+            }
+            // A fork's copied input is where it starts, not a change.
+            Payload::InputAdded(p) if p.copied_from.is_some() => {
+                if let Some(copied) = self
+                    .parties
+                    .get_mut(&ev.party_id)
+                    .and_then(|s| s.forking.as_mut())
+                {
+                    copied.push(Input::added(p, &ev.timestamp));
+                }
             }
             Payload::InputAdded(_) | Payload::InputRemoved(_) => {
                 let removed_input = match &ev.payload {
                     Payload::InputRemoved(p) => Some(p.input_id.clone()),
                     _ => None,
                 };
+                let baseline = self
+                    .parties
+                    .get_mut(&ev.party_id)
+                    .and_then(|s| s.forking.take())
+                    .map(|copied| fork_baseline(party, copied, &self.cities));
                 let sched = self.schedule(&ev.party_id);
+                if let Some(baseline) = baseline {
+                    sched.last = baseline;
+                }
                 sched.dirty = Some(Cause {
                     event: ev.clone(),
                     removed_input,
@@ -538,6 +576,24 @@ impl Scheduler {
     }
 }
 
+/// What a fork's reused results were made from: the fingerprints of its
+/// copied inputs, for the agents that have a result to reuse. An agent
+/// without one (it failed in the original, say) counts as changed, so the
+/// fork's first wave runs it.
+fn fork_baseline(party: &Party, copied: Vec<Input>, cities: &[String]) -> BTreeMap<AgentName, u64> {
+    let base = Party {
+        inputs: copied,
+        ..party.clone()
+    };
+    let mut last = signatures(&base, cities);
+    last.retain(|agent, _| match agent {
+        AgentName::Budget => party.budget.is_some(),
+        AgentName::FinalPlanner => party.final_plan.is_some(),
+        _ => party.result(*agent).is_some(),
+    });
+    last
+}
+
 /// What each agent reads from the party, fingerprinted.
 fn signatures(party: &Party, cities: &[String]) -> BTreeMap<AgentName, u64> {
     let facts = party_facts(&party.inputs, cities);
@@ -643,6 +699,7 @@ mod tests {
                         ev,
                         agent.as_str(),
                         Payload::AgentCompleted(AgentCompleted {
+                            reused_from: None,
                             agent_name: agent,
                             execution_id,
                             result: Arc::new(result),
@@ -669,6 +726,7 @@ mod tests {
                 party,
                 "corr_c",
                 Payload::PartyCreated(PartyCreated {
+                    forked_from: None,
                     created_by: None,
                     token_sha256: None,
                 }),
@@ -706,6 +764,7 @@ mod tests {
             party,
             "corr_a",
             Payload::InputAdded(InputAdded {
+                copied_from: None,
                 input_id: id.into(),
                 content: text.into(),
                 source_type: SourceType::Text,
@@ -1067,6 +1126,7 @@ mod tests {
                 "p",
                 "corr_c",
                 Payload::PartyCreated(PartyCreated {
+                    forked_from: None,
                     created_by: None,
                     token_sha256: None,
                 }),
@@ -1291,6 +1351,7 @@ mod tests {
                     let payload = match agents::run(agent, &input).expect("runnable") {
                         Product::Output(result, confidence) => {
                             Payload::AgentCompleted(AgentCompleted {
+                                reused_from: None,
                                 agent_name: agent,
                                 execution_id: "exec_x".into(),
                                 result: Arc::new(result),
@@ -1325,6 +1386,7 @@ mod tests {
                             party(p),
                             "corr_c",
                             Payload::PartyCreated(PartyCreated {
+                                forked_from: None,
                                 created_by: None,
                                 token_sha256: None,
                             }),

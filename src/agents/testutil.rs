@@ -41,6 +41,7 @@ pub(crate) fn party(inputs: &[(&str, &[&str])]) -> Party {
         final_plan: Deferred::absent(),
         created_by: None,
         token_sha256: None,
+        forked_from: None,
         created_at: "2025-01-01T00:00:00Z".to_string(),
         updated_at: "2025-01-01T00:00:00Z".to_string(),
         version: 1,
@@ -63,6 +64,7 @@ pub(crate) fn set_result(party: &mut Party, agent: AgentName, result: AgentOutpu
             completed_at: Some("2025-01-01T00:00:01Z".to_string()),
             error: None,
             runs: 1,
+            reused_from: None,
         },
     );
 }

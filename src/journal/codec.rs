@@ -153,6 +153,8 @@ struct Completed<'a> {
     result: &'a RawValue,
     confidence: f64,
     execution_time_ms: f64,
+    #[serde(default)]
+    reused_from: Option<String>,
 }
 
 fn unknown(topic: &str) -> serde_json::Error {
@@ -195,6 +197,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event, serde_json::Error> {
             let c: Completed<'_> = from_str(p)?;
             let result = decode_result(c.agent_name, c.result.get())?;
             Payload::AgentCompleted(AgentCompleted {
+                reused_from: c.reused_from,
                 agent_name: c.agent_name,
                 execution_id: c.execution_id,
                 result: Arc::new(result),

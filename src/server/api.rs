@@ -171,6 +171,10 @@ pub(crate) fn handle(
                 }),
             ))
         }
+        RouteId::ForkParty => {
+            authorize_party(ctx, party_id, req)?;
+            idempotent(ctx, req, || fork_party(ctx, party_id, req, body))
+        }
         RouteId::PartyDiff => {
             let party = authorize_party(ctx, party_id, req)?;
             let other_id = params.other_id.as_deref().unwrap_or("");
@@ -553,6 +557,51 @@ fn create_party(ctx: &Ctx, req: &Request, body: &mut Body<'_>) -> Result<Reply, 
         websocket_url: base.websocket(&format!("{API_PREFIX}/ws/{}", ack.party_id)),
         status_url: base.http(&status_path),
         seq: ack.seq,
+    };
+    Ok(Reply::json(201, &response).with_header("Location", base.path(&status_path)))
+}
+
+#[derive(Serialize)]
+struct ForkPartyResponse<'a> {
+    #[serde(flatten)]
+    created: CreatePartyResponse<'a>,
+    forked_from: &'a crate::event::ForkedFrom,
+    copied_results: &'a [crate::domain::AgentName],
+}
+
+fn fork_party(
+    ctx: &Ctx,
+    original: &str,
+    req: &Request,
+    body: &mut Body<'_>,
+) -> Result<Reply, ApiError> {
+    let bytes = body.read_json(req, ctx.max_body, ctx.request_timeout)?;
+    let mut cmd = body::fork_party(bytes.as_deref())?;
+    let token = auth::new_token().map_err(|e| {
+        log::error!("request {}: the OS random generator failed: {e}", req.id());
+        ApiError::Internal(req.id().to_string())
+    })?;
+    cmd.token_sha256 = Some(auth::sha256_hex(&token));
+    let forked = ctx
+        .app
+        .fork_party(original, cmd, Some(req.id()))
+        .map_err(|e| ApiError::from_app(e, req.id()))?;
+    let ack = &forked.ack;
+    let base = url_base(ctx, req);
+    let status_path = format!("{API_PREFIX}/party/{}/status", ack.party_id);
+    let response = ForkPartyResponse {
+        created: CreatePartyResponse {
+            success: true,
+            party_id: &ack.party_id,
+            party_token: &token,
+            input_ids: &ack.input_ids,
+            message: "Party forked successfully",
+            websocket_url: base.websocket(&format!("{API_PREFIX}/ws/{}", ack.party_id)),
+            status_url: base.http(&status_path),
+            seq: ack.seq,
+        },
+        forked_from: &forked.forked_from,
+        copied_results: &forked.copied_results,
     };
     Ok(Reply::json(201, &response).with_header("Location", base.path(&status_path)))
 }

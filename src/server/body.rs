@@ -1,5 +1,6 @@
-//! Request bodies: the JSON of `POST /party` and `POST …/party/{id}/input`
-//! decoded into the app's commands ([`NewParty`], [`NewInput`]), every field
+//! Request bodies: the JSON of `POST /party`, `POST …/party/{id}/input` and
+//! `POST …/party/{id}/fork` decoded into the app's commands ([`NewParty`],
+//! [`NewInput`], [`NewFork`]), every field
 //! checked and a wrong one named in the error (`initial_inputs[1].tags[0]`).
 //!
 //! Owns the decoding and checking of those bodies. Pure: bytes in, a
@@ -13,7 +14,7 @@
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
-use crate::app::{NewInput, NewParty};
+use crate::app::{ForkChange, NewFork, NewInput, NewParty};
 use crate::event::{self, SourceType};
 
 /// Longest `user_id` accepted.
@@ -36,6 +37,77 @@ pub fn add_input(body: Option<&[u8]>) -> Result<NewInput, ApiError> {
     }
 }
 
+/// Decodes `POST …/party/{id}/fork`'s body (`None`: no body, the same as
+/// `{}`: a fork of the party as it is now, without changes).
+pub fn fork_party(body: Option<&[u8]>) -> Result<NewFork, ApiError> {
+    let Some(bytes) = body else {
+        return Ok(NewFork::default());
+    };
+    let body = json(bytes)?;
+    let obj = body
+        .as_object()
+        .ok_or_else(|| ApiError::invalid("body", "the body must be a JSON object"))?;
+    let at_seq = match obj.get("at_seq") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_u64().ok_or_else(|| {
+            ApiError::invalid(
+                "at_seq",
+                "at_seq must be a non-negative integer (an event seq)",
+            )
+        })?),
+    };
+    let changes = match obj.get("changes") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| parse_change(v, i))
+            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "changes",
+                "changes must be an array of {\"add\": {input}} or {\"remove\": \"<input_id>\"} objects",
+            ))
+        }
+    };
+    Ok(NewFork {
+        party_id: party_id(obj)?,
+        user_id: user_id(obj)?,
+        at_seq,
+        changes,
+        token_sha256: None,
+    })
+}
+
+/// One fork change: `{"add": {input}}` or `{"remove": "<input_id>"}`.
+fn parse_change(v: &Value, i: usize) -> Result<ForkChange, ApiError> {
+    let field = format!("changes[{i}]");
+    let one_of = || {
+        ApiError::invalid(
+            &field,
+            format!("{field} must be {{\"add\": {{input}}}} or {{\"remove\": \"<input_id>\"}}"),
+        )
+    };
+    let obj = v.as_object().filter(|o| o.len() == 1).ok_or_else(one_of)?;
+    match (obj.get("add"), obj.get("remove")) {
+        (Some(input), None) => Ok(ForkChange::Add(parse_input(
+            input,
+            &format!("{field}.add"),
+        )?)),
+        (None, Some(Value::String(id))) if event::is_valid_id(id) => {
+            Ok(ForkChange::Remove(id.clone()))
+        }
+        (None, Some(_)) => {
+            let f = format!("{field}.remove");
+            Err(ApiError::invalid(
+                &f,
+                format!("{f} must be an input id (1-64 characters of A-Z, a-z, 0-9, '_' or '-')"),
+            ))
+        }
+        _ => Err(one_of()),
+    }
+}
+
 /// Parses JSON; 400 `invalid_json` when malformed.
 fn json(bytes: &[u8]) -> Result<Value, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| ApiError::InvalidJson(e.to_string()))
@@ -49,30 +121,8 @@ fn parse_create(body: Option<&Value>) -> Result<NewParty, ApiError> {
     let obj = body
         .as_object()
         .ok_or_else(|| ApiError::invalid("body", "the body must be a JSON object"))?;
-    let party_id = match opt_str(obj, "party_id", "party_id")? {
-        None | Some("") => None,
-        Some(id) if event::is_valid_id(id) => Some(id.to_string()),
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "party_id",
-                "party_id must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'",
-            ))
-        }
-    };
-    let user_id = match opt_str(obj, "user_id", "user_id")? {
-        None | Some("") => None,
-        Some(u) if u.chars().count() <= MAX_USER_ID && !u.chars().any(char::is_control) => {
-            Some(u.to_string())
-        }
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "user_id",
-                format!(
-                    "user_id must be at most {MAX_USER_ID} characters, without control characters"
-                ),
-            ))
-        }
-    };
+    let party_id = party_id(obj)?;
+    let user_id = user_id(obj)?;
     let initial_inputs = match obj.get("initial_inputs") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items
@@ -93,6 +143,32 @@ fn parse_create(body: Option<&Value>) -> Result<NewParty, ApiError> {
         initial_inputs,
         token_sha256: None,
     })
+}
+
+/// A client-chosen `party_id` (empty or absent: none).
+fn party_id(obj: &Map<String, Value>) -> Result<Option<String>, ApiError> {
+    match opt_str(obj, "party_id", "party_id")? {
+        None | Some("") => Ok(None),
+        Some(id) if event::is_valid_id(id) => Ok(Some(id.to_string())),
+        Some(_) => Err(ApiError::invalid(
+            "party_id",
+            "party_id must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'",
+        )),
+    }
+}
+
+/// The acting `user_id` (empty or absent: none).
+fn user_id(obj: &Map<String, Value>) -> Result<Option<String>, ApiError> {
+    match opt_str(obj, "user_id", "user_id")? {
+        None | Some("") => Ok(None),
+        Some(u) if u.chars().count() <= MAX_USER_ID && !u.chars().any(char::is_control) => {
+            Ok(Some(u.to_string()))
+        }
+        Some(_) => Err(ApiError::invalid(
+            "user_id",
+            format!("user_id must be at most {MAX_USER_ID} characters, without control characters"),
+        )),
+    }
 }
 
 /// Decodes one input object; `prefix` names it in errors (empty for the

@@ -400,6 +400,42 @@ fn schemas_1(v: &Vars) -> Value {
                 },
             },
             "RemoveInputResponse": {"$ref": "#/components/schemas/AddInputResponse"},
+            "ForkPartyRequest": {
+                "type": "object",
+                "properties": {
+                    "at_seq": {"type": ["integer", "null"], "minimum": 0, "description": "Start from the party's events up to this seq (default: all of them). Planning under way at that seq is planned again in the fork; a seq before the party existed, or after the latest event, is 422."},
+                    "changes": {"type": ["array", "null"], "description": "Applied in order after the copy.", "items": {"oneOf": [
+                        {"type": "object", "required": ["add"], "additionalProperties": false, "properties": {"add": {"$ref": "#/components/schemas/InputRequest"}}},
+                        {"type": "object", "required": ["remove"], "additionalProperties": false, "properties": {"remove": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$", "description": "An input id of the fork (the original's input ids are kept)."}}},
+                    ]}},
+                    "party_id": {"type": ["string", "null"], "pattern": "^([A-Za-z0-9_-]{1,64})?$", "description": "Client-chosen id for the fork; a duplicate gets 409."},
+                    "user_id": {"type": ["string", "null"], "maxLength": 128, "description": "Who forks; also `added_by` of the inputs the changes add."},
+                },
+            },
+            "ForkedFrom": {
+                "type": "object",
+                "required": ["party_id", "seq"],
+                "properties": {
+                    "party_id": {"type": "string"},
+                    "seq": {"type": "integer", "description": "The original's events up to this seq are the fork's start."},
+                },
+            },
+            "ForkPartyResponse": {
+                "type": "object",
+                "required": ["success", "party_id", "party_token", "input_ids", "message", "websocket_url", "status_url", "seq", "forked_from", "copied_results"],
+                "properties": {
+                    "success": {"const": true},
+                    "party_id": {"type": "string", "description": "The fork."},
+                    "party_token": {"type": "string", "description": "The fork's own 128-bit hex access token."},
+                    "input_ids": {"type": "array", "items": {"type": "string"}, "description": "Ids of the inputs the changes added."},
+                    "message": {"type": "string"},
+                    "websocket_url": {"type": "string"},
+                    "status_url": {"type": "string"},
+                    "seq": {"type": "integer"},
+                    "forked_from": {"$ref": "#/components/schemas/ForkedFrom"},
+                    "copied_results": {"type": "array", "items": {"type": "string"}, "description": "Agents whose results were copied from the original (as `party.agent.completed` with `reused_from`); those the changes concern run again."},
+                },
+            },
     })
 }
 
@@ -467,6 +503,7 @@ fn schemas_2(v: &Vars) -> Value {
                     "started_at": {"type": "string"},
                     "completed_at": nullable_str,
                     "runs": {"type": "integer"},
+                    "reused_from": {"type": "string", "description": "In a fork: the event id of the original's party.agent.completed whose result this is; absent when the agent ran in this party."},
                 },
             },
     })
@@ -559,6 +596,7 @@ fn schemas_3(v: &Vars) -> Value {
                     "version": {"type": "integer", "description": "Events applied to this party."},
                     "last_seq": {"type": "integer"},
                     "created_by": nullable_str,
+                    "forked_from": {"$ref": "#/components/schemas/ForkedFrom"},
                     "inputs": {"type": "array", "items": {"$ref": "#/components/schemas/Input"}},
                     "agents": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/AgentState"}},
                     "budget": {"oneOf": [{"$ref": "#/components/schemas/Budget"}, {"type": "null"}]},

@@ -86,6 +86,8 @@ pub enum RouteId {
     RotateToken,
     /// `GET /party/{party_id}/diff/{other_id}`.
     PartyDiff,
+    /// `POST /party/{party_id}/fork`.
+    ForkParty,
     /// `GET /system/status`.
     SystemStatus,
     /// `GET /system/health`.
@@ -366,6 +368,37 @@ pub const ROUTES: &[RouteSpec] = &[
         success: 200,
         response: "PlanDiff",
         errors: PARTY_ERRORS,
+    },
+    RouteSpec {
+        id: RouteId::ForkParty,
+        method: Method::Post,
+        path: "/api/v1/event-driven/party/{party_id}/fork",
+        access: Access::Party,
+        summary: "What if…: a new party with this one's inputs as of `at_seq` (default: now), \
+            then `changes`; agents whose inputs the changes leave alone reuse the original's \
+            results. Returns the fork's own token",
+        body: BodyKind::Json("ForkPartyRequest"),
+        query: &[],
+        success: 201,
+        response: "ForkPartyResponse",
+        errors: &[
+            Unauthorized,
+            Forbidden,
+            PartyNotFound,
+            InvalidJson,
+            Conflict,
+            TooManyInputs,
+            Capacity,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            ValidationError,
+            Overloaded,
+            NotReady,
+            Timeout,
+            JournalUnavailable,
+            JournalReadOnly,
+            InsufficientStorage,
+        ],
     },
     RouteSpec {
         id: RouteId::SystemStatus,
@@ -660,6 +693,7 @@ fn route(method: Method, segs: &[&str]) -> Option<(RouteId, Params)> {
         (Get, true, ["party", id, "export"]) => (PartyExport, party(id)),
         (Delete, true, ["party", id]) => (DeleteParty, party(id)),
         (Post, true, ["party", id, "token"]) => (RotateToken, party(id)),
+        (Post, true, ["party", id, "fork"]) => (ForkParty, party(id)),
         (Get, true, ["party", id, "diff", other]) => (
             PartyDiff,
             Params {

@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::domain::{AgentName, AgentOutput, Budget, FinalPlan};
-use crate::event::SourceType;
+use crate::event::{ForkedFrom, SourceType};
 use crate::store::{AgentError, AgentState, AgentStatus, Input, Party};
 
 /// One input as the API shows it.
@@ -75,6 +75,9 @@ pub struct AgentView<'a> {
     pub completed_at: Option<&'a str>,
     /// Completed runs so far.
     pub runs: u32,
+    /// In a fork: the original's event whose result this is (not run here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<&'a str>,
 }
 
 impl<'a> From<&'a AgentState> for AgentView<'a> {
@@ -91,6 +94,7 @@ impl<'a> From<&'a AgentState> for AgentView<'a> {
             started_at: &a.started_at,
             completed_at: a.completed_at.as_deref(),
             runs: a.runs,
+            reused_from: a.reused_from.as_deref(),
         }
     }
 }
@@ -137,6 +141,9 @@ pub struct PartyView<'a> {
     pub last_seq: u64,
     /// The creating user, if named.
     pub created_by: Option<&'a str>,
+    /// For a fork: the party and `seq` it was forked from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forked_from: Option<&'a ForkedFrom>,
     /// Inputs in the order added.
     pub inputs: Vec<InputView<'a>>,
     /// Agents by name, in dependency order.
@@ -157,6 +164,7 @@ impl<'a> From<&'a Party> for PartyView<'a> {
             version: p.version,
             last_seq: p.last_seq,
             created_by: p.created_by.as_deref(),
+            forked_from: p.forked_from.as_ref(),
             inputs: p.inputs.iter().map(InputView::from).collect(),
             agents: p
                 .agents

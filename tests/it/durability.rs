@@ -406,6 +406,7 @@ fn planning_interrupted_by_a_crash_is_resumed_after_the_restart() {
             "space",
             "corr_crash",
             Payload::InputAdded(InputAdded {
+                copied_from: None,
                 input_id: "crash-1".into(),
                 content: "we need a chocolate cake".into(),
                 source_type: SourceType::Text,

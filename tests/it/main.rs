@@ -40,6 +40,7 @@ mod diff;
 mod durability;
 mod event_serde;
 mod faults;
+mod fork;
 mod http_api;
 mod http_docs;
 mod limits;

@@ -64,6 +64,7 @@ fn results() -> &'static Results {
         push(
             &mut store,
             Payload::PartyCreated(PartyCreated {
+                forked_from: None,
                 created_by: None,
                 token_sha256: None,
             }),
@@ -95,6 +96,7 @@ fn results() -> &'static Results {
                     let result = Arc::new(result);
                     outputs.insert(agent, result.clone());
                     Payload::AgentCompleted(AgentCompleted {
+                        reused_from: None,
                         agent_name: agent,
                         execution_id: "exec_r".into(),
                         result,
@@ -135,6 +137,7 @@ fn stamp(seq: u64) -> String {
 
 fn added(id: &str, text: &str) -> Payload {
     Payload::InputAdded(InputAdded {
+        copied_from: None,
         input_id: id.into(),
         content: text.into(),
         source_type: SourceType::Text,
@@ -211,6 +214,7 @@ fn events(ops: &[(u8, Op)]) -> Vec<Arc<Event>> {
             let seq = i as u64 + 1;
             let payload = match op {
                 Op::Create => Payload::PartyCreated(PartyCreated {
+                    forked_from: None,
                     created_by: seq.is_multiple_of(2).then(|| "ann".to_string()),
                     token_sha256: Some(format!("{seq:064x}")),
                 }),
@@ -229,6 +233,7 @@ fn events(ops: &[(u8, Op)]) -> Vec<Arc<Event>> {
                 Op::Completed(a) => {
                     let agent = DOMAIN[*a as usize];
                     Payload::AgentCompleted(AgentCompleted {
+                        reused_from: None,
                         agent_name: agent,
                         execution_id: format!("exec_{seq}"),
                         result: r.outputs[&agent].clone(),

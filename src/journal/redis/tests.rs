@@ -145,6 +145,7 @@ fn created(party: &str) -> Draft {
         party,
         "corr_t",
         Payload::PartyCreated(PartyCreated {
+            forked_from: None,
             created_by: None,
             token_sha256: None,
         }),
@@ -156,6 +157,7 @@ fn input(party: &str, text: &str) -> Draft {
         party,
         "corr_t",
         Payload::InputAdded(InputAdded {
+            copied_from: None,
             input_id: crate::event::new_input_id(),
             content: text.into(),
             source_type: SourceType::Text,

@@ -840,11 +840,13 @@ mod tests {
     pub(super) fn ev(seq: u64, party: &str) -> Arc<Event> {
         let payload = if seq % 2 == 1 {
             Payload::PartyCreated(PartyCreated {
+                forked_from: None,
                 created_by: None,
                 token_sha256: None,
             })
         } else {
             Payload::InputAdded(InputAdded {
+                copied_from: None,
                 input_id: format!("inp_{seq}"),
                 content: "jungle party".into(),
                 source_type: SourceType::Text,

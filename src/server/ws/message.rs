@@ -19,8 +19,8 @@ use serde::Serialize;
 
 use crate::domain::{AgentOutput, Budget, FinalPlan};
 use crate::event::{
-    AgentDataRemoved, ErrorType, Event, InputAdded, InputRemoved, PartyDeleted, Payload, Topic,
-    TopicSet,
+    AgentDataRemoved, ErrorType, Event, ForkedFrom, InputAdded, InputRemoved, PartyDeleted,
+    Payload, Topic, TopicSet,
 };
 
 /// Slots in the encode cache. Clients of one party receive an event within
@@ -38,12 +38,17 @@ struct RunInfo<'a> {
     error_type: Option<ErrorType>,
     #[serde(skip_serializing_if = "Option::is_none")]
     retry_count: Option<u32>,
+    /// A fork's reused result: the original's event it came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reused_from: Option<&'a str>,
 }
 
 /// `party_created`'s payload: never the token hash.
 #[derive(Serialize)]
 struct Created<'a> {
     created_by: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    forked_from: Option<&'a ForkedFrom>,
 }
 
 /// The `payload` key, borrowed from the event.
@@ -130,9 +135,13 @@ pub(crate) fn encode_event(ev: &Event) -> Option<String> {
     };
     match &ev.payload {
         Payload::PartyCreated(p) => {
-            m.message = "Party created".into();
+            m.message = match &p.forked_from {
+                Some(f) => format!("Party forked from {} at seq {}", f.party_id, f.seq),
+                None => "Party created".into(),
+            };
             m.payload = Some(PayloadView::Created(Created {
                 created_by: p.created_by.as_deref(),
+                forked_from: p.forked_from.as_ref(),
             }));
         }
         Payload::PartyDeleted(p) => {
@@ -162,6 +171,7 @@ pub(crate) fn encode_event(ev: &Event) -> Option<String> {
                 input_count: Some(p.input_count),
                 error_type: None,
                 retry_count: None,
+                reused_from: None,
             }));
         }
         Payload::AgentCompleted(p) => {
@@ -169,7 +179,10 @@ pub(crate) fn encode_event(ev: &Event) -> Option<String> {
             m.agent = Some(agent);
             m.status = Some("completed");
             m.result = Some(&p.result);
-            m.message = format!("{agent} completed successfully");
+            m.message = match p.reused_from {
+                Some(_) => format!("{agent} result reused: what it reads did not change"),
+                None => format!("{agent} completed successfully"),
+            };
             m.confidence = Some(p.confidence);
             m.execution_time_ms = Some(p.execution_time_ms);
             m.payload = Some(PayloadView::Run(RunInfo {
@@ -177,6 +190,7 @@ pub(crate) fn encode_event(ev: &Event) -> Option<String> {
                 input_count: None,
                 error_type: None,
                 retry_count: None,
+                reused_from: p.reused_from.as_deref(),
             }));
         }
         Payload::AgentFailed(p) => {
@@ -190,6 +204,7 @@ pub(crate) fn encode_event(ev: &Event) -> Option<String> {
                 input_count: None,
                 error_type: Some(p.error_type),
                 retry_count: Some(p.retry_count),
+                reused_from: None,
             }));
         }
         Payload::AgentDataRemoved(p) => {
@@ -388,6 +403,7 @@ mod tests {
         let v = json(&ev(
             1,
             Payload::PartyCreated(PartyCreated {
+                forked_from: None,
                 created_by: Some("ann".into()),
                 token_sha256: Some("secret".into()),
             }),
@@ -440,6 +456,7 @@ mod tests {
         let b = ev(
             3,
             Payload::PartyCreated(PartyCreated {
+                forked_from: None,
                 created_by: None,
                 token_sha256: None,
             }),
