@@ -1,5 +1,6 @@
 //! Fuzzes request-body decoding exactly as the server runs it: the bytes of
-//! a `POST /party` or `POST …/input` body through `server::body` (JSON, then
+//! a `POST /party`, `POST …/input` or `POST …/fork` body through
+//! `server::body` (JSON, then
 //! every field), then the app's pre-publish checks (`Limits`).
 //!
 //! Invariants: no panic; a refused body is a 400 or 422 naming a field, and
@@ -9,7 +10,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use partybus::app::{Limits, NewInput, NewParty};
+use partybus::app::{ForkChange, Limits, NewFork, NewInput, NewParty};
 use partybus::event::is_valid_id;
 use partybus::server::body::{self, MAX_USER_ID};
 use partybus::server::error::ApiError;
@@ -48,7 +49,41 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(e) => refused(&e),
     }
+    match body::fork_party(Some(data)) {
+        Ok(cmd) => {
+            if let Some(id) = &cmd.party_id {
+                assert!(is_valid_id(id), "party_id {id:?}");
+            }
+            for change in &cmd.changes {
+                match change {
+                    ForkChange::Add(input) => check_input(input),
+                    ForkChange::Remove(id) => assert!(is_valid_id(id), "remove {id:?}"),
+                }
+            }
+            let again = body::fork_party(Some(&encode_fork(&cmd))).expect("re-encoded body");
+            assert_eq!(again, cmd);
+        }
+        Err(e) => refused(&e),
+    }
 });
+
+fn encode_fork(f: &NewFork) -> Vec<u8> {
+    let changes: Vec<Value> = f
+        .changes
+        .iter()
+        .map(|c| match c {
+            ForkChange::Add(i) => json!({"add": input_value(i)}),
+            ForkChange::Remove(id) => json!({"remove": id}),
+        })
+        .collect();
+    let v = json!({
+        "party_id": f.party_id,
+        "user_id": f.user_id,
+        "at_seq": f.at_seq,
+        "changes": changes,
+    });
+    serde_json::to_vec(&v).expect("encode")
+}
 
 fn refused(e: &ApiError) {
     match e {

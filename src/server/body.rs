@@ -366,4 +366,43 @@ mod tests {
             Err(ApiError::InvalidJson(_))
         ));
     }
+
+    #[test]
+    fn fork_body_names_the_change_it_refuses() {
+        assert_eq!(fork_party(None).unwrap(), NewFork::default());
+        let f = fork_party(Some(
+            br#"{"at_seq": 7, "party_id": "what-if", "changes": [{"remove": "inp_1"}, {"add": {"content": "50 guests"}}]}"#,
+        ))
+        .unwrap();
+        assert_eq!(f.at_seq, Some(7));
+        assert_eq!(f.party_id.as_deref(), Some("what-if"));
+        assert_eq!(f.changes.len(), 2);
+        assert_eq!(f.changes[0], ForkChange::Remove("inp_1".into()));
+        assert!(matches!(&f.changes[1], ForkChange::Add(i) if i.content == "50 guests"));
+        let field = |body: &str| match fork_party(Some(body.as_bytes())) {
+            Err(ApiError::Validation { field, .. }) => field,
+            other => panic!("{body}: {other:?}"),
+        };
+        assert_eq!(field(r#"{"at_seq": -1}"#), "at_seq");
+        assert_eq!(field(r#"{"at_seq": 1.5}"#), "at_seq");
+        assert_eq!(field(r#"{"changes": {}}"#), "changes");
+        assert_eq!(
+            field(r#"{"changes": [{"remove": "a", "add": {}}]}"#),
+            "changes[0]"
+        );
+        assert_eq!(field(r#"{"changes": [{}]}"#), "changes[0]");
+        assert_eq!(
+            field(r#"{"changes": [{"remove": 3}]}"#),
+            "changes[0].remove"
+        );
+        assert_eq!(
+            field(r#"{"changes": [{"remove": "no spaces"}]}"#),
+            "changes[0].remove"
+        );
+        assert_eq!(
+            field(r#"{"changes": [{"add": {}}]}"#),
+            "changes[0].add.content"
+        );
+        assert_eq!(field(r#"[]"#), "body");
+    }
 }

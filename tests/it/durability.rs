@@ -448,6 +448,83 @@ fn planning_interrupted_by_a_crash_is_resumed_after_the_restart() {
 }
 
 #[test]
+fn a_fork_interrupted_by_a_crash_resumes_only_what_its_changes_need() {
+    let dir = TempDir::new("durability-fork");
+    let app = sqlite_app(&dir.0);
+    plan_some_parties(&app);
+    let forked = app
+        .fork_party(
+            "pirates",
+            partybus::app::NewFork {
+                party_id: Some("pirates-30".into()),
+                changes: vec![partybus::app::ForkChange::Add(input("we expect 30 guests"))],
+                ..Default::default()
+            },
+            None,
+        )
+        .expect("fork");
+    assert!(app.wait_settled("pirates-30", forked.ack.seq, WAIT));
+    let planned = app.party("pirates-30").expect("fork");
+    let ran = |app: &App| -> BTreeMap<String, usize> {
+        let mut ran = BTreeMap::new();
+        for e in app
+            .events("pirates-30", 0, usize::MAX)
+            .expect("events")
+            .iter()
+        {
+            if let Payload::AgentShouldExecute(p) = &e.payload {
+                *ran.entry(p.agent_name.as_str().to_string()).or_default() += 1;
+            }
+        }
+        ran
+    };
+    let uninterrupted = ran(&app);
+    app.stop();
+    drop(app);
+    // The crash: the fork's batch was committed, and nothing after it.
+    {
+        let db = rusqlite::Connection::open(dir.0.join(DB_FILE)).expect("open");
+        let cut = i64::try_from(forked.ack.seq).expect("seq");
+        db.execute("DELETE FROM events WHERE seq > ?1", [cut])
+            .expect("cut the journal");
+        db.execute("DELETE FROM party_index WHERE seq > ?1", [cut])
+            .expect("cut the index");
+    }
+    let app = sqlite_app(&dir.0);
+    assert!(
+        app.wait_settled("pirates-30", forked.ack.seq, WAIT),
+        "resumed"
+    );
+    // The resumed wave runs exactly what the fork's own wave ran, each
+    // once: the catering for the guest count, not the theme or the DJ.
+    assert_eq!(ran(&app), uninterrupted);
+    assert!(
+        uninterrupted.contains_key("catering_agent"),
+        "{uninterrupted:?}"
+    );
+    for reused in ["theme_agent", "vendor_agent"] {
+        assert!(!uninterrupted.contains_key(reused), "{uninterrupted:?}");
+    }
+    let resumed = app.party("pirates-30").expect("fork");
+    assert_eq!(
+        resumed.final_plan.as_deref().map(|p| &p.facts),
+        planned.final_plan.as_deref().map(|p| &p.facts)
+    );
+    assert!(resumed.agents.values().any(|a| a.reused_from.is_some()));
+    // A compaction snapshot keeps what makes it a fork.
+    app.compact().expect("compact");
+    app.stop();
+    drop(app);
+    let app = sqlite_app(&dir.0);
+    let restored = app.party("pirates-30").expect("fork");
+    assert_eq!(restored.forked_from, resumed.forked_from);
+    let reused = |p: &partybus::store::Party| -> Vec<Option<String>> {
+        p.agents.values().map(|a| a.reused_from.clone()).collect()
+    };
+    assert_eq!(reused(&restored), reused(&resumed));
+}
+
+#[test]
 fn compaction_then_restart_is_equivalent_and_deleted_parties_are_gone() {
     let dir = TempDir::new("durability-compact");
     let app = sqlite_app(&dir.0);

@@ -1,0 +1,171 @@
+//! Forks of a 200-input party (the input cap), planned through the real
+//! pipeline: the time from `fork_party` to the fork's settled plan when
+//! nothing changes (everything reused), when the guest count changes (the
+//! searches that read it run again), and, for comparison, planning a new
+//! party with the fork's inputs from scratch. First, once, the memory a
+//! fork adds against a new party with the same inputs (RSS over 200 of
+//! each).
+//!
+//! Run: `cargo bench --bench fork`. Quick smoke:
+//! `cargo bench --bench fork -- --quick --warm-up-time 1 --measurement-time 1`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use partybus::app::{ForkChange, NewFork, NewInput, NewParty, DEFAULT_MAX_INPUTS_PER_PARTY};
+use partybus::store::Party;
+use partybus::{App, Config};
+
+const WAIT: Duration = Duration::from_secs(120);
+
+/// Lines a planner might add, cycled to fill a party.
+const LINES: [&str; 8] = [
+    "jungle theme with lots of green balloons",
+    "chocolate cake with animal decorations",
+    "some guests are vegan and one is nut-free",
+    "we would love a magician or face painting",
+    "photos of the cake cutting please",
+    "pizza and fruit for the kids",
+    "rent a few tables and chairs",
+    "the party is on a Saturday afternoon",
+];
+
+const GUESTS: &str = "30 guests in Lakewood";
+
+fn inputs(guests: &str) -> Vec<NewInput> {
+    std::iter::once(guests.to_string())
+        .chain(LINES.iter().cycle().map(|l| (*l).to_string()))
+        .take(DEFAULT_MAX_INPUTS_PER_PARTY)
+        .map(|content| NewInput {
+            content,
+            ..NewInput::default()
+        })
+        .collect()
+}
+
+fn planned(app: &App, inputs: Vec<NewInput>) -> Arc<Party> {
+    let ack = app
+        .create_party(
+            NewParty {
+                initial_inputs: inputs,
+                ..NewParty::default()
+            },
+            None,
+        )
+        .expect("create");
+    assert!(app.wait_settled(&ack.party_id, ack.seq, WAIT));
+    app.party(&ack.party_id).expect("party")
+}
+
+/// Forks `original` with `changes`; returns the fork's id once its plan is
+/// settled.
+fn fork(app: &App, original: &str, changes: Vec<ForkChange>) -> String {
+    let forked = app
+        .fork_party(
+            original,
+            NewFork {
+                changes,
+                ..NewFork::default()
+            },
+            None,
+        )
+        .expect("fork");
+    assert!(app.wait_settled(&forked.ack.party_id, forked.ack.seq, WAIT));
+    forked.ack.party_id
+}
+
+fn guests_changed(original: &Party) -> Vec<ForkChange> {
+    vec![
+        ForkChange::Remove(original.inputs[0].input_id.clone()),
+        ForkChange::Add(NewInput {
+            content: "50 guests in Lakewood".into(),
+            ..NewInput::default()
+        }),
+    ]
+}
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// RSS added per party by `make`, over `n` parties.
+fn rss_per(n: usize, mut make: impl FnMut() -> String) -> (f64, Vec<String>) {
+    let before = rss_bytes();
+    let ids: Vec<String> = (0..n).map(|_| make()).collect();
+    let after = rss_bytes();
+    (after.saturating_sub(before) as f64 / n as f64, ids)
+}
+
+fn memory_per_fork() {
+    let app = App::start_new(Config::default()).expect("app");
+    let original = planned(&app, inputs(GUESTS));
+    // Warm the allocator and lazy tables.
+    let warm: Vec<String> = (0..20)
+        .map(|_| fork(&app, &original.party_id, Vec::new()))
+        .collect();
+    warm.iter()
+        .for_each(|id| drop(app.delete_party(id, None, None)));
+    let n = 200;
+    let (fresh, _) = rss_per(n, || planned(&app, inputs(GUESTS)).party_id.clone());
+    let (copy, _) = rss_per(n, || fork(&app, &original.party_id, Vec::new()));
+    let (changed, _) = rss_per(n, || {
+        fork(&app, &original.party_id, guests_changed(&original))
+    });
+    println!(
+        "fork memory, {n} parties of {} inputs each (RSS, journal in memory): new party {:.0} KiB, \
+         fork without changes {:.0} KiB, fork with the guests changed {:.0} KiB",
+        DEFAULT_MAX_INPUTS_PER_PARTY,
+        fresh / 1024.0,
+        copy / 1024.0,
+        changed / 1024.0
+    );
+    app.stop();
+}
+
+fn fork_bench(c: &mut Criterion) {
+    memory_per_fork();
+    let app = App::start_new(Config::default()).expect("app");
+    let original = planned(&app, inputs(GUESTS));
+    let id = original.party_id.clone();
+    // Measured: the call and the wait for the settled plan; the fork is
+    // deleted afterwards, outside the clock, so memory stays flat.
+    let timed = |iters: u64, make: &dyn Fn() -> String| {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            let started = Instant::now();
+            let made = make();
+            total += started.elapsed();
+            app.delete_party(&made, None, None).expect("delete");
+        }
+        total
+    };
+    let mut g = c.benchmark_group("fork");
+    g.sample_size(20);
+    g.bench_function("fork_200_inputs_no_change", |b| {
+        b.iter_custom(|iters| timed(iters, &|| fork(&app, &id, Vec::new())))
+    });
+    g.bench_function("fork_200_inputs_guests_changed", |b| {
+        b.iter_custom(|iters| timed(iters, &|| fork(&app, &id, guests_changed(&original))))
+    });
+    g.bench_function("new_party_200_inputs_same_as_the_fork", |b| {
+        b.iter_custom(|iters| {
+            timed(iters, &|| {
+                let mut changed = inputs("50 guests in Lakewood");
+                changed.rotate_left(1);
+                planned(&app, changed).party_id.clone()
+            })
+        })
+    });
+    g.finish();
+    app.stop();
+}
+
+criterion_group!(benches, fork_bench);
+criterion_main!(benches);
