@@ -37,6 +37,7 @@
     deleted: false,
     exportAvailable: false,
     exportChecked: false,
+    forkedFrom: null, // {party_id, seq} when the open party is a fork
     gen: 0, // bumped whenever another party is opened; stale answers are dropped
     events: [], // {seq, type, agent, replayed, connection} for the test hook
   };
@@ -106,9 +107,13 @@
   }
 
   // ---------- HTTP ----------
-  async function api(method, path, body) {
-    const headers = { Accept: 'application/json' };
-    if (state.token) headers.Authorization = `Bearer ${state.token}`;
+  // `opts.token` speaks for another party than the open one (a fork);
+  // `opts.headers` adds headers (the diff's X-Other-Token).
+  async function api(method, path, body, opts) {
+    const o = opts || {};
+    const headers = { Accept: 'application/json', ...(o.headers || {}) };
+    const token = o.token !== undefined ? o.token : state.token;
+    if (token) headers.Authorization = `Bearer ${token}`;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     const r = await fetch(API + path, {
       method, headers, cache: 'no-store',
@@ -166,6 +171,7 @@
 
   function showStart() {
     stopSocket();
+    resetWhatIf();
     state.gen += 1;
     state.partyId = null;
     state.token = null;
@@ -178,12 +184,14 @@
 
   async function openParty(partyId, token, fresh) {
     stopSocket();
+    resetWhatIf();
     state.gen += 1;
     const gen = state.gen;
     Object.assign(state, {
       partyId, token, party: null, lastSeq: 0, snapshotSeq: 0, retry: 0,
-      deleted: false, events: [], connects: 0,
+      deleted: false, events: [], connects: 0, forkedFrom: null,
     });
+    known.set(partyId, token);
     $('start').hidden = true;
     $('party').hidden = false;
     $('party').classList.remove('deleted');
@@ -221,6 +229,7 @@
     if (gen !== state.gen) return false;
     state.party = data.party;
     state.snapshotSeq = data.party.last_seq || 0;
+    state.forkedFrom = data.forked_from || data.party.forked_from || null;
     render();
     return true;
   }
@@ -311,6 +320,8 @@
       applyEvent(state.party, msg);
       state.party.last_seq = seq;
       render();
+      // The original moved on: compare the fork with its new plan.
+      if (wi.fork && (msg.type === 'plan_updated' || msg.type === 'budget_updated')) scheduleDiff(wi.fork);
     }
     logEvent(msg, replayed);
   }
@@ -385,6 +396,7 @@
   function markDeleted() {
     state.deleted = true;
     $('party').classList.add('deleted');
+    renderWhatIfToggle();
     showError('party-error', 'This party was deleted. Start a new one from “New party”.');
     stopSocket();
     setConn('closed', 'Party deleted');
@@ -395,14 +407,22 @@
     let text;
     switch (msg.type) {
       case 'agent_started': text = `${label} started`; break;
-      case 'agent_completed': text = `${label} completed in ${ms(msg.execution_time_ms)}`; break;
+      case 'agent_completed':
+        text = msg.reused_from || (msg.payload && msg.payload.reused_from)
+          ? `${label} reused from the original` : `${label} completed in ${ms(msg.execution_time_ms)}`;
+        break;
       case 'agent_failed': text = `${label} failed: ${msg.error || 'unknown error'}`; break;
       case 'agent_data_removed': text = `${label} result dropped (no relevant inputs)`; break;
       case 'budget_updated': text = `Budget updated: ${range(msg.payload && msg.payload.total_budget)}`; break;
       case 'plan_updated': text = `Plan updated: ${(msg.payload && msg.payload.completion_percent) || 0}% complete`; break;
-      case 'input_added': text = `Input added: “${(msg.payload && msg.payload.content) || ''}”`; break;
+      case 'input_added':
+        text = `Input ${msg.payload && msg.payload.copied_from ? 'copied' : 'added'}: “${(msg.payload && msg.payload.content) || ''}”`;
+        break;
       case 'input_removed': text = `Input removed (${(msg.payload && msg.payload.input_id) || ''})`; break;
-      case 'party_created': text = 'Party created'; break;
+      case 'party_created':
+        text = msg.payload && msg.payload.forked_from && msg.payload.forked_from.party_id
+          ? `Party forked from ${msg.payload.forked_from.party_id}` : 'Party created';
+        break;
       case 'party_deleted': text = 'Party deleted'; break;
       default: text = msg.message || msg.type;
     }
@@ -429,6 +449,8 @@
     renderFacts(party.final_plan);
     renderTheme(result('theme_agent'));
     renderSuppliers();
+    renderForkedFrom();
+    renderWhatIfToggle();
   }
 
   const result = (agent) => {
@@ -713,6 +735,526 @@
     ]);
   }
 
+  // ---------- what if… (forks and their difference) ----------
+  // The "What if…" panel edits a copy of the open party's inputs (each
+  // removable, new ones added), forks the party with those changes
+  // (POST …/fork), follows the fork's own WebSocket, and shows the fork's
+  // plan beside the original's through the diff route, with the agents the
+  // fork reused and those that re-ran. The fork's id and token stay here
+  // until it is discarded (DELETE) or another party is opened; the fork
+  // itself stays on the server until discarded.
+
+  // Quiet time after the last plan or budget event before the plans are
+  // compared again: a fork's replay arrives as one burst, one diff serves it.
+  const DIFF_DEBOUNCE_MS = 120;
+  // Failed WebSocket connects in a row before the fork's status is asked
+  // for, so that a deleted fork or a revoked token is said in words.
+  const FORK_CHECK_AFTER = 3;
+
+  const wi = {
+    open: false,
+    removed: new Set(), // input ids of the open party the what-if leaves out
+    added: [], // new inputs: {content, tags}
+    fork: null, // the fork being shown (see startFork)
+  };
+  // Tokens of the parties this page created or forked, so a fork can link
+  // back to its original. Memory only, like the share link's hash.
+  const known = new Map();
+
+  const RUN_LABEL = {
+    reused: 'Reused', rerun: 'Re-ran', running: 'Running', failed: 'Failed', dropped: 'Result dropped',
+  };
+  const REASON_LABEL = {
+    capacity: 'capacity', city: 'city', price: 'price', theme: 'theme', dietary: 'dietary needs',
+    setting: 'venue setting', other: 'ranking among suppliers that fit both',
+  };
+  const FACT_LABEL = () => Object.fromEntries(FACTS);
+
+  // A delta {min, max} in words: "+$575", "−$50 to +$20", "No change".
+  function deltaText(d) {
+    if (!d) return '';
+    const sign = (n) => (n > 0 ? `+${money(n)}` : n < 0 ? `−${money(-n)}` : '$0');
+    if (!d.min && !d.max) return 'No change';
+    return d.min === d.max ? sign(d.min) : `${sign(d.min)} to ${sign(d.max)}`;
+  }
+
+  function forkLink(id, token) {
+    const t = token ? `&token=${encodeURIComponent(token)}` : '';
+    return `${location.pathname}#party=${encodeURIComponent(id)}${t}`;
+  }
+
+  function canWhatIf() {
+    return !!(state.party && state.party.final_plan && !state.deleted);
+  }
+
+  function renderWhatIfToggle() {
+    const btn = $('whatif-toggle');
+    btn.hidden = !canWhatIf() && !wi.fork;
+    btn.setAttribute('aria-expanded', String(wi.open));
+    if (wi.open && !wi.fork) renderWhatIfEditor();
+  }
+
+  function openWhatIf() {
+    wi.open = true;
+    $('whatif').hidden = false;
+    $('whatif-toggle').setAttribute('aria-expanded', 'true');
+    showWhatIfView();
+    $('whatif-h').focus();
+  }
+
+  function closeWhatIf() {
+    wi.open = false;
+    $('whatif').hidden = true;
+    const btn = $('whatif-toggle');
+    btn.setAttribute('aria-expanded', 'false');
+    if (!btn.hidden) btn.focus();
+  }
+
+  // The editor until a fork exists, then the fork's comparison.
+  function showWhatIfView() {
+    const f = wi.fork;
+    $('whatif-form').hidden = !!f;
+    $('whatif-result').hidden = !f;
+    if (f) renderFork();
+    else renderWhatIfEditor();
+  }
+
+  // Forgets the what-if (another party was opened): the fork stays on the
+  // server, its link was offered.
+  function resetWhatIf() {
+    stopFork();
+    wi.fork = null;
+    wi.removed.clear();
+    wi.added = [];
+    wi.open = false;
+    $('whatif').hidden = true;
+    $('whatif-toggle').setAttribute('aria-expanded', 'false');
+    $('whatif-text').value = '';
+    $('whatif-tags').value = '';
+    showError('whatif-error', '');
+    $('whatif-note').textContent = '';
+  }
+
+  function renderWhatIfEditor() {
+    const inputs = (state.party && state.party.inputs) || [];
+    const ids = new Set(inputs.map((i) => i.input_id));
+    for (const id of [...wi.removed]) if (!ids.has(id)) wi.removed.delete(id);
+    replace($('whatif-inputs'), inputs.length ? inputs.map((i) => {
+      const out = wi.removed.has(i.input_id);
+      const short = i.content.slice(0, 60);
+      return el('li', { class: `input${out ? ' removed' : ''}`, 'data-input-id': i.input_id },
+        el('div', { class: 'input-body' },
+          el('p', { class: 'input-text', text: i.content }),
+          (i.tags || []).length || out ? el('p', { class: 'input-meta' },
+            (i.tags || []).map((t) => el('span', { class: 'chip', text: t })),
+            out ? el('span', { class: 'tag', text: 'left out' }) : null) : null),
+        el('button', {
+          type: 'button', class: out ? 'keep' : 'remove', 'data-key': `wi-${i.input_id}`,
+          'aria-pressed': String(out),
+          'aria-label': out ? `Keep input: ${short}` : `Leave out input: ${short}`,
+          onclick: () => {
+            if (wi.removed.has(i.input_id)) wi.removed.delete(i.input_id);
+            else wi.removed.add(i.input_id);
+            renderWhatIfEditor();
+          },
+        }, out ? 'Keep' : 'Remove'));
+    }) : [el('li', { class: 'empty', text: 'The party has no inputs.' })], $('whatif-text'));
+    replace($('whatif-added'), wi.added.map((a, n) => el('li', { class: 'input added', 'data-added': n },
+      el('div', { class: 'input-body' },
+        el('p', { class: 'input-text', text: a.content }),
+        el('p', { class: 'input-meta' }, el('span', { class: 'tag new', text: 'new' }),
+          a.tags.map((t) => el('span', { class: 'chip', text: t })))),
+      el('button', {
+        type: 'button', class: 'remove', 'data-key': `wi-add-${n}-${a.content.slice(0, 20)}`,
+        'aria-label': `Drop new input: ${a.content.slice(0, 60)}`,
+        onclick: () => { wi.added.splice(n, 1); renderWhatIfEditor(); },
+      }, 'Remove'))), $('whatif-text'));
+    const changes = wi.removed.size + wi.added.length;
+    $('whatif-count').textContent = changes
+      ? `${wi.removed.size} left out, ${wi.added.length} added.`
+      : 'No changes yet: the fork would plan the same party.';
+  }
+
+  // Adds the typed input to the what-if; false (with a message) when empty.
+  function addWhatIfInput() {
+    showError('whatif-error', '');
+    const content = $('whatif-text').value.trim();
+    if (!content) {
+      showError('whatif-error', 'Type the input to add first.');
+      $('whatif-text').focus();
+      return false;
+    }
+    const tags = $('whatif-tags').value.split(',').map((t) => t.trim()).filter(Boolean);
+    wi.added.push({ content, tags });
+    $('whatif-text').value = '';
+    $('whatif-tags').value = '';
+    renderWhatIfEditor();
+    $('whatif-text').focus();
+    return true;
+  }
+
+  async function tryWhatIf(ev) {
+    ev.preventDefault();
+    showError('whatif-error', '');
+    $('whatif-note').textContent = '';
+    // Typed but not added yet: the user means it.
+    if ($('whatif-text').value.trim() && !addWhatIfInput()) return;
+    const changes = [...wi.removed].map((id) => ({ remove: id }))
+      .concat(wi.added.map((a) => ({ add: { content: a.content, tags: a.tags } })));
+    const btn = $('whatif-try');
+    btn.disabled = true;
+    const gen = state.gen;
+    try {
+      const created = await api('POST', partyPath('/fork'), { changes });
+      if (gen !== state.gen) return;
+      startFork(created);
+      $('whatif-h').focus();
+    } catch (e) {
+      if (gen === state.gen) showError('whatif-error', `Could not try it: ${e.message}`);
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  function startFork(created) {
+    stopFork();
+    known.set(state.partyId, state.token);
+    known.set(created.party_id, created.party_token);
+    const from = created.forked_from || {};
+    wi.fork = {
+      partyId: created.party_id,
+      token: created.party_token,
+      origin: state.partyId,
+      originToken: state.token,
+      forkedSeq: from.seq,
+      gen: state.gen,
+      ws: null, timer: null, retry: 0, failures: 0,
+      lastSeq: 0,
+      agents: {}, // agent → {run, reusedFrom}
+      planSeen: false,
+      diff: null, diffSeq: -1, diffTimer: null, diffBusy: false, diffAgain: false,
+      gone: false,
+    };
+    showWhatIfView();
+    connectFork(wi.fork);
+  }
+
+  function stopFork() {
+    const f = wi.fork;
+    if (!f) return;
+    f.gone = true;
+    clearTimeout(f.timer);
+    clearTimeout(f.diffTimer);
+    const ws = f.ws;
+    f.ws = null;
+    if (ws) ws.close(1000, 'leaving');
+  }
+
+  function connectFork(f) {
+    if (f.gone || f !== wi.fork) return;
+    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const url = `${proto}//${location.host}${API}/ws/${encodeURIComponent(f.partyId)}`
+      + `?token=${encodeURIComponent(f.token)}&since=${f.lastSeq}`;
+    let ws;
+    try {
+      ws = new WebSocket(url);
+    } catch (_) {
+      retryFork(f);
+      return;
+    }
+    f.ws = ws;
+    ws.addEventListener('message', (m) => {
+      if (ws !== f.ws) return;
+      let msg;
+      try { msg = JSON.parse(m.data); } catch (_) { return; }
+      if (!msg || typeof msg !== 'object' || msg.type === 'pong') return;
+      if (msg.type === 'connection') {
+        f.retry = 0;
+        f.failures = 0;
+        scheduleDiff(f);
+        return;
+      }
+      forkEvent(f, msg);
+    });
+    ws.addEventListener('close', () => {
+      if (ws !== f.ws) return;
+      f.ws = null;
+      retryFork(f);
+    });
+  }
+
+  async function retryFork(f) {
+    if (f.gone || f !== wi.fork) return;
+    f.failures += 1;
+    if (f.failures >= FORK_CHECK_AFTER) {
+      // Ask the API why: a deleted fork or a bad token is said in its words.
+      try {
+        await api('GET', `/party/${encodeURIComponent(f.partyId)}/status`, undefined, { token: f.token });
+      } catch (e) {
+        if (e.status && e.status < 500) {
+          forkGone(f, `The fork cannot be followed: ${e.message}`);
+          return;
+        }
+      }
+    }
+    const delay = Math.min(5000, 250 * 2 ** f.retry) * (0.8 + Math.random() * 0.4);
+    f.retry += 1;
+    clearTimeout(f.timer);
+    f.timer = setTimeout(() => connectFork(f), delay);
+  }
+
+  function forkGone(f, message) {
+    stopFork();
+    showError('whatif-error', message);
+    renderFork();
+  }
+
+  // One event of the fork's stream: which agents were reused, which re-ran.
+  function forkEvent(f, msg) {
+    const seq = Number(msg.seq);
+    if (!Number.isFinite(seq) || seq <= f.lastSeq) return;
+    f.lastSeq = seq;
+    const p = msg.payload || {};
+    const a = msg.agent;
+    const reusedFrom = msg.reused_from || p.reused_from || null;
+    switch (msg.type) {
+      case 'agent_started':
+        f.agents[a] = { run: 'running', reusedFrom: (f.agents[a] || {}).reusedFrom || null };
+        break;
+      case 'agent_completed':
+        if (reusedFrom) f.agents[a] = { run: 'reused', reusedFrom };
+        else f.agents[a] = { run: 'rerun', reusedFrom: (f.agents[a] || {}).reusedFrom || null };
+        break;
+      case 'agent_failed':
+        f.agents[a] = { run: 'failed', error: msg.error || '' };
+        break;
+      case 'agent_data_removed':
+        f.agents[a] = { run: 'dropped' };
+        break;
+      case 'plan_updated':
+        f.planSeen = true;
+        scheduleDiff(f);
+        break;
+      case 'budget_updated':
+        scheduleDiff(f);
+        break;
+      case 'party_deleted':
+        forkGone(f, 'The fork was deleted.');
+        return;
+      default:
+        break;
+    }
+    renderFork();
+  }
+
+  function scheduleDiff(f) {
+    if (!f || f.gone) return;
+    clearTimeout(f.diffTimer);
+    f.diffTimer = setTimeout(() => fetchDiff(f), DIFF_DEBOUNCE_MS);
+  }
+
+  // Compares the original with the fork; one request at a time, and one
+  // more when events came in meanwhile.
+  async function fetchDiff(f) {
+    if (f.gone || f !== wi.fork) return;
+    if (f.diffBusy) { f.diffAgain = true; return; }
+    f.diffBusy = true;
+    const seq = f.lastSeq;
+    try {
+      const d = await api('GET',
+        `/party/${encodeURIComponent(f.origin)}/diff/${encodeURIComponent(f.partyId)}`,
+        undefined, { token: f.originToken, headers: { 'X-Other-Token': f.token } });
+      if (f.gone || f !== wi.fork) return;
+      f.diff = d;
+      f.diffSeq = seq;
+      showError('whatif-error', '');
+      renderFork();
+    } catch (e) {
+      if (f === wi.fork && !f.gone) showError('whatif-error', `Could not compare the plans: ${e.message}`);
+    } finally {
+      f.diffBusy = false;
+      if (f.diffAgain) {
+        f.diffAgain = false;
+        scheduleDiff(f);
+      }
+    }
+  }
+
+  async function discardFork() {
+    const f = wi.fork;
+    if (!f) return;
+    showError('whatif-error', '');
+    const btn = $('whatif-discard');
+    btn.disabled = true;
+    try {
+      await api('DELETE', `/party/${encodeURIComponent(f.partyId)}`, undefined, { token: f.token });
+    } catch (e) {
+      // Already gone is what discarding wants.
+      if (e.status !== 404) {
+        showError('whatif-error', `Could not discard the fork: ${e.message}`);
+        btn.disabled = false;
+        return;
+      }
+    }
+    btn.disabled = false;
+    stopFork();
+    known.delete(f.partyId);
+    wi.fork = null;
+    showWhatIfView();
+    $('whatif-note').textContent = `Fork ${f.partyId} discarded. The what-if is as you left it: change it and try again.`;
+    $('whatif-try').focus();
+  }
+
+  // The fork's header, its agents and, once compared, both plans side by side.
+  function renderFork() {
+    const f = wi.fork;
+    if (!f || $('whatif-result').hidden) return;
+    const runs = Object.values(f.agents);
+    const running = runs.some((r) => r.run === 'running');
+    const badge = $('whatif-state');
+    const ready = !running && f.planSeen && f.diffSeq >= 0;
+    badge.textContent = f.gone ? 'Stopped' : ready ? 'Ready' : 'Planning…';
+    badge.className = `badge ${f.gone ? 'bad' : ready ? 'good' : 'info'}`;
+    badge.dataset.state = f.gone ? 'stopped' : ready ? 'ready' : 'planning';
+    $('whatif-fork-text').textContent = `Fork ${f.partyId} of ${f.origin}`
+      + (f.forkedSeq != null ? ` at event ${f.forkedSeq}` : '');
+    const open = $('whatif-open');
+    open.href = forkLink(f.partyId, f.token);
+    open.hidden = f.gone;
+    $('whatif-discard').hidden = f.gone;
+    renderRuns(f);
+    renderCompare(f);
+  }
+
+  function renderRuns(f) {
+    const names = AGENTS.filter((a) => f.agents[a])
+      .concat(Object.keys(f.agents).filter((a) => !AGENTS.includes(a)).sort());
+    const count = (run) => names.filter((n) => f.agents[n].run === run).length;
+    $('whatif-runs').textContent = names.length
+      ? ` ${count('reused')} reused from the original, ${count('rerun') + count('running')} ran again` : '';
+    if (!names.length) {
+      replace($('whatif-agents'), [el('li', { class: 'empty', text: 'Waiting for the fork’s agents…' })]);
+      return;
+    }
+    replace($('whatif-agents'), names.map((name) => {
+      const r = f.agents[name];
+      const kind = { reused: 'good', rerun: 'info', running: 'info', failed: 'bad', dropped: '' }[r.run] || '';
+      let why = '';
+      if (r.run === 'reused') why = 'its inputs did not change: the original’s result';
+      else if (r.run === 'rerun') why = r.reusedFrom ? 'reused, then ran again for the change' : 'ran again for the change';
+      else if (r.run === 'failed') why = r.error;
+      return el('li', {
+        'data-agent': name, 'data-run': r.run,
+        title: r.reusedFrom ? `Reused from event ${r.reusedFrom}` : null,
+      }, el('strong', { text: AGENT_LABEL[name] || name }),
+      el('span', { class: `badge ${kind}`, text: RUN_LABEL[r.run] || r.run }),
+      why ? el('span', { class: 'hint', text: why }) : null);
+    }));
+  }
+
+  // One row of the comparison: what, the original's side, the fork's side,
+  // and the difference.
+  function compareRow(kind, key, change, label, a, b, diff) {
+    const cell = (col, v) => el('td', { 'data-col': col, 'data-label': col === 'a' ? 'Original' : col === 'b' ? 'What if' : 'Difference' },
+      Array.isArray(v) ? v : [v]);
+    return el('tr', { class: `cmp ${change}`, 'data-kind': kind, 'data-key': key, 'data-change': change },
+      el('th', { scope: 'row', text: label }), cell('a', a), cell('b', b), cell('d', diff));
+  }
+
+  function sideCell(side) {
+    if (!side || (!side.done && !side.supplier && side.value == null)) return el('span', { class: 'none', text: 'Not planned' });
+    const s = side.supplier;
+    if (s) {
+      const sub = [s.city, s.capacity != null ? `capacity ${s.capacity}` : null, money(s.price)].filter(Boolean).join(' · ');
+      return [el('span', { class: 'side-main', text: s.name }), el('span', { class: 'side-sub', text: sub })];
+    }
+    return el('span', { class: 'side-main', text: side.value != null ? String(side.value) : 'Planned' });
+  }
+
+  const CHANGE_LABEL = {
+    same: 'Same', changed: 'Changed', gained: 'Only in the what-if', lost: 'Only in the original',
+  };
+
+  function changeCell(change, reasons) {
+    const why = (reasons || []).map((r) => REASON_LABEL[r] || r);
+    return [el('span', { class: `change ${change}`, text: CHANGE_LABEL[change] || change }),
+      why.length ? el('span', { class: 'side-sub reasons', 'data-reasons': (reasons || []).join(' ') }, `because of ${why.join(', ')}`) : null];
+  }
+
+  function renderCompare(f) {
+    const box = $('whatif-compare-box');
+    const d = f.diff;
+    if (!d) {
+      replace($('whatif-summary'), []);
+      replace(box, [el('p', { class: 'empty', text: 'The plans are compared once the fork has a plan.' })]);
+      return;
+    }
+    replace($('whatif-summary'), (d.summary || []).length
+      ? d.summary.map((t) => el('li', { text: t }))
+      : [el('li', { class: 'empty', text: 'The plans do not differ.' })]);
+    const labels = FACT_LABEL();
+    const section = (title, rows) => (rows.length ? el('tbody', {},
+      el('tr', { class: 'section' }, el('th', { colspan: 4, scope: 'colgroup', text: title })), rows) : null);
+    const facts = (d.facts || []).map((x) => {
+      const a = x.a == null ? 'not stated' : factValue(x.fact, x.a);
+      const b = x.b == null ? 'not stated' : factValue(x.fact, x.b);
+      const src = (s) => (s && s.text ? el('span', { class: 'side-sub', title: s.input_id ? `From input ${s.input_id}` : null }, 'from ', el('q', { text: words(s.text) })) : null);
+      return compareRow('fact', x.fact, 'changed', labels[x.fact] || cap(x.fact.replace(/_/g, ' ')),
+        [el('span', { class: 'side-main', text: a }), src(x.a_source)],
+        [el('span', { class: 'side-main', text: b }), src(x.b_source)],
+        el('span', { class: 'change changed', text: `${a} → ${b}` }));
+    });
+    const areas = (d.areas || []).map((x) => compareRow('area', x.area, x.change,
+      cap(x.area.replace(/^vendors\//, 'vendors: ')), sideCell(x.a), sideCell(x.b), changeCell(x.change, x.reasons)));
+    const bd = d.budget || {};
+    const budget = (bd.categories || []).map((c) => compareRow('budget', c.category, c.change, cap(c.category),
+      c.a ? range(c.a) : '–', c.b ? range(c.b) : '–',
+      [el('span', { class: `change ${c.change}`, text: deltaText(c.delta) }),
+        c.change === 'gained' || c.change === 'lost' ? el('span', { class: 'side-sub', text: CHANGE_LABEL[c.change] }) : null]));
+    const totalChange = bd.delta && (bd.delta.min || bd.delta.max) ? 'changed' : 'same';
+    budget.push(compareRow('total', 'total', totalChange, 'Total',
+      el('strong', { text: range(bd.a_total) }), el('strong', { text: range(bd.b_total) }),
+      el('strong', { class: `change ${totalChange}`, text: deltaText(bd.delta) })));
+    if (bd.a_stated != null || bd.b_stated != null) {
+      const st = bd.a_stated === bd.b_stated ? 'same' : 'changed';
+      const says = (n) => (n == null ? 'not stated' : money(n));
+      budget.push(compareRow('stated', 'stated', st, 'Your budget', says(bd.a_stated), says(bd.b_stated),
+        el('span', { class: `change ${st}`, text: st === 'same' ? 'Same' : `${says(bd.a_stated)} → ${says(bd.b_stated)}` })));
+    }
+    const c = d.completion || {};
+    const cChange = c.delta || c.a_status !== c.b_status ? 'changed' : 'same';
+    const pts = (n) => (n > 0 ? `+${n}` : n < 0 ? `−${-n}` : '±0');
+    const completion = [compareRow('completion', 'completion', cChange, 'Completion',
+      `${c.a || 0}% · ${c.a_status || ''}`, `${c.b || 0}% · ${c.b_status || ''}`,
+      el('span', { class: `change ${cChange}`, text: `${pts(c.delta || 0)} points` }))];
+    replace(box, [el('table', { class: 'compare', id: 'whatif-compare' },
+      el('caption', { class: 'sr-only', text: 'The original plan beside the what-if plan, with their differences' }),
+      el('thead', {}, el('tr', {},
+        el('th', { scope: 'col', text: 'What' }),
+        el('th', { scope: 'col' }, 'Original ', el('span', { class: 'mono', text: f.origin })),
+        el('th', { scope: 'col' }, 'What if ', el('span', { class: 'mono', text: f.partyId })),
+        el('th', { scope: 'col', text: 'Difference' }))),
+      section('Facts', facts), section('Areas', areas), section('Budget', budget),
+      section('Completion', completion))]);
+  }
+
+  function renderForkedFrom() {
+    const node = $('forked-from');
+    const ff = state.forkedFrom;
+    if (!ff || !ff.party_id) {
+      node.hidden = true;
+      node.replaceChildren();
+      return;
+    }
+    const token = known.get(ff.party_id);
+    node.hidden = false;
+    node.replaceChildren('Forked from ',
+      token !== undefined
+        ? el('a', { href: forkLink(ff.party_id, token), class: 'mono', text: ff.party_id })
+        : el('span', { class: 'mono', text: ff.party_id }),
+      ff.seq != null ? ` at event ${ff.seq}` : '');
+  }
+
   // ---------- actions ----------
   async function createParty(ev) {
     ev.preventDefault();
@@ -864,6 +1406,21 @@
     $('export-json').addEventListener('click', () => exportAs('json'));
     $('export-csv').addEventListener('click', () => exportAs('csv'));
     $('delete-party').addEventListener('click', deleteParty);
+    $('whatif-toggle').addEventListener('click', () => (wi.open ? closeWhatIf() : openWhatIf()));
+    $('whatif-close').addEventListener('click', closeWhatIf);
+    $('whatif').addEventListener('keydown', (e) => {
+      if (e.key === 'Escape') { e.preventDefault(); closeWhatIf(); }
+    });
+    $('whatif-add').addEventListener('click', addWhatIfInput);
+    // Enter in either field adds the input to the what-if; "Try it" is a
+    // deliberate click (or Enter on the button itself).
+    for (const id of ['whatif-text', 'whatif-tags']) {
+      $(id).addEventListener('keydown', (e) => {
+        if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); addWhatIfInput(); }
+      });
+    }
+    $('whatif-form').addEventListener('submit', tryWhatIf);
+    $('whatif-discard').addEventListener('click', discardFork);
     window.addEventListener('hashchange', fromHash);
     window.addEventListener('popstate', fromHash);
     detectExport();
@@ -888,6 +1445,10 @@
         connects: state.connects, live: state.live, exportAvailable: state.exportAvailable,
         exportChecked: state.exportChecked,
         events: state.events.slice(),
+        whatif: wi.fork ? {
+          forkId: wi.fork.partyId, token: wi.fork.token, lastSeq: wi.fork.lastSeq,
+          diffSeq: wi.fork.diffSeq, agents: JSON.parse(JSON.stringify(wi.fork.agents)),
+        } : null,
       };
     },
   };

@@ -11,7 +11,12 @@
 //! `final_plan.facts` as the API returns it (values, quoted words, input ids,
 //! replaced statements), live as inputs change, and, through a status answer
 //! rewritten in the page, every kind of provenance, the agents' notes and
-//! user words that are markup. Screenshots go to `target/web-screenshots/`.
+//! user words that are markup. A third test plays a what-if: it leaves
+//! out the "30 guests" input, adds "50 guests", tries it, and checks the
+//! fork's plan beside the original's against the diff route and the agents
+//! marked reused or re-ran against the fork's journal; then a fork of the
+//! fork, an API error shown in words, and discarding. Screenshots go to
+//! `target/web-screenshots/`.
 //!
 //! Every wait is for a DevTools message with a deadline: a condition in the
 //! page is checked by the page itself (on each DOM change, and every
@@ -1202,4 +1207,401 @@ fn the_understood_panel_shows_the_plans_facts_live() {
         json!({"identifier": script["identifier"]}),
     );
     assert!(b.errors.is_empty(), "page errors: {:#?}", b.errors);
+}
+
+/// How each agent ran in a party, read from its journal the way the page
+/// reads the stream: reused (completed with `reused_from`), re-ran
+/// (completed without it), failed or result dropped; the last event wins.
+fn agent_runs(s: &TestServer, party: &str, token: &str) -> Value {
+    let r = s.get(
+        &format!("{API}/party/{party}/events?since=0&limit=1000"),
+        Some(token),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["has_more"], false);
+    let mut runs = serde_json::Map::new();
+    for e in v["events"].as_array().expect("events") {
+        let agent = e["payload"]["agent_name"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let run = match e["event_type"].as_str() {
+            Some("party.agent.started") => "running",
+            Some("party.agent.completed") if e["payload"]["reused_from"].is_string() => "reused",
+            Some("party.agent.completed") => "rerun",
+            Some("party.agent.failed") => "failed",
+            Some("party.agent.data_removed") => "dropped",
+            _ => continue,
+        };
+        runs.insert(agent, json!(run));
+    }
+    Value::Object(runs)
+}
+
+/// What the page's "Agents in the fork" list shows: agent → how it ran.
+const RUNS_SHOWN: &str =
+    "Object.fromEntries([...document.querySelectorAll('#whatif-agents li[data-agent]')]\
+  .map(e => [e.dataset.agent, e.dataset.run]))";
+
+/// The comparison's rows: `kind/key` → [original, what-if, difference, change].
+const COMPARE_SHOWN: &str = "Object.fromEntries([...document.querySelectorAll('#whatif-compare tr[data-kind]')]\
+  .map(e => [e.dataset.kind + '/' + e.dataset.key, [\
+    e.querySelector('td[data-col=a]').innerText.trim(), e.querySelector('td[data-col=b]').innerText.trim(),\
+    e.querySelector('td[data-col=d]').innerText.trim(), e.dataset.change]]))";
+
+/// Text of an error paragraph, '' while hidden.
+fn error_shown(id: &str) -> String {
+    format!("(() => {{ const e = document.getElementById({id:?}); return e.hidden ? '' : e.textContent; }})()")
+}
+
+#[test]
+fn what_if_forks_the_party_and_shows_both_plans_side_by_side() {
+    let s = TestServer::start();
+    let base = format!("http://{}", s.addr);
+    let (party, token, created) = s.create(json!({"initial_inputs": [
+        {"content": "birthday party in Lakewood, indoor venue"},
+        {"content": "30 guests"},
+        {"content": "chocolate cake and vegetarian catering"},
+    ]}));
+    let guests_30 = created["input_ids"][1]
+        .as_str()
+        .expect("the 30 guests input id")
+        .to_string();
+    s.settle(&party, created["seq"].as_u64().unwrap_or(0));
+    let status = settled_status(&s, &party, &token);
+    let last = status["last_seq"].as_u64().expect("last_seq");
+
+    let mut b = Browser::launch();
+    b.navigate(&format!("{base}/#party={party}&token={token}"));
+    b.wait_for(
+        "the page to show the plan",
+        &format!(
+            "window.__partybus && window.__partybus.info().lastSeq >= {last} \
+             && !document.getElementById('whatif-toggle').hidden"
+        ),
+    );
+
+    // Open the editor: it starts from the party's inputs, focus on its heading.
+    b.click("#whatif-toggle");
+    b.wait_for(
+        "the what-if editor",
+        "!document.getElementById('whatif').hidden && document.activeElement.id === 'whatif-h'",
+    );
+    assert_eq!(
+        b.eval("document.getElementById('whatif-toggle').getAttribute('aria-expanded')"),
+        json!("true")
+    );
+    assert_eq!(
+        b.eval("[...document.querySelectorAll('#whatif-inputs li[data-input-id]')].map(e => e.dataset.inputId)"),
+        json!(status["inputs"]
+            .as_array()
+            .expect("inputs")
+            .iter()
+            .map(|i| i["input_id"].clone())
+            .collect::<Vec<_>>()),
+        "the editor lists the party's inputs"
+    );
+    // Every control of the editor has a label.
+    assert_eq!(
+        b.eval("[...document.querySelectorAll('#whatif textarea, #whatif input')].every(e => e.labels.length > 0) \
+                && [...document.querySelectorAll('#whatif button')].every(e => (e.getAttribute('aria-label') || e.textContent).trim())"),
+        json!(true)
+    );
+
+    // 30 guests out, 50 guests in (typed, then added with Enter).
+    b.click(&format!(
+        "#whatif-inputs li[data-input-id='{guests_30}'] button"
+    ));
+    b.wait_for(
+        "the input marked left out",
+        &format!(
+            "document.querySelector(\"#whatif-inputs li[data-input-id='{guests_30}']\").classList.contains('removed') \
+             && document.querySelector(\"#whatif-inputs li[data-input-id='{guests_30}'] button\").getAttribute('aria-pressed') === 'true'"
+        ),
+    );
+    b.type_into("whatif-text", "50 guests");
+    b.type_into("whatif-tags", "guests");
+    b.call(
+        "Input.dispatchKeyEvent",
+        json!({"type": "keyDown", "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13}),
+    );
+    b.call(
+        "Input.dispatchKeyEvent",
+        json!({"type": "keyUp", "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13}),
+    );
+    b.wait_for(
+        "the new input in the what-if",
+        "[...document.querySelectorAll('#whatif-added .input-text')].map(e => e.textContent).join() === '50 guests'",
+    );
+    assert_eq!(
+        b.eval("document.getElementById('whatif-text').value"),
+        json!("")
+    );
+    b.screenshot_from("10-whatif-editor", Some("#whatif"), 900.0);
+
+    // Try it: the page forks the party and follows the fork's stream.
+    b.click("#whatif-try");
+    let fork = b.wait_for(
+        "the fork (or an error)",
+        &format!(
+            "window.__partybus.info().whatif || {}",
+            error_shown("whatif-error")
+        ),
+    );
+    assert!(fork.is_object(), "the page could not fork: {fork}");
+    let fork_id = fork["forkId"].as_str().expect("forkId").to_string();
+    let fork_token = fork["token"].as_str().expect("token").to_string();
+    assert_ne!(fork_id, party);
+    let fork_status = settled_status(&s, &fork_id, &fork_token);
+    let fork_last = fork_status["last_seq"].as_u64().expect("last_seq");
+    let fork_inputs: Vec<&str> = fork_status["inputs"]
+        .as_array()
+        .expect("inputs")
+        .iter()
+        .filter_map(|i| i["content"].as_str())
+        .collect();
+    assert!(
+        fork_inputs.contains(&"50 guests") && !fork_inputs.contains(&"30 guests"),
+        "the fork has the changes: {fork_inputs:?}"
+    );
+    b.wait_for(
+        "the fork's plan compared with the original's",
+        &format!(
+            "(() => {{ const w = window.__partybus.info().whatif; \
+               return w && w.lastSeq >= {fork_last} && w.diffSeq >= {fork_last} \
+                 && document.getElementById('whatif-state').dataset.state === 'ready'; }})()"
+        ),
+    );
+    let err = b.eval(&error_shown("whatif-error"));
+    assert_eq!(err, json!(""), "no error while comparing");
+
+    // The guest change, beside each other, as the diff route has it.
+    let shown = b.eval(COMPARE_SHOWN);
+    let guests = &shown["fact/guests"];
+    assert!(
+        guests[0].as_str().is_some_and(|t| t.starts_with("30")),
+        "{shown}"
+    );
+    assert!(
+        guests[1].as_str().is_some_and(|t| t.starts_with("50")),
+        "{shown}"
+    );
+    assert_eq!(guests[2], json!("30 → 50"), "{shown}");
+    let other = format!("Bearer {token}");
+    let diff = util::request(
+        s.addr,
+        "GET",
+        &format!("{API}/party/{party}/diff/{fork_id}"),
+        &[("Authorization", &other), ("X-Other-Token", &fork_token)],
+        None,
+    );
+    assert_eq!(diff.status, 200, "{}", diff.text());
+    let diff = diff.json();
+    for area in diff["areas"].as_array().expect("areas") {
+        let key = format!("area/{}", area["area"].as_str().expect("area"));
+        assert_eq!(shown[&key][3], area["change"], "{key}: {shown}");
+        if area["change"] == "changed" {
+            if let Some(name) = area["b"]["supplier"]["name"].as_str() {
+                assert!(
+                    shown[&key][1].as_str().is_some_and(|t| t.contains(name)),
+                    "{key}: the fork's supplier {name}: {shown}"
+                );
+            }
+        }
+    }
+    let venue = diff["areas"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["area"] == "venue"))
+        .expect("venue area");
+    if venue["change"] == "changed" {
+        let reasons = b.eval(
+            "(document.querySelector('#whatif-compare tr[data-key=venue] .reasons') || {dataset: {}}).dataset.reasons",
+        );
+        let want: Vec<&str> = venue["reasons"]
+            .as_array()
+            .expect("reasons")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(reasons, json!(want.join(" ")), "the venue swap's reasons");
+    }
+    for c in diff["budget"]["categories"].as_array().expect("categories") {
+        let key = format!("budget/{}", c["category"].as_str().expect("category"));
+        assert_eq!(shown[&key][3], c["change"], "{key}: {shown}");
+    }
+    assert!(
+        shown["total/total"].is_array(),
+        "the total budget row: {shown}"
+    );
+    let summary =
+        b.eval("[...document.querySelectorAll('#whatif-summary li')].map(e => e.textContent)");
+    assert_eq!(summary, diff["summary"], "the diff's sentences");
+
+    // Reused and re-run agents, exactly as the fork's journal has them.
+    let runs = agent_runs(&s, &fork_id, &fork_token);
+    assert_eq!(b.eval(RUNS_SHOWN), runs, "agents reused vs re-ran");
+    let count = |kind: &str| {
+        runs.as_object()
+            .expect("runs")
+            .values()
+            .filter(|v| *v == kind)
+            .count()
+    };
+    assert!(
+        count("reused") > 0 && count("rerun") > 0,
+        "a guest change re-runs some agents and reuses others: {runs}"
+    );
+    assert!(
+        b.eval("document.querySelector('#whatif-agents li[data-run=reused]').title")
+            .as_str()
+            .is_some_and(|t| t.starts_with("Reused from event ")),
+        "a reused agent names the event it reused"
+    );
+    b.screenshot_from("11-whatif-compare", Some("#whatif"), 2400.0);
+
+    // A phone: nothing scrolls sideways.
+    b.viewport(390, 844, true);
+    b.wait_for(
+        "the narrow layout",
+        "document.documentElement.scrollWidth <= 390 && getComputedStyle(document.querySelector('#whatif-compare tr[data-kind]')).display === 'block'",
+    );
+    b.screenshot_from("12-whatif-narrow", Some("#whatif"), 2400.0);
+    b.viewport(1280, 900, false);
+
+    // Open the fork as its own party: it says where it came from, and a
+    // what-if from there forks the fork.
+    b.click("#whatif-open");
+    b.wait_for(
+        "the fork opened as its own party",
+        &format!(
+            "window.__partybus.info().partyId === '{fork_id}' && window.__partybus.info().live \
+             && window.__partybus.info().lastSeq >= {fork_last} && !document.getElementById('whatif-toggle').hidden"
+        ),
+    );
+    assert_eq!(
+        b.eval("document.getElementById('whatif').hidden"),
+        json!(true)
+    );
+    let forked_from = b.wait_for(
+        "the fork's origin",
+        "!document.getElementById('forked-from').hidden && document.getElementById('forked-from').textContent",
+    );
+    assert!(
+        forked_from.as_str().is_some_and(|t| t.contains(&party)),
+        "{forked_from}"
+    );
+    let fifty = fork_status["inputs"]
+        .as_array()
+        .expect("inputs")
+        .iter()
+        .find(|i| i["content"] == "50 guests")
+        .and_then(|i| i["input_id"].as_str())
+        .expect("the 50 guests input")
+        .to_string();
+
+    // An error the API returns is shown in its words: the input the
+    // what-if leaves out is removed meanwhile (while the page is offline).
+    b.click("#whatif-toggle");
+    b.wait_for(
+        "the fork's what-if editor",
+        &format!("document.querySelector(\"#whatif-inputs li[data-input-id='{fifty}'] button\")"),
+    );
+    b.click(&format!(
+        "#whatif-inputs li[data-input-id='{fifty}'] button"
+    ));
+    b.eval("window.__partybus.dropSocket(600000)");
+    b.wait_for("the page offline", "!window.__partybus.info().live");
+    let removed = s.call(
+        "DELETE",
+        &format!("{API}/party/{fork_id}/input/{fifty}"),
+        Some(&fork_token),
+        None,
+    );
+    assert_eq!(removed.status, 200, "{}", removed.text());
+    let refused = s.call(
+        "POST",
+        &format!("{API}/party/{fork_id}/fork"),
+        Some(&fork_token),
+        Some(&json!({"changes": [{"remove": fifty}]})),
+    );
+    refused.assert_error(404, "input_not_found");
+    let detail = refused.json()["detail"]
+        .as_str()
+        .expect("detail")
+        .to_string();
+    b.click("#whatif-try");
+    let shown_err = b.wait_for("the API's error", &error_shown("whatif-error"));
+    assert_eq!(shown_err, json!(format!("Could not try it: {detail}")));
+
+    // Back online (a reload), a fork of the fork, then discard it.
+    b.reload();
+    let fork_last = settled_status(&s, &fork_id, &fork_token)["last_seq"]
+        .as_u64()
+        .expect("last_seq");
+    b.wait_for(
+        "the fork reloaded",
+        &format!(
+            "window.__partybus && window.__partybus.info().live && window.__partybus.info().lastSeq >= {fork_last} \
+             && !document.getElementById('whatif-toggle').hidden"
+        ),
+    );
+    b.click("#whatif-toggle");
+    b.type_into("whatif-text", "a magician and balloon decorations");
+    b.click("#whatif-try");
+    let second = b.wait_for(
+        "the fork of the fork",
+        "window.__partybus.info().whatif && window.__partybus.info().whatif",
+    );
+    let second_id = second["forkId"].as_str().expect("forkId").to_string();
+    let second_token = second["token"].as_str().expect("token").to_string();
+    let second_status = s.status(&second_id, &second_token);
+    let from = second_status
+        .get("forked_from")
+        .or_else(|| second_status["party"].get("forked_from"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(from["party_id"], json!(fork_id), "{second_status}");
+    let second_last = settled_status(&s, &second_id, &second_token)["last_seq"]
+        .as_u64()
+        .expect("last_seq");
+    b.wait_for(
+        "the fork of the fork compared",
+        &format!(
+            "(() => {{ const w = window.__partybus.info().whatif; \
+               return w && w.diffSeq >= {second_last} && document.getElementById('whatif-state').dataset.state === 'ready'; }})()"
+        ),
+    );
+    assert_eq!(
+        b.eval(RUNS_SHOWN),
+        agent_runs(&s, &second_id, &second_token)
+    );
+    b.click("#whatif-discard");
+    b.wait_for(
+        "the editor back after discarding",
+        "!document.getElementById('whatif-form').hidden && document.getElementById('whatif-note').textContent.includes('discarded') \
+         && window.__partybus.info().whatif === null && document.activeElement.id === 'whatif-try'",
+    );
+    s.get(
+        &format!("{API}/party/{second_id}/status"),
+        Some(&second_token),
+    )
+    .assert_error(404, "party_not_found");
+    // Escape closes the panel and gives focus back to its button.
+    b.call(
+        "Input.dispatchKeyEvent",
+        json!({"type": "keyDown", "key": "Escape", "code": "Escape", "windowsVirtualKeyCode": 27}),
+    );
+    b.wait_for(
+        "the panel closed",
+        "document.getElementById('whatif').hidden && document.activeElement.id === 'whatif-toggle'",
+    );
+    let console: Vec<String> = std::mem::take(&mut b.errors);
+    // The refused fork is logged by the browser as a failed load; nothing else.
+    assert!(
+        console
+            .iter()
+            .all(|e| e.contains("Failed to load resource")),
+        "page errors: {console:#?}"
+    );
 }
