@@ -934,6 +934,7 @@
       planSeen: false,
       diff: null, diffSeq: -1, diffTimer: null, diffBusy: false, diffAgain: false,
       gone: false,
+      discarding: false,
     };
     showWhatIfView();
     connectFork(wi.fork);
@@ -984,7 +985,7 @@
   }
 
   async function retryFork(f) {
-    if (f.gone || f !== wi.fork) return;
+    if (f.gone || f.discarding || f !== wi.fork) return;
     f.failures += 1;
     if (f.failures >= FORK_CHECK_AFTER) {
       // Ask the API why: a deleted fork or a bad token is said in its words.
@@ -1039,7 +1040,8 @@
         scheduleDiff(f);
         break;
       case 'party_deleted':
-        forkGone(f, 'The fork was deleted.');
+        // Deleted elsewhere; our own discard says so itself.
+        if (!f.discarding) forkGone(f, 'The fork was deleted.');
         return;
       default:
         break;
@@ -1086,13 +1088,16 @@
     showError('whatif-error', '');
     const btn = $('whatif-discard');
     btn.disabled = true;
+    f.discarding = true; // its stream's party_deleted and close are expected
     try {
       await api('DELETE', `/party/${encodeURIComponent(f.partyId)}`, undefined, { token: f.token });
     } catch (e) {
       // Already gone is what discarding wants.
       if (e.status !== 404) {
+        f.discarding = false;
         showError('whatif-error', `Could not discard the fork: ${e.message}`);
         btn.disabled = false;
+        if (!f.ws && !f.gone) connectFork(f);
         return;
       }
     }
@@ -1112,7 +1117,10 @@
     const runs = Object.values(f.agents);
     const running = runs.some((r) => r.run === 'running');
     const badge = $('whatif-state');
-    const ready = !running && f.planSeen && f.diffSeq >= 0;
+    // Ready: no agent at work and a plan compared (one the fork made, or
+    // the copied one when the what-if changed nothing).
+    const ready = !running && !!f.diff
+      && (f.planSeen || (f.diff.completion && f.diff.completion.b_status === 'ready'));
     badge.textContent = f.gone ? 'Stopped' : ready ? 'Ready' : 'Planning…';
     badge.className = `badge ${f.gone ? 'bad' : ready ? 'good' : 'info'}`;
     badge.dataset.state = f.gone ? 'stopped' : ready ? 'ready' : 'planning';

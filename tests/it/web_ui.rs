@@ -1587,6 +1587,11 @@ fn what_if_forks_the_party_and_shows_both_plans_side_by_side() {
         Some(&second_token),
     )
     .assert_error(404, "party_not_found");
+    assert_eq!(
+        b.eval(&error_shown("whatif-error")),
+        json!(""),
+        "discarding is no error"
+    );
     // Escape closes the panel and gives focus back to its button.
     b.call(
         "Input.dispatchKeyEvent",
