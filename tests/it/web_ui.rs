@@ -1260,9 +1260,10 @@ fn what_if_forks_the_party_and_shows_both_plans_side_by_side() {
     let s = TestServer::start();
     let base = format!("http://{}", s.addr);
     let (party, token, created) = s.create(json!({"initial_inputs": [
-        {"content": "birthday party in Lakewood, indoor venue"},
+        {"content": "dinosaur theme birthday party in Austin"},
         {"content": "30 guests"},
-        {"content": "chocolate cake and vegetarian catering"},
+        {"content": "a chocolate cake and vegetarian catering"},
+        {"content": "we need a photographer"},
     ]}));
     let guests_30 = created["input_ids"][1]
         .as_str()
@@ -1519,13 +1520,16 @@ fn what_if_forks_the_party_and_shows_both_plans_side_by_side() {
         None,
     );
     assert_eq!(removed.status, 200, "{}", removed.text());
+    // Planning settles first, so both refusals name the same state.
+    settled_status(&s, &fork_id, &fork_token);
     let refused = s.call(
         "POST",
         &format!("{API}/party/{fork_id}/fork"),
         Some(&fork_token),
         Some(&json!({"changes": [{"remove": fifty}]})),
     );
-    refused.assert_error(404, "input_not_found");
+    // An input id the fork's start lacks names the change (docs/api.md, Forks).
+    refused.assert_error(422, "validation_error");
     let detail = refused.json()["detail"]
         .as_str()
         .expect("detail")
