@@ -353,10 +353,21 @@
         break;
       case 'agent_started': {
         const a = agents[agent] || (agents[agent] = blank());
-        Object.assign(a, { status: 'running', execution_id: p.execution_id, started_at: msg.timestamp, error: null });
+        Object.assign(a, {
+          status: 'running', execution_id: p.execution_id, started_at: msg.timestamp, error: null, reused_from: null,
+        });
         break;
       }
       case 'agent_completed': {
+        if (p.reused_from) {
+          // A fork's copied result: the run was the original's.
+          agents[agent] = {
+            ...blank(), status: 'completed', result: msg.result, confidence: msg.confidence,
+            execution_time_ms: msg.execution_time_ms, started_at: msg.timestamp,
+            completed_at: msg.timestamp, reused_from: p.reused_from,
+          };
+          break;
+        }
         const a = agents[agent] || (agents[agent] = blank());
         Object.assign(a, {
           status: 'completed', result: msg.result, confidence: msg.confidence,
@@ -506,9 +517,13 @@
       let timing;
       if (status === 'running') timing = `started ${clock(a.started_at)}`;
       else if (status === 'failed') timing = (a.error && a.error.error) || 'failed';
+      else if (a.reused_from) timing = 'reused from the original';
       else timing = `${ms(a.execution_time_ms)} · ${clock(a.completed_at)}${a.runs > 1 ? ` · ${a.runs} runs` : ''}`;
       const badge = { running: 'info', completed: 'good', failed: 'bad' }[status] || 'info';
-      return el('tr', { 'data-agent': name, 'data-status': status },
+      return el('tr', {
+        'data-agent': name, 'data-status': status, 'data-reused': a.reused_from ? 'true' : null,
+        title: a.reused_from ? `Reused from event ${a.reused_from}` : null,
+      },
         el('th', { scope: 'row', text: AGENT_LABEL[name] || name }),
         el('td', {}, el('span', { class: `badge ${badge}`, text: status })),
         el('td', { class: 'timing', text: timing }));

@@ -1492,6 +1492,20 @@ fn what_if_forks_the_party_and_shows_both_plans_side_by_side() {
         forked_from.as_str().is_some_and(|t| t.contains(&party)),
         "{forked_from}"
     );
+    // Its agents table marks the results it reused, as its status does.
+    let mut reused_rows: Vec<String> = fork_status["agents"]
+        .as_object()
+        .expect("agents")
+        .iter()
+        .filter(|(_, a)| a["reused_from"].is_string())
+        .map(|(name, _)| name.clone())
+        .collect();
+    reused_rows.sort();
+    assert!(!reused_rows.is_empty(), "{fork_status}");
+    assert_eq!(
+        b.eval("[...document.querySelectorAll('#agents tr[data-reused=true]')].map(e => e.dataset.agent).sort()"),
+        json!(reused_rows)
+    );
     let fifty = fork_status["inputs"]
         .as_array()
         .expect("inputs")
