@@ -3,17 +3,20 @@
 //! nothing changes (everything reused), when the guest count changes (the
 //! searches that read it run again), and, for comparison, planning a new
 //! party with the fork's inputs from scratch. First, once, the memory a
-//! fork adds against a new party with the same inputs (RSS over 200 of
-//! each).
+//! fork adds against a new party with the same inputs (live heap bytes, counted
+//! by the global allocator, over 200 of each).
 //!
 //! Run: `cargo bench --bench fork`. Quick smoke:
 //! `cargo bench --bench fork -- --quick --warm-up-time 1 --measurement-time 1`.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use partybus::app::{ForkChange, NewFork, NewInput, NewParty, DEFAULT_MAX_INPUTS_PER_PARTY};
+use partybus::journal::{Durability, SqliteJournal};
 use partybus::store::Party;
 use partybus::{App, Config};
 
@@ -85,26 +88,58 @@ fn guests_changed(original: &Party) -> Vec<ForkChange> {
     ]
 }
 
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
+/// The system allocator, counting the bytes live on the heap: unlike RSS,
+/// exact, and blind to what the allocator keeps for reuse.
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to `System`; only counts are
+// added.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
 }
 
-/// RSS added per party by `make`, over `n` parties.
-fn rss_per(n: usize, mut make: impl FnMut() -> String) -> (f64, Vec<String>) {
-    let before = rss_bytes();
-    let ids: Vec<String> = (0..n).map(|_| make()).collect();
-    let after = rss_bytes();
-    (after.saturating_sub(before) as f64 / n as f64, ids)
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Heap bytes added per party by `make`, over `n` parties (each planned
+/// and settled before the count is read).
+fn heap_per(n: usize, mut make: impl FnMut() -> String) -> f64 {
+    let before = LIVE.load(Ordering::Relaxed);
+    for _ in 0..n {
+        make();
+    }
+    let after = LIVE.load(Ordering::Relaxed);
+    (after - before) as f64 / n as f64
 }
 
 fn memory_per_fork() {
-    let app = App::start_new(Config::default()).expect("app");
+    // On disk, as served: the heap then holds the read model (and bounded caches),
+    // not a journal held in memory, which copies every event either way.
+    let dir = std::env::temp_dir().join(format!("partybus-bench-fork-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let journal = SqliteJournal::open(&dir, Durability::Normal).expect("journal");
+    let app = App::start_new(Config {
+        journal: Arc::new(journal),
+        compact_threshold: None,
+        ..Config::default()
+    })
+    .expect("app");
     let original = planned(&app, inputs(GUESTS));
     // Warm the allocator and lazy tables.
     let warm: Vec<String> = (0..20)
@@ -113,13 +148,13 @@ fn memory_per_fork() {
     warm.iter()
         .for_each(|id| drop(app.delete_party(id, None, None)));
     let n = 200;
-    let (fresh, _) = rss_per(n, || planned(&app, inputs(GUESTS)).party_id.clone());
-    let (copy, _) = rss_per(n, || fork(&app, &original.party_id, Vec::new()));
-    let (changed, _) = rss_per(n, || {
+    let fresh = heap_per(n, || planned(&app, inputs(GUESTS)).party_id.clone());
+    let copy = heap_per(n, || fork(&app, &original.party_id, Vec::new()));
+    let changed = heap_per(n, || {
         fork(&app, &original.party_id, guests_changed(&original))
     });
     println!(
-        "fork memory, {n} parties of {} inputs each (RSS, journal in memory): new party {:.0} KiB, \
+        "fork memory, {n} parties of {} inputs each (live heap, SQLite journal): new party {:.0} KiB, \
          fork without changes {:.0} KiB, fork with the guests changed {:.0} KiB",
         DEFAULT_MAX_INPUTS_PER_PARTY,
         fresh / 1024.0,
@@ -127,6 +162,8 @@ fn memory_per_fork() {
         changed / 1024.0
     );
     app.stop();
+    drop(app);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn fork_bench(c: &mut Criterion) {

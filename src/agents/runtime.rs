@@ -513,6 +513,7 @@ fn react(
             drafts.extend(scheduler.on_event(ev, party.as_deref()));
             touched.insert(ev.party_id.as_str());
         }
+        scheduler.end_batch(|id| store.party(id));
     }
     let last = batch.last().map_or(0, |e| e.seq);
     let touched: Vec<(&str, bool)> = touched

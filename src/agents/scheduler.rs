@@ -174,6 +174,9 @@ pub(crate) struct Scheduler {
     /// of the restart with its wave count. A party's entry seeds its
     /// schedule (what its last wave saw) when its next change arrives.
     restored: HashMap<String, (Arc<Party>, u64)>,
+    /// Forks created in the batch being reacted to, whose baseline
+    /// [`Scheduler::end_batch`] takes if no change arrived with the copy.
+    new_forks: Vec<String>,
 }
 
 impl Scheduler {
@@ -183,6 +186,7 @@ impl Scheduler {
             parties: HashMap::default(),
             cities,
             restored: HashMap::new(),
+            new_forks: Vec::new(),
         }
     }
 
@@ -296,6 +300,7 @@ impl Scheduler {
             }
             Payload::PartyCreated(p) if p.forked_from.is_some() => {
                 self.restored.remove(&ev.party_id);
+                self.new_forks.push(ev.party_id.clone());
                 self.parties.insert(
                     ev.party_id.clone(),
                     PartySchedule {
@@ -370,6 +375,22 @@ impl Scheduler {
             _ => {}
         }
         out
+    }
+
+    /// Ends a batch: a fork whose copy came without a change takes its
+    /// baseline now, from the copy (`party` reads the state after the
+    /// batch, which is then the copy), instead of holding the copied
+    /// inputs until a change arrives.
+    pub(crate) fn end_batch(&mut self, party: impl Fn(&str) -> Option<Arc<Party>>) {
+        for id in std::mem::take(&mut self.new_forks) {
+            let Some(sched) = self.parties.get_mut(&id) else {
+                continue;
+            };
+            let (Some(copied), Some(p)) = (sched.forking.take(), party(&id)) else {
+                continue;
+            };
+            sched.last = fork_baseline(&p, copied, &self.cities);
+        }
     }
 
     fn start_wave(&mut self, party: &Party, out: &mut Vec<Draft>) {
@@ -666,6 +687,8 @@ mod tests {
                         next.extend(self.answer(ev, p.agent_name));
                     }
                 }
+                let store = &self.store;
+                self.sched.end_batch(|id| store.party(id));
                 self.log.extend(events);
                 batch = next;
             }
