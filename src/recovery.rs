@@ -25,6 +25,7 @@ use serde_json::value::RawValue;
 
 use crate::catalog::intern::{self, Citations, RecordTable};
 use crate::deferred::{Deferred, FromSnapshot};
+use crate::digest::{self, Chain, PartyDigest};
 use crate::domain::{AgentName, AgentOutput, Budget, FinalPlan};
 use crate::event::{Event, Payload};
 use crate::journal::log::Log;
@@ -257,6 +258,10 @@ impl Tracker {
 struct Row {
     party: Arc<Party>,
     track: Track,
+    /// The party's chain and state digests as of the snapshot's `seq`, for
+    /// `partybus verify` (absent in snapshots written before digests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    digest: Option<PartyDigest>,
 }
 
 /// A snapshot row as read: agent results left raw, then decoded as the
@@ -390,6 +395,7 @@ fn decode_row(json: &[u8], table: &Arc<RecordTable>) -> Result<Row, serde_json::
             last_seq: p.last_seq,
         }),
         track: row.track,
+        digest: None,
     })
 }
 
@@ -711,9 +717,22 @@ pub fn write_snapshot(
     // Rows cite catalog records by reference into one table, written as the
     // first row: a record cited by thousands of plans is stored once.
     let citations = Arc::new(Citations::default());
+    let chains = chains_at(journal, &parties, seq)?;
     let mut rows: Vec<(String, Vec<u8>)> = parties
         .par_iter()
         .map(|p| {
+            let digest = match chains.get(&p.party_id) {
+                Some(c) => Some(PartyDigest {
+                    seq,
+                    events: c.events(),
+                    chain: c.head(),
+                    state: digest::state_digest(p).map_err(|e| RecoveryError::Snapshot {
+                        party: p.party_id.clone(),
+                        reason: e.to_string(),
+                    })?,
+                }),
+                None => None,
+            };
             let row = Row {
                 party: Arc::clone(p),
                 track: rebuilt
@@ -721,6 +740,7 @@ pub fn write_snapshot(
                     .track(&p.party_id)
                     .cloned()
                     .unwrap_or_default(),
+                digest,
             };
             intern::citing(&citations, || serde_json::to_vec(&row))
                 .map(|json| (p.party_id.clone(), json))
@@ -755,6 +775,62 @@ pub fn write_snapshot(
         deleted_parties: stats.deleted_parties as u64,
     };
     Ok(journal.write_snapshot(&meta, &mut rows.into_iter(), &purge)?)
+}
+
+/// Each party's chain over its events up to `seq` (a snapshot records it;
+/// a live party's events are never deleted, so it is computed afresh).
+fn chains_at(
+    journal: &dyn Journal,
+    parties: &[&Arc<Party>],
+    seq: u64,
+) -> Result<HashMap<String, Chain>, RecoveryError> {
+    let mut out = HashMap::with_capacity(parties.len());
+    for p in parties {
+        let mut chain = Chain::new(p.party_id.as_str());
+        for e in journal.party_events(&p.party_id, 0, usize::MAX)? {
+            if e.seq > seq {
+                break;
+            }
+            chain.push(&e).map_err(|e| RecoveryError::Snapshot {
+                party: p.party_id.clone(),
+                reason: e.to_string(),
+            })?;
+        }
+        if chain.alive() {
+            out.insert(p.party_id.clone(), chain);
+        }
+    }
+    Ok(out)
+}
+
+/// The digests every party's snapshot row recorded, with the snapshot's
+/// coverage (`None`, and no digests, without a snapshot).
+pub fn snapshot_digests(
+    journal: &dyn Journal,
+) -> Result<(Option<SnapshotMeta>, HashMap<String, PartyDigest>), RecoveryError> {
+    #[derive(Deserialize)]
+    struct DigestOnly {
+        #[serde(default)]
+        digest: Option<PartyDigest>,
+    }
+    let Some(meta) = journal.snapshot_meta()? else {
+        return Ok((None, HashMap::new()));
+    };
+    let mut out = HashMap::new();
+    journal.read_snapshots(&mut |party, json| {
+        if party == RECORDS_ROW {
+            return Ok(());
+        }
+        let row: DigestOnly = serde_json::from_slice(json).map_err(|e| JournalError::Corrupt {
+            context: format!("snapshot row of party {party}"),
+            source: Some(Box::new(e)),
+        })?;
+        if let Some(d) = row.digest {
+            out.insert(party.to_string(), d);
+        }
+        Ok(())
+    })?;
+    Ok((Some(meta), out))
 }
 
 /// Compacts a journal: rebuilds from it, then writes the snapshot.

@@ -86,6 +86,8 @@ pub enum RouteId {
     RotateToken,
     /// `GET /party/{party_id}/diff/{other_id}`.
     PartyDiff,
+    /// `GET /party/{party_id}/digest`.
+    PartyDigest,
     /// `GET /system/status`.
     SystemStatus,
     /// `GET /system/health`.
@@ -366,6 +368,29 @@ pub const ROUTES: &[RouteSpec] = &[
         success: 200,
         response: "PlanDiff",
         errors: PARTY_ERRORS,
+    },
+    RouteSpec {
+        id: RouteId::PartyDigest,
+        method: Method::Get,
+        path: "/api/v1/event-driven/party/{party_id}/digest",
+        access: Access::Party,
+        summary: "The party's chain digest over its events and the digest of its folded state, \
+            as of a seq (docs/api.md, \"Determinism and verification\")",
+        body: BodyKind::None,
+        query: &[(
+            "seq",
+            "The party's state as of this seq (default: its latest event)",
+        )],
+        success: 200,
+        response: "PartyDigestResponse",
+        errors: &[
+            Unauthorized,
+            Forbidden,
+            PartyNotFound,
+            ValidationError,
+            NotReady,
+            CatchingUp,
+        ],
     },
     RouteSpec {
         id: RouteId::SystemStatus,
@@ -668,6 +693,7 @@ fn route(method: Method, segs: &[&str]) -> Option<(RouteId, Params)> {
                 ..Params::default()
             },
         ),
+        (Get, true, ["party", id, "digest"]) => (PartyDigest, party(id)),
         (Get, true, ["system", "status"]) => (SystemStatus, none),
         (Get, true, ["system", "health"]) => (SystemHealth, none),
         (Get, true, ["ws", id]) => (WebSocket, party(id)),
