@@ -223,8 +223,29 @@ impl Chain {
         }
     }
 
+    /// A chain continued from a recorded head: the party existed, and its
+    /// current life had `events` events chained to `head`.
+    pub fn resume(party_id: impl Into<String>, head: Hash32, events: u64) -> Chain {
+        Chain {
+            party_id: party_id.into(),
+            alive: true,
+            head,
+            events,
+        }
+    }
+
     /// Adds one event.
     pub fn push(&mut self, ev: &Event) -> Result<(), DigestError> {
+        self.push_with(ev, || canonical(ev, || format!("event {}", ev.event_id)))
+    }
+
+    /// Adds one event whose canonical bytes `encode` gives (computed
+    /// elsewhere, say in parallel, and only when the event is chained).
+    pub fn push_with(
+        &mut self,
+        ev: &Event,
+        encode: impl FnOnce() -> Result<Vec<u8>, DigestError>,
+    ) -> Result<(), DigestError> {
         if ev.party_id != self.party_id {
             return Ok(());
         }
@@ -243,7 +264,11 @@ impl Chain {
             _ if !self.alive => return Ok(()),
             _ => {}
         }
-        self.head = chain_next(&self.head, ev)?;
+        let bytes = encode()?;
+        let mut h = Sha256::new();
+        h.update(self.head.0);
+        h.update(&bytes);
+        self.head = Hash32(h.finalize().into());
         self.events += 1;
         Ok(())
     }

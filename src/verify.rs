@@ -285,6 +285,106 @@ mod tests {
             .contains("verified 2 parties, 4 events: all digests agree"));
     }
 
+    fn theme_run(seq: u64, party: &str, exec: &str) -> [Arc<Event>; 2] {
+        use crate::domain::{AgentName, AgentOutput, ThemeResult};
+        use crate::event::{AgentCompleted, AgentStarted};
+        [
+            ev(
+                seq,
+                party,
+                Payload::AgentStarted(AgentStarted {
+                    agent_name: AgentName::Theme,
+                    execution_id: exec.into(),
+                    input_count: 1,
+                    message: "m".into(),
+                }),
+            ),
+            ev(
+                seq + 1,
+                party,
+                Payload::AgentCompleted(AgentCompleted {
+                    agent_name: AgentName::Theme,
+                    execution_id: exec.into(),
+                    result: Arc::new(AgentOutput::Theme(ThemeResult {
+                        primary_theme: "jungle".into(),
+                        theme_scores: [("jungle".to_string(), 2)].into_iter().collect(),
+                        confidence: 0.1 + 0.2,
+                        colors: vec!["green".into()],
+                        decorations: vec![],
+                        activities: vec![],
+                    })),
+                    confidence: 0.1 + 0.2,
+                    execution_time_ms: 1.0 / 3.0,
+                }),
+            ),
+        ]
+    }
+
+    /// The snapshot's rows with their recorded digests taken out, as a
+    /// build before digests wrote them.
+    fn strip_digests(j: &MemoryJournal) {
+        let mut rows = Vec::new();
+        j.read_snapshots(&mut |p, json| {
+            let mut v: serde_json::Value = serde_json::from_slice(json).expect("row");
+            if let Some(o) = v.as_object_mut() {
+                o.remove("digest");
+            }
+            rows.push((p.to_string(), serde_json::to_vec(&v).expect("json")));
+            Ok(())
+        })
+        .expect("rows");
+        let meta = j.snapshot_meta().expect("meta").expect("a snapshot");
+        j.write_snapshot(&meta, &mut rows.into_iter(), &[])
+            .expect("write");
+    }
+
+    #[test]
+    fn chains_continue_over_compactions_and_old_snapshots() {
+        let j = MemoryJournal::new();
+        j.append(&[created(1, "a"), added(2, "a", "x"), created(3, "b")])
+            .expect("append");
+        j.append(&theme_run(4, "a", "exec_1")).expect("append");
+        recovery::compact(&j).expect("compact");
+        // Results now restored as raw JSON: the same state digests.
+        let r = verify(&j).expect("verify");
+        assert!(r.agree && r.recorded == 2, "{r:?}");
+        // More events, a deletion and a new life, then compaction again:
+        // the chains continue from the recorded ones.
+        j.append(&theme_run(6, "b", "exec_2")).expect("append");
+        j.append(&[
+            ev(
+                8,
+                "a",
+                Payload::PartyDeleted(crate::event::PartyDeleted {
+                    deleted_by: "user".into(),
+                }),
+            ),
+            created(9, "a"),
+            added(10, "a", "again"),
+            created(11, "c"),
+        ])
+        .expect("append");
+        recovery::compact(&j).expect("compact");
+        let r = verify(&j).expect("verify");
+        assert!(r.agree && r.recorded == 3 && r.snapshot_seq == 11, "{r:?}");
+        // A snapshot without recorded digests (an older build's): the next
+        // compaction chains those parties from all their events.
+        strip_digests(&j);
+        let r = verify(&j).expect("verify");
+        assert!(r.agree && r.recorded == 0, "{r:?}");
+        j.append(&[added(12, "c", "z")]).expect("append");
+        recovery::compact(&j).expect("compact");
+        let r = verify(&j).expect("verify");
+        assert!(r.agree && r.recorded == 3, "{r:?}");
+        let (_, recorded) = recovery::snapshot_digests(&j).expect("digests");
+        let events = j.party_events("a", 0, usize::MAX).expect("events");
+        let fresh = digest::party_digest("a", &events, 12)
+            .expect("digest")
+            .expect("party");
+        assert_eq!(recorded["a"], fresh);
+        assert_eq!(fresh.events, 2, "the new life only");
+    }
+
     #[test]
     fn a_snapshot_that_disagrees_with_the_events_names_the_party() {
         // Two journals with the same history but one input's text: the
