@@ -432,8 +432,8 @@ pub struct Rebuilt {
 }
 
 /// What a compaction needs to record every party's chain without reading
-/// its whole history again: the chains the snapshot recorded, and the
-/// events replayed after it.
+/// its whole history again: the chains the snapshot recorded, continued
+/// over the events replayed after it.
 #[derive(Debug, Default)]
 pub struct DigestBasis {
     /// The digests the snapshot's rows recorded, by party.

@@ -16,10 +16,13 @@
 //! read-only (and keeps a server off it).
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::digest::{self, Chain, DigestError, Hash32};
+use crate::event::Event;
 use crate::journal::Journal;
 use crate::recovery::{self, RecoveryError};
 use crate::store::Store;
@@ -85,6 +88,9 @@ impl Report {
     }
 }
 
+/// Events encoded per parallel batch while replaying.
+const BATCH: usize = 4_096;
+
 /// A party's digests at the snapshot's `seq`, from its events.
 struct AtSnapshot {
     chain: Hash32,
@@ -128,30 +134,42 @@ pub fn verify(journal: &dyn Journal) -> Result<Report, VerifyError> {
         }
         Ok::<_, DigestError>(out)
     };
+    // Events are encoded in parallel a batch at a time (the costly part),
+    // then folded and chained in order.
+    let mut batch: Vec<Arc<Event>> = Vec::with_capacity(BATCH);
+    let mut flush = |batch: &mut Vec<Arc<Event>>| -> Result<(), DigestError> {
+        let encoded: Vec<Result<Vec<u8>, DigestError>> = batch
+            .par_iter()
+            .map(|e| digest::canonical(e.as_ref(), || format!("event {}", e.event_id)))
+            .collect();
+        for (e, bytes) in batch.drain(..).zip(encoded) {
+            if at_snapshot.is_none() && snapshot_seq > 0 && e.seq > snapshot_seq {
+                at_snapshot = Some(capture(&folded, &chains)?);
+            }
+            events += 1;
+            folded.apply(&e);
+            chains
+                .entry(e.party_id.clone())
+                .or_insert_with(|| Chain::new(e.party_id.as_str()))
+                .push_with(&e, || bytes)?;
+        }
+        Ok(())
+    };
     journal
         .replay(0, &mut |e| {
             if failed.is_some() {
                 return;
             }
-            if at_snapshot.is_none() && snapshot_seq > 0 && e.seq > snapshot_seq {
-                match capture(&folded, &chains) {
-                    Ok(c) => at_snapshot = Some(c),
-                    Err(err) => failed = Some(err),
-                }
-            }
-            events += 1;
-            folded.apply(e);
-            let chain = chains
-                .entry(e.party_id.clone())
-                .or_insert_with(|| Chain::new(e.party_id.as_str()));
-            if let Err(err) = chain.push(e) {
-                failed = Some(err);
+            batch.push(e.clone());
+            if batch.len() >= BATCH {
+                failed = flush(&mut batch).err();
             }
         })
         .map_err(RecoveryError::from)?;
     if let Some(e) = failed {
         return Err(e.into());
     }
+    flush(&mut batch)?;
     let at_snapshot = match at_snapshot {
         Some(a) => a,
         None => capture(&folded, &chains)?,
@@ -164,12 +182,21 @@ pub fn verify(journal: &dyn Journal) -> Result<Report, VerifyError> {
         .chain(folded.party_ids())
         .chain(recorded.keys().cloned())
         .collect();
+    // Both states of every party, digested in parallel.
+    let states: Vec<(Option<Hash32>, Option<Hash32>)> = ids
+        .par_iter()
+        .map(|id| {
+            let of = |p: Option<Arc<crate::store::Party>>| {
+                p.map(|p| digest::state_digest(&p)).transpose()
+            };
+            Ok((of(rebuilt.store.party(id))?, of(folded.party(id))?))
+        })
+        .collect::<Result<_, DigestError>>()?;
     let mut differences = Vec::new();
-    for id in &ids {
+    for (id, state) in ids.iter().zip(states) {
         let mut what = Vec::new();
-        match (rebuilt.store.party(id), folded.party(id)) {
+        match state {
             (Some(r), Some(f)) => {
-                let (r, f) = (digest::state_digest(&r)?, digest::state_digest(&f)?);
                 if r != f {
                     what.push(format!(
                         "state differs: snapshot + events give {r}, its events alone give {f}"
@@ -230,9 +257,8 @@ pub fn verify(journal: &dyn Journal) -> Result<Report, VerifyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Draft, Event, InputAdded, PartyCreated, Payload, SourceType};
+    use crate::event::{Draft, InputAdded, PartyCreated, Payload, SourceType};
     use crate::journal::MemoryJournal;
-    use std::sync::Arc;
 
     fn ev(seq: u64, party: &str, payload: Payload) -> Arc<Event> {
         let mut d = Draft::command(party, "corr_x", payload);
