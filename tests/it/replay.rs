@@ -285,3 +285,51 @@ fn verify_exits_1_naming_the_party_whose_event_was_altered() {
     let (status, _, _) = run(&["verify", "--format", "xml"], &dir);
     assert_eq!(status.code(), Some(2));
 }
+
+/// Two cluster nodes on one Redis answer the same digests for a party
+/// planned through one of them, as of the same `seq` (each waits until it
+/// applied it).
+#[test]
+fn cluster_nodes_agree_on_a_partys_digests() {
+    let Some(redis) = crate::util::redis::Redis::start() else {
+        return eprintln!("skipped: redis-server not installed");
+    };
+    let node = |id: &str| {
+        Served::start(
+            &[
+                "--port",
+                "0",
+                "--journal",
+                &redis.url(),
+                "--partitions",
+                "2",
+                "--node-id",
+                id,
+                "--lease-ttl-ms",
+                "1000",
+            ],
+            &[("PARTYBUS_ADMIN_TOKEN", ADMIN)],
+        )
+    };
+    let (n1, n2) = (node("n1"), node("n2"));
+    let (party, token, planned) = util::plan_on(&n1, "jungle party for 20 kids in Austin");
+    let query = format!("?seq={planned}");
+    let on = |served: &Served| {
+        let mut last = None;
+        // A node that has not applied the seq yet answers 503 catching_up.
+        util::poll_until("the node applies the plan", Instant::now() + WAIT, || {
+            let r = digest(served, &party, &query, &token);
+            if r.status == 200 {
+                last = Some(r.json());
+                return true;
+            }
+            assert_eq!(r.status, 503, "{}", r.text());
+            false
+        });
+        last.expect("a digest")
+    };
+    let (d1, d2) = (on(&n1), on(&n2));
+    assert_eq!(d1["seq"], planned);
+    assert!(d1["events"].as_u64().is_some_and(|n| n > 3), "{d1}");
+    assert_eq!(d1, d2, "both nodes fold the same events");
+}
