@@ -12,6 +12,8 @@
 //! - [`idempotency`]: `Idempotency-Key` records.
 //! - [`export`]: a party's plan as JSON or CSV.
 //! - [`diff`]: the semantic difference of two parties' plans (what-if).
+//! - [`digest`]: per-party chain and state digests (canonical form).
+//! - [`verify`]: `partybus verify`, replaying a journal to check every digest.
 //! - [`healthcheck`]: `partybus healthcheck`, one HTTP probe of a running server.
 //! - [`logging`]: the binary's log formats (text, JSON lines).
 //! - [`notify`]: systemd's readiness protocol (`NOTIFY_SOCKET`).
@@ -38,6 +40,7 @@ pub mod catalog;
 pub mod cluster;
 mod deferred;
 pub mod diff;
+pub mod digest;
 pub mod domain;
 pub mod eval;
 pub mod event;
@@ -52,5 +55,6 @@ pub mod progress;
 pub mod recovery;
 pub mod server;
 pub mod store;
+pub mod verify;
 
 pub use app::{App, AppError, Config};

@@ -83,6 +83,9 @@ enum Command {
     /// Print what differs from one party's plan to another's (facts,
     /// suppliers and why, budget, completion), from the data directory.
     Diff(DiffArgs),
+    /// Replay the whole journal offline and check every party's chain and
+    /// state digests; exit 1 if any differ (stop the server first).
+    Verify(VerifyArgs),
     /// Load a running server with concurrent clients; print throughput and latency.
     Loadgen(LoadgenArgs),
     /// Check that a running server is ready (GET /readyz): exit 0 on 2xx, 1 otherwise.
@@ -186,6 +189,24 @@ struct DiffArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = DiffFormatArg::Json)]
     format: DiffFormatArg,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+/// Output of `partybus verify`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum VerifyFormatArg {
+    /// A summary line, or one line per differing party.
+    Text,
+    /// One JSON object: counts, `agree`, and the differing parties.
+    Json,
+}
+
+#[derive(Debug, Args)]
+struct VerifyArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = VerifyFormatArg::Text)]
+    format: VerifyFormatArg,
     #[command(flatten)]
     data: DataArgs,
 }
@@ -612,6 +633,7 @@ fn main() {
         Command::Export(args) => export(args),
         Command::Events(args) => events(args),
         Command::Diff(args) => diff(args),
+        Command::Verify(args) => verify(args),
         Command::Loadgen(args) => loadgen(args),
         Command::Healthcheck(args) => healthcheck(args),
         Command::Catalog(command) => catalog(command),
@@ -1318,6 +1340,56 @@ fn diff(args: DiffArgs) -> Result<()> {
         .lock()
         .write_all(&out)
         .context("writing the diff")?;
+    Ok(())
+}
+
+/// `partybus verify`: exit 0 when every digest agrees, 1 when any party
+/// differs (after printing which), 5 when a server holds the directory, 6
+/// when the journal cannot be read.
+fn verify(args: VerifyArgs) -> Result<()> {
+    use partybus::recovery::RecoveryError;
+    use partybus::verify::VerifyError;
+    let dir = &args.data.data_dir;
+    if !dir.join(partybus::journal::DB_FILE).exists() {
+        return Err(DataDirError(format!(
+            "no journal in {} (is --data-dir right?)",
+            dir.display()
+        ))
+        .into());
+    }
+    let journal = match SqliteJournal::open_read_only_locked(dir) {
+        Err(e @ partybus::journal::JournalError::Locked(_)) => {
+            return Err(anyhow::Error::from(e)
+                .context("verify reads the journal offline: stop the server (or verify a copy of the directory)"));
+        }
+        r => r.with_context(|| format!("opening the journal in {}", dir.display()))?,
+    };
+    let report = match partybus::verify::verify(&journal) {
+        Ok(r) => r,
+        Err(VerifyError::Recovery(RecoveryError::Journal(e))) => {
+            return Err(anyhow::Error::from(e).context("verifying"))
+        }
+        Err(e) => return Err(DataDirError(format!("verifying: {e}")).into()),
+    };
+    let out = match args.format {
+        VerifyFormatArg::Text => report.render_text(),
+        VerifyFormatArg::Json => {
+            let mut s = serde_json::to_string(&report).context("encoding the report")?;
+            s.push('\n');
+            s
+        }
+    };
+    std::io::stdout()
+        .lock()
+        .write_all(out.as_bytes())
+        .context("writing the report")?;
+    if !report.agree {
+        bail!(
+            "{} of {} parties have digests that differ",
+            report.differences.len(),
+            report.parties
+        );
+    }
     Ok(())
 }
 

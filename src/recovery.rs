@@ -15,7 +15,7 @@
 //! the resumed wave runs what the scheduler would have run had it not
 //! stopped (at least once), and nothing when the change affected no agent.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,7 @@ use serde_json::value::RawValue;
 
 use crate::catalog::intern::{self, Citations, RecordTable};
 use crate::deferred::{Deferred, FromSnapshot};
+use crate::digest::{self, Chain, PartyDigest};
 use crate::domain::{AgentName, AgentOutput, Budget, FinalPlan};
 use crate::event::{Event, ForkedFrom, Payload};
 use crate::journal::log::Log;
@@ -269,6 +270,10 @@ impl Tracker {
 struct Row {
     party: Arc<Party>,
     track: Track,
+    /// The party's chain and state digests as of the snapshot's `seq`, for
+    /// `partybus verify` (absent in snapshots written before digests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    digest: Option<PartyDigest>,
 }
 
 /// A snapshot row as read: agent results left raw, then decoded as the
@@ -278,6 +283,9 @@ struct RowIn<'a> {
     #[serde(borrow)]
     party: PartyIn<'a>,
     track: Track,
+    /// Decoded only for a compaction ([`DigestBasis`]).
+    #[serde(default, borrow)]
+    digest: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -355,8 +363,16 @@ impl FromSnapshot for FinalPlan {
 
 /// Decodes a snapshot row. Agent results, the budget and the plan stay JSON
 /// (syntax checked) until first read: see [`Deferred`].
-fn decode_row(json: &[u8], table: &Arc<RecordTable>) -> Result<Row, serde_json::Error> {
+fn decode_row(
+    json: &[u8],
+    table: &Arc<RecordTable>,
+    with_digest: bool,
+) -> Result<Row, serde_json::Error> {
     let row: RowIn<'_> = serde_json::from_slice(json)?;
+    let digest = match row.digest {
+        Some(raw) if with_digest => Some(serde_json::from_str::<PartyDigest>(raw.get())?),
+        _ => None,
+    };
     let p = row.party;
     let id: Arc<str> = p.party_id.as_str().into();
     fn deferred<T: FromSnapshot>(
@@ -408,6 +424,7 @@ fn decode_row(json: &[u8], table: &Arc<RecordTable>) -> Result<Row, serde_json::
             last_seq: p.last_seq,
         }),
         track: row.track,
+        digest,
     })
 }
 
@@ -427,6 +444,61 @@ pub struct Rebuilt {
     pub events_replayed: u64,
     /// How long it took.
     pub elapsed: Duration,
+    /// What a compaction needs to record digests (only from
+    /// [`rebuild_for_compaction`]).
+    pub digest_basis: Option<DigestBasis>,
+}
+
+/// What a compaction needs to record every party's chain without reading
+/// its whole history again: the chains the snapshot recorded, continued
+/// over the events replayed after it.
+#[derive(Debug, Default)]
+pub struct DigestBasis {
+    /// The digests the snapshot's rows recorded, by party.
+    pub recorded: HashMap<String, PartyDigest>,
+    /// Parties restored from snapshot rows that recorded none (written
+    /// before digests): their chains are computed from all their events.
+    pub unrecorded: HashSet<String>,
+    /// The chains of the parties with events after the snapshot, continued
+    /// over them (parties in `unrecorded` have none here).
+    pub chains: HashMap<String, Chain>,
+}
+
+/// Events chained per batch: their canonical forms are encoded in parallel
+/// (the costly part), then hashed into their chains in order. Bounds what
+/// a compaction's replay holds besides the read model.
+const CHAIN_BATCH: usize = 4_096;
+
+impl DigestBasis {
+    /// Chains a batch of replayed events (in `seq` order) and empties it.
+    fn chain(&mut self, batch: &mut Vec<Arc<Event>>) -> Result<(), RecoveryError> {
+        let encoded: Vec<Result<Vec<u8>, digest::DigestError>> = batch
+            .par_iter()
+            .map(|e| digest::canonical(e.as_ref(), || format!("event {}", e.event_id)))
+            .collect();
+        for (e, bytes) in batch.drain(..).zip(encoded) {
+            if self.unrecorded.contains(&e.party_id) {
+                continue;
+            }
+            let chain = match self.chains.get_mut(&e.party_id) {
+                Some(c) => c,
+                None => {
+                    let c = match self.recorded.get(&e.party_id) {
+                        Some(d) => Chain::resume(e.party_id.as_str(), d.chain, d.events),
+                        None => Chain::new(e.party_id.as_str()),
+                    };
+                    self.chains.entry(e.party_id.clone()).or_insert(c)
+                }
+            };
+            chain
+                .push_with(&e, || bytes)
+                .map_err(|err| RecoveryError::Snapshot {
+                    party: e.party_id.clone(),
+                    reason: err.to_string(),
+                })?;
+        }
+        Ok(())
+    }
 }
 
 /// Snapshot rows packed into one buffer: party ids and JSON back to back.
@@ -472,7 +544,22 @@ pub fn rebuild_reporting(
     journal: &dyn Journal,
     report: &mut dyn FnMut(&ReplayProgress),
 ) -> Result<Rebuilt, RecoveryError> {
+    rebuild_inner(journal, report, false)
+}
+
+/// [`rebuild`], also keeping the [`DigestBasis`] a compaction records
+/// digests from.
+pub fn rebuild_for_compaction(journal: &dyn Journal) -> Result<Rebuilt, RecoveryError> {
+    rebuild_inner(journal, &mut to_observer, true)
+}
+
+fn rebuild_inner(
+    journal: &dyn Journal,
+    report: &mut dyn FnMut(&ReplayProgress),
+    with_digests: bool,
+) -> Result<Rebuilt, RecoveryError> {
     let began = Instant::now();
+    let mut basis = with_digests.then(DigestBasis::default);
     let mut store = Store::new();
     let mut tracker = Tracker::default();
     let meta = journal.snapshot_meta()?;
@@ -498,7 +585,7 @@ pub fn rebuild_reporting(
                             .into_par_iter()
                             .map(|i| {
                                 let (party, json) = chunk.get(i);
-                                let row = decode_row(json, &table);
+                                let row = decode_row(json, &table, with_digests);
                                 row.map_err(|e| RecoveryError::Snapshot {
                                     party: String::from_utf8_lossy(party).into_owned(),
                                     reason: e.to_string(),
@@ -522,6 +609,17 @@ pub fn rebuild_reporting(
             let mut restore = |rows: Decoded| -> Result<(), RecoveryError> {
                 for row in rows {
                     let row = row?;
+                    if let Some(b) = basis.as_mut() {
+                        let id = row.party.party_id.clone();
+                        match row.digest {
+                            Some(d) => {
+                                b.recorded.insert(id, d);
+                            }
+                            None => {
+                                b.unrecorded.insert(id);
+                            }
+                        }
+                    }
                     tracker.tracks.insert(row.party.party_id.clone(), row.track);
                     store.restore(row.party);
                     snapshot_parties += 1;
@@ -589,11 +687,27 @@ pub fn rebuild_reporting(
     }
     let snapshot_seq = meta.map_or(0, |m| m.seq);
     let mut progress = Progress::new(report, began, journal.replay_estimate(snapshot_seq));
+    let mut batch: Vec<Arc<Event>> = Vec::new();
+    let mut chain_failed: Option<RecoveryError> = None;
     let last = journal.replay(snapshot_seq, &mut |e| {
         store.apply(e);
         tracker.observe(e, &store);
+        if let Some(b) = basis.as_mut() {
+            batch.push(e.clone());
+            if batch.len() >= CHAIN_BATCH && chain_failed.is_none() {
+                chain_failed = b.chain(&mut batch).err();
+            }
+        }
         progress.tick();
     })?;
+    if let Some(b) = basis.as_mut() {
+        if chain_failed.is_none() {
+            chain_failed = b.chain(&mut batch).err();
+        }
+    }
+    if let Some(e) = chain_failed {
+        return Err(e);
+    }
     progress.emit(true);
     let events_replayed = progress.done;
     Ok(Rebuilt {
@@ -604,6 +718,7 @@ pub fn rebuild_reporting(
         snapshot_parties,
         events_replayed,
         elapsed: began.elapsed(),
+        digest_basis: basis,
     })
 }
 
@@ -633,6 +748,7 @@ pub fn rebuild_from_log(log: &dyn Log) -> Result<(Rebuilt, Vec<u64>), RecoveryEr
         snapshot_parties: 0,
         events_replayed,
         elapsed: began.elapsed(),
+        digest_basis: None,
     };
     Ok((rebuilt, after))
 }
@@ -729,9 +845,25 @@ pub fn write_snapshot(
     // Rows cite catalog records by reference into one table, written as the
     // first row: a record cited by thousands of plans is stored once.
     let citations = Arc::new(Citations::default());
+    let chains = match &rebuilt.digest_basis {
+        Some(basis) => chains_from(journal, &parties, basis, rebuilt.snapshot_seq, seq)?,
+        None => chains_at(journal, &parties, seq)?,
+    };
     let mut rows: Vec<(String, Vec<u8>)> = parties
         .par_iter()
         .map(|p| {
+            let digest = match chains.get(&p.party_id) {
+                Some(c) => Some(PartyDigest {
+                    seq,
+                    events: c.events(),
+                    chain: c.head(),
+                    state: digest::state_digest(p).map_err(|e| RecoveryError::Snapshot {
+                        party: p.party_id.clone(),
+                        reason: e.to_string(),
+                    })?,
+                }),
+                None => None,
+            };
             let row = Row {
                 party: Arc::clone(p),
                 track: rebuilt
@@ -739,6 +871,7 @@ pub fn write_snapshot(
                     .track(&p.party_id)
                     .cloned()
                     .unwrap_or_default(),
+                digest,
             };
             intern::citing(&citations, || serde_json::to_vec(&row))
                 .map(|json| (p.party_id.clone(), json))
@@ -775,10 +908,106 @@ pub fn write_snapshot(
     Ok(journal.write_snapshot(&meta, &mut rows.into_iter(), &purge)?)
 }
 
+/// Each party's chain over its events up to `seq` (a snapshot records it;
+/// a live party's events are never deleted, so it is computed afresh).
+fn chains_at(
+    journal: &dyn Journal,
+    parties: &[&Arc<Party>],
+    seq: u64,
+) -> Result<HashMap<String, Chain>, RecoveryError> {
+    let mut out = HashMap::with_capacity(parties.len());
+    for p in parties {
+        let mut chain = Chain::new(p.party_id.as_str());
+        for e in journal.party_events(&p.party_id, 0, usize::MAX)? {
+            if e.seq > seq {
+                break;
+            }
+            chain.push(&e).map_err(|e| RecoveryError::Snapshot {
+                party: p.party_id.clone(),
+                reason: e.to_string(),
+            })?;
+        }
+        if chain.alive() {
+            out.insert(p.party_id.clone(), chain);
+        }
+    }
+    Ok(out)
+}
+
+/// [`chains_at`] from what the compaction's replay chained: the chains the
+/// previous snapshot recorded, continued over the events after it; parties
+/// whose row recorded none are chained from all their events.
+fn chains_from(
+    journal: &dyn Journal,
+    parties: &[&Arc<Party>],
+    basis: &DigestBasis,
+    snapshot_seq: u64,
+    seq: u64,
+) -> Result<HashMap<String, Chain>, RecoveryError> {
+    // In the snapshot without a usable recorded chain.
+    let from_scratch = |id: &str| {
+        basis.unrecorded.contains(id)
+            || basis
+                .recorded
+                .get(id)
+                .is_some_and(|d| d.seq != snapshot_seq)
+    };
+    let scratch: Vec<&Arc<Party>> = parties
+        .iter()
+        .copied()
+        .filter(|p| from_scratch(&p.party_id))
+        .collect();
+    let mut out = chains_at(journal, &scratch, seq)?;
+    for p in parties.iter().filter(|p| !from_scratch(&p.party_id)) {
+        let id = p.party_id.as_str();
+        // Events after the snapshot: chained in the replay; none: as
+        // recorded. (A party not in the snapshot has all its events there.)
+        let chain = match (basis.chains.get(id), basis.recorded.get(id)) {
+            (Some(c), _) => c.clone(),
+            (None, Some(d)) => Chain::resume(id, d.chain, d.events),
+            (None, None) => continue,
+        };
+        if chain.alive() {
+            out.insert(id.to_string(), chain);
+        }
+    }
+    Ok(out)
+}
+
+/// The digests every party's snapshot row recorded, with the snapshot's
+/// coverage (`None`, and no digests, without a snapshot).
+pub fn snapshot_digests(
+    journal: &dyn Journal,
+) -> Result<(Option<SnapshotMeta>, HashMap<String, PartyDigest>), RecoveryError> {
+    #[derive(Deserialize)]
+    struct DigestOnly {
+        #[serde(default)]
+        digest: Option<PartyDigest>,
+    }
+    let Some(meta) = journal.snapshot_meta()? else {
+        return Ok((None, HashMap::new()));
+    };
+    let mut out = HashMap::new();
+    journal.read_snapshots(&mut |party, json| {
+        if party == RECORDS_ROW {
+            return Ok(());
+        }
+        let row: DigestOnly = serde_json::from_slice(json).map_err(|e| JournalError::Corrupt {
+            context: format!("snapshot row of party {party}"),
+            source: Some(Box::new(e)),
+        })?;
+        if let Some(d) = row.digest {
+            out.insert(party.to_string(), d);
+        }
+        Ok(())
+    })?;
+    Ok((Some(meta), out))
+}
+
 /// Compacts a journal: rebuilds from it, then writes the snapshot.
 pub fn compact(journal: &dyn Journal) -> Result<CompactReport, RecoveryError> {
     let began = std::time::Instant::now();
-    let rebuilt = rebuild(journal)?;
+    let rebuilt = rebuild_for_compaction(journal)?;
     let report = write_snapshot(journal, &rebuilt)?;
     if let Some(stats) = journal.stats() {
         stats.record_compaction(std::time::SystemTime::now(), began.elapsed());
@@ -799,7 +1028,7 @@ pub fn party_from_journal(
             let table = Arc::new(record_table(
                 journal.read_snapshot(RECORDS_ROW)?.as_deref(),
             )?);
-            let row = decode_row(&json, &table).map_err(|e| RecoveryError::Snapshot {
+            let row = decode_row(&json, &table, false).map_err(|e| RecoveryError::Snapshot {
                 party: party_id.to_string(),
                 reason: e.to_string(),
             })?;

@@ -181,6 +181,10 @@ pub(crate) fn handle(
             let other = authorize_other(ctx, other_id, req)?;
             Ok(Reply::json(200, &crate::diff::diff(&party, &other)))
         }
+        RouteId::PartyDigest => {
+            let party = authorize_party(ctx, party_id, req)?;
+            party_digest(ctx, &party, req)
+        }
         RouteId::SystemStatus => {
             authorize_admin(ctx, req)?;
             system_status(ctx, req)
@@ -712,6 +716,72 @@ fn events(ctx: &Ctx, party: &Party, req: &Request) -> Result<Reply, ApiError> {
         last_seq: party.last_seq,
     };
     Ok(Reply::json(200, &page))
+}
+
+/// `GET /party/{party_id}/digest[?seq=N]`, computed on demand from the
+/// party's events ([`crate::digest`]): the chain over its events up to the
+/// seq, and the digest of its state then (the state this node serves, when
+/// no seq is named; else the party folded from its events up to it).
+fn party_digest(ctx: &Ctx, party: &Party, req: &Request) -> Result<Reply, ApiError> {
+    let at = match req.query("seq") {
+        None | Some("") => None,
+        Some(s) => Some(s.trim().parse::<u64>().map_err(|_| {
+            ApiError::invalid("seq", "seq must be a non-negative integer (an event seq)")
+        })?),
+    };
+    if let Some(seq) = at {
+        match ctx.app.caught_up(&party.party_id, seq, AFTER_WAIT) {
+            crate::app::CaughtUp::Yes => {}
+            crate::app::CaughtUp::NoSuchSeq { last } => {
+                return Err(ApiError::invalid(
+                    "seq",
+                    format!("seq {seq} is past the latest event, seq {last}"),
+                ))
+            }
+            crate::app::CaughtUp::Behind => {
+                return Err(ApiError::CatchingUp(format!(
+                    "this node has not applied seq {seq} of party {}'s partition within {AFTER_WAIT:?}; retry shortly",
+                    party.party_id
+                )))
+            }
+        }
+    }
+    let events = ctx
+        .app
+        .events(&party.party_id, 0, usize::MAX)
+        .map_err(|e| ApiError::from_app(e, req.id()))?;
+    let failed = |e: crate::digest::DigestError| {
+        log::error!("request {}: cannot compute a digest: {e}", req.id());
+        ApiError::Internal(req.id().to_string())
+    };
+    let digest = match at {
+        Some(seq) => crate::digest::party_digest(&party.party_id, &events, seq)
+            .map_err(failed)?
+            .ok_or_else(|| ApiError::PartyNotFound(party.party_id.clone()))?,
+        None => {
+            let mut chain = crate::digest::Chain::new(party.party_id.as_str());
+            for e in events.iter().take_while(|e| e.seq <= party.last_seq) {
+                chain.push(e).map_err(failed)?;
+            }
+            crate::digest::PartyDigest {
+                seq: party.last_seq,
+                events: chain.events(),
+                chain: chain.head(),
+                state: crate::digest::state_digest(party).map_err(failed)?,
+            }
+        }
+    };
+    Ok(Reply::json(
+        200,
+        &json!({
+            "success": true,
+            "party_id": party.party_id,
+            "seq": digest.seq,
+            "events": digest.events,
+            "chain": digest.chain,
+            "state": digest.state,
+        }),
+    ))
 }
 
 fn system_status(ctx: &Ctx, req: &Request) -> Result<Reply, ApiError> {

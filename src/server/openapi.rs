@@ -307,6 +307,7 @@ fn schemas(v: &Vars) -> Value {
         schemas_4(v),
         schemas_5(v),
         schemas_diff(),
+        schemas_digest(),
     ] {
         if let Value::Object(m) = chunk {
             all.extend(m);
@@ -798,6 +799,29 @@ fn schemas_5(v: &Vars) -> Value {
                     "timestamp": {"type": "string"},
                 },
             },
+    })
+}
+
+/// The `PartyDigestResponse` schema of `GET /party/{party_id}/digest` (see
+/// [`crate::digest`]).
+fn schemas_digest() -> Value {
+    let hex = json!({"type": "string", "pattern": "^[0-9a-f]{64}$"});
+    json!({
+        "PartyDigestResponse": {
+            "type": "object",
+            "description": "The party's digests as of `seq`: `chain` is h_n = SHA-256(h_{n-1} ‖ canonical event_n) \
+                over the `events` events of its current life (h_0 = SHA-256(\"partybus.chain.v1\")), `state` the \
+                SHA-256 of its canonical folded state. Equal on every restart, compaction and node.",
+            "required": ["success", "party_id", "seq", "events", "chain", "state"],
+            "properties": {
+                "success": {"type": "boolean"},
+                "party_id": {"type": "string"},
+                "seq": {"type": "integer", "minimum": 0},
+                "events": {"type": "integer", "minimum": 0},
+                "chain": hex,
+                "state": hex,
+            },
+        },
     })
 }
 

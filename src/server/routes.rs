@@ -88,6 +88,8 @@ pub enum RouteId {
     PartyDiff,
     /// `POST /party/{party_id}/fork`.
     ForkParty,
+    /// `GET /party/{party_id}/digest`.
+    PartyDigest,
     /// `GET /system/status`.
     SystemStatus,
     /// `GET /system/health`.
@@ -401,6 +403,29 @@ pub const ROUTES: &[RouteSpec] = &[
         ],
     },
     RouteSpec {
+        id: RouteId::PartyDigest,
+        method: Method::Get,
+        path: "/api/v1/event-driven/party/{party_id}/digest",
+        access: Access::Party,
+        summary: "The party's chain digest over its events and the digest of its folded state, \
+            as of a seq (docs/api.md, \"Determinism and verification\")",
+        body: BodyKind::None,
+        query: &[(
+            "seq",
+            "The party's state as of this seq (default: its latest event)",
+        )],
+        success: 200,
+        response: "PartyDigestResponse",
+        errors: &[
+            Unauthorized,
+            Forbidden,
+            PartyNotFound,
+            ValidationError,
+            NotReady,
+            CatchingUp,
+        ],
+    },
+    RouteSpec {
         id: RouteId::SystemStatus,
         method: Method::Get,
         path: "/api/v1/event-driven/system/status",
@@ -702,6 +727,7 @@ fn route(method: Method, segs: &[&str]) -> Option<(RouteId, Params)> {
                 ..Params::default()
             },
         ),
+        (Get, true, ["party", id, "digest"]) => (PartyDigest, party(id)),
         (Get, true, ["system", "status"]) => (SystemStatus, none),
         (Get, true, ["system", "health"]) => (SystemHealth, none),
         (Get, true, ["ws", id]) => (WebSocket, party(id)),

@@ -15,6 +15,7 @@
 //! - [`faults`]: a full disk, a read-only file system, no descriptors left.
 //! - [`http_api`], [`cors`], [`limits`], [`http_docs`]: the REST API.
 //! - [`diff`]: comparing two parties' plans, over HTTP and offline.
+//! - [`replay`]: per-party digests across restarts and compactions; `partybus verify`.
 //! - [`proxy`]: behind a reverse proxy (`--public-url`, `--trusted-proxy`).
 //! - [`ws_stream`], [`ws_control`]: the WebSocket hub.
 //! - [`loadgen`]: `partybus loadgen` against a real server.
@@ -49,6 +50,7 @@ mod operations;
 mod packaging;
 mod proxy;
 mod redis_fixture;
+mod replay;
 mod scenarios;
 mod store_replay;
 mod web_ui;

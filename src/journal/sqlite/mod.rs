@@ -337,6 +337,16 @@ impl SqliteJournal {
         })
     }
 
+    /// [`SqliteJournal::open_read_only`], holding the directory lock for as
+    /// long as the journal is open, so no server writes (or compacts) while
+    /// it is read: for `partybus verify`. [`JournalError::Locked`] when a
+    /// server holds the directory.
+    pub fn open_read_only_locked(dir: &Path) -> Result<SqliteJournal, JournalError> {
+        let mut j = SqliteJournal::open_read_only(dir)?;
+        j._lock = Some(Mutex::new(lock_dir(dir)?));
+        Ok(j)
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
