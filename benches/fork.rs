@@ -2,7 +2,8 @@
 //! pipeline: the time from `fork_party` to the fork's settled plan when
 //! nothing changes (everything reused), when the guest count changes (the
 //! searches that read it run again), and, for comparison, planning a new
-//! party with the fork's inputs from scratch. First, once, the memory a
+//! party with the fork's inputs from scratch; and the pure part alone
+//! (`fork::base` over the original's events). First, once, the memory a
 //! fork adds against a new party with the same inputs (live heap bytes, counted
 //! by the global allocator, over 200 of each).
 //!
@@ -167,8 +168,17 @@ fn memory_per_fork() {
 }
 
 fn fork_bench(c: &mut Criterion) {
-    memory_per_fork();
-    let app = App::start_new(Config::default()).expect("app");
+    // `FORK_BENCH_MEMORY=0` skips the memory count (for profiling the rest).
+    if std::env::var("FORK_BENCH_MEMORY").as_deref() != Ok("0") {
+        memory_per_fork();
+    }
+    // No automatic compaction: it would run in the background of the
+    // measurements (thousands of parties are planned here).
+    let app = App::start_new(Config {
+        compact_threshold: None,
+        ..Config::default()
+    })
+    .expect("app");
     let original = planned(&app, inputs(GUESTS));
     let id = original.party_id.clone();
     // Measured: the call and the wait for the settled plan; the fork is
@@ -185,6 +195,14 @@ fn fork_bench(c: &mut Criterion) {
     };
     let mut g = c.benchmark_group("fork");
     g.sample_size(20);
+    // The pure part: what the fork copies, from the original's events.
+    let history = app.events(&id, 0, usize::MAX).expect("history");
+    g.bench_function("base_200_inputs", |b| {
+        b.iter(|| partybus::fork::base(&id, &history, None, Some(&original)).map(|b| b.seq))
+    });
+    g.bench_function("read_history_200_inputs", |b| {
+        b.iter(|| app.events(&id, 0, usize::MAX).map(|h| h.len()))
+    });
     g.bench_function("fork_200_inputs_no_change", |b| {
         b.iter_custom(|iters| timed(iters, &|| fork(&app, &id, Vec::new())))
     });

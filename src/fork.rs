@@ -86,6 +86,7 @@ pub fn base(
     let mut store = Store::new();
     let mut tracker = Tracker::default();
     let mut settled = 0;
+    let mut last = 0;
     let mut added_by_event: HashMap<String, String> = HashMap::new();
     let mut completed_by_run: HashMap<String, String> = HashMap::new();
     for ev in history.iter().take_while(|e| e.seq <= upto) {
@@ -108,6 +109,7 @@ pub fn base(
         if quiet {
             settled = ev.seq;
         }
+        last = ev.seq;
     }
     let Some(now) = store.party(party_id) else {
         return Err(BaseError::NotAlive {
@@ -116,13 +118,18 @@ pub fn base(
         });
     };
     let seq = at_seq.unwrap_or(now.last_seq);
-    // Second pass: the settled state (the latest `party.created` is at or
-    // before it: a creation is settled at once).
-    let mut at_settled = Store::new();
-    for ev in history.iter().take_while(|e| e.seq <= settled) {
-        at_settled.apply(ev);
-    }
-    let then = at_settled.party(party_id).unwrap_or_else(|| now.clone());
+    // The settled state: the state at `upto` itself when planning had
+    // finished there (the usual case), else a second pass (the latest
+    // `party.created` is at or before it: a creation is settled at once).
+    let then = if settled == last {
+        now.clone()
+    } else {
+        let mut at_settled = Store::new();
+        for ev in history.iter().take_while(|e| e.seq <= settled) {
+            at_settled.apply(ev);
+        }
+        at_settled.party(party_id).unwrap_or_else(|| now.clone())
+    };
 
     let copied = then
         .inputs
@@ -167,18 +174,30 @@ pub fn base(
         (a, _) => a.cloned(),
     };
     // Planning under way at `seq`: the difference becomes changes.
-    let catch_up_removed = then
-        .inputs
-        .iter()
-        .filter(|i| now.input(&i.input_id) != Some(i))
-        .map(|i| i.input_id.clone())
-        .collect();
-    let catch_up_added = now
-        .inputs
-        .iter()
-        .filter(|i| then.input(&i.input_id) != Some(i))
-        .map(|i| added(i, None))
-        .collect();
+    let (catch_up_removed, catch_up_added) = if Arc::ptr_eq(&then, &now) {
+        (Vec::new(), Vec::new())
+    } else {
+        let by_id = |p: &Party| -> HashMap<String, Input> {
+            p.inputs
+                .iter()
+                .map(|i| (i.input_id.clone(), i.clone()))
+                .collect()
+        };
+        let (before, after) = (by_id(&then), by_id(&now));
+        let removed = then
+            .inputs
+            .iter()
+            .filter(|i| after.get(&i.input_id) != Some(i))
+            .map(|i| i.input_id.clone())
+            .collect();
+        let added_now = now
+            .inputs
+            .iter()
+            .filter(|i| before.get(&i.input_id) != Some(i))
+            .map(|i| added(i, None))
+            .collect();
+        (removed, added_now)
+    };
     Ok(Base {
         seq,
         copied,
