@@ -34,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
         ev.party_id.clone(),
         "corr_fuzz",
         Payload::PartyCreated(PartyCreated {
+            forked_from: None,
             created_by: None,
             token_sha256: None,
         }),
