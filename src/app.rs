@@ -541,6 +541,24 @@ struct CommandIndex {
 }
 
 impl CommandIndex {
+    /// The id for a party to create: `requested` if it is free, else a new
+    /// one; refused when the index holds `max` parties already.
+    fn new_party(&self, requested: Option<&str>, max: usize) -> Result<String, AppError> {
+        match requested {
+            Some(id) if self.parties.contains_key(id) => {
+                Err(AppError::DuplicateParty(id.to_string()))
+            }
+            _ if self.parties.len() >= max => Err(AppError::Capacity { max }),
+            Some(id) => Ok(id.to_string()),
+            None => Ok(loop {
+                let id = event::new_party_id();
+                if !self.parties.contains_key(&id) {
+                    break id;
+                }
+            }),
+        }
+    }
+
     /// A cluster node: notes a command another node appended.
     fn observe_remote(&mut self, ev: &Event) {
         match &ev.payload {
@@ -997,23 +1015,7 @@ impl App {
         let added_by = cmd.user_id.clone().unwrap_or_else(|| "user".to_string());
         let (ticket, ack) = {
             let mut index = self.commands.lock().unwrap_or_else(|e| e.into_inner());
-            let party_id = match &cmd.party_id {
-                Some(id) if index.parties.contains_key(id) => {
-                    return Err(AppError::DuplicateParty(id.clone()))
-                }
-                _ if index.parties.len() >= limits.max_parties => {
-                    return Err(AppError::Capacity {
-                        max: limits.max_parties,
-                    })
-                }
-                Some(id) => id.clone(),
-                None => loop {
-                    let id = event::new_party_id();
-                    if !index.parties.contains_key(&id) {
-                        break id;
-                    }
-                },
-            };
+            let party_id = index.new_party(cmd.party_id.as_deref(), limits.max_parties)?;
             let mut drafts = vec![Draft::command(
                 &party_id,
                 &correlation,
@@ -1107,23 +1109,7 @@ impl App {
         let copied_results: Vec<AgentName> = base.reused.iter().map(|c| c.agent_name).collect();
         let (ticket, ack) = {
             let mut index = self.commands.lock().unwrap_or_else(|e| e.into_inner());
-            let party_id = match &cmd.party_id {
-                Some(id) if index.parties.contains_key(id) => {
-                    return Err(AppError::DuplicateParty(id.clone()))
-                }
-                _ if index.parties.len() >= limits.max_parties => {
-                    return Err(AppError::Capacity {
-                        max: limits.max_parties,
-                    })
-                }
-                Some(id) => id.clone(),
-                None => loop {
-                    let id = event::new_party_id();
-                    if !index.parties.contains_key(&id) {
-                        break id;
-                    }
-                },
-            };
+            let party_id = index.new_party(cmd.party_id.as_deref(), limits.max_parties)?;
             let created = Draft::command(
                 &party_id,
                 &correlation,

@@ -152,10 +152,7 @@ pub(crate) fn handle(
         }
         RouteId::RotateToken => {
             authorize_party(ctx, party_id, req)?;
-            let token = auth::new_token().map_err(|e| {
-                log::error!("request {}: the OS random generator failed: {e}", req.id());
-                ApiError::Internal(req.id().to_string())
-            })?;
+            let token = new_party_token(req)?;
             let ack = ctx
                 .app
                 .rotate_token(party_id, auth::sha256_hex(&token), Some(req.id()))
@@ -536,41 +533,24 @@ struct CreatePartyResponse<'a> {
     websocket_url: String,
     status_url: String,
     seq: u64,
+    /// A fork's origin (forks only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    forked_from: Option<&'a crate::event::ForkedFrom>,
+    /// Agents whose results a fork copied (forks only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    copied_results: Option<&'a [crate::domain::AgentName]>,
 }
 
 fn create_party(ctx: &Ctx, req: &Request, body: &mut Body<'_>) -> Result<Reply, ApiError> {
     let bytes = body.read_json(req, ctx.max_body, ctx.request_timeout)?;
     let mut cmd = body::create_party(bytes.as_deref())?;
-    let token = auth::new_token().map_err(|e| {
-        log::error!("request {}: the OS random generator failed: {e}", req.id());
-        ApiError::Internal(req.id().to_string())
-    })?;
+    let token = new_party_token(req)?;
     cmd.token_sha256 = Some(auth::sha256_hex(&token));
     let ack = ctx
         .app
         .create_party(cmd, Some(req.id()))
         .map_err(|e| ApiError::from_app(e, req.id()))?;
-    let base = url_base(ctx, req);
-    let status_path = format!("{API_PREFIX}/party/{}/status", ack.party_id);
-    let response = CreatePartyResponse {
-        success: true,
-        party_id: &ack.party_id,
-        party_token: &token,
-        input_ids: &ack.input_ids,
-        message: "Party created successfully",
-        websocket_url: base.websocket(&format!("{API_PREFIX}/ws/{}", ack.party_id)),
-        status_url: base.http(&status_path),
-        seq: ack.seq,
-    };
-    Ok(Reply::json(201, &response).with_header("Location", base.path(&status_path)))
-}
-
-#[derive(Serialize)]
-struct ForkPartyResponse<'a> {
-    #[serde(flatten)]
-    created: CreatePartyResponse<'a>,
-    forked_from: &'a crate::event::ForkedFrom,
-    copied_results: &'a [crate::domain::AgentName],
+    Ok(party_made(ctx, req, &ack, &token, None))
 }
 
 fn fork_party(
@@ -581,33 +561,50 @@ fn fork_party(
 ) -> Result<Reply, ApiError> {
     let bytes = body.read_json(req, ctx.max_body, ctx.request_timeout)?;
     let mut cmd = body::fork_party(bytes.as_deref())?;
-    let token = auth::new_token().map_err(|e| {
-        log::error!("request {}: the OS random generator failed: {e}", req.id());
-        ApiError::Internal(req.id().to_string())
-    })?;
+    let token = new_party_token(req)?;
     cmd.token_sha256 = Some(auth::sha256_hex(&token));
     let forked = ctx
         .app
         .fork_party(original, cmd, Some(req.id()))
         .map_err(|e| ApiError::from_app(e, req.id()))?;
-    let ack = &forked.ack;
+    Ok(party_made(ctx, req, &forked.ack, &token, Some(&forked)))
+}
+
+/// A new party's access token (only its hash is kept).
+fn new_party_token(req: &Request) -> Result<String, ApiError> {
+    auth::new_token().map_err(|e| {
+        log::error!("request {}: the OS random generator failed: {e}", req.id());
+        ApiError::Internal(req.id().to_string())
+    })
+}
+
+/// 201 for a party `req` created (or forked, with `fork`): its id, token,
+/// URLs and `Location`.
+fn party_made(
+    ctx: &Ctx,
+    req: &Request,
+    ack: &crate::app::Ack,
+    token: &str,
+    fork: Option<&crate::app::Forked>,
+) -> Reply {
     let base = url_base(ctx, req);
     let status_path = format!("{API_PREFIX}/party/{}/status", ack.party_id);
-    let response = ForkPartyResponse {
-        created: CreatePartyResponse {
-            success: true,
-            party_id: &ack.party_id,
-            party_token: &token,
-            input_ids: &ack.input_ids,
-            message: "Party forked successfully",
-            websocket_url: base.websocket(&format!("{API_PREFIX}/ws/{}", ack.party_id)),
-            status_url: base.http(&status_path),
-            seq: ack.seq,
+    let response = CreatePartyResponse {
+        success: true,
+        party_id: &ack.party_id,
+        party_token: token,
+        input_ids: &ack.input_ids,
+        message: match fork {
+            Some(_) => "Party forked successfully",
+            None => "Party created successfully",
         },
-        forked_from: &forked.forked_from,
-        copied_results: &forked.copied_results,
+        websocket_url: base.websocket(&format!("{API_PREFIX}/ws/{}", ack.party_id)),
+        status_url: base.http(&status_path),
+        seq: ack.seq,
+        forked_from: fork.map(|f| &f.forked_from),
+        copied_results: fork.map(|f| f.copied_results.as_slice()),
     };
-    Ok(Reply::json(201, &response).with_header("Location", base.path(&status_path)))
+    Reply::json(201, &response).with_header("Location", base.path(&status_path))
 }
 
 /// Where the URLs handed out to `req` point: `--public-url` when set, else
