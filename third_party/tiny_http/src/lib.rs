@@ -208,6 +208,17 @@ pub struct ConnectionLimits {
     pub on_refusal: Option<RefusalHook>,
 }
 
+impl ConnectionLimits {
+    /// The answer to a connection taken while the process is out of
+    /// descriptors.
+    fn exhausted_or_refused(&self) -> &[u8] {
+        match self.exhausted_response.is_empty() {
+            true => &self.refused_response,
+            false => &self.exhausted_response,
+        }
+    }
+}
+
 /// partybus patch: an answer the library writes itself, before (or
 /// instead of) handing a request out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -556,7 +567,7 @@ impl Server {
                         }
                         inside_open.fetch_add(1, Ordering::AcqRel);
                         let guard = OpenGuard(inside_open.clone());
-                        let (read_closable, write_closable) = match ssl {
+                        let split = match ssl {
                             None => RefinedTcpStream::new(sock),
                             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
                             Some(ref ssl) => {
@@ -571,6 +582,25 @@ impl Server {
                             }
                             #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
                             Some(ref _ssl) => unreachable!(),
+                        };
+                        // partybus patch: the accept took the last descriptor
+                        // and the socket cannot be split into its two halves:
+                        // refused like an accept that found none.
+                        let (read_closable, write_closable) = match split {
+                            Ok(halves) => halves,
+                            Err((e, stream)) => {
+                                exhausted.note(&e);
+                                if let Some(mut sock) = stream.into_plain() {
+                                    let addr = sock.peer_addr().ok().flatten();
+                                    refuse(sock, limits.exhausted_or_refused());
+                                    RefusalHook::call(
+                                        &limits.on_refusal,
+                                        Refusal::TooManyConnections,
+                                        addr,
+                                    );
+                                }
+                                continue;
+                            }
                         };
 
                         Ok((
@@ -624,11 +654,7 @@ impl Server {
                                 drop(fd);
                                 if let Ok((mut sock, _)) = server.accept() {
                                     let addr = sock.peer_addr().ok().flatten();
-                                    let response = match limits.exhausted_response.is_empty() {
-                                        true => &limits.refused_response,
-                                        false => &limits.exhausted_response,
-                                    };
-                                    refuse(sock, response);
+                                    refuse(sock, limits.exhausted_or_refused());
                                     RefusalHook::call(
                                         &limits.on_refusal,
                                         Refusal::TooManyConnections,

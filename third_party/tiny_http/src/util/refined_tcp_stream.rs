@@ -1,3 +1,4 @@
+use std::io::Error as IoError;
 use std::io::Result as IoResult;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr};
@@ -14,12 +15,25 @@ pub(crate) enum Stream {
     Https(SslStream),
 }
 
-impl Clone for Stream {
-    fn clone(&self) -> Self {
+impl Stream {
+    /// partybus patch: a second handle to the same stream. Upstream's
+    /// `Clone` unwrapped `try_clone`, so an accept that took the process's
+    /// last descriptor panicked the accept thread and the server stopped
+    /// accepting for good.
+    fn try_clone(&self) -> IoResult<Self> {
         match self {
-            Stream::Http(tcp_stream) => Stream::Http(tcp_stream.try_clone().unwrap()),
+            Stream::Http(tcp_stream) => tcp_stream.try_clone().map(Stream::Http),
             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-            Stream::Https(ssl_stream) => Stream::Https(ssl_stream.clone()),
+            Stream::Https(ssl_stream) => Ok(Stream::Https(ssl_stream.clone())),
+        }
+    }
+
+    /// partybus patch: the plain socket, to answer a refusal on it.
+    pub(crate) fn into_plain(self) -> Option<Connection> {
+        match self {
+            Stream::Http(connection) => Some(connection),
+            #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
+            Stream::Https(_) => None,
         }
     }
 }
@@ -94,13 +108,21 @@ pub struct RefinedTcpStream {
 }
 
 impl RefinedTcpStream {
-    pub(crate) fn new<S>(stream: S) -> (RefinedTcpStream, RefinedTcpStream)
+    /// partybus patch: `Err` gives the stream back with the reason (out of
+    /// descriptors, say) so that the caller can still answer on it.
+    pub(crate) fn new<S>(
+        stream: S,
+    ) -> Result<(RefinedTcpStream, RefinedTcpStream), (IoError, Stream)>
     where
         S: Into<Stream>,
     {
         let stream: Stream = stream.into();
 
-        let (read, write) = (stream.clone(), stream);
+        let read = match stream.try_clone() {
+            Ok(read) => read,
+            Err(e) => return Err((e, stream)),
+        };
+        let write = stream;
         let detached = Arc::new(AtomicBool::new(false));
 
         let read = RefinedTcpStream {
@@ -117,7 +139,7 @@ impl RefinedTcpStream {
             detached,
         };
 
-        (read, write)
+        Ok((read, write))
     }
 
     /// Returns true if this struct wraps around a secure connection.
