@@ -71,7 +71,7 @@ pub enum Code {
     /// 503: the command was accepted but not applied in time.
     Timeout,
     /// The cluster's shared log (Redis) cannot be reached, or the journal
-    /// cannot be written for a reason other than the two below.
+    /// cannot be written (for a reason other than the two below) or read.
     JournalUnavailable,
     /// 507: the journal's disk is full.
     InsufficientStorage,
@@ -241,7 +241,7 @@ impl Code {
             Code::TooManyClients => "Too many WebSocket clients.",
             Code::Timeout => "Accepted but not applied in time; it will still be applied.",
             Code::JournalUnavailable => {
-                "The journal cannot be written: a cluster node cannot reach its shared log (Redis), or the disk failed. Nothing was written unless the detail says it may have been. Retry after `Retry-After`."
+                "The journal cannot be used: a cluster node cannot reach its shared log (Redis), or the disk failed (a read, or a write: nothing was written unless the detail says it may have been). Retry after `Retry-After`."
             }
             Code::InsufficientStorage => {
                 "The journal's disk is full: nothing of the command was written, and writes are refused until space is freed (reads go on). Retry after `Retry-After`."
@@ -356,7 +356,7 @@ pub enum ApiError {
     /// Accepted but not applied in time.
     #[error("{0}")]
     Timeout(String),
-    /// The cluster's shared log is unreachable.
+    /// The cluster's shared log is unreachable, or the journal failed.
     #[error("{0}")]
     JournalUnavailable(String),
     /// The journal cannot be written; nothing of the command was.
@@ -501,7 +501,13 @@ impl ApiError {
                     "request {request_id}: journal failure: {}",
                     crate::journal::Chain(&cause)
                 );
-                ApiError::Internal(request_id.to_string())
+                // Not a 500: the request was fine and the server is not
+                // broken, its storage is. The cause (paths, SQLite's words)
+                // stays in the log.
+                ApiError::JournalUnavailable(format!(
+                    "the journal could not be read or written; the server log has the cause \
+                     (request {request_id}), and /readyz says whether writes are refused"
+                ))
             }
         }
     }
@@ -538,7 +544,7 @@ mod tests {
             (AppError::InvalidId { field: "party_id" }, 422),
             (AppError::Overloaded, 503),
             (AppError::Timeout(std::time::Duration::from_secs(1)), 503),
-            (AppError::Journal("disk".into()), 500),
+            (AppError::Journal("disk".into()), 503),
             (AppError::Capacity { max: 1 }, 503),
             (AppError::Unavailable("down".into()), 503),
             (
@@ -563,5 +569,7 @@ mod tests {
         assert_eq!(v.body().field, Some("party_id"));
         let j = ApiError::from_app(AppError::Journal("secret path".into()), "r1");
         assert!(!j.to_string().contains("secret"));
+        assert!(j.to_string().contains("request r1"), "{j}");
+        assert_eq!(j.code(), Code::JournalUnavailable);
     }
 }

@@ -292,6 +292,7 @@ pub const ROUTES: &[RouteSpec] = &[
             PartyNotFound,
             ValidationError,
             NotReady,
+            JournalUnavailable,
         ],
     },
     RouteSpec {
@@ -423,6 +424,7 @@ pub const ROUTES: &[RouteSpec] = &[
             ValidationError,
             NotReady,
             CatchingUp,
+            JournalUnavailable,
         ],
     },
     RouteSpec {
