@@ -8,8 +8,9 @@
 //! are computed on demand, by the digest route, compaction and `verify`).
 //!
 //! # Canonical form
-//! A value is serialized with serde into a [`serde_json::Value`], then
-//! written as compact JSON with
+//! A value is written as the compact JSON of its [`serde_json::Value`]
+//! (`to_value`; [`canonical`] writes the same bytes straight from serde,
+//! without the tree), with
 //! - object members sorted by key (bytewise), whatever map type or field
 //!   order produced them;
 //! - object members whose value is `null` left out, so an optional field
@@ -43,6 +44,8 @@
 //! from a compaction snapshot holds its results as raw JSON
 //! ([`crate::deferred::Deferred`]); they serialize as the decoded values do,
 //! so restored and folded parties digest the same.
+
+mod canonical;
 
 use std::fmt;
 use std::sync::Arc;
@@ -164,6 +167,16 @@ pub fn write_canonical(v: &Value, out: &mut Vec<u8>) {
 }
 
 fn write_str(s: &str, out: &mut Vec<u8>) {
+    // Most strings need no escape: copied whole (serde_json looks at them
+    // byte by byte). Otherwise serde_json's escaping, so the bytes are
+    // the same either way.
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
+    }
     // Writing a string into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, s);
 }
@@ -173,12 +186,11 @@ pub fn canonical<T: Serialize + ?Sized>(
     v: &T,
     what: impl FnOnce() -> String,
 ) -> Result<Vec<u8>, DigestError> {
-    let value = serde_json::to_value(v).map_err(|source| DigestError::Encode {
+    let mut out = Vec::with_capacity(512);
+    canonical::write(v, &mut out).map_err(|source| DigestError::Encode {
         what: what(),
         source,
     })?;
-    let mut out = Vec::with_capacity(512);
-    write_canonical(&value, &mut out);
     Ok(out)
 }
 
