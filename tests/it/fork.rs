@@ -35,7 +35,12 @@ fn get(served: &Served, path: &str, token: &str) -> Resp {
 
 /// Forks `party` on `served` and follows the fork's stream until its plan
 /// is made; returns the fork's answer and the stream's events.
-fn fork_and_follow(served: &Served, party: &str, token: &str, body: &Value) -> (Value, Vec<Value>) {
+pub(crate) fn fork_and_follow(
+    served: &Served,
+    party: &str,
+    token: &str,
+    body: &Value,
+) -> (Value, Vec<Value>) {
     let r = post(
         served,
         &format!("{API}/party/{party}/fork"),
@@ -76,7 +81,7 @@ fn ran(events: &[Value]) -> Vec<String> {
         .collect()
 }
 
-fn reused(events: &[Value]) -> Vec<String> {
+pub(crate) fn reused(events: &[Value]) -> Vec<String> {
     events
         .iter()
         .filter(|e| e["type"] == "agent_completed" && e["payload"]["reused_from"].is_string())

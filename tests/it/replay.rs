@@ -288,9 +288,10 @@ fn verify_exits_1_naming_the_party_whose_event_was_altered() {
 
 /// Two cluster nodes on one Redis answer the same digests for a party
 /// planned through one of them, as of the same `seq` (each waits until it
-/// applied it).
+/// applied it); and for a what-if fork of it made through the other node,
+/// which reuses the original's results across nodes.
 #[test]
-fn cluster_nodes_agree_on_a_partys_digests() {
+fn cluster_nodes_agree_on_a_partys_digests_and_its_forks() {
     let Some(redis) = crate::util::redis::Redis::start() else {
         return eprintln!("skipped: redis-server not installed");
     };
@@ -313,12 +314,12 @@ fn cluster_nodes_agree_on_a_partys_digests() {
     };
     let (n1, n2) = (node("n1"), node("n2"));
     let (party, token, planned) = util::plan_on(&n1, "jungle party for 20 kids in Austin");
-    let query = format!("?seq={planned}");
-    let on = |served: &Served| {
+    let on = |served: &Served, party: &str, seq: u64, token: &str| {
+        let query = format!("?seq={seq}");
         let mut last = None;
         // A node that has not applied the seq yet answers 503 catching_up.
         util::poll_until("the node applies the plan", Instant::now() + WAIT, || {
-            let r = digest(served, &party, &query, &token);
+            let r = digest(served, party, &query, token);
             if r.status == 200 {
                 last = Some(r.json());
                 return true;
@@ -328,8 +329,40 @@ fn cluster_nodes_agree_on_a_partys_digests() {
         });
         last.expect("a digest")
     };
-    let (d1, d2) = (on(&n1), on(&n2));
+    let (d1, d2) = (
+        on(&n1, &party, planned, &token),
+        on(&n2, &party, planned, &token),
+    );
     assert_eq!(d1["seq"], planned);
     assert!(d1["events"].as_u64().is_some_and(|n| n > 3), "{d1}");
     assert_eq!(d1, d2, "both nodes fold the same events");
+
+    // The fork is made on the other node, which must have applied the
+    // original (it has: its digest answered above).
+    let change = serde_json::json!({"changes": [{"add": {"content": "what if 40 kids come"}}]});
+    let (forked, events) = crate::fork::fork_and_follow(&n2, &party, &token, &change);
+    assert_eq!(
+        forked["forked_from"]["party_id"],
+        party.as_str(),
+        "{forked}"
+    );
+    assert!(
+        !crate::fork::reused(&events).is_empty(),
+        "the fork reuses results made on the other node: {events:?}"
+    );
+    let (fork, fork_token) = (
+        forked["party_id"].as_str().expect("party_id"),
+        forked["party_token"].as_str().expect("party_token"),
+    );
+    let fork_planned = events
+        .iter()
+        .rev()
+        .find_map(|e| e["seq"].as_u64())
+        .expect("the fork's plan has a seq");
+    let (f1, f2) = (
+        on(&n1, fork, fork_planned, fork_token),
+        on(&n2, fork, fork_planned, fork_token),
+    );
+    assert_eq!(f1, f2, "both nodes fold the fork the same");
+    assert_ne!(f1["state"], d1["state"], "the fork planned for 40 kids");
 }
