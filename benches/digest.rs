@@ -9,22 +9,12 @@
 
 use std::time::Duration;
 
+mod support;
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use partybus::app::{NewInput, NewParty, DEFAULT_MAX_INPUTS_PER_PARTY};
 use partybus::digest::{self, Chain};
 use partybus::{App, Config};
-
-/// Lines a planner might add, cycled to fill a party.
-const LINES: [&str; 8] = [
-    "jungle theme with lots of green balloons",
-    "chocolate cake with animal decorations",
-    "some guests are vegan and one is nut-free",
-    "we would love a magician or face painting",
-    "photos of the cake cutting please",
-    "pizza and fruit for the kids",
-    "rent a few tables and chairs",
-    "the party is on a Saturday afternoon",
-];
 
 fn digest_bench(c: &mut Criterion) {
     let app = App::start_new(Config::default()).expect("app");
@@ -42,7 +32,11 @@ fn digest_bench(c: &mut Criterion) {
         .expect("create");
     let id = ack.party_id.clone();
     assert!(app.wait_settled(&id, ack.seq, Duration::from_secs(120)));
-    for line in LINES.iter().cycle().take(DEFAULT_MAX_INPUTS_PER_PARTY - 1) {
+    for line in support::LINES
+        .iter()
+        .cycle()
+        .take(DEFAULT_MAX_INPUTS_PER_PARTY - 1)
+    {
         let ack = app
             .add_input(
                 &id,

@@ -10,57 +10,21 @@
 //! Run: `cargo bench --bench fork`. Quick smoke:
 //! `cargo bench --bench fork -- --quick --warm-up-time 1 --measurement-time 1`.
 
+mod support;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use partybus::app::{ForkChange, NewFork, NewInput, NewParty, DEFAULT_MAX_INPUTS_PER_PARTY};
+use partybus::app::{ForkChange, NewFork, NewInput, DEFAULT_MAX_INPUTS_PER_PARTY};
 use partybus::journal::{Durability, SqliteJournal};
 use partybus::store::Party;
 use partybus::{App, Config};
-
-const WAIT: Duration = Duration::from_secs(120);
-
-/// Lines a planner might add, cycled to fill a party.
-const LINES: [&str; 8] = [
-    "jungle theme with lots of green balloons",
-    "chocolate cake with animal decorations",
-    "some guests are vegan and one is nut-free",
-    "we would love a magician or face painting",
-    "photos of the cake cutting please",
-    "pizza and fruit for the kids",
-    "rent a few tables and chairs",
-    "the party is on a Saturday afternoon",
-];
+use support::{full_inputs, planned, SETTLE as WAIT};
 
 const GUESTS: &str = "30 guests in Lakewood";
-
-fn inputs(guests: &str) -> Vec<NewInput> {
-    std::iter::once(guests.to_string())
-        .chain(LINES.iter().cycle().map(|l| (*l).to_string()))
-        .take(DEFAULT_MAX_INPUTS_PER_PARTY)
-        .map(|content| NewInput {
-            content,
-            ..NewInput::default()
-        })
-        .collect()
-}
-
-fn planned(app: &App, inputs: Vec<NewInput>) -> Arc<Party> {
-    let ack = app
-        .create_party(
-            NewParty {
-                initial_inputs: inputs,
-                ..NewParty::default()
-            },
-            None,
-        )
-        .expect("create");
-    assert!(app.wait_settled(&ack.party_id, ack.seq, WAIT));
-    app.party(&ack.party_id).expect("party")
-}
 
 /// Forks `original` with `changes`; returns the fork's id once its plan is
 /// settled.
@@ -141,7 +105,7 @@ fn memory_per_fork() {
         ..Config::default()
     })
     .expect("app");
-    let original = planned(&app, inputs(GUESTS));
+    let original = planned(&app, full_inputs(GUESTS));
     // Warm the allocator and lazy tables.
     let warm: Vec<String> = (0..20)
         .map(|_| fork(&app, &original.party_id, Vec::new()))
@@ -149,7 +113,7 @@ fn memory_per_fork() {
     warm.iter()
         .for_each(|id| drop(app.delete_party(id, None, None)));
     let n = 200;
-    let fresh = heap_per(n, || planned(&app, inputs(GUESTS)).party_id.clone());
+    let fresh = heap_per(n, || planned(&app, full_inputs(GUESTS)).party_id.clone());
     let copy = heap_per(n, || fork(&app, &original.party_id, Vec::new()));
     let changed = heap_per(n, || {
         fork(&app, &original.party_id, guests_changed(&original))
@@ -179,7 +143,7 @@ fn fork_bench(c: &mut Criterion) {
         ..Config::default()
     })
     .expect("app");
-    let original = planned(&app, inputs(GUESTS));
+    let original = planned(&app, full_inputs(GUESTS));
     let id = original.party_id.clone();
     // Measured: the call and the wait for the settled plan; the fork is
     // deleted afterwards, outside the clock, so memory stays flat.
@@ -212,7 +176,7 @@ fn fork_bench(c: &mut Criterion) {
     g.bench_function("new_party_200_inputs_same_as_the_fork", |b| {
         b.iter_custom(|iters| {
             timed(iters, &|| {
-                let mut changed = inputs("50 guests in Lakewood");
+                let mut changed = full_inputs("50 guests in Lakewood");
                 changed.rotate_left(1);
                 planned(&app, changed).party_id.clone()
             })

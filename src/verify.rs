@@ -257,43 +257,9 @@ pub fn verify(journal: &dyn Journal) -> Result<Report, VerifyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Draft, InputAdded, PartyCreated, Payload, SourceType};
+    use crate::digest::tests::{added, created, ev};
+    use crate::event::Payload;
     use crate::journal::MemoryJournal;
-
-    fn ev(seq: u64, party: &str, payload: Payload) -> Arc<Event> {
-        let mut d = Draft::command(party, "corr_x", payload);
-        d.event_id = format!("evt_{seq:012}");
-        Arc::new(d.stamp(seq, "2026-01-01T00:00:00.000000Z".into()))
-    }
-
-    fn created(seq: u64, party: &str) -> Arc<Event> {
-        ev(
-            seq,
-            party,
-            Payload::PartyCreated(PartyCreated {
-                forked_from: None,
-                created_by: None,
-                token_sha256: None,
-            }),
-        )
-    }
-
-    fn added(seq: u64, party: &str, content: &str) -> Arc<Event> {
-        ev(
-            seq,
-            party,
-            Payload::InputAdded(InputAdded {
-                copied_from: None,
-                input_id: format!("inp_{seq}"),
-                content: content.into(),
-                source_type: SourceType::Text,
-                tags: vec![],
-                added_by: "user".into(),
-                metadata: Default::default(),
-                image_url: None,
-            }),
-        )
-    }
 
     #[test]
     fn a_healthy_journal_agrees_before_and_after_compaction() {

@@ -74,6 +74,16 @@ impl Canon<'_> {
     }
 }
 
+/// `serialize_<type>` methods that write the `Value` the number makes (as
+/// `to_value` does), through the serializer's own `scalar`.
+macro_rules! scalars_from_value {
+    ($ok:ty; $($method:ident: $t:ty),*) => {$(
+        fn $method(self, v: $t) -> Result<$ok, Error> {
+            self.scalar(Value::from(v))
+        }
+    )*};
+}
+
 impl<'a> ser::Serializer for Canon<'a> {
     type Ok = Written;
     type Error = Error;
@@ -88,41 +98,15 @@ impl<'a> ser::Serializer for Canon<'a> {
     fn serialize_bool(self, v: bool) -> Result<Written, Error> {
         self.scalar(Value::Bool(v))
     }
-    fn serialize_i8(self, v: i8) -> Result<Written, Error> {
-        self.scalar(Value::from(v))
-    }
-    fn serialize_i16(self, v: i16) -> Result<Written, Error> {
-        self.scalar(Value::from(v))
-    }
-    fn serialize_i32(self, v: i32) -> Result<Written, Error> {
-        self.scalar(Value::from(v))
-    }
-    fn serialize_i64(self, v: i64) -> Result<Written, Error> {
-        self.scalar(Value::from(v))
-    }
+    scalars_from_value!(Written;
+        serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
+        serialize_u8: u8, serialize_u16: u16, serialize_u32: u32, serialize_u64: u64,
+        serialize_f32: f32, serialize_f64: f64);
     fn serialize_i128(self, v: i128) -> Result<Written, Error> {
         self.scalar(serde_json::to_value(v)?)
     }
-    fn serialize_u8(self, v: u8) -> Result<Written, Error> {
-        self.scalar(Value::from(v))
-    }
-    fn serialize_u16(self, v: u16) -> Result<Written, Error> {
-        self.scalar(Value::from(v))
-    }
-    fn serialize_u32(self, v: u32) -> Result<Written, Error> {
-        self.scalar(Value::from(v))
-    }
-    fn serialize_u64(self, v: u64) -> Result<Written, Error> {
-        self.scalar(Value::from(v))
-    }
     fn serialize_u128(self, v: u128) -> Result<Written, Error> {
         self.scalar(serde_json::to_value(v)?)
-    }
-    fn serialize_f32(self, v: f32) -> Result<Written, Error> {
-        self.scalar(Value::from(v))
-    }
-    fn serialize_f64(self, v: f64) -> Result<Written, Error> {
-        self.scalar(Value::from(v))
     }
     fn serialize_char(self, v: char) -> Result<Written, Error> {
         self.str(v.encode_utf8(&mut [0; 4]))
@@ -254,49 +238,28 @@ impl Array<'_> {
     }
 }
 
-impl ser::SerializeSeq for Array<'_> {
-    type Ok = Written;
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-    fn end(self) -> Result<Written, Error> {
-        self.finish()
-    }
+/// serde's four sequence traits, each an [`Array`].
+macro_rules! array_traits {
+    ($($name:ident :: $element:ident),*) => {$(
+        impl ser::$name for Array<'_> {
+            type Ok = Written;
+            type Error = Error;
+            fn $element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+                self.element(value)
+            }
+            fn end(self) -> Result<Written, Error> {
+                self.finish()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for Array<'_> {
-    type Ok = Written;
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-    fn end(self) -> Result<Written, Error> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeTupleStruct for Array<'_> {
-    type Ok = Written;
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-    fn end(self) -> Result<Written, Error> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeTupleVariant for Array<'_> {
-    type Ok = Written;
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-    fn end(self) -> Result<Written, Error> {
-        self.finish()
-    }
-}
+array_traits!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
 /// A JSON object being gathered: members' values in `scratch`, written out
 /// sorted by key at the end.
@@ -484,7 +447,7 @@ impl Drop for Object<'_> {
 struct MapKey;
 
 impl MapKey {
-    fn scalar(v: Value) -> Result<String, Error> {
+    fn scalar(self, v: Value) -> Result<String, Error> {
         match v {
             Value::Number(n) => Ok(n.to_string()),
             _ => Err(key_must_be_a_string()),
@@ -510,32 +473,11 @@ impl ser::Serializer for MapKey {
     fn serialize_bool(self, v: bool) -> Result<String, Error> {
         Ok(v.to_string())
     }
-    fn serialize_i8(self, v: i8) -> Result<String, Error> {
-        Self::scalar(Value::from(v))
-    }
-    fn serialize_i16(self, v: i16) -> Result<String, Error> {
-        Self::scalar(Value::from(v))
-    }
-    fn serialize_i32(self, v: i32) -> Result<String, Error> {
-        Self::scalar(Value::from(v))
-    }
-    fn serialize_i64(self, v: i64) -> Result<String, Error> {
-        Self::scalar(Value::from(v))
-    }
+    scalars_from_value!(String;
+        serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
+        serialize_u8: u8, serialize_u16: u16, serialize_u32: u32, serialize_u64: u64);
     fn serialize_i128(self, v: i128) -> Result<String, Error> {
         Ok(v.to_string())
-    }
-    fn serialize_u8(self, v: u8) -> Result<String, Error> {
-        Self::scalar(Value::from(v))
-    }
-    fn serialize_u16(self, v: u16) -> Result<String, Error> {
-        Self::scalar(Value::from(v))
-    }
-    fn serialize_u32(self, v: u32) -> Result<String, Error> {
-        Self::scalar(Value::from(v))
-    }
-    fn serialize_u64(self, v: u64) -> Result<String, Error> {
-        Self::scalar(Value::from(v))
     }
     fn serialize_u128(self, v: u128) -> Result<String, Error> {
         Ok(v.to_string())

@@ -342,7 +342,7 @@ pub fn party_digest(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::catalog::intern::RecordTable;
     use crate::deferred::Deferred;
@@ -351,13 +351,15 @@ mod tests {
         AgentCompleted, AgentStarted, Draft, InputAdded, PartyCreated, PartyDeleted, SourceType,
     };
 
-    fn ev(seq: u64, party: &str, payload: Payload) -> Arc<Event> {
+    /// An event as a command makes it, stamped with `seq` (also for the
+    /// tests of [`crate::verify`]).
+    pub(crate) fn ev(seq: u64, party: &str, payload: Payload) -> Arc<Event> {
         let mut d = Draft::command(party, "corr_x", payload);
         d.event_id = format!("evt_{seq:012}");
         Arc::new(d.stamp(seq, format!("2026-01-01T00:00:{:02}.000000Z", seq % 60)))
     }
 
-    fn created(seq: u64, party: &str) -> Arc<Event> {
+    pub(crate) fn created(seq: u64, party: &str) -> Arc<Event> {
         ev(
             seq,
             party,
@@ -369,7 +371,7 @@ mod tests {
         )
     }
 
-    fn added(seq: u64, party: &str, content: &str) -> Arc<Event> {
+    pub(crate) fn added(seq: u64, party: &str, content: &str) -> Arc<Event> {
         ev(
             seq,
             party,
