@@ -276,20 +276,31 @@ fn json_logs_carry_request_and_party_ids() {
     );
     assert_eq!(r.status, 200);
     assert_eq!(r.header("x-request-id"), Some("abc"));
-    // The access log is written in batches, within 100 ms.
+    // The access log is written in batches, within 100 ms. A line is
+    // logged after its answer is sent, so the create's line may come after
+    // the status read's: both are awaited, in either order.
+    let is_create = |l: &Value| {
+        l["target"] == "partybus::access"
+            && l["msg"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("127.0.0.1 POST "))
+    };
     let deadline = Instant::now() + WAIT;
-    let mut seen = Vec::new();
-    let access = loop {
+    let mut seen: Vec<Value> = Vec::new();
+    let mut access = None;
+    while access.is_none() || !seen.iter().any(is_create) {
         let left = deadline.saturating_duration_since(Instant::now());
-        let line = lines
-            .recv_timeout(left)
-            .unwrap_or_else(|e| panic!("no access line for abc ({e}); saw {seen:#?}"));
+        let line = lines.recv_timeout(left).unwrap_or_else(|e| {
+            panic!("no access lines for abc and the create ({e}); saw {access:#?} and {seen:#?}")
+        });
         assert!(line.get("unparseable").is_none(), "not JSON: {line}");
         if line["request_id"] == "abc" {
-            break line;
+            access = Some(line);
+        } else {
+            seen.push(line);
         }
-        seen.push(line);
-    };
+    }
+    let access = access.expect("the status read's line");
     assert_eq!(access["target"], "partybus::access", "{access}");
     assert_eq!(access["party_id"], party.as_str(), "{access}");
     assert_eq!(access["level"], "info");
@@ -306,12 +317,8 @@ fn json_logs_carry_request_and_party_ids() {
     );
     // The create's line has a request id but no party id in its path.
     assert!(
-        seen.iter().any(|l| l["target"] == "partybus::access"
-            && l["msg"]
-                .as_str()
-                .is_some_and(|m| m.starts_with("127.0.0.1 POST "))
-            && l["request_id"].is_string()
-            && l.get("party_id").is_none()),
+        seen.iter()
+            .any(|l| is_create(l) && l["request_id"].is_string() && l.get("party_id").is_none()),
         "{seen:#?}"
     );
     signal(child.id(), "-TERM");
