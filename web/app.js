@@ -771,7 +771,12 @@
     removed: new Set(), // input ids of the open party the what-if leaves out
     added: [], // new inputs: {content, tags}
     fork: null, // the fork being shown (see startFork)
+    from: null, // seq of the earlier plan the what-if starts from; null: now
+    plans: null, // the party's plans: [{seq, at, inputs}] (see loadPlans)
   };
+  // Pages of the events route read for the party's plans (1,000 events
+  // each): a party of 200 inputs planned one at a time has a few thousand.
+  const PLAN_PAGES_MAX = 20;
   // Tokens of the parties this page created or forked, so a fork can link
   // back to its original. Memory only, like the share link's hash.
   const known = new Map();
@@ -811,6 +816,10 @@
 
   function openWhatIf() {
     wi.open = true;
+    // Read again each time: the party may have been planned since.
+    wi.plans = null;
+    renderWhatIfFrom();
+    loadPlans();
     $('whatif').hidden = false;
     $('whatif-toggle').setAttribute('aria-expanded', 'true');
     showWhatIfView();
@@ -841,6 +850,8 @@
     wi.fork = null;
     wi.removed.clear();
     wi.added = [];
+    wi.from = null;
+    wi.plans = null;
     wi.open = false;
     $('whatif').hidden = true;
     $('whatif-toggle').setAttribute('aria-expanded', 'false');
@@ -850,8 +861,77 @@
     $('whatif-note').textContent = '';
   }
 
+  // The party's plans, each with the inputs it was made from, folded from
+  // the events route's pages; the "Start from" choice lists them. Errors
+  // leave the choice hidden: "now" still works.
+  async function loadPlans() {
+    const gen = state.gen;
+    const plans = [];
+    const inputs = new Map(); // input_id → input, in order added
+    let since = 0;
+    for (let page = 0; page < PLAN_PAGES_MAX; page++) {
+      let data;
+      try {
+        data = await api('GET', partyPath(`/events?since=${since}&limit=1000`));
+      } catch (_) {
+        return;
+      }
+      if (gen !== state.gen) return;
+      for (const e of data.events || []) {
+        const p = e.payload || {};
+        if (e.event_type === 'party.input.added') {
+          inputs.set(p.input_id, { input_id: p.input_id, content: p.content || '', tags: p.tags || [] });
+        } else if (e.event_type === 'party.input.removed') {
+          inputs.delete(p.input_id);
+        } else if (e.event_type === 'party.plan.updated') {
+          plans.push({ seq: e.seq, at: e.timestamp, inputs: [...inputs.values()] });
+        }
+      }
+      if (!data.has_more) break;
+      since = data.next_since;
+    }
+    wi.plans = plans;
+    renderWhatIfFrom();
+  }
+
+  // "Start from": now, or one of the earlier plans (newest first). Always
+  // shown, disabled until earlier plans are known, so that nothing below
+  // it moves when they arrive.
+  function renderWhatIfFrom() {
+    const earlier = (wi.plans || []).slice(0, -1).reverse();
+    $('whatif-from').disabled = !earlier.length;
+    if (wi.from !== null && !earlier.some((p) => p.seq === wi.from)) wi.from = null;
+    const label = (p, n) => {
+      const last = p.inputs[p.inputs.length - 1];
+      const what = last ? `, the latest “${last.content.slice(0, 40)}”` : '';
+      return `Plan ${n} (${p.inputs.length} input${p.inputs.length === 1 ? '' : 's'}${what})`;
+    };
+    const total = (wi.plans || []).length;
+    replace($('whatif-from'), [
+      el('option', { value: '', text: 'The plan now' }),
+      ...earlier.map((p, i) => el('option', { value: String(p.seq), text: label(p, total - 1 - i) })),
+    ]);
+    $('whatif-from').value = wi.from === null ? '' : String(wi.from);
+  }
+
+  function chooseWhatIfFrom() {
+    const v = $('whatif-from').value;
+    wi.from = v ? Number(v) : null;
+    wi.removed.clear();
+    renderWhatIfEditor();
+  }
+
+  // The inputs the what-if starts from.
+  function whatIfBase() {
+    if (wi.from !== null) {
+      const plan = (wi.plans || []).find((p) => p.seq === wi.from);
+      if (plan) return plan.inputs;
+    }
+    return (state.party && state.party.inputs) || [];
+  }
+
   function renderWhatIfEditor() {
-    const inputs = (state.party && state.party.inputs) || [];
+    const inputs = whatIfBase();
     const ids = new Set(inputs.map((i) => i.input_id));
     for (const id of [...wi.removed]) if (!ids.has(id)) wi.removed.delete(id);
     replace($('whatif-inputs'), inputs.length ? inputs.map((i) => {
@@ -887,7 +967,8 @@
     const changes = wi.removed.size + wi.added.length;
     $('whatif-count').textContent = changes
       ? `${wi.removed.size} left out, ${wi.added.length} added.`
-      : 'No changes yet: the fork would plan the same party.';
+      : wi.from === null ? 'No changes yet: the fork would plan the same party.'
+        : 'No changes yet: the fork would be the party as it was at that plan.';
   }
 
   // Adds the typed input to the what-if; false (with a message) when empty.
@@ -916,11 +997,12 @@
     if ($('whatif-text').value.trim() && !addWhatIfInput()) return;
     const changes = [...wi.removed].map((id) => ({ remove: id }))
       .concat(wi.added.map((a) => ({ add: { content: a.content, tags: a.tags } })));
+    const body = wi.from === null ? { changes } : { changes, at_seq: wi.from };
     const btn = $('whatif-try');
     btn.disabled = true;
     const gen = state.gen;
     try {
-      const created = await api('POST', partyPath('/fork'), { changes });
+      const created = await api('POST', partyPath('/fork'), body);
       if (gen !== state.gen) return;
       startFork(created);
       $('whatif-h').focus();
@@ -1435,6 +1517,7 @@
       if (e.key === 'Escape') { e.preventDefault(); closeWhatIf(); }
     });
     $('whatif-add').addEventListener('click', addWhatIfInput);
+    $('whatif-from').addEventListener('change', chooseWhatIfFrom);
     // Enter in either field adds the input to the what-if; "Try it" is a
     // deliberate click (or Enter on the button itself).
     for (const id of ['whatif-text', 'whatif-tags']) {

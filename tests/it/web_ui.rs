@@ -1628,3 +1628,120 @@ fn what_if_forks_the_party_and_shows_both_plans_side_by_side() {
         "page errors: {console:#?}"
     );
 }
+
+/// "Start from" an earlier plan: the editor lists the inputs that plan was
+/// made from, and the fork is the party as it was then (`at_seq`), plus the
+/// what-if's change; inputs added after that plan are not in it.
+#[test]
+fn what_if_can_start_from_an_earlier_plan() {
+    let s = TestServer::start();
+    let base = format!("http://{}", s.addr);
+    let (party, token, created) = s.create(json!({"initial_inputs": [
+        {"content": "jungle theme birthday party in Austin"},
+        {"content": "30 guests"},
+    ]}));
+    s.settle(&party, created["seq"].as_u64().unwrap_or(0));
+    let first = settled_status(&s, &party, &token);
+    let first_inputs = first["inputs"].clone();
+    // A second plan, after one more input.
+    let added = s.call(
+        "POST",
+        &format!("{API}/party/{party}/input"),
+        Some(&token),
+        Some(&json!({"content": "we would love a magician"})),
+    );
+    assert_eq!(added.status, 201, "{}", added.text());
+    s.settle(&party, added.json()["seq"].as_u64().unwrap_or(0));
+    let now = settled_status(&s, &party, &token);
+    let last = now["last_seq"].as_u64().expect("last_seq");
+
+    let mut b = Browser::launch();
+    b.navigate(&format!("{base}/#party={party}&token={token}"));
+    b.wait_for(
+        "the page to show the plan",
+        &format!(
+            "window.__partybus && window.__partybus.info().lastSeq >= {last} \
+             && !document.getElementById('whatif-toggle').hidden"
+        ),
+    );
+    b.click("#whatif-toggle");
+    // The earlier plan is offered (the latest is "now").
+    let options = b.wait_for(
+        "the earlier plans offered",
+        "!document.getElementById('whatif-from').disabled \
+         && [...document.querySelectorAll('#whatif-from option')].map(o => [o.value, o.textContent])",
+    );
+    let options = options.as_array().expect("options").clone();
+    assert_eq!(options.len(), 2, "now and one earlier plan: {options:?}");
+    assert_eq!(options[0][0], json!(""), "{options:?}");
+    let earlier: u64 = options[1][0]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .expect("the earlier plan's seq");
+    assert!(
+        options[1][1]
+            .as_str()
+            .is_some_and(|t| t.contains("2 inputs")),
+        "{options:?}"
+    );
+    assert_eq!(
+        b.eval("document.getElementById('whatif-from').labels.length > 0"),
+        json!(true)
+    );
+
+    // Choosing it lists that plan's inputs, without the magician.
+    b.eval(&format!(
+        "(() => {{ const s = document.getElementById('whatif-from'); s.value = '{earlier}'; \
+           s.dispatchEvent(new Event('change')); return true; }})()"
+    ));
+    let listed = b.wait_for(
+        "the earlier plan's inputs",
+        "(() => { const ids = [...document.querySelectorAll('#whatif-inputs li[data-input-id]')] \
+           .map(e => e.dataset.inputId); return ids.length === 2 && ids; })()",
+    );
+    let want: Vec<Value> = first_inputs
+        .as_array()
+        .expect("inputs")
+        .iter()
+        .map(|i| i["input_id"].clone())
+        .collect();
+    assert_eq!(listed, json!(want), "the inputs of the earlier plan");
+    b.screenshot_from("13-whatif-earlier-plan", Some("#whatif"), 900.0);
+
+    b.type_into("whatif-text", "50 guests");
+    b.click("#whatif-add");
+    b.click("#whatif-try");
+    let fork = b.wait_for(
+        "the fork (or an error)",
+        &format!(
+            "window.__partybus.info().whatif || {}",
+            error_shown("whatif-error")
+        ),
+    );
+    assert!(fork.is_object(), "the page could not fork: {fork}");
+    let fork_id = fork["forkId"].as_str().expect("forkId");
+    let fork_token = fork["token"].as_str().expect("token");
+    let fork_status = settled_status(&s, fork_id, fork_token);
+    assert_eq!(
+        fork_status["forked_from"],
+        json!({"party_id": party, "seq": earlier}),
+        "{fork_status}"
+    );
+    let contents: Vec<&str> = fork_status["inputs"]
+        .as_array()
+        .expect("inputs")
+        .iter()
+        .filter_map(|i| i["content"].as_str())
+        .collect();
+    assert_eq!(
+        contents,
+        [
+            "jungle theme birthday party in Austin",
+            "30 guests",
+            "50 guests"
+        ],
+        "the party as of the earlier plan, plus the change"
+    );
+    let console: Vec<String> = std::mem::take(&mut b.errors);
+    assert!(console.is_empty(), "page errors: {console:#?}");
+}
