@@ -25,25 +25,15 @@ const ADMIN: &str = "cluster-admin-token";
 /// A node of the cluster on `redis`, with `partitions` partitions and short
 /// leases (a dead node's partitions move on within a second).
 fn node(redis: &Redis, id: &str, partitions: u32) -> Served {
-    Served::start(
-        &[
-            "--port",
-            "0",
-            "--journal",
-            &redis.url(),
-            "--partitions",
-            &partitions.to_string(),
-            "--node-id",
-            id,
-            "--lease-ttl-ms",
-            "1000",
-            "--admin-token",
-            ADMIN,
-            "--log-level",
-            "info",
-        ],
-        &[],
-    )
+    let extra = [
+        "--lease-ttl-ms",
+        "1000",
+        "--admin-token",
+        ADMIN,
+        "--log-level",
+        "info",
+    ];
+    redis.node(id, partitions, &extra)
 }
 
 /// One HTTP call; `headers` beyond the token and JSON type.

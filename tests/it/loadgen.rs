@@ -558,21 +558,7 @@ fn the_binary_spreads_e2e_over_a_cluster_across_nodes() {
     let Some(redis) = Redis::start() else {
         return eprintln!("skipped: redis-server not installed");
     };
-    let node = |id: &str| {
-        Served::start(
-            &[
-                "--port",
-                "0",
-                "--journal",
-                &redis.url(),
-                "--partitions",
-                "4",
-                "--node-id",
-                id,
-            ],
-            &[],
-        )
-    };
+    let node = |id: &str| redis.node(id, 4, &[]);
     let (n1, n2) = (node("n1"), node("n2"));
     let both = format!("http://{},http://{}", n1.addr, n2.addr);
     let pids = format!("{},{}", n2.pid(), n1.pid());

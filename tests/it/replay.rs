@@ -295,23 +295,7 @@ fn cluster_nodes_agree_on_a_partys_digests_and_its_forks() {
     let Some(redis) = crate::util::redis::Redis::start() else {
         return eprintln!("skipped: redis-server not installed");
     };
-    let node = |id: &str| {
-        Served::start(
-            &[
-                "--port",
-                "0",
-                "--journal",
-                &redis.url(),
-                "--partitions",
-                "2",
-                "--node-id",
-                id,
-                "--lease-ttl-ms",
-                "1000",
-            ],
-            &[("PARTYBUS_ADMIN_TOKEN", ADMIN)],
-        )
-    };
+    let node = |id: &str| redis.node(id, 2, &["--lease-ttl-ms", "1000", "--admin-token", ADMIN]);
     let (n1, n2) = (node("n1"), node("n2"));
     let (party, token, planned) = util::plan_on(&n1, "jungle party for 20 kids in Austin");
     let on = |served: &Served, party: &str, seq: u64, token: &str| {

@@ -48,6 +48,24 @@ pub struct Redis {
 }
 
 impl Redis {
+    /// `partybus serve` as cluster node `id` on this Redis, with
+    /// `partitions` partitions, on a free port; `extra` arguments after.
+    pub fn node(&self, id: &str, partitions: u32, extra: &[&str]) -> super::Served {
+        let url = self.url();
+        let partitions = partitions.to_string();
+        let base = [
+            "--port",
+            "0",
+            "--journal",
+            &url,
+            "--partitions",
+            &partitions,
+            "--node-id",
+            id,
+        ];
+        super::Served::start(&[&base[..], extra].concat(), &[])
+    }
+
     /// Whether `redis-server` is on PATH.
     pub fn available() -> bool {
         let path = std::env::var_os("PATH").unwrap_or_default();
